@@ -1,0 +1,63 @@
+"""All configuration in one place, read from the environment (prefix ``CLOUDTALLY_``).
+
+Embedded and cluster mode run the same code; only these values differ.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CLOUDTALLY_", env_file=".env", extra="ignore")
+
+    mode: Literal["embedded", "cluster"] = "embedded"
+    data_dir: Path = Path("var")
+
+    # Kafka. In embedded mode a Tansu broker is spawned on this address.
+    kafka_bootstrap: str = "127.0.0.1:19092"
+    topic_samples: str = "samples"
+    topic_inventory: str = "inventory"
+    topic_dead_letter: str = "dead-letter"
+    topic_alerts: str = "alerts"
+    samples_partitions: int = 4
+    inventory_partitions: int = 2
+    replication_factor: int = 1
+    consumer_group: str = "cloudtally-worker"
+    broker_session_timeout_s: float = 6.0
+
+    # Store. "chdb://<folder>" (embedded) or "clickhouse://host:port/database" (server).
+    store_url: str = ""
+    database: str = "cloudtally"
+
+    # Sink batching: flush when either limit is reached (arroyo-style), commit after flush.
+    sink_max_rows: int = 200_000
+    sink_max_seconds: float = 1.0
+    take_max_messages: int = 500
+    take_within_s: float = 0.25
+
+    # HTTP API.
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    worker_web_port: int = 6066
+    metrics_port: int = 0  # cluster worker exposes /metrics on this port when > 0
+
+    policy_file: Path | None = None
+
+    sample_interval_s: int = Field(default=60, ge=1)
+
+    @property
+    def resolved_store_url(self) -> str:
+        if self.store_url:
+            return self.store_url
+        return f"chdb://{(self.data_dir / 'chdb').resolve()}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,21 @@
+"""ClickHouse access: one interface, two engines, ordered migrations."""
+
+from __future__ import annotations
+
+from cloudtally.store.base import Store, StoreError
+
+
+def open_store(url: str, database: str = "cloudtally") -> Store:
+    """Open the store named by a URL: ``chdb:///folder`` or ``clickhouse://host:port/db``."""
+    if url.startswith("chdb://"):
+        from cloudtally.store.chdb_store import ChdbStore
+
+        return ChdbStore(url.removeprefix("chdb://"), database)
+    if url.startswith(("clickhouse://", "tcp://")):
+        from cloudtally.store.server_store import ServerStore
+
+        return ServerStore(url, database)
+    raise ValueError(f"unknown store URL {url!r}: use chdb:///path or clickhouse://host:port/db")
+
+
+__all__ = ["Store", "StoreError", "open_store"]

@@ -1,0 +1,108 @@
+"""chDB: ClickHouse in this process, data in a local folder (embedded mode).
+
+chDB allows one process per folder, so the process that opens it must host
+every reader and writer (the worker serves the API in embedded mode).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+
+import orjson
+
+from cloudtally.store.base import Columns, Params, Store, StoreError, converter, render
+
+_JSON_SETTINGS = "date_time_output_format='unix_timestamp', output_format_json_quote_decimals=1"
+
+
+def to_arrow(columns: Columns) -> pa.Table:
+    arrays = {}
+    for name, col in columns.items():
+        if isinstance(col, np.ndarray) and col.dtype.kind in "iufb":
+            arrays[name] = pa.array(col)
+        elif isinstance(col, np.ndarray) and col.dtype.kind == "M":
+            arrays[name] = pa.array(col.astype("datetime64[s]").astype(np.int64).astype(np.uint32))
+        else:
+            arrays[name] = pa.array(list(col))
+    return pa.table(arrays)
+
+
+def _numpy(col: pa.ChunkedArray) -> np.ndarray:
+    if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+        return np.asarray(col.to_pylist(), dtype=object)
+    if pa.types.is_timestamp(col.type):
+        return col.cast(pa.int64()).to_numpy()
+    if pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
+        return col.to_numpy()
+    arr = np.empty(len(col), dtype=object)
+    arr[:] = col.to_pylist()
+    return arr
+
+
+class ChdbStore(Store):
+    engine: Literal["chdb"] = "chdb"
+
+    def __init__(self, path: str | Path, database: str = "cloudtally") -> None:
+        from chdb import session
+
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.database = database
+        self._session = session.Session(str(self.path))
+        # chDB serialises queries internally; a lock keeps our own state simple too.
+        self._lock = threading.RLock()
+        self._session.query(f"CREATE DATABASE IF NOT EXISTS {database}")
+        self._session.query(f"USE {database}")
+
+    def _run(self, sql: str, fmt: str) -> Any:
+        with self._lock:
+            try:
+                return self._session.query(sql, fmt)
+            except Exception as exc:  # chdb raises plain RuntimeError
+                raise StoreError(f"{exc}\n-- SQL: {sql[:500]}") from exc
+
+    def execute(self, sql: str, params: Params = None) -> None:
+        self._run(render(sql, params), "CSV")
+
+    def query(self, sql: str, params: Params = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+        text = render(sql, params)
+        if "SETTINGS" not in text.upper():
+            text += f"\nSETTINGS {_JSON_SETTINGS}"
+        lines = self._run(text, "JSONCompactEachRowWithNamesAndTypes").bytes().splitlines()
+        if not lines:
+            return [], []
+        names = orjson.loads(lines[0])
+        converters = [converter(t) for t in orjson.loads(lines[1])]
+        rows = [
+            tuple(conv(v) for conv, v in zip(converters, orjson.loads(line), strict=True))
+            for line in lines[2:]
+        ]
+        return names, rows
+
+    def columns(self, sql: str, params: Params = None) -> dict[str, np.ndarray]:
+        table = self._run(render(sql, params), "ArrowTable")
+        return {
+            name: _numpy(table.column(i)) for i, name in enumerate(table.column_names)
+        }
+
+    def insert(self, table: str, columns: Columns) -> int:
+        data = to_arrow(columns)  # noqa: F841 -- read by name by chDB's Python() function
+        if data.num_rows == 0:
+            return 0
+        names = ", ".join(data.column_names)
+        self._run(f"INSERT INTO {table} ({names}) SELECT {names} FROM Python(data)", "CSV")
+        return int(data.num_rows)
+
+    @property
+    def version(self) -> tuple[int, ...]:
+        v = self.scalar("SELECT version()")
+        return tuple(int(x) for x in str(v).split(".")[:3])
+
+    def close(self) -> None:
+        with self._lock:
+            self._session.close()
