@@ -1,0 +1,130 @@
+"""The ``cloudtally`` command: one subcommand per process or task.
+
+Each subcommand imports its module lazily, so ``cloudtally --help`` stays fast
+and a collector host does not need the worker's dependencies loaded.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cloudtally.settings import get_settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="debug logging")]
+
+
+@app.command()
+def migrate(verbose: Verbose = False) -> None:
+    """Apply pending ClickHouse migrations to the configured store."""
+    _logging(verbose)
+    from cloudtally.store import open_store
+    from cloudtally.store.migrate import migrate as run
+
+    s = get_settings()
+    with open_store(s.resolved_store_url, s.database) as store:
+        ran = run(store)
+    typer.echo(f"applied {len(ran)} migration(s)" + "".join(f"\n  {m.version:04d}_{m.name}" for m in ran))
+
+
+@app.command()
+def broker(verbose: Verbose = False) -> None:
+    """Run the embedded Tansu broker in the foreground (embedded mode)."""
+    _logging(verbose)
+    from cloudtally.broker.embedded import serve_forever
+
+    serve_forever(get_settings())
+
+
+@app.command()
+def worker(
+    with_api: Annotated[
+        bool, typer.Option(help="serve the HTTP API in this process (required with chDB)")
+    ] = False,
+    verbose: Verbose = False,
+) -> None:
+    """Run the Faust worker: ingest samples and inventory into ClickHouse."""
+    _logging(verbose)
+    from cloudtally.worker.app import run_worker
+
+    run_worker(get_settings(), with_api=with_api)
+
+
+@app.command()
+def api(verbose: Verbose = False) -> None:
+    """Serve the HTTP API alone (cluster mode, against a ClickHouse server)."""
+    _logging(verbose)
+    from cloudtally.api.main import serve
+
+    serve(get_settings())
+
+
+@app.command()
+def simulate(
+    seed: Annotated[int, typer.Option(help="random seed; same seed, same fleet and samples")] = 1,
+    vms: Annotated[int, typer.Option(help="number of VMs")] = 200,
+    pools: Annotated[int, typer.Option(help="resource pools")] = 2,
+    bureaus: Annotated[int, typer.Option(help="bureaus")] = 20,
+    start: Annotated[str, typer.Option(help="first sample time (ISO, Asia/Shanghai if naive)")] = "",
+    end: Annotated[str, typer.Option(help="end of the range, exclusive; default now")] = "",
+    days: Annotated[float, typer.Option(help="range length when --start is not given")] = 1.0,
+    interval: Annotated[int, typer.Option(help="seconds between samples per VM")] = 300,
+    realtime: Annotated[bool, typer.Option(help="after the backfill, keep sending at wall-clock pace")] = False,
+    bad_ratio: Annotated[float, typer.Option(help="fraction of rows deliberately malformed (tests, demos)")] = 0.0,
+    verbose: Verbose = False,
+) -> None:
+    """Send a deterministic simulated fleet (inventory + samples) to Kafka."""
+    _logging(verbose)
+    from cloudtally.collectors.simulate import run_cli
+
+    run_cli(get_settings(), seed=seed, vms=vms, pools=pools, bureaus=bureaus, start=start,
+            end=end, days=days, interval=interval, realtime=realtime, bad_ratio=bad_ratio)
+
+
+@app.command()
+def node(
+    vm_id: Annotated[str, typer.Option(help="id to report this host as")] = "",
+    interval: Annotated[float, typer.Option(help="seconds between samples")] = 15.0,
+    count: Annotated[int, typer.Option(help="stop after this many samples (0 = forever)")] = 0,
+    verbose: Verbose = False,
+) -> None:
+    """Report this host's real CPU, memory and filesystem usage as one VM."""
+    _logging(verbose)
+    from cloudtally.collectors.node import run_cli
+
+    run_cli(get_settings(), vm_id=vm_id, interval=interval, count=count)
+
+
+@app.command()
+def up(
+    vms: Annotated[int, typer.Option(help="simulated fleet size")] = 300,
+    days: Annotated[float, typer.Option(help="days of history to backfill")] = 3.0,
+    data_dir: Annotated[Path | None, typer.Option(help="where data persists")] = None,
+    verbose: Verbose = False,
+) -> None:
+    """Embedded default: broker + worker + API + simulated fleet, on this machine."""
+    _logging(verbose)
+    from cloudtally.runner import up as run_up
+
+    run_up(get_settings(), vms=vms, days=days, data_dir=data_dir)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

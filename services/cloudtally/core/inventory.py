@@ -1,0 +1,68 @@
+"""VM inventory events: what a VM is, who owns it and what it is allocated.
+
+Each event carries the VM's full state after the event, so the latest event
+per vm_id is the current state (the topic is compacted by vm_id) and the
+history of events gives allocation over time for billing.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+SCHEMA = "cloudtally.inventory/1"
+StorageTier = Literal["performance", "standard", "archive"]
+STORAGE_TIERS: tuple[StorageTier, ...] = ("performance", "standard", "archive")
+
+
+class InventoryRejected(ValueError):
+    """The event is unusable; the reason names the field."""
+
+
+class Disk(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    disk_id: str = Field(min_length=1, max_length=128)
+    size_gb: Decimal = Field(gt=0, max_digits=14, decimal_places=3)
+    tier: StorageTier
+
+
+class InventoryEvent(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    schema_: Literal["cloudtally.inventory/1"] = Field(SCHEMA, alias="schema")
+    event: Literal["created", "updated", "deleted"]
+    vm_id: str = Field(min_length=1, max_length=128)
+    ts: int = Field(ge=946_684_800)
+    name: str = Field("", max_length=256)
+    bureau: str = Field(min_length=1, max_length=128)
+    system: str = Field(min_length=1, max_length=128)
+    pool: str = Field(min_length=1, max_length=64)
+    provider: str = Field(min_length=1, max_length=64)
+    vcpu: int = Field(ge=0, le=4096)
+    mem_gb: Decimal = Field(ge=0, le=65536, max_digits=12, decimal_places=3)
+    disks: tuple[Disk, ...] = ()
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.model_dump(by_alias=True), default=_json_number)
+
+
+def _json_number(value: Any) -> int | float:
+    """Decimals go on the wire as JSON numbers (the schema says number)."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def decode_event(raw: bytes) -> InventoryEvent:
+    try:
+        doc: Any = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InventoryRejected(f"not valid JSON: {exc}") from None
+    try:
+        return InventoryEvent.model_validate(doc)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "event"
+        raise InventoryRejected(f"{where}: {first['msg']}") from None

@@ -1,0 +1,239 @@
+"""Columnar sample batches: encode for the wire, decode and validate with numpy.
+
+A batch is one Kafka message carrying many samples (schemas/samples.schema.json).
+Decoding never drops silently: a message that cannot be used at all raises
+:class:`BatchRejected`; a bad row inside a good message becomes a
+:class:`RowReject` with its index and reason, and the good rows are kept.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+
+SCHEMA = "cloudtally.samples/1"
+MIN_TS = 946_684_800  # 2000-01-01T00:00:00Z
+MAX_ID_LEN = 128
+
+SAMPLE_FIELDS = ("vm_id", "ts", "cpu_pct", "mem_pct")
+DISK_FIELDS = ("vm_id", "disk_id", "ts", "used_gb")
+
+
+class BatchRejected(ValueError):
+    """The whole message is unusable; the reason says why."""
+
+
+@dataclass(frozen=True)
+class RowReject:
+    section: str  # "samples" or "disks"
+    index: int
+    reason: str
+    row: dict[str, Any]
+
+
+@dataclass
+class SampleColumns:
+    vm_id: np.ndarray  # object (str)
+    ts: np.ndarray  # int64 epoch seconds
+    cpu_pct: np.ndarray  # float32
+    mem_pct: np.ndarray  # float32
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+
+@dataclass
+class DiskColumns:
+    vm_id: np.ndarray
+    disk_id: np.ndarray
+    ts: np.ndarray
+    used_gb: np.ndarray  # float64
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+
+@dataclass
+class DecodedBatch:
+    source: str
+    samples: SampleColumns
+    disks: DiskColumns
+    rejects: list[RowReject] = field(default_factory=list)
+
+
+def partition_for(vm_id: str, partitions: int) -> int:
+    """Stable partition of a VM, so one VM's samples stay in order on one partition."""
+    return zlib.crc32(vm_id.encode()) % partitions
+
+
+def encode_batch(
+    source: str,
+    vm_id: Sequence[str],
+    ts: np.ndarray | Sequence[int],
+    cpu_pct: np.ndarray | Sequence[float],
+    mem_pct: np.ndarray | Sequence[float],
+    disks: dict[str, Any] | None = None,
+    batch_id: str | None = None,
+) -> bytes:
+    """Serialise one batch; numpy arrays are written natively by orjson."""
+    doc: dict[str, Any] = {
+        "schema": SCHEMA,
+        "source": source,
+        "vm_id": list(vm_id),
+        "ts": _plain(ts),
+        "cpu_pct": _plain(cpu_pct),
+        "mem_pct": _plain(mem_pct),
+    }
+    if batch_id:
+        doc["batch_id"] = batch_id
+    if disks is not None:
+        doc["disks"] = {
+            "vm_id": list(disks["vm_id"]),
+            "disk_id": list(disks["disk_id"]),
+            "ts": _plain(disks["ts"]),
+            "used_gb": _plain(disks["used_gb"]),
+        }
+    return orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def _plain(a: Any) -> Any:
+    if isinstance(a, np.ndarray):
+        if a.dtype.kind == "f":
+            # Round to 0.01 % resolution: plenty for utilization, 2x smaller on the wire.
+            return np.round(a.astype(np.float64), 3)
+        return a
+    return list(a)
+
+
+def decode_batch(raw: bytes, *, now: int, max_future_s: int = 300) -> DecodedBatch:
+    """Parse and validate one message. Raises BatchRejected for an unusable message."""
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BatchRejected(f"not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise BatchRejected(f"expected a JSON object, got {type(doc).__name__}")
+    if doc.get("schema") != SCHEMA:
+        raise BatchRejected(f"schema must be {SCHEMA!r}, got {doc.get('schema')!r}")
+    source = doc.get("source")
+    if not isinstance(source, str) or not source:
+        raise BatchRejected("source must be a non-empty string")
+    unknown = set(doc) - {"schema", "source", "batch_id", "disks", *SAMPLE_FIELDS}
+    if unknown:
+        raise BatchRejected(f"unknown fields {sorted(unknown)}")
+
+    max_ts = now + max_future_s
+    cols, rejects = _columns(doc, SAMPLE_FIELDS, "samples", ("cpu_pct", "mem_pct"), max_ts)
+    samples = SampleColumns(
+        vm_id=cols["vm_id"],
+        ts=cols["ts"],
+        cpu_pct=cols["cpu_pct"].astype(np.float32),
+        mem_pct=cols["mem_pct"].astype(np.float32),
+    )
+    disk_doc = doc.get("disks")
+    if disk_doc is None:
+        disks = DiskColumns(*(_empty(f) for f in DISK_FIELDS))
+    else:
+        if not isinstance(disk_doc, dict):
+            raise BatchRejected("disks must be an object of arrays")
+        extra = set(disk_doc) - set(DISK_FIELDS)
+        if extra:
+            raise BatchRejected(f"unknown fields in disks {sorted(extra)}")
+        dcols, drejects = _columns(disk_doc, DISK_FIELDS, "disks", ("used_gb",), max_ts)
+        rejects.extend(drejects)
+        disks = DiskColumns(dcols["vm_id"], dcols["disk_id"], dcols["ts"], dcols["used_gb"])
+    return DecodedBatch(source, samples, disks, rejects)
+
+
+def _empty(name: str) -> np.ndarray:
+    if name in ("vm_id", "disk_id"):
+        return np.empty(0, dtype=object)
+    return np.empty(0, dtype=np.int64 if name == "ts" else np.float64)
+
+
+def _columns(
+    doc: dict[str, Any],
+    names: Sequence[str],
+    section: str,
+    pct_or_qty: Sequence[str],
+    max_ts: int,
+) -> tuple[dict[str, np.ndarray], list[RowReject]]:
+    missing = [n for n in names if n not in doc]
+    if missing:
+        raise BatchRejected(f"{section}: missing fields {missing}")
+    lists = {n: doc[n] for n in names}
+    for n, v in lists.items():
+        if not isinstance(v, list):
+            raise BatchRejected(f"{section}.{n} must be an array")
+    lengths = {n: len(v) for n, v in lists.items()}
+    if len(set(lengths.values())) > 1:
+        raise BatchRejected(f"{section}: arrays differ in length {lengths}")
+    n_rows = lengths[names[0]]
+    bad = np.zeros(n_rows, dtype=bool)
+    reasons: dict[int, str] = {}
+
+    def flag(mask: np.ndarray, why: str) -> None:
+        new = mask & ~bad
+        for i in np.flatnonzero(new):
+            reasons[int(i)] = why
+        bad[:] |= mask
+
+    cols: dict[str, np.ndarray] = {}
+    for n in names:
+        values = lists[n]
+        if n in ("vm_id", "disk_id"):
+            arr = np.empty(n_rows, dtype=object)
+            arr[:] = values
+            ok = np.fromiter(
+                (isinstance(x, str) and 0 < len(x) <= MAX_ID_LEN for x in values),
+                dtype=bool,
+                count=n_rows,
+            )
+            flag(~ok, f"{n} must be a non-empty string of at most {MAX_ID_LEN} characters")
+            cols[n] = arr
+        elif n == "ts":
+            arr_f = _numeric(values)
+            ok = np.isfinite(arr_f) & (arr_f == np.floor(arr_f))
+            flag(~ok, "ts must be an integer epoch second")
+            flag(ok & (arr_f < MIN_TS), "ts before 2000-01-01")
+            flag(ok & (arr_f > max_ts), "ts in the future")
+            cols[n] = np.where(ok, arr_f, 0).astype(np.int64)
+        else:
+            arr_f = _numeric(values)
+            finite = np.isfinite(arr_f)
+            flag(~finite, f"{n} must be a number")
+            flag(finite & (arr_f < 0), f"{n} is negative")
+            if n.endswith("_pct"):
+                flag(finite & (arr_f > 100), f"{n} above 100")
+            cols[n] = np.where(finite, arr_f, 0.0)
+    rejects = [
+        RowReject(section, i, why, {n: lists[n][i] for n in names})
+        for i, why in sorted(reasons.items())
+    ]
+    if rejects:
+        keep = ~bad
+        cols = {n: c[keep] for n, c in cols.items()}
+    return cols, rejects
+
+
+def _numeric(values: list[Any]) -> np.ndarray:
+    """Fast path for clean numeric lists; NaN marks anything that is not a number."""
+    try:
+        arr = np.asarray(values)
+        if arr.ndim == 1 and arr.dtype.kind in "iuf":
+            return arr.astype(np.float64, copy=False)
+    except (TypeError, ValueError, OverflowError):
+        pass
+    return np.fromiter(
+        (
+            float(x) if isinstance(x, int | float) and not isinstance(x, bool) else np.nan
+            for x in values
+        ),
+        dtype=np.float64,
+        count=len(values),
+    )
