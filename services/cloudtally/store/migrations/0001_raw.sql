@@ -44,15 +44,18 @@ CREATE TABLE IF NOT EXISTS vm_inventory (
 ORDER BY (vm_id, event_ts);
 
 -- Rejected input, also on the dead-letter topic; kept here so the API can show it.
+-- Keyed by source position, so a redelivered message does not count twice.
 CREATE TABLE IF NOT EXISTS dead_letters (
     received_at DateTime('UTC'),
     topic String,
     partition UInt32,
     offset UInt64,
     row_index Int32,
+    section String,
     reason String,
-    payload String
-) ENGINE = MergeTree
+    payload String,
+    payload_encoding String
+) ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(received_at)
 ORDER BY (topic, partition, offset, row_index);
 
@@ -70,3 +73,13 @@ CREATE TABLE IF NOT EXISTS ingest_log (
 ) ENGINE = MergeTree
 PARTITION BY toYYYYMM(flushed_at)
 ORDER BY (topic, partition, last_offset);
+
+-- Hours whose raw samples changed, for the rollup step to recompute (crash-safe:
+-- the rollup step keeps a watermark on `version`, the ingest time in ms).
+CREATE TABLE IF NOT EXISTS rollup_queue (
+    vm_id String,
+    hour DateTime('UTC'),
+    version UInt64
+) ENGINE = MergeTree
+PARTITION BY toYYYYMM(hour)
+ORDER BY (version, vm_id, hour);
