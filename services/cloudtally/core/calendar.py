@@ -74,7 +74,7 @@ class CalendarPolicy(BaseModel):
 
     timezone: str = "Asia/Shanghai"
     business_hours: tuple[Window, ...] = (("09:00", "12:00"), ("13:30", "18:00"))
-    off_hours_weight: float = Field(0.0, ge=0.0, le=1.0)
+    off_hours_weight: float = Field(default=0.0, ge=0.0, le=1.0)
 
     @field_validator("timezone")
     @classmethod

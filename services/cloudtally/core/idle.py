@@ -38,32 +38,34 @@ CENT = Decimal("0.01")
 
 class IdleRule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    window_days: int = Field(14, ge=1, le=366)
-    cpu_avg_below: float = Field(5.0, gt=0, le=100)
-    mem_avg_below: float = Field(5.0, gt=0, le=100)
-    cpu_max_below: float = Field(10.0, gt=0, le=100)
-    mem_max_below: float = Field(10.0, gt=0, le=100)
-    min_coverage: float = Field(0.8, ge=0, le=1)
+    window_days: int = Field(default=14, ge=1, le=366)
+    cpu_avg_below: float = Field(default=5.0, gt=0, le=100)
+    mem_avg_below: float = Field(default=5.0, gt=0, le=100)
+    cpu_max_below: float = Field(default=10.0, gt=0, le=100)
+    mem_max_below: float = Field(default=10.0, gt=0, le=100)
+    min_coverage: float = Field(default=0.8, ge=0, le=1)
 
 
 class StorageIdleRule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    used_pct_below: float = Field(5.0, gt=0, le=100)
-    consecutive_months: int = Field(2, ge=1, le=24)
-    min_coverage: float = Field(0.8, ge=0, le=1)  # share of the month's days with a disk sample
+    used_pct_below: float = Field(default=5.0, gt=0, le=100)
+    consecutive_months: int = Field(default=2, ge=1, le=24)
+    min_coverage: float = Field(
+        default=0.8, ge=0, le=1
+    )  # share of the month's days with a disk sample
 
 
 class RightsizingRule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    cpu_below: float = Field(20.0, gt=0, le=100)  # daytime-weighted CPU utilization, %
-    mem_below: float = Field(20.0, gt=0, le=100)  # daytime-weighted memory utilization, %
+    cpu_below: float = Field(default=20.0, gt=0, le=100)  # daytime-weighted CPU utilization, %
+    mem_below: float = Field(default=20.0, gt=0, le=100)  # daytime-weighted memory utilization, %
     review_period: Literal["quarter"] = "quarter"
-    percentile: float = Field(0.95, gt=0, le=1)
-    target_utilization: float = Field(0.6, gt=0, le=1)  # p95 sits at 60 % of the new size
-    min_vcpu: int = Field(1, ge=1)
-    min_mem_gb: Decimal = Field(Decimal("1"), gt=0)
-    mem_step_gb: Decimal = Field(Decimal("1"), gt=0)
-    min_coverage: float = Field(0.8, ge=0, le=1)  # of business-weighted hours
+    percentile: float = Field(default=0.95, gt=0, le=1)
+    target_utilization: float = Field(default=0.6, gt=0, le=1)  # p95 sits at 60 % of the new size
+    min_vcpu: int = Field(default=1, ge=1)
+    min_mem_gb: Decimal = Field(default=Decimal("1"), gt=0)
+    mem_step_gb: Decimal = Field(default=Decimal("1"), gt=0)
+    min_coverage: float = Field(default=0.8, ge=0, le=1)  # of business-weighted hours
 
 
 class ScoreBand(BaseModel):
@@ -101,7 +103,7 @@ class UtilizationPolicy(BaseModel):
     """Utilization part of the policy file (embedded by the tariff/policy model)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    expected_sample_interval_s: int = Field(60, ge=1, le=3600)
+    expected_sample_interval_s: int = Field(default=60, ge=1, le=3600)
     idle: IdleRule = IdleRule()
     storage_idle: StorageIdleRule = StorageIdleRule()
     rightsizing: RightsizingRule = RightsizingRule()
