@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     api_port: int = 8000
     worker_web_port: int = 6066
     metrics_port: int = 0  # cluster worker exposes /metrics on this port when > 0
+    # Bearer tokens with roles (admin, auditor, bureau); see docs/api.md. Without a file
+    # every request is refused unless api_auth is false (local experiments only).
+    api_tokens_file: Path | None = None
+    api_auth: bool = True
 
     policy_file: Path | None = None
 

@@ -165,14 +165,14 @@ def _columns(
 ) -> tuple[dict[str, np.ndarray], list[RowReject]]:
     missing = [n for n in names if n not in doc]
     if missing:
-        raise BatchRejected(f"{section}: missing fields {missing}")
+        raise BatchRejected(f"{section} missing fields {missing}")
     lists = {n: doc[n] for n in names}
     for n, v in lists.items():
         if not isinstance(v, list):
             raise BatchRejected(f"{section}.{n} must be an array")
     lengths = {n: len(v) for n, v in lists.items()}
     if len(set(lengths.values())) > 1:
-        raise BatchRejected(f"{section}: arrays differ in length {lengths}")
+        raise BatchRejected(f"{section} arrays differ in length {lengths}")
     n_rows = lengths[names[0]]
     bad = np.zeros(n_rows, dtype=bool)
     reasons: dict[int, str] = {}

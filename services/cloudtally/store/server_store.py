@@ -70,7 +70,8 @@ class ServerStore(Store):
         try:
             return self._client.execute(sql, *args, **kw)
         except Exception as exc:
-            raise StoreError(f"{exc}\n-- SQL: {sql[:500]}") from exc
+            message = str(exc).split(" Stack trace:")[0].strip()
+            raise StoreError(f"{message}\n-- SQL: {sql[:500]}") from exc
 
     def execute(self, sql: str, params: Params = None) -> None:
         self._run(render(sql, params), settings={"use_numpy": False})

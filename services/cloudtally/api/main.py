@@ -1,0 +1,53 @@
+"""The FastAPI application: bureau-scoped reads over the store.
+
+``create_api`` takes a store provider so the same app runs inside the worker
+(embedded mode: the worker's chDB store) or alone against a ClickHouse server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import FastAPI
+
+from cloudtally.api.responses import ExactJSONResponse
+from cloudtally.api.routes import fleet, health, ingest, vms
+from cloudtally.settings import Settings
+from cloudtally.store import Store
+
+DESCRIPTION = """
+Independent metering, billing and invoice verification for e-government cloud VMs.
+
+Authenticate with `Authorization: Bearer <token>`. Roles: **admin** (the buyer),
+**auditor** (reads everything), **bureau** (its own VMs, bills and findings only).
+"""
+
+
+def create_api(settings: Settings, store_provider: Callable[[], Store]) -> FastAPI:
+    app = FastAPI(
+        title="cloudtally",
+        version="0.1.0",
+        description=DESCRIPTION,
+        default_response_class=ExactJSONResponse,
+    )
+    app.state.settings = settings
+    app.state.store_provider = store_provider
+    for module in (health, fleet, vms, ingest):
+        app.include_router(module.router)
+    return app
+
+
+def serve(settings: Settings) -> None:
+    """Cluster mode: the API as its own process against a ClickHouse server."""
+    import uvicorn
+
+    from cloudtally.store import open_store
+
+    if settings.resolved_store_url.startswith("chdb://"):
+        raise SystemExit(
+            "the API alone cannot open a chDB folder the worker owns; run "
+            "`cloudtally worker --with-api` (embedded) or set CLOUDTALLY_STORE_URL to a server"
+        )
+    store = open_store(settings.resolved_store_url, settings.database)
+    uvicorn.run(create_api(settings, lambda: store), host=settings.api_host,
+                port=settings.api_port, log_level="info")

@@ -1,0 +1,35 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from cloudtally.api.deps import StoreDep
+from cloudtally.store.migrate import applied, available
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="Liveness: the process answers")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Readiness: the store answers and is fully migrated")
+def readyz(store: StoreDep, response: Response) -> dict[str, object]:
+    try:
+        done = applied(store)
+    except Exception as exc:  # the store is down: say so, do not crash
+        response.status_code = 503
+        return {"status": "store unavailable", "error": str(exc)[:300]}
+    pending = [m.version for m in available() if m.version not in done]
+    if pending:
+        response.status_code = 503
+        return {"status": "migrations pending", "pending": pending}
+    return {"status": "ready", "engine": store.engine, "migrations": len(done)}
+
+
+@router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,105 @@
+"""Current VM inventory and fleet counts, derived from the lifecycle history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cloudtally.store import Store
+
+# Latest state per VM: the event with the greatest (event_ts, version) wins.
+CURRENT_VMS = """
+SELECT
+    vm_id,
+    argMax(name, (event_ts, version)) AS name,
+    argMax(bureau, (event_ts, version)) AS bureau,
+    argMax(system, (event_ts, version)) AS system,
+    argMax(pool, (event_ts, version)) AS pool,
+    argMax(provider, (event_ts, version)) AS provider,
+    argMax(vcpu, (event_ts, version)) AS vcpu,
+    argMax(mem_gb, (event_ts, version)) AS mem_gb,
+    argMax(disk_ids, (event_ts, version)) AS disk_ids,
+    argMax(disk_size_gb, (event_ts, version)) AS disk_size_gb,
+    argMax(disk_tiers, (event_ts, version)) AS disk_tiers,
+    argMax(event, (event_ts, version)) AS last_event,
+    min(event_ts) AS first_seen,
+    max(event_ts) AS last_change
+FROM vm_inventory FINAL
+GROUP BY vm_id
+"""
+
+
+def _filters(
+    bureau: str | None, filters: dict[str, str | None], include_deleted: bool
+) -> tuple[str, dict[str, Any]]:
+    clauses, params = ["1"], {}
+    for name, value in {**filters, "bureau": bureau}.items():
+        if value:
+            clauses.append(f"{name} = %({name})s")
+            params[name] = value
+    if not include_deleted:
+        clauses.append("last_event != 'deleted'")
+    return " AND ".join(clauses), params
+
+
+def list_vms(
+    store: Store,
+    *,
+    bureau: str | None = None,
+    pool: str | None = None,
+    provider: str | None = None,
+    system: str | None = None,
+    include_deleted: bool = False,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[int, list[dict[str, Any]]]:
+    where, params = _filters(
+        bureau, {"pool": pool, "provider": provider, "system": system}, include_deleted
+    )
+    total = store.scalar(f"SELECT count() FROM ({CURRENT_VMS}) WHERE {where}", params)
+    rows = store.dicts(
+        f"SELECT * FROM ({CURRENT_VMS}) WHERE {where} ORDER BY vm_id "
+        "LIMIT %(limit)s OFFSET %(offset)s",
+        {**params, "limit": limit, "offset": offset},
+    )
+    return int(total or 0), [_vm(r) for r in rows]
+
+
+def get_vm(store: Store, vm_id: str, *, bureau: str | None = None) -> dict[str, Any] | None:
+    where, params = _filters(bureau, {"vm_id": vm_id}, include_deleted=True)
+    rows = store.dicts(f"SELECT * FROM ({CURRENT_VMS}) WHERE {where}", params)
+    return _vm(rows[0]) if rows else None
+
+
+def _vm(row: dict[str, Any]) -> dict[str, Any]:
+    disks = [
+        {"disk_id": d, "size_gb": s, "tier": t}
+        for d, s, t in zip(
+            row.pop("disk_ids"), row.pop("disk_size_gb"), row.pop("disk_tiers"), strict=True
+        )
+    ]
+    return {**row, "disks": disks}
+
+
+def fleet_summary(store: Store, *, bureau: str | None = None) -> dict[str, Any]:
+    where, params = _filters(bureau, {}, include_deleted=False)
+    inv = store.dicts(
+        f"""
+        SELECT count() AS vms, uniqExact(bureau) AS bureaus, uniqExact(system) AS systems,
+               uniqExact(pool) AS pools, uniqExact(provider) AS providers,
+               sum(vcpu) AS vcpu, sum(mem_gb) AS mem_gb,
+               round(sum(arraySum(arrayMap(x -> toFloat64(x), disk_size_gb))), 3) AS storage_gb
+        FROM ({CURRENT_VMS}) WHERE {where}
+        """,
+        params,
+    )[0]
+    scope = (
+        "WHERE vm_id IN (SELECT vm_id FROM vm_inventory WHERE bureau = %(bureau)s)"
+        if bureau
+        else ""
+    )
+    sam = store.dicts(
+        f"SELECT count() AS samples, if(count() = 0, NULL, max(ts)) AS last_sample "
+        f"FROM samples {scope}",
+        {"bureau": bureau} if bureau else None,
+    )[0]
+    return {**inv, **sam}

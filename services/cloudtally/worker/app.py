@@ -1,0 +1,165 @@
+"""The Faust worker: thin agents around :class:`IngestSink`.
+
+Each agent takes a batch of events (size/time limits from settings), hands the
+raw messages to the sink in a thread (the store call blocks), sends the
+sink's dead letters, and only then lets Faust ack the events — so offsets are
+committed after the flush. With chDB the worker owns the store folder, so in
+embedded mode it also serves the HTTP API in its own event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import faust
+import orjson
+
+from cloudtally import metrics
+from cloudtally.settings import Settings
+from cloudtally.store import Store, open_store
+from cloudtally.store.migrate import migrate
+from cloudtally.worker.sink import FlushResult, IngestSink, RawMessage
+
+log = logging.getLogger(__name__)
+
+RETRY_DELAYS_S = (0.5, 1, 2, 5, 10, 30)
+
+
+def raw_messages(events: Sequence[Any]) -> list[RawMessage]:
+    return [
+        RawMessage(e.message.topic, e.message.partition, e.message.offset, e.message.value)
+        for e in events
+    ]
+
+
+async def flush_with_retry(fn: Callable[[], FlushResult], stage: str) -> FlushResult:
+    """A failed store write is retried with backoff; the batch is never acked unwritten."""
+    for attempt, delay in enumerate((*RETRY_DELAYS_S, None)):
+        try:
+            return await asyncio.to_thread(fn)
+        except Exception:
+            metrics.INGEST_ERRORS.labels(stage).inc()
+            if delay is None:
+                raise
+            log.exception("%s flush failed (attempt %d); retrying in %ss", stage, attempt + 1, delay)
+            await asyncio.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def create_app(settings: Settings, store: Store) -> faust.App:
+    app = faust.App(
+        settings.consumer_group,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store="memory://",
+        datadir=str(settings.data_dir / "faust"),
+        web_enabled=False,
+        broker_session_timeout=settings.broker_session_timeout_s,
+        broker_heartbeat_interval=1.0,
+        broker_commit_interval=1.0,
+        consumer_auto_offset_reset="earliest",
+        topic_allow_declare=False,
+        topic_partitions=settings.samples_partitions,
+        stream_buffer_maxsize=4096,
+        producer_max_request_size=8 * 1024 * 1024,
+        consumer_max_fetch_size=8 * 1024 * 1024,
+    )
+    sink = IngestSink(store, consumer=settings.consumer_group)
+    samples_topic = app.topic(settings.topic_samples, value_serializer="raw", key_serializer="raw")
+    inventory_topic = app.topic(
+        settings.topic_inventory, value_serializer="raw", key_serializer="raw"
+    )
+    dead_letter_topic = app.topic(
+        settings.topic_dead_letter, value_serializer="raw", key_serializer="raw"
+    )
+
+    async def send_dead_letters(result: FlushResult) -> None:
+        for record in result.dead_letters:
+            key = f"{record['topic']}:{record['partition']}:{record['offset']}".encode()
+            await dead_letter_topic.send(key=key, value=orjson.dumps(record))
+        if result.dead_letters:
+            await app.producer.flush()
+
+    @app.agent(samples_topic, name="ingest-samples")
+    async def ingest_samples(stream: faust.Stream) -> None:
+        async for events in stream.take_events(settings.take_max_messages, settings.take_within_s):
+            msgs = raw_messages(events)
+            result = await flush_with_retry(lambda m=msgs: sink.write_samples(m), "samples")
+            await send_dead_letters(result)
+
+    @app.agent(inventory_topic, name="ingest-inventory")
+    async def ingest_inventory(stream: faust.Stream) -> None:
+        async for events in stream.take_events(1000, settings.take_within_s):
+            msgs = raw_messages(events)
+            result = await flush_with_retry(lambda m=msgs: sink.write_inventory(m), "inventory")
+            await send_dead_letters(result)
+
+    @app.timer(interval=5.0)
+    async def report_highwater() -> None:
+        consumer = app.consumer
+        for tp in consumer.assignment():
+            hw = consumer.highwater(tp)
+            if hw is not None:
+                metrics.CONSUMER_HIGHWATER.labels(tp.topic, str(tp.partition)).set(hw)
+
+    return app
+
+
+def open_worker_store(settings: Settings) -> Store:
+    store = open_store(settings.resolved_store_url, settings.database)
+    ran = migrate(store)
+    if ran:
+        log.info("applied migrations: %s", ", ".join(f"{m.version:04d}_{m.name}" for m in ran))
+    return store
+
+
+def attach_api(app: faust.App, settings: Settings, store: Store) -> None:
+    """Serve the FastAPI app inside the worker's event loop (embedded mode, chDB)."""
+    import uvicorn
+
+    from cloudtally.api.main import create_api
+
+    class _Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Any:  # Faust owns the signals in this process.
+            yield
+
+    api = create_api(settings, lambda: store)
+    server = _Server(
+        uvicorn.Config(api, host=settings.api_host, port=settings.api_port, log_level="warning",
+                       lifespan="off")
+    )
+
+    @app.task
+    async def serve_api() -> None:
+        log.info("API on http://%s:%d", settings.api_host, settings.api_port)
+        await server.serve()
+
+    @app.on_before_shutdown.connect
+    async def stop_api(_app: Any, **_kw: Any) -> None:
+        server.should_exit = True
+
+
+def run_worker(settings: Settings, *, with_api: bool = False) -> None:
+    from cloudtally.broker.topics import ensure_topics
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_topics(settings)
+    store = open_worker_store(settings)
+    app = create_app(settings, store)
+    if with_api or settings.mode == "embedded":
+        attach_api(app, settings, store)
+    elif settings.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.metrics_port, addr=settings.api_host)
+    worker = faust.Worker(app, loglevel=os.environ.get("CLOUDTALLY_FAUST_LOGLEVEL", "WARN"),
+                          quiet=True)
+    try:
+        worker.execute_from_commandline()
+    finally:
+        store.close()

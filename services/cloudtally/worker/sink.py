@@ -1,0 +1,259 @@
+"""The ingest sink: one consumed batch of Kafka messages in, one insert per table out.
+
+Synchronous and broker-agnostic so it can be tested against the real store
+without Kafka, and run in a thread from the Faust agent. The agent acks the
+messages only after :meth:`IngestSink.write_samples` returns, so offsets are
+committed after the flush (at-least-once); the store's ReplacingMergeTree
+keys make a redelivered batch collapse onto the same rows.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+
+from cloudtally import metrics
+from cloudtally.core.inventory import InventoryRejected, decode_event
+from cloudtally.core.samples import BatchRejected, decode_batch
+from cloudtally.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    topic: str
+    partition: int
+    offset: int
+    value: bytes | None
+
+
+@dataclass
+class FlushResult:
+    rows: dict[str, int] = field(default_factory=dict)
+    dead_letters: list[dict[str, Any]] = field(default_factory=list)
+    touched_hours: int = 0
+
+
+def dead_letter(
+    msg: RawMessage, reason: str, *, now: int, row_index: int = -1,
+    section: str = "message", payload: bytes | None = None,
+) -> dict[str, Any]:
+    """A dead-letter record (schemas/dead_letter.schema.json) that loses nothing."""
+    data = msg.value if payload is None else payload
+    data = data or b""
+    try:
+        text, encoding = data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        text, encoding = base64.b64encode(data).decode("ascii"), "base64"
+    return {
+        "schema": "cloudtally.dead-letter/1",
+        "topic": msg.topic,
+        "partition": msg.partition,
+        "offset": msg.offset,
+        "row_index": row_index,
+        "section": section,
+        "reason": reason,
+        "payload": text,
+        "payload_encoding": encoding,
+        "received_at": now,
+    }
+
+
+class IngestSink:
+    """Writes decoded batches to ClickHouse; returns what must go to the dead-letter topic."""
+
+    def __init__(self, store: Store, consumer: str = "cloudtally-worker",
+                 max_future_s: int = 300) -> None:
+        self.store = store
+        self.consumer = consumer
+        self.max_future_s = max_future_s
+
+    def write_samples(self, messages: Sequence[RawMessage]) -> FlushResult:
+        started = time.perf_counter()
+        now = int(time.time())
+        version = time.time_ns() // 1_000_000
+        result = FlushResult()
+        samples: dict[str, list[np.ndarray]] = defaultdict(list)
+        disks: dict[str, list[np.ndarray]] = defaultdict(list)
+        sources: list[np.ndarray] = []
+        disk_sources: list[np.ndarray] = []
+        per_partition: dict[tuple[str, int], list[int]] = defaultdict(list)
+        written_by_msg: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])
+
+        for msg in messages:
+            key = (msg.topic, msg.partition)
+            per_partition[key].append(msg.offset)
+            metrics.MESSAGES_CONSUMED.labels(msg.topic).inc()
+            try:
+                if msg.value is None:
+                    raise BatchRejected("empty message (no value)")
+                batch = decode_batch(msg.value, now=now, max_future_s=self.max_future_s)
+            except BatchRejected as exc:
+                result.dead_letters.append(dead_letter(msg, str(exc), now=now))
+                written_by_msg[key][1] += 1
+                continue
+            for rej in batch.rejects:
+                result.dead_letters.append(
+                    dead_letter(msg, rej.reason, now=now, row_index=rej.index,
+                                section=rej.section, payload=orjson.dumps(rej.row))
+                )
+            written_by_msg[key][0] += len(batch.samples) + len(batch.disks)
+            written_by_msg[key][1] += len(batch.rejects)
+            s = batch.samples
+            if len(s):
+                samples["vm_id"].append(s.vm_id)
+                samples["ts"].append(s.ts)
+                samples["cpu_pct"].append(s.cpu_pct)
+                samples["mem_pct"].append(s.mem_pct)
+                sources.append(np.full(len(s), batch.source, dtype=object))
+            d = batch.disks
+            if len(d):
+                disks["vm_id"].append(d.vm_id)
+                disks["disk_id"].append(d.disk_id)
+                disks["ts"].append(d.ts)
+                disks["used_gb"].append(d.used_gb)
+                disk_sources.append(np.full(len(d), batch.source, dtype=object))
+
+        if samples:
+            cols = {k: np.concatenate(v) for k, v in samples.items()}
+            cols["source"] = np.concatenate(sources)
+            cols["version"] = np.full(len(cols["ts"]), version, dtype=np.uint64)
+            result.rows["samples"] = self._insert("samples", cols)
+            result.touched_hours = self._queue_rollups(cols["vm_id"], cols["ts"], version)
+        if disks:
+            cols = {k: np.concatenate(v) for k, v in disks.items()}
+            cols["source"] = np.concatenate(disk_sources)
+            cols["version"] = np.full(len(cols["ts"]), version, dtype=np.uint64)
+            result.rows["disk_samples"] = self._insert("disk_samples", cols)
+            self._queue_rollups(cols["vm_id"], cols["ts"], version)
+        self._record(result, per_partition, written_by_msg, now)
+        metrics.FLUSH_SECONDS.labels("samples").observe(time.perf_counter() - started)
+        return result
+
+    def write_inventory(self, messages: Sequence[RawMessage]) -> FlushResult:
+        now = int(time.time())
+        version = time.time_ns() // 1_000_000
+        result = FlushResult()
+        per_partition: dict[tuple[str, int], list[int]] = defaultdict(list)
+        written_by_msg: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])
+        rows: dict[str, list[Any]] = defaultdict(list)
+        for msg in messages:
+            key = (msg.topic, msg.partition)
+            per_partition[key].append(msg.offset)
+            metrics.MESSAGES_CONSUMED.labels(msg.topic).inc()
+            if msg.value is None:  # a tombstone on the compacted topic: nothing to record
+                continue
+            try:
+                ev = decode_event(msg.value)
+            except InventoryRejected as exc:
+                result.dead_letters.append(
+                    dead_letter(msg, str(exc), now=now, section="inventory")
+                )
+                written_by_msg[key][1] += 1
+                continue
+            written_by_msg[key][0] += 1
+            rows["vm_id"].append(ev.vm_id)
+            rows["event_ts"].append(ev.ts)
+            rows["event"].append(ev.event)
+            rows["name"].append(ev.name)
+            rows["bureau"].append(ev.bureau)
+            rows["system"].append(ev.system)
+            rows["pool"].append(ev.pool)
+            rows["provider"].append(ev.provider)
+            rows["vcpu"].append(ev.vcpu)
+            rows["mem_gb"].append(ev.mem_gb)
+            rows["disk_ids"].append([d.disk_id for d in ev.disks])
+            rows["disk_size_gb"].append([d.size_gb for d in ev.disks])
+            rows["disk_tiers"].append([d.tier for d in ev.disks])
+            rows["version"].append(version)
+        if rows:
+            result.rows["vm_inventory"] = self._insert("vm_inventory", rows)
+        self._record(result, per_partition, written_by_msg, now)
+        return result
+
+    # -- steps ---------------------------------------------------------------------------
+
+    def _insert(self, table: str, cols: dict[str, Any]) -> int:
+        t0 = time.perf_counter()
+        n = self.store.insert(table, cols)
+        metrics.INSERT_SECONDS.labels(table).observe(time.perf_counter() - t0)
+        metrics.INSERT_ROWS.labels(table).observe(n)
+        metrics.SAMPLES_INGESTED.labels(table).inc(n)
+        return n
+
+    def _queue_rollups(self, vm_id: np.ndarray, ts: np.ndarray, version: int) -> int:
+        """Record which (VM, hour) keys changed, for the rollup step to recompute."""
+        hours = ts - ts % 3600
+        # Unique (vm, hour) pairs without building Python tuples per sample.
+        vm_codes, vm_index = np.unique(vm_id.astype(str), return_inverse=True)
+        key = vm_index.astype(np.int64) * (1 << 32) + (hours // 3600)
+        uniq = np.unique(key)
+        cols = {
+            "vm_id": vm_codes[(uniq >> 32).astype(np.int64)].astype(object),
+            "hour": (uniq & 0xFFFFFFFF) * 3600,
+            "version": np.full(len(uniq), version, dtype=np.uint64),
+        }
+        return self.store.insert("rollup_queue", cols)
+
+    def _record(
+        self,
+        result: FlushResult,
+        per_partition: dict[tuple[str, int], list[int]],
+        written_by_msg: dict[tuple[str, int], list[int]],
+        now: int,
+    ) -> None:
+        if result.dead_letters:
+            dl = result.dead_letters
+            self.store.insert(
+                "dead_letters",
+                {
+                    "received_at": [r["received_at"] for r in dl],
+                    "topic": [r["topic"] for r in dl],
+                    "partition": [r["partition"] for r in dl],
+                    "offset": [r["offset"] for r in dl],
+                    "row_index": [r["row_index"] for r in dl],
+                    "section": [r["section"] for r in dl],
+                    "reason": [r["reason"] for r in dl],
+                    "payload": [r["payload"] for r in dl],
+                    "payload_encoding": [r["payload_encoding"] for r in dl],
+                },
+            )
+            for r in dl:
+                metrics.DEAD_LETTERS.labels(r["topic"], r["section"], _reason_class(r["reason"])).inc()
+        if not per_partition:
+            return
+        keys = sorted(per_partition)
+        self.store.insert(
+            "ingest_log",
+            {
+                "flushed_at": [now] * len(keys),
+                "consumer": [self.consumer] * len(keys),
+                "topic": [k[0] for k in keys],
+                "partition": [k[1] for k in keys],
+                "first_offset": [min(per_partition[k]) for k in keys],
+                "last_offset": [max(per_partition[k]) for k in keys],
+                "messages": [len(per_partition[k]) for k in keys],
+                "rows_written": [written_by_msg[k][0] for k in keys],
+                "rows_rejected": [written_by_msg[k][1] for k in keys],
+            },
+        )
+        for topic, partition in keys:
+            metrics.CONSUMER_OFFSET.labels(topic, str(partition)).set(
+                max(per_partition[(topic, partition)])
+            )
+            metrics.LAST_FLUSH.labels(topic).set(now)
+
+
+def _reason_class(reason: str) -> str:
+    """Bounded label values: the reason up to its first detail."""
+    return re.split(r"[:,{\[(]| got ", reason, maxsplit=1)[0].strip()[:60]
