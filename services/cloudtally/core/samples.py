@@ -225,7 +225,8 @@ def _numeric(values: list[Any]) -> np.ndarray:
     """Fast path for clean numeric lists; NaN marks anything that is not a number."""
     try:
         arr = np.asarray(values)
-        if arr.ndim == 1 and arr.dtype.kind in "iuf":
+        # JSON true/false would coerce to 1.0/0.0 in a mixed list: not a number here.
+        if arr.ndim == 1 and arr.dtype.kind in "iuf" and not any(type(x) is bool for x in values):
             return arr.astype(np.float64, copy=False)
     except (TypeError, ValueError, OverflowError):
         pass

@@ -124,18 +124,26 @@ class IngestSink:
                 disks["used_gb"].append(d.used_gb)
                 disk_sources.append(np.full(len(d), batch.source, dtype=object))
 
+        touched_vm: list[np.ndarray] = []
+        touched_ts: list[np.ndarray] = []
         if samples:
             cols = {k: np.concatenate(v) for k, v in samples.items()}
             cols["source"] = np.concatenate(sources)
             cols["version"] = np.full(len(cols["ts"]), version, dtype=np.uint64)
             result.rows["samples"] = self._insert("samples", cols)
-            result.touched_hours = self._queue_rollups(cols["vm_id"], cols["ts"], version)
+            touched_vm.append(cols["vm_id"])
+            touched_ts.append(cols["ts"])
         if disks:
             cols = {k: np.concatenate(v) for k, v in disks.items()}
             cols["source"] = np.concatenate(disk_sources)
             cols["version"] = np.full(len(cols["ts"]), version, dtype=np.uint64)
             result.rows["disk_samples"] = self._insert("disk_samples", cols)
-            self._queue_rollups(cols["vm_id"], cols["ts"], version)
+            touched_vm.append(cols["vm_id"])
+            touched_ts.append(cols["ts"])
+        if touched_vm:
+            result.touched_hours = self._queue_rollups(
+                np.concatenate(touched_vm), np.concatenate(touched_ts), version
+            )
         self._record(result, per_partition, written_by_msg, now)
         metrics.FLUSH_SECONDS.labels("samples").observe(time.perf_counter() - started)
         return result

@@ -1,0 +1,140 @@
+"""``cloudtally up``: the embedded default on one machine.
+
+Starts the Tansu broker, one worker that owns the chDB folder and serves the
+API, and the fleet simulator (backfill, then real time), as child processes
+sharing one configuration through the environment. Ctrl-C stops them in
+reverse order. ClickHouse data persists in the data folder across runs; the
+embedded broker keeps topics in memory only, so a restart re-sends the
+simulator's backfill, which the store's keys deduplicate.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from cloudtally.settings import Settings
+
+READY_TIMEOUT_S = 90
+
+
+def _env(settings: Settings, data_dir: Path, tokens: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "CLOUDTALLY_MODE": "embedded",
+            "CLOUDTALLY_DATA_DIR": str(data_dir),
+            "CLOUDTALLY_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+            "CLOUDTALLY_API_TOKENS_FILE": str(tokens),
+            "CLOUDTALLY_API_PORT": str(settings.api_port),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    out = log.open("ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "cloudtally.cli", *args], env=env, stdout=out,
+        stderr=subprocess.STDOUT, start_new_session=True,
+    )
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = READY_TIMEOUT_S) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"worker exited with code {proc.returncode}; see its log")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"worker not ready after {timeout}s ({url})")
+
+
+def stop(proc: subprocess.Popen[bytes], name: str, timeout: float = 20) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        print(f"  {name} did not stop in {timeout}s; killing it")
+        proc.kill()
+        proc.wait()
+
+
+def up(settings: Settings, *, vms: int, days: float, data_dir: Path | None) -> None:
+    from cloudtally.api.auth import write_demo_tokens
+    from cloudtally.broker.embedded import EmbeddedBroker
+    from cloudtally.broker.topics import ensure_topics
+    from cloudtally.collectors.simulate import fleet_bureaus
+
+    data_dir = (data_dir or settings.data_dir).resolve()
+    settings = settings.model_copy(update={"data_dir": data_dir})
+    logs = data_dir / "logs"
+    tokens = settings.api_tokens_file or data_dir / "tokens.yaml"
+    seed = 1
+    plain: dict[str, str] = {}
+    if not tokens.exists():
+        plain = write_demo_tokens(tokens, fleet_bureaus(seed=seed, vms=vms)[:3])
+    env = _env(settings, data_dir, tokens)
+    base = f"http://{settings.api_host}:{settings.api_port}"
+
+    with EmbeddedBroker(settings, log_dir=logs):
+        ensure_topics(settings)
+        worker = _spawn(["worker", "--with-api"], env, logs / "worker.log")
+        procs = [("worker", worker)]
+        try:
+            wait_ready(f"{base}/readyz", worker)
+            sim = _spawn(
+                ["simulate", "--seed", str(seed), "--vms", str(vms), "--days", str(days),
+                 "--realtime"],
+                env, logs / "simulator.log",
+            )
+            procs.append(("simulator", sim))
+            _banner(base, data_dir, tokens, plain)
+            while all(p.poll() is None for _, p in procs):
+                time.sleep(1)
+            for name, p in procs:
+                if p.returncode not in (None, 0):
+                    print(f"{name} exited with code {p.returncode}; see {logs / (name + '.log')}")
+        except KeyboardInterrupt:
+            print("\nstopping ...")
+        finally:
+            for name, p in reversed(procs):
+                stop(p, name)
+    print("stopped; data kept in", data_dir)
+
+
+def _banner(base: str, data_dir: Path, tokens: Path, plain: dict[str, str]) -> None:
+    admin = plain.get("admin", "<admin token from " + str(tokens) + ">")
+    lines = [
+        "",
+        "cloudtally is up (embedded: Tansu broker, Faust worker + API on chDB, simulated fleet)",
+        f"  API docs      {base}/docs",
+        f"  readiness     {base}/readyz",
+        f"  metrics       {base}/metrics",
+        f"  data folder   {data_dir}   (logs in {data_dir / 'logs'})",
+        f"  tokens file   {tokens}",
+    ]
+    for name, token in plain.items():
+        lines.append(f"    {name:<24} {token}")
+    lines += [
+        "  try:",
+        f"    curl -s -H 'Authorization: Bearer {admin}' {base}/api/v1/fleet",
+        f"    curl -s -H 'Authorization: Bearer {admin}' '{base}/api/v1/vms?limit=5'",
+        "  Ctrl-C stops everything.",
+        "",
+    ]
+    print("\n".join(lines), flush=True)
