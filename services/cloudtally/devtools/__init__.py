@@ -1,0 +1,1 @@
+"""Developer and test tooling: throwaway servers; not used by the pipeline itself."""
