@@ -1,0 +1,452 @@
+"""Write alerts_test.yml, the `promtool test rules` unit tests, from a compact spec.
+
+Why generated: promtool compares annotations exactly, so every firing case must
+repeat each alert's description and runbook link. The spec below states what
+matters by hand (inputs, when an alert fires, its labels and the rendered
+summary with its value); the generator copies the static parts from alerts.yml
+and substitutes ``{{ $labels.x }}`` in descriptions (descriptions never use
+``$value``, so that substitution is all there is to render).
+
+    python deploy/prometheus/tests/generate.py          # rewrite alerts_test.yml
+    python deploy/prometheus/tests/generate.py --check  # exit 1 if out of date
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+RULES = HERE.parent / "rules"
+OUT = HERE / "alerts_test.yml"
+
+
+def s(name: str, labels: dict[str, str], values: str) -> dict[str, str]:
+    body = ", ".join(f'{k}="{v}"' for k, v in labels.items())
+    return {"series": f"{name}{{{body}}}", "values": values}
+
+
+def fire(labels: dict[str, str], summary: str) -> dict[str, Any]:
+    return {"labels": labels, "summary": summary}
+
+
+W = {"job": "cloudtally-worker", "instance": "w1:9108"}
+
+# Each case: interval, input series, and checks (eval_time, alertname, [expected firing]).
+CASES: list[dict[str, Any]] = [
+    {
+        "name": "a down cloudtally target fires; other jobs and healthy targets do not",
+        "interval": "1m",
+        "series": [
+            s("up", W, "1 1 0 0 0 0 0 0"),
+            s("up", {"job": "cloudtally-api", "instance": "a1:8000"}, "1x8"),
+            s("up", {"job": "node", "instance": "n1:9100"}, "0x8"),
+        ],
+        "checks": [
+            ("1m", "CloudtallyTargetDown", []),
+            ("3m", "CloudtallyTargetDown", []),  # down for 1 minute: pending
+            ("5m", "CloudtallyTargetDown",
+             [fire(W, "cloudtally-worker target w1:9108 is down")]),
+            ("1m", "CloudtallyNoWorkers", []),
+            ("5m", "CloudtallyNoWorkers", [fire({}, "No cloudtally worker is up")]),
+        ],
+    },
+    {
+        "name": "one of two workers down is not 'no workers'",
+        "interval": "1m",
+        "series": [
+            s("up", W, "0x8"),
+            s("up", {"job": "cloudtally-worker", "instance": "w2:9108"}, "1x8"),
+        ],
+        "checks": [("6m", "CloudtallyNoWorkers", [])],
+    },
+    {
+        "name": "no flush while the topic has a backlog fires; an idle topic does not",
+        "interval": "1m",
+        "series": [
+            s("cloudtally_last_flush_timestamp_seconds", {**W, "topic": "samples"},
+              "0+60x5 300x25"),
+            s("cloudtally_consumer_highwater", {**W, "topic": "samples", "partition": "0"},
+              "100+10x30"),
+            s("cloudtally_consumer_committed_offset",
+              {**W, "topic": "samples", "partition": "0"}, "99+10x5 149x25"),
+            s("cloudtally_last_flush_timestamp_seconds", {**W, "topic": "inventory"},
+              "0+60x5 300x25"),
+            s("cloudtally_consumer_highwater", {**W, "topic": "inventory", "partition": "0"},
+              "50x30"),
+            s("cloudtally_consumer_committed_offset",
+              {**W, "topic": "inventory", "partition": "0"}, "49x30"),
+        ],
+        "checks": [
+            ("8m", "CloudtallyNoFlush", []),
+            ("16m", "CloudtallyNoFlush", [
+                fire({"topic": "samples"},
+                     "No flush to the store for topic samples for 11m 0s while messages wait"),
+            ]),
+        ],
+    },
+    {
+        "name": "collectors produce, nothing is ingested",
+        "interval": "1m",
+        "series": [
+            s("cloudtally_samples_produced_total", {"job": "cloudtally-collector",
+              "instance": "c1:9108", "source": "simulator"}, "0+600x30"),
+            s("cloudtally_samples_ingested_total", {**W, "table": "samples"},
+              "0+600x5 3000x25"),
+        ],
+        "checks": [
+            ("12m", "CloudtallyIngestStalled", []),
+            ("22m", "CloudtallyIngestStalled", [
+                fire({}, "Collectors produce 10 samples/s but none reach the store"),
+            ]),
+        ],
+    },
+    {
+        "name": "collectors produce and no worker ever wrote a sample (metric absent)",
+        "interval": "1m",
+        "series": [
+            s("cloudtally_samples_produced_total", {"job": "cloudtally-collector",
+              "instance": "c1:9108", "source": "simulator"}, "0+600x30"),
+        ],
+        "checks": [
+            ("5m", "CloudtallyIngestStalled", []),
+            ("15m", "CloudtallyIngestStalled", [
+                fire({}, "Collectors produce 10 samples/s but none reach the store"),
+            ]),
+        ],
+    },
+    {
+        "name": "ingest keeping up does not fire",
+        "interval": "1m",
+        "series": [
+            s("cloudtally_samples_produced_total", {"job": "cloudtally-collector",
+              "instance": "c1:9108", "source": "simulator"}, "0+600x30"),
+            s("cloudtally_samples_ingested_total", {**W, "table": "samples"}, "0+600x30"),
+        ],
+        "checks": [("22m", "CloudtallyIngestStalled", [])],
+    },
+    {
+        "name": "a burst of dead letters fires while it is in the 10-minute window",
+        "interval": "1m",
+        "series": [
+            s("cloudtally_dead_letters_total",
+              {**W, "topic": "samples", "section": "samples", "reason": "schema"},
+              "0 0 0 5 5 5 5 5 5 5 5 5 5 5 5 5 5 5 5 5"),
+        ],
+        "checks": [
+            ("2m", "CloudtallyDeadLettersRising", []),
+            ("4m", "CloudtallyDeadLettersRising", [
+                fire({"topic": "samples", "reason": "schema"},
+                     "Rejected input on samples: schema"),
+            ]),
+            ("15m", "CloudtallyDeadLettersRising", []),
+        ],
+    },
+    {
+        "name": "2 % of rows rejected fires the ratio alert",
+        "interval": "1m",
+        "series": [
+            s("cloudtally_dead_letters_total",
+              {**W, "topic": "samples", "section": "samples", "reason": "range"}, "0+2x30"),
+            s("cloudtally_samples_ingested_total", {**W, "table": "samples"}, "0+98x30"),
+        ],
+        "checks": [
+            ("5m", "CloudtallyDeadLetterRatioHigh", []),
+            ("15m", "CloudtallyDeadLetterRatioHigh", [fire({}, "2% of input is rejected")]),
+        ],
+    },
+    {
+        "name": "0.5 % of rows rejected does not fire the ratio alert",
+        "interval": "1m",
+        "series": [
+            s("cloudtally_dead_letters_total",
+              {**W, "topic": "samples", "section": "samples", "reason": "range"}, "0+1x30"),
+            s("cloudtally_samples_ingested_total", {**W, "table": "samples"}, "0+199x30"),
+        ],
+        "checks": [("15m", "CloudtallyDeadLetterRatioHigh", [])],
+    },
+    {
+        "name": "store errors: warning at once, critical when they last 15 minutes",
+        "interval": "1m",
+        "series": [
+            s("cloudtally_ingest_errors_total", {**W, "stage": "insert"}, "0+1x30"),
+            s("cloudtally_ingest_errors_total", {**W, "stage": "flush"}, "0x30"),
+        ],
+        "checks": [
+            ("10m", "CloudtallyInsertErrors", [
+                fire({"stage": "insert"},
+                     "5 store write errors at stage insert in 5 minutes"),
+            ]),
+            ("10m", "CloudtallyInsertErrorsPersistent", []),
+            ("17m", "CloudtallyInsertErrorsPersistent", [
+                fire({"stage": "insert"},
+                     "Store writes failing for 15 minutes at stage insert"),
+            ]),
+        ],
+    },
+    {
+        "name": "lag above 10k and growing fires; caught-up and shrinking lags do not",
+        "interval": "1m",
+        "series": [
+            s("cloudtally_consumer_highwater", {**W, "topic": "samples", "partition": "0"},
+              "1000+2000x40"),
+            s("cloudtally_consumer_committed_offset",
+              {**W, "topic": "samples", "partition": "0"}, "999+1000x40"),
+            # the previous owner of the partition still exports a stale, lower offset
+            s("cloudtally_consumer_committed_offset",
+              {"job": "cloudtally-worker", "instance": "w0:9108", "topic": "samples",
+               "partition": "0"}, "500x40"),
+            s("cloudtally_consumer_highwater", {**W, "topic": "inventory", "partition": "0"},
+              "50000x40"),
+            s("cloudtally_consumer_committed_offset",
+              {**W, "topic": "inventory", "partition": "0"}, "49999x40"),
+            s("cloudtally_consumer_highwater", {**W, "topic": "backfill", "partition": "0"},
+              "100000x40"),
+            s("cloudtally_consumer_committed_offset",
+              {**W, "topic": "backfill", "partition": "0"}, "0+2000x40"),
+        ],
+        "checks": [
+            ("20m", "CloudtallyConsumerLagGrowing", []),
+            # between two steps of the input, so the recorded lag (another rule group,
+            # evaluated concurrently) is the same whichever group runs first
+            ("30m30s", "CloudtallyConsumerLagGrowing", [
+                fire({"topic": "samples"}, "Consumer lag on samples is 30k and growing"),
+            ]),
+        ],
+    },
+    {
+        "name": "slow inserts into one table fire; fast ones do not",
+        "interval": "1m",
+        "series": [
+            s("cloudtally_insert_seconds_bucket", {**W, "table": "samples", "le": "5"}, "0x30"),
+            s("cloudtally_insert_seconds_bucket", {**W, "table": "samples", "le": "10"},
+              "0+10x30"),
+            s("cloudtally_insert_seconds_bucket", {**W, "table": "samples", "le": "+Inf"},
+              "0+10x30"),
+            s("cloudtally_insert_seconds_bucket", {**W, "table": "usage_hourly", "le": "0.1"},
+              "0+10x30"),
+            s("cloudtally_insert_seconds_bucket", {**W, "table": "usage_hourly", "le": "5"},
+              "0+10x30"),
+            s("cloudtally_insert_seconds_bucket", {**W, "table": "usage_hourly", "le": "+Inf"},
+              "0+10x30"),
+        ],
+        "checks": [
+            ("8m", "CloudtallyInsertLatencyHigh", []),
+            ("20m", "CloudtallyInsertLatencyHigh", [
+                fire({"table": "samples"}, "p95 insert latency into samples is 9.75s"),
+            ]),
+        ],
+    },
+    {
+        "name": "an analytics task that stopped succeeding fires after 2 hours",
+        "interval": "5m",
+        "series": [
+            s("cloudtally_analytics_last_success_timestamp_seconds", {**W, "task": "rollup"},
+              "0x40"),
+            s("cloudtally_analytics_last_success_timestamp_seconds", {**W, "task": "kpi"},
+              "0+300x40"),
+        ],
+        "checks": [
+            ("1h", "CloudtallyAnalyticsStale", []),
+            ("2h15m", "CloudtallyAnalyticsStale", [
+                fire({**W, "task": "rollup"},
+                     "Analytics task rollup last succeeded 2h 15m 0s ago"),
+            ]),
+        ],
+    },
+    {
+        "name": "idle and rightsizing candidates are summed per pool; empty pools stay quiet",
+        "interval": "5m",
+        "series": [
+            s("cloudtally_idle_candidates",
+              {**W, "provider": "p1", "pool": "pool-1", "bureau": "b1", "kind": "vm"}, "3x30"),
+            s("cloudtally_idle_candidates",
+              {**W, "provider": "p1", "pool": "pool-1", "bureau": "b2", "kind": "vm"}, "2x30"),
+            s("cloudtally_idle_candidates",
+              {**W, "provider": "p1", "pool": "pool-2", "bureau": "b1", "kind": "vm"}, "0x30"),
+            s("cloudtally_idle_candidates",
+              {**W, "provider": "p1", "pool": "pool-1", "bureau": "b1",
+               "kind": "storage_partition"}, "4x30"),
+            s("cloudtally_rightsizing_candidates",
+              {**W, "provider": "p1", "pool": "pool-1", "bureau": "b1"}, "7x30"),
+            s("cloudtally_rightsizing_candidates",
+              {**W, "provider": "p1", "pool": "pool-2", "bureau": "b1"}, "0x30"),
+            s("cloudtally_rightsizing_savings_cny_per_year",
+              {**W, "provider": "p1", "pool": "pool-1"}, "800000x30"),
+            s("cloudtally_rightsizing_savings_cny_per_year",
+              {**W, "provider": "p1", "pool": "pool-2"}, "300000x30"),
+            s("cloudtally_rightsizing_savings_cny_per_year",
+              {**W, "provider": "p2", "pool": "pool-1"}, "999999x30"),
+        ],
+        "checks": [
+            ("20m", "CloudtallyIdleVMs", []),
+            ("40m", "CloudtallyIdleVMs", [
+                fire({"provider": "p1", "pool": "pool-1"}, "5 idle VMs to reclaim in p1/pool-1"),
+            ]),
+            ("40m", "CloudtallyIdleStoragePartitions", [
+                fire({"provider": "p1", "pool": "pool-1"},
+                     "4 idle storage partitions in p1/pool-1"),
+            ]),
+            ("40m", "CloudtallyRightsizingCandidates", [
+                fire({"provider": "p1", "pool": "pool-1"}, "7 VMs to downsize in p1/pool-1"),
+            ]),
+            ("40m", "CloudtallyRightsizingSavingsHigh", []),
+            ("70m", "CloudtallyRightsizingSavingsHigh", [
+                fire({"provider": "p1"}, "Rightsizing p1 would save 1.1M CNY/year"),
+            ]),
+        ],
+    },
+    {
+        "name": "pool utilization bands: < 60 % scores 0, 60-65 % scores 1, >= 65 % is quiet",
+        "interval": "2m",
+        "series": [
+            s("cloudtally_pool_utilization_ratio",
+              {**W, "provider": "p1", "pool": "pool-1", "resource": "overall"}, "0.586x250"),
+            s("cloudtally_pool_utilization_ratio",
+              {**W, "provider": "p1", "pool": "pool-1", "resource": "cpu"}, "0.474x250"),
+            s("cloudtally_pool_utilization_ratio",
+              {**W, "provider": "p1", "pool": "pool-2", "resource": "overall"}, "0.62x250"),
+            s("cloudtally_pool_utilization_ratio",
+              {**W, "provider": "p2", "pool": "pool-1", "resource": "overall"}, "0.70x250"),
+            s("cloudtally_pool_utilization_ratio",
+              {**W, "provider": "p3", "pool": "pool-1", "resource": "overall"}, "0.65x250"),
+            s("cloudtally_pool_utilization_ratio",
+              {**W, "provider": "p3", "pool": "pool-2", "resource": "overall"}, "0.60x250"),
+        ],
+        "checks": [
+            ("5h", "CloudtallyPoolUtilizationBelow60", []),
+            ("5h", "CloudtallyPoolUtilizationBelow65", []),
+            ("6h30m", "CloudtallyPoolUtilizationBelow60", [
+                fire({**W, "provider": "p1", "pool": "pool-1", "resource": "overall"},
+                     "Pool p1/pool-1 at 58.6%: 0 of 2 points"),
+            ]),
+            ("6h30m", "CloudtallyPoolUtilizationBelow65", [
+                fire({**W, "provider": "p1", "pool": "pool-2", "resource": "overall"},
+                     "Pool p1/pool-2 at 62%: 1 of 2 points"),
+                fire({**W, "provider": "p3", "pool": "pool-2", "resource": "overall"},
+                     "Pool p3/pool-2 at 60%: 1 of 2 points"),
+            ]),
+            ("6h30m", "CloudtallyPoolKPIMissing", []),
+        ],
+    },
+    {
+        "name": "no pool KPI at all is an alert (no evidence scores the lowest band)",
+        "interval": "5m",
+        "series": [s("up", W, "1x60")],
+        "checks": [
+            ("2h", "CloudtallyPoolKPIMissing", []),
+            ("3h10m", "CloudtallyPoolKPIMissing", [fire({}, "No pool utilization KPI is exported")]),
+        ],
+    },
+    {
+        "name": "spend over 90 % of budget fires",
+        "interval": "5m",
+        "series": [
+            s("cloudtally_billing_period_amount_cny", {**W, "provider": "p1"}, "5000000x20"),
+            s("cloudtally_billing_period_amount_cny", {**W, "provider": "p2"}, "4500000x20"),
+            s("cloudtally_billing_budget_cny", W, "10000000x20"),
+        ],
+        "checks": [
+            ("30m", "CloudtallySpendNearBudget", []),
+            ("70m", "CloudtallySpendNearBudget", [
+                fire({}, "Billing period spend is 9.5M CNY, over 90 % of budget"),
+            ]),
+        ],
+    },
+    {
+        "name": "spend under 90 % of budget is quiet",
+        "interval": "5m",
+        "series": [
+            s("cloudtally_billing_period_amount_cny", {**W, "provider": "p1"}, "5000000x20"),
+            s("cloudtally_billing_budget_cny", W, "10000000x20"),
+        ],
+        "checks": [("70m", "CloudtallySpendNearBudget", [])],
+    },
+    {
+        "name": "error findings fire per provider and rule; info findings and zeros do not",
+        "interval": "1m",
+        "series": [
+            s("cloudtally_verification_findings",
+              {**W, "provider": "p1", "rule": "price_mismatch", "severity": "error"}, "2x10"),
+            s("cloudtally_verification_findings",
+              {**W, "provider": "p1", "rule": "rounding", "severity": "info"}, "5x10"),
+            s("cloudtally_verification_findings",
+              {**W, "provider": "p2", "rule": "price_mismatch", "severity": "error"}, "0x10"),
+        ],
+        "checks": [
+            ("2m", "CloudtallyInvoiceFindings", [
+                fire({"provider": "p1", "rule": "price_mismatch"},
+                     "2 invoice findings from p1 (rule price_mismatch)"),
+            ]),
+        ],
+    },
+]
+
+
+def load_alerts() -> dict[str, dict[str, Any]]:
+    doc = yaml.safe_load((RULES / "alerts.yml").read_text())
+    return {r["alert"]: r for g in doc["groups"] for r in g["rules"] if "alert" in r}
+
+
+def render_labels(template: str, labels: dict[str, str]) -> str:
+    if "$value" in template:
+        raise ValueError(f"descriptions must not use $value (not rendered here): {template!r}")
+
+    def sub(m: re.Match[str]) -> str:
+        return labels[m.group(1)]
+
+    out = re.sub(r"\{\{\s*\$labels\.(\w+)\s*\}\}", sub, template)
+    if "{{" in out:
+        raise ValueError(f"unsupported template in {template!r}")
+    return out
+
+
+def build() -> str:
+    alerts = load_alerts()
+    tests = []
+    for case in CASES:
+        checks = []
+        for eval_time, name, expected in case["checks"]:
+            rule = alerts[name]
+            exp = []
+            for e in expected:
+                labels = {**e["labels"], **rule["labels"]}
+                ann = {
+                    "summary": e["summary"],
+                    "description": render_labels(rule["annotations"]["description"], labels),
+                    "runbook_url": rule["annotations"]["runbook_url"],
+                }
+                exp.append({"exp_labels": labels, "exp_annotations": ann})
+            checks.append({"eval_time": eval_time, "alertname": name, "exp_alerts": exp})
+        tests.append({
+            "name": case["name"],
+            "interval": case["interval"],
+            "input_series": case["series"],
+            "alert_rule_test": checks,
+        })
+    doc = {
+        "rule_files": ["../rules/recording.yml", "../rules/alerts.yml"],
+        "evaluation_interval": "30s",
+        "tests": tests,
+    }
+    head = "# GENERATED by deploy/prometheus/tests/generate.py from its CASES; do not edit.\n"
+    return head + yaml.safe_dump(doc, sort_keys=False, width=100, allow_unicode=True)
+
+
+def main() -> int:
+    text = build()
+    if "--check" in sys.argv:
+        if not OUT.exists() or OUT.read_text() != text:
+            print(f"{OUT} is out of date: run {Path(__file__).name}", file=sys.stderr)
+            return 1
+        return 0
+    OUT.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
