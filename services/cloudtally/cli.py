@@ -37,7 +37,9 @@ def migrate(verbose: Verbose = False) -> None:
     s = get_settings()
     with open_store(s.resolved_store_url, s.database) as store:
         ran = run(store)
-    typer.echo(f"applied {len(ran)} migration(s)" + "".join(f"\n  {m.version:04d}_{m.name}" for m in ran))
+    typer.echo(
+        f"applied {len(ran)} migration(s)" + "".join(f"\n  {m.version:04d}_{m.name}" for m in ran)
+    )
 
 
 @app.command()
@@ -78,20 +80,37 @@ def simulate(
     vms: Annotated[int, typer.Option(help="number of VMs")] = 200,
     pools: Annotated[int, typer.Option(help="resource pools")] = 2,
     bureaus: Annotated[int, typer.Option(help="bureaus")] = 20,
-    start: Annotated[str, typer.Option(help="first sample time (ISO, Asia/Shanghai if naive)")] = "",
+    start: Annotated[
+        str, typer.Option(help="first sample time (ISO, Asia/Shanghai if naive)")
+    ] = "",
     end: Annotated[str, typer.Option(help="end of the range, exclusive; default now")] = "",
     days: Annotated[float, typer.Option(help="range length when --start is not given")] = 1.0,
     interval: Annotated[int, typer.Option(help="seconds between samples per VM")] = 300,
-    realtime: Annotated[bool, typer.Option(help="after the backfill, keep sending at wall-clock pace")] = False,
-    bad_ratio: Annotated[float, typer.Option(help="fraction of rows deliberately malformed (tests, demos)")] = 0.0,
+    realtime: Annotated[
+        bool, typer.Option(help="after the backfill, keep sending at wall-clock pace")
+    ] = False,
+    bad_ratio: Annotated[
+        float, typer.Option(help="fraction of rows deliberately malformed (tests, demos)")
+    ] = 0.0,
     verbose: Verbose = False,
 ) -> None:
     """Send a deterministic simulated fleet (inventory + samples) to Kafka."""
     _logging(verbose)
     from cloudtally.collectors.simulate import run_cli
 
-    run_cli(get_settings(), seed=seed, vms=vms, pools=pools, bureaus=bureaus, start=start,
-            end=end, days=days, interval=interval, realtime=realtime, bad_ratio=bad_ratio)
+    run_cli(
+        get_settings(),
+        seed=seed,
+        vms=vms,
+        pools=pools,
+        bureaus=bureaus,
+        start=start,
+        end=end,
+        days=days,
+        interval=interval,
+        realtime=realtime,
+        bad_ratio=bad_ratio,
+    )
 
 
 @app.command()

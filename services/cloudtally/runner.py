@@ -42,8 +42,11 @@ def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
     log.parent.mkdir(parents=True, exist_ok=True)
     out = log.open("ab")
     return subprocess.Popen(
-        [sys.executable, "-m", "cloudtally.cli", *args], env=env, stdout=out,
-        stderr=subprocess.STDOUT, start_new_session=True,
+        [sys.executable, "-m", "cloudtally.cli", *args],
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
 
@@ -98,9 +101,18 @@ def up(settings: Settings, *, vms: int, days: float, data_dir: Path | None) -> N
         try:
             wait_ready(f"{base}/readyz", worker)
             sim = _spawn(
-                ["simulate", "--seed", str(seed), "--vms", str(vms), "--days", str(days),
-                 "--realtime"],
-                env, logs / "simulator.log",
+                [
+                    "simulate",
+                    "--seed",
+                    str(seed),
+                    "--vms",
+                    str(vms),
+                    "--days",
+                    str(days),
+                    "--realtime",
+                ],
+                env,
+                logs / "simulator.log",
             )
             procs.append(("simulator", sim))
             _banner(base, data_dir, tokens, plain)

@@ -17,9 +17,17 @@ def sample_message(offset: int, vms: list[str], steps: int, *, partition: int = 
     ts = np.tile(T0 + 600 * np.arange(steps), len(vms))
     cpu = np.linspace(1, 99, len(ts))
     raw = encode_batch(
-        "test", list(vm), ts, cpu, 100 - cpu,
-        disks={"vm_id": vms, "disk_id": ["d0"] * len(vms), "ts": [T0] * len(vms),
-               "used_gb": [10.0] * len(vms)},
+        "test",
+        list(vm),
+        ts,
+        cpu,
+        100 - cpu,
+        disks={
+            "vm_id": vms,
+            "disk_id": ["d0"] * len(vms),
+            "ts": [T0] * len(vms),
+            "used_gb": [10.0] * len(vms),
+        },
     )
     return RawMessage("samples", partition, offset, raw)
 
@@ -84,8 +92,15 @@ def test_touched_hours_are_queued_once_per_vm_hour(store) -> None:
 
 def test_inventory_events_and_a_bad_one(store) -> None:
     ev = InventoryEvent(
-        event="created", vm_id="vm-a", ts=T0, bureau="edu", system="portal", pool="A-1",
-        provider="A", vcpu=4, mem_gb="7.5",
+        event="created",
+        vm_id="vm-a",
+        ts=T0,
+        bureau="edu",
+        system="portal",
+        pool="A-1",
+        provider="A",
+        vcpu=4,
+        mem_gb="7.5",
         disks=(Disk(disk_id="d0", size_gb="100", tier="archive"),),
     )
     bad = dict(orjson.loads(ev.to_json()))

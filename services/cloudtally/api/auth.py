@@ -64,14 +64,18 @@ def current_principal(
     if not settings.api_auth:
         return Principal("anonymous-admin", "admin")
     if creds is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer token",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "missing bearer token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     path = settings.api_tokens_file
     entries = _cached_tokens(str(path), path.stat().st_mtime) if path and path.exists() else []
     principal = authenticate(creds.credentials, entries)
     if principal is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown token",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "unknown token", headers={"WWW-Authenticate": "Bearer"}
+        )
     return principal
 
 

@@ -47,5 +47,7 @@ def parse_instant(value: str, name: str) -> dt.datetime:
             return dt.datetime.fromtimestamp(int(value), dt.UTC)
         parsed = dt.datetime.fromisoformat(value)
     except ValueError:
-        raise HTTPException(422, f"{name}: not an ISO 8601 time or epoch seconds: {value!r}")
+        raise HTTPException(
+            422, f"{name}: not an ISO 8601 time or epoch seconds: {value!r}"
+        ) from None
     return parsed.replace(tzinfo=SHANGHAI) if parsed.tzinfo is None else parsed

@@ -49,5 +49,9 @@ def serve(settings: Settings) -> None:
             "`cloudtally worker --with-api` (embedded) or set CLOUDTALLY_STORE_URL to a server"
         )
     store = open_store(settings.resolved_store_url, settings.database)
-    uvicorn.run(create_api(settings, lambda: store), host=settings.api_host,
-                port=settings.api_port, log_level="info")
+    uvicorn.run(
+        create_api(settings, lambda: store),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level="info",
+    )

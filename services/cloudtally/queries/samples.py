@@ -18,9 +18,7 @@ def vm_samples(
     limit: int = 10_000,
 ) -> list[dict[str, Any]]:
     scope = (
-        "AND vm_id IN (SELECT vm_id FROM vm_inventory WHERE bureau = %(bureau)s)"
-        if bureau
-        else ""
+        "AND vm_id IN (SELECT vm_id FROM vm_inventory WHERE bureau = %(bureau)s)" if bureau else ""
     )
     return store.dicts(
         f"""

@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import pyarrow as pa
-
 import orjson
+import pyarrow as pa
 
 from cloudtally.store.base import Columns, Params, Store, StoreError, converter, render
 
@@ -86,12 +85,10 @@ class ChdbStore(Store):
 
     def columns(self, sql: str, params: Params = None) -> dict[str, np.ndarray]:
         table = self._run(render(sql, params), "ArrowTable")
-        return {
-            name: _numpy(table.column(i)) for i, name in enumerate(table.column_names)
-        }
+        return {name: _numpy(table.column(i)) for i, name in enumerate(table.column_names)}
 
     def insert(self, table: str, columns: Columns) -> int:
-        data = to_arrow(columns)  # noqa: F841 -- read by name by chDB's Python() function
+        data = to_arrow(columns)
         if data.num_rows == 0:
             return 0
         names = ", ".join(data.column_names)

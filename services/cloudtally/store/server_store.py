@@ -84,9 +84,7 @@ class ServerStore(Store):
         return names, [tuple(normalize_value(v) for v in r) for r in rows]
 
     def columns(self, sql: str, params: Params = None) -> dict[str, np.ndarray]:
-        data, types = self._run(
-            render(sql, params), columnar=True, with_column_types=True
-        )
+        data, types = self._run(render(sql, params), columnar=True, with_column_types=True)
         out = {}
         for (name, _type), col in zip(types, data, strict=True):
             arr = np.asarray(col)

@@ -46,7 +46,9 @@ async def flush_with_retry(fn: Callable[[], FlushResult], stage: str) -> FlushRe
             metrics.INGEST_ERRORS.labels(stage).inc()
             if delay is None:
                 raise
-            log.exception("%s flush failed (attempt %d); retrying in %ss", stage, attempt + 1, delay)
+            log.exception(
+                "%s flush failed (attempt %d); retrying in %ss", stage, attempt + 1, delay
+            )
             await asyncio.sleep(delay)
     raise AssertionError("unreachable")
 
@@ -130,8 +132,9 @@ def attach_api(app: faust.App, settings: Settings, store: Store) -> None:
 
     api = create_api(settings, lambda: store)
     server = _Server(
-        uvicorn.Config(api, host=settings.api_host, port=settings.api_port, log_level="warning",
-                       lifespan="off")
+        uvicorn.Config(
+            api, host=settings.api_host, port=settings.api_port, log_level="warning", lifespan="off"
+        )
     )
 
     @app.task
@@ -157,8 +160,9 @@ def run_worker(settings: Settings, *, with_api: bool = False) -> None:
         from prometheus_client import start_http_server
 
         start_http_server(settings.metrics_port, addr=settings.api_host)
-    worker = faust.Worker(app, loglevel=os.environ.get("CLOUDTALLY_FAUST_LOGLEVEL", "WARN"),
-                          quiet=True)
+    worker = faust.Worker(
+        app, loglevel=os.environ.get("CLOUDTALLY_FAUST_LOGLEVEL", "WARN"), quiet=True
+    )
     try:
         worker.execute_from_commandline()
     finally:

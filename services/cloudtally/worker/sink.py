@@ -10,8 +10,8 @@ keys make a redelivered batch collapse onto the same rows.
 from __future__ import annotations
 
 import base64
-import re
 import logging
+import re
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -45,8 +45,13 @@ class FlushResult:
 
 
 def dead_letter(
-    msg: RawMessage, reason: str, *, now: int, row_index: int = -1,
-    section: str = "message", payload: bytes | None = None,
+    msg: RawMessage,
+    reason: str,
+    *,
+    now: int,
+    row_index: int = -1,
+    section: str = "message",
+    payload: bytes | None = None,
 ) -> dict[str, Any]:
     """A dead-letter record (schemas/dead_letter.schema.json) that loses nothing."""
     data = msg.value if payload is None else payload
@@ -72,8 +77,9 @@ def dead_letter(
 class IngestSink:
     """Writes decoded batches to ClickHouse; returns what must go to the dead-letter topic."""
 
-    def __init__(self, store: Store, consumer: str = "cloudtally-worker",
-                 max_future_s: int = 300) -> None:
+    def __init__(
+        self, store: Store, consumer: str = "cloudtally-worker", max_future_s: int = 300
+    ) -> None:
         self.store = store
         self.consumer = consumer
         self.max_future_s = max_future_s
@@ -104,8 +110,14 @@ class IngestSink:
                 continue
             for rej in batch.rejects:
                 result.dead_letters.append(
-                    dead_letter(msg, rej.reason, now=now, row_index=rej.index,
-                                section=rej.section, payload=orjson.dumps(rej.row))
+                    dead_letter(
+                        msg,
+                        rej.reason,
+                        now=now,
+                        row_index=rej.index,
+                        section=rej.section,
+                        payload=orjson.dumps(rej.row),
+                    )
                 )
             written_by_msg[key][0] += len(batch.samples) + len(batch.disks)
             written_by_msg[key][1] += len(batch.rejects)
@@ -164,9 +176,7 @@ class IngestSink:
             try:
                 ev = decode_event(msg.value)
             except InventoryRejected as exc:
-                result.dead_letters.append(
-                    dead_letter(msg, str(exc), now=now, section="inventory")
-                )
+                result.dead_letters.append(dead_letter(msg, str(exc), now=now, section="inventory"))
                 written_by_msg[key][1] += 1
                 continue
             written_by_msg[key][0] += 1
@@ -237,7 +247,9 @@ class IngestSink:
                 },
             )
             for r in dl:
-                metrics.DEAD_LETTERS.labels(r["topic"], r["section"], _reason_class(r["reason"])).inc()
+                metrics.DEAD_LETTERS.labels(
+                    r["topic"], r["section"], _reason_class(r["reason"])
+                ).inc()
         if not per_partition:
             return
         keys = sorted(per_partition)

@@ -30,8 +30,14 @@ def get_vms(
     if scope and bureau and bureau != scope:
         return page.envelope(0, [])
     total, items = list_vms(
-        store, bureau=scope or bureau, pool=pool, provider=provider, system=system,
-        include_deleted=include_deleted, limit=page.limit, offset=page.offset,
+        store,
+        bureau=scope or bureau,
+        pool=pool,
+        provider=provider,
+        system=system,
+        include_deleted=include_deleted,
+        limit=page.limit,
+        offset=page.offset,
     )
     return page.envelope(total, items)
 
