@@ -1,0 +1,1 @@
+"""Utilization analytics: rollups in ClickHouse and the queries behind the API."""
