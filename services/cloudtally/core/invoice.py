@@ -1,0 +1,774 @@
+"""Provider invoices: column mappings, row parsing and validation (no I/O).
+
+Providers send invoices in their own CSV/XLSX layouts (Chinese headers are
+normal) or in FOCUS form. A :class:`InvoiceMapping` says which header holds
+which field; :class:`LineParser` turns one row of strings into an
+:class:`InvoiceLine` or raises :class:`RowError` naming the row, the column
+and the reason, so a bad invoice is rejected with every problem listed.
+
+Money is Decimal, rounded ROUND_HALF_UP to 0.01 CNY per line on import
+(FOCUS exports often carry fractions of a fen). Periods are half-open
+``[start, end)`` instants; naive dates and times are read in the mapping's
+time zone (Asia/Shanghai by default), a date-only end is inclusive (the
+whole day counts), as providers write them.
+"""
+
+from __future__ import annotations
+
+import codecs
+import datetime as dt
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+FEN = Decimal("0.01")
+MAX_AMOUNT = Decimal("9999999999999999.99")  # Decimal(18, 2)
+MAX_QUANTITY = Decimal("99999999999999.999999")  # Decimal(20, 6)
+
+ResourceType = Literal[
+    "vcpu", "memory", "storage_performance", "storage_standard", "storage_archive"
+]
+RESOURCE_TYPES: tuple[str, ...] = (
+    "vcpu",
+    "memory",
+    "storage_performance",
+    "storage_standard",
+    "storage_archive",
+)
+
+# Names providers use for the resource types cloudtally meters. Keys are
+# normalised with :func:`norm_key`; a provider mapping adds its own.
+DEFAULT_TYPE_ALIASES: dict[str, str] = {
+    **dict.fromkeys(
+        [
+            "vcpu",
+            "cpu",
+            "vcpus",
+            "计算",
+            "cpu核",
+            "vcpu核",
+            "云主机cpu",
+            "cores",
+            "core",
+            "compute",
+        ],
+        "vcpu",
+    ),
+    **dict.fromkeys(["memory", "mem", "ram", "内存", "云主机内存", "memorygb"], "memory"),
+    **dict.fromkeys(
+        [
+            "storage_performance",
+            "ssd",
+            "高性能存储",
+            "性能型存储",
+            "高性能云盘",
+            "ssd云盘",
+            "performance",
+            "storageperformance",
+        ],
+        "storage_performance",
+    ),
+    **dict.fromkeys(
+        [
+            "storage_standard",
+            "hdd",
+            "标准存储",
+            "普通存储",
+            "容量型存储",
+            "普通云盘",
+            "standard",
+            "storagestandard",
+        ],
+        "storage_standard",
+    ),
+    **dict.fromkeys(
+        [
+            "storage_archive",
+            "cold",
+            "archive",
+            "归档存储",
+            "冷存储",
+            "低频存储",
+            "storagearchive",
+        ],
+        "storage_archive",
+    ),
+}
+
+# Fields an InvoiceLine can be filled from, and which a mapping must provide.
+FIELDS: tuple[str, ...] = (
+    "resource_id",
+    "resource_name",
+    "resource_type",
+    "period",
+    "period_start",
+    "period_end",
+    "billing_period_start",
+    "billing_period_end",
+    "quantity",
+    "unit",
+    "unit_price",
+    "list_amount",
+    "discount_rate",
+    "contracted_unit_price",
+    "contracted_amount",
+    "amount",
+    "currency",
+    "charge_category",
+    "charge_class",
+    "pool",
+    "region",
+    "sku",
+    "description",
+    "invoice_no",
+    "provider_name",
+)
+REQUIRED_FIELDS: tuple[str, ...] = ("resource_id", "resource_type", "quantity", "amount")
+
+
+class InvoiceError(ValueError):
+    """The whole file is unusable (encoding, header, size); says what to fix."""
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """One bad row: spreadsheet row number (header is row 1), column header, reason."""
+
+    row: int
+    column: str
+    reason: str
+    value: str = ""
+
+    def __str__(self) -> str:
+        shown = f" (value {self.value!r})" if self.value else ""
+        return f"row {self.row}, column {self.column!r}: {self.reason}{shown}"
+
+
+class RowRejected(ValueError):
+    def __init__(self, error: RowError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceLine:
+    """One charge as the provider billed it, normalised for matching.
+
+    ``resource_key`` and ``resource_type`` are the normalised forms used to
+    match metered usage; the raw text stays for the report. ``discount_rate``
+    is the overall ratio the provider says it charged (0.55 = 55 % of list,
+    "5.5折"). ``amount`` is what the provider bills for this line.
+    """
+
+    line_no: int
+    resource_id: str
+    resource_key: str
+    resource_type_raw: str
+    resource_type: str  # canonical, or "" when the alias map does not know it
+    period_start: dt.datetime
+    period_end: dt.datetime
+    quantity: Decimal
+    amount: Decimal
+    unit: str = ""
+    unit_price: Decimal | None = None
+    list_amount: Decimal | None = None
+    discount_rate: Decimal | None = None
+    contracted_unit_price: Decimal | None = None
+    contracted_amount: Decimal | None = None
+    resource_name: str = ""
+    charge_category: str = "usage"
+    charge_class: str = ""
+    currency: str = "CNY"
+    pool: str = ""
+    region: str = ""
+    sku: str = ""
+    description: str = ""
+    invoice_no: str = ""
+    provider_name: str = ""
+    billing_period_start: dt.datetime | None = None
+    billing_period_end: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class InvoiceMapping:
+    """How one provider lays out its invoice. Loaded from YAML/JSON, validated."""
+
+    provider: str
+    columns: Mapping[str, tuple[str, ...]]
+    format: Literal["csv", "xlsx", "focus"] = "csv"
+    encoding: str = "auto"
+    timezone: str = "Asia/Shanghai"
+    currency: str = "CNY"
+    delimiter: str = ","
+    resource_types: Mapping[str, str] = field(default_factory=dict)
+    sheet: str | None = None
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def type_aliases(self) -> dict[str, str]:
+        merged = dict(DEFAULT_TYPE_ALIASES)
+        merged.update({norm_key(k): v for k, v in self.resource_types.items()})
+        return merged
+
+
+def mapping_from_dict(doc: Mapping[str, Any]) -> InvoiceMapping:
+    """Validate a mapping document (already parsed from YAML/JSON)."""
+    if not isinstance(doc, Mapping):
+        raise InvoiceError("mapping must be an object with 'provider' and 'columns'")
+    unknown = set(doc) - {
+        "provider",
+        "columns",
+        "format",
+        "encoding",
+        "timezone",
+        "currency",
+        "delimiter",
+        "resource_types",
+        "sheet",
+    }
+    if unknown:
+        raise InvoiceError(f"mapping has unknown keys: {sorted(unknown)}")
+    provider = doc.get("provider")
+    if not isinstance(provider, str) or not provider.strip():
+        raise InvoiceError("mapping.provider must be a non-empty string")
+    cols_doc = doc.get("columns")
+    if not isinstance(cols_doc, Mapping) or not cols_doc:
+        raise InvoiceError("mapping.columns must map field names to header names")
+    columns: dict[str, tuple[str, ...]] = {}
+    for name, headers in cols_doc.items():
+        if name not in FIELDS:
+            raise InvoiceError(f"mapping.columns.{name}: unknown field; known: {', '.join(FIELDS)}")
+        names = (headers,) if isinstance(headers, str) else tuple(headers or ())
+        if not names or not all(isinstance(h, str) and h.strip() for h in names):
+            raise InvoiceError(f"mapping.columns.{name}: give a header name or a list of them")
+        columns[name] = names
+    missing = [f for f in REQUIRED_FIELDS if f not in columns]
+    if "period" not in columns and not {"period_start", "period_end"} <= set(columns):
+        missing.append("period (or period_start and period_end)")
+    if missing:
+        raise InvoiceError(f"mapping.columns lacks required fields: {', '.join(missing)}")
+    fmt = doc.get("format", "csv")
+    if fmt not in ("csv", "xlsx", "focus"):
+        raise InvoiceError("mapping.format must be csv, xlsx or focus")
+    encoding = str(doc.get("encoding", "auto")).lower()
+    if encoding != "auto":
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise InvoiceError(f"mapping.encoding {encoding!r} is not a known encoding") from None
+    tz = str(doc.get("timezone", "Asia/Shanghai"))
+    try:
+        ZoneInfo(tz)
+    except Exception:
+        raise InvoiceError(f"mapping.timezone {tz!r} is not a known time zone") from None
+    types = doc.get("resource_types") or {}
+    if not isinstance(types, Mapping):
+        raise InvoiceError("mapping.resource_types must map provider names to resource types")
+    for k, v in types.items():
+        if v not in RESOURCE_TYPES:
+            raise InvoiceError(
+                f"mapping.resource_types.{k}: {v!r} is not one of {', '.join(RESOURCE_TYPES)}"
+            )
+    delimiter = str(doc.get("delimiter", ","))
+    if len(delimiter) != 1:
+        raise InvoiceError("mapping.delimiter must be one character")
+    return InvoiceMapping(
+        provider=provider.strip(),
+        columns=columns,
+        format=fmt,
+        encoding=encoding,
+        timezone=tz,
+        currency=str(doc.get("currency", "CNY")),
+        delimiter=delimiter,
+        resource_types={str(k): str(v) for k, v in types.items()},
+        sheet=doc.get("sheet"),
+    )
+
+
+# The provider CSV layout cloudtally's own generator writes (Chinese headers).
+PROVIDER_CSV_HEADERS: dict[str, str] = {
+    "resource_id": "资源ID",
+    "resource_name": "资源名称",
+    "resource_type": "资源类型",
+    "period": "计费周期",
+    "quantity": "数量",
+    "unit": "单位",
+    "unit_price": "单价",
+    "list_amount": "原价金额",
+    "discount_rate": "折扣",
+    "amount": "金额",
+    "pool": "资源池",
+    "currency": "币种",
+    "description": "备注",
+}
+
+
+def default_provider_mapping(provider: str) -> InvoiceMapping:
+    """The Chinese-header layout (资源ID, 资源类型, 计费周期, 数量, 单价, 金额, 折扣 ...)."""
+    cols: dict[str, tuple[str, ...]] = {k: (v,) for k, v in PROVIDER_CSV_HEADERS.items()}
+    cols["resource_id"] = ("资源ID", "资源编号", "实例ID", "云主机ID")
+    cols["resource_type"] = ("资源类型", "计费项", "产品类型")
+    cols["amount"] = ("金额", "应付金额", "费用", "实付金额")
+    cols["unit_price"] = ("单价", "目录单价")
+    return InvoiceMapping(provider=provider, columns=cols, format="csv")
+
+
+# FOCUS 1.x cost-and-usage columns. ProviderName was renamed ServiceProviderName
+# in 1.3; either is accepted. The resource dimension (vCPU, memory, storage
+# tier) of a VM charge is in SkuMeter when the provider fills it.
+FOCUS_COLUMNS: dict[str, tuple[str, ...]] = {
+    "resource_id": ("ResourceId",),
+    "resource_name": ("ResourceName",),
+    "resource_type": ("SkuMeter", "ResourceType"),
+    "period_start": ("ChargePeriodStart",),
+    "period_end": ("ChargePeriodEnd",),
+    "billing_period_start": ("BillingPeriodStart",),
+    "billing_period_end": ("BillingPeriodEnd",),
+    "quantity": ("PricingQuantity",),
+    "unit": ("PricingUnit",),
+    "unit_price": ("ListUnitPrice",),
+    "list_amount": ("ListCost",),
+    "contracted_unit_price": ("ContractedUnitPrice",),
+    "contracted_amount": ("ContractedCost",),
+    "amount": ("BilledCost",),
+    "currency": ("BillingCurrency",),
+    "charge_category": ("ChargeCategory",),
+    "charge_class": ("ChargeClass",),
+    "pool": ("AvailabilityZone", "RegionName"),
+    "region": ("RegionName", "RegionId"),
+    "sku": ("SkuId",),
+    "description": ("ChargeDescription",),
+    "invoice_no": ("InvoiceId",),
+    "provider_name": ("ServiceProviderName", "ProviderName"),
+}
+FOCUS_REQUIRED: tuple[str, ...] = (
+    "resource_id",
+    "resource_type",
+    "period_start",
+    "period_end",
+    "quantity",
+    "amount",
+    "charge_category",
+)
+
+
+def focus_mapping(provider: str, resource_types: Mapping[str, str] | None = None) -> InvoiceMapping:
+    return InvoiceMapping(
+        provider=provider,
+        columns=FOCUS_COLUMNS,
+        format="focus",
+        encoding="auto",
+        timezone="UTC",
+        resource_types=dict(resource_types or {}),
+    )
+
+
+# ---------------------------------------------------------------- normalising
+
+_SPACES = re.compile(r"\s+")
+
+
+def norm_key(text: str) -> str:
+    """Identifier/alias key: NFKC (full-width → ASCII), case-folded, no whitespace."""
+    return _SPACES.sub("", unicodedata.normalize("NFKC", text)).casefold().replace("-", "_")
+
+
+def norm_resource_id(text: str) -> str:
+    """Resource ids match case-insensitively, ignoring whitespace and full-width forms."""
+    return _SPACES.sub("", unicodedata.normalize("NFKC", text)).casefold()
+
+
+def norm_header(text: str) -> str:
+    return _SPACES.sub("", unicodedata.normalize("NFKC", text.lstrip("\ufeff"))).casefold()
+
+
+def money(value: Decimal) -> Decimal:
+    return value.quantize(FEN, rounding=ROUND_HALF_UP)
+
+
+_NUMBER_JUNK = str.maketrans("", "", ",¥￥元 \u00a0\u3000")
+
+
+def parse_decimal(text: str) -> Decimal:
+    """A number as providers write it: thousands separators, ¥/元, (negative)."""
+    s = unicodedata.normalize("NFKC", text).translate(_NUMBER_JUNK)
+    negative = s.startswith("(") and s.endswith(")")
+    if negative:
+        s = s[1:-1]
+    try:
+        d = Decimal(s)
+    except InvalidOperation:
+        raise ValueError("not a number") from None
+    if not d.is_finite():
+        raise ValueError("not a finite number")
+    return -d if negative else d
+
+
+def parse_rate(text: str) -> Decimal:
+    """A discount ratio: '0.55', '55%', '5.5折' all mean 55 % of list is charged."""
+    s = unicodedata.normalize("NFKC", text).strip().replace(" ", "")
+    if s.endswith("%"):
+        d = parse_decimal(s[:-1]) / 100
+    elif s.endswith("折"):
+        d = parse_decimal(s[:-1]) / 10
+    else:
+        d = parse_decimal(s)
+        if d > 1:
+            d = d / 100  # "55" in a 折扣(%) column
+    if d < 0 or d > 1:
+        raise ValueError("a discount ratio must be between 0 and 1 (or 0-100 %)")
+    return d
+
+
+_MONTH = re.compile(r"^(\d{4})[-/.年](\d{1,2})月?$")
+_DATE = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?$")
+_RANGE = re.compile(r"^(.+?)\s*(?:~|～|至|到|—|–|\s-\s|/(?=\d{4}))\s*(.+)$")
+
+
+class PeriodParser:
+    """Parses period text, cached: an invoice repeats a handful of periods."""
+
+    def __init__(self, tz: ZoneInfo) -> None:
+        self.tz = tz
+        self._cache: dict[str, tuple[dt.datetime, dt.datetime]] = {}
+        self._instant: dict[str, tuple[dt.datetime, bool]] = {}
+
+    def period(self, text: str) -> tuple[dt.datetime, dt.datetime]:
+        """'2024-01', '2024年1月', '2024-01-05', '2024-01-01~2024-01-31' → [start, end)."""
+        hit = self._cache.get(text)
+        if hit is not None:
+            return hit
+        s = unicodedata.normalize("NFKC", text).strip()
+        m = _MONTH.match(s)
+        if m:
+            y, mo = int(m[1]), int(m[2])
+            start = dt.datetime(y, mo, 1, tzinfo=self.tz)
+            end = dt.datetime(y + (mo == 12), mo % 12 + 1, 1, tzinfo=self.tz)
+            out = (start, end)
+        else:
+            r = _RANGE.match(s)
+            if r and not _DATE.match(s):
+                start = self.instant(r[1])
+                end = self.instant(r[2], end=True)
+                out = (start, end)
+            else:
+                out = (self.instant(s), self.instant(s, end=True))
+        if out[1] <= out[0]:
+            raise ValueError("period ends before it starts")
+        self._cache[text] = out
+        return out
+
+    def instant(self, text: str, *, end: bool = False) -> dt.datetime:
+        """A date (a whole day; as an end it is inclusive) or an ISO date-time."""
+        key = ("E" if end else "S") + text
+        hit = self._instant.get(key)
+        if hit is not None:
+            return hit[0]
+        s = unicodedata.normalize("NFKC", text).strip()
+        m = _DATE.match(s)
+        if m:
+            try:
+                day = dt.date(int(m[1]), int(m[2]), int(m[3]))
+            except ValueError:
+                raise ValueError("not a valid date") from None
+            value = dt.datetime.combine(day, dt.time(), self.tz)
+            if end:
+                value += dt.timedelta(days=1)
+        else:
+            try:
+                value = dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
+            except ValueError:
+                raise ValueError(
+                    "not a date or date-time (use 2024-01, 2024-01-31 or ISO)"
+                ) from None
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=self.tz)
+        value = value.astimezone(dt.UTC)
+        self._instant[key] = (value, end)
+        return value
+
+
+# ------------------------------------------------------------------- parsing
+
+
+class LineParser:
+    """Turns rows of strings into InvoiceLines for one header and mapping."""
+
+    def __init__(self, header: Sequence[str], mapping: InvoiceMapping) -> None:
+        self.mapping = mapping
+        self.header = [str(h or "").strip().lstrip("\ufeff") for h in header]
+        if not any(self.header):
+            raise InvoiceError("the first row is empty: expected a header row")
+        index = {norm_header(h): i for i, h in enumerate(self.header) if h}
+        self.pos: dict[str, int] = {}
+        for name, candidates in mapping.columns.items():
+            for cand in candidates:
+                i = index.get(norm_header(cand))
+                if i is not None:
+                    self.pos[name] = i
+                    break
+        required = FOCUS_REQUIRED if mapping.format == "focus" else REQUIRED_FIELDS
+        missing = [" or ".join(mapping.columns.get(f, (f,))) for f in required if f not in self.pos]
+        if "period" not in self.pos and not {"period_start", "period_end"} <= set(self.pos):
+            want = mapping.columns.get("period") or (
+                mapping.columns.get("period_start", ("period_start",))[0]
+                + " + "
+                + mapping.columns.get("period_end", ("period_end",))[0]
+            )
+            missing.append(" or ".join(want))
+        if missing:
+            hint = ""
+            if _looks_garbled(self.header) or not self.pos:
+                hint = " (no expected header found: is the encoding or the provider mapping wrong?)"
+            raise InvoiceError(
+                "missing columns: "
+                + "; ".join(missing)
+                + f"; the file has: {', '.join(h for h in self.header if h)[:400]}"
+                + hint
+            )
+        self.width = len(self.header)
+        self.periods = PeriodParser(mapping.tz)
+        self.aliases = mapping.type_aliases()
+        self._name = {f: self.header[i] for f, i in self.pos.items()}
+
+    def column_name(self, field_name: str) -> str:
+        return self._name.get(field_name, field_name)
+
+    def _text(self, row: Sequence[str], name: str) -> str:
+        i = self.pos.get(name)
+        if i is None or i >= len(row):
+            return ""
+        v = row[i]
+        return v.strip() if v else ""
+
+    def _fail(self, row_no: int, name: str, reason: str, value: str = "") -> RowRejected:
+        return RowRejected(RowError(row_no, self.column_name(name), reason, value[:80]))
+
+    def _dec(self, row: Sequence[str], row_no: int, name: str, *, required: bool) -> Decimal | None:
+        s = self._text(row, name)
+        if not s:
+            if required:
+                raise self._fail(row_no, name, "empty; a number is required")
+            return None
+        try:
+            return parse_decimal(s)
+        except ValueError as exc:
+            raise self._fail(row_no, name, str(exc), s) from None
+
+    def _amount(
+        self, row: Sequence[str], row_no: int, name: str, *, required: bool
+    ) -> Decimal | None:
+        d = self._dec(row, row_no, name, required=required)
+        if d is None:
+            return None
+        if abs(d) > MAX_AMOUNT:
+            raise self._fail(row_no, name, "amount out of range", self._text(row, name))
+        return money(d)
+
+    def is_blank(self, row: Sequence[str]) -> bool:
+        return not any((c or "").strip() for c in row)
+
+    def parse(self, row_no: int, row: Sequence[str]) -> InvoiceLine:
+        """One data row → InvoiceLine, or RowRejected naming row, column and reason."""
+        if len(row) > self.width and any((c or "").strip() for c in row[self.width :]):
+            raise RowRejected(
+                RowError(row_no, "", f"{len(row)} cells but the header has {self.width} columns")
+            )
+        category = self._text(row, "charge_category").casefold() or "usage"
+        is_usage = category == "usage"
+        rid = self._text(row, "resource_id")
+        if not rid and is_usage:
+            raise self._fail(row_no, "resource_id", "empty; a resource id is required")
+        type_raw = self._text(row, "resource_type")
+        if not type_raw and is_usage:
+            raise self._fail(row_no, "resource_type", "empty; a resource type is required")
+        rtype = self.aliases.get(norm_key(type_raw), "") if type_raw else ""
+        try:
+            if "period" in self.pos and self._text(row, "period"):
+                start, end = self.periods.period(self._text(row, "period"))
+            else:
+                s_txt, e_txt = self._text(row, "period_start"), self._text(row, "period_end")
+                if not s_txt:
+                    name = "period_start" if "period_start" in self.pos else "period"
+                    raise self._fail(row_no, name, "empty; a charge period is required")
+                if not e_txt:
+                    raise self._fail(row_no, "period_end", "empty; a charge period end is required")
+                start = self.periods.instant(s_txt)
+                end = self.periods.instant(e_txt, end=_DATE.match(e_txt.strip()) is not None)
+                if end <= start:
+                    raise self._fail(row_no, "period_end", "ends before it starts", e_txt)
+        except ValueError as exc:
+            if isinstance(exc, RowRejected):
+                raise
+            name = "period" if "period" in self.pos else "period_start"
+            raise self._fail(row_no, name, str(exc), self._text(row, name)) from None
+        bstart = bend = None
+        b_s, b_e = self._text(row, "billing_period_start"), self._text(row, "billing_period_end")
+        if b_s and b_e:
+            try:
+                bstart = self.periods.instant(b_s)
+                bend = self.periods.instant(b_e, end=_DATE.match(b_e) is not None)
+            except ValueError as exc:
+                raise self._fail(row_no, "billing_period_start", str(exc), b_s) from None
+        quantity = self._dec(row, row_no, "quantity", required=is_usage) or Decimal(0)
+        if quantity < 0 and is_usage:
+            raise self._fail(row_no, "quantity", "negative quantity", self._text(row, "quantity"))
+        if abs(quantity) > MAX_QUANTITY:
+            raise self._fail(
+                row_no, "quantity", "quantity out of range", self._text(row, "quantity")
+            )
+        unit_price = self._dec(row, row_no, "unit_price", required=False)
+        if unit_price is not None and unit_price < 0:
+            raise self._fail(
+                row_no, "unit_price", "negative unit price", self._text(row, "unit_price")
+            )
+        amount = self._amount(row, row_no, "amount", required=True)
+        assert amount is not None
+        rate_txt = self._text(row, "discount_rate")
+        rate = None
+        if rate_txt:
+            try:
+                rate = parse_rate(rate_txt)
+            except ValueError as exc:
+                raise self._fail(row_no, "discount_rate", str(exc), rate_txt) from None
+        currency = self._text(row, "currency") or self.mapping.currency
+        return InvoiceLine(
+            line_no=row_no,
+            resource_id=rid,
+            resource_key=norm_resource_id(rid),
+            resource_type_raw=type_raw,
+            resource_type=rtype,
+            period_start=start,
+            period_end=end,
+            quantity=quantity,
+            amount=amount,
+            unit=self._text(row, "unit"),
+            unit_price=unit_price,
+            list_amount=self._amount(row, row_no, "list_amount", required=False),
+            discount_rate=rate,
+            contracted_unit_price=self._dec(row, row_no, "contracted_unit_price", required=False),
+            contracted_amount=self._amount(row, row_no, "contracted_amount", required=False),
+            resource_name=self._text(row, "resource_name"),
+            charge_category=category,
+            charge_class=self._text(row, "charge_class").casefold(),
+            currency=currency.upper(),
+            pool=self._text(row, "pool"),
+            region=self._text(row, "region"),
+            sku=self._text(row, "sku"),
+            description=self._text(row, "description"),
+            invoice_no=self._text(row, "invoice_no"),
+            provider_name=self._text(row, "provider_name"),
+            billing_period_start=bstart,
+            billing_period_end=bend,
+        )
+
+
+def _looks_garbled(header: Sequence[str]) -> bool:
+    text = "".join(header)
+    return "\ufffd" in text or bool(re.search(r"[\x80-\xff]", text))
+
+
+@dataclass
+class ParseResult:
+    """Lines of a fully valid file, or the errors (capped) that reject it."""
+
+    lines: list[InvoiceLine]
+    errors: list[RowError]
+    error_count: int
+    rows: int
+
+    @property
+    def ok(self) -> bool:
+        return self.error_count == 0 and self.rows > 0
+
+
+def parse_rows(
+    rows: Iterable[Sequence[str]], mapping: InvoiceMapping, *, max_errors: int = 1000
+) -> ParseResult:
+    """Parse a whole table (header first) in memory; for tests and small files."""
+    it = iter(rows)
+    header = next(it, None)
+    if header is None:
+        raise InvoiceError("the file is empty: no header row")
+    parser = LineParser(header, mapping)
+    lines: list[InvoiceLine] = []
+    errors: list[RowError] = []
+    count = n = 0
+    for row_no, row in enumerate(it, start=2):
+        if parser.is_blank(row):
+            continue
+        n += 1
+        try:
+            lines.append(parser.parse(row_no, row))
+        except RowRejected as exc:
+            count += 1
+            if len(errors) < max_errors:
+                errors.append(exc.error)
+    if n == 0:
+        raise InvoiceError("the file has a header but no invoice lines")
+    return ParseResult(lines, errors, count, n)
+
+
+# ------------------------------------------------------------------ encoding
+
+ENCODINGS_TRIED = ("utf-8", "gb18030")
+
+
+def detect_encoding(head: bytes) -> str:
+    """Pick the encoding from the first bytes: BOM, else strict UTF-8, else GB18030.
+
+    UTF-16 and binary files are refused here with a clear message rather than
+    decoded into nonsense.
+    """
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise InvoiceError("the file is UTF-16; save it as UTF-8 or GB18030 CSV")
+    if head.startswith(b"PK\x03\x04"):
+        raise InvoiceError("this is a ZIP/XLSX file, not CSV: import it with format xlsx")
+    if b"\x00" in head[:4096]:
+        raise InvoiceError("the file contains NUL bytes: not a text CSV")
+    try:
+        codecs.getincrementaldecoder("utf-8")("strict").decode(head, final=False)
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        codecs.getincrementaldecoder("gb18030")("strict").decode(head, final=False)
+        return "gb18030"
+    except UnicodeDecodeError:
+        raise InvoiceError(
+            "the file is neither UTF-8 nor GB18030 text; save it as UTF-8 or GB18030 CSV "
+            "or set 'encoding' in the provider mapping"
+        ) from None
+
+
+def decode_chunks(chunks: Iterable[bytes], encoding: str) -> Iterator[str]:
+    """Decode a byte stream strictly; a bad byte is an error naming its offset."""
+    name = "utf-8-sig" if encoding in ("utf-8", "utf8") else encoding
+    decoder = codecs.getincrementaldecoder(name)("strict")
+    offset = 0
+    for chunk in chunks:
+        try:
+            text = decoder.decode(chunk, final=False)
+        except UnicodeDecodeError as exc:
+            raise InvoiceError(
+                f"byte {offset + exc.start} is not valid {encoding}: the file is in another "
+                "encoding (UTF-8, UTF-8 with BOM and GB18030 are read; set 'encoding' in the "
+                "provider mapping)"
+            ) from None
+        offset += len(chunk)
+        if text:
+            yield text
+    try:
+        tail = decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise InvoiceError(f"the file ends inside a {encoding} character: truncated?") from None
+    if tail:
+        yield tail

@@ -1,0 +1,850 @@
+"""Verify a provider's invoice against independently metered, re-rated usage (no I/O).
+
+Inputs are plain values: the invoice's :class:`~cloudtally.core.invoice.InvoiceLine`
+rows and :class:`ExpectedCharge` rows (what cloudtally's own metering and the
+contract tariff say each VM resource should cost over a period, built by the
+store adapter from ``bill_lines`` and ``usage_hourly``), plus the VM lifecycle
+for resources the invoice names but metering has no charge for.
+
+Every difference becomes a :class:`Finding` with the rule that found it, its
+evidence and a signed amount at stake (positive = over-billed). For a matched
+charge the stakes add up exactly to *billed − expected*:
+
+    billed − expected = arithmetic error                       (A1)
+                      + (q_billed − q_metered) × expected rate  (Q1/Q2/G1/B2)
+                      + q_billed × (p_billed − p_catalog) × f   (U1)
+                      + the rest: a missing adjustment          (R1/R2/R3) or X1
+
+where *f* is the expected net factor (tender discount × cuts). A missing
+adjustment is recognised when the billed amount equals the billed gross times
+the product of a subset of the contract's adjustment factors.
+
+Metering-gap policy: an hour with allocation but no samples is a gap. When
+the tariff bills unmetered hours on allocation (``bill_unmetered_hours``),
+the expected quantity already includes them and a charge whose gap share is
+above ``gap_info_threshold`` gets an informational G2 finding (no money at
+stake). When it does not, billed quantity covered only by gap hours is G1
+(billed during a metering gap) rather than Q1.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import itertools
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from cloudtally.core.invoice import InvoiceLine, money, norm_resource_id
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class Adjustment:
+    """One contract adjustment applied to a charge, as a multiplier on the amount."""
+
+    kind: str  # tender_discount | low_utilization_cut | volume_tier
+    factor: Decimal  # 0.55 = pay 55 %; a 20 % cut is 0.80
+    rule: str = ""  # the policy entry that applied it (evidence)
+
+
+ADJUSTMENT_RULES = {
+    "tender_discount": "R1",
+    "low_utilization_cut": "R2",
+    "volume_tier": "R3",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class VmLifecycle:
+    """What inventory says of a VM: when it existed and who owns it."""
+
+    vm_id: str
+    created_at: dt.datetime | None = None
+    deleted_at: dt.datetime | None = None
+    bureau: str = ""
+    pool: str = ""
+    provider: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectedCharge:
+    """What one VM resource should cost over one period, by metering and contract.
+
+    ``quantity`` is the billable quantity by the tariff (e.g. vCPU-hours);
+    ``unit_price`` the catalog (list) price; ``list_amount`` = quantity × price;
+    ``discounted_amount`` after the tender discount; ``expected_amount`` after
+    every adjustment. ``gap_quantity`` is what the metering-gap hours would add
+    (or did add, when unmetered hours are billed). ``rounding_slack`` is the
+    rounding noise from summing per-day bill lines to this period.
+    """
+
+    resource_id: str
+    resource_type: str
+    period_start: dt.datetime
+    period_end: dt.datetime
+    quantity: Decimal
+    unit_price: Decimal
+    list_amount: Decimal
+    discounted_amount: Decimal
+    expected_amount: Decimal
+    unit: str = ""
+    adjustments: tuple[Adjustment, ...] = ()
+    metered_hours: Decimal = ZERO
+    gap_hours: Decimal = ZERO
+    gap_quantity: Decimal = ZERO
+    created_at: dt.datetime | None = None
+    deleted_at: dt.datetime | None = None
+    bureau: str = ""
+    pool: str = ""
+    provider: str = ""
+    tariff_version: str = ""
+    rounding_slack: Decimal = ZERO
+
+    @property
+    def resource_key(self) -> str:
+        return norm_resource_id(self.resource_id)
+
+    @property
+    def net_factor(self) -> Decimal:
+        f = Decimal(1)
+        for a in self.adjustments:
+            f *= a.factor
+        return f
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """Differences at or below these are rounding, not findings."""
+
+    money_abs: Decimal = Decimal("0.01")  # one fen
+    money_rel: Decimal = ZERO  # of the reference amount
+    quantity_abs: Decimal = Decimal("0.001")
+    quantity_rel: Decimal = ZERO
+    price_rel: Decimal = Decimal("0.000001")
+
+    def money_ok(self, diff: Decimal, reference: Decimal = ZERO, slack: Decimal = ZERO) -> bool:
+        return abs(diff) <= max(self.money_abs, self.money_rel * abs(reference)) + slack
+
+    def quantity_ok(self, diff: Decimal, reference: Decimal) -> bool:
+        return abs(diff) <= max(self.quantity_abs, self.quantity_rel * abs(reference))
+
+    def price_ok(self, diff: Decimal, reference: Decimal) -> bool:
+        return abs(diff) <= max(Decimal("0.000001"), self.price_rel * abs(reference))
+
+
+@dataclass(frozen=True)
+class VerificationPolicy:
+    tolerances: Tolerances = field(default_factory=Tolerances)
+    bill_unmetered_hours: bool = True
+    gap_info_threshold: Decimal = Decimal("0.10")  # share of the period's hours
+
+
+@dataclass(frozen=True)
+class Rule:
+    rule_id: str
+    kind: str
+    severity: str  # error | warning | info
+    label: str
+    label_zh: str
+
+
+RULES: dict[str, Rule] = {
+    r.rule_id: r
+    for r in (
+        Rule(
+            "P1",
+            "wrong_period",
+            "error",
+            "charge period outside the billing period",
+            "计费周期不在账单周期内",
+        ),
+        Rule("D1", "duplicate_line", "error", "same resource and period billed twice", "重复计费"),
+        Rule("A1", "arithmetic_error", "error", "quantity × unit price ≠ amount", "金额计算错误"),
+        Rule(
+            "B1",
+            "billed_not_metered",
+            "error",
+            "unknown resource (not in inventory)",
+            "未知资源计费",
+        ),
+        Rule(
+            "B2",
+            "billed_not_metered",
+            "error",
+            "billed after the VM was deleted",
+            "资源删除后仍计费",
+        ),
+        Rule(
+            "B3",
+            "billed_not_metered",
+            "error",
+            "no metered allocation of this resource",
+            "无计量使用量",
+        ),
+        Rule(
+            "G1", "billed_not_metered", "error", "billed during a metering gap", "计量缺失时段计费"
+        ),
+        Rule("Q1", "quantity_above_metered", "error", "quantity above metered", "计费数量高于计量"),
+        Rule(
+            "Q2", "quantity_below_metered", "warning", "quantity below metered", "计费数量低于计量"
+        ),
+        Rule(
+            "U1",
+            "unit_price_differs",
+            "error",
+            "unit price differs from the catalog",
+            "单价与目录价不符",
+        ),
+        Rule("R1", "discount_missing", "error", "tender discount not applied", "未执行中标折扣"),
+        Rule(
+            "R2",
+            "discount_missing",
+            "error",
+            "low-utilization cut not applied",
+            "未执行低利用率降价",
+        ),
+        Rule(
+            "R3", "discount_missing", "error", "volume tier cut not applied", "未执行规模阶梯降价"
+        ),
+        Rule(
+            "X1",
+            "amount_differs",
+            "error",
+            "amount differs from the contract rating",
+            "金额与合同计价不符",
+        ),
+        Rule("M1", "metered_not_billed", "warning", "metered but not billed", "已计量未计费"),
+        Rule(
+            "V1",
+            "unverifiable",
+            "warning",
+            "resource type not metered by cloudtally",
+            "资源类型无法核验",
+        ),
+        Rule(
+            "V2",
+            "unverifiable",
+            "warning",
+            "non-usage charge (tax, credit, correction)",
+            "非使用类费用",
+        ),
+        Rule(
+            "G2",
+            "metering_gap",
+            "info",
+            "metering gap billed on allocation",
+            "计量缺失按分配量计费",
+        ),
+    )
+}
+RULE_ORDER = {rid: i for i, rid in enumerate(RULES)}
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule_id: str
+    amount_at_stake: Decimal  # positive = over-billed, negative = under-billed
+    line_numbers: tuple[int, ...]
+    resource_id: str
+    resource_type: str
+    period_start: dt.datetime | None
+    period_end: dt.datetime | None
+    evidence: Mapping[str, str]
+    message: str
+    bureau: str = ""
+    pool: str = ""
+    provider: str = ""
+
+    @property
+    def kind(self) -> str:
+        return RULES[self.rule_id].kind
+
+    @property
+    def severity(self) -> str:
+        return RULES[self.rule_id].severity
+
+    def sort_key(self) -> tuple[int, int, str, str, dt.datetime]:
+        first = min(self.line_numbers) if self.line_numbers else 1 << 40
+        start = self.period_start or dt.datetime.min.replace(tzinfo=dt.UTC)
+        return (
+            first,
+            RULE_ORDER[self.rule_id],
+            norm_resource_id(self.resource_id),
+            self.resource_type,
+            start,
+        )
+
+
+@dataclass
+class GroupTotals:
+    """Billed, verified, over- and under-billing for one (provider, pool, bureau)."""
+
+    billed: Decimal = ZERO
+    expected: Decimal = ZERO
+    over: Decimal = ZERO
+    under: Decimal = ZERO
+    lines: int = 0
+    findings: int = 0
+
+    @property
+    def verified(self) -> Decimal:
+        return self.billed - self.over - self.under
+
+
+@dataclass
+class VerificationResult:
+    findings: list[Finding]
+    totals: dict[tuple[str, str, str], GroupTotals]
+    lines: int
+    matched_lines: int
+
+    @property
+    def billed_total(self) -> Decimal:
+        return sum((t.billed for t in self.totals.values()), ZERO)
+
+    @property
+    def over_total(self) -> Decimal:
+        return sum((t.over for t in self.totals.values()), ZERO)
+
+    @property
+    def under_total(self) -> Decimal:
+        return sum((t.under for t in self.totals.values()), ZERO)
+
+    @property
+    def verified_total(self) -> Decimal:
+        return self.billed_total - self.over_total - self.under_total
+
+
+def _s(value: object) -> str:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f") if value == value.to_integral() else str(value)
+    return str(value)
+
+
+def _hours(start: dt.datetime, end: dt.datetime) -> Decimal:
+    return Decimal(int((end - start).total_seconds())) / 3600
+
+
+class _Verifier:
+    def __init__(
+        self,
+        expected: Sequence[ExpectedCharge],
+        vms: Mapping[str, VmLifecycle],
+        billing_period: tuple[dt.datetime, dt.datetime],
+        policy: VerificationPolicy,
+        provider: str,
+    ) -> None:
+        self.tol = policy.tolerances
+        self.policy = policy
+        self.provider = provider
+        self.bp_start, self.bp_end = billing_period
+        self.vms = {norm_resource_id(k): v for k, v in vms.items()}
+        self.index: dict[tuple[str, str], list[ExpectedCharge]] = defaultdict(list)
+        for e in expected:
+            self.index[(e.resource_key, e.resource_type)].append(e)
+        self.starts: dict[tuple[str, str], list[dt.datetime]] = {}
+        for k, charges in self.index.items():
+            charges.sort(key=lambda c: c.period_start)
+            self.starts[k] = [c.period_start for c in charges]
+        self.findings: list[Finding] = []
+        self.totals: dict[tuple[str, str, str], GroupTotals] = defaultdict(GroupTotals)
+        self.matched = 0
+
+    # -- attribution
+    def _owner(self, key: str, e: ExpectedCharge | None) -> tuple[str, str, str]:
+        if e is not None:
+            return (e.provider or self.provider, e.pool, e.bureau)
+        vm = self.vms.get(key)
+        if vm is not None:
+            return (vm.provider or self.provider, vm.pool, vm.bureau)
+        return (self.provider, "", "")
+
+    def add(
+        self,
+        rule_id: str,
+        stake: Decimal,
+        lines: Sequence[InvoiceLine],
+        owner: tuple[str, str, str],
+        evidence: dict[str, object],
+        message: str,
+        *,
+        resource_id: str = "",
+        resource_type: str = "",
+        period: tuple[dt.datetime, dt.datetime] | None = None,
+    ) -> None:
+        first = lines[0] if lines else None
+        f = Finding(
+            rule_id=rule_id,
+            amount_at_stake=stake,
+            line_numbers=tuple(sorted(ln.line_no for ln in lines)),
+            resource_id=resource_id or (first.resource_id if first else ""),
+            resource_type=resource_type
+            or (first.resource_type or first.resource_type_raw if first else ""),
+            period_start=period[0] if period else (first.period_start if first else None),
+            period_end=period[1] if period else (first.period_end if first else None),
+            evidence={k: _s(v) for k, v in evidence.items()},
+            message=message,
+            provider=owner[0],
+            pool=owner[1],
+            bureau=owner[2],
+        )
+        self.findings.append(f)
+        t = self.totals[owner]
+        t.findings += 1
+        if RULES[rule_id].severity == "info":
+            return
+        if stake > 0:
+            t.over += stake
+        else:
+            t.under += stake
+
+    # -- the pass over lines
+    def run(self, lines: Iterable[InvoiceLine]) -> VerificationResult:
+        groups: dict[tuple[str, str, dt.datetime], list[InvoiceLine]] = defaultdict(list)
+        slot_charge: dict[tuple[str, str, dt.datetime], ExpectedCharge] = {}
+        n = 0
+        for ln in sorted(lines, key=lambda x: x.line_no):
+            n += 1
+            key = ln.resource_key
+            e = self._slot(key, ln.resource_type, ln.period_start) if ln.resource_type else None
+            owner = self._owner(key, e)
+            t = self.totals[owner]
+            t.billed += ln.amount
+            t.lines += 1
+            if ln.charge_category != "usage" or ln.charge_class == "correction":
+                self.add(
+                    "V2",
+                    ln.amount,
+                    [ln],
+                    owner,
+                    {
+                        "charge_category": ln.charge_category,
+                        "charge_class": ln.charge_class,
+                        "billed_amount": ln.amount,
+                    },
+                    f"{ln.charge_category} charge of {ln.amount} cannot be checked against "
+                    "metering",
+                )
+                continue
+            if ln.period_start < self.bp_start or ln.period_end > self.bp_end:
+                self.add(
+                    "P1",
+                    ln.amount,
+                    [ln],
+                    owner,
+                    {
+                        "line_period_start": ln.period_start,
+                        "line_period_end": ln.period_end,
+                        "billing_period_start": self.bp_start,
+                        "billing_period_end": self.bp_end,
+                        "billed_amount": ln.amount,
+                    },
+                    f"charge period {_s(ln.period_start)}–{_s(ln.period_end)} lies outside "
+                    f"the billing period {_s(self.bp_start)}–{_s(self.bp_end)}",
+                )
+                continue
+            if not ln.resource_type:
+                self.add(
+                    "V1",
+                    ln.amount,
+                    [ln],
+                    owner,
+                    {"resource_type": ln.resource_type_raw, "billed_amount": ln.amount},
+                    f"resource type {ln.resource_type_raw!r} is not one cloudtally meters; "
+                    "add it to the provider's alias map if it is",
+                )
+                continue
+            if e is None:
+                self._unmatched(ln, owner)
+                continue
+            gk = (key, ln.resource_type, e.period_start)
+            groups[gk].append(ln)
+            slot_charge[gk] = e
+        for gk in sorted(groups, key=lambda g: groups[g][0].line_no):
+            self._group(groups[gk], slot_charge[gk])
+        billed_slots = set(groups)
+        for (key, rtype), charges in sorted(self.index.items()):
+            for e in charges:
+                if (key, rtype, e.period_start) in billed_slots:
+                    continue
+                if e.period_start < self.bp_start or e.period_end > self.bp_end:
+                    continue
+                self._metered_not_billed(e)
+        self.findings.sort(key=Finding.sort_key)
+        return VerificationResult(self.findings, dict(self.totals), n, self.matched)
+
+    def _slot(self, key: str, rtype: str, start: dt.datetime) -> ExpectedCharge | None:
+        starts = self.starts.get((key, rtype))
+        if not starts:
+            return None
+        i = bisect.bisect_right(starts, start) - 1
+        if i < 0:
+            return None
+        e = self.index[(key, rtype)][i]
+        return e if start < e.period_end else None
+
+    def _unmatched(self, ln: InvoiceLine, owner: tuple[str, str, str]) -> None:
+        vm = self.vms.get(ln.resource_key)
+        ev: dict[str, object] = {"billed_quantity": ln.quantity, "billed_amount": ln.amount}
+        if vm is None:
+            self.add(
+                "B1",
+                ln.amount,
+                [ln],
+                owner,
+                ev,
+                f"resource {ln.resource_id!r} is not in the inventory: nothing was metered",
+            )
+            return
+        if vm.deleted_at is not None and vm.deleted_at <= ln.period_start:
+            ev["deleted_at"] = vm.deleted_at
+            self.add(
+                "B2",
+                ln.amount,
+                [ln],
+                owner,
+                ev,
+                f"VM {vm.vm_id} was deleted at {_s(vm.deleted_at)}, before this charge "
+                "period began",
+            )
+            return
+        if vm.created_at is not None:
+            ev["created_at"] = vm.created_at
+        if vm.deleted_at is not None:
+            ev["deleted_at"] = vm.deleted_at
+        ev["metered_quantity"] = ZERO
+        self.add(
+            "B3",
+            ln.amount,
+            [ln],
+            owner,
+            ev,
+            f"no metered {ln.resource_type} allocation for VM {vm.vm_id} in this period",
+        )
+
+    def _metered_not_billed(self, e: ExpectedCharge) -> None:
+        if self.tol.money_ok(e.expected_amount, e.expected_amount, e.rounding_slack):
+            return
+        owner = self._owner(e.resource_key, e)
+        self.totals[owner].expected += e.expected_amount
+        self.add(
+            "M1",
+            -e.expected_amount,
+            [],
+            owner,
+            {
+                "metered_quantity": e.quantity,
+                "unit_price": e.unit_price,
+                "expected_amount": e.expected_amount,
+                "tariff_version": e.tariff_version,
+            },
+            f"{e.quantity} {e.unit} of {e.resource_type} metered but not on the invoice",
+            resource_id=e.resource_id,
+            resource_type=e.resource_type,
+            period=(e.period_start, e.period_end),
+        )
+
+    def _consistent_amount(self, ln: InvoiceLine, owner: tuple[str, str, str]) -> Decimal:
+        """The amount the line's own figures imply; reports A1 when the line disagrees."""
+        b = ln.amount
+        ev: dict[str, object] = {"quantity": ln.quantity, "amount": b}
+        wrong = False
+        consistent = b
+        if ln.unit_price is not None:
+            gross = money(ln.quantity * ln.unit_price)
+            ev["unit_price"] = ln.unit_price
+            ev["quantity_x_unit_price"] = gross
+            if ln.list_amount is not None:
+                ev["list_amount"] = ln.list_amount
+                if not self.tol.money_ok(ln.list_amount - gross, gross):
+                    wrong = True
+                if ln.discount_rate is not None:
+                    consistent = money(gross * ln.discount_rate)
+                    if not self.tol.money_ok(b - money(ln.list_amount * ln.discount_rate), b):
+                        wrong = True
+                elif ln.list_amount != 0:
+                    consistent = money(gross * b / ln.list_amount)
+            elif ln.discount_rate is not None:
+                consistent = money(gross * ln.discount_rate)
+                if not self.tol.money_ok(b - consistent, b):
+                    wrong = True
+            if ln.discount_rate is not None:
+                ev["discount_rate"] = ln.discount_rate
+        if ln.contracted_unit_price is not None and ln.contracted_amount is not None:
+            c = money(ln.quantity * ln.contracted_unit_price)
+            ev["contracted_amount"] = ln.contracted_amount
+            ev["quantity_x_contracted_unit_price"] = c
+            if not self.tol.money_ok(ln.contracted_amount - c, c):
+                wrong = True
+        if not wrong:
+            return b
+        ev["consistent_amount"] = consistent
+        self.add(
+            "A1",
+            b - consistent,
+            [ln],
+            owner,
+            ev,
+            f"the line's own figures give {consistent}, it bills {b}",
+        )
+        return consistent
+
+    def _group(self, group: list[InvoiceLine], e: ExpectedCharge) -> None:
+        owner = self._owner(e.resource_key, e)
+        accepted: list[InvoiceLine] = []
+        for ln in group:
+            dup = next(
+                (
+                    a
+                    for a in accepted
+                    if a.period_start < ln.period_end and ln.period_start < a.period_end
+                ),
+                None,
+            )
+            if dup is not None:
+                self.add(
+                    "D1",
+                    ln.amount,
+                    [dup, ln],
+                    owner,
+                    {
+                        "first_line": dup.line_no,
+                        "duplicate_line": ln.line_no,
+                        "billed_amount": ln.amount,
+                    },
+                    f"line {ln.line_no} bills the same {ln.resource_type} and period as line "
+                    f"{dup.line_no}",
+                )
+                continue
+            accepted.append(ln)
+        self.matched += len(accepted)
+        self.totals[owner].expected += e.expected_amount
+        tol = self.tol
+        consistent = [self._consistent_amount(ln, owner) for ln in accepted]
+        bc = sum(consistent, ZERO)
+        big_e = e.expected_amount
+        slack = e.rounding_slack + tol.money_abs * (len(accepted) - 1)
+        q_b = sum((ln.quantity for ln in accepted), ZERO)
+        q_e = e.quantity
+        f_e = (big_e / e.list_amount) if e.list_amount else e.net_factor
+        rate_e = (big_e / q_e) if q_e else e.unit_price * e.net_factor
+        excess = q_b - q_e
+        qty_stake = ZERO
+        if not tol.quantity_ok(excess, q_e):
+            qty_stake = money(excess * rate_e)
+        price_stake = ZERO
+        prices = {ln.unit_price for ln in accepted if ln.unit_price is not None}
+        if any(not tol.price_ok(p - e.unit_price, e.unit_price) for p in prices):
+            price_stake = money(
+                sum(
+                    (
+                        ln.quantity * ((ln.unit_price or e.unit_price) - e.unit_price) * f_e
+                        for ln in accepted
+                    ),
+                    ZERO,
+                )
+            )
+        rest = bc - big_e - qty_stake - price_stake
+        base = {
+            "billed_quantity": q_b,
+            "metered_quantity": q_e,
+            "expected_amount": big_e,
+            "billed_amount": sum((ln.amount for ln in accepted), ZERO),
+            "tariff_version": e.tariff_version,
+        }
+        if qty_stake:
+            self._quantity(accepted, e, owner, excess, rate_e, qty_stake, base)
+        if price_stake:
+            self.add(
+                "U1",
+                price_stake,
+                accepted,
+                owner,
+                {
+                    **base,
+                    "billed_unit_price": ",".join(_s(p) for p in sorted(prices)),
+                    "catalog_unit_price": e.unit_price,
+                },
+                f"unit price {', '.join(_s(p) for p in sorted(prices))} differs from the "
+                f"catalog price {e.unit_price}",
+            )
+        if not tol.money_ok(rest, big_e, slack):
+            self._adjustments(accepted, e, owner, bc, rest, base, slack)
+        if (
+            self.policy.bill_unmetered_hours
+            and e.gap_hours > 0
+            and e.gap_hours > self.policy.gap_info_threshold * _hours(e.period_start, e.period_end)
+        ):
+            self.add(
+                "G2",
+                ZERO,
+                accepted,
+                owner,
+                {
+                    "gap_hours": e.gap_hours,
+                    "metered_hours": e.metered_hours,
+                    "gap_quantity": e.gap_quantity,
+                    "policy": "bill_unmetered_hours",
+                },
+                f"{e.gap_hours} h without metering were billed on allocation, per policy",
+            )
+
+    def _quantity(
+        self,
+        accepted: list[InvoiceLine],
+        e: ExpectedCharge,
+        owner: tuple[str, str, str],
+        excess: Decimal,
+        rate: Decimal,
+        stake: Decimal,
+        base: dict[str, object],
+    ) -> None:
+        ev = {**base, "excess_quantity": excess, "expected_rate": money(rate * 100) / 100}
+        if excess < 0:
+            self.add(
+                "Q2",
+                stake,
+                accepted,
+                owner,
+                ev,
+                f"billed {base['billed_quantity']} {e.unit}, metered {e.quantity}",
+            )
+            return
+        if e.deleted_at is not None and e.deleted_at < e.period_end:
+            ev["deleted_at"] = e.deleted_at
+            self.add(
+                "B2",
+                stake,
+                accepted,
+                owner,
+                ev,
+                f"billed {base['billed_quantity']} {e.unit} but the VM was deleted at "
+                f"{_s(e.deleted_at)}; metered {e.quantity}",
+            )
+            return
+        gap_stake = ZERO
+        if not self.policy.bill_unmetered_hours and e.gap_quantity > 0:
+            gap_q = min(excess, e.gap_quantity)
+            gap_stake = stake if gap_q == excess else money(gap_q * rate)
+            self.add(
+                "G1",
+                gap_stake,
+                accepted,
+                owner,
+                {
+                    **ev,
+                    "gap_hours": e.gap_hours,
+                    "gap_quantity": e.gap_quantity,
+                    "policy": "unmetered hours are not billable",
+                },
+                f"{gap_q} {e.unit} billed for {e.gap_hours} h without metering",
+            )
+        if stake - gap_stake:
+            self.add(
+                "Q1",
+                stake - gap_stake,
+                accepted,
+                owner,
+                ev,
+                f"billed {base['billed_quantity']} {e.unit}, metered {e.quantity}",
+            )
+
+    def _adjustments(
+        self,
+        accepted: list[InvoiceLine],
+        e: ExpectedCharge,
+        owner: tuple[str, str, str],
+        bc: Decimal,
+        rest: Decimal,
+        base: dict[str, object],
+        slack: Decimal,
+    ) -> None:
+        gross = sum(
+            (
+                ln.quantity * (ln.unit_price if ln.unit_price is not None else e.unit_price)
+                for ln in accepted
+            ),
+            ZERO,
+        )
+        adjs = [a for a in e.adjustments if a.factor != 1]
+        missing: tuple[Adjustment, ...] | None = None
+        for n_missing in range(1, len(adjs) + 1):
+            for combo in itertools.combinations(adjs, n_missing):
+                f = Decimal(1)
+                for a in adjs:
+                    if a not in combo:
+                        f *= a.factor
+                if self.tol.money_ok(bc - money(gross * f), bc, slack):
+                    missing = combo
+                    break
+            if missing is not None:
+                break
+        ev = {
+            **base,
+            "billed_gross": money(gross),
+            "expected_factor": _s(e.net_factor),
+            "billed_factor": _s((bc / gross).quantize(Decimal("0.000001"))) if gross else "",
+            "adjustments": ";".join(f"{a.kind}={_s(a.factor)}" for a in e.adjustments),
+        }
+        if missing is None:
+            self.add(
+                "X1",
+                rest,
+                accepted,
+                owner,
+                ev,
+                f"billed {base['billed_amount']} where the contract rating gives "
+                f"{e.expected_amount}; no single missing adjustment explains it",
+            )
+            return
+        # Put the missing factors back one at a time: each one's share of the stake.
+        applied = e.net_factor
+        shares: list[Decimal] = []
+        for a in missing:
+            without = applied / a.factor
+            shares.append(money(gross * (without - applied)))
+            applied = without
+        shares[-1] = rest - sum(shares[:-1], ZERO)
+        for a, share in zip(missing, shares, strict=True):
+            rule = ADJUSTMENT_RULES.get(a.kind, "X1")
+            self.add(
+                rule,
+                share,
+                accepted,
+                owner,
+                {**ev, "missing_adjustment": a.kind, "factor": a.factor, "policy_rule": a.rule},
+                f"{a.kind.replace('_', ' ')} (×{_s(a.factor)}) required by the contract "
+                "was not applied",
+            )
+
+
+def verify(
+    lines: Iterable[InvoiceLine],
+    expected: Sequence[ExpectedCharge],
+    billing_period: tuple[dt.datetime, dt.datetime],
+    *,
+    vms: Mapping[str, VmLifecycle] | None = None,
+    policy: VerificationPolicy | None = None,
+    provider: str = "",
+) -> VerificationResult:
+    """Check every invoice line; findings in a deterministic order.
+
+    ``expected`` must cover the invoice's billing period at the invoice's
+    granularity (a line is matched to the expected charge whose period holds
+    its start). ``vms`` maps resource ids to lifecycle for lines with no
+    expected charge; VMs that have an expected charge need not be in it.
+    """
+    vm_map = dict(vms or {})
+    for e in expected:
+        vm_map.setdefault(
+            e.resource_id,
+            VmLifecycle(e.resource_id, e.created_at, e.deleted_at, e.bureau, e.pool, e.provider),
+        )
+    v = _Verifier(expected, vm_map, billing_period, policy or VerificationPolicy(), provider)
+    return v.run(lines)
