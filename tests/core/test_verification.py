@@ -307,3 +307,26 @@ def test_non_usage_charges_are_unverifiable(category):
     res = verify([ln], [], JAN)
     assert [f.rule_id for f in res.findings] == ["V2"]
     assert res.findings[0].amount_at_stake == ln.amount
+
+
+def test_volume_tier_credit_checked_at_invoice_level():
+    from cloudtally.core.verification import ExpectedCredit
+
+    e = charge("vm-001", "vcpu", "2976")
+    tier = ExpectedCredit("volume_tier", D("-1.64"), JAN[0], JAN[1], "p1", "t1")
+    credit = InvoiceLine(
+        line_no=3,
+        resource_id="",
+        resource_key="",
+        resource_type_raw="",
+        resource_type="",
+        period_start=JAN[0],
+        period_end=JAN[1],
+        quantity=D(0),
+        amount=D("-1.64"),
+        charge_category="credit",
+    )
+    assert verify([clean_line(2, e), credit], [e], JAN, credits=[tier]).findings == []
+    res = verify([clean_line(2, e)], [e], JAN, credits=[tier], provider="p1")
+    assert [(f.rule_id, f.amount_at_stake) for f in res.findings] == [("R3", D("1.64"))]
+    assert res.verified_total == D("80.20")

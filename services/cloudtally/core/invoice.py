@@ -305,7 +305,17 @@ PROVIDER_CSV_HEADERS: dict[str, str] = {
     "amount": "金额",
     "pool": "资源池",
     "currency": "币种",
+    "charge_category": "费用类型",
     "description": "备注",
+}
+
+# Charge categories as providers write them → FOCUS ChargeCategory (lower case).
+CHARGE_CATEGORIES: dict[str, str] = {
+    **dict.fromkeys(["usage", "使用", "用量", "使用费", "资源使用"], "usage"),
+    **dict.fromkeys(["credit", "抵扣", "优惠", "减免", "折让", "credits"], "credit"),
+    **dict.fromkeys(["adjustment", "调整", "调账"], "adjustment"),
+    **dict.fromkeys(["tax", "税", "税费", "税金"], "tax"),
+    **dict.fromkeys(["purchase", "购买", "预付"], "purchase"),
 }
 
 
@@ -580,7 +590,10 @@ class LineParser:
             raise RowRejected(
                 RowError(row_no, "", f"{len(row)} cells but the header has {self.width} columns")
             )
-        category = self._text(row, "charge_category").casefold() or "usage"
+        cat_raw = self._text(row, "charge_category")
+        category = (
+            CHARGE_CATEGORIES.get(norm_key(cat_raw), norm_key(cat_raw)) if cat_raw else "usage"
+        )
         is_usage = category == "usage"
         rid = self._text(row, "resource_id")
         if not rid and is_usage:

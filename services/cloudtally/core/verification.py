@@ -116,6 +116,26 @@ class ExpectedCharge:
         return f
 
 
+@dataclass(frozen=True, slots=True)
+class ExpectedCredit:
+    """An invoice-level reduction the contract requires (a volume tier), ``amount`` ≤ 0.
+
+    Volume tiers cut a provider's whole month, so they appear on the invoice
+    as credit/adjustment lines rather than inside each charge.
+    """
+
+    kind: str  # volume_tier
+    amount: Decimal
+    period_start: dt.datetime
+    period_end: dt.datetime
+    provider: str = ""
+    tariff_version: str = ""
+    detail: str = ""
+
+
+CREDIT_CATEGORIES = ("credit", "adjustment")
+
+
 @dataclass(frozen=True)
 class Tolerances:
     """Differences at or below these are rounding, not findings."""
@@ -339,7 +359,10 @@ class _Verifier:
         billing_period: tuple[dt.datetime, dt.datetime],
         policy: VerificationPolicy,
         provider: str,
+        credits: Sequence[ExpectedCredit] = (),
     ) -> None:
+        self.credits = list(credits)
+        self.credit_lines: list[InvoiceLine] = []
         self.tol = policy.tolerances
         self.policy = policy
         self.provider = provider
@@ -417,6 +440,9 @@ class _Verifier:
             t = self.totals[owner]
             t.billed += ln.amount
             t.lines += 1
+            if self.credits and ln.charge_category in CREDIT_CATEGORIES:
+                self.credit_lines.append(ln)
+                continue
             if ln.charge_category != "usage" or ln.charge_class == "correction":
                 self.add(
                     "V2",
@@ -476,8 +502,39 @@ class _Verifier:
                 if e.period_start < self.bp_start or e.period_end > self.bp_end:
                     continue
                 self._metered_not_billed(e)
+        if self.credits:
+            self._credits()
         self.findings.sort(key=Finding.sort_key)
         return VerificationResult(self.findings, dict(self.totals), n, self.matched)
+
+    def _credits(self) -> None:
+        """Compare the invoice's credit lines with the contract's invoice-level reductions."""
+        owner = (self.provider, "", "")
+        expected = sum((c.amount for c in self.credits), ZERO)
+        billed = sum((ln.amount for ln in self.credit_lines), ZERO)
+        self.totals[owner].expected += expected
+        diff = billed - expected
+        if self.tol.money_ok(diff, expected):
+            return
+        c0 = self.credits[0]
+        self.add(
+            "R3",
+            diff,
+            self.credit_lines,
+            owner,
+            {
+                "expected_credit": expected,
+                "billed_credit": billed,
+                "kinds": ",".join(sorted({c.kind for c in self.credits})),
+                "tariff_version": c0.tariff_version,
+                "detail": c0.detail,
+            },
+            f"the contract requires a {c0.kind.replace('_', ' ')} reduction of "
+            f"{-expected}; the invoice credits {-billed}",
+            resource_id="",
+            resource_type="",
+            period=(c0.period_start, c0.period_end),
+        )
 
     def _slot(self, key: str, rtype: str, start: dt.datetime) -> ExpectedCharge | None:
         starts = self.starts.get((key, rtype))
@@ -832,13 +889,15 @@ def verify(
     vms: Mapping[str, VmLifecycle] | None = None,
     policy: VerificationPolicy | None = None,
     provider: str = "",
+    credits: Sequence[ExpectedCredit] = (),
 ) -> VerificationResult:
     """Check every invoice line; findings in a deterministic order.
 
     ``expected`` must cover the invoice's billing period at the invoice's
     granularity (a line is matched to the expected charge whose period holds
-    its start). ``vms`` maps resource ids to lifecycle for lines with no
-    expected charge; VMs that have an expected charge need not be in it.
+    its start). ``credits`` are invoice-level reductions (volume tiers) checked
+    against the invoice's credit/adjustment lines. ``vms`` maps resource ids
+    to lifecycle for lines with no expected charge; VMs that have an expected charge need not be in it.
     """
     vm_map = dict(vms or {})
     for e in expected:
@@ -846,5 +905,7 @@ def verify(
             e.resource_id,
             VmLifecycle(e.resource_id, e.created_at, e.deleted_at, e.bureau, e.pool, e.provider),
         )
-    v = _Verifier(expected, vm_map, billing_period, policy or VerificationPolicy(), provider)
+    v = _Verifier(
+        expected, vm_map, billing_period, policy or VerificationPolicy(), provider, credits
+    )
     return v.run(lines)
