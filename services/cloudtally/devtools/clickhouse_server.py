@@ -221,7 +221,8 @@ def _tail(path: Path, lines: int = 15) -> str:
         return ""
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """True while the process exists and is not a zombie awaiting its reaper."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -246,7 +247,7 @@ def _terminate(pid: int, timeout_s: float, wait: object = None) -> None:
                 return
             except subprocess.TimeoutExpired:
                 continue
-        if not _alive(pid):
+        if not pid_alive(pid):
             return
         time.sleep(0.05)
     with contextlib.suppress(ProcessLookupError):
@@ -261,7 +262,7 @@ def stop_dir(dir: Path | str, timeout_s: float = 10.0) -> bool:
     if not pid_file.exists():
         return False
     pid = int(pid_file.read_text().split()[0])
-    running = _alive(pid)
+    running = pid_alive(pid)
     if running:
         _terminate(pid, timeout_s)
     pid_file.unlink(missing_ok=True)
