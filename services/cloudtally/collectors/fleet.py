@@ -82,7 +82,7 @@ class SimDisk:
     disk_id: str
     size_gb: int
     tier: str  # performance | standard | archive
-    fill0: float  # fraction used at creation
+    fill0: float  # fraction used at the start of the fleet's range
     growth_per_day: float  # fraction of size added per day
     fill_max: float  # never fuller than this
     jitter: float  # +- fraction of size, deterministic noise
@@ -571,9 +571,10 @@ class Fleet:
         dvm = vm[sel]
         m, n = len(dts), len(sel)
         n1, _ = _noise2(_keys(self.seed, 5, dts), self._disk_keys[sel])
-        age_days = (dts[:, None] - self.created[dvm][None, :]).astype(np.float64) / DAY_S
-        frac = self.disk_fill0[sel][None, :] + self.disk_growth[sel][None, :] * age_days
-        frac = np.minimum(frac, self.disk_fill_max[sel][None, :])
+        # fill0 is the fill at the start of the fleet's range, so growth is visible there.
+        days = (dts - self.start).astype(np.float64)[:, None] / DAY_S
+        frac = self.disk_fill0[sel][None, :] + self.disk_growth[sel][None, :] * days
+        frac = np.clip(frac, 0.005, self.disk_fill_max[sel][None, :])
         frac += self.disk_jitter[sel][None, :] * n1
         used = np.round(frac * self.disk_size[sel][None, :], 3)
         mask = self._live_mask(dts, dvm)
