@@ -189,6 +189,15 @@ CASES: list[dict[str, Any]] = [
         ],
     },
     {
+        "name": "a counter of store errors that does not move is quiet",
+        "interval": "1m",
+        "series": [s("cloudtally_ingest_errors_total", {**W, "stage": "insert"}, "3x30")],
+        "checks": [
+            ("10m", "CloudtallyInsertErrors", []),
+            ("20m", "CloudtallyInsertErrorsPersistent", []),
+        ],
+    },
+    {
         "name": "lag above 10k and growing fires; caught-up and shrinking lags do not",
         "interval": "1m",
         "series": [
@@ -283,7 +292,9 @@ CASES: list[dict[str, Any]] = [
               {**W, "provider": "p2", "pool": "pool-1"}, "999999x30"),
         ],
         "checks": [
-            ("20m", "CloudtallyIdleVMs", []),
+            ("20m", "CloudtallyIdleVMs", []),  # pending: for 30m
+            ("20m", "CloudtallyIdleStoragePartitions", []),
+            ("20m", "CloudtallyRightsizingCandidates", []),
             ("40m", "CloudtallyIdleVMs", [
                 fire({"provider": "p1", "pool": "pool-1"}, "5 idle VMs to reclaim in p1/pool-1"),
             ]),
@@ -346,14 +357,14 @@ CASES: list[dict[str, Any]] = [
         "name": "spend over 90 % of budget fires",
         "interval": "5m",
         "series": [
-            s("cloudtally_billing_period_amount_cny", {**W, "provider": "p1"}, "5000000x20"),
-            s("cloudtally_billing_period_amount_cny", {**W, "provider": "p2"}, "4500000x20"),
-            s("cloudtally_billing_budget_cny", W, "10000000x20"),
+            s("cloudtally_billing_fiscal_year_amount_cny", {**W, "provider": "p1"}, "5000000x20"),
+            s("cloudtally_billing_fiscal_year_amount_cny", {**W, "provider": "p2"}, "4500000x20"),
+            s("cloudtally_billing_budget_cny", {**W, "scope": "programme"}, "10000000x20"),
         ],
         "checks": [
             ("30m", "CloudtallySpendNearBudget", []),
             ("70m", "CloudtallySpendNearBudget", [
-                fire({}, "Billing period spend is 9.5M CNY, over 90 % of budget"),
+                fire({}, "Fiscal-year spend is 9.5M CNY, over 90 % of budget"),
             ]),
         ],
     },
@@ -361,8 +372,8 @@ CASES: list[dict[str, Any]] = [
         "name": "spend under 90 % of budget is quiet",
         "interval": "5m",
         "series": [
-            s("cloudtally_billing_period_amount_cny", {**W, "provider": "p1"}, "5000000x20"),
-            s("cloudtally_billing_budget_cny", W, "10000000x20"),
+            s("cloudtally_billing_fiscal_year_amount_cny", {**W, "provider": "p1"}, "5000000x20"),
+            s("cloudtally_billing_budget_cny", {**W, "scope": "programme"}, "10000000x20"),
         ],
         "checks": [("70m", "CloudtallySpendNearBudget", [])],
     },
@@ -382,6 +393,23 @@ CASES: list[dict[str, Any]] = [
                 fire({"provider": "p1", "rule": "price_mismatch"},
                      "2 invoice findings from p1 (rule price_mismatch)"),
             ]),
+        ],
+    },
+    {
+        "name": "only info findings and resolved (zero) error findings are quiet",
+        "interval": "1m",
+        "series": [
+            s("cloudtally_verification_findings",
+              {**W, "provider": "p1", "rule": "rounding", "severity": "info"}, "5x10"),
+            s("cloudtally_verification_findings",
+              {**W, "provider": "p2", "rule": "price_mismatch", "severity": "error"}, "3 3 0x8"),
+        ],
+        "checks": [
+            ("1m", "CloudtallyInvoiceFindings", [
+                fire({"provider": "p2", "rule": "price_mismatch"},
+                     "3 invoice findings from p2 (rule price_mismatch)"),
+            ]),
+            ("5m", "CloudtallyInvoiceFindings", []),
         ],
     },
 ]
