@@ -34,7 +34,7 @@ ROW_KINDS: dict[str, tuple[str, str, Any, str]] = {
 MESSAGE_KINDS: dict[str, str] = {
     "not_json": "not valid JSON",
     "wrong_schema": "schema must be",
-    "length_mismatch": "samples: arrays differ in length",
+    "length_mismatch": "samples arrays differ in length",
     "json_array": "expected a JSON object",
 }
 INVENTORY_KIND = ("missing_bureau", "bureau")  # decode_event reason starts with "bureau"
@@ -62,16 +62,16 @@ class PlantedMessage:
 
 @dataclass
 class BadInputPlan:
-    """Deterministic plan: ``ratio`` extra bad rows per good row (carried over between
-    messages so the total is exact), one bad whole message after every ``1 / ratio``
-    good messages (kinds in turn; every kind at least once via :meth:`remaining_kinds`),
-    and one bad inventory event."""
+    """Deterministic plan: ``ratio`` extra bad rows per good row (floor(good rows seen x
+    ratio) in total, carried over between messages), one bad whole message after every
+    ``1 / ratio`` good messages (kinds in turn; each kind at least once via
+    :meth:`remaining_kinds`), and one bad inventory event."""
 
     ratio: float
     seed: int = 0
     rows: list[PlantedRow] = field(default_factory=list)
     messages: list[PlantedMessage] = field(default_factory=list)
-    _debt: float = 0.0
+    _rows_seen: int = 0
     _row_kind: int = 0
     _msg_kind: int = 0
     _good_since_bad: int = 0
@@ -94,19 +94,17 @@ class BadInputPlan:
         self, message_seq: int, partition: int, samples: dict[str, Any], disks: dict[str, Any]
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """Return columns (as lists if rows were planted) with this message's bad rows."""
-        n_good = len(samples["ts"]) + len(disks["ts"])
-        self._debt += n_good * self.ratio
-        todo = int(self._debt)
-        if todo == 0:
+        self._rows_seen += len(samples["ts"]) + len(disks["ts"])
+        # Exact total so far: floor(rows seen * ratio), carried over between messages.
+        todo = int(self._rows_seen * self.ratio + 1e-9) - len(self.rows)
+        if todo <= 0:
             return samples, disks
-        self._debt -= todo
         s = {k: _as_list(v) for k, v in samples.items()}
         d = {k: _as_list(v) for k, v in disks.items()}
         for _ in range(todo):
             kind = self._next_row_kind(has_samples=len(s["ts"]) > 0, has_disks=len(d["ts"]) > 0)
             if kind is None:
-                self._debt += 1
-                break
+                break  # an empty message: the debt carries over to the next one
             section, fname, value, reason = ROW_KINDS[kind]
             cols = s if section == "samples" else d
             n = len(cols["ts"])
