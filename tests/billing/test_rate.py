@@ -122,3 +122,92 @@ def _wait_mutations(store: Store) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("mutation did not finish")
+
+
+def _lines_sum(store: Store, where: str = "", params: dict | None = None) -> Decimal:
+    """Independent check: sum the current lines in Python."""
+    p = {"d0": dt.date(2023, 1, 1), "d1": dt.date(2023, 2, 1), **(params or {})}
+    rows = store.rows(
+        f"SELECT after_cut FROM bill_lines WHERE day >= %(d0)s AND day < %(d1)s {where} "
+        f"AND {billing.current_filter()}",
+        p,
+    )
+    return sum((Decimal(r[0]) for r in rows), Decimal("0.00"))
+
+
+def test_statements_equal_sum_of_lines(rated: Store) -> None:
+    from cloudtally.billing import statements as st
+
+    pol = fleet.policy()
+    billing.accrue_month(rated, pol, JAN)
+    for by in st.DIMENSIONS:
+        s = st.statement(rated, pol, month=JAN, by=by)
+        assert s.lines_total == _lines_sum(rated) == Decimal("41.23")
+        for row in s.rows:
+            assert row["after_cut"] == _lines_sum(rated, f"AND {by} = %(k)s", {"k": row[by]})
+        assert s.total == Decimal("41.23") - Decimal("1.74") - Decimal("0.90")
+    fy = st.statement(rated, pol, fiscal_year=2023, by="bureau")
+    assert {r["bureau"]: r["after_cut"] for r in fy.rows} == {
+        "b1": Decimal("13.20") + Decimal("18.48") + Decimal("6.48"),
+        "b2": Decimal("3.07"),
+    }
+    scoped = st.statement(rated, pol, month=JAN, by="provider", bureau="b2")
+    assert [(r["provider"], r["after_cut"]) for r in scoped.rows] == [("p1", Decimal("3.07"))]
+    assert scoped.adjustments == []  # provider-level lines belong to no bureau
+    page = st.lines(rated, d0=JAN, d1=dt.date(2023, 2, 1), bureau="b2", limit=3)
+    assert len(page) == 3 and {r["bureau"] for r in page} == {"b2"}
+    page2 = st.lines(rated, d0=JAN, d1=dt.date(2023, 2, 1), bureau="b2", limit=3, offset=3)
+    assert len(page2) == 1
+
+
+def test_budget_forecast(rated: Store) -> None:
+    from cloudtally.billing import statements as st
+
+    pol = fleet.policy()
+    out = {b.scope: b.forecast for b in st.budget_status(rated, pol, 2023)}
+    # FY2023 = 2022-10-01 .. 2023-09-30: 365 days; rated through 2023-01-16 = day 108.
+    prog = out["programme"]
+    assert (prog.days_elapsed, prog.days_in_year) == (108, 365)
+    assert prog.accrued == Decimal("41.23")
+    # 41.23 / 108 × 365 = 139.3428... -> 139.34
+    assert prog.forecast == Decimal("139.34") and prog.remaining == Decimal("860.66")
+    # b2: 3.07 / 108 × 365 = 10.3754... -> 10.38 against a budget of 5 -> overrun
+    assert out["b2"].forecast == Decimal("10.38") and out["b2"].remaining == Decimal("-5.38")
+    scoped = st.budget_status(rated, pol, 2023, bureau="b2")
+    assert [b.scope for b in scoped] == ["b2"]
+
+
+def test_what_if_daytime_vs_all_hours_leaves_live_lines(rated: Store) -> None:
+    from cloudtally.billing import statements as st
+
+    before = current_lines(rated)
+    count = rated.scalar("SELECT count() FROM bill_lines")
+    # Under all-hours utilization vm2's night batches lift it above 20 %: no cut,
+    # vcpu and memory 0.81 -> 1.16 each: b2 pays 0.70 more.
+    diff = st.what_if(rated, fleet.policy("all_hours"), T0, T1, by="bureau", reason="compare")
+    assert diff == [
+        {"bureau": "b1", "live": Decimal("38.16"), "what_if": Decimal("38.16"),
+         "difference": Decimal("0.00")},
+        {"bureau": "b2", "live": Decimal("3.07"), "what_if": Decimal("3.77"),
+         "difference": Decimal("0.70")},
+    ]  # fmt: skip
+    assert current_lines(rated) == before
+    assert rated.scalar("SELECT count() FROM bill_lines") == count
+    assert rated.scalar("SELECT count() FROM rating_runs WHERE kind = 'whatif'") == 1
+    scoped = st.what_if(rated, fleet.policy("all_hours"), T0, T1, bureau="b1", record=False)
+    assert [r["bureau"] for r in scoped] == ["b1"]
+
+
+def test_rerate_under_new_policy_compares_with_previous(rated: Store) -> None:
+    from cloudtally.billing import statements as st
+
+    s = billing.rate_period(
+        rated, fleet.policy("all_hours"), T0, T1, run_kind="rerate", reason="clause", actor="bob"
+    )
+    assert s.total == Decimal("41.93") and s.previous_total == Decimal("41.23")
+    diff = st.run_diff(rated, s.run_id, by="bureau")
+    assert [(d["bureau"], d["previous"], d["current"], d["difference"]) for d in diff] == [
+        ("b1", Decimal("38.16"), Decimal("38.16"), Decimal("0.00")),
+        ("b2", Decimal("3.07"), Decimal("3.77"), Decimal("0.70")),
+    ]
+    assert _lines_sum(rated) == Decimal("41.93")
