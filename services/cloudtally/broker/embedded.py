@@ -25,6 +25,22 @@ from cloudtally.settings import Settings
 log = logging.getLogger(__name__)
 
 
+def die_with_parent() -> None:
+    """``preexec_fn``: have Linux SIGTERM the child when the thread that spawned it dies.
+
+    Keeps a killed test run or a crashed ``cloudtally up`` from leaving an orphan
+    server behind. Linux ties this to the spawning *thread*: spawn from a thread
+    that lives as long as the child is needed (the main thread, normally).
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: best effort only
+        pass
+
+
 class BrokerError(RuntimeError):
     """The broker could not be started or did not become ready."""
 
@@ -73,7 +89,9 @@ class EmbeddedBroker:
     """Run Tansu for the lifetime of a ``with`` block; always stopped on exit.
 
     Output goes to ``log_dir/tansu.log``. ``start()`` waits until the broker
-    answers Kafka metadata, so callers can create topics right away.
+    answers Kafka metadata, so callers can create topics right away. With
+    ``stop_with_parent`` (default) the broker also dies if this process is
+    killed outright; see :func:`die_with_parent` for the thread caveat.
     """
 
     def __init__(
@@ -83,8 +101,10 @@ class EmbeddedBroker:
         *,
         ready_timeout_s: float = 20.0,
         stop_timeout_s: float = 5.0,
+        stop_with_parent: bool = True,
     ) -> None:
         self.settings = settings
+        self.stop_with_parent = stop_with_parent
         self.host, self.port = parse_bootstrap(settings.kafka_bootstrap)
         self.bootstrap = f"{self.host}:{self.port}"
         self.log_path = Path(log_dir) / "tansu.log"
@@ -134,6 +154,7 @@ class EmbeddedBroker:
             stderr=subprocess.STDOUT,
             env=env,
             start_new_session=True,  # Ctrl-C in a terminal reaches us, we stop it in order
+            preexec_fn=die_with_parent if self.stop_with_parent else None,
         )
         try:
             self._wait_ready()

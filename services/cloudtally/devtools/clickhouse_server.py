@@ -26,6 +26,8 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
+from cloudtally.broker.embedded import die_with_parent
+
 SERVER_BIN = "/usr/sbin/clickhouse-server"
 
 CONFIG_XML = """<?xml version="1.0"?>
@@ -113,6 +115,9 @@ def ping(http_port: int, timeout_s: float = 1.0) -> bool:
 class ClickHouseServer:
     """One server process whose files all live under ``dir``; a context manager.
 
+    With ``stop_with_parent`` (default; the CLI turns it off) the server dies
+    with the process that started it, so a killed test run leaves no orphan.
+
     ``url`` is what :func:`cloudtally.store.open_store` takes (append ``/database``).
     """
 
@@ -124,8 +129,10 @@ class ClickHouseServer:
         *,
         ready_timeout_s: float = 30.0,
         stop_timeout_s: float = 10.0,
+        stop_with_parent: bool = True,
     ) -> None:
         self.dir = Path(dir).resolve()
+        self.stop_with_parent = stop_with_parent
         self.tcp_port = tcp_port or free_port()
         self.http_port = http_port or free_port()
         while self.http_port == self.tcp_port:
@@ -171,6 +178,7 @@ class ClickHouseServer:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=die_with_parent if self.stop_with_parent else None,
             )
         finally:
             out.close()
@@ -280,7 +288,9 @@ def main(argv: list[str] | None = None) -> int:
         stopped = stop_dir(args.dir)
         print("stopped" if stopped else f"no server running in {args.dir}")
         return 0
-    server = ClickHouseServer(args.dir, args.tcp_port or None, args.http_port or None)
+    server = ClickHouseServer(
+        args.dir, args.tcp_port or None, args.http_port or None, stop_with_parent=False
+    )
     try:
         server.start()
     except ClickHouseServerError as exc:
