@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (SQL and PromQL read better unwrapped)
 """Generate grafana/dashboards/*.json: cloudtally's dashboards as code.
 
 Why a generator: seven dashboards share variables, datasources, thresholds and
@@ -114,8 +115,14 @@ class Dash:
             "templating": {"list": self.variables},
             "annotations": {"list": []},
             "links": [
-                {"type": "dashboards", "tags": ["cloudtally"], "asDropdown": True,
-                 "title": "cloudtally", "includeVars": True, "keepTime": True}
+                {
+                    "type": "dashboards",
+                    "tags": ["cloudtally"],
+                    "asDropdown": True,
+                    "title": "cloudtally",
+                    "includeVars": True,
+                    "keepTime": True,
+                }
             ],
             "panels": self.panels,
         }
@@ -199,26 +206,40 @@ def ch_var(name: str, label: str, query: str, *, multi: bool = True) -> dict[str
 
 
 def inventory_vars(d: Dash, bureau: bool = True) -> None:
-    d.variables.append(ch_var(
-        "provider", "Provider",
-        "SELECT DISTINCT provider FROM vm_inventory ORDER BY provider"))
-    d.variables.append(ch_var(
-        "pool", "Pool",
-        "SELECT DISTINCT pool FROM vm_inventory WHERE provider IN (${provider:singlequote}) "
-        "ORDER BY pool"))
+    d.variables.append(
+        ch_var(
+            "provider", "Provider", "SELECT DISTINCT provider FROM vm_inventory ORDER BY provider"
+        )
+    )
+    d.variables.append(
+        ch_var(
+            "pool",
+            "Pool",
+            "SELECT DISTINCT pool FROM vm_inventory WHERE provider IN (${provider:singlequote}) "
+            "ORDER BY pool",
+        )
+    )
     if bureau:
-        d.variables.append(ch_var(
-            "bureau", "Bureau",
-            "SELECT DISTINCT bureau FROM vm_inventory WHERE provider IN (${provider:singlequote})"
-            " AND pool IN (${pool:singlequote}) ORDER BY bureau"))
+        d.variables.append(
+            ch_var(
+                "bureau",
+                "Bureau",
+                "SELECT DISTINCT bureau FROM vm_inventory WHERE provider IN (${provider:singlequote})"
+                " AND pool IN (${pool:singlequote}) ORDER BY bureau",
+            )
+        )
 
 
 def period_var(d: Dash) -> None:
     """Billing month (first day of the month), newest first."""
-    d.variables.append(ch_var(
-        "period", "Billing month",
-        "SELECT DISTINCT toString(month) AS period FROM bill_lines ORDER BY period DESC",
-        multi=False))
+    d.variables.append(
+        ch_var(
+            "period",
+            "Billing month",
+            "SELECT DISTINCT toString(month) AS period FROM bill_lines ORDER BY period DESC",
+            multi=False,
+        )
+    )
 
 
 def util_expr(num: str, den: str) -> str:
@@ -244,9 +265,12 @@ DAILY = f"FROM usage_daily FINAL WHERE $__dateFilter(day) AND {INV_FILTER}"
 
 
 def fleet_overview() -> Dash:
-    d = Dash("cloudtally-fleet", "cloudtally / Fleet overview",
-             "What the buyer runs: VMs, allocation and utilization by provider and pool.",
-             ["fleet"])
+    d = Dash(
+        "cloudtally-fleet",
+        "cloudtally / Fleet overview",
+        "What the buyer runs: VMs, allocation and utilization by provider and pool.",
+        ["fleet"],
+    )
     inventory_vars(d)
     live = f"FROM ({CURRENT_VMS}) WHERE last_event != 'deleted' AND {INV_FILTER}"
     d.row("Inventory (as of the end of the time range)")
@@ -259,76 +283,209 @@ def fleet_overview() -> Dash:
         ("Business systems", "uniqExact(system)", "none"),
     ):
         d.add(panel("stat", title, [sql(f"SELECT {expr} AS value {live}")], unit=unit), w=4, h=4)
-    d.add(panel("table", "Allocation by provider and pool", [sql(
-        f"SELECT provider, pool, count() AS vms, uniqExact(bureau) AS bureaus, "
-        f"sum(vcpu) AS vcpu, round(sum(mem_gb), 1) AS mem_gb, "
-        f"round(sum(storage_gb), 1) AS storage_gb {live} "
-        f"GROUP BY provider, pool ORDER BY provider, pool")]), w=12, h=9)
-    d.add(panel("table", "Utilization by provider and pool (time range)", [sql(
-        f"SELECT provider, pool, round({CPU_ALL_PCT}, 1) AS cpu_pct, "
-        f"round({MEM_ALL_PCT}, 1) AS mem_pct, round({STO_PCT}, 1) AS storage_pct, "
-        f"round(({CPU_ALL_PCT} + {MEM_ALL_PCT} + {STO_PCT}) / 3, 1) AS overall_pct "
-        f"{DAILY} GROUP BY provider, pool ORDER BY provider, pool")],
-        unit="percent", thresholds=UTIL_THRESHOLDS,
-        custom={"cellOptions": {"type": "color-background"}}), w=12, h=9)
+    d.add(
+        panel(
+            "table",
+            "Allocation by provider and pool",
+            [
+                sql(
+                    f"SELECT provider, pool, count() AS vms, uniqExact(bureau) AS bureaus, "
+                    f"sum(vcpu) AS total_vcpu, round(sum(mem_gb), 1) AS total_mem_gb, "
+                    f"round(sum(storage_gb), 1) AS total_storage_gb {live} "
+                    f"GROUP BY provider, pool ORDER BY provider, pool"
+                )
+            ],
+        ),
+        w=12,
+        h=9,
+    )
+    d.add(
+        panel(
+            "table",
+            "Utilization by provider and pool (time range)",
+            [
+                sql(
+                    f"SELECT provider, pool, round({CPU_ALL_PCT}, 1) AS cpu_pct, "
+                    f"round({MEM_ALL_PCT}, 1) AS mem_pct, round({STO_PCT}, 1) AS storage_pct, "
+                    f"round(({CPU_ALL_PCT} + {MEM_ALL_PCT} + {STO_PCT}) / 3, 1) AS overall_pct "
+                    f"{DAILY} GROUP BY provider, pool ORDER BY provider, pool"
+                )
+            ],
+            unit="percent",
+            thresholds=UTIL_THRESHOLDS,
+            custom={"cellOptions": {"type": "color-background"}},
+        ),
+        w=12,
+        h=9,
+    )
     d.row("Activity")
-    d.add(panel("timeseries", "Samples per hour", [sql(
-        "SELECT toStartOfHour(ts) AS time, count() AS samples FROM samples "
-        "WHERE $__timeFilter(ts) GROUP BY time ORDER BY time", fmt="time_series")],
-        unit="none"), w=12)
-    d.add(panel("timeseries", "Daily CPU and memory utilization (all hours)", [sql(
-        f"SELECT toDateTime(day) AS time, {CPU_ALL_PCT} AS cpu, {MEM_ALL_PCT} AS memory "
-        f"{DAILY} GROUP BY time ORDER BY time", fmt="time_series")],
-        unit="percent", thresholds=UTIL_THRESHOLDS, threshold_lines=True), w=12)
-    d.add(panel("table", "Metering coverage by pool (gaps are gaps, not zero)", [sql(
-        "SELECT provider, pool, sum(samples) AS samples, sum(expected_samples) AS expected, "
-        "round(100 * sum(samples) / greatest(sum(expected_samples), 1), 2) AS coverage_pct "
-        f"{DAILY} GROUP BY provider, pool ORDER BY coverage_pct")], unit="none"), w=24)
+    d.add(
+        panel(
+            "timeseries",
+            "Samples per hour",
+            [
+                sql(
+                    "SELECT toStartOfHour(ts) AS time, count() AS samples FROM samples "
+                    "WHERE $__timeFilter(ts) GROUP BY time ORDER BY time",
+                    fmt="time_series",
+                )
+            ],
+            unit="none",
+        ),
+        w=12,
+    )
+    d.add(
+        panel(
+            "timeseries",
+            "Daily CPU and memory utilization (all hours)",
+            [
+                sql(
+                    f"SELECT toDateTime(day) AS time, {CPU_ALL_PCT} AS cpu, {MEM_ALL_PCT} AS memory "
+                    f"{DAILY} GROUP BY time ORDER BY time",
+                    fmt="time_series",
+                )
+            ],
+            unit="percent",
+            thresholds=UTIL_THRESHOLDS,
+            threshold_lines=True,
+        ),
+        w=12,
+    )
+    d.add(
+        panel(
+            "table",
+            "Metering coverage by pool (gaps are gaps, not zero)",
+            [
+                sql(
+                    "SELECT provider, pool, sum(samples) AS received, sum(expected_samples) AS expected, "
+                    "round(100 * sum(samples) / greatest(sum(expected_samples), 1), 2) AS coverage_pct "
+                    f"{DAILY} GROUP BY provider, pool ORDER BY coverage_pct"
+                )
+            ],
+            unit="none",
+        ),
+        w=24,
+    )
     return d
 
 
 def utilization() -> Dash:
-    d = Dash("cloudtally-utilization", "cloudtally / Pool and provider utilization",
-             "CPU, memory and storage utilization per pool and provider, with the "
-             "evaluation thresholds drawn at 60 %, 65 % and 70 %.", ["utilization"])
+    d = Dash(
+        "cloudtally-utilization",
+        "cloudtally / Pool and provider utilization",
+        "CPU, memory and storage utilization per pool and provider, with the "
+        "evaluation thresholds drawn at 60 %, 65 % and 70 %.",
+        ["utilization"],
+    )
     d.time = {"from": "now-30d", "to": "now"}
     inventory_vars(d)
     d.row("Pools")
-    d.add(panel("timeseries", "Overall utilization per pool (mean of CPU, memory, storage)", [sql(
-        f"SELECT toDateTime(day) AS time, concat(provider, '/', pool) AS pool_name, "
-        f"({CPU_ALL_PCT} + {MEM_ALL_PCT} + {STO_PCT}) / 3 AS overall "
-        f"{DAILY} GROUP BY time, pool_name ORDER BY time, pool_name", fmt="time_series")],
-        description="Daily figures; the evaluation scores the monthly mean. Lines at 60/65/70 %.",
-        unit="percent", thresholds=UTIL_THRESHOLDS, threshold_lines=True), w=24, h=9)
+    d.add(
+        panel(
+            "timeseries",
+            "Overall utilization per pool (mean of CPU, memory, storage)",
+            [
+                sql(
+                    f"SELECT toDateTime(day) AS time, concat(provider, '/', pool) AS pool_name, "
+                    f"({CPU_ALL_PCT} + {MEM_ALL_PCT} + {STO_PCT}) / 3 AS overall "
+                    f"{DAILY} GROUP BY time, pool_name ORDER BY time, pool_name",
+                    fmt="time_series",
+                )
+            ],
+            description="Daily figures; the evaluation scores the monthly mean. Lines at 60/65/70 %.",
+            unit="percent",
+            thresholds=UTIL_THRESHOLDS,
+            threshold_lines=True,
+        ),
+        w=24,
+        h=9,
+    )
     for title, expr in (("CPU", CPU_ALL_PCT), ("Memory", MEM_ALL_PCT), ("Storage", STO_PCT)):
-        d.add(panel("timeseries", f"{title} utilization per pool", [sql(
-            f"SELECT toDateTime(day) AS time, concat(provider, '/', pool) AS pool_name, "
-            f"{expr} AS value {DAILY} GROUP BY time, pool_name ORDER BY time, pool_name",
-            fmt="time_series")], unit="percent", thresholds=UTIL_THRESHOLDS,
-            threshold_lines=True), w=8)
+        d.add(
+            panel(
+                "timeseries",
+                f"{title} utilization per pool",
+                [
+                    sql(
+                        f"SELECT toDateTime(day) AS time, concat(provider, '/', pool) AS pool_name, "
+                        f"{expr} AS value {DAILY} GROUP BY time, pool_name ORDER BY time, pool_name",
+                        fmt="time_series",
+                    )
+                ],
+                unit="percent",
+                thresholds=UTIL_THRESHOLDS,
+                threshold_lines=True,
+            ),
+            w=8,
+        )
     d.row("Months (the evaluation's basis)")
-    d.add(panel("table", "Monthly utilization per pool", [sql(
-        f"SELECT toStartOfMonth(day) AS month, provider, pool, "
-        f"round({CPU_ALL_PCT}, 1) AS cpu_pct, round({MEM_ALL_PCT}, 1) AS mem_pct, "
-        f"round({STO_PCT}, 1) AS storage_pct, "
-        f"round(({CPU_ALL_PCT} + {MEM_ALL_PCT} + {STO_PCT}) / 3, 1) AS overall_pct "
-        f"{DAILY} GROUP BY month, provider, pool ORDER BY month DESC, provider, pool")],
-        unit="percent", thresholds=UTIL_THRESHOLDS,
-        custom={"cellOptions": {"type": "color-background"}}), w=14, h=9)
-    d.add(panel("bargauge", "Monthly utilization per provider", [sql(
-        f"SELECT provider, ({CPU_ALL_PCT} + {MEM_ALL_PCT} + {STO_PCT}) / 3 AS overall "
-        f"{DAILY} GROUP BY provider ORDER BY provider")],
-        unit="percent", thresholds=UTIL_THRESHOLDS,
-        options={"displayMode": "gradient", "orientation": "horizontal"}), w=10, h=9)
+    d.add(
+        panel(
+            "table",
+            "Monthly utilization per pool",
+            [
+                sql(
+                    f"SELECT toStartOfMonth(day) AS month, provider, pool, "
+                    f"round({CPU_ALL_PCT}, 1) AS cpu_pct, round({MEM_ALL_PCT}, 1) AS mem_pct, "
+                    f"round({STO_PCT}, 1) AS storage_pct, "
+                    f"round(({CPU_ALL_PCT} + {MEM_ALL_PCT} + {STO_PCT}) / 3, 1) AS overall_pct "
+                    f"{DAILY} GROUP BY month, provider, pool ORDER BY month DESC, provider, pool"
+                )
+            ],
+            unit="percent",
+            thresholds=UTIL_THRESHOLDS,
+            custom={"cellOptions": {"type": "color-background"}},
+        ),
+        w=14,
+        h=9,
+    )
+    d.add(
+        panel(
+            "bargauge",
+            "Monthly utilization per provider",
+            [
+                sql(
+                    f"SELECT provider, ({CPU_ALL_PCT} + {MEM_ALL_PCT} + {STO_PCT}) / 3 AS overall "
+                    f"{DAILY} GROUP BY provider ORDER BY provider"
+                )
+            ],
+            unit="percent",
+            thresholds=UTIL_THRESHOLDS,
+            options={"displayMode": "gradient", "orientation": "horizontal"},
+        ),
+        w=10,
+        h=9,
+    )
     d.row("Scores exported by the KPI job (Prometheus)")
-    d.add(panel("table", "Pool scores this month", [
-        prom('cloudtally_pool_score{provider=~"$provider", pool=~"$pool"}', instant=True),
-    ], description="2-point pool utilization score and 10-point cloud/storage score, "
-       "as computed from the policy's score bands."), w=12)
-    d.add(panel("timeseries", "Pool utilization KPI (this month so far)", [
-        prom('100 * cloudtally_pool_utilization_ratio{resource="overall", '
-             'provider=~"$provider", pool=~"$pool"}', "{{provider}}/{{pool}}"),
-    ], unit="percent", thresholds=UTIL_THRESHOLDS, threshold_lines=True), w=12)
+    d.add(
+        panel(
+            "table",
+            "Pool scores this month",
+            [
+                prom('cloudtally_pool_score{provider=~"$provider", pool=~"$pool"}', instant=True),
+            ],
+            description="2-point pool utilization score and 10-point cloud/storage score, "
+            "as computed from the policy's score bands.",
+        ),
+        w=12,
+    )
+    d.add(
+        panel(
+            "timeseries",
+            "Pool utilization KPI (this month so far)",
+            [
+                prom(
+                    '100 * cloudtally_pool_utilization_ratio{resource="overall", '
+                    'provider=~"$provider", pool=~"$pool"}',
+                    "{{provider}}/{{pool}}",
+                ),
+            ],
+            unit="percent",
+            thresholds=UTIL_THRESHOLDS,
+            threshold_lines=True,
+        ),
+        w=12,
+    )
     prom_vars(d)
     return d
 
@@ -341,102 +498,252 @@ def prom_vars(d: Dash) -> None:
 
 
 def day_night() -> Dash:
-    d = Dash("cloudtally-daynight", "cloudtally / Daytime vs night utilization",
-             "Business-hours weighted utilization next to the night and all-hours figures: "
-             "sizing and fees should follow the daytime figure, not night-time batch peaks.",
-             ["utilization"])
+    d = Dash(
+        "cloudtally-daynight",
+        "cloudtally / Daytime vs night utilization",
+        "Business-hours weighted utilization next to the night and all-hours figures: "
+        "sizing and fees should follow the daytime figure, not night-time batch peaks.",
+        ["utilization"],
+    )
     d.time = {"from": "now-30d", "to": "now"}
     inventory_vars(d)
-    d.add(panel("timeseries", "CPU: daytime vs night vs all hours", [sql(
-        f"SELECT toDateTime(day) AS time, {CPU_DAY_PCT} AS daytime, "
-        f"{CPU_NIGHT_PCT} AS night, {CPU_ALL_PCT} AS all_hours "
-        f"{DAILY} GROUP BY time ORDER BY time", fmt="time_series")],
-        unit="percent", thresholds=UTIL_THRESHOLDS, threshold_lines=True), w=12)
-    d.add(panel("timeseries", "Memory: daytime vs night vs all hours", [sql(
-        f"SELECT toDateTime(day) AS time, {MEM_DAY_PCT} AS daytime, "
-        f"{MEM_NIGHT_PCT} AS night, {MEM_ALL_PCT} AS all_hours "
-        f"{DAILY} GROUP BY time ORDER BY time", fmt="time_series")],
-        unit="percent", thresholds=UTIL_THRESHOLDS, threshold_lines=True), w=12)
-    d.add(panel("table", "By bureau", [sql(
-        f"SELECT bureau, uniqExact(vm_id) AS vms, round({CPU_DAY_PCT}, 1) AS cpu_day, "
-        f"round({CPU_NIGHT_PCT}, 1) AS cpu_night, round({CPU_ALL_PCT}, 1) AS cpu_all, "
-        f"round({MEM_DAY_PCT}, 1) AS mem_day, round({MEM_NIGHT_PCT}, 1) AS mem_night "
-        f"{DAILY} GROUP BY bureau ORDER BY cpu_day")], unit="percent"), w=12, h=10)
-    d.add(panel("table", "Night-heavy VMs (night CPU above daytime CPU)", [sql(
-        f"SELECT vm_id, any(bureau) AS bureau, any(system) AS system, "
-        f"round({CPU_DAY_PCT}, 1) AS cpu_day, round({CPU_NIGHT_PCT}, 1) AS cpu_night, "
-        f"round({CPU_NIGHT_PCT} / greatest({CPU_DAY_PCT}, 0.1), 1) AS night_to_day "
-        f"{DAILY} GROUP BY vm_id HAVING cpu_night > cpu_day "
-        f"ORDER BY night_to_day DESC LIMIT 50")],
-        description="The seed's market-regulation case: ~2 % by day, >10 % at night "
-                    "(batch statistics, backups). Sizing on peaks would overstate these VMs."),
-        w=12, h=10)
-    d.add(panel("heatmap", "CPU by hour of day (Asia/Shanghai)", [sql(
-        "SELECT toHour(hour, 'Asia/Shanghai') AS hour_of_day, "
-        "round(avgIf(cpu_avg, samples > 0), 2) AS cpu_avg "
-        f"FROM usage_hourly FINAL WHERE $__timeFilter(hour) AND {INV_FILTER} "
-        "GROUP BY hour_of_day ORDER BY hour_of_day")], unit="percent",
-        options={"calculate": False}), w=24)
+    d.add(
+        panel(
+            "timeseries",
+            "CPU: daytime vs night vs all hours",
+            [
+                sql(
+                    f"SELECT toDateTime(day) AS time, {CPU_DAY_PCT} AS daytime, "
+                    f"{CPU_NIGHT_PCT} AS night, {CPU_ALL_PCT} AS all_hours "
+                    f"{DAILY} GROUP BY time ORDER BY time",
+                    fmt="time_series",
+                )
+            ],
+            unit="percent",
+            thresholds=UTIL_THRESHOLDS,
+            threshold_lines=True,
+        ),
+        w=12,
+    )
+    d.add(
+        panel(
+            "timeseries",
+            "Memory: daytime vs night vs all hours",
+            [
+                sql(
+                    f"SELECT toDateTime(day) AS time, {MEM_DAY_PCT} AS daytime, "
+                    f"{MEM_NIGHT_PCT} AS night, {MEM_ALL_PCT} AS all_hours "
+                    f"{DAILY} GROUP BY time ORDER BY time",
+                    fmt="time_series",
+                )
+            ],
+            unit="percent",
+            thresholds=UTIL_THRESHOLDS,
+            threshold_lines=True,
+        ),
+        w=12,
+    )
+    d.add(
+        panel(
+            "table",
+            "By bureau",
+            [
+                sql(
+                    f"SELECT bureau, uniqExact(vm_id) AS vms, round({CPU_DAY_PCT}, 1) AS cpu_day, "
+                    f"round({CPU_NIGHT_PCT}, 1) AS cpu_night, round({CPU_ALL_PCT}, 1) AS cpu_all, "
+                    f"round({MEM_DAY_PCT}, 1) AS mem_day, round({MEM_NIGHT_PCT}, 1) AS mem_night "
+                    f"{DAILY} GROUP BY bureau ORDER BY cpu_day"
+                )
+            ],
+            unit="percent",
+        ),
+        w=12,
+        h=10,
+    )
+    d.add(
+        panel(
+            "table",
+            "Night-heavy VMs (night CPU above daytime CPU)",
+            [
+                sql(
+                    f"SELECT vm_id, bureau, system, "
+                    f"round({CPU_DAY_PCT}, 1) AS cpu_day, round({CPU_NIGHT_PCT}, 1) AS cpu_night, "
+                    f"round({CPU_NIGHT_PCT} / greatest({CPU_DAY_PCT}, 0.1), 1) AS night_to_day "
+                    f"{DAILY} GROUP BY vm_id, bureau, system HAVING cpu_night > cpu_day "
+                    f"ORDER BY night_to_day DESC LIMIT 50"
+                )
+            ],
+            description="The seed's market-regulation case: ~2 % by day, >10 % at night "
+            "(batch statistics, backups). Sizing on peaks would overstate these VMs.",
+        ),
+        w=12,
+        h=10,
+    )
+    d.add(
+        panel(
+            "heatmap",
+            "CPU by hour of day (Asia/Shanghai)",
+            [
+                sql(
+                    "SELECT toHour(hour, 'Asia/Shanghai') AS hour_of_day, "
+                    "round(avgIf(cpu_avg, samples > 0), 2) AS mean_cpu "
+                    f"FROM usage_hourly FINAL WHERE $__timeFilter(hour) AND {INV_FILTER} "
+                    "GROUP BY hour_of_day ORDER BY hour_of_day"
+                )
+            ],
+            unit="percent",
+            options={"calculate": False},
+        ),
+        w=24,
+    )
     return d
 
 
 def candidates() -> Dash:
-    d = Dash("cloudtally-candidates", "cloudtally / Idle and rightsizing candidates",
-             "VMs to reclaim or downsize under the policy's rules, with the capacity and "
-             "money they free.", ["utilization", "capacity"])
+    d = Dash(
+        "cloudtally-candidates",
+        "cloudtally / Idle and rightsizing candidates",
+        "VMs to reclaim or downsize under the policy's rules, with the capacity and "
+        "money they free.",
+        ["utilization", "capacity"],
+    )
     d.time = {"from": "now-14d", "to": "now"}
     inventory_vars(d)
     prom_vars(d)
     sel = 'provider=~"$provider", pool=~"$pool", bureau=~"$bureau"'
     pp = 'provider=~"$provider", pool=~"$pool"'
     d.row("Open candidates (analytics job, Prometheus)")
-    d.add(panel("stat", "Idle VMs", [
-        prom(f'sum(cloudtally_idle_candidates{{kind="vm", {sel}}})')]), w=4, h=4)
-    d.add(panel("stat", "Idle storage partitions", [
-        prom(f'sum(cloudtally_idle_candidates{{kind="storage_partition", {sel}}})')]), w=4, h=4)
-    d.add(panel("stat", "Rightsizing candidates", [
-        prom(f"sum(cloudtally_rightsizing_candidates{{{sel}}})")]), w=4, h=4)
-    d.add(panel("stat", "vCPU freed by rightsizing", [
-        prom(f"sum(cloudtally_rightsizing_freed_vcpu{{{pp}}})")]), w=4, h=4)
-    d.add(panel("stat", "Memory freed by rightsizing", [
-        prom(f"sum(cloudtally_rightsizing_freed_memory_gb{{{pp}}})")], unit="decgbytes"),
-        w=4, h=4)
-    d.add(panel("stat", "Savings per year", [
-        prom(f"sum(cloudtally_rightsizing_savings_cny_per_year{{{pp}}})")],
-        unit="currencyCNY"), w=4, h=4)
-    d.add(panel("timeseries", "Idle candidates per pool", [
-        prom(f"sum by (provider, pool, kind) (cloudtally_idle_candidates{{{sel}}})",
-             "{{provider}}/{{pool}} {{kind}}")]), w=12)
-    d.add(panel("timeseries", "Rightsizing savings per pool (CNY/year)", [
-        prom(f"sum by (provider, pool) (cloudtally_rightsizing_savings_cny_per_year{{{pp}}})",
-             "{{provider}}/{{pool}}")], unit="currencyCNY"), w=12)
+    d.add(
+        panel("stat", "Idle VMs", [prom(f'sum(cloudtally_idle_candidates{{kind="vm", {sel}}})')]),
+        w=4,
+        h=4,
+    )
+    d.add(
+        panel(
+            "stat",
+            "Idle storage partitions",
+            [prom(f'sum(cloudtally_idle_candidates{{kind="storage_partition", {sel}}})')],
+        ),
+        w=4,
+        h=4,
+    )
+    d.add(
+        panel(
+            "stat",
+            "Rightsizing candidates",
+            [prom(f"sum(cloudtally_rightsizing_candidates{{{sel}}})")],
+        ),
+        w=4,
+        h=4,
+    )
+    d.add(
+        panel(
+            "stat",
+            "vCPU freed by rightsizing",
+            [prom(f"sum(cloudtally_rightsizing_freed_vcpu{{{pp}}})")],
+        ),
+        w=4,
+        h=4,
+    )
+    d.add(
+        panel(
+            "stat",
+            "Memory freed by rightsizing",
+            [prom(f"sum(cloudtally_rightsizing_freed_memory_gb{{{pp}}})")],
+            unit="decgbytes",
+        ),
+        w=4,
+        h=4,
+    )
+    d.add(
+        panel(
+            "stat",
+            "Savings per year",
+            [prom(f"sum(cloudtally_rightsizing_savings_cny_per_year{{{pp}}})")],
+            unit="currencyCNY",
+        ),
+        w=4,
+        h=4,
+    )
+    d.add(
+        panel(
+            "timeseries",
+            "Idle candidates per pool",
+            [
+                prom(
+                    f"sum by (provider, pool, kind) (cloudtally_idle_candidates{{{sel}}})",
+                    "{{provider}}/{{pool}} {{kind}}",
+                )
+            ],
+        ),
+        w=12,
+    )
+    d.add(
+        panel(
+            "timeseries",
+            "Rightsizing savings per pool (CNY/year)",
+            [
+                prom(
+                    f"sum by (provider, pool) (cloudtally_rightsizing_savings_cny_per_year{{{pp}}})",
+                    "{{provider}}/{{pool}}",
+                )
+            ],
+            unit="currencyCNY",
+        ),
+        w=12,
+    )
     d.row("Evidence over the time range (ClickHouse)")
-    d.add(panel("table", "Least used VMs (CPU and memory average and maximum)", [sql(
-        "SELECT vm_id, any(provider) AS provider, any(pool) AS pool, any(bureau) AS bureau, "
-        "any(system) AS system, max(vcpu) AS vcpu, max(toFloat64(mem_gb)) AS mem_gb, "
-        f"round({CPU_ALL_PCT}, 2) AS cpu_avg, round(max(cpu_max), 2) AS cpu_max, "
-        f"round({MEM_ALL_PCT}, 2) AS mem_avg, round(max(mem_max), 2) AS mem_max, "
-        "round(sum(samples) / greatest(sum(expected_samples), 1), 3) AS coverage "
-        f"{DAILY} GROUP BY vm_id HAVING cpu_avg IS NOT NULL "
-        "ORDER BY greatest(cpu_avg, mem_avg) LIMIT 100")],
-        description="Raw evidence, no threshold applied: the candidate lists above apply "
-                    "the policy's rules (window, averages, maxima, coverage)."), w=24, h=10)
-    d.add(panel("table", "Least used storage partitions (max used % per disk)", [sql(
-        "SELECT d.vm_id AS vm_id, d.disk_id AS disk_id, d.tier AS tier, "
-        "max(toFloat64(d.size_gb)) AS size_gb, round(max(d.used_pct), 2) AS max_used_pct, "
-        "count() AS days "
-        "FROM disk_usage_daily AS d FINAL WHERE $__dateFilter(day) AND d.vm_id IN "
-        f"(SELECT vm_id FROM usage_daily FINAL WHERE $__dateFilter(day) AND {INV_FILTER}) "
-        "GROUP BY vm_id, disk_id, tier HAVING max_used_pct IS NOT NULL "
-        "ORDER BY max_used_pct LIMIT 100")]), w=24, h=10)
+    d.add(
+        panel(
+            "table",
+            "Least used VMs (CPU and memory average and maximum)",
+            [
+                sql(
+                    "SELECT vm_id, provider, pool, bureau, system, max(vcpu) AS alloc_vcpu, "
+                    "max(toFloat64(mem_gb)) AS alloc_mem_gb, "
+                    f"round({CPU_ALL_PCT}, 2) AS cpu_mean, round(max(cpu_max), 2) AS cpu_peak, "
+                    f"round({MEM_ALL_PCT}, 2) AS mem_mean, round(max(mem_max), 2) AS mem_peak, "
+                    "round(sum(samples) / greatest(sum(expected_samples), 1), 3) AS sample_coverage "
+                    f"{DAILY} GROUP BY vm_id, provider, pool, bureau, system HAVING cpu_mean IS NOT NULL "
+                    "ORDER BY greatest(cpu_mean, mem_mean) LIMIT 100"
+                )
+            ],
+            description="Raw evidence, no threshold applied: the candidate lists above apply "
+            "the policy's rules (window, averages, maxima, coverage).",
+        ),
+        w=24,
+        h=10,
+    )
+    d.add(
+        panel(
+            "table",
+            "Least used storage partitions (max used % per disk)",
+            [
+                sql(
+                    "SELECT d.vm_id AS vm_id, d.disk_id AS disk_id, d.tier AS tier, "
+                    "max(toFloat64(d.size_gb)) AS disk_gb, round(max(d.used_pct), 2) AS max_used_pct, "
+                    "count() AS days "
+                    "FROM disk_usage_daily AS d FINAL WHERE $__dateFilter(day) AND d.vm_id IN "
+                    f"(SELECT vm_id FROM usage_daily FINAL WHERE $__dateFilter(day) AND {INV_FILTER}) "
+                    "GROUP BY vm_id, disk_id, tier HAVING max_used_pct IS NOT NULL "
+                    "ORDER BY max_used_pct LIMIT 100"
+                )
+            ],
+        ),
+        w=24,
+        h=10,
+    )
     return d
 
 
 def billing() -> Dash:
-    d = Dash("cloudtally-billing", "cloudtally / Billing against budget",
-             "Rated bill lines (current rating run) by provider, pool and bureau for the "
-             "billing month, and the fiscal year's spend against the programme budget.",
-             ["billing"])
+    d = Dash(
+        "cloudtally-billing",
+        "cloudtally / Billing against budget",
+        "Rated bill lines (current rating run) by provider, pool and bureau for the "
+        "billing month, and the fiscal year's spend against the programme budget.",
+        ["billing"],
+    )
     d.time = {"from": "now-1y", "to": "now"}
     inventory_vars(d)
     period_var(d)
@@ -444,50 +751,146 @@ def billing() -> Dash:
     month = "month = toDate('${period}')"
     lines = f"FROM bill_lines FINAL WHERE {CURRENT_LINES} AND {INV_FILTER}"
     d.row("Billing month ${period}")
-    for title, col in (("List amount", "list_amount"), ("After tender discount",
-                       "after_discount"), ("After low-utilization cut", "after_cut")):
-        d.add(panel("stat", title, [sql(
-            f"SELECT sum({col}) AS amount {lines} AND {month}")], unit="currencyCNY",
-            decimals=2), w=6, h=4)
-    d.add(panel("stat", "VM-days rated", [sql(
-        f"SELECT uniqExact(vm_id, day) AS vm_days {lines} AND {month}")]), w=6, h=4)
-    d.add(panel("table", "By provider and pool", [sql(
-        f"SELECT provider, pool, sum(list_amount) AS list_amount, "
-        f"sum(after_discount) AS after_discount, sum(after_cut) AS amount, "
-        f"sum(list_amount) - sum(after_cut) AS saved {lines} AND {month} "
-        f"GROUP BY provider, pool ORDER BY provider, pool")], unit="currencyCNY"), w=12, h=9)
-    d.add(panel("table", "By bureau", [sql(
-        f"SELECT bureau, uniqExact(vm_id) AS vms, sum(after_cut) AS amount, "
-        f"sumIf(list_amount - after_cut, list_amount > after_cut) AS cut "
-        f"{lines} AND {month} GROUP BY bureau ORDER BY amount DESC")], unit="currencyCNY"),
-        w=12, h=9)
-    d.add(panel("piechart", "By resource", [sql(
-        f"SELECT resource, sum(after_cut) AS amount {lines} AND {month} "
-        f"GROUP BY resource ORDER BY resource")], unit="currencyCNY"), w=8)
-    d.add(panel("table", "Provider statement lines (volume tiers)", [sql(
-        "SELECT provider, kind, status, basis, toFloat64(basis_value) AS basis_value, "
-        "fee, amount, tariff_version FROM statement_lines FINAL "
-        f"WHERE {month} AND provider IN (${{provider:singlequote}}) ORDER BY provider, kind")],
-        unit="currencyCNY"), w=16)
+    for title, col in (
+        ("List amount", "list_amount"),
+        ("After tender discount", "after_discount"),
+        ("After low-utilization cut", "after_cut"),
+    ):
+        d.add(
+            panel(
+                "stat",
+                title,
+                [sql(f"SELECT sum({col}) AS amount {lines} AND {month}")],
+                unit="currencyCNY",
+                decimals=2,
+            ),
+            w=6,
+            h=4,
+        )
+    d.add(
+        panel(
+            "stat",
+            "VM-days rated",
+            [sql(f"SELECT uniqExact(vm_id, day) AS vm_days {lines} AND {month}")],
+        ),
+        w=6,
+        h=4,
+    )
+    d.add(
+        panel(
+            "table",
+            "By provider and pool",
+            [
+                sql(
+                    f"SELECT provider, pool, sum(list_amount) AS listed, "
+                    f"sum(after_discount) AS discounted, sum(after_cut) AS amount, "
+                    f"sum(list_amount) - sum(after_cut) AS saved {lines} AND {month} "
+                    f"GROUP BY provider, pool ORDER BY provider, pool"
+                )
+            ],
+            unit="currencyCNY",
+        ),
+        w=12,
+        h=9,
+    )
+    d.add(
+        panel(
+            "table",
+            "By bureau",
+            [
+                sql(
+                    f"SELECT bureau, uniqExact(vm_id) AS vms, sum(after_cut) AS amount, "
+                    f"sumIf(list_amount - after_cut, list_amount > after_cut) AS cut "
+                    f"{lines} AND {month} GROUP BY bureau ORDER BY amount DESC"
+                )
+            ],
+            unit="currencyCNY",
+        ),
+        w=12,
+        h=9,
+    )
+    d.add(
+        panel(
+            "piechart",
+            "By resource",
+            [
+                sql(
+                    f"SELECT resource, sum(after_cut) AS amount {lines} AND {month} "
+                    f"GROUP BY resource ORDER BY resource"
+                )
+            ],
+            unit="currencyCNY",
+        ),
+        w=8,
+    )
+    d.add(
+        panel(
+            "table",
+            "Provider statement lines (volume tiers)",
+            [
+                sql(
+                    "SELECT provider, kind, status, basis, toFloat64(basis_value) AS basis_value, "
+                    "fee, amount, tariff_version FROM statement_lines FINAL "
+                    f"WHERE {month} AND provider IN (${{provider:singlequote}}) ORDER BY provider, kind"
+                )
+            ],
+            unit="currencyCNY",
+        ),
+        w=16,
+    )
     d.row("Fiscal year")
-    fy = ("fiscal_year = (SELECT any(fiscal_year) FROM bill_lines "
-          "WHERE month = toDate('${period}'))")
-    d.add(panel("timeseries", "Cumulative spend vs programme budget", [
-        sql("SELECT toDateTime(d) AS time, c AS spend FROM (SELECT groupArray(day) AS days, "
-            "arrayCumSum(groupArray(amount)) AS cums FROM (SELECT day, "
-            f"toFloat64(sum(after_cut)) AS amount {lines} AND {fy} GROUP BY day ORDER BY day)) "
-            "ARRAY JOIN days AS d, cums AS c ORDER BY time", fmt="time_series"),
-        prom('max(cloudtally_billing_budget_cny{scope="programme"})', "budget", ref="B"),
-    ], description="Spend from ClickHouse; the budget line is the policy file's programme "
-                   "budget as exported by the billing job.", unit="currencyCNY"), w=24, h=9)
-    d.add(panel("timeseries", "Monthly amount by provider", [sql(
-        f"SELECT toDateTime(month) AS time, provider, sum(after_cut) AS amount "
-        f"{lines} AND $__dateFilter(day) GROUP BY time, provider ORDER BY time, provider",
-        fmt="time_series")], unit="currencyCNY", custom={"drawStyle": "bars"}), w=12)
-    d.add(panel("table", "Rating runs", [sql(
-        "SELECT run_id, kind, started_at, finished_at, policy_name, reason, actor, "
-        "line_count, vm_days, unpriced, total, previous_total FROM rating_runs "
-        "WHERE $__timeFilter(started_at) ORDER BY started_at DESC LIMIT 50")]), w=12)
+    fy = "fiscal_year = (SELECT any(fiscal_year) FROM bill_lines WHERE month = toDate('${period}'))"
+    d.add(
+        panel(
+            "timeseries",
+            "Cumulative spend vs programme budget",
+            [
+                sql(
+                    "SELECT toDateTime(d) AS time, c AS spend FROM (SELECT groupArray(day) AS days, "
+                    "arrayCumSum(groupArray(amount)) AS cums FROM (SELECT day, "
+                    f"toFloat64(sum(after_cut)) AS amount {lines} AND {fy} GROUP BY day ORDER BY day)) "
+                    "ARRAY JOIN days AS d, cums AS c ORDER BY time",
+                    fmt="time_series",
+                ),
+                prom('max(cloudtally_billing_budget_cny{scope="programme"})', "budget", ref="B"),
+            ],
+            description="Spend from ClickHouse; the budget line is the policy file's programme "
+            "budget as exported by the billing job.",
+            unit="currencyCNY",
+        ),
+        w=24,
+        h=9,
+    )
+    d.add(
+        panel(
+            "timeseries",
+            "Monthly amount by provider",
+            [
+                sql(
+                    f"SELECT toDateTime(month) AS time, provider, sum(after_cut) AS amount "
+                    f"{lines} AND $__dateFilter(day) GROUP BY time, provider ORDER BY time, provider",
+                    fmt="time_series",
+                )
+            ],
+            unit="currencyCNY",
+            custom={"drawStyle": "bars"},
+        ),
+        w=12,
+    )
+    d.add(
+        panel(
+            "table",
+            "Rating runs",
+            [
+                sql(
+                    "SELECT run_id, kind, started_at, finished_at, policy_name, reason, actor, "
+                    "line_count, vm_days, unpriced, total, previous_total FROM rating_runs "
+                    "WHERE $__timeFilter(started_at) ORDER BY started_at DESC LIMIT 50"
+                )
+            ],
+        ),
+        w=12,
+    )
     return d
 
 
@@ -500,124 +903,341 @@ LATEST_RUNS = (
 
 
 def verification() -> Dash:
-    d = Dash("cloudtally-verification", "cloudtally / Invoice verification",
-             "Provider invoices checked against metered, re-rated usage: totals billed vs "
-             "expected, and every finding with the rule that found it.", ["billing"])
+    d = Dash(
+        "cloudtally-verification",
+        "cloudtally / Invoice verification",
+        "Provider invoices checked against metered, re-rated usage: totals billed vs "
+        "expected, and every finding with the rule that found it.",
+        ["billing"],
+    )
     d.time = {"from": "now-1y", "to": "now"}
     inventory_vars(d)
     prom_vars(d)
     scope = INV_FILTER
     d.row("Latest verification of each invoice (billing periods in the time range)")
-    inv = ("invoice_id IN (SELECT invoice_id FROM invoices FINAL WHERE "
-           "$__timeFilter(billing_period_start))")
+    inv = (
+        "invoice_id IN (SELECT invoice_id FROM invoices FINAL WHERE "
+        "$__timeFilter(billing_period_start))"
+    )
     totals = f"FROM verification_totals WHERE {LATEST_RUNS} AND {inv} AND {scope}"
-    for title, expr in (("Billed", "sum(billed)"), ("Expected (re-rated)", "sum(expected)"),
-                        ("Over-billed", "sum(over)"), ("Under-billed", "sum(under)")):
-        d.add(panel("stat", title, [sql(f"SELECT {expr} AS amount {totals}")],
-                    unit="currencyCNY", decimals=2), w=6, h=4)
-    d.add(panel("table", "Invoices", [sql(
-        "SELECT i.invoice_id AS invoice_id, i.provider AS provider, provider_invoice_no, "
-        "billing_period_start, billing_period_end, i.status AS status, row_count, "
-        "i.billed_total AS billed_total, r.verified_total AS verified_total, "
-        "r.over_total AS over_total, r.under_total AS under_total, r.findings AS findings "
-        "FROM invoices AS i FINAL ANY LEFT JOIN (SELECT invoice_id, verified_total, over_total, "
-        f"under_total, findings FROM verification_runs FINAL WHERE {LATEST_RUNS}) AS r "
-        "USING (invoice_id) WHERE $__timeFilter(billing_period_start) "
-        "AND i.provider IN (${provider:singlequote}) ORDER BY billing_period_start DESC")],
-        unit="none"), w=24, h=8)
-    d.add(panel("table", "Billed vs expected by provider, pool and bureau", [sql(
-        "SELECT provider, pool, bureau, sum(lines) AS lines, sum(findings) AS findings, "
-        f"sum(billed) AS billed, sum(expected) AS expected, sum(over) AS over, "
-        f"sum(under) AS under {totals} GROUP BY provider, pool, bureau "
-        "ORDER BY over DESC")], unit="currencyCNY"), w=24, h=9)
+    for title, expr in (
+        ("Billed", "sum(billed)"),
+        ("Expected (re-rated)", "sum(expected)"),
+        ("Over-billed", "sum(over)"),
+        ("Under-billed", "sum(under)"),
+    ):
+        d.add(
+            panel(
+                "stat",
+                title,
+                [sql(f"SELECT {expr} AS amount {totals}")],
+                unit="currencyCNY",
+                decimals=2,
+            ),
+            w=6,
+            h=4,
+        )
+    d.add(
+        panel(
+            "table",
+            "Invoices",
+            [
+                sql(
+                    "SELECT i.invoice_id AS invoice_id, i.provider AS provider, provider_invoice_no, "
+                    "billing_period_start, billing_period_end, i.status AS status, row_count, "
+                    "i.billed_total AS billed_total, r.verified_total AS verified_total, "
+                    "r.over_total AS over_total, r.under_total AS under_total, r.findings AS findings "
+                    "FROM invoices AS i FINAL ANY LEFT JOIN (SELECT invoice_id, verified_total, over_total, "
+                    f"under_total, findings FROM verification_runs FINAL WHERE {LATEST_RUNS}) AS r "
+                    "USING (invoice_id) WHERE $__timeFilter(billing_period_start) "
+                    "AND i.provider IN (${provider:singlequote}) ORDER BY billing_period_start DESC"
+                )
+            ],
+            unit="none",
+        ),
+        w=24,
+        h=8,
+    )
+    d.add(
+        panel(
+            "table",
+            "Billed vs expected by provider, pool and bureau",
+            [
+                sql(
+                    "SELECT provider, pool, bureau, sum(lines) AS invoice_lines, "
+                    "sum(findings) AS finding_count, sum(billed) AS billed_cny, "
+                    "sum(expected) AS expected_cny, sum(over) AS over_cny, "
+                    f"sum(under) AS under_cny {totals} GROUP BY provider, pool, bureau "
+                    "ORDER BY over_cny DESC"
+                )
+            ],
+            unit="currencyCNY",
+        ),
+        w=24,
+        h=9,
+    )
     findings = f"FROM verification_findings WHERE {LATEST_RUNS} AND {inv} AND {scope}"
     d.row("Findings")
-    d.add(panel("barchart", "Findings by rule", [sql(
-        f"SELECT rule_id, count() AS findings {findings} GROUP BY rule_id ORDER BY findings DESC"
-    )]), w=8, h=9)
-    d.add(panel("table", "Amount at stake by rule and severity", [sql(
-        f"SELECT rule_id, kind, severity, count() AS findings, "
-        f"sum(amount_at_stake) AS at_stake {findings} GROUP BY rule_id, kind, severity "
-        "ORDER BY at_stake DESC")], unit="currencyCNY"), w=16, h=9)
-    d.add(panel("table", "Findings", [sql(
-        "SELECT invoice_id, seq, severity, rule_id, kind, provider, pool, bureau, resource_id, "
-        "resource_type, period_start, period_end, amount_at_stake, line_numbers, message "
-        f"{findings} ORDER BY amount_at_stake DESC, invoice_id, seq LIMIT 500")],
-        description="Each finding names its rule and the invoice lines it is about; "
-                    "the API serves its evidence."), w=24, h=12)
+    d.add(
+        panel(
+            "barchart",
+            "Findings by rule",
+            [
+                sql(
+                    f"SELECT rule_id, count() AS findings {findings} GROUP BY rule_id ORDER BY findings DESC"
+                )
+            ],
+        ),
+        w=8,
+        h=9,
+    )
+    d.add(
+        panel(
+            "table",
+            "Amount at stake by rule and severity",
+            [
+                sql(
+                    f"SELECT rule_id, kind, severity, count() AS findings, "
+                    f"sum(amount_at_stake) AS at_stake {findings} GROUP BY rule_id, kind, severity "
+                    "ORDER BY at_stake DESC"
+                )
+            ],
+            unit="currencyCNY",
+        ),
+        w=16,
+        h=9,
+    )
+    d.add(
+        panel(
+            "table",
+            "Findings",
+            [
+                sql(
+                    "SELECT invoice_id, seq, severity, rule_id, kind, provider, pool, bureau, resource_id, "
+                    "resource_type, period_start, period_end, amount_at_stake, line_numbers, message "
+                    f"{findings} ORDER BY amount_at_stake DESC, invoice_id, seq LIMIT 500"
+                )
+            ],
+            description="Each finding names its rule and the invoice lines it is about; "
+            "the API serves its evidence.",
+        ),
+        w=24,
+        h=12,
+    )
     return d
 
 
 def pipeline() -> Dash:
-    d = Dash("cloudtally-pipeline", "cloudtally / Pipeline health",
-             "Collectors -> Kafka -> workers -> ClickHouse: throughput, rejected input, "
-             "consumer progress, store latency and errors.", ["ops"])
+    d = Dash(
+        "cloudtally-pipeline",
+        "cloudtally / Pipeline health",
+        "Collectors -> Kafka -> workers -> ClickHouse: throughput, rejected input, "
+        "consumer progress, store latency and errors.",
+        ["ops"],
+    )
     d.time = {"from": "now-6h", "to": "now"}
-    d.variables.append({
-        "type": "query", "name": "topic", "label": "Topic", "datasource": PROM,
-        "query": {"query": "label_values(cloudtally_messages_consumed_total, topic)",
-                  "refId": "topic"},
-        "definition": "label_values(cloudtally_messages_consumed_total, topic)",
-        "refresh": 2, "multi": True, "includeAll": True, "allValue": ".*", "sort": 1,
-        "current": {}, "options": [],
-    })
+    d.variables.append(
+        {
+            "type": "query",
+            "name": "topic",
+            "label": "Topic",
+            "datasource": PROM,
+            "query": {
+                "query": "label_values(cloudtally_messages_consumed_total, topic)",
+                "refId": "topic",
+            },
+            "definition": "label_values(cloudtally_messages_consumed_total, topic)",
+            "refresh": 2,
+            "multi": True,
+            "includeAll": True,
+            "allValue": ".*",
+            "sort": 1,
+            "current": {},
+            "options": [],
+        }
+    )
     d.row("Throughput (Prometheus)")
-    d.add(panel("stat", "Targets up", [
-        prom('sum by (job) (up{job=~"cloudtally-.*"})', "{{job}}")]), w=6, h=4)
-    d.add(panel("stat", "Consumer lag (messages)", [
-        prom('sum(cloudtally:consumer_lag:sum_by_topic{topic=~"$topic"})')]), w=6, h=4)
-    d.add(panel("stat", "Dead-letter ratio (10 min)", [
-        prom("cloudtally:dead_letter_ratio:rate10m")], unit="percentunit", decimals=3),
-        w=6, h=4)
-    d.add(panel("stat", "Last flush age", [
-        prom('max(cloudtally:last_flush_age_seconds{topic=~"$topic"})')], unit="s"), w=6, h=4)
-    d.add(panel("timeseries", "Samples per second: produced vs written", [
-        prom("sum(cloudtally:samples_produced:rate1m)", "produced (collectors)"),
-        prom("sum by (table) (cloudtally:samples_ingested:rate1m)", "written {{table}}", "B"),
-    ], unit="rowsps"), w=12)
-    d.add(panel("timeseries", "Messages consumed per second", [
-        prom('cloudtally:messages_consumed:rate1m{topic=~"$topic"}', "{{topic}}")],
-        unit="reqps"), w=12)
+    d.add(
+        panel("stat", "Targets up", [prom('sum by (job) (up{job=~"cloudtally-.*"})', "{{job}}")]),
+        w=6,
+        h=4,
+    )
+    d.add(
+        panel(
+            "stat",
+            "Consumer lag (messages)",
+            [prom('sum(cloudtally:consumer_lag:sum_by_topic{topic=~"$topic"})')],
+        ),
+        w=6,
+        h=4,
+    )
+    d.add(
+        panel(
+            "stat",
+            "Dead-letter ratio (10 min)",
+            [prom("cloudtally:dead_letter_ratio:rate10m")],
+            unit="percentunit",
+            decimals=3,
+        ),
+        w=6,
+        h=4,
+    )
+    d.add(
+        panel(
+            "stat",
+            "Last flush age",
+            [prom('max(cloudtally:last_flush_age_seconds{topic=~"$topic"})')],
+            unit="s",
+        ),
+        w=6,
+        h=4,
+    )
+    d.add(
+        panel(
+            "timeseries",
+            "Samples per second: produced vs written",
+            [
+                prom("sum(cloudtally:samples_produced:rate1m)", "produced (collectors)"),
+                prom(
+                    "sum by (table) (cloudtally:samples_ingested:rate1m)", "written {{table}}", "B"
+                ),
+            ],
+            unit="rowsps",
+        ),
+        w=12,
+    )
+    d.add(
+        panel(
+            "timeseries",
+            "Messages consumed per second",
+            [prom('cloudtally:messages_consumed:rate1m{topic=~"$topic"}', "{{topic}}")],
+            unit="reqps",
+        ),
+        w=12,
+    )
     d.row("Consumer progress")
-    d.add(panel("timeseries", "Lag per topic (high watermark - last flushed offset)", [
-        prom('cloudtally:consumer_lag:sum_by_topic{topic=~"$topic"}', "{{topic}}")]), w=12)
-    d.add(panel("table", "Lag per partition", [
-        prom('cloudtally:consumer_lag:by_partition{topic=~"$topic"}', instant=True)]), w=12)
+    d.add(
+        panel(
+            "timeseries",
+            "Lag per topic (high watermark - last flushed offset)",
+            [prom('cloudtally:consumer_lag:sum_by_topic{topic=~"$topic"}', "{{topic}}")],
+        ),
+        w=12,
+    )
+    d.add(
+        panel(
+            "table",
+            "Lag per partition",
+            [prom('cloudtally:consumer_lag:by_partition{topic=~"$topic"}', instant=True)],
+        ),
+        w=12,
+    )
     d.row("Store")
-    d.add(panel("timeseries", "Insert latency p50 / p95", [
-        prom("cloudtally:insert_seconds:p50_5m", "p50 {{table}}"),
-        prom("cloudtally:insert_seconds:p95_5m", "p95 {{table}}", "B"),
-    ], unit="s"), w=8)
-    d.add(panel("timeseries", "Rows per insert (avg)", [
-        prom("cloudtally:insert_batch_rows:avg5m", "{{table}}")]), w=8)
-    d.add(panel("timeseries", "Flush time p95", [
-        prom('cloudtally:flush_seconds:p95_5m{topic=~"$topic"}', "{{topic}}")], unit="s"), w=8)
-    d.add(panel("timeseries", "Store errors per second", [
-        prom("cloudtally:ingest_errors:rate5m", "{{stage}}")]), w=12)
-    d.add(panel("timeseries", "Dead letters per second by reason", [
-        prom('cloudtally:dead_letters:rate5m{topic=~"$topic"}', "{{topic}} {{reason}}")]),
-        w=12)
+    d.add(
+        panel(
+            "timeseries",
+            "Insert latency p50 / p95",
+            [
+                prom("cloudtally:insert_seconds:p50_5m", "p50 {{table}}"),
+                prom("cloudtally:insert_seconds:p95_5m", "p95 {{table}}", "B"),
+            ],
+            unit="s",
+        ),
+        w=8,
+    )
+    d.add(
+        panel(
+            "timeseries",
+            "Rows per insert (avg)",
+            [prom("cloudtally:insert_batch_rows:avg5m", "{{table}}")],
+        ),
+        w=8,
+    )
+    d.add(
+        panel(
+            "timeseries",
+            "Flush time p95",
+            [prom('cloudtally:flush_seconds:p95_5m{topic=~"$topic"}', "{{topic}}")],
+            unit="s",
+        ),
+        w=8,
+    )
+    d.add(
+        panel(
+            "timeseries",
+            "Store errors per second",
+            [prom("cloudtally:ingest_errors:rate5m", "{{stage}}")],
+        ),
+        w=12,
+    )
+    d.add(
+        panel(
+            "timeseries",
+            "Dead letters per second by reason",
+            [prom('cloudtally:dead_letters:rate5m{topic=~"$topic"}', "{{topic}} {{reason}}")],
+        ),
+        w=12,
+    )
     d.row("What the store recorded (ClickHouse)")
-    d.add(panel("timeseries", "Rows written per minute (ingest_log)", [sql(
-        "SELECT toDateTime(intDiv(toUInt32(flushed_at), 60) * 60) AS time, topic, "
-        "sum(rows_written) AS rows FROM ingest_log WHERE $__timeFilter(flushed_at) "
-        "GROUP BY time, topic ORDER BY time, topic", fmt="time_series")]), w=12)
-    d.add(panel("table", "Progress per partition", [sql(
-        "SELECT topic, partition, max(last_offset) AS last_offset, max(flushed_at) AS last_flush, "
-        "sum(messages) AS messages, sum(rows_written) AS rows_written, "
-        "sum(rows_rejected) AS rows_rejected FROM ingest_log "
-        "WHERE $__timeFilter(flushed_at) GROUP BY topic, partition ORDER BY topic, partition")]),
-        w=12)
-    d.add(panel("table", "Dead letters by reason", [sql(
-        "SELECT topic, section, reason, count() AS rows, min(received_at) AS first_seen, "
-        "max(received_at) AS last_seen FROM dead_letters FINAL "
-        "WHERE $__timeFilter(received_at) GROUP BY topic, section, reason "
-        "ORDER BY rows DESC LIMIT 100")]), w=12)
-    d.add(panel("table", "Latest dead letters", [sql(
-        "SELECT received_at, topic, partition, offset, row_index, section, reason, "
-        "substring(payload, 1, 200) AS payload FROM dead_letters FINAL "
-        "WHERE $__timeFilter(received_at) ORDER BY received_at DESC, offset DESC LIMIT 50")]),
-        w=12)
+    d.add(
+        panel(
+            "timeseries",
+            "Rows written per minute (ingest_log)",
+            [
+                sql(
+                    "SELECT toDateTime(intDiv(toUInt32(flushed_at), 60) * 60) AS time, topic, "
+                    "sum(rows_written) AS rows FROM ingest_log WHERE $__timeFilter(flushed_at) "
+                    "GROUP BY time, topic ORDER BY time, topic",
+                    fmt="time_series",
+                )
+            ],
+        ),
+        w=12,
+    )
+    d.add(
+        panel(
+            "table",
+            "Progress per partition",
+            [
+                sql(
+                    "SELECT topic, partition, max(last_offset) AS flushed_offset, "
+                    "max(flushed_at) AS last_flush, sum(messages) AS message_count, "
+                    "sum(rows_written) AS written, sum(rows_rejected) AS rejected FROM ingest_log "
+                    "WHERE $__timeFilter(flushed_at) GROUP BY topic, partition ORDER BY topic, partition"
+                )
+            ],
+        ),
+        w=12,
+    )
+    d.add(
+        panel(
+            "table",
+            "Dead letters by reason",
+            [
+                sql(
+                    "SELECT topic, section, reason, count() AS rows, min(received_at) AS first_seen, "
+                    "max(received_at) AS last_seen FROM dead_letters FINAL "
+                    "WHERE $__timeFilter(received_at) GROUP BY topic, section, reason "
+                    "ORDER BY rows DESC LIMIT 100"
+                )
+            ],
+        ),
+        w=12,
+    )
+    d.add(
+        panel(
+            "table",
+            "Latest dead letters",
+            [
+                sql(
+                    "SELECT received_at, topic, partition, offset, row_index, section, reason, "
+                    "substring(payload, 1, 200) AS payload FROM dead_letters FINAL "
+                    "WHERE $__timeFilter(received_at) ORDER BY received_at DESC, offset DESC LIMIT 50"
+                )
+            ],
+        ),
+        w=12,
+    )
     return d
 
 
@@ -642,8 +1262,11 @@ def build() -> dict[str, str]:
 def main() -> int:
     files = build()
     if "--check" in sys.argv:
-        stale = [n for n, text in files.items()
-                 if not (OUT / n).exists() or (OUT / n).read_text() != text]
+        stale = [
+            n
+            for n, text in files.items()
+            if not (OUT / n).exists() or (OUT / n).read_text() != text
+        ]
         extra = sorted(p.name for p in OUT.glob("*.json") if p.name not in files)
         if stale or extra:
             print(f"out of date: {stale}; not generated: {extra}", file=sys.stderr)

@@ -45,7 +45,9 @@ def test_promtool_unit_tests_pass() -> None:
 def test_promtool_unit_tests_are_generated_from_current_rules() -> None:
     r = subprocess.run(
         [sys.executable, str(PROM_DIR / "tests" / "generate.py"), "--check"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert r.returncode == 0, r.stderr
 
@@ -67,8 +69,9 @@ def test_every_alert_is_exercised_firing_and_not_firing() -> None:
 
 
 def test_alertmanager_config_is_valid() -> None:
-    r = subprocess.run([tool("amtool"), "check-config", str(AM_CONFIG)],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [tool("amtool"), "check-config", str(AM_CONFIG)], capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert "SUCCESS" in r.stdout
 
@@ -88,9 +91,18 @@ def test_each_alert_routes_to_its_team(rule: dict) -> None:
     expected = EXPECTED_RECEIVER[(labels["team"], labels["severity"])]
     args = [f"{k}={v}" for k, v in labels.items()] + [f"alertname={rule['alert']}"]
     r = subprocess.run(
-        [tool("amtool"), "config", "routes", "test", f"--config.file={AM_CONFIG}",
-         f"--verify.receivers={expected}", *args],
-        capture_output=True, text=True, timeout=60,
+        [
+            tool("amtool"),
+            "config",
+            "routes",
+            "test",
+            f"--config.file={AM_CONFIG}",
+            f"--verify.receivers={expected}",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert r.returncode == 0, r.stdout + r.stderr
 
