@@ -61,3 +61,17 @@ def test_clickhouse_server_cli_start_and_stop(tmp_path: Path, clickhouse_server:
     assert not ping(http)
     assert not pid_alive(pid)
     assert not (tmp_path / "server.pid").exists()
+
+
+def test_settings_factory_points_at_this_tests_store(store: Any, settings: Any) -> None:
+    s = settings(samples_partitions=3)
+    store.execute("CREATE TABLE marker (x UInt8) ENGINE = MergeTree ORDER BY x")
+
+    # The application opens the store the way the CLI does and sees this test's database.
+    with open_store(s.resolved_store_url, s.database) as app_store:
+        assert app_store.engine == store.engine
+        assert app_store.database == store.database
+        assert "marker" in {r[0] for r in app_store.rows("SHOW TABLES")}
+    assert s.samples_partitions == 3
+    assert s.topic_samples.startswith("samples-") and s.topic_samples != "samples"
+    assert s.consumer_group.endswith(s.topic_samples.removeprefix("samples-"))
