@@ -211,7 +211,8 @@ def budget_status(
     out: list[BudgetStatus] = []
     if bureau is None:
         adj = store.scalar(
-            "SELECT sum(amount) FROM statement_lines FINAL WHERE month >= %(d0)s AND month < %(d1)s",
+            "SELECT sum(amount) FROM statement_lines FINAL"
+            " WHERE month >= %(d0)s AND month < %(d1)s",
             params,
         )
         accrued = sum((Decimal(r[1]) for r in rows), ZERO) + Decimal(adj or 0)

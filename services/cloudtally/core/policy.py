@@ -395,6 +395,13 @@ def parse_yaml(text: str) -> Any:
         raise PolicyError([f"(file): not valid YAML: {exc}"]) from None
 
 
+def json_document(text: str) -> Any:
+    """The document as JSON types (dates as ISO strings) for JSON Schema validation."""
+    import json
+
+    return json.loads(json.dumps(yaml.safe_load(text), default=str))
+
+
 def _path(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
@@ -405,9 +412,13 @@ def _path(loc: tuple[int | str, ...]) -> str:
     return out or "(file)"
 
 
+def _num(x: Any) -> Any:
+    return int(x) if isinstance(x, float) and x.is_integer() else x
+
+
 def _reason(err: Any) -> str:
     kind = err["type"]
-    ctx = err.get("ctx") or {}
+    ctx = {k: _num(v) for k, v in (err.get("ctx") or {}).items()}
     if kind == "greater_than":
         return f"must be > {ctx['gt']}"
     if kind == "greater_than_equal":

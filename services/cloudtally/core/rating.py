@@ -144,12 +144,12 @@ def _stage_amounts(q: NDArray, term_ids: NDArray, fracs: list[tuple[int, int]]) 
     if fast.any():
         t = term_ids[fast]
         out[fast] = muldiv_half_up(q[fast], a[t].astype(np.int64), b[t].astype(np.int64))
-    if not fast.all():
+    if not fast.all():  # Python integers in object arrays: exact whatever the size
         slow = np.flatnonzero(~fast)
-        for i in slow:  # Python integers: exact whatever the size
-            qa = int(q[i]) * int(a[term_ids[i]])
-            bb = int(b[term_ids[i]])
-            out[i] = (2 * qa + bb) // (2 * bb)
+        t = term_ids[slow]
+        qa = q[slow].astype(object) * a[t]
+        bb = b[t]
+        out[slow] = ((2 * qa + bb) // (2 * bb)).astype(np.int64)
     return out
 
 
