@@ -162,7 +162,7 @@ def _as_list(v: Any) -> list[Any]:
     if isinstance(v, np.ndarray):
         if v.dtype.kind == "f":
             return [float(x) for x in np.round(v.astype(np.float64), 3)]
-        return v.tolist()
+        return list(v.tolist())
     return list(v)
 
 

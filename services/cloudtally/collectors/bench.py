@@ -14,6 +14,7 @@ import socket
 import tempfile
 import time
 import uuid
+from typing import Any
 
 from cloudtally.collectors.fleet import Fleet
 from cloudtally.core.samples import encode_batch
@@ -43,7 +44,9 @@ def measure(vms: int, hours: float, interval: int, bootstrap: str | None) -> dic
         for i in range(0, len(s), 2000):
             sl = slice(i, i + 2000)
             n_bytes += len(
-                encode_batch("simulate", s.vm_id[sl], s.ts[sl], s.cpu_pct[sl], s.mem_pct[sl])
+                encode_batch(
+                    "simulate", s.vm_id[sl].tolist(), s.ts[sl], s.cpu_pct[sl], s.mem_pct[sl]
+                )
             )
     enc_s = time.perf_counter() - t
 
@@ -61,7 +64,7 @@ def _produce(vms: int, end: int, interval: int, bootstrap: str | None) -> dict[s
     from cloudtally.collectors.simulate import run
 
     tag = uuid.uuid4().hex[:8]
-    topics = dict(
+    topics: dict[str, Any] = dict(
         topic_samples=f"bench-samples-{tag}",
         topic_inventory=f"bench-inv-{tag}",
         topic_dead_letter=f"bench-dl-{tag}",
@@ -83,8 +86,8 @@ def _produce(vms: int, end: int, interval: int, bootstrap: str | None) -> dict[s
         from cloudtally.broker.embedded import EmbeddedBroker
 
         settings = Settings(
-            _env_file=None,
-            kafka_bootstrap=f"127.0.0.1:{_free_port()}",  # type: ignore[call-arg]
+            _env_file=None,  # type: ignore[call-arg]
+            kafka_bootstrap=f"127.0.0.1:{_free_port()}",
             **topics,
         )
         with tempfile.TemporaryDirectory() as d, EmbeddedBroker(settings, d):

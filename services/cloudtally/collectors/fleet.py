@@ -211,7 +211,7 @@ class _Params:
         return _Params(*(getattr(self, f)[idx] for f in self.__dataclass_fields__))
 
     def values(self, wday: np.ndarray, wnight: np.ndarray, noise: np.ndarray) -> np.ndarray:
-        level = self.off[None, :] + self.dday[None, :] * wday[:, None]
+        level: np.ndarray = self.off[None, :] + self.dday[None, :] * wday[:, None]
         level += self.dnight[None, :] * wnight[:, None]
         amp = level * self.rel[None, :]
         amp += self.abs[None, :]
@@ -527,7 +527,7 @@ class Fleet:
             g0 <= ts[-1] and g1 > ts[0] for c in gap_cols for g0, g1 in self.vms[int(vm[c])].gaps
         ):
             return None
-        mask = (ts[:, None] >= created[None, :]) & (ts[:, None] < deleted[None, :])
+        mask: np.ndarray = (ts[:, None] >= created[None, :]) & (ts[:, None] < deleted[None, :])
         for c in gap_cols:
             for g0, g1 in self.vms[int(vm[c])].gaps:
                 mask[:, c] &= ~((ts >= g0) & (ts < g1))

@@ -155,7 +155,7 @@ class SampleProducer:
         n_good, n_good_disk = len(s_idx), len(d_idx)
         seq = self.messages_sent
         if self.bad_plan is not None and self.bad_plan.active:
-            empty_disks = {"vm_id": [], "disk_id": [], "ts": [], "used_gb": []}
+            empty_disks: dict[str, Any] = {"vm_id": [], "disk_id": [], "ts": [], "used_gb": []}
             s_cols, d_new = self.bad_plan.corrupt(seq, partition, s_cols, d_cols or empty_disks)
             d_cols = d_new if len(d_new["ts"]) else None
         payload = encode_batch(
