@@ -1,0 +1,1 @@
+"""Provider invoices: import, verification against metered usage, reports (issue 5)."""

@@ -1,0 +1,450 @@
+"""Import a provider invoice file (CSV, XLSX or FOCUS CSV) into the store, whole or not at all.
+
+The file is streamed: memory stays bounded by one chunk of lines whatever the
+file size, and the size limit is checked before anything is parsed. Lines are
+inserted chunk by chunk under a fresh import id while parsing; the first bad
+row stops the inserts (parsing goes on so every bad row is reported), and the
+invoice header, which makes the lines visible, is written only when the whole
+file was valid. A failed import's lines are deleted before the error returns.
+The same file (SHA-256 of its bytes) imported twice returns the first import.
+"""
+
+from __future__ import annotations
+
+import collections
+import csv
+import datetime as dt
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any
+
+import yaml
+
+from cloudtally.core.invoice import (
+    InvoiceError,
+    InvoiceLine,
+    InvoiceMapping,
+    LineParser,
+    RowError,
+    RowRejected,
+    default_provider_mapping,
+    detect_encoding,
+    focus_mapping,
+    mapping_from_dict,
+)
+from cloudtally.invoices import store as inv_store
+from cloudtally.store.base import Store
+
+csv.field_size_limit(1 << 20)
+Progress = Callable[[int, int], None]  # (rows parsed, bytes read)
+_hash_locks: dict[str, threading.Lock] = collections.defaultdict(threading.Lock)
+
+
+def _env_int(name: str, default: int) -> int:
+    try:
+        return int(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+@dataclass(frozen=True)
+class ImportLimits:
+    """Bounds on one import; from CLOUDTALLY_INVOICE_MAX_BYTES / _MAX_ROWS by default."""
+
+    max_bytes: int = field(
+        default_factory=lambda: _env_int("CLOUDTALLY_INVOICE_MAX_BYTES", 512 * 1024 * 1024)
+    )
+    max_rows: int = field(
+        default_factory=lambda: _env_int("CLOUDTALLY_INVOICE_MAX_ROWS", 5_000_000)
+    )
+    chunk_rows: int = 50_000
+    max_errors: int = 1000
+
+
+class ImportRejected(InvoiceError):
+    """Bad rows: nothing was imported. ``errors`` holds the first ``max_errors``."""
+
+    def __init__(self, errors: list[RowError], error_count: int, rows: int) -> None:
+        shown = "; ".join(str(e) for e in errors[:5])
+        more = f" (and {error_count - 5} more)" if error_count > 5 else ""
+        super().__init__(
+            f"{error_count} of {rows} rows are invalid; nothing was imported: {shown}{more}"
+        )
+        self.errors = errors
+        self.error_count = error_count
+        self.rows = rows
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    invoice_id: str
+    status: str  # imported | duplicate
+    rows: int
+    billed_total: Decimal
+    billing_period: tuple[dt.datetime, dt.datetime]
+    file_hash: str
+    provider: str
+
+
+def load_mapping(path: str | Path) -> InvoiceMapping:
+    """A provider mapping from a YAML or JSON file (see schemas/invoice_mapping.schema.json)."""
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        doc = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise InvoiceError(f"{path}: not valid YAML/JSON: {exc}") from None
+    return mapping_from_dict(doc)
+
+
+def resolve_mapping(
+    provider: str, fmt: str | None, mapping: InvoiceMapping | str | Path | None
+) -> InvoiceMapping:
+    if isinstance(mapping, InvoiceMapping):
+        m = mapping
+    elif mapping is not None:
+        m = load_mapping(mapping)
+    elif fmt == "focus":
+        m = focus_mapping(provider)
+    else:
+        m = default_provider_mapping(provider)
+    if fmt and fmt != m.format and not (fmt == "xlsx" and m.format == "csv"):
+        m = InvoiceMapping(**{**m.__dict__, "format": fmt})
+    elif fmt == "xlsx":
+        m = InvoiceMapping(**{**m.__dict__, "format": "xlsx"})
+    return m
+
+
+# ------------------------------------------------------------------ reading
+
+
+def _spool(source: IO[bytes], limit: int) -> tuple[Path, str, int]:
+    """Copy an upload stream to a temporary file, hashing it and enforcing the size limit."""
+    h = hashlib.sha256()
+    fd, name = tempfile.mkstemp(prefix="cloudtally-invoice-")
+    size = 0
+    with os.fdopen(fd, "wb") as out:
+        while chunk := source.read(1 << 20):
+            size += len(chunk)
+            if size > limit:
+                out.close()
+                os.unlink(name)
+                raise InvoiceError(_too_big(size, limit, partial=True))
+            h.update(chunk)
+            out.write(chunk)
+    return Path(name), h.hexdigest(), size
+
+
+def _too_big(size: int, limit: int, *, partial: bool = False) -> str:
+    at_least = "more than " if partial else ""
+    return (
+        f"the file is {at_least}{size:,} bytes; the limit is {limit:,} bytes "
+        "(CLOUDTALLY_INVOICE_MAX_BYTES); split the invoice or raise the limit"
+    )
+
+
+def file_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class _CountingReader(io.RawIOBase):
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        data = self.raw.read(len(b))
+        n = len(data)
+        b[:n] = data
+        self.count += n
+        return n
+
+
+def _csv_rows(
+    path: Path, mapping: InvoiceMapping, counter: list[_CountingReader]
+) -> Iterator[Sequence[str]]:
+    with path.open("rb") as raw:
+        head = raw.read(65536)
+        if not head.strip():
+            raise InvoiceError("the file is empty")
+        encoding = mapping.encoding if mapping.encoding != "auto" else detect_encoding(head)
+        if encoding in ("utf-8", "utf8"):
+            encoding = "utf-8-sig"
+        raw.seek(0)
+        reader = _CountingReader(raw)
+        counter.append(reader)
+        text = io.TextIOWrapper(
+            io.BufferedReader(reader, 1 << 20), encoding=encoding, errors="strict", newline=""
+        )
+        rows = csv.reader(text, delimiter=mapping.delimiter)
+        n = 0
+        try:
+            for row in rows:
+                n += 1
+                yield row
+        except UnicodeDecodeError as exc:
+            raise InvoiceError(
+                f"row {n + 1}: bytes are not valid {encoding.replace('-sig', '')} "
+                f"({exc.reason}); the file is in another encoding (UTF-8, UTF-8 with BOM and "
+                "GB18030 are read; set 'encoding' in the provider mapping)"
+            ) from None
+        except csv.Error as exc:
+            raise InvoiceError(f"row {n + 1}: not valid CSV: {exc}") from None
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return str(int(v)) if v.is_integer() else repr(v)
+    if isinstance(v, dt.datetime | dt.date):
+        return v.isoformat()
+    return str(v)
+
+
+def _xlsx_rows(path: Path, mapping: InvoiceMapping) -> Iterator[Sequence[str]]:
+    import zipfile
+
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise InvoiceError(f"not a readable XLSX workbook: {exc}") from None
+    try:
+        if mapping.sheet:
+            if mapping.sheet not in wb.sheetnames:
+                raise InvoiceError(
+                    f"sheet {mapping.sheet!r} not found; the workbook has "
+                    f"{', '.join(wb.sheetnames)}"
+                )
+            ws = wb[mapping.sheet]
+        else:
+            ws = wb.worksheets[0]
+        for row in ws.iter_rows(values_only=True):
+            yield [_cell(v) for v in row]
+    finally:
+        wb.close()
+
+
+# ------------------------------------------------------------------ import
+
+
+def import_invoice(
+    store: Store,
+    source: str | Path | bytes | IO[bytes],
+    *,
+    provider: str,
+    mapping: InvoiceMapping | str | Path | None = None,
+    fmt: str | None = None,
+    file_name: str = "",
+    billing_period: tuple[dt.datetime, dt.datetime] | None = None,
+    limits: ImportLimits | None = None,
+    progress: Progress | None = None,
+    imported_by: str = "",
+) -> ImportResult:
+    """Import one invoice file; raise InvoiceError / ImportRejected and import nothing if bad."""
+    limits = limits or ImportLimits()
+    m = resolve_mapping(provider, fmt, mapping)
+    cleanup: Path | None = None
+    if isinstance(source, bytes):
+        source = io.BytesIO(source)
+    if isinstance(source, str | Path):
+        path = Path(source)
+        if not path.is_file():
+            raise InvoiceError(f"no such file: {path}")
+        size = path.stat().st_size
+        if size > limits.max_bytes:
+            raise InvoiceError(_too_big(size, limits.max_bytes))
+        digest = file_hash(path)
+        file_name = file_name or path.name
+    else:
+        path, digest, size = _spool(source, limits.max_bytes)
+        cleanup = path
+    try:
+        if size == 0:
+            raise InvoiceError("the file is empty")
+        with _hash_locks[digest]:
+            existing = inv_store.find_by_hash(store, digest)
+            if existing is not None:
+                return _duplicate(existing, digest)
+            return _import(
+                store,
+                path,
+                m,
+                digest,
+                size,
+                file_name,
+                billing_period,
+                limits,
+                progress,
+                imported_by,
+            )
+    finally:
+        if cleanup is not None:
+            cleanup.unlink(missing_ok=True)
+
+
+def _duplicate(existing: dict[str, Any], digest: str) -> ImportResult:
+    return ImportResult(
+        invoice_id=existing["invoice_id"],
+        status="duplicate",
+        rows=int(existing["row_count"]),
+        billed_total=existing["billed_total"],
+        billing_period=(existing["billing_period_start"], existing["billing_period_end"]),
+        file_hash=digest,
+        provider=existing["provider"],
+    )
+
+
+def _import(
+    store: Store,
+    path: Path,
+    m: InvoiceMapping,
+    digest: str,
+    size: int,
+    file_name: str,
+    billing_period: tuple[dt.datetime, dt.datetime] | None,
+    limits: ImportLimits,
+    progress: Progress | None,
+    imported_by: str,
+) -> ImportResult:
+    counter: list[_CountingReader] = []
+    rows = _xlsx_rows(path, m) if m.format == "xlsx" else _csv_rows(path, m, counter)
+    header = next(iter(rows), None)
+    if header is None:
+        raise InvoiceError("the file is empty: no header row")
+    parser = LineParser(header, m)
+    import_id = uuid.uuid4().hex
+    invoice_id = f"{_slug(m.provider)}-{digest[:16]}"
+    errors: list[RowError] = []
+    error_count = n = 0
+    chunk: list[InvoiceLine] = []
+    inserted = False
+    total = Decimal(0)
+    months: collections.Counter[tuple[int, int]] = collections.Counter()
+    billing: collections.Counter[tuple[dt.datetime, dt.datetime]] = collections.Counter()
+    invoice_nos: collections.Counter[str] = collections.Counter()
+    currencies: collections.Counter[str] = collections.Counter()
+    last_progress = time.monotonic()
+    try:
+        for row_no, row in enumerate(rows, start=2):
+            if parser.is_blank(row):
+                continue
+            n += 1
+            if n > limits.max_rows:
+                raise InvoiceError(
+                    f"more than {limits.max_rows:,} rows (CLOUDTALLY_INVOICE_MAX_ROWS); "
+                    "split the invoice or raise the limit"
+                )
+            try:
+                ln = parser.parse(row_no, row)
+            except RowRejected as exc:
+                error_count += 1
+                if len(errors) < limits.max_errors:
+                    errors.append(exc.error)
+                chunk.clear()
+                continue
+            if error_count:
+                continue
+            total += ln.amount
+            local = ln.period_start.astimezone(m.tz)
+            months[(local.year, local.month)] += 1
+            if ln.billing_period_start and ln.billing_period_end:
+                billing[(ln.billing_period_start, ln.billing_period_end)] += 1
+            if ln.invoice_no:
+                invoice_nos[ln.invoice_no] += 1
+            currencies[ln.currency] += 1
+            chunk.append(ln)
+            if len(chunk) >= limits.chunk_rows:
+                inv_store.insert_lines(store, invoice_id, import_id, chunk)
+                inserted = True
+                chunk = []
+            if progress and time.monotonic() - last_progress > 0.5:
+                progress(n, counter[0].count if counter else 0)
+                last_progress = time.monotonic()
+        if error_count:
+            raise ImportRejected(errors, error_count, n)
+        if n == 0:
+            raise InvoiceError("the file has a header but no invoice lines")
+        if len(currencies) > 1:
+            raise InvoiceError(f"the invoice mixes currencies: {sorted(currencies)}")
+        period = billing_period or _billing_period(months, billing, m)
+        if chunk:
+            inv_store.insert_lines(store, invoice_id, import_id, chunk)
+            inserted = True
+        existing = inv_store.find_by_hash(store, digest)
+        if existing is not None:  # another process won the race
+            inv_store.discard_import(store, import_id)
+            return _duplicate(existing, digest)
+        inv_store.insert_header(
+            store,
+            {
+                "invoice_id": invoice_id,
+                "import_id": import_id,
+                "provider": m.provider,
+                "provider_invoice_no": invoice_nos.most_common(1)[0][0] if invoice_nos else "",
+                "source_format": m.format,
+                "file_name": file_name,
+                "file_hash": digest,
+                "file_bytes": size,
+                "billing_period_start": period[0],
+                "billing_period_end": period[1],
+                "currency": next(iter(currencies)),
+                "imported_at": dt.datetime.now(dt.UTC),
+                "imported_by": imported_by,
+                "row_count": n,
+                "billed_total": total,
+                "status": "imported",
+            },
+        )
+        if progress:
+            progress(n, size)
+        return ImportResult(invoice_id, "imported", n, total, period, digest, m.provider)
+    except BaseException:
+        if inserted:
+            inv_store.discard_import(store, import_id)
+        raise
+
+
+def _billing_period(
+    months: collections.Counter[tuple[int, int]],
+    billing: collections.Counter[tuple[dt.datetime, dt.datetime]],
+    m: InvoiceMapping,
+) -> tuple[dt.datetime, dt.datetime]:
+    """The billing period the file states (FOCUS), else the month most lines fall in."""
+    if billing:
+        return billing.most_common(1)[0][0]
+    (y, mo), _ = max(months.items(), key=lambda kv: (kv[1], kv[0]))
+    start = dt.datetime(y, mo, 1, tzinfo=m.tz)
+    end = dt.datetime(y + (mo == 12), mo % 12 + 1, 1, tzinfo=m.tz)
+    return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
+
+
+def _slug(text: str) -> str:
+    s = "".join(c if c.isalnum() or c in "-_" else "-" for c in text.strip().lower())
+    return s[:40] or "provider"
+
+
+def copy_to_temp(src: IO[bytes]) -> Path:  # pragma: no cover - convenience for the API
+    fd, name = tempfile.mkstemp(prefix="cloudtally-upload-")
+    with os.fdopen(fd, "wb") as out:
+        shutil.copyfileobj(src, out)
+    return Path(name)

@@ -1,0 +1,226 @@
+"""Verify a stored invoice against the store's metered truth; run imports as polled jobs.
+
+``verify_invoice`` reads the invoice's lines, builds the expected charges from
+``bill_lines`` (current runs) aggregated to the invoice's granularity, the VM
+lifecycle from ``vm_inventory`` and volume-tier credits from
+``statement_lines``, runs the pure core and stores the run.
+
+``JobRegistry`` runs large imports (and verifications) in a background thread
+and keeps their progress in memory for the API to poll: one process owns the
+store (chDB allows one per folder), so an in-process registry is enough.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from cloudtally.core.invoice import InvoiceError
+from cloudtally.core.verification import Tolerances, VerificationPolicy, verify
+from cloudtally.invoices import store as inv_store
+from cloudtally.invoices.importer import ImportRejected, import_invoice
+from cloudtally.store.base import Store
+
+
+def policy_from_settings(
+    period_start: dt.datetime, tolerances: Tolerances | None = None
+) -> VerificationPolicy:
+    """Gap policy from the tariff/policy file version in force; tolerances as given."""
+    bill_unmetered = True
+    try:
+        from cloudtally.core.policy import load_policy
+        from cloudtally.settings import get_settings
+
+        path = get_settings().policy_file
+        if path:
+            bill_unmetered = bool(load_policy(path).version_at(period_start).bill_unmetered_hours)
+    except (ImportError, LookupError, OSError, ValueError):
+        pass
+    return VerificationPolicy(
+        tolerances=tolerances or Tolerances(), bill_unmetered_hours=bill_unmetered
+    )
+
+
+def granularity(lines: list[Any]) -> str:
+    """'day' when every line is one local day or less, else 'month'."""
+    if lines and all((ln.period_end - ln.period_start) <= dt.timedelta(days=1) for ln in lines):
+        return "day"
+    return "month"
+
+
+def verify_invoice(
+    store: Store,
+    invoice_id: str,
+    *,
+    policy: VerificationPolicy | None = None,
+    tz: str = "Asia/Shanghai",
+) -> dict[str, Any]:
+    """Run verification for one stored invoice and store the run; return the run's totals."""
+    inv = inv_store.get_invoice(store, invoice_id)
+    if inv is None:
+        raise LookupError(f"no invoice {invoice_id!r}")
+    started = dt.datetime.now(dt.UTC)
+    lines = inv_store.load_lines(store, invoice_id)
+    period = (inv["billing_period_start"], inv["billing_period_end"])
+    gran = granularity([ln for ln in lines if ln.charge_category == "usage"])
+    expected, vms, credits = inv_store.load_expected(
+        store, inv["provider"], period, granularity=gran, tz=tz
+    )
+    pol = policy or policy_from_settings(period[0])
+    result = verify(
+        lines, expected, period, vms=vms, policy=pol, provider=inv["provider"], credits=credits
+    )
+    run_id = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    settings = {
+        "tolerances": asdict(pol.tolerances),
+        "bill_unmetered_hours": pol.bill_unmetered_hours,
+        "gap_info_threshold": pol.gap_info_threshold,
+        "granularity": gran,
+    }
+    versions = set(itertools.chain.from_iterable(e.tariff_version.split(",") for e in expected))
+    inv_store.save_run(
+        store,
+        run_id=run_id,
+        invoice_id=invoice_id,
+        provider=inv["provider"],
+        started_at=started,
+        result=result,
+        settings=settings,
+        tariff_versions={v for v in versions if v},
+        expected_charges=len(expected),
+    )
+    inv_store.set_status(store, invoice_id, "verified")
+    return {
+        "run_id": run_id,
+        "invoice_id": invoice_id,
+        "lines": result.lines,
+        "matched_lines": result.matched_lines,
+        "expected_charges": len(expected),
+        "findings": len(result.findings),
+        "billed_total": result.billed_total,
+        "verified_total": result.verified_total,
+        "over_total": result.over_total,
+        "under_total": result.under_total,
+    }
+
+
+# ---------------------------------------------------------------- jobs
+
+
+@dataclass
+class Job:
+    job_id: str
+    kind: str
+    state: str = "queued"  # queued | running | done | failed
+    rows: int = 0
+    bytes_read: int = 0
+    bytes_total: int = 0
+    message: str = ""
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    result: dict[str, Any] = field(default_factory=dict)
+    created_at: float = field(default_factory=time.time)
+    finished_at: float | None = None
+
+    @property
+    def progress(self) -> float:
+        if self.state == "done":
+            return 1.0
+        return min(0.99, self.bytes_read / self.bytes_total) if self.bytes_total else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["progress"] = round(self.progress, 3)
+        return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in d.items()}
+
+
+class JobRegistry:
+    """In-process background jobs with pollable status (one worker thread at a time)."""
+
+    def __init__(self, keep: int = 200) -> None:
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+        self._run_lock = threading.Lock()
+        self._keep = keep
+
+    def get(self, job_id: str) -> Job | None:
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    def list(self) -> list[Job]:
+        with self._lock:
+            return sorted(self._jobs.values(), key=lambda j: j.created_at)
+
+    def submit(self, kind: str, fn: Callable[[Job], dict[str, Any]], total: int = 0) -> Job:
+        job = Job(job_id=uuid.uuid4().hex, kind=kind, bytes_total=total)
+        with self._lock:
+            self._jobs[job.job_id] = job
+            for old in sorted(self._jobs.values(), key=lambda j: j.created_at)[: -self._keep]:
+                if old.state in ("done", "failed"):
+                    del self._jobs[old.job_id]
+
+        def run() -> None:
+            with self._run_lock:
+                job.state = "running"
+                try:
+                    job.result = fn(job)
+                    job.state = "done"
+                except ImportRejected as exc:
+                    job.state, job.message = "failed", str(exc)
+                    job.errors = [asdict(e) for e in exc.errors]
+                except (InvoiceError, LookupError) as exc:
+                    job.state, job.message = "failed", str(exc)
+                except Exception as exc:  # report, never lose the job
+                    job.state, job.message = "failed", f"{type(exc).__name__}: {exc}"
+                finally:
+                    job.finished_at = time.time()
+
+        threading.Thread(target=run, name=f"invoice-job-{job.job_id[:8]}", daemon=True).start()
+        return job
+
+    def submit_import(
+        self,
+        store: Store,
+        path: Path,
+        *,
+        verify_after: bool = True,
+        delete_after: bool = False,
+        **kw: Any,
+    ) -> Job:
+        """Import (then verify) a file in the background; ``kw`` go to import_invoice."""
+        size = path.stat().st_size if path.exists() else 0
+
+        def work(job: Job) -> dict[str, Any]:
+            def progress(rows: int, read: int) -> None:
+                job.rows, job.bytes_read = rows, read
+
+            try:
+                res = import_invoice(store, path, progress=progress, **kw)
+            finally:
+                if delete_after:
+                    path.unlink(missing_ok=True)
+            out: dict[str, Any] = {
+                "invoice_id": res.invoice_id,
+                "status": res.status,
+                "rows": res.rows,
+                "billed_total": str(res.billed_total),
+            }
+            if verify_after:
+                job.message = "verifying"
+                run = verify_invoice(store, res.invoice_id)
+                out["verification"] = {
+                    k: str(v) if isinstance(v, Decimal) else v for k, v in run.items()
+                }
+            return out
+
+        return self.submit("import", work, size)
+
+
+registry = JobRegistry()

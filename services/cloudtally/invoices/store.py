@@ -1,0 +1,709 @@
+"""Invoices, their lines and verification results in ClickHouse (both engines).
+
+Visibility rules that make imports and runs atomic without transactions:
+
+* invoice lines are written under a fresh ``import_id``; the ``invoices`` row
+  (ReplacingMergeTree, read FINAL) is written last and names that import, so
+  readers never see a half-written or failed import;
+* findings and totals are written under a fresh ``run_id``; the run's
+  ``verification_runs`` row with status ``done`` is written last.
+
+Every query that can be scoped to a bureau takes ``bureau`` and filters
+inside the SQL, so a bureau never receives another bureau's rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from cloudtally.core.invoice import InvoiceLine, money
+from cloudtally.core.verification import (
+    RULES,
+    Adjustment,
+    ExpectedCharge,
+    ExpectedCredit,
+    Finding,
+    VerificationResult,
+    VmLifecycle,
+)
+from cloudtally.store.base import Store
+
+ZERO = Decimal(0)
+_LINE_DECIMALS = (
+    "quantity",
+    "unit_price",
+    "list_amount",
+    "discount_rate",
+    "contracted_unit_price",
+    "contracted_amount",
+    "amount",
+)
+_LINE_STRINGS = (
+    "resource_id",
+    "resource_key",
+    "resource_name",
+    "resource_type_raw",
+    "resource_type",
+    "charge_category",
+    "charge_class",
+    "unit",
+    "currency",
+    "pool",
+    "region",
+    "sku",
+    "description",
+)
+
+
+def _epoch(value: dt.datetime) -> int:
+    return int(value.timestamp())
+
+
+def _utc(epoch: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(int(epoch), dt.UTC)
+
+
+def _dec(text: Any) -> Decimal | None:
+    if text is None or text == "":
+        return None
+    return Decimal(str(text))
+
+
+# ------------------------------------------------------------------ imports
+
+
+def insert_lines(
+    store: Store, invoice_id: str, import_id: str, lines: Sequence[InvoiceLine]
+) -> int:
+    """Columnar insert of one chunk of lines under an import (invisible until the header)."""
+    if not lines:
+        return 0
+    cols: dict[str, list[Any]] = {
+        "invoice_id": [invoice_id] * len(lines),
+        "import_id": [import_id] * len(lines),
+        "line_no": [ln.line_no for ln in lines],
+        "period_start": [_epoch(ln.period_start) for ln in lines],
+        "period_end": [_epoch(ln.period_end) for ln in lines],
+    }
+    for name in _LINE_STRINGS:
+        cols[name] = [getattr(ln, name) for ln in lines]
+    for name in _LINE_DECIMALS:
+        cols[name] = [getattr(ln, name) for ln in lines]
+    return store.insert("invoice_lines", cols)
+
+
+def insert_header(store: Store, header: dict[str, Any]) -> None:
+    row = dict(header)
+    for k in ("billing_period_start", "billing_period_end", "imported_at"):
+        if isinstance(row[k], dt.datetime):
+            row[k] = _epoch(row[k])
+    row.setdefault("version", time.time_ns())
+    store.insert("invoices", {k: [v] for k, v in row.items()})
+
+
+def discard_import(store: Store, import_id: str, *, wait_s: float = 60.0) -> None:
+    """Delete a failed import's lines and wait until the deletion is done."""
+    store.execute("ALTER TABLE invoice_lines DELETE WHERE import_id = %(imp)s", {"imp": import_id})
+    wait_mutations(store, "invoice_lines", wait_s)
+
+
+def wait_mutations(store: Store, table: str, wait_s: float = 60.0) -> None:
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        pending = store.scalar(
+            "SELECT count() FROM system.mutations WHERE database = %(db)s AND table = %(t)s "
+            "AND is_done = 0",
+            {"db": store.database, "t": table},
+        )
+        if not pending:
+            return
+        time.sleep(0.05)
+
+
+_HEADER_COLS = (
+    "invoice_id, import_id, provider, provider_invoice_no, source_format, file_name, file_hash, "
+    "file_bytes, toUnixTimestamp(billing_period_start) AS period_start, "
+    "toUnixTimestamp(billing_period_end) AS period_end, currency, "
+    "toUnixTimestamp(imported_at) AS imported_at, imported_by, row_count, "
+    "toString(billed_total) AS billed_total, toString(status) AS status"
+)
+
+
+def _header(row: dict[str, Any]) -> dict[str, Any]:
+    row["billing_period_start"] = _utc(row.pop("period_start"))
+    row["billing_period_end"] = _utc(row.pop("period_end"))
+    row["imported_at"] = _utc(row["imported_at"])
+    row["billed_total"] = Decimal(row["billed_total"])
+    return row
+
+
+def find_by_hash(store: Store, file_hash: str) -> dict[str, Any] | None:
+    rows = store.dicts(
+        f"SELECT {_HEADER_COLS} FROM invoices FINAL WHERE file_hash = %(h)s "
+        "AND status != 'withdrawn' ORDER BY imported_at LIMIT 1",
+        {"h": file_hash},
+    )
+    return _header(rows[0]) if rows else None
+
+
+def get_invoice(store: Store, invoice_id: str) -> dict[str, Any] | None:
+    rows = store.dicts(
+        f"SELECT {_HEADER_COLS} FROM invoices FINAL WHERE invoice_id = %(id)s",
+        {"id": invoice_id},
+    )
+    return _header(rows[0]) if rows else None
+
+
+def list_invoices(store: Store, provider: str | None = None) -> list[dict[str, Any]]:
+    where = "WHERE provider = %(p)s" if provider else ""
+    rows = store.dicts(
+        f"SELECT {_HEADER_COLS} FROM invoices FINAL {where} ORDER BY imported_at, invoice_id",
+        {"p": provider} if provider else None,
+    )
+    return [_header(r) for r in rows]
+
+
+def set_status(store: Store, invoice_id: str, status: str) -> None:
+    inv = get_invoice(store, invoice_id)
+    if inv is None:
+        raise LookupError(invoice_id)
+    inv["status"] = status
+    inv["version"] = time.time_ns()
+    insert_header(store, inv)
+
+
+def count_lines(store: Store, invoice_id: str, *, visible_only: bool = True) -> int:
+    """Lines of an invoice; ``visible_only=False`` also counts orphaned import attempts."""
+    if not visible_only:
+        return int(
+            store.scalar(
+                "SELECT count() FROM invoice_lines WHERE invoice_id = %(id)s", {"id": invoice_id}
+            )
+        )
+    inv = get_invoice(store, invoice_id)
+    if inv is None:
+        return 0
+    return int(
+        store.scalar(
+            "SELECT count() FROM invoice_lines WHERE invoice_id = %(id)s AND import_id = %(imp)s",
+            {"id": invoice_id, "imp": inv["import_id"]},
+        )
+    )
+
+
+def load_lines(store: Store, invoice_id: str) -> list[InvoiceLine]:
+    """The visible lines of an invoice, in line order."""
+    inv = get_invoice(store, invoice_id)
+    if inv is None:
+        raise LookupError(f"no invoice {invoice_id!r}")
+    dec_sql = ", ".join(f"ifNull(toString({c}), '') AS {c}" for c in _LINE_DECIMALS)
+    cols = store.columns(
+        f"SELECT line_no, toUInt32(toUnixTimestamp(period_start)) AS ps, "
+        f"toUInt32(toUnixTimestamp(period_end)) AS pe, {', '.join(_LINE_STRINGS)}, {dec_sql} "
+        "FROM invoice_lines WHERE invoice_id = %(id)s AND import_id = %(imp)s ORDER BY line_no",
+        {"id": invoice_id, "imp": inv["import_id"]},
+    )
+    n = len(cols["line_no"])
+    times: dict[int, dt.datetime] = {}
+
+    def when(epoch: Any) -> dt.datetime:
+        e = int(epoch)
+        t = times.get(e)
+        if t is None:
+            t = times[e] = _utc(e)
+        return t
+
+    strings = {name: cols[name].tolist() for name in _LINE_STRINGS}
+    decs = {name: cols[name].tolist() for name in _LINE_DECIMALS}
+    line_no = cols["line_no"].tolist()
+    ps, pe = cols["ps"].tolist(), cols["pe"].tolist()
+    out = []
+    for i in range(n):
+        out.append(
+            InvoiceLine(
+                line_no=int(line_no[i]),
+                period_start=when(ps[i]),
+                period_end=when(pe[i]),
+                quantity=Decimal(decs["quantity"][i]),
+                amount=Decimal(decs["amount"][i]),
+                unit_price=_dec(decs["unit_price"][i]),
+                list_amount=_dec(decs["list_amount"][i]),
+                discount_rate=_dec(decs["discount_rate"][i]),
+                contracted_unit_price=_dec(decs["contracted_unit_price"][i]),
+                contracted_amount=_dec(decs["contracted_amount"][i]),
+                **{name: _str(strings[name][i]) for name in _LINE_STRINGS},
+            )
+        )
+    return out
+
+
+def _str(v: Any) -> str:
+    if isinstance(v, bytes):
+        return v.decode()
+    return "" if v is None else str(v)
+
+
+# ---------------------------------------------------------- metered truth
+
+
+def load_expected(
+    store: Store,
+    provider: str,
+    period: tuple[dt.datetime, dt.datetime],
+    *,
+    granularity: str = "month",
+    tz: str = "Asia/Shanghai",
+) -> tuple[list[ExpectedCharge], dict[str, VmLifecycle], list[ExpectedCredit]]:
+    """Expected charges from the current bill lines, aggregated to the invoice's granularity.
+
+    Quantities and prices are in the catalog's stated unit (a monthly price
+    with ``price_divisor`` hours per month gives quantity = unit-hours /
+    divisor), which is how the contract's catalog, and so the invoice, states
+    them. Gap hours come from ``unmetered_hours``; the rounding slack allows
+    half a fen per summed daily line.
+    """
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(tz)
+    d0 = period[0].astimezone(zone).date()
+    d1 = period[1].astimezone(zone).date()
+    slot = "toStartOfMonth(day)" if granularity == "month" else "day"
+    rows = store.rows(
+        f"""
+        SELECT vm_id, resource, {slot} AS slot,
+               any(bureau), any(pool), any(unit), groupUniqArray(tariff_version),
+               toString(sum(quantity / price_divisor)), toString(min(unit_price)),
+               toString(max(unit_price)), toString(sum(list_amount)),
+               toString(sum(after_discount)), toString(sum(after_cut)),
+               toString(sum(hours)), sum(unmetered_hours), count(),
+               argMax(adjustments, day), countIf(adjustments LIKE '%%low_utilization%%')
+        FROM bill_lines FINAL
+        WHERE provider = %(p)s AND day >= %(d0)s AND day < %(d1)s
+          AND (vm_id, day, run_id) IN (
+              SELECT vm_id, day, argMax(run_id, version) FROM bill_current
+              WHERE day >= %(d0)s AND day < %(d1)s GROUP BY vm_id, day)
+        GROUP BY vm_id, resource, slot
+        ORDER BY vm_id, resource, slot
+        """,
+        {"p": provider, "d0": d0, "d1": d1},
+    )
+    vms = load_vms(store)
+    expected = []
+    for (
+        vm_id,
+        resource,
+        slot_day,
+        bureau,
+        pool,
+        unit,
+        versions,
+        q,
+        pmin,
+        pmax,
+        lst,
+        disc,
+        cut,
+        hours,
+        gap,
+        parts,
+        adj_json,
+        cut_lines,
+    ) in rows:
+        start = dt.datetime.combine(slot_day, dt.time(), zone)
+        if granularity == "month":
+            end = dt.datetime(
+                start.year + (start.month == 12), start.month % 12 + 1, 1, tzinfo=zone
+            )
+        else:
+            end = start + dt.timedelta(days=1)
+        quantity = Decimal(q)
+        list_amount = Decimal(lst)
+        price = Decimal(pmin) if pmin == pmax or not quantity else list_amount / quantity
+        adjustments = _adjustments(adj_json, bool(cut_lines))
+        hours_d = Decimal(hours)
+        gap_d = Decimal(int(gap))
+        vm = vms.get(vm_id)
+        expected.append(
+            ExpectedCharge(
+                resource_id=vm_id,
+                resource_type=resource,
+                period_start=start.astimezone(dt.UTC),
+                period_end=end.astimezone(dt.UTC),
+                quantity=quantity,
+                unit_price=price,
+                list_amount=list_amount,
+                discounted_amount=Decimal(disc),
+                expected_amount=Decimal(cut),
+                unit=unit,
+                adjustments=adjustments,
+                metered_hours=hours_d - gap_d,
+                gap_hours=gap_d,
+                gap_quantity=(quantity * gap_d / hours_d) if hours_d else ZERO,
+                created_at=vm.created_at if vm else None,
+                deleted_at=vm.deleted_at if vm else None,
+                bureau=bureau,
+                pool=pool,
+                provider=provider,
+                tariff_version=",".join(sorted(versions)),
+                rounding_slack=Decimal("0.005") * (int(parts) - 1),
+            )
+        )
+    credits = []
+    if granularity == "month":
+        for month, kind, amount, version, details in store.rows(
+            "SELECT month, kind, toString(amount), tariff_version, details "
+            "FROM statement_lines FINAL WHERE provider = %(p)s AND month >= %(d0)s "
+            "AND month < %(d1)s AND amount != 0 ORDER BY month, kind",
+            {"p": provider, "d0": d0, "d1": d1},
+        ):
+            s = dt.datetime.combine(month, dt.time(), zone)
+            e = dt.datetime(s.year + (s.month == 12), s.month % 12 + 1, 1, tzinfo=zone)
+            credits.append(
+                ExpectedCredit(
+                    kind="volume_tier" if "tier" in kind or "volume" in kind else kind,
+                    amount=Decimal(amount),
+                    period_start=s.astimezone(dt.UTC),
+                    period_end=e.astimezone(dt.UTC),
+                    provider=provider,
+                    tariff_version=version,
+                    detail=details[:500],
+                )
+            )
+    return expected, vms, credits
+
+
+def _adjustments(adj_json: str, cut_applied: bool) -> tuple[Adjustment, ...]:
+    """Contract adjustments of a bill line, as multipliers, from its adjustments JSON."""
+    try:
+        rules = json.loads(adj_json or "[]")
+    except ValueError:
+        rules = []
+    out = []
+    for r in rules if isinstance(rules, list) else []:
+        if not isinstance(r, dict):
+            continue
+        if r.get("rule") == "tender_discount" and "pay" in r:
+            out.append(Adjustment("tender_discount", Decimal(str(r["pay"])), "tender_discount"))
+        elif r.get("rule") == "low_utilization" and "cut" in r and cut_applied:
+            out.append(
+                Adjustment(
+                    "low_utilization_cut",
+                    1 - Decimal(str(r["cut"])),
+                    f"low_utilization<{r.get('threshold_pct', '')}%",
+                )
+            )
+    return tuple(out)
+
+
+def load_vms(store: Store) -> dict[str, VmLifecycle]:
+    """Every VM inventory knows, with creation, deletion and owner."""
+    rows = store.rows(
+        """
+        SELECT vm_id, toUnixTimestamp(min(event_ts)),
+               toUnixTimestamp(maxIf(event_ts, event = 'deleted')),
+               argMax(bureau, event_ts), argMax(pool, event_ts), argMax(provider, event_ts),
+               argMax(toString(event), event_ts)
+        FROM vm_inventory FINAL GROUP BY vm_id
+        """
+    )
+    out = {}
+    for vm_id, created, deleted, bureau, pool, provider, last in rows:
+        out[vm_id] = VmLifecycle(
+            vm_id=vm_id,
+            created_at=_utc(created),
+            deleted_at=_utc(deleted) if last == "deleted" and deleted else None,
+            bureau=bureau,
+            pool=pool,
+            provider=provider,
+        )
+    return out
+
+
+# ---------------------------------------------------------- verification
+
+
+def save_run(
+    store: Store,
+    *,
+    run_id: str,
+    invoice_id: str,
+    provider: str,
+    started_at: dt.datetime,
+    result: VerificationResult,
+    settings: dict[str, Any],
+    tariff_versions: Iterable[str],
+    expected_charges: int,
+) -> None:
+    """Findings and totals first, the 'done' run row last (the run becomes visible)."""
+    fs = result.findings
+    if fs:
+        store.insert(
+            "verification_findings",
+            {
+                "run_id": [run_id] * len(fs),
+                "invoice_id": [invoice_id] * len(fs),
+                "seq": list(range(1, len(fs) + 1)),
+                "kind": [f.kind for f in fs],
+                "rule_id": [f.rule_id for f in fs],
+                "severity": [f.severity for f in fs],
+                "amount_at_stake": [f.amount_at_stake for f in fs],
+                "line_numbers": [list(f.line_numbers) for f in fs],
+                "resource_id": [f.resource_id for f in fs],
+                "resource_type": [f.resource_type for f in fs],
+                "period_start": [_epoch(f.period_start) if f.period_start else 0 for f in fs],
+                "period_end": [_epoch(f.period_end) if f.period_end else 0 for f in fs],
+                "bureau": [f.bureau for f in fs],
+                "pool": [f.pool for f in fs],
+                "provider": [f.provider for f in fs],
+                "evidence": [json.dumps(dict(f.evidence), ensure_ascii=False) for f in fs],
+                "message": [f.message for f in fs],
+            },
+        )
+    keys = sorted(result.totals)
+    if keys:
+        t = [result.totals[k] for k in keys]
+        store.insert(
+            "verification_totals",
+            {
+                "run_id": [run_id] * len(keys),
+                "invoice_id": [invoice_id] * len(keys),
+                "provider": [k[0] for k in keys],
+                "pool": [k[1] for k in keys],
+                "bureau": [k[2] for k in keys],
+                "lines": [x.lines for x in t],
+                "findings": [x.findings for x in t],
+                "billed": [money(x.billed) for x in t],
+                "expected": [money(x.expected) for x in t],
+                "over": [money(x.over) for x in t],
+                "under": [money(x.under) for x in t],
+            },
+        )
+    store.insert(
+        "verification_runs",
+        {
+            "run_id": [run_id],
+            "invoice_id": [invoice_id],
+            "provider": [provider],
+            "started_at": [_epoch(started_at)],
+            "finished_at": [int(time.time())],
+            "status": ["done"],
+            "settings": [json.dumps(settings, default=str, sort_keys=True)],
+            "tariff_versions": [sorted(set(tariff_versions))],
+            "lines": [result.lines],
+            "matched_lines": [result.matched_lines],
+            "expected_charges": [expected_charges],
+            "findings": [len(fs)],
+            "billed_total": [money(result.billed_total)],
+            "verified_total": [money(result.verified_total)],
+            "over_total": [money(result.over_total)],
+            "under_total": [money(result.under_total)],
+            "message": [""],
+            "version": [time.time_ns()],
+        },
+    )
+
+
+def latest_run(store: Store, invoice_id: str) -> dict[str, Any] | None:
+    rows = store.dicts(
+        """
+        SELECT run_id, invoice_id, provider, toUnixTimestamp(started_at) AS started_at,
+               toUnixTimestamp(finished_at) AS finished_at, settings, tariff_versions, lines,
+               matched_lines, expected_charges, findings, toString(billed_total) AS billed_total,
+               toString(verified_total) AS verified_total, toString(over_total) AS over_total,
+               toString(under_total) AS under_total
+        FROM verification_runs FINAL
+        WHERE invoice_id = %(id)s AND status = 'done'
+        ORDER BY finished_at DESC, version DESC LIMIT 1
+        """,
+        {"id": invoice_id},
+    )
+    if not rows:
+        return None
+    r = rows[0]
+    for k in ("billed_total", "verified_total", "over_total", "under_total"):
+        r[k] = Decimal(r[k])
+    r["started_at"] = _utc(r["started_at"])
+    r["finished_at"] = _utc(r["finished_at"])
+    return r
+
+
+def findings(
+    store: Store,
+    invoice_id: str,
+    *,
+    bureau: str | None = None,
+    kind: str | None = None,
+    rule_id: str | None = None,
+    severity: str | None = None,
+    pool: str | None = None,
+    resource_id: str | None = None,
+    min_abs_amount: Decimal | None = None,
+    run_id: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """Findings of the latest (or a given) run, in the run's deterministic order."""
+    if run_id is None:
+        run = latest_run(store, invoice_id)
+        if run is None:
+            return []
+        run_id = run["run_id"]
+    where = ["invoice_id = %(id)s", "run_id = %(run)s"]
+    params: dict[str, Any] = {"id": invoice_id, "run": run_id}
+    for name, value in (
+        ("bureau", bureau),
+        ("kind", kind),
+        ("rule_id", rule_id),
+        ("severity", severity),
+        ("pool", pool),
+        ("resource_id", resource_id),
+    ):
+        if value is not None:
+            where.append(f"{name} = %({name})s")
+            params[name] = value
+    if min_abs_amount is not None:
+        where.append("abs(amount_at_stake) >= %(min_amt)s")
+        params["min_amt"] = min_abs_amount
+    page = ""
+    if limit is not None:
+        page = f"LIMIT {int(limit)} OFFSET {int(offset)}"
+    rows = store.dicts(
+        f"""
+        SELECT seq, kind, rule_id, severity, toString(amount_at_stake) AS amount_at_stake,
+               line_numbers, resource_id, resource_type,
+               toUnixTimestamp(period_start) AS period_start,
+               toUnixTimestamp(period_end) AS period_end, bureau, pool, provider, evidence,
+               message
+        FROM verification_findings WHERE {" AND ".join(where)}
+        ORDER BY seq {page}
+        """,
+        params,
+    )
+    for r in rows:
+        r["amount_at_stake"] = Decimal(r["amount_at_stake"])
+        r["line_numbers"] = [int(x) for x in r["line_numbers"]]
+        r["period_start"] = _utc(r["period_start"]) if r["period_start"] else None
+        r["period_end"] = _utc(r["period_end"]) if r["period_end"] else None
+        r["evidence"] = json.loads(r["evidence"]) if r["evidence"] else {}
+        r["label"] = RULES[r["rule_id"]].label
+        r["label_zh"] = RULES[r["rule_id"]].label_zh
+    return rows
+
+
+def summary(store: Store, invoice_id: str, *, bureau: str | None = None) -> dict[str, Any]:
+    """Billed, verified, over and under totals; by reason, provider, pool and bureau."""
+    inv = get_invoice(store, invoice_id)
+    if inv is None:
+        raise LookupError(f"no invoice {invoice_id!r}")
+    run = latest_run(store, invoice_id)
+    out: dict[str, Any] = {
+        "invoice_id": invoice_id,
+        "provider": inv["provider"],
+        "billing_period_start": inv["billing_period_start"],
+        "billing_period_end": inv["billing_period_end"],
+        "status": inv["status"],
+        "bureau": bureau,
+        "run_id": run["run_id"] if run else None,
+        "verified_at": run["finished_at"] if run else None,
+    }
+    if run is None:
+        out.update(
+            billed_total=inv["billed_total"] if bureau is None else None,
+            verified_total=None,
+            over_total=None,
+            under_total=None,
+            by_reason=[],
+            by_group=[],
+        )
+        return out
+    where = "invoice_id = %(id)s AND run_id = %(run)s"
+    params: dict[str, Any] = {"id": invoice_id, "run": run["run_id"]}
+    if bureau is not None:
+        where += " AND bureau = %(bureau)s"
+        params["bureau"] = bureau
+    groups = store.rows(
+        f"""
+        SELECT provider, pool, bureau, sum(lines), sum(findings), toString(sum(billed)),
+               toString(sum(expected)), toString(sum(over)), toString(sum(under))
+        FROM verification_totals WHERE {where}
+        GROUP BY provider, pool, bureau ORDER BY provider, pool, bureau
+        """,
+        params,
+    )
+    by_group = []
+    billed = over = under = ZERO
+    for provider, pool, bur, lines, nf, b, _e, o, u in groups:
+        b, o, u = Decimal(b), Decimal(o), Decimal(u)
+        billed, over, under = billed + b, over + o, under + u
+        by_group.append(
+            {
+                "provider": provider,
+                "pool": pool,
+                "bureau": bur,
+                "lines": int(lines),
+                "findings": int(nf),
+                "billed": b,
+                "verified": b - o - u,
+                "over": o,
+                "under": u,
+            }
+        )
+    reasons = store.rows(
+        f"""
+        SELECT rule_id, any(kind), any(severity), count(),
+               toString(sumIf(amount_at_stake, amount_at_stake > 0)),
+               toString(sumIf(amount_at_stake, amount_at_stake < 0))
+        FROM verification_findings WHERE {where}
+        GROUP BY rule_id ORDER BY rule_id
+        """,
+        params,
+    )
+    by_reason = []
+    for rid, kind, sev, count, o, u in reasons:
+        rule = RULES[rid]
+        by_reason.append(
+            {
+                "rule_id": rid,
+                "kind": kind,
+                "severity": sev,
+                "label": rule.label,
+                "label_zh": rule.label_zh,
+                "findings": int(count),
+                "over": Decimal(o) if sev != "info" else ZERO,
+                "under": Decimal(u) if sev != "info" else ZERO,
+            }
+        )
+    by_reason.sort(key=lambda r: list(RULES).index(r["rule_id"]))
+    out.update(
+        billed_total=billed,
+        verified_total=billed - over - under,
+        over_total=over,
+        under_total=under,
+        findings=sum(r["findings"] for r in by_reason),
+        by_reason=by_reason,
+        by_group=by_group,
+    )
+    return out
+
+
+def finding_from_row(row: dict[str, Any]) -> Finding:
+    """A stored finding back as the core value (exports use the same code for both)."""
+    return Finding(
+        rule_id=row["rule_id"],
+        amount_at_stake=row["amount_at_stake"],
+        line_numbers=tuple(row["line_numbers"]),
+        resource_id=row["resource_id"],
+        resource_type=row["resource_type"],
+        period_start=row["period_start"],
+        period_end=row["period_end"],
+        evidence=row["evidence"],
+        message=row["message"],
+        bureau=row["bureau"],
+        pool=row["pool"],
+        provider=row["provider"],
+    )
