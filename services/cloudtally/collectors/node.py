@@ -209,6 +209,7 @@ def sample(
 
 def run_cli(settings: Settings, vm_id: str, interval: float, count: int) -> None:
     """Send an inventory event, then one sample per interval (count = 0: until Ctrl-C)."""
+    _quiet_kafka()
     from cloudtally.broker.topics import ensure_topics
     from cloudtally.collectors.producer import InventoryProducer, SampleProducer
 
@@ -236,3 +237,9 @@ def run_cli(settings: Settings, vm_id: str, interval: float, count: int) -> None
         except KeyboardInterrupt:
             pass
     print(f"node {vm_id}: {sent} sample(s) sent to {settings.topic_samples}")
+
+
+def _quiet_kafka() -> None:
+    """kafka-python logs every connection at INFO; keep the CLI output readable."""
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        logging.getLogger("kafka").setLevel(logging.WARNING)

@@ -195,6 +195,7 @@ def run_cli(
     bad_ratio: float,
 ) -> SimulationReport:
     """CLI entry: default end = now rounded down to the interval, start = end - days."""
+    _quiet_kafka()
     t_end = parse_time(end) if end else int(time.time()) // interval * interval
     t_start = parse_time(start) if start else t_end - int(days * 86_400) // interval * interval
     report = run(
@@ -211,3 +212,9 @@ def run_cli(
     )
     print(report.summary())
     return report
+
+
+def _quiet_kafka() -> None:
+    """kafka-python logs every connection at INFO; keep the CLI output readable."""
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        logging.getLogger("kafka").setLevel(logging.WARNING)
