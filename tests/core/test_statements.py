@@ -19,7 +19,7 @@ def tiers(basis: str, mode: str) -> VolumeTiers:
             "basis": basis,
             "mode": mode,
             "tiers": [{"above": 100, "cut": "0.02"}, {"above": 200, "cut": "0.05"}],
-        }  # fmt: skip
+        }
     )
 
 
