@@ -1,0 +1,222 @@
+"""Invoices on the real stores: atomic imports, duplicates, verification runs, bureau scope."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+
+import pytest
+
+from cloudtally.core.invoice import InvoiceError
+from cloudtally.core.verification import VerificationPolicy
+from cloudtally.invoices import store as inv_store
+from cloudtally.invoices.generator import (
+    ALL_ERRORS,
+    generate_invoice,
+    render_focus_csv,
+    render_provider_csv,
+    render_provider_xlsx,
+    simulate_fleet,
+)
+from cloudtally.invoices.importer import ImportLimits, ImportRejected, import_invoice
+from cloudtally.invoices.service import verify_invoice
+
+PROVIDER = "provider-a"
+
+
+def seed_metering(store, expected, vms) -> None:
+    """Bill lines (one per VM resource and month), current-run pointers and inventory."""
+    day = (expected[0].period_start + dt.timedelta(days=14)).date()
+    n = len(expected)
+    adj = []
+    for e in expected:
+        rules = [{"rule": "catalog", "price": str(e.unit_price)}]
+        for a in e.adjustments:
+            if a.kind == "tender_discount":
+                rules.append({"rule": "tender_discount", "pay": str(a.factor)})
+            else:
+                rules.append(
+                    {"rule": "low_utilization", "cut": str(1 - a.factor), "threshold_pct": "20"}
+                )
+        adj.append(json.dumps(rules))
+    store.insert(
+        "bill_lines",
+        {
+            "vm_id": [e.resource_id for e in expected],
+            "day": [day] * n,
+            "month": [day] * n,
+            "fiscal_year": [2024] * n,
+            "bureau": [e.bureau for e in expected],
+            "system": ["sys"] * n,
+            "pool": [e.pool for e in expected],
+            "provider": [PROVIDER] * n,
+            "resource": [e.resource_type for e in expected],
+            "tariff_version": ["sim-1"] * n,
+            "quantity": [e.quantity for e in expected],
+            "unit": [e.unit for e in expected],
+            "unit_price": [e.unit_price for e in expected],
+            "price_divisor": [1] * n,
+            "list_amount": [e.list_amount for e in expected],
+            "after_discount": [e.discounted_amount for e in expected],
+            "after_cut": [e.expected_amount for e in expected],
+            "adjustments": adj,
+            "hours": [e.metered_hours + e.gap_hours for e in expected],
+            "unmetered_hours": [int(e.gap_hours) for e in expected],
+            "run_id": ["r1"] * n,
+            "version": [1] * n,
+        },
+    )
+    vm_ids = sorted({e.resource_id for e in expected})
+    store.insert(
+        "bill_current",
+        {
+            "vm_id": vm_ids,
+            "day": [day] * len(vm_ids),
+            "run_id": ["r1"] * len(vm_ids),
+            "version": [1] * len(vm_ids),
+        },
+    )
+    rows = []
+    for lc in vms.values():
+        rows.append((lc, "created", lc.created_at))
+        if lc.deleted_at:
+            rows.append((lc, "deleted", lc.deleted_at))
+    store.insert(
+        "vm_inventory",
+        {
+            "vm_id": [r[0].vm_id for r in rows],
+            "event_ts": [int(r[2].timestamp()) for r in rows],
+            "event": [r[1] for r in rows],
+            "name": [""] * len(rows),
+            "bureau": [r[0].bureau for r in rows],
+            "system": ["sys"] * len(rows),
+            "pool": [r[0].pool for r in rows],
+            "provider": [PROVIDER] * len(rows),
+            "vcpu": [4] * len(rows),
+            "mem_gb": [Decimal(8)] * len(rows),
+            "version": [1] * len(rows),
+        },
+    )
+
+
+def nothing_landed(store) -> None:
+    assert store.scalar("SELECT count() FROM invoice_lines") == 0
+    assert store.scalar("SELECT count() FROM invoices") == 0
+
+
+def test_planted_errors_found_exactly_from_the_store_and_scoped_by_bureau(store, tmp_path):
+    exp, vms = simulate_fleet(seed=7, vms=40, gap_share=0.3, low_util_share=0.4)
+    seed_metering(store, exp, vms)
+    lines, planted = generate_invoice(
+        exp, vms, errors=[e for e in ALL_ERRORS if e != "R3"], bill_unmetered_hours=False
+    )
+    f = tmp_path / "invoice.csv"
+    f.write_bytes(render_provider_csv(lines, encoding="gb18030"))
+    res = import_invoice(store, f, provider=PROVIDER, limits=ImportLimits(chunk_rows=25))
+    assert res.status == "imported" and res.rows == len(lines)
+    assert res.billing_period == (exp[0].period_start, exp[0].period_end)
+    run = verify_invoice(
+        store, res.invoice_id, policy=VerificationPolicy(bill_unmetered_hours=False)
+    )
+    stored = inv_store.findings(store, res.invoice_id)
+    got = sorted((r["rule_id"], tuple(r["line_numbers"]), r["amount_at_stake"]) for r in stored)
+    want = sorted((p.rule_id, p.line_numbers, p.amount_at_stake) for p in planted)
+    assert got == want
+    assert run["findings"] == len(planted)
+    assert [r["seq"] for r in stored] == list(range(1, len(stored) + 1))
+
+    summary = inv_store.summary(store, res.invoice_id)
+    assert summary["billed_total"] == res.billed_total == sum(ln.amount for ln in lines)
+    stakes = sum(p.amount_at_stake for p in planted)
+    assert summary["verified_total"] == summary["billed_total"] - stakes
+    assert {r["rule_id"] for r in summary["by_reason"]} == {p.rule_id for p in planted}
+
+    bureau = next(r["bureau"] for r in stored if r["bureau"])
+    mine = inv_store.findings(store, res.invoice_id, bureau=bureau)
+    assert mine and all(r["bureau"] == bureau for r in mine)
+    scoped = inv_store.summary(store, res.invoice_id, bureau=bureau)
+    assert {g["bureau"] for g in scoped["by_group"]} == {bureau}
+    assert scoped["over_total"] - -scoped["under_total"] == sum(
+        r["amount_at_stake"] for r in mine if r["severity"] != "info"
+    )
+    assert scoped["billed_total"] < summary["billed_total"]
+    assert inv_store.findings(store, res.invoice_id, rule_id="Q1")[0]["evidence"][
+        "metered_quantity"
+    ]
+
+
+def test_clean_focus_invoice_verifies_to_zero_findings(store, tmp_path):
+    exp, vms = simulate_fleet(seed=8, vms=20)
+    seed_metering(store, exp, vms)
+    lines, _ = generate_invoice(exp, vms, form="focus")
+    data = render_focus_csv(
+        lines, provider=PROVIDER, billing_period=(exp[0].period_start, exp[0].period_end)
+    )
+    res = import_invoice(store, data, provider=PROVIDER, fmt="focus", file_name="focus.csv")
+    run = verify_invoice(store, res.invoice_id)
+    assert run["findings"] == 0 and run["matched_lines"] == len(lines)
+    assert run["verified_total"] == run["billed_total"] == sum(e.expected_amount for e in exp)
+
+
+def test_same_file_twice_is_recognised(store, tmp_path):
+    exp, vms = simulate_fleet(seed=9, vms=5)
+    lines, _ = generate_invoice(exp, vms)
+    data = render_provider_xlsx(lines)
+    first = import_invoice(store, data, provider=PROVIDER, fmt="xlsx")
+    again = import_invoice(store, data, provider=PROVIDER, fmt="xlsx")
+    assert first.status == "imported" and again.status == "duplicate"
+    assert again.invoice_id == first.invoice_id
+    assert store.scalar("SELECT count() FROM invoice_lines") == len(lines)
+    assert len(inv_store.list_invoices(store)) == 1
+    assert inv_store.load_lines(store, first.invoice_id)[0].quantity == lines[0].quantity
+
+
+def test_bad_rows_reject_the_whole_file_and_nothing_lands(store, tmp_path):
+    exp, vms = simulate_fleet(seed=10, vms=30)
+    lines, _ = generate_invoice(exp, vms)
+    text = render_provider_csv(lines).decode("utf-8-sig").splitlines()
+    text[70] = text[70].replace(text[70].split(",")[9], "12x.5")  # amount of row 71
+    f = tmp_path / "bad.csv"
+    f.write_text("\n".join(text), encoding="utf-8")
+    with pytest.raises(ImportRejected) as err:
+        import_invoice(store, f, provider=PROVIDER, limits=ImportLimits(chunk_rows=10))
+    assert [(e.row, e.column) for e in err.value.errors] == [(71, "金额")]
+    nothing_landed(store)
+
+
+@pytest.mark.parametrize(
+    "case", ["wrong_encoding", "missing_columns", "empty", "huge", "header_only"]
+)
+def test_malformed_files_give_clear_errors(store, tmp_path, case):
+    exp, vms = simulate_fleet(seed=11, vms=3)
+    lines, _ = generate_invoice(exp, vms)
+    f = tmp_path / "x.csv"
+    mapping = None
+    limits = ImportLimits()
+    if case == "wrong_encoding":
+        f.write_bytes(render_provider_csv(lines, encoding="gb18030"))
+        mapping = tmp_path / "m.yaml"
+        mapping.write_text(
+            "provider: provider-a\nencoding: utf-8\ncolumns:\n  resource_id: 资源ID\n"
+            "  resource_type: 资源类型\n  period: 计费周期\n  quantity: 数量\n"
+            "  amount: 金额\n",
+            encoding="utf-8",
+        )
+        match = "not valid utf-8"
+    elif case == "missing_columns":
+        f.write_text("资源ID,资源类型,计费周期\nvm-1,vCPU,2024-01\n", encoding="utf-8")
+        match = "missing columns"
+    elif case == "empty":
+        f.write_bytes(b"")
+        match = "empty"
+    elif case == "header_only":
+        f.write_bytes(render_provider_csv([]))
+        match = "no invoice lines"
+    else:
+        f.write_bytes(render_provider_csv(lines))
+        limits = ImportLimits(max_bytes=200)
+        match = "limit is 200 bytes"
+    with pytest.raises(InvoiceError, match=match):
+        import_invoice(store, f, provider=PROVIDER, mapping=mapping, limits=limits)
+    nothing_landed(store)
