@@ -69,6 +69,12 @@ def _page(limit: int, offset: int) -> tuple[int, int]:
     return limit, offset
 
 
+def _plain(value: Any) -> Decimal:
+    """Decimal without trailing zeros or exponent: 16.000 → 16, 0.500 → 0.5."""
+    d = Decimal(value)
+    return d.quantize(Decimal(1)) if d == d.to_integral_value() else d.normalize()
+
+
 def _ratio(num: float, den: float, scale: float = 1.0) -> float | None:
     return None if den <= 0 else round(num / den * scale, 4)
 
@@ -260,7 +266,7 @@ def _vm_window_stats(
                 pool=r["o_pool"],
                 provider=r["o_provider"],
                 vcpu=int(r["o_vcpu"]),
-                mem_gb=Decimal(r["o_mem_gb"]).normalize(),
+                mem_gb=_plain(r["o_mem_gb"]),
                 samples=n,
                 cpu_avg=r["cpu_sum"] / n if n else None,
                 mem_avg=r["mem_sum"] / n if n else None,
@@ -413,7 +419,7 @@ def find_storage_idle(
             FROM disk_usage_daily FINAL
             WHERE day >= %(d0)s AND day < %(d1)s
             GROUP BY vm_id, disk_id, month
-        ) AS disk_months ANY INNER JOIN (
+        ) AS disk_months ALL INNER JOIN (
             SELECT vm_id, argMax(bureau, day) AS bureau, argMax(system, day) AS system,
                 argMax(pool, day) AS pool, argMax(provider, day) AS provider
             FROM usage_daily FINAL
@@ -431,7 +437,7 @@ def find_storage_idle(
             disk_id=r["disk_id"],
             month=r["month"],
             tier=r["tier"],
-            size_gb=Decimal(r["size_gb"]).normalize(),
+            size_gb=_plain(r["size_gb"]),
             used_pct_max=None if r["used_max"] is None else float(r["used_max"]),
             days_sampled=int(r["days"]),
             bureau=r["bureau"],
