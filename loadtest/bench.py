@@ -77,7 +77,7 @@ def direct_insert_rate(
     store = open_store(store_url, "bench_direct")
     migrate(store)
     fleet = Fleet.build(seed=seed, vms=vms, pools=4, bureaus=120, start=start, end=end)
-    chunks = [c for c in fleet.samples(start, end, interval)]
+    chunks = [c.samples for c in fleet.samples(start, end, interval)]
     total, elapsed = 0, 0.0
     pending: list = []
     version = np.uint64(time.time_ns() // 1_000_000)
@@ -192,12 +192,14 @@ def main() -> None:
                 if sim.poll() is not None and produced_at is None:
                     produced_at = time.perf_counter()
                     out = sim.stdout.read().decode() if sim.stdout else ""
-                    m = re.search(r"good samples[^0-9]*([0-9_,]+)", out)
+                    m = re.search(r"samples: ([0-9_,]+) good", out)
                     if sim.returncode != 0 or not m:
                         raise SystemExit(f"simulator failed:\n{out}")
                     expected = int(m.group(1).replace(",", "").replace("_", ""))
                 done = metric(base, "cloudtally_samples_ingested_total", 'table="samples"')
                 if expected is not None and done >= expected:
+                    inserts = metric(base, "cloudtally_insert_batch_rows_count", 'table="samples"')
+                    rows_per_insert = int(done / max(inserts, 1))
                     break
                 if time.perf_counter() - t0 > 1800:
                     raise SystemExit(f"timed out: {done} of {expected} samples ingested")
@@ -226,6 +228,7 @@ def main() -> None:
         args.seed,
     )
     result.update(
+        worker_rows_per_insert=rows_per_insert,
         direct_insert_samples_per_s=round(direct_rate),
         direct_insert_rows=direct_rows,
         ratio_end_to_end_vs_direct=round(result["end_to_end_samples_per_s"] / direct_rate, 3),

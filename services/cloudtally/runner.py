@@ -81,7 +81,6 @@ def up(settings: Settings, *, vms: int, days: float, data_dir: Path | None) -> N
     from cloudtally.api.auth import write_demo_tokens
     from cloudtally.broker.embedded import EmbeddedBroker
     from cloudtally.broker.topics import ensure_topics
-    from cloudtally.collectors.simulate import fleet_bureaus
 
     data_dir = (data_dir or settings.data_dir).resolve()
     settings = settings.model_copy(update={"data_dir": data_dir})
@@ -90,7 +89,7 @@ def up(settings: Settings, *, vms: int, days: float, data_dir: Path | None) -> N
     seed = 1
     plain: dict[str, str] = {}
     if not tokens.exists():
-        plain = write_demo_tokens(tokens, fleet_bureaus(seed=seed, vms=vms)[:3])
+        plain = write_demo_tokens(tokens, _fleet_bureaus(seed, vms)[:3])
     env = _env(settings, data_dir, tokens)
     base = f"http://{settings.api_host}:{settings.api_port}"
 
@@ -127,6 +126,18 @@ def up(settings: Settings, *, vms: int, days: float, data_dir: Path | None) -> N
             for name, p in reversed(procs):
                 stop(p, name)
     print("stopped; data kept in", data_dir)
+
+
+def _fleet_bureaus(seed: int, vms: int) -> list[str]:
+    """Bureaus of the simulated fleet, busiest first, for demo bureau tokens."""
+    from collections import Counter
+
+    from cloudtally.collectors.fleet import Fleet
+
+    now = int(time.time())
+    fleet = Fleet.build(seed, vms, 2, 20, start=now - 86_400, end=now)
+    counts = Counter(e.bureau for e in fleet.inventory_events())
+    return [b for b, _ in counts.most_common()]
 
 
 def _banner(base: str, data_dir: Path, tokens: Path, plain: dict[str, str]) -> None:

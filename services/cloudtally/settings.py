@@ -35,9 +35,8 @@ class Settings(BaseSettings):
     store_url: str = ""
     database: str = "cloudtally"
 
-    # Sink batching: flush when either limit is reached (arroyo-style), commit after flush.
-    sink_max_rows: int = 200_000
-    sink_max_seconds: float = 1.0
+    # Sink batching (arroyo-style): the worker takes up to take_max_messages messages or
+    # what arrived within take_within_s, writes them in one insert per table, then commits.
     take_max_messages: int = 500
     take_within_s: float = 0.25
 
@@ -54,6 +53,16 @@ class Settings(BaseSettings):
     policy_file: Path | None = None
 
     sample_interval_s: int = Field(default=60, ge=1)
+
+    def as_env(self) -> dict[str, str]:
+        """These settings as CLOUDTALLY_* variables, to hand to a child process."""
+        out = {}
+        for name, value in self.model_dump().items():
+            if value is not None:
+                out[f"CLOUDTALLY_{name.upper()}"] = (
+                    str(value).lower() if isinstance(value, bool) else str(value)
+                )
+        return out
 
     @property
     def resolved_store_url(self) -> str:

@@ -116,3 +116,15 @@ def test_inventory_events_and_a_bad_one(store) -> None:
     row = store.dicts("SELECT bureau, vcpu, mem_gb, disk_tiers FROM vm_inventory FINAL")[0]
     assert row["bureau"] == "edu" and row["vcpu"] == 4 and str(row["mem_gb"]) in ("7.5", "7.500")
     assert row["disk_tiers"] == ["archive"]
+
+
+def test_rows_keep_the_source_of_their_own_message(store) -> None:
+    sink = IngestSink(store)
+    a = encode_batch("node", ["vm-a"], [T0], [1.0], [2.0])
+    b = encode_batch("simulate", ["vm-b", "vm-c"], [T0, T0], [1.0, 1.0], [2.0, 2.0])
+    sink.write_samples([RawMessage("samples", 0, 0, a), RawMessage("samples", 0, 1, b)])
+    assert store.rows("SELECT vm_id, source FROM samples FINAL ORDER BY vm_id") == [
+        ("vm-a", "node"),
+        ("vm-b", "simulate"),
+        ("vm-c", "simulate"),
+    ]

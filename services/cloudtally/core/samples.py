@@ -128,7 +128,10 @@ def decode_batch(raw: bytes, *, now: int, max_future_s: int = 300) -> DecodedBat
         raise BatchRejected(f"unknown fields {sorted(unknown)}")
 
     max_ts = now + max_future_s
-    cols, rejects = _columns(doc, SAMPLE_FIELDS, "samples", ("cpu_pct", "mem_pct"), max_ts)
+    # A JSON true/false would coerce to 1.0/0.0 in a numeric array; when the raw bytes hold
+    # neither word, no value can be a bool and the per-value check is skipped (hot path).
+    bools = b"true" in raw or b"false" in raw
+    cols, rejects = _columns(doc, SAMPLE_FIELDS, "samples", ("cpu_pct", "mem_pct"), max_ts, bools)
     samples = SampleColumns(
         vm_id=cols["vm_id"],
         ts=cols["ts"],
@@ -144,7 +147,7 @@ def decode_batch(raw: bytes, *, now: int, max_future_s: int = 300) -> DecodedBat
         extra = set(disk_doc) - set(DISK_FIELDS)
         if extra:
             raise BatchRejected(f"unknown fields in disks {sorted(extra)}")
-        dcols, drejects = _columns(disk_doc, DISK_FIELDS, "disks", ("used_gb",), max_ts)
+        dcols, drejects = _columns(disk_doc, DISK_FIELDS, "disks", ("used_gb",), max_ts, bools)
         rejects.extend(drejects)
         disks = DiskColumns(dcols["vm_id"], dcols["disk_id"], dcols["ts"], dcols["used_gb"])
     return DecodedBatch(source, samples, disks, rejects)
@@ -162,6 +165,7 @@ def _columns(
     section: str,
     pct_or_qty: Sequence[str],
     max_ts: int,
+    may_hold_bools: bool = True,
 ) -> tuple[dict[str, np.ndarray], list[RowReject]]:
     missing = [n for n in names if n not in doc]
     if missing:
@@ -189,22 +193,23 @@ def _columns(
         if n in ("vm_id", "disk_id"):
             arr = np.empty(n_rows, dtype=object)
             arr[:] = values
-            ok = np.fromiter(
-                (isinstance(x, str) and 0 < len(x) <= MAX_ID_LEN for x in values),
-                dtype=bool,
-                count=n_rows,
-            )
-            flag(~ok, f"{n} must be a non-empty string of at most {MAX_ID_LEN} characters")
+            if not _all_ids(values):
+                ok = np.fromiter(
+                    (isinstance(x, str) and 0 < len(x) <= MAX_ID_LEN for x in values),
+                    dtype=bool,
+                    count=n_rows,
+                )
+                flag(~ok, f"{n} must be a non-empty string of at most {MAX_ID_LEN} characters")
             cols[n] = arr
         elif n == "ts":
-            arr_f = _numeric(values)
+            arr_f = _numeric(values, may_hold_bools)
             ok = np.isfinite(arr_f) & (arr_f == np.floor(arr_f))
             flag(~ok, "ts must be an integer epoch second")
             flag(ok & (arr_f < MIN_TS), "ts before 2000-01-01")
             flag(ok & (arr_f > max_ts), "ts in the future")
             cols[n] = np.where(ok, arr_f, 0).astype(np.int64)
         else:
-            arr_f = _numeric(values)
+            arr_f = _numeric(values, may_hold_bools)
             finite = np.isfinite(arr_f)
             flag(~finite, f"{n} must be a number")
             flag(finite & (arr_f < 0), f"{n} is negative")
@@ -221,12 +226,25 @@ def _columns(
     return cols, rejects
 
 
-def _numeric(values: list[Any]) -> np.ndarray:
+def _all_ids(values: list[Any]) -> bool:
+    """C-speed check that every value is a str of 1..MAX_ID_LEN characters."""
+    if not values:
+        return True
+    if set(map(type, values)) != {str}:
+        return False
+    lengths = list(map(len, values))
+    return min(lengths) > 0 and max(lengths) <= MAX_ID_LEN
+
+
+def _numeric(values: list[Any], may_hold_bools: bool = True) -> np.ndarray:
     """Fast path for clean numeric lists; NaN marks anything that is not a number."""
     try:
         arr = np.asarray(values)
-        # JSON true/false would coerce to 1.0/0.0 in a mixed list: not a number here.
-        if arr.ndim == 1 and arr.dtype.kind in "iuf" and not any(type(x) is bool for x in values):
+        if (
+            arr.ndim == 1
+            and arr.dtype.kind in "iuf"
+            and not (may_hold_bools and any(type(x) is bool for x in values))
+        ):
             return arr.astype(np.float64, copy=False)
     except (TypeError, ValueError, OverflowError):
         pass

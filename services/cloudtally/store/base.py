@@ -82,8 +82,14 @@ class Store(ABC):
         """Run a SELECT for bulk work: numpy columns; DateTime as int64 epoch seconds."""
 
     @abstractmethod
-    def insert(self, table: str, columns: Columns) -> int:
-        """Insert columnar data (numpy arrays or lists of equal length); return rows."""
+    def insert(
+        self, table: str, columns: Columns, constants: Mapping[str, Any] | None = None
+    ) -> int:
+        """Insert columnar data (numpy arrays or lists of equal length); return rows.
+
+        ``constants`` are columns with one value for every row (source, version):
+        the engine fills them in, so the hot path does not build per-row arrays.
+        """
 
     @abstractmethod
     def close(self) -> None: ...

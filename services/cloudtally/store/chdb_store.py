@@ -7,6 +7,7 @@ every reader and writer (the worker serves the API in embedded mode).
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,7 +15,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
-from cloudtally.store.base import Columns, Params, Store, StoreError, converter, render
+from cloudtally.store.base import Columns, Params, Store, StoreError, converter, quote, render
 
 _JSON_SETTINGS = "date_time_output_format='unix_timestamp', output_format_json_quote_decimals=1"
 
@@ -26,6 +27,8 @@ def to_arrow(columns: Columns) -> pa.Table:
             arrays[name] = pa.array(col)
         elif isinstance(col, np.ndarray) and col.dtype.kind == "M":
             arrays[name] = pa.array(col.astype("datetime64[s]").astype(np.int64).astype(np.uint32))
+        elif isinstance(col, np.ndarray) and col.dtype == object:
+            arrays[name] = pa.array(col, from_pandas=True)
         else:
             arrays[name] = pa.array(list(col))
     return pa.table(arrays)
@@ -87,12 +90,21 @@ class ChdbStore(Store):
         table = self._run(render(sql, params), "ArrowTable")
         return {name: _numpy(table.column(i)) for i, name in enumerate(table.column_names)}
 
-    def insert(self, table: str, columns: Columns) -> int:
+    def insert(
+        self, table: str, columns: Columns, constants: Mapping[str, Any] | None = None
+    ) -> int:
         data = to_arrow(columns)
         if data.num_rows == 0:
             return 0
-        names = ", ".join(data.column_names)
-        self._run(f"INSERT INTO {table} ({names}) SELECT {names} FROM Python(data)", "CSV")
+        names = list(data.column_names)
+        values = list(names)
+        for name, value in (constants or {}).items():
+            names.append(name)
+            values.append(quote(value))
+        columns_sql, values_sql = ", ".join(names), ", ".join(values)
+        self._run(
+            f"INSERT INTO {table} ({columns_sql}) SELECT {values_sql} FROM Python(data)", "CSV"
+        )
         return int(data.num_rows)
 
     @property

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 from urllib.parse import urlparse
 
@@ -14,6 +14,14 @@ from cloudtally.store.base import Columns, Params, Store, StoreError, normalize_
 
 # The driver logs a line per non-numpy column type on every insert; not useful.
 logging.getLogger("clickhouse_driver.columns.service").setLevel(logging.ERROR)
+
+
+def _repeat(value: Any, n: int) -> np.ndarray:
+    if isinstance(value, int | float):
+        return np.full(n, value)
+    arr = np.empty(n, dtype=object)
+    arr[:] = [value] * n
+    return arr
 
 
 def _as_ndarray(col: np.ndarray | Sequence[Any], type_name: str) -> np.ndarray:
@@ -95,13 +103,18 @@ class ServerStore(Store):
             out[name] = arr
         return out
 
-    def insert(self, table: str, columns: Columns) -> int:
+    def insert(
+        self, table: str, columns: Columns, constants: Mapping[str, Any] | None = None
+    ) -> int:
         names = list(columns)
         types = self._column_types(table)
         data = [_as_ndarray(columns[n], types.get(n, "")) for n in names]
         n = len(data[0]) if data else 0
         if n == 0:
             return 0
+        for name, value in (constants or {}).items():
+            names.append(name)
+            data.append(_as_ndarray(_repeat(value, n), types.get(name, "")))
         self._run(f"INSERT INTO {table} ({', '.join(names)}) VALUES", data, columnar=True)
         return n
 

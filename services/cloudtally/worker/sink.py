@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import orjson
+import pandas as pd
 
 from cloudtally import metrics
 from cloudtally.core.inventory import InventoryRejected, decode_event
@@ -91,8 +92,8 @@ class IngestSink:
         result = FlushResult()
         samples: dict[str, list[np.ndarray]] = defaultdict(list)
         disks: dict[str, list[np.ndarray]] = defaultdict(list)
-        sources: list[np.ndarray] = []
-        disk_sources: list[np.ndarray] = []
+        sources: list[tuple[str, int]] = []  # (source, rows) per message, in order
+        disk_sources: list[tuple[str, int]] = []
         per_partition: dict[tuple[str, int], list[int]] = defaultdict(list)
         written_by_msg: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])
 
@@ -127,29 +128,25 @@ class IngestSink:
                 samples["ts"].append(s.ts)
                 samples["cpu_pct"].append(s.cpu_pct)
                 samples["mem_pct"].append(s.mem_pct)
-                sources.append(np.full(len(s), batch.source, dtype=object))
+                sources.append((batch.source, len(s)))
             d = batch.disks
             if len(d):
                 disks["vm_id"].append(d.vm_id)
                 disks["disk_id"].append(d.disk_id)
                 disks["ts"].append(d.ts)
                 disks["used_gb"].append(d.used_gb)
-                disk_sources.append(np.full(len(d), batch.source, dtype=object))
+                disk_sources.append((batch.source, len(d)))
 
         touched_vm: list[np.ndarray] = []
         touched_ts: list[np.ndarray] = []
         if samples:
             cols = {k: np.concatenate(v) for k, v in samples.items()}
-            cols["source"] = np.concatenate(sources)
-            cols["version"] = np.full(len(cols["ts"]), version, dtype=np.uint64)
-            result.rows["samples"] = self._insert("samples", cols)
+            result.rows["samples"] = self._insert("samples", cols, sources, version)
             touched_vm.append(cols["vm_id"])
             touched_ts.append(cols["ts"])
         if disks:
             cols = {k: np.concatenate(v) for k, v in disks.items()}
-            cols["source"] = np.concatenate(disk_sources)
-            cols["version"] = np.full(len(cols["ts"]), version, dtype=np.uint64)
-            result.rows["disk_samples"] = self._insert("disk_samples", cols)
+            result.rows["disk_samples"] = self._insert("disk_samples", cols, disk_sources, version)
             touched_vm.append(cols["vm_id"])
             touched_ts.append(cols["ts"])
         if touched_vm:
@@ -201,9 +198,26 @@ class IngestSink:
 
     # -- steps ---------------------------------------------------------------------------
 
-    def _insert(self, table: str, cols: dict[str, Any]) -> int:
+    def _insert(
+        self,
+        table: str,
+        cols: dict[str, Any],
+        sources: list[tuple[str, int]] | None = None,
+        version: int | None = None,
+    ) -> int:
+        constants: dict[str, Any] = {}
+        if version is not None:
+            constants["version"] = version
+        if sources:
+            names = {name for name, _ in sources}
+            if len(names) == 1:  # the usual case: one collector per flush
+                constants["source"] = names.pop()
+            else:
+                cols["source"] = np.repeat(
+                    np.array([n for n, _ in sources], dtype=object), [k for _, k in sources]
+                )
         t0 = time.perf_counter()
-        n = self.store.insert(table, cols)
+        n = self.store.insert(table, cols, constants)
         metrics.INSERT_SECONDS.labels(table).observe(time.perf_counter() - t0)
         metrics.INSERT_ROWS.labels(table).observe(n)
         metrics.SAMPLES_INGESTED.labels(table).inc(n)
@@ -211,13 +225,12 @@ class IngestSink:
 
     def _queue_rollups(self, vm_id: np.ndarray, ts: np.ndarray, version: int) -> int:
         """Record which (VM, hour) keys changed, for the rollup step to recompute."""
-        hours = ts - ts % 3600
-        # Unique (vm, hour) pairs without building Python tuples per sample.
-        vm_codes, vm_index = np.unique(vm_id.astype(str), return_inverse=True)
-        key = vm_index.astype(np.int64) * (1 << 32) + (hours // 3600)
+        # Unique (vm, hour) pairs: hash-factorize the ids, then dedupe integer keys.
+        codes, names = pd.factorize(vm_id)
+        key = codes.astype(np.int64) * (1 << 32) + ts // 3600
         uniq = np.unique(key)
         cols = {
-            "vm_id": vm_codes[(uniq >> 32).astype(np.int64)].astype(object),
+            "vm_id": np.asarray(names, dtype=object)[uniq >> 32],
             "hour": (uniq & 0xFFFFFFFF) * 3600,
             "version": np.full(len(uniq), version, dtype=np.uint64),
         }

@@ -1,0 +1,260 @@
+"""End to end: simulator → Tansu → real worker process → ClickHouse, with bad input mixed in.
+
+Asserts exact counts: every good sample present exactly once, every planted bad
+record dead-lettered once with its reason (in the store and on the topic), and
+nothing lost or duplicated when the worker is killed mid-stream and restarted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+
+from cloudtally.collectors.simulate import SimulationReport, run
+from cloudtally.devtools.clickhouse_server import free_port
+from cloudtally.settings import Settings
+from cloudtally.store import Store
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+DEAD_LETTER_SCHEMA = json.loads((ROOT / "schemas" / "dead_letter.schema.json").read_text())
+START = "2026-03-02T00:00:00+08:00"  # a Monday
+READ_COUNTS = """
+import json, sys
+from cloudtally.store import open_store
+s = open_store("chdb://" + sys.argv[1], "cloudtally")
+q = lambda sql: s.rows(sql)
+print(json.dumps({
+    "samples": q("SELECT count() FROM samples FINAL")[0][0],
+    "raw_rows": q("SELECT count() FROM samples")[0][0],
+    "keys": q("SELECT uniqExact(vm_id, ts) FROM samples")[0][0],
+    "disks": q("SELECT count() FROM disk_samples FINAL")[0][0],
+    "vms": q("SELECT uniqExact(vm_id) FROM vm_inventory")[0][0],
+    "dead": [list(r) for r in q("SELECT section, row_index, reason FROM dead_letters FINAL")],
+}))
+"""
+
+
+@contextmanager
+def worker_process(settings: Settings, log: Path, *, with_api: bool) -> Iterator[Any]:
+    args = [sys.executable, "-m", "cloudtally.cli", "worker"] + (["--with-api"] if with_api else [])
+    env = {**os.environ, **settings.as_env(), "CLOUDTALLY_API_AUTH": "false"}
+    proc = subprocess.Popen(args, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def wait_until(
+    check: Callable[[], bool], what: str, proc: Any, log: Path, timeout: float = 120
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            pytest.fail(
+                f"worker exited ({proc.returncode}) while waiting for {what}:\n"
+                + log.read_text()[-3000:]
+            )
+        if check():
+            return
+        time.sleep(0.3)
+    pytest.fail(f"timed out waiting for {what}:\n" + log.read_text()[-3000:])
+
+
+def dead_letter_topic(settings: Settings) -> list[dict[str, Any]]:
+    """Every record on the dead-letter topic, read to the fetch high watermark."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        enable_auto_commit=False,
+        consumer_timeout_ms=3000,
+    )
+    parts = consumer.partitions_for_topic(settings.topic_dead_letter) or set()
+    tps = [TopicPartition(settings.topic_dead_letter, p) for p in parts]
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    records = [json.loads(m.value) for m in consumer]
+    consumer.close()
+    return records
+
+
+def planted(report: SimulationReport) -> Counter[tuple[str, int, str]]:
+    rows = Counter((r.section, r.row_index, r.reason) for r in report.bad_rows)
+    msgs = Counter(("message", -1, m.reason) for m in report.bad_messages)
+    return rows + msgs
+
+
+def dead_lettered(records: list[dict[str, Any]]) -> Counter[tuple[str, int, str]]:
+    out: Counter[tuple[str, int, str]] = Counter()
+    for r in records:
+        if r["section"] == "inventory":
+            continue
+        # Reasons for whole messages carry parser detail after the planted prefix.
+        out[(r["section"], r["row_index"], r["reason"])] += 1
+    return out
+
+
+def matches(expected: Counter, got: Counter) -> bool:
+    """Each planted (section, row, reason) is found once; message reasons match by prefix."""
+    got = Counter(got)
+    for (section, row, reason), n in expected.items():
+        for key in list(got):
+            if key[0] == section and key[1] == row and key[2].startswith(reason) and got[key] > 0:
+                take = min(n, got[key])
+                got[key] -= take
+                n -= take
+                if n == 0:
+                    break
+        if n:
+            return False
+    return sum(got.values()) == 0
+
+
+def test_embedded_pipeline_counts_exactly_with_bad_input(broker, settings, tmp_path) -> None:
+    """chDB worker hosting the API, as `cloudtally up` runs it."""
+    s = settings(
+        store_url=f"chdb://{tmp_path / 'worker-chdb'}", database="cloudtally", api_port=free_port()
+    )
+    log = tmp_path / "worker.log"
+    report = run(
+        s,
+        seed=3,
+        vms=120,
+        pools=2,
+        bureaus=8,
+        start=START,
+        end="2026-03-02T12:00:00+08:00",
+        interval=300,
+        bad_ratio=0.004,
+    )
+    assert report.bad_rows and report.bad_messages and report.bad_inventory_events == 1
+    base = f"http://127.0.0.1:{s.api_port}"
+    import urllib.request
+
+    def progress() -> dict[str, int]:
+        try:
+            with urllib.request.urlopen(f"{base}/api/v1/ingest/progress", timeout=2) as r:
+                rows = json.loads(r.read())
+        except OSError:
+            return {}
+        return {
+            "rejected": sum(x["rows_rejected"] for x in rows if x["topic"] == s.topic_samples),
+            "messages": sum(x["messages"] for x in rows if x["topic"] == s.topic_samples),
+        }
+
+    with worker_process(s, log, with_api=True) as proc:
+        wait_until(
+            lambda: progress().get("messages", 0) >= report.messages,
+            "all sample messages flushed",
+            proc,
+            log,
+        )
+        with urllib.request.urlopen(f"{base}/api/v1/fleet", timeout=5) as r:
+            fleet = json.loads(r.read())
+        assert fleet["samples"] == report.good_samples
+    # The worker has stopped: read its chDB folder from a fresh process (one folder per process).
+    counts = json.loads(
+        subprocess.check_output(
+            [sys.executable, "-c", READ_COUNTS, str(tmp_path / "worker-chdb")], text=True
+        )
+    )
+    assert counts["samples"] == counts["keys"] == report.good_samples
+    assert counts["raw_rows"] == report.good_samples  # no redelivery in a clean run
+    assert counts["disks"] == report.good_disk_samples
+    assert counts["vms"] == report.vms
+    store_dead = Counter(
+        (sec, row, reason) for sec, row, reason in counts["dead"] if sec != "inventory"
+    )
+    assert matches(planted(report), store_dead), (planted(report), store_dead)
+    assert sum(1 for d in counts["dead"] if d[0] == "inventory") == report.bad_inventory_events
+
+    records = dead_letter_topic(s)
+    for r in records:
+        jsonschema.validate(r, DEAD_LETTER_SCHEMA)
+    assert matches(planted(report), dead_lettered(records))
+    assert report.dead_letters_expected == len(records)
+
+
+def test_worker_killed_mid_stream_loses_and_duplicates_nothing(
+    broker, settings, server_store, tmp_path
+) -> None:
+    """kill -9 the worker while it ingests; a new worker finishes; the store is exact."""
+    # Small batches: the worker needs many flushes, so the kill lands mid-stream.
+    s = settings(take_max_messages=4)
+    store: Store = server_store
+    log = tmp_path / "worker.log"
+    box: dict[str, SimulationReport] = {}
+    sim = threading.Thread(
+        target=lambda: box.setdefault(
+            "r",
+            run(
+                s,
+                seed=5,
+                vms=400,
+                pools=2,
+                bureaus=10,
+                start=START,
+                end="2026-03-03T00:00:00+08:00",
+                interval=300,
+                bad_ratio=0.001,
+                rows_per_message=500,
+            ),
+        )
+    )
+    with worker_process(s, log, with_api=False) as first:
+        sim.start()
+        wait_until(
+            lambda: (store.scalar("SELECT count() FROM samples") or 0) > 20_000,
+            "some samples ingested",
+            first,
+            log,
+        )
+        first.send_signal(signal.SIGKILL)  # no clean shutdown, no final commit
+        first.wait()
+    killed_at = store.scalar("SELECT count() FROM samples")
+    sim.join(120)
+    report = box["r"]
+    assert killed_at < report.good_samples, "the kill came too late to test anything"
+    with worker_process(s, log, with_api=False) as second:
+        wait_until(
+            lambda: (
+                store.scalar("SELECT count() FROM samples FINAL") == report.good_samples
+                and store.scalar("SELECT count() FROM dead_letters FINAL")
+                == report.dead_letters_expected
+            ),
+            "every sample and dead letter after the restart",
+            second,
+            log,
+            timeout=180,
+        )
+        time.sleep(2)  # anything still in flight would land now
+    assert store.scalar("SELECT count() FROM samples FINAL") == report.good_samples
+    assert store.scalar("SELECT uniqExact(vm_id, ts) FROM samples") == report.good_samples
+    store.execute("OPTIMIZE TABLE samples FINAL")
+    assert store.scalar("SELECT count() FROM samples") == report.good_samples
+    store_dead = Counter(
+        tuple(r)
+        for r in store.rows("SELECT section, row_index, reason FROM dead_letters FINAL")
+        if r[0] != "inventory"
+    )
+    assert matches(planted(report), store_dead)
