@@ -16,8 +16,17 @@ DEPLOY = ROOT / "deploy"
 COMPOSE_FILE = DEPLOY / "compose" / "docker-compose.yml"
 K8S = DEPLOY / "k8s" / "cloudtally.yaml"
 SETTINGS_ENV = {f"CLOUDTALLY_{name.upper()}" for name in Settings.model_fields}
-LONG_RUNNING = {"kafka-1", "kafka-2", "kafka-3", "clickhouse", "worker", "api", "prometheus",
-                "alertmanager", "grafana"}
+LONG_RUNNING = {
+    "kafka-1",
+    "kafka-2",
+    "kafka-3",
+    "clickhouse",
+    "worker",
+    "api",
+    "prometheus",
+    "alertmanager",
+    "grafana",
+}
 
 
 def compose() -> dict[str, Any]:
@@ -44,7 +53,10 @@ def test_compose_has_the_cluster_topology() -> None:
     assert kafka_env["KAFKA_DEFAULT_REPLICATION_FACTOR"] == "3"
     assert kafka_env["KAFKA_CONTROLLER_QUORUM_VOTERS"].count("@") == 3
     assert {services[f"kafka-{i}"]["environment"]["KAFKA_NODE_ID"] for i in (1, 2, 3)} == {
-        "1", "2", "3"}
+        "1",
+        "2",
+        "3",
+    }
     assert services["worker"]["deploy"]["replicas"] >= 2
     assert services["api"]["deploy"]["replicas"] >= 2
     env = services["worker"]["environment"]
@@ -98,17 +110,23 @@ def test_environment_names_are_settings_fields() -> None:
     dockerfile = (DEPLOY / "Dockerfile").read_text()
     seen |= set(re.findall(r"\b(CLOUDTALLY_[A-Z_]+)=", dockerfile))
     assert seen - SETTINGS_ENV == set(), "environment names Settings does not read"
-    assert {"CLOUDTALLY_MODE", "CLOUDTALLY_KAFKA_BOOTSTRAP", "CLOUDTALLY_STORE_URL",
-            "CLOUDTALLY_METRICS_PORT"} <= seen
+    assert {
+        "CLOUDTALLY_MODE",
+        "CLOUDTALLY_KAFKA_BOOTSTRAP",
+        "CLOUDTALLY_STORE_URL",
+        "CLOUDTALLY_METRICS_PORT",
+    } <= seen
 
 
 def test_every_scrape_target_is_a_compose_service_on_the_right_port() -> None:
     services = compose()["services"]
     prom = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
     env = services["worker"]["environment"]
-    ports = {"cloudtally-worker": int(env["CLOUDTALLY_METRICS_PORT"]),
-             "cloudtally-api": int(env["CLOUDTALLY_API_PORT"]),
-             "cloudtally-collector": int(env["CLOUDTALLY_METRICS_PORT"])}
+    ports = {
+        "cloudtally-worker": int(env["CLOUDTALLY_METRICS_PORT"]),
+        "cloudtally-api": int(env["CLOUDTALLY_API_PORT"]),
+        "cloudtally-collector": int(env["CLOUDTALLY_METRICS_PORT"]),
+    }
     hosts = set()
     for job in prom["scrape_configs"]:
         for sd in job.get("dns_sd_configs", []):
@@ -128,8 +146,12 @@ def test_every_scrape_target_is_a_compose_service_on_the_right_port() -> None:
 def test_compose_mounts_the_checked_configs() -> None:
     services = compose()["services"]
     mounts = {v.split(":")[0] for s in services.values() for v in s.get("volumes", [])}
-    for path in ("../prometheus", "../alertmanager", "../../grafana/provisioning",
-                 "../../grafana/dashboards"):
+    for path in (
+        "../prometheus",
+        "../alertmanager",
+        "../../grafana/provisioning",
+        "../../grafana/dashboards",
+    ):
         assert path in mounts
 
 
@@ -144,18 +166,23 @@ def test_k8s_manifests_are_consistent() -> None:
     assert {"worker", "api"} <= deployments.keys()
     for svc in by_kind["Service"]:
         sel = svc["spec"]["selector"]
-        matched = [n for n, d in deployments.items()
-                   if d["spec"]["template"]["metadata"]["labels"] == sel]
+        matched = [
+            n for n, d in deployments.items() if d["spec"]["template"]["metadata"]["labels"] == sel
+        ]
         assert matched, f"Service {svc['metadata']['name']} selects no Deployment"
-        ports = {p["name"] for c in deployments[matched[0]]["spec"]["template"]["spec"]
-                 ["containers"] for p in c.get("ports", [])}
+        ports = {
+            p["name"]
+            for c in deployments[matched[0]]["spec"]["template"]["spec"]["containers"]
+            for p in c.get("ports", [])
+        }
         assert {p["targetPort"] for p in svc["spec"]["ports"]} <= ports
     for d in deployments.values():
         spec = d["spec"]
         assert spec["selector"]["matchLabels"] == spec["template"]["metadata"]["labels"]
     # Prometheus' dns_sd names must be headless Services here too.
-    headless = {s["metadata"]["name"] for s in by_kind["Service"]
-                if s["spec"].get("clusterIP") == "None"}
+    headless = {
+        s["metadata"]["name"] for s in by_kind["Service"] if s["spec"].get("clusterIP") == "None"
+    }
     assert {"worker", "api"} <= headless
 
 

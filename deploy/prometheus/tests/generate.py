@@ -49,8 +49,7 @@ CASES: list[dict[str, Any]] = [
         "checks": [
             ("1m", "CloudtallyTargetDown", []),
             ("3m", "CloudtallyTargetDown", []),  # down for 1 minute: pending
-            ("5m", "CloudtallyTargetDown",
-             [fire(W, "cloudtally-worker target w1:9108 is down")]),
+            ("5m", "CloudtallyTargetDown", [fire(W, "cloudtally-worker target w1:9108 is down")]),
             ("1m", "CloudtallyNoWorkers", []),
             ("5m", "CloudtallyNoWorkers", [fire({}, "No cloudtally worker is up")]),
         ],
@@ -68,63 +67,103 @@ CASES: list[dict[str, Any]] = [
         "name": "no flush while the topic has a backlog fires; an idle topic does not",
         "interval": "1m",
         "series": [
-            s("cloudtally_last_flush_timestamp_seconds", {**W, "topic": "samples"},
-              "0+60x5 300x25"),
-            s("cloudtally_consumer_highwater", {**W, "topic": "samples", "partition": "0"},
-              "100+10x30"),
-            s("cloudtally_consumer_committed_offset",
-              {**W, "topic": "samples", "partition": "0"}, "99+10x5 149x25"),
-            s("cloudtally_last_flush_timestamp_seconds", {**W, "topic": "inventory"},
-              "0+60x5 300x25"),
-            s("cloudtally_consumer_highwater", {**W, "topic": "inventory", "partition": "0"},
-              "50x30"),
-            s("cloudtally_consumer_committed_offset",
-              {**W, "topic": "inventory", "partition": "0"}, "49x30"),
+            s(
+                "cloudtally_last_flush_timestamp_seconds",
+                {**W, "topic": "samples"},
+                "0+60x5 300x25",
+            ),
+            s(
+                "cloudtally_consumer_highwater",
+                {**W, "topic": "samples", "partition": "0"},
+                "100+10x30",
+            ),
+            s(
+                "cloudtally_consumer_committed_offset",
+                {**W, "topic": "samples", "partition": "0"},
+                "99+10x5 149x25",
+            ),
+            s(
+                "cloudtally_last_flush_timestamp_seconds",
+                {**W, "topic": "inventory"},
+                "0+60x5 300x25",
+            ),
+            s(
+                "cloudtally_consumer_highwater",
+                {**W, "topic": "inventory", "partition": "0"},
+                "50x30",
+            ),
+            s(
+                "cloudtally_consumer_committed_offset",
+                {**W, "topic": "inventory", "partition": "0"},
+                "49x30",
+            ),
         ],
         "checks": [
             ("8m", "CloudtallyNoFlush", []),
-            ("16m", "CloudtallyNoFlush", [
-                fire({"topic": "samples"},
-                     "No flush to the store for topic samples for 11m 0s while messages wait"),
-            ]),
+            (
+                "16m",
+                "CloudtallyNoFlush",
+                [
+                    fire(
+                        {"topic": "samples"},
+                        "No flush to the store for topic samples for 11m 0s while messages wait",
+                    ),
+                ],
+            ),
         ],
     },
     {
         "name": "collectors produce, nothing is ingested",
         "interval": "1m",
         "series": [
-            s("cloudtally_samples_produced_total", {"job": "cloudtally-collector",
-              "instance": "c1:9108", "source": "simulator"}, "0+600x30"),
-            s("cloudtally_samples_ingested_total", {**W, "table": "samples"},
-              "0+600x5 3000x25"),
+            s(
+                "cloudtally_samples_produced_total",
+                {"job": "cloudtally-collector", "instance": "c1:9108", "source": "simulator"},
+                "0+600x30",
+            ),
+            s("cloudtally_samples_ingested_total", {**W, "table": "samples"}, "0+600x5 3000x25"),
         ],
         "checks": [
             ("12m", "CloudtallyIngestStalled", []),
-            ("22m", "CloudtallyIngestStalled", [
-                fire({}, "Collectors produce 10 samples/s but none reach the store"),
-            ]),
+            (
+                "22m",
+                "CloudtallyIngestStalled",
+                [
+                    fire({}, "Collectors produce 10 samples/s but none reach the store"),
+                ],
+            ),
         ],
     },
     {
         "name": "collectors produce and no worker ever wrote a sample (metric absent)",
         "interval": "1m",
         "series": [
-            s("cloudtally_samples_produced_total", {"job": "cloudtally-collector",
-              "instance": "c1:9108", "source": "simulator"}, "0+600x30"),
+            s(
+                "cloudtally_samples_produced_total",
+                {"job": "cloudtally-collector", "instance": "c1:9108", "source": "simulator"},
+                "0+600x30",
+            ),
         ],
         "checks": [
             ("5m", "CloudtallyIngestStalled", []),
-            ("15m", "CloudtallyIngestStalled", [
-                fire({}, "Collectors produce 10 samples/s but none reach the store"),
-            ]),
+            (
+                "15m",
+                "CloudtallyIngestStalled",
+                [
+                    fire({}, "Collectors produce 10 samples/s but none reach the store"),
+                ],
+            ),
         ],
     },
     {
         "name": "ingest keeping up does not fire",
         "interval": "1m",
         "series": [
-            s("cloudtally_samples_produced_total", {"job": "cloudtally-collector",
-              "instance": "c1:9108", "source": "simulator"}, "0+600x30"),
+            s(
+                "cloudtally_samples_produced_total",
+                {"job": "cloudtally-collector", "instance": "c1:9108", "source": "simulator"},
+                "0+600x30",
+            ),
             s("cloudtally_samples_ingested_total", {**W, "table": "samples"}, "0+600x30"),
         ],
         "checks": [("22m", "CloudtallyIngestStalled", [])],
@@ -133,16 +172,24 @@ CASES: list[dict[str, Any]] = [
         "name": "a burst of dead letters fires while it is in the 10-minute window",
         "interval": "1m",
         "series": [
-            s("cloudtally_dead_letters_total",
-              {**W, "topic": "samples", "section": "samples", "reason": "schema"},
-              "0 0 0 5 5 5 5 5 5 5 5 5 5 5 5 5 5 5 5 5"),
+            s(
+                "cloudtally_dead_letters_total",
+                {**W, "topic": "samples", "section": "samples", "reason": "schema"},
+                "0 0 0 5 5 5 5 5 5 5 5 5 5 5 5 5 5 5 5 5",
+            ),
         ],
         "checks": [
             ("2m", "CloudtallyDeadLettersRising", []),
-            ("4m", "CloudtallyDeadLettersRising", [
-                fire({"topic": "samples", "reason": "schema"},
-                     "Rejected input on samples: schema"),
-            ]),
+            (
+                "4m",
+                "CloudtallyDeadLettersRising",
+                [
+                    fire(
+                        {"topic": "samples", "reason": "schema"},
+                        "Rejected input on samples: schema",
+                    ),
+                ],
+            ),
             ("15m", "CloudtallyDeadLettersRising", []),
         ],
     },
@@ -150,8 +197,11 @@ CASES: list[dict[str, Any]] = [
         "name": "2 % of rows rejected fires the ratio alert",
         "interval": "1m",
         "series": [
-            s("cloudtally_dead_letters_total",
-              {**W, "topic": "samples", "section": "samples", "reason": "range"}, "0+2x30"),
+            s(
+                "cloudtally_dead_letters_total",
+                {**W, "topic": "samples", "section": "samples", "reason": "range"},
+                "0+2x30",
+            ),
             s("cloudtally_samples_ingested_total", {**W, "table": "samples"}, "0+98x30"),
         ],
         "checks": [
@@ -163,8 +213,11 @@ CASES: list[dict[str, Any]] = [
         "name": "0.5 % of rows rejected does not fire the ratio alert",
         "interval": "1m",
         "series": [
-            s("cloudtally_dead_letters_total",
-              {**W, "topic": "samples", "section": "samples", "reason": "range"}, "0+1x30"),
+            s(
+                "cloudtally_dead_letters_total",
+                {**W, "topic": "samples", "section": "samples", "reason": "range"},
+                "0+1x30",
+            ),
             s("cloudtally_samples_ingested_total", {**W, "table": "samples"}, "0+199x30"),
         ],
         "checks": [("15m", "CloudtallyDeadLetterRatioHigh", [])],
@@ -177,15 +230,23 @@ CASES: list[dict[str, Any]] = [
             s("cloudtally_ingest_errors_total", {**W, "stage": "flush"}, "0x30"),
         ],
         "checks": [
-            ("10m", "CloudtallyInsertErrors", [
-                fire({"stage": "insert"},
-                     "5 store write errors at stage insert in 5 minutes"),
-            ]),
+            (
+                "10m",
+                "CloudtallyInsertErrors",
+                [
+                    fire({"stage": "insert"}, "5 store write errors at stage insert in 5 minutes"),
+                ],
+            ),
             ("10m", "CloudtallyInsertErrorsPersistent", []),
-            ("17m", "CloudtallyInsertErrorsPersistent", [
-                fire({"stage": "insert"},
-                     "Store writes failing for 15 minutes at stage insert"),
-            ]),
+            (
+                "17m",
+                "CloudtallyInsertErrorsPersistent",
+                [
+                    fire(
+                        {"stage": "insert"}, "Store writes failing for 15 minutes at stage insert"
+                    ),
+                ],
+            ),
         ],
     },
     {
@@ -201,30 +262,59 @@ CASES: list[dict[str, Any]] = [
         "name": "lag above 10k and growing fires; caught-up and shrinking lags do not",
         "interval": "1m",
         "series": [
-            s("cloudtally_consumer_highwater", {**W, "topic": "samples", "partition": "0"},
-              "1000+2000x40"),
-            s("cloudtally_consumer_committed_offset",
-              {**W, "topic": "samples", "partition": "0"}, "999+1000x40"),
+            s(
+                "cloudtally_consumer_highwater",
+                {**W, "topic": "samples", "partition": "0"},
+                "1000+2000x40",
+            ),
+            s(
+                "cloudtally_consumer_committed_offset",
+                {**W, "topic": "samples", "partition": "0"},
+                "999+1000x40",
+            ),
             # the previous owner of the partition still exports a stale, lower offset
-            s("cloudtally_consumer_committed_offset",
-              {"job": "cloudtally-worker", "instance": "w0:9108", "topic": "samples",
-               "partition": "0"}, "500x40"),
-            s("cloudtally_consumer_highwater", {**W, "topic": "inventory", "partition": "0"},
-              "50000x40"),
-            s("cloudtally_consumer_committed_offset",
-              {**W, "topic": "inventory", "partition": "0"}, "49999x40"),
-            s("cloudtally_consumer_highwater", {**W, "topic": "backfill", "partition": "0"},
-              "100000x40"),
-            s("cloudtally_consumer_committed_offset",
-              {**W, "topic": "backfill", "partition": "0"}, "0+2000x40"),
+            s(
+                "cloudtally_consumer_committed_offset",
+                {
+                    "job": "cloudtally-worker",
+                    "instance": "w0:9108",
+                    "topic": "samples",
+                    "partition": "0",
+                },
+                "500x40",
+            ),
+            s(
+                "cloudtally_consumer_highwater",
+                {**W, "topic": "inventory", "partition": "0"},
+                "50000x40",
+            ),
+            s(
+                "cloudtally_consumer_committed_offset",
+                {**W, "topic": "inventory", "partition": "0"},
+                "49999x40",
+            ),
+            s(
+                "cloudtally_consumer_highwater",
+                {**W, "topic": "backfill", "partition": "0"},
+                "100000x40",
+            ),
+            s(
+                "cloudtally_consumer_committed_offset",
+                {**W, "topic": "backfill", "partition": "0"},
+                "0+2000x40",
+            ),
         ],
         "checks": [
             ("20m", "CloudtallyConsumerLagGrowing", []),
             # between two steps of the input, so the recorded lag (another rule group,
             # evaluated concurrently) is the same whichever group runs first
-            ("30m30s", "CloudtallyConsumerLagGrowing", [
-                fire({"topic": "samples"}, "Consumer lag on samples is 30k and growing"),
-            ]),
+            (
+                "30m30s",
+                "CloudtallyConsumerLagGrowing",
+                [
+                    fire({"topic": "samples"}, "Consumer lag on samples is 30k and growing"),
+                ],
+            ),
         ],
     },
     {
@@ -232,115 +322,226 @@ CASES: list[dict[str, Any]] = [
         "interval": "1m",
         "series": [
             s("cloudtally_insert_seconds_bucket", {**W, "table": "samples", "le": "5"}, "0x30"),
-            s("cloudtally_insert_seconds_bucket", {**W, "table": "samples", "le": "10"},
-              "0+10x30"),
-            s("cloudtally_insert_seconds_bucket", {**W, "table": "samples", "le": "+Inf"},
-              "0+10x30"),
-            s("cloudtally_insert_seconds_bucket", {**W, "table": "usage_hourly", "le": "0.1"},
-              "0+10x30"),
-            s("cloudtally_insert_seconds_bucket", {**W, "table": "usage_hourly", "le": "5"},
-              "0+10x30"),
-            s("cloudtally_insert_seconds_bucket", {**W, "table": "usage_hourly", "le": "+Inf"},
-              "0+10x30"),
+            s("cloudtally_insert_seconds_bucket", {**W, "table": "samples", "le": "10"}, "0+10x30"),
+            s(
+                "cloudtally_insert_seconds_bucket",
+                {**W, "table": "samples", "le": "+Inf"},
+                "0+10x30",
+            ),
+            s(
+                "cloudtally_insert_seconds_bucket",
+                {**W, "table": "usage_hourly", "le": "0.1"},
+                "0+10x30",
+            ),
+            s(
+                "cloudtally_insert_seconds_bucket",
+                {**W, "table": "usage_hourly", "le": "5"},
+                "0+10x30",
+            ),
+            s(
+                "cloudtally_insert_seconds_bucket",
+                {**W, "table": "usage_hourly", "le": "+Inf"},
+                "0+10x30",
+            ),
         ],
         "checks": [
             ("8m", "CloudtallyInsertLatencyHigh", []),
-            ("20m", "CloudtallyInsertLatencyHigh", [
-                fire({"table": "samples"}, "p95 insert latency into samples is 9.75s"),
-            ]),
+            (
+                "20m",
+                "CloudtallyInsertLatencyHigh",
+                [
+                    fire({"table": "samples"}, "p95 insert latency into samples is 9.75s"),
+                ],
+            ),
         ],
     },
     {
         "name": "an analytics task that stopped succeeding fires after 2 hours",
         "interval": "5m",
         "series": [
-            s("cloudtally_analytics_last_success_timestamp_seconds", {**W, "task": "rollup"},
-              "0x40"),
-            s("cloudtally_analytics_last_success_timestamp_seconds", {**W, "task": "kpi"},
-              "0+300x40"),
+            s(
+                "cloudtally_analytics_last_success_timestamp_seconds",
+                {**W, "task": "rollup"},
+                "0x40",
+            ),
+            s(
+                "cloudtally_analytics_last_success_timestamp_seconds",
+                {**W, "task": "kpi"},
+                "0+300x40",
+            ),
         ],
         "checks": [
             ("1h", "CloudtallyAnalyticsStale", []),
-            ("2h15m", "CloudtallyAnalyticsStale", [
-                fire({**W, "task": "rollup"},
-                     "Analytics task rollup last succeeded 2h 15m 0s ago"),
-            ]),
+            (
+                "2h15m",
+                "CloudtallyAnalyticsStale",
+                [
+                    fire(
+                        {**W, "task": "rollup"},
+                        "Analytics task rollup last succeeded 2h 15m 0s ago",
+                    ),
+                ],
+            ),
         ],
     },
     {
         "name": "idle and rightsizing candidates are summed per pool; empty pools stay quiet",
         "interval": "5m",
         "series": [
-            s("cloudtally_idle_candidates",
-              {**W, "provider": "p1", "pool": "pool-1", "bureau": "b1", "kind": "vm"}, "3x30"),
-            s("cloudtally_idle_candidates",
-              {**W, "provider": "p1", "pool": "pool-1", "bureau": "b2", "kind": "vm"}, "2x30"),
-            s("cloudtally_idle_candidates",
-              {**W, "provider": "p1", "pool": "pool-2", "bureau": "b1", "kind": "vm"}, "0x30"),
-            s("cloudtally_idle_candidates",
-              {**W, "provider": "p1", "pool": "pool-1", "bureau": "b1",
-               "kind": "storage_partition"}, "4x30"),
-            s("cloudtally_rightsizing_candidates",
-              {**W, "provider": "p1", "pool": "pool-1", "bureau": "b1"}, "7x30"),
-            s("cloudtally_rightsizing_candidates",
-              {**W, "provider": "p1", "pool": "pool-2", "bureau": "b1"}, "0x30"),
-            s("cloudtally_rightsizing_savings_cny_per_year",
-              {**W, "provider": "p1", "pool": "pool-1"}, "800000x30"),
-            s("cloudtally_rightsizing_savings_cny_per_year",
-              {**W, "provider": "p1", "pool": "pool-2"}, "300000x30"),
-            s("cloudtally_rightsizing_savings_cny_per_year",
-              {**W, "provider": "p2", "pool": "pool-1"}, "999999x30"),
+            s(
+                "cloudtally_idle_candidates",
+                {**W, "provider": "p1", "pool": "pool-1", "bureau": "b1", "kind": "vm"},
+                "3x30",
+            ),
+            s(
+                "cloudtally_idle_candidates",
+                {**W, "provider": "p1", "pool": "pool-1", "bureau": "b2", "kind": "vm"},
+                "2x30",
+            ),
+            s(
+                "cloudtally_idle_candidates",
+                {**W, "provider": "p1", "pool": "pool-2", "bureau": "b1", "kind": "vm"},
+                "0x30",
+            ),
+            s(
+                "cloudtally_idle_candidates",
+                {
+                    **W,
+                    "provider": "p1",
+                    "pool": "pool-1",
+                    "bureau": "b1",
+                    "kind": "storage_partition",
+                },
+                "4x30",
+            ),
+            s(
+                "cloudtally_rightsizing_candidates",
+                {**W, "provider": "p1", "pool": "pool-1", "bureau": "b1"},
+                "7x30",
+            ),
+            s(
+                "cloudtally_rightsizing_candidates",
+                {**W, "provider": "p1", "pool": "pool-2", "bureau": "b1"},
+                "0x30",
+            ),
+            s(
+                "cloudtally_rightsizing_savings_cny_per_year",
+                {**W, "provider": "p1", "pool": "pool-1"},
+                "800000x30",
+            ),
+            s(
+                "cloudtally_rightsizing_savings_cny_per_year",
+                {**W, "provider": "p1", "pool": "pool-2"},
+                "300000x30",
+            ),
+            s(
+                "cloudtally_rightsizing_savings_cny_per_year",
+                {**W, "provider": "p2", "pool": "pool-1"},
+                "999999x30",
+            ),
         ],
         "checks": [
             ("20m", "CloudtallyIdleVMs", []),  # pending: for 30m
             ("20m", "CloudtallyIdleStoragePartitions", []),
             ("20m", "CloudtallyRightsizingCandidates", []),
-            ("40m", "CloudtallyIdleVMs", [
-                fire({"provider": "p1", "pool": "pool-1"}, "5 idle VMs to reclaim in p1/pool-1"),
-            ]),
-            ("40m", "CloudtallyIdleStoragePartitions", [
-                fire({"provider": "p1", "pool": "pool-1"},
-                     "4 idle storage partitions in p1/pool-1"),
-            ]),
-            ("40m", "CloudtallyRightsizingCandidates", [
-                fire({"provider": "p1", "pool": "pool-1"}, "7 VMs to downsize in p1/pool-1"),
-            ]),
+            (
+                "40m",
+                "CloudtallyIdleVMs",
+                [
+                    fire(
+                        {"provider": "p1", "pool": "pool-1"}, "5 idle VMs to reclaim in p1/pool-1"
+                    ),
+                ],
+            ),
+            (
+                "40m",
+                "CloudtallyIdleStoragePartitions",
+                [
+                    fire(
+                        {"provider": "p1", "pool": "pool-1"},
+                        "4 idle storage partitions in p1/pool-1",
+                    ),
+                ],
+            ),
+            (
+                "40m",
+                "CloudtallyRightsizingCandidates",
+                [
+                    fire({"provider": "p1", "pool": "pool-1"}, "7 VMs to downsize in p1/pool-1"),
+                ],
+            ),
             ("40m", "CloudtallyRightsizingSavingsHigh", []),
-            ("70m", "CloudtallyRightsizingSavingsHigh", [
-                fire({"provider": "p1"}, "Rightsizing p1 would save 1.1M CNY/year"),
-            ]),
+            (
+                "70m",
+                "CloudtallyRightsizingSavingsHigh",
+                [
+                    fire({"provider": "p1"}, "Rightsizing p1 would save 1.1M CNY/year"),
+                ],
+            ),
         ],
     },
     {
         "name": "pool utilization bands: < 60 % scores 0, 60-65 % scores 1, >= 65 % is quiet",
         "interval": "2m",
         "series": [
-            s("cloudtally_pool_utilization_ratio",
-              {**W, "provider": "p1", "pool": "pool-1", "resource": "overall"}, "0.586x250"),
-            s("cloudtally_pool_utilization_ratio",
-              {**W, "provider": "p1", "pool": "pool-1", "resource": "cpu"}, "0.474x250"),
-            s("cloudtally_pool_utilization_ratio",
-              {**W, "provider": "p1", "pool": "pool-2", "resource": "overall"}, "0.62x250"),
-            s("cloudtally_pool_utilization_ratio",
-              {**W, "provider": "p2", "pool": "pool-1", "resource": "overall"}, "0.70x250"),
-            s("cloudtally_pool_utilization_ratio",
-              {**W, "provider": "p3", "pool": "pool-1", "resource": "overall"}, "0.65x250"),
-            s("cloudtally_pool_utilization_ratio",
-              {**W, "provider": "p3", "pool": "pool-2", "resource": "overall"}, "0.60x250"),
+            s(
+                "cloudtally_pool_utilization_ratio",
+                {**W, "provider": "p1", "pool": "pool-1", "resource": "overall"},
+                "0.586x250",
+            ),
+            s(
+                "cloudtally_pool_utilization_ratio",
+                {**W, "provider": "p1", "pool": "pool-1", "resource": "cpu"},
+                "0.474x250",
+            ),
+            s(
+                "cloudtally_pool_utilization_ratio",
+                {**W, "provider": "p1", "pool": "pool-2", "resource": "overall"},
+                "0.62x250",
+            ),
+            s(
+                "cloudtally_pool_utilization_ratio",
+                {**W, "provider": "p2", "pool": "pool-1", "resource": "overall"},
+                "0.70x250",
+            ),
+            s(
+                "cloudtally_pool_utilization_ratio",
+                {**W, "provider": "p3", "pool": "pool-1", "resource": "overall"},
+                "0.65x250",
+            ),
+            s(
+                "cloudtally_pool_utilization_ratio",
+                {**W, "provider": "p3", "pool": "pool-2", "resource": "overall"},
+                "0.60x250",
+            ),
         ],
         "checks": [
             ("5h", "CloudtallyPoolUtilizationBelow60", []),
             ("5h", "CloudtallyPoolUtilizationBelow65", []),
-            ("6h30m", "CloudtallyPoolUtilizationBelow60", [
-                fire({**W, "provider": "p1", "pool": "pool-1", "resource": "overall"},
-                     "Pool p1/pool-1 at 58.6%: 0 of 2 points"),
-            ]),
-            ("6h30m", "CloudtallyPoolUtilizationBelow65", [
-                fire({**W, "provider": "p1", "pool": "pool-2", "resource": "overall"},
-                     "Pool p1/pool-2 at 62%: 1 of 2 points"),
-                fire({**W, "provider": "p3", "pool": "pool-2", "resource": "overall"},
-                     "Pool p3/pool-2 at 60%: 1 of 2 points"),
-            ]),
+            (
+                "6h30m",
+                "CloudtallyPoolUtilizationBelow60",
+                [
+                    fire(
+                        {**W, "provider": "p1", "pool": "pool-1", "resource": "overall"},
+                        "Pool p1/pool-1 at 58.6%: 0 of 2 points",
+                    ),
+                ],
+            ),
+            (
+                "6h30m",
+                "CloudtallyPoolUtilizationBelow65",
+                [
+                    fire(
+                        {**W, "provider": "p1", "pool": "pool-2", "resource": "overall"},
+                        "Pool p1/pool-2 at 62%: 1 of 2 points",
+                    ),
+                    fire(
+                        {**W, "provider": "p3", "pool": "pool-2", "resource": "overall"},
+                        "Pool p3/pool-2 at 60%: 1 of 2 points",
+                    ),
+                ],
+            ),
             ("6h30m", "CloudtallyPoolKPIMissing", []),
         ],
     },
@@ -350,7 +551,11 @@ CASES: list[dict[str, Any]] = [
         "series": [s("up", W, "1x60")],
         "checks": [
             ("2h", "CloudtallyPoolKPIMissing", []),
-            ("3h10m", "CloudtallyPoolKPIMissing", [fire({}, "No pool utilization KPI is exported")]),
+            (
+                "3h10m",
+                "CloudtallyPoolKPIMissing",
+                [fire({}, "No pool utilization KPI is exported")],
+            ),
         ],
     },
     {
@@ -363,9 +568,13 @@ CASES: list[dict[str, Any]] = [
         ],
         "checks": [
             ("30m", "CloudtallySpendNearBudget", []),
-            ("70m", "CloudtallySpendNearBudget", [
-                fire({}, "Fiscal-year spend is 9.5M CNY, over 90 % of budget"),
-            ]),
+            (
+                "70m",
+                "CloudtallySpendNearBudget",
+                [
+                    fire({}, "Fiscal-year spend is 9.5M CNY, over 90 % of budget"),
+                ],
+            ),
         ],
     },
     {
@@ -381,34 +590,61 @@ CASES: list[dict[str, Any]] = [
         "name": "error findings fire per provider and rule; info findings and zeros do not",
         "interval": "1m",
         "series": [
-            s("cloudtally_verification_findings",
-              {**W, "provider": "p1", "rule": "price_mismatch", "severity": "error"}, "2x10"),
-            s("cloudtally_verification_findings",
-              {**W, "provider": "p1", "rule": "rounding", "severity": "info"}, "5x10"),
-            s("cloudtally_verification_findings",
-              {**W, "provider": "p2", "rule": "price_mismatch", "severity": "error"}, "0x10"),
+            s(
+                "cloudtally_verification_findings",
+                {**W, "provider": "p1", "rule": "price_mismatch", "severity": "error"},
+                "2x10",
+            ),
+            s(
+                "cloudtally_verification_findings",
+                {**W, "provider": "p1", "rule": "rounding", "severity": "info"},
+                "5x10",
+            ),
+            s(
+                "cloudtally_verification_findings",
+                {**W, "provider": "p2", "rule": "price_mismatch", "severity": "error"},
+                "0x10",
+            ),
         ],
         "checks": [
-            ("2m", "CloudtallyInvoiceFindings", [
-                fire({"provider": "p1", "rule": "price_mismatch"},
-                     "2 invoice findings from p1 (rule price_mismatch)"),
-            ]),
+            (
+                "2m",
+                "CloudtallyInvoiceFindings",
+                [
+                    fire(
+                        {"provider": "p1", "rule": "price_mismatch"},
+                        "2 invoice findings from p1 (rule price_mismatch)",
+                    ),
+                ],
+            ),
         ],
     },
     {
         "name": "only info findings and resolved (zero) error findings are quiet",
         "interval": "1m",
         "series": [
-            s("cloudtally_verification_findings",
-              {**W, "provider": "p1", "rule": "rounding", "severity": "info"}, "5x10"),
-            s("cloudtally_verification_findings",
-              {**W, "provider": "p2", "rule": "price_mismatch", "severity": "error"}, "3 3 0x8"),
+            s(
+                "cloudtally_verification_findings",
+                {**W, "provider": "p1", "rule": "rounding", "severity": "info"},
+                "5x10",
+            ),
+            s(
+                "cloudtally_verification_findings",
+                {**W, "provider": "p2", "rule": "price_mismatch", "severity": "error"},
+                "3 3 0x8",
+            ),
         ],
         "checks": [
-            ("1m", "CloudtallyInvoiceFindings", [
-                fire({"provider": "p2", "rule": "price_mismatch"},
-                     "3 invoice findings from p2 (rule price_mismatch)"),
-            ]),
+            (
+                "1m",
+                "CloudtallyInvoiceFindings",
+                [
+                    fire(
+                        {"provider": "p2", "rule": "price_mismatch"},
+                        "3 invoice findings from p2 (rule price_mismatch)",
+                    ),
+                ],
+            ),
             ("5m", "CloudtallyInvoiceFindings", []),
         ],
     },
@@ -450,12 +686,14 @@ def build() -> str:
                 }
                 exp.append({"exp_labels": labels, "exp_annotations": ann})
             checks.append({"eval_time": eval_time, "alertname": name, "exp_alerts": exp})
-        tests.append({
-            "name": case["name"],
-            "interval": case["interval"],
-            "input_series": case["series"],
-            "alert_rule_test": checks,
-        })
+        tests.append(
+            {
+                "name": case["name"],
+                "interval": case["interval"],
+                "input_series": case["series"],
+                "alert_rule_test": checks,
+            }
+        )
     doc = {
         "rule_files": ["../rules/recording.yml", "../rules/alerts.yml"],
         "evaluation_interval": "30s",
