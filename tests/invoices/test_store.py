@@ -220,3 +220,25 @@ def test_malformed_files_give_clear_errors(store, tmp_path, case):
     with pytest.raises(InvoiceError, match=match):
         import_invoice(store, f, provider=PROVIDER, mapping=mapping, limits=limits)
     nothing_landed(store)
+
+
+def test_exports_and_cli_end_to_end(store, tmp_path, monkeypatch):
+    from openpyxl import load_workbook
+
+    from cloudtally.invoices import report
+
+    exp, vms = simulate_fleet(seed=12, vms=15, low_util_share=0.5)
+    seed_metering(store, exp, vms)
+    lines, planted = generate_invoice(exp, vms, errors=["Q1", "R2", "B1"])
+    res = import_invoice(store, render_provider_csv(lines), provider=PROVIDER)
+    verify_invoice(store, res.invoice_id)
+    rows = inv_store.findings(store, res.invoice_id)
+    summary = inv_store.summary(store, res.invoice_id)
+    text = report.findings_csv(rows, zh=True).decode("utf-8-sig")
+    assert text.splitlines()[0].startswith("序号,规则") and len(text.splitlines()) == 4
+    wb = load_workbook(__import__("io").BytesIO(report.findings_xlsx(rows, summary, zh=True)))
+    assert wb.sheetnames == ["汇总", "问题明细"] and wb["问题明细"].max_row == 4
+    page = report.html_report(summary, rows)
+    assert "<script" not in page and "http" not in page.split("<style>")[1].split("</style>")[0]
+    for p in planted:
+        assert format(p.amount_at_stake, ",.2f") in page

@@ -442,28 +442,28 @@ def save_run(
     """Findings and totals first, the 'done' run row last (the run becomes visible)."""
     fs = result.findings
     if fs:
-        store.insert(
-            "verification_findings",
-            {
-                "run_id": [run_id] * len(fs),
-                "invoice_id": [invoice_id] * len(fs),
-                "seq": list(range(1, len(fs) + 1)),
-                "kind": [f.kind for f in fs],
-                "rule_id": [f.rule_id for f in fs],
-                "severity": [f.severity for f in fs],
-                "amount_at_stake": [f.amount_at_stake for f in fs],
-                "line_numbers": [list(f.line_numbers) for f in fs],
-                "resource_id": [f.resource_id for f in fs],
-                "resource_type": [f.resource_type for f in fs],
-                "period_start": [_epoch(f.period_start) if f.period_start else 0 for f in fs],
-                "period_end": [_epoch(f.period_end) if f.period_end else 0 for f in fs],
-                "bureau": [f.bureau for f in fs],
-                "pool": [f.pool for f in fs],
-                "provider": [f.provider for f in fs],
-                "evidence": [json.dumps(dict(f.evidence), ensure_ascii=False) for f in fs],
-                "message": [f.message for f in fs],
-            },
-        )
+        cols: dict[str, list[Any]] = {
+            "run_id": [run_id] * len(fs),
+            "invoice_id": [invoice_id] * len(fs),
+            "seq": list(range(1, len(fs) + 1)),
+            "kind": [f.kind for f in fs],
+            "rule_id": [f.rule_id for f in fs],
+            "severity": [f.severity for f in fs],
+            "amount_at_stake": [f.amount_at_stake for f in fs],
+            "line_numbers": [list(f.line_numbers) for f in fs],
+            "resource_id": [f.resource_id for f in fs],
+            "resource_type": [f.resource_type for f in fs],
+            "period_start": [_epoch(f.period_start) if f.period_start else 0 for f in fs],
+            "period_end": [_epoch(f.period_end) if f.period_end else 0 for f in fs],
+            "bureau": [f.bureau for f in fs],
+            "pool": [f.pool for f in fs],
+            "provider": [f.provider for f in fs],
+            "evidence": [json.dumps(dict(f.evidence), ensure_ascii=False) for f in fs],
+            "message": [f.message for f in fs],
+        }
+        if not any(f.line_numbers for f in fs):
+            del cols["line_numbers"]  # all empty: no element type for chDB; default is []
+        store.insert("verification_findings", cols)
     keys = sorted(result.totals)
     if keys:
         t = [result.totals[k] for k in keys]
@@ -483,29 +483,29 @@ def save_run(
                 "under": [money(x.under) for x in t],
             },
         )
-    store.insert(
-        "verification_runs",
-        {
-            "run_id": [run_id],
-            "invoice_id": [invoice_id],
-            "provider": [provider],
-            "started_at": [_epoch(started_at)],
-            "finished_at": [int(time.time())],
-            "status": ["done"],
-            "settings": [json.dumps(settings, default=str, sort_keys=True)],
-            "tariff_versions": [sorted(set(tariff_versions))],
-            "lines": [result.lines],
-            "matched_lines": [result.matched_lines],
-            "expected_charges": [expected_charges],
-            "findings": [len(fs)],
-            "billed_total": [money(result.billed_total)],
-            "verified_total": [money(result.verified_total)],
-            "over_total": [money(result.over_total)],
-            "under_total": [money(result.under_total)],
-            "message": [""],
-            "version": [time.time_ns()],
-        },
-    )
+    versions = sorted(set(tariff_versions))
+    run_row: dict[str, list[Any]] = {
+        "run_id": [run_id],
+        "invoice_id": [invoice_id],
+        "provider": [provider],
+        "started_at": [_epoch(started_at)],
+        "finished_at": [int(time.time())],
+        "status": ["done"],
+        "settings": [json.dumps(settings, default=str, sort_keys=True)],
+        "lines": [result.lines],
+        "matched_lines": [result.matched_lines],
+        "expected_charges": [expected_charges],
+        "findings": [len(fs)],
+        "billed_total": [money(result.billed_total)],
+        "verified_total": [money(result.verified_total)],
+        "over_total": [money(result.over_total)],
+        "under_total": [money(result.under_total)],
+        "message": [""],
+        "version": [time.time_ns()],
+    }
+    if versions:  # an empty array has no element type for the chDB insert; default is []
+        run_row["tariff_versions"] = [versions]
+    store.insert("verification_runs", run_row)
 
 
 def latest_run(store: Store, invoice_id: str) -> dict[str, Any] | None:

@@ -1,0 +1,209 @@
+"""``cloudtally invoices``: import, verify, findings/exports and sample invoices."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+
+
+def _store():  # type: ignore[no-untyped-def]
+    from cloudtally.settings import get_settings
+    from cloudtally.store import open_store
+    from cloudtally.store.migrate import migrate
+
+    s = get_settings()
+    store = open_store(s.resolved_store_url, s.database)
+    migrate(store)
+    return store
+
+
+def _period(text: str) -> tuple[dt.datetime, dt.datetime] | None:
+    if not text:
+        return None
+    from zoneinfo import ZoneInfo
+
+    from cloudtally.core.invoice import PeriodParser
+
+    return PeriodParser(ZoneInfo("Asia/Shanghai")).period(text)
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="invoice file (CSV, XLSX or FOCUS CSV)")],
+    provider: Annotated[str, typer.Option(help="provider id (as in the tariff)")],
+    mapping: Annotated[Path | None, typer.Option(help="column mapping (YAML/JSON)")] = None,
+    format: Annotated[str, typer.Option(help="csv | xlsx | focus")] = "",
+    period: Annotated[
+        str, typer.Option(help="billing period, e.g. 2024-01 (default: inferred)")
+    ] = "",
+    verify: Annotated[bool, typer.Option(help="verify right after importing")] = False,
+) -> None:
+    """Import an invoice whole or not at all; the same file twice returns the first import."""
+    from cloudtally.core.invoice import InvoiceError
+    from cloudtally.invoices.importer import ImportRejected, import_invoice
+
+    fmt = format or ("xlsx" if file.suffix.lower() in (".xlsx", ".xlsm") else None)
+    with _store() as store:
+        try:
+            res = import_invoice(
+                store,
+                file,
+                provider=provider,
+                mapping=mapping,
+                fmt=fmt,
+                billing_period=_period(period),
+            )
+        except ImportRejected as exc:
+            typer.echo(
+                f"rejected: {exc.error_count} bad rows of {exc.rows}; nothing imported", err=True
+            )
+            for e in exc.errors[:50]:
+                typer.echo(f"  {e}", err=True)
+            raise typer.Exit(2) from None
+        except InvoiceError as exc:
+            typer.echo(f"rejected: {exc}", err=True)
+            raise typer.Exit(2) from None
+        typer.echo(f"{res.status}: {res.invoice_id} rows={res.rows} billed={res.billed_total}")
+        if verify:
+            _verify(store, res.invoice_id)
+
+
+def _verify(store, invoice_id: str) -> None:  # type: ignore[no-untyped-def]
+    from cloudtally.invoices.service import verify_invoice
+
+    run = verify_invoice(store, invoice_id)
+    typer.echo(
+        f"verified {invoice_id} run={run['run_id']}: lines={run['lines']} "
+        f"findings={run['findings']} billed={run['billed_total']} "
+        f"verified={run['verified_total']} over={run['over_total']} under={run['under_total']}"
+    )
+
+
+@app.command()
+def verify(invoice_id: str) -> None:
+    """Verify an imported invoice against metered usage and the contract tariff."""
+    with _store() as store:
+        try:
+            _verify(store, invoice_id)
+        except LookupError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(1) from None
+
+
+@app.command()
+def findings(
+    invoice_id: str,
+    format: Annotated[str, typer.Option(help="table | csv | xlsx | html")] = "table",
+    out: Annotated[Path | None, typer.Option(help="output file (csv/xlsx/html)")] = None,
+    bureau: Annotated[str | None, typer.Option(help="only this bureau's findings")] = None,
+    kind: Annotated[str | None, typer.Option(help="only this kind")] = None,
+    rule: Annotated[str | None, typer.Option(help="only this rule id")] = None,
+    zh: Annotated[bool, typer.Option(help="Chinese headers")] = True,
+) -> None:
+    """Findings of the latest verification run, listed or exported."""
+    from cloudtally.invoices import report
+    from cloudtally.invoices import store as inv_store
+
+    with _store() as store:
+        rows = inv_store.findings(store, invoice_id, bureau=bureau, kind=kind, rule_id=rule)
+        summary = inv_store.summary(store, invoice_id, bureau=bureau)
+    if format == "table":
+        for r in rows:
+            typer.echo(
+                f"{r['seq']:>5} {r['rule_id']:<3} {r['amount_at_stake']:>12} "
+                f"rows={','.join(map(str, r['line_numbers'])) or '-':<10} "
+                f"{r['resource_id']:<20} {r['message']}"
+            )
+        typer.echo(
+            f"billed={summary['billed_total']} verified={summary['verified_total']} "
+            f"over={summary['over_total']} under={summary['under_total']}"
+        )
+        return
+    if format == "csv":
+        data = report.findings_csv(rows, zh=zh)
+    elif format == "xlsx":
+        data = report.findings_xlsx(rows, summary, zh=zh)
+    elif format == "html":
+        data = report.html_report(summary, rows, zh=zh).encode("utf-8")
+    else:
+        raise typer.BadParameter("format must be table, csv, xlsx or html")
+    target = out or Path(f"{invoice_id}-findings.{format}")
+    target.write_bytes(data)
+    typer.echo(f"wrote {len(rows)} findings to {target}")
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Argument(help="file to write")],
+    form: Annotated[str, typer.Option(help="provider (Chinese CSV) | xlsx | focus")] = "provider",
+    provider: Annotated[str, typer.Option(help="provider id")] = "provider-a",
+    period: Annotated[str, typer.Option(help="month, e.g. 2024-01")] = "2024-01",
+    from_store: Annotated[
+        bool, typer.Option(help="expected charges from the store's bill lines")
+    ] = False,
+    vms: Annotated[int, typer.Option(help="simulated fleet size (without --from-store)")] = 200,
+    seed: Annotated[int, typer.Option(help="random seed")] = 1,
+    errors: Annotated[str, typer.Option(help="rules to plant, comma separated, or 'all'")] = "",
+    encoding: Annotated[str, typer.Option(help="utf-8-sig | gb18030 (provider CSV)")] = "utf-8-sig",
+) -> None:
+    """Write a sample invoice, clean or with planted errors (the planted list is printed)."""
+    from cloudtally.invoices import generator as g
+
+    per = _period(period)
+    assert per is not None
+    credits: list = []  # type: ignore[type-arg]
+    if from_store:
+        from cloudtally.invoices.store import load_expected
+
+        with _store() as store:
+            exp, lifecycle, credits = load_expected(store, provider, per)
+    else:
+        exp, lifecycle = g.simulate_fleet(
+            seed=seed,
+            vms=vms,
+            provider=provider,
+            month=(per[0].astimezone(g.SH).year, per[0].astimezone(g.SH).month),
+        )
+    wanted = g.ALL_ERRORS if errors == "all" else tuple(x for x in errors.split(",") if x)
+    lines, planted = g.generate_invoice(
+        exp,
+        lifecycle,
+        errors=wanted,
+        credits=credits,
+        form="focus" if form == "focus" else "provider",
+        seed=seed,
+    )
+    if form == "focus":
+        data = g.render_focus_csv(lines, provider=provider, billing_period=per)
+    elif form == "xlsx":
+        data = g.render_provider_xlsx(lines)
+    else:
+        data = g.render_provider_csv(lines, encoding=encoding)
+    out.write_bytes(data)
+    total = sum((ln.amount for ln in lines), Decimal(0))
+    typer.echo(f"wrote {len(lines)} lines, billed {total}, to {out}")
+    for p in planted:
+        typer.echo(
+            f"  planted {p.rule_id} rows={list(p.line_numbers)} "
+            f"at_stake={p.amount_at_stake} {p.resource_id} ({p.note})"
+        )
+
+
+@app.command("list")
+def list_() -> None:
+    """Imported invoices."""
+    from cloudtally.invoices import store as inv_store
+
+    with _store() as store:
+        for inv in inv_store.list_invoices(store):
+            typer.echo(
+                f"{inv['invoice_id']} {inv['provider']} "
+                f"{inv['billing_period_start']:%Y-%m-%d} rows={inv['row_count']} "
+                f"billed={inv['billed_total']} {inv['status']}"
+            )
