@@ -159,3 +159,24 @@ def test_daily_rollup_and_day_night_split(store: Store) -> None:
     (disk,) = store.dicts("SELECT * FROM disk_usage_daily FINAL")
     assert (disk["tier"], disk["size_gb"], disk["samples"]) == ("archive", Decimal(200), 2)
     assert disk["used_gb_avg"] == 10.0 and disk["used_pct"] == pytest.approx(6.0)
+
+
+def test_late_deletion_tombstones_hours_that_no_longer_exist(store: Store) -> None:
+    inventory(store, "late", H0 - 86400, disks=[("l", "10", "standard")])
+    samples(store, "late", H0 + 60 * np.arange(120), 5.0, 5.0)
+    assert recompute_hours(store, ["late"], H0, H0 + 6 * 3600) == 6
+    day = (DAY0, DAY0 + dt.timedelta(days=1))
+    recompute_days(store, ["late"], *day)
+    assert store.scalar("SELECT hours FROM usage_daily FINAL") == 6  # only these were rolled up
+    # the "deleted" event at 02:00 arrives after the hours were closed
+    inventory(store, "late", H0 + 2 * 3600, event="deleted", disks=[("l", "10", "standard")])
+    assert recompute_hours(store, ["late"], H0, H0 + 6 * 3600) == 2
+    live = store.rows(
+        "SELECT toUInt32(hour) FROM usage_hourly FINAL WHERE alloc_fraction > 0 ORDER BY hour"
+    )
+    assert [r[0] for r in live] == [H0, H0 + 3600]
+    dead = store.dicts("SELECT * FROM usage_hourly FINAL WHERE alloc_fraction = 0")
+    assert len(dead) == 4 and all(r["samples"] == 0 and r["cpu_avg"] is None for r in dead)
+    recompute_days(store, ["late"], *day)
+    (d,) = store.dicts("SELECT hours, vcpu_hours, samples FROM usage_daily FINAL")
+    assert d == {"hours": 2, "vcpu_hours": 2 * 8.0, "samples": 120}

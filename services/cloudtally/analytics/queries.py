@@ -116,7 +116,7 @@ def utilization(
         for s in ("all", "day", "night")
         for p in ("num", "den")
     )
-    base = f"FROM usage_daily FINAL WHERE day >= %(d0)s AND day < %(d1)s AND {where}"
+    base = f"FROM usage_daily FINAL WHERE hours > 0 AND day >= %(d0)s AND day < %(d1)s AND {where}"
     sql = f"""
         SELECT {key_sql}, {owner}
             uniqExact(vm_id) AS vms, sum(samples) AS n, sum(expected_samples) AS expected,
@@ -202,7 +202,7 @@ def pool_kpis(
             {_sorted_sum("mem_num_all")} AS mem_num, {_sorted_sum("mem_den_all")} AS mem_den,
             {_sorted_sum("storage_num")} AS st_num, {_sorted_sum("storage_den")} AS st_den
         FROM usage_daily FINAL
-        WHERE day >= %(d0)s AND day < %(d1)s AND {where}
+        WHERE hours > 0 AND day >= %(d0)s AND day < %(d1)s AND {where}
         GROUP BY {key_sql}
         ORDER BY {key_sql}
         """,
@@ -248,7 +248,7 @@ def _vm_window_stats(
             {_sorted_sum("business_hours")} AS bus_h,
             {_sorted_sum("day_coverage * business_hours", "business_hours > 0")} AS bus_cov
         FROM usage_daily FINAL
-        WHERE day >= %(d0)s AND day < %(d1)s AND {where}
+        WHERE hours > 0 AND day >= %(d0)s AND day < %(d1)s AND {where}
         GROUP BY vm_id
         HAVING last_day = %(last)s
         ORDER BY vm_id
@@ -353,7 +353,7 @@ def find_rightsizing(
                 SELECT vm_id, cpu_p95, mem_p95, vcpu, mem_gb,
                     toUInt64(round(business_weight * alloc_fraction * 1000)) AS w
                 FROM usage_hourly FINAL
-                WHERE vm_id IN %(vms)s AND hour >= toDateTime(%(h0)s, 'UTC')
+                WHERE alloc_fraction > 0 AND vm_id IN %(vms)s AND hour >= toDateTime(%(h0)s, 'UTC')
                     AND hour < toDateTime(%(h1)s, 'UTC') AND samples > 0
             )
             WHERE w > 0
@@ -423,7 +423,7 @@ def find_storage_idle(
             SELECT vm_id, argMax(bureau, day) AS bureau, argMax(system, day) AS system,
                 argMax(pool, day) AS pool, argMax(provider, day) AS provider
             FROM usage_daily FINAL
-            WHERE day >= %(d0)s AND day < %(d1)s
+            WHERE hours > 0 AND day >= %(d0)s AND day < %(d1)s
             GROUP BY vm_id
         ) AS owners USING (vm_id)
         WHERE {where}

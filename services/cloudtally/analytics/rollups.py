@@ -28,6 +28,11 @@ Definitions (usage_hourly, one row per VM-hour the VM existed):
 * ``business_weight`` — from ``hour_weights`` (business fraction × 1 +
   (1 − fraction) × off_hours_weight).
 
+Tombstones: a key written earlier that a recompute no longer produces (a late
+"deleted" event shortened the VM's life) is overwritten with alloc_fraction = 0
+(usage_hourly) / hours = 0 (usage_daily) and no measures. **Readers filter
+``alloc_fraction > 0`` and ``hours > 0``.**
+
 Samples of a VM the inventory does not know (or outside its lifetime) are not
 rolled up: a VM-hour row needs an owner (bureau, system, pool, provider).
 """
@@ -248,6 +253,28 @@ FROM (
 )
 
 
+# A key written before but not by this recompute (its FINAL row has an older version)
+# no longer exists — e.g. a late "deleted" inventory event. Overwrite it with a
+# tombstone: alloc_fraction = 0, no samples, NULL measures. Readers filter
+# ``alloc_fraction > 0`` (usage_hourly) and ``hours > 0`` (usage_daily).
+_HOURLY_TOMBSTONES = """
+INSERT INTO usage_hourly (vm_id, hour, bureau, system, pool, provider, business_weight,
+    alloc_fraction, version)
+SELECT vm_id, hour, bureau, system, pool, provider, business_weight, toFloat32(0),
+    toUInt64(%(version)s)
+FROM usage_hourly FINAL
+WHERE {vm_filter} AND hour >= toDateTime(%(h0)s, 'UTC') AND hour < toDateTime(%(h1)s, 'UTC')
+    AND version < %(version)s AND alloc_fraction > 0
+"""
+
+_DAILY_TOMBSTONES = """
+INSERT INTO usage_daily (vm_id, day, bureau, system, pool, provider, hours, version)
+SELECT vm_id, day, bureau, system, pool, provider, toUInt8(0), toUInt64(%(version)s)
+FROM usage_daily FINAL
+WHERE {vm_filter} AND day >= %(d0)s AND day < %(d1)s AND version < %(version)s AND hours > 0
+"""
+
+
 def recompute_hours(
     store: Store,
     vm_ids: VmIds,
@@ -276,9 +303,10 @@ def recompute_hours(
         "version": new_version(),
     }
     store.execute(_HOURLY_INSERT.replace("{vm_filter}", vm_filter), params)
+    store.execute(_HOURLY_TOMBSTONES.replace("{vm_filter}", vm_filter), params)
     return int(
         store.scalar(
-            "SELECT count() FROM usage_hourly FINAL WHERE "
+            "SELECT count() FROM usage_hourly FINAL WHERE alloc_fraction > 0 AND "
             + vm_filter
             + " AND hour >= toDateTime(%(h0)s, 'UTC') AND hour < toDateTime(%(h1)s, 'UTC')",
             params,
@@ -408,7 +436,8 @@ def _daily_insert() -> str:
         + ",\n    ".join(outer)
         + "\nFROM (\nSELECT vm_id, "
         + ",\n    ".join(inner)
-        + "\nFROM usage_hourly FINAL\nWHERE {vm_filter} AND hour >= toDateTime(%(h0)s, 'UTC')"
+        + "\nFROM usage_hourly FINAL\nWHERE alloc_fraction > 0 AND {vm_filter}"
+        " AND hour >= toDateTime(%(h0)s, 'UTC')"
         " AND hour < toDateTime(%(h1)s, 'UTC')\nGROUP BY vm_id, d_day\n)"
     )
 
@@ -510,15 +539,18 @@ def recompute_days(
         "tz": cal.timezone,
         "night": night_fractions(cal.timezone, util.night_hours),
         "version": new_version(),
+        "d0": day_from,
+        "d1": day_to,
     }
     store.execute(_DAILY_INSERT.replace("{vm_filter}", vm_filter), params)
+    store.execute(_DAILY_TOMBSTONES.replace("{vm_filter}", vm_filter), params)
     store.execute(_DISK_DAILY_INSERT.replace("{vm_filter}", vm_filter), params)
     return int(
         store.scalar(
-            "SELECT count() FROM usage_daily FINAL WHERE "
+            "SELECT count() FROM usage_daily FINAL WHERE hours > 0 AND "
             + vm_filter
             + " AND day >= %(d0)s AND day < %(d1)s",
-            params | {"d0": day_from, "d1": day_to},
+            params,
         )
         or 0
     )
