@@ -215,6 +215,7 @@ def main() -> None:
                 worker_rss_idle_mb=round(rss_idle / 2**20, 1),
                 worker_rss_peak_mb=round(rss_peak / 2**20, 1),
             )
+            print(json.dumps(result), flush=True)
         finally:
             worker.terminate()
             worker.wait(60)
@@ -224,7 +225,7 @@ def main() -> None:
         start,
         end,
         args.interval,
-        settings.sink_max_rows,
+        rows_per_insert,
         args.seed,
     )
     result.update(
