@@ -141,6 +141,21 @@ def up(
     run_up(get_settings(), vms=vms, days=days, data_dir=data_dir)
 
 
+def _mount_subapps() -> None:
+    """Sub-command groups owned by their areas (billing, invoices)."""
+    from cloudtally.billing.cli import app as billing_app
+
+    app.add_typer(billing_app, name="billing", help="Tariffs, rating, statements")
+    try:
+        from cloudtally.invoices.cli import app as invoices_app
+    except ImportError:  # pragma: no cover - during development only
+        return
+    app.add_typer(invoices_app, name="invoices", help="Import and verify provider invoices")
+
+
+_mount_subapps()
+
+
 def main() -> None:
     app()
 

@@ -65,3 +65,74 @@ INGEST_ERRORS = Counter(
 LAST_FLUSH = Gauge(
     "cloudtally_last_flush_timestamp_seconds", "Unix time of the last successful flush", ["topic"]
 )
+
+# Utilization intelligence (refreshed by the worker's analytics step).
+POOL_UTILIZATION = Gauge(
+    "cloudtally_pool_utilization_ratio",
+    "Pool utilization this month so far, 0-1; resource = cpu, memory, storage, overall "
+    "(mean of the three, the evaluation's figure)",
+    ["provider", "pool", "resource"],
+)
+POOL_SCORE = Gauge(
+    "cloudtally_pool_score",
+    "Evaluation score this month; indicator = pool_utilization_2pt, "
+    "cloud_storage_utilization_10pt",
+    ["provider", "pool", "indicator"],
+)
+IDLE_CANDIDATES = Gauge(
+    "cloudtally_idle_candidates",
+    "Open idle-reclaim candidates; kind = vm, storage_partition",
+    ["provider", "pool", "bureau", "kind"],
+)
+RIGHTSIZING_CANDIDATES = Gauge(
+    "cloudtally_rightsizing_candidates",
+    "Open rightsizing (downsize) candidates",
+    ["provider", "pool", "bureau"],
+)
+RIGHTSIZING_FREED_VCPU = Gauge(
+    "cloudtally_rightsizing_freed_vcpu",
+    "vCPU freed if every open rightsizing candidate is downsized",
+    ["provider", "pool"],
+)
+RIGHTSIZING_FREED_MEMORY_GB = Gauge(
+    "cloudtally_rightsizing_freed_memory_gb",
+    "GB of memory freed if every open rightsizing candidate is downsized",
+    ["provider", "pool"],
+)
+RIGHTSIZING_SAVINGS = Gauge(
+    "cloudtally_rightsizing_savings_cny_per_year",
+    "CNY per year saved at current catalog prices by the open rightsizing candidates "
+    "(display only; money of record is in ClickHouse)",
+    ["provider", "pool"],
+)
+UTILIZATION_ALERTS = Counter(
+    "cloudtally_utilization_alerts_total",
+    "Candidate events sent to the alerts topic; change = new, resolved",
+    ["kind", "change"],
+)
+ANALYTICS_LAST_SUCCESS = Gauge(
+    "cloudtally_analytics_last_success_timestamp_seconds",
+    "Unix time of the last successful run of an analytics task "
+    "(rollup, candidates, kpi, rating, verification)",
+    ["task"],
+)
+ANALYTICS_ERRORS = Counter(
+    "cloudtally_analytics_errors_total", "Failed runs of an analytics task", ["task"]
+)
+
+# Billing and verification (display only; the money of record is in ClickHouse).
+BILLING_FY_AMOUNT = Gauge(
+    "cloudtally_billing_fiscal_year_amount_cny",
+    "Rated amount of the current fiscal year so far, after adjustments (display only)",
+    ["provider"],
+)
+BILLING_BUDGET = Gauge(
+    "cloudtally_billing_budget_cny",
+    "Budget of the current fiscal year from the policy file; scope = programme or a bureau id",
+    ["scope"],
+)
+VERIFICATION_FINDINGS = Gauge(
+    "cloudtally_verification_findings",
+    "Findings of the latest verification of each provider's invoices",
+    ["provider", "rule", "severity"],
+)

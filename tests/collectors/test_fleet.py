@@ -118,9 +118,11 @@ def test_fleet_shape() -> None:
     fleet = Fleet.build(11, 500, 2, 40, providers=3, start=START, end=END)
     vms = fleet.vms
     assert len(vms) == 500 and len({v.vm_id for v in vms}) == 500
-    assert {v.provider for v in vms} == {"A", "B", "C"}
-    assert {v.pool for v in vms} <= {f"{p}-pool{j}" for p in "ABC" for j in (1, 2)}
-    assert all(v.pool.startswith(v.provider + "-") for v in vms)
+    assert {v.provider for v in vms} == {"provider-a", "provider-b", "provider-c"}
+    # Two pools per provider, numbered across providers as in the example tariff.
+    owner = {f"pool-{k}": f"provider-{'abc'[(k - 1) // 2]}" for k in range(1, 7)}
+    assert {v.pool for v in vms} <= set(owner)
+    assert all(owner[v.pool] == v.provider for v in vms)
     assert all(v.system.startswith(v.bureau + "-sys") for v in vms)
     assert len({v.bureau for v in vms}) > 30
     assert all(1 <= v.vcpu <= 64 and 2 <= v.mem_gb / v.vcpu <= 8 for v in vms)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from fastapi import FastAPI
 
 from cloudtally.api.responses import ExactJSONResponse
-from cloudtally.api.routes import fleet, health, ingest, vms
+from cloudtally.api.routes import billing, fleet, health, ingest, invoices, utilization, vms
 from cloudtally.settings import Settings
 from cloudtally.store import Store
 
@@ -32,7 +32,7 @@ def create_api(settings: Settings, store_provider: Callable[[], Store]) -> FastA
     )
     app.state.settings = settings
     app.state.store_provider = store_provider
-    for module in (health, fleet, vms, ingest):
+    for module in (health, fleet, vms, ingest, utilization, billing, invoices):
         app.include_router(module.router)
     return app
 

@@ -13,8 +13,9 @@ counter-based hash (splitmix64), so the same seed gives byte-identical samples
 however the time range is chunked, and a realtime tick produces the same rows
 as a backfill over the same instant.
 
-Shape: ``pools`` is the number of resource pools *per provider* ("A-pool1",
-"A-pool2", "B-pool1", ...). Lifecycle events (creation and deletion inside the
+Shape: ``pools`` is the number of resource pools *per provider* (provider-a:
+pool-1, pool-2; provider-b: pool-3, pool-4; ...; the packaged example tariff
+prices pools 1–6 of providers a–c). Lifecycle events (creation and deletion inside the
 range, resizes) and the planted metering gap only touch ``office`` and
 ``busy_db`` VMs, so the planted analytics profiles always cover the whole range.
 """
@@ -368,8 +369,14 @@ class Fleet:
         rng = np.random.default_rng([seed, 0])
         span = end - start
 
-        provider_names = [chr(ord("A") + i) for i in range(providers)]
-        pool_list = [(f"{p}-pool{j + 1}", p) for p in provider_names for j in range(pools)]
+        # Ids match the packaged example tariff: provider-a owns pool-1, pool-2, provider-b
+        # pool-3, pool-4, ... (pools are numbered across providers, as buyers number them).
+        provider_names = [f"provider-{chr(ord('a') + i)}" for i in range(providers)]
+        pool_list = [
+            (f"pool-{k * pools + j + 1}", p)
+            for k, p in enumerate(provider_names)
+            for j in range(pools)
+        ]
         # First pools of each provider are bigger, like the seeds' 一云 vs 二云.
         pool_w = np.array([1.0 / (1 + 0.5 * (i % pools)) for i in range(len(pool_list))])
         pool_w /= pool_w.sum()

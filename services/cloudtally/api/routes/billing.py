@@ -1,0 +1,7 @@
+"""Billing routes (being built; see the issue)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/api/v1/billing", tags=["billing"])

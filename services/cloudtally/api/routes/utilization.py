@@ -1,0 +1,7 @@
+"""Utilization routes (being built; see the issue)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/api/v1/utilization", tags=["utilization"])
