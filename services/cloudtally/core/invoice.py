@@ -405,8 +405,13 @@ def money(value: Decimal) -> Decimal:
 _NUMBER_JUNK = str.maketrans("", "", ",¥￥元 \u00a0\u3000")
 
 
+_PLAIN_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
 def parse_decimal(text: str) -> Decimal:
     """A number as providers write it: thousands separators, ¥/元, (negative)."""
+    if _PLAIN_NUMBER.fullmatch(text):
+        return Decimal(text)
     s = unicodedata.normalize("NFKC", text).translate(_NUMBER_JUNK)
     negative = s.startswith("(") and s.endswith(")")
     if negative:
@@ -422,6 +427,12 @@ def parse_decimal(text: str) -> Decimal:
 
 def parse_rate(text: str) -> Decimal:
     """A discount ratio: '0.55', '55%', '5.5折' all mean 55 % of list is charged."""
+    if _PLAIN_NUMBER.fullmatch(text):
+        d = Decimal(text)
+        d = d / 100 if d > 1 else d
+        if d < 0 or d > 1:
+            raise ValueError("a discount ratio must be between 0 and 1 (or 0-100 %)")
+        return d
     s = unicodedata.normalize("NFKC", text).strip().replace(" ", "")
     if s.endswith("%"):
         d = parse_decimal(s[:-1]) / 100
@@ -546,21 +557,34 @@ class LineParser:
         self.periods = PeriodParser(mapping.tz)
         self.aliases = mapping.type_aliases()
         self._name = {f: self.header[i] for f, i in self.pos.items()}
+        self._items = tuple(self.pos.items())
+        self._types: dict[str, str] = {}
+        self._keys: dict[str, str] = {}
+
+    def _key(self, rid: str) -> str:
+        key = self._keys.get(rid)
+        if key is None:
+            if len(self._keys) > 200_000:
+                self._keys.clear()
+            key = self._keys[rid] = norm_resource_id(rid)
+        return key
 
     def column_name(self, field_name: str) -> str:
         return self._name.get(field_name, field_name)
 
-    def _text(self, row: Sequence[str], name: str) -> str:
-        i = self.pos.get(name)
-        if i is None or i >= len(row):
-            return ""
-        v = row[i]
-        return v.strip() if v else ""
+    def _text(self, row: Mapping[str, str], name: str) -> str:
+        return row.get(name, "")
+
+    def _values(self, raw: Sequence[str]) -> dict[str, str]:
+        w = len(raw)
+        return {n: (raw[i] or "").strip() for n, i in self._items if i < w}
 
     def _fail(self, row_no: int, name: str, reason: str, value: str = "") -> RowRejected:
         return RowRejected(RowError(row_no, self.column_name(name), reason, value[:80]))
 
-    def _dec(self, row: Sequence[str], row_no: int, name: str, *, required: bool) -> Decimal | None:
+    def _dec(
+        self, row: Mapping[str, str], row_no: int, name: str, *, required: bool
+    ) -> Decimal | None:
         s = self._text(row, name)
         if not s:
             if required:
@@ -572,7 +596,7 @@ class LineParser:
             raise self._fail(row_no, name, str(exc), s) from None
 
     def _amount(
-        self, row: Sequence[str], row_no: int, name: str, *, required: bool
+        self, row: Mapping[str, str], row_no: int, name: str, *, required: bool
     ) -> Decimal | None:
         d = self._dec(row, row_no, name, required=required)
         if d is None:
@@ -582,14 +606,15 @@ class LineParser:
         return money(d)
 
     def is_blank(self, row: Sequence[str]) -> bool:
-        return not any((c or "").strip() for c in row)
+        return not any(row) or not "".join(c or "" for c in row).strip()
 
-    def parse(self, row_no: int, row: Sequence[str]) -> InvoiceLine:
+    def parse(self, row_no: int, raw: Sequence[str]) -> InvoiceLine:
         """One data row → InvoiceLine, or RowRejected naming row, column and reason."""
-        if len(row) > self.width and any((c or "").strip() for c in row[self.width :]):
+        if len(raw) > self.width and any((c or "").strip() for c in raw[self.width :]):
             raise RowRejected(
-                RowError(row_no, "", f"{len(row)} cells but the header has {self.width} columns")
+                RowError(row_no, "", f"{len(raw)} cells but the header has {self.width} columns")
             )
+        row = self._values(raw)
         cat_raw = self._text(row, "charge_category")
         category = (
             CHARGE_CATEGORIES.get(norm_key(cat_raw), norm_key(cat_raw)) if cat_raw else "usage"
@@ -601,7 +626,9 @@ class LineParser:
         type_raw = self._text(row, "resource_type")
         if not type_raw and is_usage:
             raise self._fail(row_no, "resource_type", "empty; a resource type is required")
-        rtype = self.aliases.get(norm_key(type_raw), "") if type_raw else ""
+        rtype = self._types.get(type_raw)
+        if rtype is None:
+            rtype = self._types[type_raw] = self.aliases.get(norm_key(type_raw), "")
         try:
             if "period" in self.pos and self._text(row, "period"):
                 start, end = self.periods.period(self._text(row, "period"))
@@ -654,7 +681,7 @@ class LineParser:
         return InvoiceLine(
             line_no=row_no,
             resource_id=rid,
-            resource_key=norm_resource_id(rid),
+            resource_key=self._key(rid),
             resource_type_raw=type_raw,
             resource_type=rtype,
             period_start=start,

@@ -218,8 +218,20 @@ def load_lines(store: Store, invoice_id: str) -> list[InvoiceLine]:
             t = times[e] = _utc(e)
         return t
 
-    strings = {name: cols[name].tolist() for name in _LINE_STRINGS}
-    decs = {name: cols[name].tolist() for name in _LINE_DECIMALS}
+    # String columns (not Nullable) come back as str on both engines; bytes only if asked.
+    strings = {name: [_str(v) for v in cols[name].tolist()] for name in _LINE_STRINGS}
+    cache: dict[str, Decimal | None] = {"": None}
+
+    def dec(text: str) -> Decimal | None:
+        d = cache.get(text, ZERO)
+        if d is ZERO:
+            if len(cache) > 100_000:
+                cache.clear()
+                cache[""] = None
+            d = cache[text] = Decimal(text)
+        return d
+
+    decs = {name: [dec(v) for v in cols[name].tolist()] for name in _LINE_DECIMALS}
     line_no = cols["line_no"].tolist()
     ps, pe = cols["ps"].tolist(), cols["pe"].tolist()
     out = []
@@ -229,20 +241,22 @@ def load_lines(store: Store, invoice_id: str) -> list[InvoiceLine]:
                 line_no=int(line_no[i]),
                 period_start=when(ps[i]),
                 period_end=when(pe[i]),
-                quantity=Decimal(decs["quantity"][i]),
-                amount=Decimal(decs["amount"][i]),
-                unit_price=_dec(decs["unit_price"][i]),
-                list_amount=_dec(decs["list_amount"][i]),
-                discount_rate=_dec(decs["discount_rate"][i]),
-                contracted_unit_price=_dec(decs["contracted_unit_price"][i]),
-                contracted_amount=_dec(decs["contracted_amount"][i]),
-                **{name: _str(strings[name][i]) for name in _LINE_STRINGS},
+                quantity=decs["quantity"][i] or ZERO,
+                amount=decs["amount"][i] or ZERO,
+                unit_price=decs["unit_price"][i],
+                list_amount=decs["list_amount"][i],
+                discount_rate=decs["discount_rate"][i],
+                contracted_unit_price=decs["contracted_unit_price"][i],
+                contracted_amount=decs["contracted_amount"][i],
+                **{name: strings[name][i] for name in _LINE_STRINGS},
             )
         )
     return out
 
 
 def _str(v: Any) -> str:
+    if type(v) is str:
+        return v
     if isinstance(v, bytes):
         return v.decode()
     return "" if v is None else str(v)
@@ -273,15 +287,17 @@ def load_expected(
     d0 = period[0].astimezone(zone).date()
     d1 = period[1].astimezone(zone).date()
     slot = "toStartOfMonth(day)" if granularity == "month" else "day"
-    rows = store.rows(
+    cols = store.columns(
         f"""
-        SELECT vm_id, resource, {slot} AS slot,
-               any(bureau), any(pool), any(unit), groupUniqArray(tariff_version),
-               toString(sum(quantity / price_divisor)), toString(min(unit_price)),
-               toString(max(unit_price)), toString(sum(list_amount)),
-               toString(sum(after_discount)), toString(sum(after_cut)),
-               toString(sum(hours)), sum(unmetered_hours), count(),
-               argMax(adjustments, day), countIf(adjustments LIKE '%%low_utilization%%')
+        SELECT vm_id, resource, toString({slot}) AS slot,
+               any(bureau) AS bureau, any(pool) AS pool, any(unit) AS unit,
+               arrayStringConcat(groupUniqArray(tariff_version), ',') AS versions,
+               toString(sum(quantity / price_divisor)) AS q, toString(min(unit_price)) AS pmin,
+               toString(max(unit_price)) AS pmax, toString(sum(list_amount)) AS lst,
+               toString(sum(after_discount)) AS disc, toString(sum(after_cut)) AS cut,
+               toString(sum(hours)) AS hours, toUInt32(sum(unmetered_hours)) AS gap,
+               toUInt32(count()) AS parts, argMax(adjustments, day) AS adj,
+               toUInt32(countIf(adjustments LIKE '%%low_utilization%%')) AS cut_lines
         FROM bill_lines FINAL
         WHERE provider = %(p)s AND day >= %(d0)s AND day < %(d1)s
           AND (vm_id, day, run_id) IN (
@@ -294,6 +310,38 @@ def load_expected(
     )
     vms = load_vms(store)
     expected = []
+    names = (
+        "vm_id",
+        "resource",
+        "slot",
+        "bureau",
+        "pool",
+        "unit",
+        "versions",
+        "q",
+        "pmin",
+        "pmax",
+        "lst",
+        "disc",
+        "cut",
+        "hours",
+        "gap",
+        "parts",
+        "adj",
+        "cut_lines",
+    )
+    bounds: dict[str, tuple[dt.datetime, dt.datetime]] = {}
+    adj_cache: dict[tuple[str, bool], tuple[Adjustment, ...]] = {}
+    dec_cache: dict[str, Decimal] = {}
+
+    def dec(text: str) -> Decimal:
+        d = dec_cache.get(text)
+        if d is None:
+            if len(dec_cache) > 100_000:
+                dec_cache.clear()
+            d = dec_cache[text] = Decimal(text)
+        return d
+
     for (
         vm_id,
         resource,
@@ -313,43 +361,49 @@ def load_expected(
         parts,
         adj_json,
         cut_lines,
-    ) in rows:
-        start = dt.datetime.combine(slot_day, dt.time(), zone)
-        if granularity == "month":
-            end = dt.datetime(
-                start.year + (start.month == 12), start.month % 12 + 1, 1, tzinfo=zone
-            )
-        else:
-            end = start + dt.timedelta(days=1)
-        quantity = Decimal(q)
-        list_amount = Decimal(lst)
-        price = Decimal(pmin) if pmin == pmax or not quantity else list_amount / quantity
-        adjustments = _adjustments(adj_json, bool(cut_lines))
-        hours_d = Decimal(hours)
+    ) in zip(*(cols[n].tolist() for n in names), strict=True):
+        span = bounds.get(slot_day)
+        if span is None:
+            start = dt.datetime.combine(dt.date.fromisoformat(slot_day), dt.time(), zone)
+            if granularity == "month":
+                end = dt.datetime(
+                    start.year + (start.month == 12), start.month % 12 + 1, 1, tzinfo=zone
+                )
+            else:
+                end = start + dt.timedelta(days=1)
+            span = bounds[slot_day] = (start.astimezone(dt.UTC), end.astimezone(dt.UTC))
+        quantity = dec(q)
+        list_amount = dec(lst)
+        price = dec(pmin) if pmin == pmax or not quantity else list_amount / quantity
+        akey = (adj_json, bool(cut_lines))
+        adjustments = adj_cache.get(akey)
+        if adjustments is None:
+            adjustments = adj_cache[akey] = _adjustments(adj_json, bool(cut_lines))
+        hours_d = dec(hours)
         gap_d = Decimal(int(gap))
         vm = vms.get(vm_id)
         expected.append(
             ExpectedCharge(
                 resource_id=vm_id,
                 resource_type=resource,
-                period_start=start.astimezone(dt.UTC),
-                period_end=end.astimezone(dt.UTC),
+                period_start=span[0],
+                period_end=span[1],
                 quantity=quantity,
                 unit_price=price,
                 list_amount=list_amount,
-                discounted_amount=Decimal(disc),
-                expected_amount=Decimal(cut),
+                discounted_amount=dec(disc),
+                expected_amount=dec(cut),
                 unit=unit,
                 adjustments=adjustments,
                 metered_hours=hours_d - gap_d,
                 gap_hours=gap_d,
-                gap_quantity=(quantity * gap_d / hours_d) if hours_d else ZERO,
+                gap_quantity=(quantity * gap_d / hours_d) if gap_d and hours_d else ZERO,
                 created_at=vm.created_at if vm else None,
                 deleted_at=vm.deleted_at if vm else None,
                 bureau=bureau,
                 pool=pool,
                 provider=provider,
-                tariff_version=",".join(sorted(versions)),
+                tariff_version=versions,
                 rounding_slack=Decimal("0.005") * (int(parts) - 1),
             )
         )
