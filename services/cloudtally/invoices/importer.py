@@ -98,7 +98,7 @@ class ImportResult:
 
 
 def load_mapping(path: str | Path) -> InvoiceMapping:
-    """A provider mapping from a YAML or JSON file (see schemas/invoice_mapping.schema.json)."""
+    """A provider mapping from a YAML or JSON file (keys: see core.invoice.mapping_from_dict)."""
     text = Path(path).read_text(encoding="utf-8")
     try:
         doc = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
