@@ -52,6 +52,12 @@ class Settings(BaseSettings):
 
     policy_file: Path | None = None
 
+    # Derived data (rollups, rating, candidate alerts) computed by the leader worker.
+    derive_enabled: bool = True
+    rollup_interval_s: float = 5.0
+    rating_interval_s: float = 60.0
+    analytics_interval_s: float = 60.0
+
     sample_interval_s: int = Field(default=60, ge=1)
 
     def as_env(self) -> dict[str, str]:

@@ -7,13 +7,13 @@ the packaged example tariff (``cloudtally/policy/example.yaml``) is used.
 from __future__ import annotations
 
 import datetime as dt
-from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from cloudtally.core.policy import Policy, PolicyError, json_document, json_schema, load_policy
+from cloudtally.policy import example_policy_text
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 policy_app = typer.Typer(no_args_is_help=True, help="Tariff/policy files.")
@@ -22,10 +22,6 @@ app.add_typer(policy_app, name="policy")
 PolicyOpt = Annotated[
     Path | None, typer.Option("--policy", help="tariff/policy YAML (default: settings, example)")
 ]
-
-
-def example_policy_text() -> str:
-    return (resources.files("cloudtally.policy") / "example.yaml").read_text(encoding="utf-8")
 
 
 def resolve_policy(path: Path | None) -> Policy:

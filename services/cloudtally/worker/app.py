@@ -100,6 +100,9 @@ def create_app(settings: Settings, store: Store) -> faust.App:
             result = await flush_with_retry(lambda m=msgs: sink.write_inventory(m), "inventory")
             await send_dead_letters(result)
 
+    if settings.derive_enabled:
+        attach_derivation(app, settings, store)
+
     @app.timer(interval=5.0)
     async def report_highwater() -> None:
         consumer = app.consumer
@@ -109,6 +112,41 @@ def create_app(settings: Settings, store: Store) -> faust.App:
                 metrics.CONSUMER_HIGHWATER.labels(tp.topic, str(tp.partition)).set(hw)
 
     return app
+
+
+async def run_step(name: str, fn: Callable[[], Any]) -> Any:
+    """One derivation step in a thread; a failure is logged and counted, never fatal:
+    its watermark did not move, so the next tick recomputes the same keys."""
+    try:
+        return await asyncio.to_thread(fn)
+    except Exception:
+        metrics.ANALYTICS_ERRORS.labels(name).inc()
+        log.exception("%s step failed; it will be retried on the next tick", name)
+        return None
+
+
+def attach_derivation(app: faust.App, settings: Settings, store: Store) -> None:
+    """Rollups, rating and candidate alerts on the leader worker (see worker/derive.py)."""
+    from cloudtally.policy import configured_policy
+    from cloudtally.worker.derive import Derivation
+
+    derivation = Derivation(store, configured_policy(settings.policy_file))
+
+    @app.timer(interval=settings.rollup_interval_s, on_leader=True)
+    async def rollup() -> None:
+        result = await run_step("rollup", derivation.rollup)
+        if result and result.hours:
+            log.info(
+                "rollup: %d hours, %d days in %.2fs", result.hours, len(result.days), result.seconds
+            )
+
+    @app.timer(interval=settings.rating_interval_s, on_leader=True)
+    async def rating() -> None:
+        result = await run_step("rating", derivation.rate)
+        if result and result.days:
+            log.info(
+                "rating: %d days, %d lines in %.2fs", len(result.days), result.rows, result.seconds
+            )
 
 
 def open_worker_store(settings: Settings) -> Store:

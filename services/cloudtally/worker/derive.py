@@ -1,0 +1,173 @@
+"""Derived data in the stream: rollups and rating as recomputations of touched keys.
+
+The ingest sink records every (VM, hour) whose raw samples changed in
+``rollup_queue`` (version = ingest time in ms). Two steps consume that queue,
+each with its own watermark in ``worker_state``:
+
+* **rollup**: recompute ``usage_hourly`` for every touched hour (all VMs alive
+  in it, so a VM with a metering gap still gets its hour row, marked as a
+  gap) and ``usage_daily`` for the touched local days;
+* **rating**: rate each local day once it has closed (bill lines are per
+  closed day), re-rate closed days that late data touched (after the rollup
+  step has covered them), then refresh the provisional volume-tier accrual of
+  those months. The open day is not rated until it closes.
+
+A watermark moves only after its step succeeded, so a crash means the same
+keys are recomputed again — idempotently (architecture Principle 1). Late data
+simply lands in the queue with a new version and is recomputed the same way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from cloudtally import metrics
+from cloudtally.analytics.rollups import recompute_days, recompute_hours
+from cloudtally.core.calendar import HOUR
+from cloudtally.core.policy import Policy
+from cloudtally.store import Store
+
+log = logging.getLogger(__name__)
+
+ROLLUP = "rollup_watermark"
+RATING = "rating_watermark"
+CLOSED_THROUGH = "rating_closed_through"
+# Hours are recomputed in runs of at most this many (one INSERT ... SELECT each).
+MAX_HOURS_PER_CALL = 24 * 7
+
+
+@dataclass
+class StepResult:
+    hours: int = 0
+    days: list[dt.date] = field(default_factory=list)
+    rows: int = 0
+    seconds: float = 0.0
+
+
+def watermark(store: Store, name: str) -> int:
+    return int(
+        store.scalar("SELECT max(value) FROM worker_state WHERE name = %(n)s", {"n": name}) or 0
+    )
+
+
+def set_watermark(store: Store, name: str, value: int) -> None:
+    store.insert(
+        "worker_state", {"name": [name], "value": [value], "updated_at": [int(time.time())]}
+    )
+
+
+def pending_hours(store: Store, after: int, upto: int) -> np.ndarray:
+    """Distinct touched UTC hours (epoch s) with queue version in (after, upto]."""
+    cols = store.columns(
+        "SELECT DISTINCT toUInt32(hour) AS h FROM rollup_queue "
+        "WHERE version > %(a)s AND version <= %(b)s ORDER BY h",
+        {"a": after, "b": upto},
+    )
+    return np.asarray(cols.get("h", []), dtype=np.int64)
+
+
+def hour_runs(hours: np.ndarray, max_len: int = MAX_HOURS_PER_CALL) -> list[tuple[int, int]]:
+    """Contiguous [from, to) runs of sorted distinct hours, each at most max_len hours."""
+    runs: list[tuple[int, int]] = []
+    for h in hours.tolist():
+        if runs and runs[-1][1] == h and (runs[-1][1] - runs[-1][0]) // HOUR < max_len:
+            runs[-1] = (runs[-1][0], h + HOUR)
+        else:
+            runs.append((h, h + HOUR))
+    return runs
+
+
+def local_days(hours: np.ndarray, timezone: str) -> list[dt.date]:
+    zone = ZoneInfo(timezone)
+    return sorted({dt.datetime.fromtimestamp(int(h), zone).date() for h in hours.tolist()})
+
+
+def day_runs(days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
+    runs: list[tuple[dt.date, dt.date]] = []
+    for d in days:
+        if runs and runs[-1][1] == d:
+            runs[-1] = (runs[-1][0], d + dt.timedelta(days=1))
+        else:
+            runs.append((d, d + dt.timedelta(days=1)))
+    return runs
+
+
+class Derivation:
+    """The two queue consumers; synchronous, run in a thread by the worker's timers."""
+
+    def __init__(self, store: Store, policy: Policy) -> None:
+        self.store = store
+        self.policy = policy
+
+    def _version_policies(self, at: int):  # type: ignore[no-untyped-def]
+        v = self.policy.version_at(dt.datetime.fromtimestamp(at, dt.UTC))
+        return v.calendar, v.utilization
+
+    def rollup(self) -> StepResult:
+        """Recompute usage for every hour touched since the rollup watermark."""
+        started = time.perf_counter()
+        after = watermark(self.store, ROLLUP)
+        upto = int(self.store.scalar("SELECT max(version) FROM rollup_queue") or 0)
+        result = StepResult()
+        if upto <= after:
+            return result
+        hours = pending_hours(self.store, after, upto)
+        for h0, h1 in hour_runs(hours):
+            calendar, utilization = self._version_policies(h0)
+            result.rows += recompute_hours(self.store, None, h0, h1, calendar, utilization)
+        result.hours = len(hours)
+        tz = self.policy.versions[-1].calendar.timezone
+        result.days = local_days(hours, tz)
+        for d0, d1 in day_runs(result.days):
+            midnight = int(dt.datetime.combine(d0, dt.time(), ZoneInfo(tz)).timestamp())
+            calendar, utilization = self._version_policies(midnight)
+            recompute_days(self.store, None, d0, d1, calendar, utilization)
+        set_watermark(self.store, ROLLUP, upto)
+        result.seconds = time.perf_counter() - started
+        metrics.ANALYTICS_LAST_SUCCESS.labels("rollup").set(time.time())
+        return result
+
+    def rate(self, now: float | None = None) -> StepResult:
+        """Rate local days that closed since the last pass, and re-rate closed days
+        touched by late data since the rating watermark (after the rollup step)."""
+        from cloudtally.billing.rate import accrue_month, rate_period
+
+        started = time.perf_counter()
+        after = watermark(self.store, RATING)
+        upto = watermark(self.store, ROLLUP)  # only what the rollup step has covered
+        closed_through = watermark(self.store, CLOSED_THROUGH)  # a date's ordinal, 0 = none
+        zone = self.policy.zone
+        today = dt.datetime.fromtimestamp(now or time.time(), zone).date()
+        touched = (
+            local_days(pending_hours(self.store, after, upto), str(zone)) if upto > after else []
+        )
+        newly_closed = [
+            row[0]
+            for row in self.store.rows(
+                "SELECT DISTINCT day FROM usage_daily WHERE day > %(d0)s AND day < %(today)s",
+                {"d0": dt.date.fromordinal(max(closed_through, 1)), "today": today},
+            )
+        ]
+        days = sorted({d for d in touched if d < today} | set(newly_closed))
+        result = StepResult(days=days)
+        for d0, d1 in day_runs(days):
+            t0 = dt.datetime.combine(d0, dt.time(), zone)
+            t1 = dt.datetime.combine(d1, dt.time(), zone)
+            summary = rate_period(self.store, self.policy, t0, t1, None, "stream", "stream")
+            result.rows += summary.line_count
+        for month in sorted({d.replace(day=1) for d in days}):
+            accrue_month(self.store, self.policy, month)
+        if upto > after:
+            set_watermark(self.store, RATING, upto)
+        yesterday = (today - dt.timedelta(days=1)).toordinal()
+        if days and yesterday > closed_through:
+            set_watermark(self.store, CLOSED_THROUGH, yesterday)
+        result.seconds = time.perf_counter() - started
+        metrics.ANALYTICS_LAST_SUCCESS.labels("rating").set(time.time())
+        return result
