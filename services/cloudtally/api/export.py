@@ -1,0 +1,188 @@
+"""CSV and XLSX responses for the API's tables, with English or Chinese column headers.
+
+Column keys are the JSON field names (nested fields flattened with ``_``), so a
+CSV column means exactly what the JSON field means. Chinese headers reuse the
+billing export's vocabulary (:data:`cloudtally.billing.statements.HEADERS_ZH`:
+使用单位, 资源池, 云服务商, 金额 …) so the CLI and the API write the same words.
+Money stays exact: CSV cells are the Decimal's own digits; XLSX cells are
+numbers written from the Decimal with a two-decimal format.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any, Literal
+from urllib.parse import quote
+
+from fastapi import Query
+from fastapi.responses import Response
+
+from cloudtally.billing.statements import HEADERS_ZH as BILLING_HEADERS_ZH
+
+Lang = Literal["en", "zh"]
+TableFormat = Literal["json", "csv"]
+SheetFormat = Literal["json", "csv", "xlsx"]
+
+FORMAT_DOC = "json (default), csv (UTF-8 with BOM, header row) or xlsx"
+LANG_DOC = "column headers of CSV/XLSX exports: en (field names) or zh (Chinese)"
+LangQuery = Query(description=LANG_DOC)
+
+HEADERS_ZH: dict[str, str] = {
+    **BILLING_HEADERS_ZH,
+    "vms": "虚拟机数",
+    "vcpu": "vCPU数",
+    "mem_gb": "内存(GB)",
+    "day_from": "起始日期",
+    "day_to": "截止日期(不含)",
+    "cpu_day": "CPU日间利用率(%)",
+    "cpu_all": "CPU全天利用率(%)",
+    "cpu_night": "CPU夜间利用率(%)",
+    "mem_day": "内存日间利用率(%)",
+    "mem_all": "内存全天利用率(%)",
+    "mem_night": "内存夜间利用率(%)",
+    "night_heavy": "夜间负载偏高",
+    "samples": "采样数",
+    "coverage": "采样覆盖率",
+    "day_coverage": "日间采样覆盖率",
+    "vcpu_hours": "vCPU小时",
+    "mem_gb_hours": "内存GB小时",
+    "cpu_pct": "CPU利用率(%)",
+    "mem_pct": "内存利用率(%)",
+    "storage_pct": "存储利用率(%)",
+    "utilization_pct": "资源池利用率(%)",
+    "points_2": "2分制得分",
+    "points_10": "10分制得分",
+    "disk_id": "磁盘",
+    "freed_vcpu": "可释放vCPU",
+    "freed_mem_gb": "可释放内存(GB)",
+    "freed_storage_gb": "可释放存储(GB)",
+    "savings_year": "年节约金额",
+    "evidence": "依据",
+    "hours": "计费小时",
+    "unmetered_hours": "未计量小时",
+    "run_id": "计费批次",
+    "budget": "预算",
+    "accrued": "已发生金额",
+    "forecast": "年末预测",
+    "remaining": "预算余额",
+    "scope": "范围",
+    "fiscal_year": "财年",
+    "days_elapsed": "已过天数",
+    "days_in_year": "全年天数",
+}
+
+MEDIA = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+def header_names(keys: Sequence[str], lang: str) -> list[str]:
+    return [HEADERS_ZH.get(k, k) if lang == "zh" else k for k in keys]
+
+
+def flatten(item: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"cpu": {"day": 1}}`` → ``{"cpu_day": 1}``; ``evidence`` stays one JSON cell."""
+    out: dict[str, Any] = {}
+    for k, v in item.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping) and k != "evidence":
+            out |= flatten(v, f"{key}_")
+        else:
+            out[key] = v
+    return out
+
+
+def _text(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, Decimal):
+        return format(v, "f")
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    if isinstance(v, Mapping | list | tuple):
+        return json.dumps(v, ensure_ascii=False, sort_keys=True, default=str)
+    return str(v)
+
+
+def _xlsx_value(v: Any) -> Any:
+    if v is None or isinstance(v, bool | int | float | Decimal | dt.date):
+        return v
+    return _text(v)
+
+
+def csv_bytes(keys: Sequence[str], rows: Sequence[Sequence[Any]], lang: str) -> bytes:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow(header_names(keys, lang))
+    for row in rows:
+        w.writerow([_text(v) for v in row])
+    return buf.getvalue().encode("utf-8-sig")  # the BOM makes Excel read the Chinese right
+
+
+def xlsx_bytes(keys: Sequence[str], rows: Sequence[Sequence[Any]], lang: str, title: str) -> bytes:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "".join(c for c in title if c not in "[]:*?/\\")[:31] or "sheet"
+    ws.append(header_names(keys, lang))
+    for row in rows:
+        ws.append([_xlsx_value(v) for v in row])
+        for cell, v in zip(ws[ws.max_row], row, strict=True):
+            if isinstance(v, Decimal) and v.as_tuple().exponent == -2:
+                cell.number_format = "0.00"
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def table_response(
+    keys: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    fmt: str,
+    lang: str,
+    filename: str,
+    total: int | None = None,
+) -> Response:
+    """A CSV or XLSX attachment of ``rows`` (each a sequence in ``keys`` order)."""
+    if fmt == "csv":
+        body = csv_bytes(keys, rows, lang)
+    elif fmt == "xlsx":
+        body = xlsx_bytes(keys, rows, lang, filename)
+    else:
+        raise ValueError(f"unknown export format {fmt!r}")
+    name = f"{filename}.{fmt}"
+    headers = {
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}",
+    }
+    if total is not None:
+        headers["X-Total-Count"] = str(total)
+    return Response(body, media_type=MEDIA[fmt], headers=headers)
+
+
+def items_response(
+    items: Sequence[Mapping[str, Any]],
+    *,
+    fmt: str,
+    lang: str,
+    filename: str,
+    keys: Sequence[str] | None = None,
+    total: int | None = None,
+) -> Response:
+    """Export a list of JSON items: nested fields flattened, columns from ``keys`` or the
+    first item (an empty export still has its header row when ``keys`` is given)."""
+    flat = [flatten(i) for i in items]
+    cols = list(keys) if keys is not None else (list(flat[0]) if flat else [])
+    return table_response(
+        cols, [[f.get(k) for k in cols] for f in flat], fmt=fmt, lang=lang, filename=filename,
+        total=total,
+    )  # fmt: skip

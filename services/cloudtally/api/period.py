@@ -1,0 +1,103 @@
+"""Helpers shared by the utilization and billing routes: the policy in force, periods
+given as a month / fiscal year / day range, and the bureau rule for explicit filters."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+
+from cloudtally.core.access import Principal
+from cloudtally.core.idle import month_start
+from cloudtally.core.policy import Policy, PolicyError, Version
+from cloudtally.core.statements import month_bounds
+from cloudtally.policy import configured_policy
+
+MAX_DAYS = 400  # a utilization period longer than this is a mistake, not a question
+
+
+@lru_cache(maxsize=4)
+def _load(path: str | None, mtime: float) -> Policy:
+    return configured_policy(Path(path) if path else None)
+
+
+def current_policy(request: Request) -> Policy:
+    """``settings.policy_file`` (reloaded when it changes) or the packaged example tariff."""
+    path: Path | None = request.app.state.settings.policy_file
+    try:
+        if path is None:
+            return _load(None, 0.0)
+        return _load(str(path), path.stat().st_mtime)
+    except (OSError, PolicyError) as exc:
+        raise HTTPException(503, f"policy file unusable: {exc}") from None
+
+
+PolicyDep = Annotated[Policy, Depends(current_policy)]
+
+
+def local_today(policy: Policy) -> dt.date:
+    return dt.datetime.now(policy.zone).date()
+
+
+def version_for(policy: Policy, day: dt.date) -> Version:
+    """The tariff version in force at the start of ``day`` (local); before the first
+    version, the first one (utilization rules only — money never uses this fallback)."""
+    at = dt.datetime(day.year, day.month, day.day, tzinfo=policy.zone)
+    try:
+        return policy.version_at(at)
+    except LookupError:
+        return policy.versions[0]
+
+
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_QUARTER = re.compile(r"^(\d{4})-?Q([1-4])$", re.IGNORECASE)
+
+
+def parse_month(value: str, name: str = "month") -> dt.date:
+    m = _MONTH.match(value.strip())
+    if not m or not 1 <= int(m.group(2)) <= 12:
+        raise HTTPException(422, f"{name}: expected YYYY-MM (e.g. 2023-10), got {value!r}")
+    return dt.date(int(m.group(1)), int(m.group(2)), 1)
+
+
+def parse_quarter(value: str) -> tuple[dt.date, dt.date]:
+    m = _QUARTER.match(value.strip())
+    if not m:
+        raise HTTPException(422, f"quarter: expected YYYY-Qn (e.g. 2023-Q4), got {value!r}")
+    first = dt.date(int(m.group(1)), 3 * int(m.group(2)) - 2, 1)
+    return first, month_start(first, -3)
+
+
+def day_range(
+    month: str | None,
+    day_from: dt.date | None,
+    day_to: dt.date | None,
+    default: tuple[dt.date, dt.date],
+    max_days: int = MAX_DAYS,
+) -> tuple[dt.date, dt.date]:
+    """[from, to) local days from ``month`` or ``day_from``/``day_to`` (exclusive end)."""
+    if month is not None and (day_from is not None or day_to is not None):
+        raise HTTPException(422, "give month or day_from/day_to, not both")
+    if month is not None:
+        return month_bounds(parse_month(month))
+    if day_from is None and day_to is None:
+        return default
+    if day_from is None or day_to is None:
+        raise HTTPException(422, "day_from and day_to go together (day_to is exclusive)")
+    if day_to <= day_from:
+        raise HTTPException(422, f"day_to ({day_to}) must be after day_from ({day_from})")
+    if (day_to - day_from).days > max_days:
+        raise HTTPException(422, f"period too long: at most {max_days} days")
+    return day_from, day_to
+
+
+def check_bureau(principal: Principal, bureau: str | None) -> None:
+    """A bureau token naming another bureau is refused (403) rather than shown nothing,
+    so staff never mistake 'forbidden' for 'no data'."""
+    scope = principal.scope
+    if scope is not None and bureau is not None and bureau != scope:
+        raise HTTPException(403, "a bureau token reads its own bureau only")
