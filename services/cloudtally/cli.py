@@ -22,6 +22,9 @@ def _logging(verbose: bool) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # Client libraries log every connection at INFO; keep their warnings and errors.
+    for noisy in ("kafka", "aiokafka", "clickhouse_driver"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="debug logging")]

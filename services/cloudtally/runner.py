@@ -93,6 +93,12 @@ def up(settings: Settings, *, vms: int, days: float, data_dir: Path | None) -> N
     env = _env(settings, data_dir, tokens)
     base = f"http://{settings.api_host}:{settings.api_port}"
 
+    def _terminate(signum: int, _frame: object) -> None:  # SIGTERM/SIGHUP: as Ctrl-C
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _terminate)
+
     with EmbeddedBroker(settings, log_dir=logs):
         ensure_topics(settings)
         worker = _spawn(["worker", "--with-api"], env, logs / "worker.log")
