@@ -189,6 +189,8 @@ def _line(row: dict[str, Any]) -> dict[str, Any]:
     row["adjustments"] = json.loads(row["adjustments"] or "[]")
     for k in ("quantity", "unit_price", "hours"):
         row[k] = _plain(row[k])
+    for k in ("list_amount", "after_discount", "after_cut"):
+        row[k] = Decimal(row[k]).quantize(ZERO)
     if row["utilization_basis"] is not None:
         row["utilization_basis"] = round(float(row["utilization_basis"]), 4)
     row["derivation"] = explain(row)
@@ -358,6 +360,10 @@ def get_run_diff(
     fmt: FormatQ = "json",
     lang: LangQ = "en",
 ) -> Response:
+    # run_diff's own check (max(version) IS NULL) never fires: max() of nothing is 0 here
+    known = store.scalar("SELECT count() FROM bill_current WHERE run_id = %(r)s", {"r": run_id})
+    if not known:
+        raise HTTPException(404, f"no lines for run {run_id!r}")
     try:
         rows = st.run_diff(store, run_id, by=by, bureau=principal.scope)
     except LookupError:
