@@ -128,3 +128,19 @@ def test_rows_keep_the_source_of_their_own_message(store) -> None:
         ("vm-b", "simulate"),
         ("vm-c", "simulate"),
     ]
+
+
+def test_vm_without_disks_is_recorded(store) -> None:
+    ev = InventoryEvent(
+        event="created",
+        vm_id="vm-nodisk",
+        ts=T0,
+        bureau="edu",
+        system="s",
+        pool="pool-1",
+        provider="provider-a",
+        vcpu=1,
+        mem_gb=1,
+    )
+    assert IngestSink(store).write_inventory([RawMessage("inventory", 0, 0, ev.to_json())]).rows
+    assert store.rows("SELECT disk_ids, disk_size_gb FROM vm_inventory FINAL") == [([], [])]

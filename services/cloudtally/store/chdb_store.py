@@ -31,6 +31,10 @@ def to_arrow(columns: Columns) -> pa.Table:
             arrays[name] = pa.array(col, from_pandas=True)
         else:
             arrays[name] = pa.array(list(col))
+        if pa.types.is_list(arrays[name].type) and pa.types.is_null(arrays[name].type.value_type):
+            # Only empty lists: Arrow cannot infer the element type; any typed empty
+            # array converts to the column's Array(T).
+            arrays[name] = arrays[name].cast(pa.list_(pa.string()))
     return pa.table(arrays)
 
 
