@@ -76,6 +76,20 @@ HEADERS_ZH: dict[str, str] = {
     "days_in_year": "全年天数",
 }
 
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "missing or unknown bearer token"},
+    403: {"description": "role not allowed, or a bureau token naming another bureau"},
+}
+
+
+def export_responses(*formats: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI: a 200 that may also be a CSV/XLSX attachment (``format=``)."""
+    content: dict[str, Any] = {"application/json": {}}
+    for f in formats:
+        content[MEDIA[f].split(";")[0]] = {"schema": {"type": "string", "format": "binary"}}
+    return {200: {"description": "JSON, or the export chosen by `format`", "content": content}}
+
+
 MEDIA = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

@@ -16,13 +16,20 @@ import json
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloudtally.api.auth import AdminPrincipal, CurrentPrincipal, ReadAllPrincipal
 from cloudtally.api.deps import PageDep, StoreDep, parse_instant
-from cloudtally.api.export import LANG_DOC, Lang, items_response, table_response
+from cloudtally.api.export import (
+    AUTH_RESPONSES,
+    LANG_DOC,
+    Lang,
+    export_responses,
+    items_response,
+    table_response,
+)
 from cloudtally.api.period import (
     PolicyDep,
     check_bureau,
@@ -33,12 +40,14 @@ from cloudtally.api.period import (
 from cloudtally.api.responses import ExactJSONResponse
 from cloudtally.billing import statements as st
 from cloudtally.billing.rate import close_month, current_filter, rate_period
+from cloudtally.core.access import Principal
 from cloudtally.core.idle import month_start
 from cloudtally.core.policy import Policy, PolicyError, load_policy
 from cloudtally.core.statements import month_bounds
 from cloudtally.store import Store
 
-router = APIRouter(prefix="/api/v1/billing", tags=["billing"])
+router = APIRouter(prefix="/api/v1/billing", tags=["billing"], responses=AUTH_RESPONSES)
+SHEET_OK = export_responses("csv", "xlsx")
 
 Dimension = Literal["provider", "pool", "bureau", "system"]
 SheetFormat = Literal["json", "csv", "xlsx"]
@@ -94,16 +103,17 @@ def _period(
         d0, d1 = policy.fiscal_year_range(fiscal_year)
         return None, fiscal_year, d0, d1
     if day_from is not None or day_to is not None:
-        d0, d1 = day_range(None, day_from, day_to, (day_from, day_to), max_days=3660)  # type: ignore[arg-type]
+        # either missing → day_range refuses; the default is never used
+        d0, d1 = day_range(None, day_from, day_to, (dt.date.min, dt.date.min), max_days=3660)
         return None, None, d0, d1
     first = parse_month(month) if month else local_today(policy).replace(day=1)
     d0, d1 = month_bounds(first)
     return first, None, d0, d1
 
 
-def _scope(principal: Any, bureau: str | None) -> str | None:
+def _scope(principal: Principal, bureau: str | None) -> str | None:
     check_bureau(principal, bureau)
-    return principal.scope or bureau  # type: ignore[no-any-return]
+    return principal.scope or bureau
 
 
 # ---- statements ---------------------------------------------------------------------
@@ -111,6 +121,7 @@ def _scope(principal: Any, bureau: str | None) -> str | None:
 
 @router.get(
     "/statements",
+    responses=SHEET_OK,
     summary="Monthly or fiscal-year statement by provider, pool, bureau or system",
     description=(
         "Sums of the current bill lines of the period grouped by `by`: line count, list "
@@ -223,6 +234,7 @@ def _line_totals(
 
 @router.get(
     "/lines",
+    responses=SHEET_OK,
     summary="Bill lines with their derivation (paginated)",
     description=(
         "Current bill lines (one per VM, resource, local day and tariff version), ordered by "
@@ -272,6 +284,7 @@ def get_lines(
 
 @router.get(
     "/budget",
+    responses=SHEET_OK,
     summary="Budget status with accrued spend and a year-end forecast",
     description=(
         "For a fiscal year: the budget, the spend accrued so far, days elapsed (to the last "
@@ -345,6 +358,7 @@ def get_runs(
 
 @router.get(
     "/runs/{run_id}/diff",
+    responses=SHEET_OK,
     summary="A run's result against what was current before it, per key",
     description=(
         "For a re-rate: per provider, pool, bureau or system, the previous amount (the lines "
@@ -353,7 +367,7 @@ def get_runs(
     ),
 )
 def get_run_diff(
-    run_id: str,
+    run_id: Annotated[str, Path(description="a run id from GET /runs or POST /rate")],
     store: StoreDep,
     principal: CurrentPrincipal,
     by: ByQ = "bureau",
@@ -457,6 +471,7 @@ def with_cut_basis(policy: Policy, basis: str) -> Policy:
 
 @router.post(
     "/rate",
+    status_code=201,
     summary="Rate or re-rate a period (admin)",
     description=(
         "Rates [from, to) — widened to whole local days — into bill lines and makes them "

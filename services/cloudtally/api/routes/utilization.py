@@ -27,7 +27,13 @@ from cloudtally.analytics.queries import (
 )
 from cloudtally.api.auth import CurrentPrincipal, ReadAllPrincipal
 from cloudtally.api.deps import PageDep, StoreDep
-from cloudtally.api.export import LANG_DOC, Lang, items_response
+from cloudtally.api.export import (
+    AUTH_RESPONSES,
+    LANG_DOC,
+    Lang,
+    export_responses,
+    items_response,
+)
 from cloudtally.api.period import (
     PolicyDep,
     check_bureau,
@@ -41,7 +47,8 @@ from cloudtally.api.responses import ExactJSONResponse
 from cloudtally.core.idle import UnitPrices, VmWindowStats, month_start, review_quarter
 from cloudtally.core.policy import Policy
 
-router = APIRouter(prefix="/api/v1/utilization", tags=["utilization"])
+router = APIRouter(prefix="/api/v1/utilization", tags=["utilization"], responses=AUTH_RESPONSES)
+CSV_OK = export_responses("csv")
 
 Level = Literal["vm", "system", "bureau", "pool", "provider"]
 TableFormat = Literal["json", "csv"]
@@ -100,6 +107,7 @@ def _export(
 
 @router.get(
     "",
+    responses=CSV_OK,
     summary="CPU and memory utilization by VM, system, bureau, pool or provider",
     description=(
         "Capacity-weighted utilization over a period of local days, three ways: **day** "
@@ -150,6 +158,7 @@ def get_utilization(
 
 @router.get(
     "/pools",
+    responses=CSV_OK,
     summary="Pool (or provider) KPIs for a month with the evaluation scores",
     description=(
         "CPU, memory and storage utilization (all hours) per resource pool or provider for "
@@ -204,6 +213,7 @@ def _candidates(
 
 @router.get(
     "/candidates/idle",
+    responses=CSV_OK,
     summary="Idle-reclaim candidates with their evidence",
     description=(
         "VMs whose CPU and memory averages and maxima stayed under the idle rule over the "
@@ -239,6 +249,7 @@ def get_idle(
 
 @router.get(
     "/candidates/storage-idle",
+    responses=CSV_OK,
     summary="Idle-storage candidates (disks nearly empty for consecutive months)",
     description=(
         "Disks (partitions) whose used share stayed under the storage rule in each of the "
@@ -315,6 +326,7 @@ def annual_prices(
 
 @router.get(
     "/candidates/rightsizing",
+    responses=CSV_OK,
     summary="Rightsizing candidates: target size, freed vCPU/GB and money per year",
     description=(
         "VMs whose daytime-weighted CPU and memory utilization stayed under the rule "
