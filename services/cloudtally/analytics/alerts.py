@@ -12,7 +12,11 @@ Delivery is at-least-once: events are sent (and flushed) first, then recorded
 in ``alert_events`` and ``alert_state``. A crash between the two resends the
 same events on the next run — with the same ``event_id``, which is derived
 from (kind, vm_id, disk_id, change, window, episode) — so consumers dedupe by
-``event_id``; an alert is never lost.
+``event_id``; an alert is never lost. One corner remains: if the crash falls
+between sending and recording *and* the candidate stops qualifying before the
+next run, the sent ``new`` is never followed by a ``resolved`` (the state never
+knew it was open). The gauges and the API read current candidates and are not
+affected.
 
 Windows end at ``as_of`` 00:00 local time (exclusive), so they hold complete
 days: idle = the ``idle.window_days`` days before ``as_of``; storage idle = the
