@@ -44,6 +44,11 @@ print(json.dumps({
     "disks": q("SELECT count() FROM disk_samples FINAL")[0][0],
     "vms": q("SELECT uniqExact(vm_id) FROM vm_inventory")[0][0],
     "dead": [list(r) for r in q("SELECT section, row_index, reason FROM dead_letters FINAL")],
+    "vm_hours": q("SELECT count() FROM usage_hourly FINAL WHERE alloc_fraction > 0")[0][0],
+    "metered_hours": q(
+        "SELECT count() FROM usage_hourly FINAL WHERE alloc_fraction > 0 AND samples > 0")[0][0],
+    "bill_days": [str(r[0]) for r in q("SELECT DISTINCT day FROM bill_lines ORDER BY day")],
+    "bill_vms": q("SELECT uniqExact(vm_id) FROM bill_lines")[0][0],
 }))
 """
 
@@ -97,6 +102,37 @@ def dead_letter_topic(settings: Settings) -> list[dict[str, Any]]:
     return records
 
 
+def last_success(base: str, task: str) -> float:
+    """cloudtally_analytics_last_success_timestamp_seconds{task=...} from the worker."""
+    import re
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{base}/metrics", timeout=2) as r:
+            text = r.read().decode()
+    except OSError:
+        return 0.0
+    m = re.search(
+        rf'^cloudtally_analytics_last_success_timestamp_seconds{{task="{task}"}} (\S+)$',
+        text,
+        re.M,
+    )
+    return float(m.group(1)) if m else 0.0
+
+
+def alive_vm_hours(report: SimulationReport, pools: int, bureaus: int) -> int:
+    """VM-hours of the simulated range in which each VM existed (the fleet is deterministic)."""
+    from cloudtally.collectors.fleet import Fleet
+
+    fleet = Fleet.build(report.seed, report.vms, pools, bureaus, start=report.start, end=report.end)
+    return sum(
+        1
+        for v in fleet.vms
+        for h in range(report.start, report.end, 3600)
+        if v.created < h + 3600 and (v.deleted is None or v.deleted > h)
+    )
+
+
 def planted(report: SimulationReport) -> Counter[tuple[str, int, str]]:
     rows = Counter((r.section, r.row_index, r.reason) for r in report.bad_rows)
     msgs = Counter(("message", -1, m.reason) for m in report.bad_messages)
@@ -132,7 +168,12 @@ def matches(expected: Counter, got: Counter) -> bool:
 def test_embedded_pipeline_counts_exactly_with_bad_input(broker, settings, tmp_path) -> None:
     """chDB worker hosting the API, as `cloudtally up` runs it."""
     s = settings(
-        store_url=f"chdb://{tmp_path / 'worker-chdb'}", database="cloudtally", api_port=free_port()
+        store_url=f"chdb://{tmp_path / 'worker-chdb'}",
+        database="cloudtally",
+        api_port=free_port(),
+        rollup_interval_s=1.0,
+        rating_interval_s=2.0,
+        analytics_interval_s=2.0,
     )
     log = tmp_path / "worker.log"
     report = run(
@@ -171,6 +212,15 @@ def test_embedded_pipeline_counts_exactly_with_bad_input(broker, settings, tmp_p
         with urllib.request.urlopen(f"{base}/api/v1/fleet", timeout=5) as r:
             fleet = json.loads(r.read())
         assert fleet["samples"] == report.good_samples
+        ingested_at = time.time()
+        # The leader's derivation passes: rollup, then rating, then candidate alerts.
+        for task in ("rollup", "rating", "alerts"):
+            wait_until(
+                lambda t=task: last_success(base, t) > ingested_at,
+                f"a {task} pass after ingest",
+                proc,
+                log,
+            )
     # The worker has stopped: read its chDB folder from a fresh process (one folder per process).
     counts = json.loads(
         subprocess.check_output(
@@ -181,6 +231,12 @@ def test_embedded_pipeline_counts_exactly_with_bad_input(broker, settings, tmp_p
     assert counts["raw_rows"] == report.good_samples  # no redelivery in a clean run
     assert counts["disks"] == report.good_disk_samples
     assert counts["vms"] == report.vms
+    # Derived data: every VM-hour of the 12 simulated hours has a row (a gap is a row
+    # without samples), and the closed day is billed for every VM.
+    assert counts["vm_hours"] >= counts["metered_hours"] > 0
+    assert counts["vm_hours"] == alive_vm_hours(report, pools=2, bureaus=8)
+    assert counts["bill_days"] == ["2026-03-02"]
+    assert counts["bill_vms"] == report.vms
     store_dead = Counter(
         (sec, row, reason) for sec, row, reason in counts["dead"] if sec != "inventory"
     )

@@ -148,6 +148,64 @@ def attach_derivation(app: faust.App, settings: Settings, store: Store) -> None:
                 "rating: %d days, %d lines in %.2fs", len(result.days), result.rows, result.seconds
             )
 
+    alerts = AlertPublisher(settings, store, derivation.policy)
+
+    @app.timer(interval=settings.analytics_interval_s, on_leader=True)
+    async def analytics() -> None:
+        await run_step("alerts", alerts.run_once)
+
+    @app.on_before_shutdown.connect
+    async def close_alerts(_app: Any, **_kw: Any) -> None:
+        alerts.close()
+
+
+class AlertPublisher:
+    """Candidate alerts to the ``alerts`` topic, then gauges; one pass per timer tick.
+
+    Uses a kafka-python producer because the pass runs in a thread: ``flush()``
+    returns once every event is acknowledged, and only then does
+    :func:`evaluate_candidates` record the state (at-least-once, never lost).
+    """
+
+    def __init__(self, settings: Settings, store: Store, policy: Any) -> None:
+        self.settings, self.store, self.policy = settings, store, policy
+        self._producer: Any = None
+
+    def _producer_for(self) -> Any:
+        if self._producer is None:
+            from kafka import KafkaProducer
+
+            self._producer = KafkaProducer(
+                bootstrap_servers=self.settings.kafka_bootstrap, acks="all", linger_ms=5
+            )
+        return self._producer
+
+    def run_once(self) -> Any:
+        import datetime as dt
+
+        from cloudtally.analytics.alerts import evaluate_candidates
+        from cloudtally.analytics.gauges import refresh_gauges
+        from cloudtally.billing.gauges import refresh_billing_gauges
+
+        producer = self._producer_for()
+        topic = self.settings.topic_alerts
+        now = dt.datetime.now(dt.UTC)
+        summary = evaluate_candidates(
+            self.store,
+            self.policy,
+            now,
+            lambda key, value: producer.send(topic, key=key, value=value),
+            flush=producer.flush,
+        )
+        refresh_gauges(self.store, self.policy, now, candidates=summary.candidates)
+        refresh_billing_gauges(self.store, self.policy, now.astimezone(self.policy.zone).date())
+        return summary
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.close(timeout=5)
+            self._producer = None
+
 
 def open_worker_store(settings: Settings) -> Store:
     store = open_store(settings.resolved_store_url, settings.database)
