@@ -75,8 +75,7 @@ POOL_UTILIZATION = Gauge(
 )
 POOL_SCORE = Gauge(
     "cloudtally_pool_score",
-    "Evaluation score this month; indicator = pool_utilization_2pt, "
-    "cloud_storage_utilization_10pt",
+    "Evaluation score this month; indicator = pool_utilization_2pt, cloud_storage_utilization_10pt",
     ["provider", "pool", "indicator"],
 )
 IDLE_CANDIDATES = Gauge(

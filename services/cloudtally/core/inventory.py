@@ -31,7 +31,7 @@ class Disk(BaseModel):
 
 class InventoryEvent(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    schema_: Literal["cloudtally.inventory/1"] = Field(SCHEMA, alias="schema")
+    schema_: Literal["cloudtally.inventory/1"] = Field("cloudtally.inventory/1", alias="schema")
     event: Literal["created", "updated", "deleted"]
     vm_id: str = Field(min_length=1, max_length=128)
     ts: int = Field(ge=946_684_800)

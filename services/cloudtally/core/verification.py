@@ -897,7 +897,8 @@ def verify(
     granularity (a line is matched to the expected charge whose period holds
     its start). ``credits`` are invoice-level reductions (volume tiers) checked
     against the invoice's credit/adjustment lines. ``vms`` maps resource ids
-    to lifecycle for lines with no expected charge; VMs that have an expected charge need not be in it.
+    to lifecycle for lines with no expected charge; VMs that have an expected charge
+    need not be in it.
     """
     vm_map = dict(vms or {})
     for e in expected:
