@@ -27,6 +27,15 @@ def _logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
+def _serve_metrics() -> None:
+    """Collectors expose /metrics too when CLOUDTALLY_METRICS_PORT > 0 (cluster scrape)."""
+    s = get_settings()
+    if s.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(s.metrics_port, addr=s.api_host)
+
+
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="debug logging")]
 
 
@@ -99,6 +108,7 @@ def simulate(
 ) -> None:
     """Send a deterministic simulated fleet (inventory + samples) to Kafka."""
     _logging(verbose)
+    _serve_metrics()
     from cloudtally.collectors.simulate import run_cli
 
     run_cli(
@@ -125,6 +135,7 @@ def node(
 ) -> None:
     """Report this host's real CPU, memory and filesystem usage as one VM."""
     _logging(verbose)
+    _serve_metrics()
     from cloudtally.collectors.node import run_cli
 
     run_cli(get_settings(), vm_id=vm_id, interval=interval, count=count)
