@@ -1,7 +1,916 @@
-"""Invoices routes (being built; see the issue)."""
+"""Invoice routes: upload as a polled job, the invoice list, per-invoice summary, lines and
+findings (JSON, CSV, XLSX, printable HTML), and re-verification.
+
+Who sees what. An invoice is the provider's document and covers many bureaus,
+so a bureau token never sees an invoice as a whole: it lists only the invoices
+whose latest verification attributes lines to it, and every figure it gets
+(list, summary, findings, lines, exports) is computed from its own lines only —
+whole-invoice totals, file name, row count and uploader stay with admins and
+auditors. Lines are attributed to a bureau by verification (the matched bill
+line's bureau, else the VM's owner in inventory); before an invoice is
+verified a bureau sees no summary for it (404). Uploads, jobs and
+re-verification are for the admin (the buyer); auditors may read jobs.
+
+Uploads are streamed to a file under ``data_dir`` with a size limit
+(``CLOUDTALLY_INVOICE_MAX_BYTES``, 413 past it; checked on Content-Length
+before the body is read, and again while reading), then imported — whole or
+not at all — and by default verified in a background job whose status is
+polled at the ``Location`` the 202 answer gives.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import datetime as dt
+import os
+import tempfile
+from collections.abc import AsyncGenerator
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+import yaml
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from cloudtally.api.auth import AdminPrincipal, CurrentPrincipal, ReadAllPrincipal
+from cloudtally.api.deps import PageDep, StoreDep
+from cloudtally.api.export import LANG_DOC, Lang, items_response
+from cloudtally.api.period import check_bureau
+from cloudtally.api.responses import ExactJSONResponse
+from cloudtally.core.access import Principal
+from cloudtally.core.invoice import (
+    InvoiceError,
+    InvoiceMapping,
+    PeriodParser,
+    mapping_from_dict,
+    norm_resource_id,
+)
+from cloudtally.core.verification import RULES, Tolerances, VerificationPolicy
+from cloudtally.invoices import report
+from cloudtally.invoices import store as inv_store
+from cloudtally.invoices.importer import ImportLimits
+from cloudtally.invoices.service import Job, policy_from_settings, registry, verify_invoice
+from cloudtally.store import Store
 
 router = APIRouter(prefix="/api/v1/invoices", tags=["invoices"])
+
+SH = ZoneInfo("Asia/Shanghai")
+ZERO = Decimal("0.00")
+FORM_SLACK = 1 << 20  # multipart headers and the small fields around the file
+UploadFormat = Literal["csv", "xlsx", "focus"]
+FindingsFormat = Literal["json", "csv", "xlsx", "html"]
+
+LangQ = Annotated[Lang, Query(description=LANG_DOC + "; for html: the report's language")]
+BureauQ = Annotated[
+    str | None,
+    Query(description="only this bureau (admin/auditor; a bureau token may name only its own)"),
+]
+LINE_COLUMNS = [
+    "line_no", "resource_id", "resource_name", "resource_type_raw", "resource_type",
+    "charge_category", "period_start", "period_end", "quantity", "unit", "unit_price",
+    "list_amount", "discount_rate", "amount", "currency", "pool", "region", "sku",
+    "description", "bureau",
+]  # fmt: skip
+
+
+# ---- documentation models (responses are built as dicts; money is a decimal string) --------
+
+
+class ImportAccepted(BaseModel):
+    job_id: str
+    kind: str = Field(description="import")
+    state: str = Field(description="queued | running | done | failed")
+    status_url: str = Field(description="poll this (also in the Location header)")
+
+
+class RowErrorDoc(BaseModel):
+    row: int | None = Field(description="spreadsheet row number; the header is row 1")
+    column: str | None = Field(description="column header as in the file")
+    reason: str
+    value: str = ""
+
+
+class JobStatus(BaseModel):
+    job_id: str
+    kind: str = Field(description="import | verify")
+    state: str = Field(description="queued | running | done | failed")
+    progress: float = Field(description="0..1 (bytes read of the file; 1 when done)")
+    rows: int = Field(description="rows parsed so far")
+    bytes_read: int
+    bytes_total: int
+    message: str = Field(description="what failed, or the current step")
+    errors: list[RowErrorDoc] = Field(description="bad rows (nothing was imported)")
+    invoice_id: str | None = Field(description="the imported invoice, or the existing one")
+    duplicate: bool = Field(description="the same file had already been imported")
+    result: dict[str, Any] = Field(description="import figures and the verification run")
+    status_url: str
+
+
+class ToleranceOverrides(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    money_abs: Decimal | None = Field(None, ge=0, description="CNY; default 0.01")
+    money_rel: Decimal | None = Field(None, ge=0, description="share of the reference amount")
+    quantity_abs: Decimal | None = Field(None, ge=0, description="default 0.001")
+    quantity_rel: Decimal | None = Field(None, ge=0)
+    price_rel: Decimal | None = Field(None, ge=0, description="default 0.000001")
+
+
+class VerifyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tolerances: ToleranceOverrides | None = Field(
+        None, description="rounding tolerances (unset ones keep their defaults)"
+    )
+    bill_unmetered_hours: bool | None = Field(
+        None,
+        description="metering-gap policy: may hours without metering be billed on allocation? "
+        "(default: the tariff version in force)",
+    )
+    background: bool = Field(
+        False, description="run as a job (202 + Location) instead of answering when done"
+    )
+
+
+# ---- upload ------------------------------------------------------------------------------
+
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file", "provider"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "the invoice: provider CSV (UTF-8, UTF-8 with BOM "
+                            "or GB18030), XLSX, or FOCUS cost-and-usage CSV",
+                        },
+                        "provider": {"type": "string", "description": "provider id (tariff)"},
+                        "format": {
+                            "type": "string",
+                            "enum": ["csv", "xlsx", "focus"],
+                            "description": "default: xlsx for *.xlsx files, else csv",
+                        },
+                        "period": {
+                            "type": "string",
+                            "description": "billing period, e.g. 2024-01 or "
+                            "2024-01-01~2024-01-31 (default: stated by the file or inferred)",
+                        },
+                        "mapping": {
+                            "type": "string",
+                            "description": "column mapping for this provider, YAML or JSON "
+                            "text (keys: provider, columns, format, encoding, timezone, …)",
+                        },
+                        "verify": {
+                            "type": "boolean",
+                            "default": True,
+                            "description": "verify right after a successful import",
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _limited(request: Request, limit: int) -> AsyncGenerator[bytes, None]:
+    n = 0
+    async for chunk in request.stream():
+        n += len(chunk)
+        if n > limit:
+            raise _TooLarge
+        yield chunk
+
+
+def _too_large(limit: int) -> HTTPException:
+    return HTTPException(
+        413,
+        f"the invoice is larger than the limit of {limit:,} bytes "
+        "(CLOUDTALLY_INVOICE_MAX_BYTES); split it or raise the limit",
+    )
+
+
+def _save_upload(upload: UploadFile, folder: Path, limit: int) -> tuple[Path, int]:
+    """Copy the uploaded file to a file of our own, refusing it past ``limit`` bytes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix="invoice-", suffix=".upload", dir=folder)
+    size = 0
+    try:
+        with os.fdopen(fd, "wb") as out:
+            upload.file.seek(0)
+            while chunk := upload.file.read(1 << 20):
+                size += len(chunk)
+                if size > limit:
+                    raise _TooLarge
+                out.write(chunk)
+    except BaseException:
+        os.unlink(name)
+        raise
+    return Path(name), size
+
+
+def _field(form: Any, name: str) -> str | None:
+    value = form.get(name)
+    if value is None:
+        return None
+    if isinstance(value, UploadFile):  # a mapping sent as a file part
+        data = value.file.read(1 << 20)
+        return data.decode("utf-8-sig", errors="replace")
+    return str(value).strip() or None
+
+
+def _mapping(text: str | None, provider: str) -> InvoiceMapping | None:
+    if text is None:
+        return None
+    try:
+        doc = yaml.safe_load(text)  # JSON is YAML
+        m = mapping_from_dict(doc)
+    except yaml.YAMLError as exc:
+        raise HTTPException(422, f"mapping: not valid YAML/JSON: {exc}") from None
+    except InvoiceError as exc:
+        raise HTTPException(422, f"mapping: {exc}") from None
+    if m.provider != provider:
+        raise HTTPException(422, f"mapping is for provider {m.provider!r}, not {provider!r}")
+    return m
+
+
+def _period(text: str | None) -> tuple[dt.datetime, dt.datetime] | None:
+    if text is None:
+        return None
+    try:
+        return PeriodParser(SH).period(text)
+    except (InvoiceError, ValueError) as exc:
+        raise HTTPException(
+            422, f"period: expected e.g. 2024-01 or 2024-01-01~2024-01-31, got {text!r} ({exc})"
+        ) from None
+
+
+def _job_url(job_id: str) -> str:
+    return f"{router.prefix}/jobs/{job_id}"
+
+
+@router.post(
+    "/imports",
+    status_code=202,
+    summary="Upload an invoice: import (and verify) as a background job (admin)",
+    description=(
+        "Multipart form: `file`, `provider`, optional `format` (csv | xlsx | focus), "
+        "`period`, `mapping` (YAML/JSON text) and `verify` (default true). The file is "
+        "streamed to disk with a size limit (413 past `CLOUDTALLY_INVOICE_MAX_BYTES`), then "
+        "imported in a background job: every row validated, the invoice lands whole or not "
+        "at all, and the same file uploaded again is recognised (the job names the existing "
+        "invoice, `duplicate: true`). Answers 202 with the job id and `Location: "
+        "/api/v1/invoices/jobs/{job_id}`; poll it for state, progress and row errors."
+    ),
+    openapi_extra=UPLOAD_BODY,
+    responses={
+        202: {"model": ImportAccepted, "description": "job started"},
+        403: {"description": "not an admin token"},
+        413: {"description": "file larger than the configured limit"},
+        415: {"description": "not multipart/form-data"},
+        422: {"description": "missing/invalid form field (provider, format, period, mapping)"},
+    },
+)
+async def post_import(request: Request, store: StoreDep, principal: AdminPrincipal) -> Response:
+    limit = ImportLimits().max_bytes
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise HTTPException(415, "send the invoice as multipart/form-data (field 'file')")
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit + FORM_SLACK:
+        raise _too_large(limit)  # refused before a byte of the body is read
+    parser = MultiPartParser(
+        request.headers, _limited(request, limit + FORM_SLACK), max_files=2, max_fields=10
+    )
+    try:
+        form = await parser.parse()
+    except _TooLarge:
+        raise _too_large(limit) from None
+    except MultiPartException as exc:
+        raise HTTPException(400, f"malformed multipart body: {exc.message}") from None
+    try:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise HTTPException(422, "file: the invoice file part is missing")
+        provider = _field(form, "provider")
+        if not provider:
+            raise HTTPException(422, "provider: required (the provider id in the tariff)")
+        fmt = _field(form, "format")
+        if fmt is not None and fmt not in ("csv", "xlsx", "focus"):
+            raise HTTPException(422, f"format: expected csv, xlsx or focus, got {fmt!r}")
+        file_name = upload.filename or ""
+        if fmt is None and file_name.lower().endswith((".xlsx", ".xlsm")):
+            fmt = "xlsx"
+        verify_text = (_field(form, "verify") or "true").lower()
+        if verify_text not in ("true", "false", "1", "0", "yes", "no"):
+            raise HTTPException(422, f"verify: expected true or false, got {verify_text!r}")
+        mapping = _mapping(_field(form, "mapping"), provider)
+        period = _period(_field(form, "period"))
+        folder = request.app.state.settings.data_dir / "invoice-uploads"
+        try:
+            path, _ = await run_in_threadpool(_save_upload, upload, folder, limit)
+        except _TooLarge:
+            raise _too_large(limit) from None
+    finally:
+        await form.close()
+    job = registry.submit_import(
+        store,
+        path,
+        verify_after=verify_text in ("true", "1", "yes"),
+        delete_after=True,
+        provider=provider,
+        fmt=fmt,
+        mapping=mapping,
+        billing_period=period,
+        file_name=file_name,
+        imported_by=principal.name,
+    )
+    url = _job_url(job.job_id)
+    return ExactJSONResponse(
+        {"job_id": job.job_id, "kind": job.kind, "state": job.state, "status_url": url},
+        status_code=202,
+        headers={"Location": url},
+    )
+
+
+def _job_view(job: Job) -> dict[str, Any]:
+    d = job.as_dict()
+    errors = d["errors"]
+    if d["state"] == "failed" and not errors:
+        # a whole-file error: say where it is when the message names the header
+        message = d["message"]
+        if message.startswith("missing columns: "):
+            named = message.removeprefix("missing columns: ").split("; the file has:")[0]
+            errors = [
+                {
+                    "row": 1,
+                    "column": col,
+                    "reason": "missing column"
+                    + ("; any one of these headers will do" if " or " in col else ""),
+                    "value": "",
+                }
+                for col in named.split("; ")
+            ]
+        else:
+            errors = [{"row": None, "column": None, "reason": message, "value": ""}]
+    result = d["result"]
+    return {
+        "job_id": d["job_id"],
+        "kind": d["kind"],
+        "state": d["state"],
+        "progress": d["progress"],
+        "rows": d["rows"],
+        "bytes_read": d["bytes_read"],
+        "bytes_total": d["bytes_total"],
+        "message": d["message"],
+        "errors": errors,
+        "invoice_id": result.get("invoice_id"),
+        "duplicate": result.get("status") == "duplicate",
+        "result": result,
+        "created_at": dt.datetime.fromtimestamp(d["created_at"], dt.UTC),
+        "finished_at": (
+            dt.datetime.fromtimestamp(d["finished_at"], dt.UTC) if d["finished_at"] else None
+        ),
+        "status_url": _job_url(d["job_id"]),
+    }
+
+
+@router.get(
+    "/jobs",
+    summary="Recent import and verification jobs (admin, auditor)",
+    description="The jobs this process remembers (the latest 200), newest first.",
+)
+def list_jobs(principal: ReadAllPrincipal) -> Response:
+    jobs = [_job_view(j) for j in reversed(registry.list())]
+    return ExactJSONResponse({"items": jobs})
+
+
+@router.get(
+    "/jobs/{job_id}",
+    summary="Status of an import or verification job (admin, auditor)",
+    description=(
+        "`state` queued → running → done | failed; `progress` is the share of the file read. "
+        "A rejected file ends `failed` with `errors`: row number (header = row 1), column and "
+        "reason of each bad row (the first 1,000), and nothing imported. When done, "
+        "`invoice_id` names the invoice (`duplicate: true` if the file had been imported "
+        "before) and `result.verification` the verification run's totals. 404 for a job this "
+        "process does not know (jobs live in memory)."
+    ),
+    responses={200: {"model": JobStatus}, 404: {"description": "unknown job"}},
+)
+def get_job(job_id: str, principal: ReadAllPrincipal) -> Response:
+    job = registry.get(job_id)
+    if job is None:
+        raise HTTPException(404, f"no job {job_id!r}")
+    return ExactJSONResponse(_job_view(job))
+
+
+# ---- reads -------------------------------------------------------------------------------
+
+
+def _scope(principal: Principal, bureau: str | None) -> str | None:
+    check_bureau(principal, bureau)
+    return principal.scope or bureau
+
+
+def _latest_runs(store: Store) -> dict[str, dict[str, Any]]:
+    """Latest done verification run per invoice with its whole-invoice totals."""
+    rows = store.dicts(
+        """
+        SELECT invoice_id, argMax(run_id, version) AS run_id,
+               toUnixTimestamp(argMax(finished_at, version)) AS verified_at,
+               argMax(findings, version) AS findings,
+               toString(argMax(verified_total, version)) AS verified_total,
+               toString(argMax(over_total, version)) AS over_total,
+               toString(argMax(under_total, version)) AS under_total
+        FROM verification_runs FINAL WHERE status = 'done' GROUP BY invoice_id
+        """
+    )
+    return {r["invoice_id"]: r for r in rows}
+
+
+def _bureau_totals(store: Store, bureau: str) -> dict[str, dict[str, Any]]:
+    """Per invoice: the bureau's own lines, findings and money in the latest run."""
+    rows = store.dicts(
+        """
+        SELECT invoice_id, sum(lines) AS lines, sum(findings) AS findings,
+               toString(sum(billed)) AS billed, toString(sum(over)) AS over,
+               toString(sum(under)) AS under
+        FROM verification_totals
+        WHERE bureau = %(b)s AND run_id IN (
+            SELECT argMax(run_id, version) FROM verification_runs FINAL
+            WHERE status = 'done' GROUP BY invoice_id)
+        GROUP BY invoice_id
+        """,
+        {"b": bureau},
+    )
+    return {r["invoice_id"]: r for r in rows}
+
+
+def _money(text: Any) -> Decimal:
+    return Decimal(str(text)).quantize(ZERO)
+
+
+@router.get(
+    "",
+    summary="Imported invoices (paginated)",
+    description=(
+        "Admins and auditors: every invoice with its provider, billing period, file, rows, "
+        "billed total and the latest verification's totals. A bureau token (or `bureau=` "
+        "for admins/auditors) lists only the invoices in which the latest verification "
+        "attributes lines to that bureau, with that bureau's figures only (its lines, "
+        "findings, billed, verified, over and under); whole-invoice figures are withheld. "
+        "Ordered by billing period, newest first."
+    ),
+)
+def list_invoices(
+    store: StoreDep,
+    principal: CurrentPrincipal,
+    page: PageDep,
+    provider: Annotated[str | None, Query(description="only this provider")] = None,
+    status: Annotated[
+        Literal["imported", "verified", "withdrawn"] | None, Query(description="only this status")
+    ] = None,
+    bureau: BureauQ = None,
+) -> Response:
+    scope = _scope(principal, bureau)
+    invoices = inv_store.list_invoices(store, provider)
+    if status is not None:
+        invoices = [i for i in invoices if i["status"] == status]
+    invoices.sort(key=lambda i: (i["billing_period_start"], i["imported_at"]), reverse=True)
+    items: list[dict[str, Any]] = []
+    if scope is None:
+        runs = _latest_runs(store)
+        for inv in invoices:
+            run = runs.get(inv["invoice_id"])
+            items.append(
+                {
+                    "invoice_id": inv["invoice_id"],
+                    "provider": inv["provider"],
+                    "provider_invoice_no": inv["provider_invoice_no"],
+                    "billing_period_start": inv["billing_period_start"],
+                    "billing_period_end": inv["billing_period_end"],
+                    "status": inv["status"],
+                    "source_format": inv["source_format"],
+                    "file_name": inv["file_name"],
+                    "file_bytes": int(inv["file_bytes"]),
+                    "rows": int(inv["row_count"]),
+                    "currency": inv["currency"],
+                    "imported_at": inv["imported_at"],
+                    "imported_by": inv["imported_by"],
+                    "billed_total": inv["billed_total"],
+                    "run_id": run["run_id"] if run else None,
+                    "verified_at": (
+                        dt.datetime.fromtimestamp(run["verified_at"], dt.UTC) if run else None
+                    ),
+                    "findings": int(run["findings"]) if run else None,
+                    "verified_total": _money(run["verified_total"]) if run else None,
+                    "over_total": _money(run["over_total"]) if run else None,
+                    "under_total": _money(run["under_total"]) if run else None,
+                }
+            )
+    else:
+        mine = _bureau_totals(store, scope)
+        for inv in invoices:
+            t = mine.get(inv["invoice_id"])
+            if t is None:
+                continue
+            billed, over, under = _money(t["billed"]), _money(t["over"]), _money(t["under"])
+            items.append(
+                {
+                    "invoice_id": inv["invoice_id"],
+                    "provider": inv["provider"],
+                    "billing_period_start": inv["billing_period_start"],
+                    "billing_period_end": inv["billing_period_end"],
+                    "status": inv["status"],
+                    "bureau": scope,
+                    "lines": int(t["lines"]),
+                    "findings": int(t["findings"]),
+                    "billed_total": billed,
+                    "verified_total": billed - over - under,
+                    "over_total": over,
+                    "under_total": under,
+                }
+            )
+    body = page.envelope(len(items), items[page.offset : page.offset + page.limit])
+    return ExactJSONResponse({"bureau": scope, **body})
+
+
+def _fen(d: dict[str, Any]) -> dict[str, Any]:
+    """Money at two places whatever the engine's toString wrote ('0' → '0.00')."""
+    return {k: v.quantize(ZERO) if isinstance(v, Decimal) else v for k, v in d.items()}
+
+
+def _invoice_or_404(store: Store, invoice_id: str) -> dict[str, Any]:
+    inv = inv_store.get_invoice(store, invoice_id)
+    if inv is None:
+        raise HTTPException(404, f"no invoice {invoice_id!r}")
+    return inv
+
+
+def _summary(store: Store, invoice_id: str, scope: str | None) -> dict[str, Any]:
+    """The store's summary; for a bureau, 404 unless a verification gave it lines here."""
+    inv = _invoice_or_404(store, invoice_id)
+    s = _fen(inv_store.summary(store, invoice_id, bureau=scope))
+    s["by_reason"] = [_fen(r) for r in s["by_reason"]]
+    s["by_group"] = [_fen(g) for g in s["by_group"]]
+    if scope is not None:
+        if s["run_id"] is None or not s["by_group"]:
+            raise HTTPException(404, f"no lines of bureau {scope!r} in invoice {invoice_id!r}")
+        return s
+    s["invoice"] = {
+        k: inv[k]
+        for k in (
+            "provider_invoice_no", "source_format", "file_name", "file_bytes", "row_count",
+            "currency", "imported_at", "imported_by", "billed_total",
+        )
+    }  # fmt: skip
+    return s
+
+
+@router.get(
+    "/{invoice_id}",
+    summary="Invoice summary: billed, verified, over- and under-billing by reason and group",
+    description=(
+        "From the latest verification run: billed total, verified total (billed − over − "
+        "under), over- and under-billing totals, findings count, then `by_reason` (rule, "
+        "label in English and Chinese, count, over, under; informational findings carry no "
+        "money) and `by_group` (provider, pool, bureau: lines, findings, billed, verified, "
+        "over, under). Before verification, only the billed total (admin/auditor). A bureau "
+        "token (or `bureau=`) gets the same computed from its own lines only, and 404 when "
+        "it has none in this invoice or the invoice is not verified yet. Admins and auditors "
+        "also get the file's `invoice` header."
+    ),
+    responses={404: {"description": "unknown invoice (or none of the bureau's lines in it)"}},
+)
+def get_invoice(
+    invoice_id: str, store: StoreDep, principal: CurrentPrincipal, bureau: BureauQ = None
+) -> Response:
+    scope = _scope(principal, bureau)
+    return ExactJSONResponse(_summary(store, invoice_id, scope))
+
+
+def _findings_total(
+    store: Store, invoice_id: str, run_id: str, filters: dict[str, Any]
+) -> tuple[int, Decimal]:
+    where = "invoice_id = %(id)s AND run_id = %(run)s"
+    params: dict[str, Any] = {"id": invoice_id, "run": run_id}
+    for name, value in filters.items():
+        if value is not None:
+            where += f" AND {name} = %({name})s"
+            params[name] = value
+    n, amount = store.rows(
+        f"SELECT count(), toString(sum(amount_at_stake)) FROM verification_findings WHERE {where}",
+        params,
+    )[0]
+    return int(n), _money(amount or 0)
+
+
+@router.get(
+    "/{invoice_id}/findings",
+    summary="Findings of the latest verification, filtered and paginated; CSV/XLSX/HTML export",
+    description=(
+        "Each finding: sequence number, rule id, kind, severity, label (English/Chinese), "
+        "the amount at stake (positive = over-billed, negative = under-billed), the invoice "
+        "row numbers, resource, period, bureau, pool, provider, an explanation and its "
+        "evidence (metered quantity, catalog price, gap hours …). Filters: `kind`, "
+        "`rule_id`, `severity`, `pool`, `resource_id`, `bureau` (a bureau token always gets "
+        "its own findings only). `format=csv|xlsx` exports every finding the filters select "
+        "(not just the page; XLSX adds a summary sheet); `format=html` is a self-contained "
+        "printable report (summary, by reason, by group, findings) a bureau can attach to a "
+        "dispute; `lang=zh` for Chinese headers and report."
+    ),
+    responses={
+        200: {
+            "content": {
+                "text/csv": {},
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {},
+                "text/html": {},
+            },
+            "description": "JSON page, or the export",
+        },
+        404: {"description": "unknown invoice (or, for a bureau, none of its lines in it)"},
+    },
+)
+def get_findings(
+    invoice_id: str,
+    store: StoreDep,
+    principal: CurrentPrincipal,
+    page: PageDep,
+    kind: Annotated[str | None, Query(description="finding kind, e.g. quantity")] = None,
+    rule_id: Annotated[
+        str | None, Query(description=f"rule id ({', '.join(RULES)})", alias="rule")
+    ] = None,
+    severity: Annotated[
+        Literal["error", "warning", "info"] | None, Query(description="only this severity")
+    ] = None,
+    pool: Annotated[str | None, Query(description="only this resource pool")] = None,
+    resource_id: Annotated[str | None, Query(description="only this resource")] = None,
+    bureau: BureauQ = None,
+    fmt: Annotated[
+        FindingsFormat,
+        Query(alias="format", description="json (default), csv, xlsx or html (printable)"),
+    ] = "json",
+    lang: LangQ = "en",
+) -> Response:
+    scope = _scope(principal, bureau)
+    if rule_id is not None and rule_id not in RULES:
+        raise HTTPException(422, f"rule: unknown {rule_id!r}; known: {', '.join(RULES)}")
+    summary = _summary(store, invoice_id, scope)
+    run_id = summary["run_id"]
+    filters: dict[str, Any] = {
+        "bureau": scope, "kind": kind, "rule_id": rule_id, "severity": severity,
+        "pool": pool, "resource_id": resource_id,
+    }  # fmt: skip
+    if fmt != "json":
+        rows = inv_store.findings(store, invoice_id, run_id=run_id, **filters) if run_id else []
+        rows = [_fen(r) for r in rows]
+        zh = lang == "zh"
+        name = f"invoice-{invoice_id}-findings" + (f"-{scope}" if scope else "")
+        if fmt == "csv":
+            body, media = report.findings_csv(rows, zh=zh), "text/csv; charset=utf-8"
+        elif fmt == "xlsx":
+            body = report.findings_xlsx(rows, summary, zh=zh)
+            media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        else:
+            body = report.html_report(summary, rows, zh=zh).encode("utf-8")
+            media = "text/html; charset=utf-8"
+        disposition = "inline" if fmt == "html" else "attachment"
+        return Response(
+            body,
+            media_type=media,
+            headers={
+                "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(name)}.{fmt}",
+                "X-Total-Count": str(len(rows)),
+            },
+        )
+    if run_id is None:
+        return ExactJSONResponse(
+            {"invoice_id": invoice_id, "run_id": None, "amount_total": ZERO,
+             **page.envelope(0, [])}
+        )  # fmt: skip
+    total, amount = _findings_total(store, invoice_id, run_id, filters)
+    rows = inv_store.findings(
+        store, invoice_id, run_id=run_id, limit=page.limit, offset=page.offset, **filters
+    )
+    rows = [_fen(r) for r in rows]
+    return ExactJSONResponse(
+        {
+            "invoice_id": invoice_id,
+            "run_id": run_id,
+            "bureau": scope,
+            "amount_total": amount,
+            **page.envelope(total, rows),
+        }
+    )
+
+
+def _local_days(inv: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "p": inv["provider"],
+        "d0": inv["billing_period_start"].astimezone(SH).date(),
+        "d1": inv["billing_period_end"].astimezone(SH).date(),
+    }
+
+
+def _bureau_keys(store: Store, inv: dict[str, Any], bureau: str) -> set[str]:
+    """Resource keys a bureau owns for this invoice, by the rules verification attributes
+    lines with: the period's bill lines of the bureau, and the VMs inventory gives it."""
+    from_bills = store.rows(
+        "SELECT DISTINCT vm_id FROM bill_lines WHERE provider = %(p)s AND bureau = %(b)s "
+        "AND day >= %(d0)s AND day < %(d1)s",
+        {**_local_days(inv), "b": bureau},
+    )
+    owned = store.rows(
+        "SELECT vm_id FROM vm_inventory FINAL GROUP BY vm_id "
+        "HAVING argMax(bureau, event_ts) = %(b)s",
+        {"b": bureau},
+    )
+    return {norm_resource_id(r[0]) for r in from_bills + owned}
+
+
+@router.get(
+    "/{invoice_id}/lines",
+    summary="The invoice's lines as imported (paginated; a bureau sees its own)",
+    description=(
+        "Lines in file order (`line_no` = spreadsheet row, header = row 1) with resource, "
+        "type (as billed and normalised), period, quantity, unit, unit price, list amount, "
+        "discount, billed amount, and the bureau that owns the resource (by the period's bill "
+        "lines, else inventory; empty when no one does). A bureau token (or `bureau=`) gets "
+        "only the lines for resources it owns. `totals` counts and sums every line the "
+        "filters select. `format=csv|xlsx` exports the page."
+    ),
+    responses={404: {"description": "unknown invoice"}},
+)
+def get_lines(
+    invoice_id: str,
+    store: StoreDep,
+    principal: CurrentPrincipal,
+    page: PageDep,
+    resource_id: Annotated[str | None, Query(description="only this resource")] = None,
+    bureau: BureauQ = None,
+    fmt: Annotated[
+        Literal["json", "csv", "xlsx"],
+        Query(alias="format", description="json (default), csv (UTF-8, BOM) or xlsx"),
+    ] = "json",
+    lang: Annotated[Lang, Query(description=LANG_DOC)] = "en",
+) -> Response:
+    scope = _scope(principal, bureau)
+    inv = _invoice_or_404(store, invoice_id)
+    where = "invoice_id = %(id)s AND import_id = %(imp)s"
+    params: dict[str, Any] = {"id": invoice_id, "imp": inv["import_id"]}
+    if scope is not None:
+        params["keys"] = tuple(sorted(_bureau_keys(store, inv, scope)))
+        where += " AND resource_key IN %(keys)s"
+    if resource_id is not None:
+        params["rk"] = norm_resource_id(resource_id)
+        where += " AND resource_key = %(rk)s"
+    n, amount = store.rows(
+        f"SELECT count(), toString(sum(amount)) FROM invoice_lines WHERE {where}", params
+    )[0]
+    decimals = ", ".join(
+        f"toString({c}) AS {c}"
+        for c in ("quantity", "unit_price", "list_amount", "discount_rate", "amount")
+    )
+    rows = store.dicts(
+        f"""
+        SELECT line_no, resource_id, resource_key, resource_name, resource_type_raw,
+               resource_type, charge_category, toUnixTimestamp(period_start) AS ps,
+               toUnixTimestamp(period_end) AS pe, {decimals}, unit, currency, pool, region,
+               sku, description
+        FROM invoice_lines WHERE {where}
+        ORDER BY line_no LIMIT %(limit)s OFFSET %(offset)s
+        """,
+        {**params, "limit": page.limit, "offset": page.offset},
+    )
+    owners = _owners(store, inv, {r["resource_key"] for r in rows}) if rows else {}
+    items = []
+    for r in rows:
+        item: dict[str, Any] = {
+            "line_no": int(r["line_no"]),
+            "resource_id": r["resource_id"],
+            "resource_name": r["resource_name"],
+            "resource_type_raw": r["resource_type_raw"],
+            "resource_type": r["resource_type"],
+            "charge_category": r["charge_category"],
+            "period_start": dt.datetime.fromtimestamp(r["ps"], dt.UTC),
+            "period_end": dt.datetime.fromtimestamp(r["pe"], dt.UTC),
+            "quantity": _plain(r["quantity"]),
+            "unit": r["unit"],
+            "unit_price": _plain(r["unit_price"]),
+            "list_amount": _plain(r["list_amount"]),
+            "discount_rate": _plain(r["discount_rate"]),
+            "amount": Decimal(r["amount"]),
+            "currency": r["currency"],
+            "pool": r["pool"],
+            "region": r["region"],
+            "sku": r["sku"],
+            "description": r["description"],
+            "bureau": scope or owners.get(r["resource_key"], ""),
+        }
+        items.append(item)
+    totals: dict[str, Any] = {"lines": int(n), "amount": _money(amount or 0)}
+    if fmt != "json":
+        name = f"invoice-{invoice_id}-lines" + (f"-{scope}" if scope else "")
+        return items_response(
+            items, fmt=fmt, lang=lang, filename=name, keys=LINE_COLUMNS, total=totals["lines"]
+        )
+    body = page.envelope(totals["lines"], items)
+    return ExactJSONResponse({"invoice_id": invoice_id, "bureau": scope, "totals": totals, **body})
+
+
+def _plain(text: str | None) -> Decimal | None:
+    """Stored decimals without trailing zeros (21.000000 → 21); NULL stays null."""
+    if text is None or text == "":
+        return None
+    d = Decimal(text)
+    return d.quantize(Decimal(1)) if d == d.to_integral_value() else d.normalize()
+
+
+def _owners(store: Store, inv: dict[str, Any], keys: set[str]) -> dict[str, str]:
+    """Resource key → owning bureau: the period's bill lines first, else inventory."""
+    out: dict[str, str] = {}
+    for vm_id, bureau in store.rows(
+        "SELECT vm_id, argMax(bureau, event_ts) FROM vm_inventory FINAL GROUP BY vm_id"
+    ):
+        key = norm_resource_id(vm_id)
+        if key in keys:
+            out[key] = bureau
+    for vm_id, bureau in store.rows(
+        "SELECT vm_id, any(bureau) FROM bill_lines WHERE provider = %(p)s "
+        "AND day >= %(d0)s AND day < %(d1)s GROUP BY vm_id",
+        _local_days(inv),
+    ):
+        key = norm_resource_id(vm_id)
+        if key in keys:
+            out[key] = bureau
+    return out
+
+
+# ---- re-verify ---------------------------------------------------------------------------
+
+
+def _verification_policy(inv: dict[str, Any], req: VerifyRequest) -> VerificationPolicy | None:
+    if req.tolerances is None and req.bill_unmetered_hours is None:
+        return None  # verify_invoice's own defaults (the tariff's gap policy)
+    base = policy_from_settings(inv["billing_period_start"])
+    tol = base.tolerances
+    if req.tolerances is not None:
+        given = {k: v for k, v in req.tolerances.model_dump().items() if v is not None}
+        tol = Tolerances(**{**tol.__dict__, **given})
+    unmetered = base.bill_unmetered_hours
+    if req.bill_unmetered_hours is not None:
+        unmetered = req.bill_unmetered_hours
+    return VerificationPolicy(
+        tolerances=tol, bill_unmetered_hours=unmetered, gap_info_threshold=base.gap_info_threshold
+    )
+
+
+@router.post(
+    "/{invoice_id}/verify",
+    summary="Verify (again) against metered usage and the contract tariff (admin)",
+    description=(
+        "Runs verification of the stored invoice against the current bill lines, inventory "
+        "and volume-tier lines, and makes the new run the one summaries and findings show "
+        "(earlier runs stay stored). Optional tolerances and metering-gap policy override the "
+        "defaults for this run. Answers with the run's totals when done (seconds for 100,000 "
+        "lines), or with `background: true` 202 and a job to poll."
+    ),
+    responses={
+        202: {"model": ImportAccepted, "description": "verification job started"},
+        404: {"description": "unknown invoice"},
+    },
+)
+def post_verify(
+    invoice_id: str,
+    store: StoreDep,
+    principal: AdminPrincipal,
+    req: VerifyRequest | None = None,
+) -> Response:
+    req = req or VerifyRequest.model_validate({})
+    inv = _invoice_or_404(store, invoice_id)
+    policy = _verification_policy(inv, req)
+    if req.background:
+        job = registry.submit(
+            "verify", lambda job: verify_invoice(store, invoice_id, policy=policy)
+        )
+        url = _job_url(job.job_id)
+        return ExactJSONResponse(
+            {"job_id": job.job_id, "kind": job.kind, "state": job.state, "status_url": url},
+            status_code=202,
+            headers={"Location": url},
+        )
+    run = verify_invoice(store, invoice_id, policy=policy)
+    return ExactJSONResponse(run)
