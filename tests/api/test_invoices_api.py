@@ -89,6 +89,7 @@ def test_clean_and_planted_invoices_through_the_api(api, store) -> None:
     data = render_focus_csv(clean, provider=PROVIDER, billing_period=period)
     job = wait(client, admin, upload(client, admin, data, "focus.csv", format="focus"))
     assert job["state"] == "done" and not job["duplicate"], job
+    assert job["message"] == "imported and verified" and job["kind"] == "import"
     assert job["progress"] == 1 and job["rows"] == len(clean) and job["errors"] == []
     clean_id = job["invoice_id"]
     assert job["result"]["verification"]["findings"] == 0
@@ -213,6 +214,18 @@ def test_clean_and_planted_invoices_through_the_api(api, store) -> None:
     # re-verify (admin)
     run = client.post(f"/api/v1/invoices/{inv}/verify", headers=auth(admin))
     assert run.status_code == 200 and run.json()["findings"] == len(planted)
+    loose = client.post(
+        f"/api/v1/invoices/{inv}/verify",
+        json={"tolerances": {"money_abs": "1000000"}, "background": True},
+        headers=auth(admin),
+    )
+    job = wait(client, admin, loose)
+    assert job["kind"] == "verify" and job["state"] == "done", job
+    assert 0 < job["result"]["findings"] < len(planted)  # the override reached the verifier
+    auditor = auth(tokens["auditor"])
+    assert len(all_findings(client, tokens["auditor"], inv)) == job["result"]["findings"]
+    assert client.get(f"/api/v1/invoices/jobs/{job['job_id']}", headers=auditor).status_code == 200
+    assert client.post(f"/api/v1/invoices/{inv}/verify", headers=auditor).status_code == 403
     assert client.post("/api/v1/invoices/nope/verify", headers=auth(admin)).status_code == 404
     assert client.get("/api/v1/invoices/jobs/nope", headers=auth(admin)).status_code == 404
     assert client.get("/api/v1/invoices/nope", headers=auth(admin)).status_code == 404

@@ -366,6 +366,11 @@ def _job_view(job: Job) -> dict[str, Any]:
         else:
             errors = [{"row": None, "column": None, "reason": message, "value": ""}]
     result = d["result"]
+    message = d["message"]
+    if d["state"] == "done":  # the last step's word ('verifying') is stale once done
+        message = result.get("status", "done") + (
+            " and verified" if "verification" in result else ""
+        )
     return {
         "job_id": d["job_id"],
         "kind": d["kind"],
@@ -374,7 +379,7 @@ def _job_view(job: Job) -> dict[str, Any]:
         "rows": d["rows"],
         "bytes_read": d["bytes_read"],
         "bytes_total": d["bytes_total"],
-        "message": d["message"],
+        "message": message,
         "errors": errors,
         "invoice_id": result.get("invoice_id"),
         "duplicate": result.get("status") == "duplicate",
