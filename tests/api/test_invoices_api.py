@@ -283,3 +283,24 @@ def test_malformed_uploads_fail_with_row_column_reason_and_nothing_lands(
     assert r.status_code == 422 and "provider" in r.json()["detail"]
     r = upload(client, admin, bad, "a.csv", period="2024-13")
     assert r.status_code == 422 and "period" in r.json()["detail"]
+
+
+def test_xlsx_upload_without_verification(api, store) -> None:
+    """Format from the file name; verify=false imports only; a bureau sees no summary yet."""
+    from cloudtally.invoices.generator import render_provider_xlsx
+
+    client, tokens = api
+    admin = tokens["admin"]
+    exp, lifecycle = fleet(store, seed=3, vms=4)
+    lines, _ = generate_invoice(exp, lifecycle)
+    r = upload(client, admin, render_provider_xlsx(lines), "账单.xlsx", verify="false")
+    job = wait(client, admin, r)
+    assert job["state"] == "done" and "verification" not in job["result"], job
+    inv = job["invoice_id"]
+    s = client.get(f"/api/v1/invoices/{inv}", headers=auth(admin)).json()
+    assert s["status"] == "imported" and s["run_id"] is None
+    assert Decimal(s["billed_total"]) == sum(ln.amount for ln in lines)
+    assert s["invoice"]["source_format"] == "xlsx" and s["invoice"]["file_name"] == "账单.xlsx"
+    edu = auth(tokens["bureau:edu"])
+    assert client.get(f"/api/v1/invoices/{inv}", headers=edu).status_code == 404
+    assert client.get("/api/v1/invoices", headers=edu).json()["total"] == 0
