@@ -111,6 +111,41 @@ def direct_insert_rate(
     return total / elapsed, total
 
 
+def drain_alone(py: str, env: dict[str, str], work: Path, expected: int) -> dict[str, float]:
+    """A second worker (new consumer group, own chDB folder) drains the already-filled
+    topic with no producer competing for the cores: the worker's own ceiling."""
+    port = free_port()
+    env = {
+        **env,
+        "CLOUDTALLY_API_PORT": str(port),
+        "CLOUDTALLY_CONSUMER_GROUP": "bench-drain",
+        "CLOUDTALLY_STORE_URL": f"chdb://{work / 'chdb-drain'}",
+    }
+    base = f"http://127.0.0.1:{port}"
+    worker = subprocess.Popen(
+        [py, "-m", "cloudtally.cli", "worker", "--with-api"],
+        env=env,
+        stdout=(work / "worker-drain.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_ready(base, worker)
+        first = done = 0.0
+        t_first = t_done = 0.0
+        deadline = time.perf_counter() + 900
+        while done < expected and time.perf_counter() < deadline:
+            time.sleep(0.1)
+            done = metric(base, "cloudtally_samples_ingested_total", 'table="samples"')
+            if done and not first:
+                first, t_first = done, time.perf_counter()
+        t_done = time.perf_counter()
+    finally:
+        worker.terminate()
+        worker.wait(60)
+    rate = (done - first) / max(t_done - t_first, 1e-9)
+    return {"worker_alone_samples_per_s": round(rate)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--vms", type=int, default=15_000)
@@ -219,6 +254,8 @@ def main() -> None:
         finally:
             worker.terminate()
             worker.wait(60)
+        result.update(drain_alone(py, env, work, expected))
+        print(json.dumps(result), flush=True)
     direct_rate, direct_rows = direct_insert_rate(
         settings.resolved_store_url,
         args.vms,
@@ -229,6 +266,7 @@ def main() -> None:
         args.seed,
     )
     result.update(
+        ratio_worker_alone_vs_direct=round(result["worker_alone_samples_per_s"] / direct_rate, 3),
         worker_rows_per_insert=rows_per_insert,
         direct_insert_samples_per_s=round(direct_rate),
         direct_insert_rows=direct_rows,
@@ -254,7 +292,9 @@ def main() -> None:
         f"direct insert {result['direct_insert_samples_per_s']:,} samples/s; "
         f"ratio {result['ratio_end_to_end_vs_direct']} (target 0.3: "
         f"{'MET' if result['ratio_end_to_end_vs_direct'] >= 0.3 else 'NOT MET'}); "
-        f"worker peak RSS {result['worker_rss_peak_mb']} MB"
+        f"worker peak RSS {result['worker_rss_peak_mb']} MB; worker alone (no producer "
+        f"sharing the cores) {result['worker_alone_samples_per_s']:,} samples/s, ratio "
+        f"{result['ratio_worker_alone_vs_direct']}"
     )
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
