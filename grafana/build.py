@@ -50,6 +50,12 @@ INV_FILTER = (
     " AND bureau IN (${bureau:singlequote})"
 )
 
+# The Prometheus panels reuse the ClickHouse-fed variables as regexes. No custom
+# "All" value (such as ".*"): Grafana would hand it to the ClickHouse queries too,
+# and ``provider IN ('.*')`` matches nothing; ${var:regex} expands "All" to every
+# value as (a|b|c), which both datasources can use.
+PROVIDER_RE, POOL_RE, BUREAU_RE = "${provider:regex}", "${pool:regex}", "${bureau:regex}"
+
 # Current inventory state per VM as of the end of the time range.
 CURRENT_VMS = """
 SELECT vm_id,
@@ -462,7 +468,10 @@ def utilization() -> Dash:
             "table",
             "Pool scores this month",
             [
-                prom('cloudtally_pool_score{provider=~"$provider", pool=~"$pool"}', instant=True),
+                prom(
+                    f'cloudtally_pool_score{{provider=~"{PROVIDER_RE}", pool=~"{POOL_RE}"}}',
+                    instant=True,
+                ),
             ],
             description="2-point pool utilization score and 10-point cloud/storage score, "
             "as computed from the policy's score bands.",
@@ -476,7 +485,7 @@ def utilization() -> Dash:
             [
                 prom(
                     '100 * cloudtally_pool_utilization_ratio{resource="overall", '
-                    'provider=~"$provider", pool=~"$pool"}',
+                    f'provider=~"{PROVIDER_RE}", pool=~"{POOL_RE}"}}',
                     "{{provider}}/{{pool}}",
                 ),
             ],
@@ -486,15 +495,7 @@ def utilization() -> Dash:
         ),
         w=12,
     )
-    prom_vars(d)
     return d
-
-
-def prom_vars(d: Dash) -> None:
-    """The Prometheus panels reuse the ClickHouse-fed variables as regexes."""
-    for v in d.variables:
-        if v["name"] in ("provider", "pool", "bureau"):
-            v["allValue"] = ".*"
 
 
 def day_night() -> Dash:
@@ -599,6 +600,38 @@ def day_night() -> Dash:
     return d
 
 
+# Candidates whose latest alert_state row is open (argMax over version: the same on
+# 18.16 and 26.x, where FINAL with WHERE on a non-key column is a pitfall).
+OPEN_CANDIDATES = """
+SELECT kind, vm_id, disk_id,
+       argMax(status, version) AS cur_status,
+       argMax(bureau, version) AS c_bureau, argMax(system, version) AS c_system,
+       argMax(provider, version) AS c_provider, argMax(pool, version) AS c_pool,
+       argMax(opened_at, version) AS c_opened, argMax(evidence_window, version) AS c_window,
+       argMax(evidence, version) AS c_evidence, argMax(freed_vcpu, version) AS c_vcpu,
+       argMax(freed_mem_gb, version) AS c_mem, argMax(freed_storage_gb, version) AS c_storage,
+       argMax(savings_year, version) AS c_savings
+FROM alert_state
+GROUP BY kind, vm_id, disk_id
+HAVING cur_status = 'open'
+""".strip()
+CANDIDATE_FILTER = (
+    "c_provider IN (${provider:singlequote}) AND c_pool IN (${pool:singlequote})"
+    " AND c_bureau IN (${bureau:singlequote})"
+)
+
+
+def evidence(key: str, agg: str = "") -> str:
+    """A number from the candidate's evidence JSON (no JSON functions on 18.16):
+    the first match, or min/max over every match (storage months)."""
+    pattern = f"'\"{key}\": ?([-0-9.eE+]+)'"
+    if agg:
+        return (
+            f"arrayReduce('{agg}', arrayMap(x -> toFloat64(x), extractAll(c_evidence, {pattern})))"
+        )
+    return f"toFloat64OrNull(extract(c_evidence, {pattern}))"
+
+
 def candidates() -> Dash:
     d = Dash(
         "cloudtally-candidates",
@@ -609,9 +642,8 @@ def candidates() -> Dash:
     )
     d.time = {"from": "now-14d", "to": "now"}
     inventory_vars(d)
-    prom_vars(d)
-    sel = 'provider=~"$provider", pool=~"$pool", bureau=~"$bureau"'
-    pp = 'provider=~"$provider", pool=~"$pool"'
+    sel = f'provider=~"{PROVIDER_RE}", pool=~"{POOL_RE}", bureau=~"{BUREAU_RE}"'
+    pp = f'provider=~"{PROVIDER_RE}", pool=~"{POOL_RE}"'
     d.row("Open candidates (analytics job, Prometheus)")
     d.add(
         panel("stat", "Idle VMs", [prom(f'sum(cloudtally_idle_candidates{{kind="vm", {sel}}})')]),
@@ -692,6 +724,85 @@ def candidates() -> Dash:
         ),
         w=12,
     )
+    d.row("Open candidates and their events (alert state, ClickHouse)")
+    d.add(
+        panel(
+            "table",
+            "Open candidates with evidence and savings",
+            [
+                sql(
+                    "SELECT kind, vm_id, disk_id, c_bureau AS bureau_id, c_provider AS provider_id, "
+                    "c_pool AS pool_id, c_system AS system_id, c_opened AS opened, "
+                    "c_window AS evidence_window, "
+                    f"round(if(kind = 'storage_idle', NULL, {evidence('cpu_(?:avg|day)')}), 2) AS cpu_pct, "
+                    f"round(if(kind = 'storage_idle', NULL, {evidence('mem_(?:avg|day)')}), 2) AS mem_pct, "
+                    f"round(if(kind = 'storage_idle', {evidence('used_pct_max', 'max')}, NULL), 2) AS used_pct_max, "
+                    f"round({evidence('(?:day_)?coverage', 'min')}, 3) AS coverage, "
+                    "multiIf(kind = 'rightsizing', concat("
+                    "extract(c_evidence, '\"current_vcpu\": ?([0-9]+)'), ' vCPU ', "
+                    "extract(c_evidence, '\"current_mem_gb\": ?\"?([0-9.]+)'), ' GB -> ', "
+                    "extract(c_evidence, '\"target_vcpu\": ?([0-9]+)'), ' vCPU ', "
+                    "extract(c_evidence, '\"target_mem_gb\": ?\"?([0-9.]+)'), ' GB'), "
+                    "kind = 'storage_idle', concat(extract(c_evidence, '\"size_gb\": ?\"?([0-9.]+)'), "
+                    "' GB ', extract(c_evidence, '\"tier\": ?\"([a-z]+)')), "
+                    "concat(toString(c_vcpu), ' vCPU ', toString(toFloat64(c_mem)), ' GB')) AS size, "
+                    "c_vcpu AS freed_vcpu, toFloat64(c_mem) AS freed_mem_gb, "
+                    "toFloat64(c_storage) AS freed_storage_gb, c_savings AS savings_cny_year "
+                    f"FROM ({OPEN_CANDIDATES}) WHERE {CANDIDATE_FILTER} "
+                    "ORDER BY kind, savings_cny_year DESC, vm_id, disk_id LIMIT 500"
+                )
+            ],
+            description="Every open idle, storage-idle and rightsizing candidate as the alerts "
+            "job recorded it (alert_state, latest row per candidate): the evidence window, "
+            "the figures that made it a candidate (idle: CPU/memory average; rightsizing: "
+            "daytime-weighted; storage: highest monthly used %), coverage, the size now and "
+            "proposed, and CNY per year saved (rightsizing, at catalog price x tender discount).",
+        ),
+        w=24,
+        h=10,
+    )
+    events = (
+        "FROM alert_events WHERE $__timeFilter(at) AND provider IN (${provider:singlequote}) "
+        "AND pool IN (${pool:singlequote}) AND bureau IN (${bureau:singlequote})"
+    )
+    d.add(
+        panel(
+            "timeseries",
+            "Candidate events per day (new / resolved)",
+            [
+                sql(
+                    "SELECT toStartOfDay(at, 'Asia/Shanghai') AS time, "
+                    "concat(kind, ' ', toString(change)) AS event_kind, count() AS events "
+                    f"{events} GROUP BY time, event_kind ORDER BY time, event_kind",
+                    fmt="time_series",
+                )
+            ],
+            description="Events the alerts job sent to the alerts topic: one when a candidate "
+            "appears, one when it stops qualifying; none while nothing changes.",
+            custom={"drawStyle": "bars"},
+        ),
+        w=10,
+        h=9,
+    )
+    d.add(
+        panel(
+            "table",
+            "Candidate events (alerts topic audit trail)",
+            [
+                sql(
+                    "SELECT at, toString(change) AS event_change, kind, vm_id, disk_id, bureau, "
+                    "provider, pool, as_of, "
+                    'toFloat64OrNull(extract(payload, \'"savings_year":"([0-9.]+)"\')) '
+                    f"AS savings_cny_year, event_id {events} "
+                    "ORDER BY at DESC, kind, vm_id LIMIT 200"
+                )
+            ],
+            description="alert_events: each event as sent (event_id is stable, so a resend after "
+            "a crash shows the same id twice).",
+        ),
+        w=14,
+        h=9,
+    )
     d.row("Evidence over the time range (ClickHouse)")
     d.add(
         panel(
@@ -747,7 +858,6 @@ def billing() -> Dash:
     d.time = {"from": "now-1y", "to": "now"}
     inventory_vars(d)
     period_var(d)
-    prom_vars(d)
     month = "month = toDate('${period}')"
     lines = f"FROM bill_lines FINAL WHERE {CURRENT_LINES} AND {INV_FILTER}"
     d.row("Billing month ${period}")
@@ -885,9 +995,12 @@ def billing() -> Dash:
                 sql(
                     "SELECT run_id, kind, started_at, finished_at, policy_name, reason, actor, "
                     "line_count, vm_days, unpriced, total, previous_total FROM rating_runs "
-                    "WHERE $__timeFilter(started_at) ORDER BY started_at DESC LIMIT 50"
+                    "WHERE period_from < $__toTime AND period_to > $__fromTime "
+                    "ORDER BY started_at DESC LIMIT 50"
                 )
             ],
+            description="Runs whose rated period overlaps the time range: the worker's stream "
+            "runs (one per batch of closed days), re-rates asked for by hand, month closes.",
         ),
         w=12,
     )
@@ -912,7 +1025,6 @@ def verification() -> Dash:
     )
     d.time = {"from": "now-1y", "to": "now"}
     inventory_vars(d)
-    prom_vars(d)
     scope = INV_FILTER
     d.row("Latest verification of each invoice (billing periods in the time range)")
     inv = (
@@ -1025,6 +1137,28 @@ def verification() -> Dash:
         h=12,
     )
     return d
+
+
+# Position of each derivation watermark (worker.derive) and the rollup-queue
+# entries after it. Queue versions and the two queue watermarks are ingest times
+# in ms; rating_closed_through is a Python date ordinal (719163 = 1970-01-01).
+def _waiting(name: str) -> str:
+    return (
+        "(SELECT uniqExact(vm_id, hour) FROM rollup_queue WHERE version > "
+        f"(SELECT max(value) FROM worker_state WHERE name = '{name}'))"
+    )
+
+
+WATERMARKS = (
+    "SELECT name AS watermark, "
+    "if(name = 'rating_closed_through', "
+    "toString(addDays(toDate('1970-01-01'), toInt32(max(value)) - 719163)), "
+    "toString(toDateTime(intDiv(max(value), 1000), 'UTC'))) AS position, "
+    "max(updated_at) AS last_moved, toUInt32(now()) - toUInt32(max(updated_at)) AS age_s, "
+    f"multiIf(name = 'rollup_watermark', {_waiting('rollup_watermark')}, "
+    f"name = 'rating_watermark', {_waiting('rating_watermark')}, NULL) AS hours_waiting "
+    "FROM worker_state GROUP BY name ORDER BY name"
+)
 
 
 def pipeline() -> Dash:
@@ -1177,6 +1311,75 @@ def pipeline() -> Dash:
             [prom('cloudtally:dead_letters:rate5m{topic=~"$topic"}', "{{topic}} {{reason}}")],
         ),
         w=12,
+    )
+    d.row("Derivation (leader worker timers: rollup, rating, alerts pass)")
+    d.add(
+        panel(
+            "bargauge",
+            "Time since last success per task",
+            [
+                prom(
+                    "time() - max by (task) (cloudtally_analytics_last_success_timestamp_seconds)",
+                    "{{task}}",
+                    instant=True,
+                )
+            ],
+            description="rollup and rating: the worker's derivation steps; alerts: candidate "
+            "events; candidates, kpi, billing: the gauges refreshed in the same pass. Max over "
+            "workers, since only the leader runs them. CloudtallyAnalyticsStale fires at 2 h.",
+            unit="s",
+            thresholds={
+                "mode": "absolute",
+                "steps": [
+                    {"color": "green", "value": None},
+                    {"color": "orange", "value": 600},
+                    {"color": "red", "value": 7200},
+                ],
+            },
+            options={"displayMode": "basic", "orientation": "horizontal"},
+        ),
+        w=8,
+    )
+    d.add(
+        panel(
+            "timeseries",
+            "Derivation errors per task (per hour)",
+            [
+                prom(
+                    "sum by (task) (increase(cloudtally_analytics_errors_total[1h]))",
+                    "{{task}}",
+                )
+            ],
+            description="A failed step is retried on the next tick from the same watermark; "
+            "the worker log has the exception.",
+        ),
+        w=8,
+    )
+    d.add(
+        panel(
+            "timeseries",
+            "Candidate events sent per hour",
+            [
+                prom(
+                    "sum by (kind, change) (increase(cloudtally_utilization_alerts_total[1h]))",
+                    "{{kind}} {{change}}",
+                )
+            ],
+        ),
+        w=8,
+    )
+    d.add(
+        panel(
+            "table",
+            "Derivation watermarks (worker_state)",
+            [sql(WATERMARKS)],
+            description="rollup_watermark / rating_watermark: rollup-queue entries written up "
+            "to this ingest time are done (hours_waiting: touched VM-hours queued after it); "
+            "rating_closed_through: the last local day rated as closed. Current state, not "
+            "limited to the time range.",
+        ),
+        w=24,
+        h=6,
     )
     d.row("What the store recorded (ClickHouse)")
     d.add(

@@ -1,13 +1,32 @@
-"""A simulated fleet ingested once per engine, for the dashboard queries.
+"""A simulated fleet ingested and derived once per engine, for the dashboard queries.
 
-The fleet goes through the real path where it exists: the fleet model
-(collectors.fleet) -> the real codec -> the worker's IngestSink -> samples,
-inventory, dead letters and ingest_log; then the real rollups
-(analytics.rollups) -> usage_hourly/daily and disk_usage_daily. Bill lines,
-statement lines, rating runs, invoices and verification results are written
-directly from the rollups (a simple fixed price), because the dashboards only
-need rows shaped like the real ones; their correctness is tested by their
-owners.
+Every row the dashboards read is written by the module that writes it in
+production:
+
+* the fleet model (collectors.fleet) -> the real codec -> the worker's
+  IngestSink: samples, disk samples, inventory, dead letters, ingest_log and
+  the rollup queue;
+* the worker's derivation steps (worker.derive.Derivation): ``rollup``
+  consumes the queue (usage_hourly/daily, disk_usage_daily, its watermark in
+  worker_state), ``rate`` rates every closed local day with
+  billing.rate.rate_period and accrues the months' volume tiers with
+  accrue_month (bill_lines, bill_current, rating_runs, statement_lines);
+* per provider an invoice generated from the rated lines
+  (invoices.store.load_expected -> invoices.generator with planted errors),
+  rendered as the provider's CSV, imported and verified by the invoices
+  modules (invoices, invoice_lines, verification_*);
+* analytics.alerts.evaluate_candidates with a list-appending send
+  (alert_state, alert_events).
+
+Fleet: 36 VMs, Q1 2024 (1 January - 1 April, Asia/Shanghai), so the planted
+profiles become real candidates as of 1 April: idle over the 14 days before,
+storage-idle in February and March, rightsizing over the quarter.
+
+Policy: rating uses the packaged example tariff unchanged
+(``configured_policy(None)``). The rollups and the candidate rules use the same
+file with ``utilization.expected_sample_interval_s`` set to the simulated
+collectors' interval (15 minutes instead of 1): a quarter of 1-minute samples
+would make the fill take minutes; rating does not read that setting.
 """
 
 from __future__ import annotations
@@ -16,33 +35,51 @@ import datetime as dt
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pytest
 
+from cloudtally.core.policy import Policy, parse_yaml, policy_from_document
+from cloudtally.policy import configured_policy, example_policy_text
 from cloudtally.store import Store, open_store
 from cloudtally.store.migrate import migrate
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
-# Monday 2024-03-04 00:00 Asia/Shanghai, three working days.
-FLEET_START = int(dt.datetime(2024, 3, 4, tzinfo=SHANGHAI).timestamp())
-FLEET_END = FLEET_START + 3 * 86_400
-# The dashboards' time range in the test: reaches back to the invoices' billing
-# period (from 1 March local) and ends with the fleet.
-RANGE_FROM = int(dt.datetime(2024, 2, 15, tzinfo=dt.UTC).timestamp())
-RANGE_TO = FLEET_END
-CENT = Decimal("0.01")
+# Q1 2024, local time: the rightsizing review quarter as of 1 April.
+FLEET_START = int(dt.datetime(2024, 1, 1, tzinfo=SHANGHAI).timestamp())
+FLEET_END = int(dt.datetime(2024, 4, 1, tzinfo=SHANGHAI).timestamp())
+AS_OF = dt.date(2024, 4, 1)
+SAMPLE_INTERVAL_S = 900
+DISK_INTERVAL_S = 86_400
+MARCH = (dt.datetime(2024, 3, 1, tzinfo=SHANGHAI), dt.datetime(2024, 4, 1, tzinfo=SHANGHAI))
+# Errors planted in each provider's March invoice: over-billing (duplicate line,
+# inflated quantity, low-utilization cut not applied) and under-billing (a
+# metered charge left off).
+PLANTED_ERRORS = ("D1", "Q1", "R2", "M1")
+# When the candidate evaluation ran (alert_events.at): just after the quarter.
+ALERTS_AT = FLEET_END + 600
+# The dashboards' time range in the test: the quarter, with a margin either side.
+RANGE_FROM = int(dt.datetime(2023, 12, 15, tzinfo=dt.UTC).timestamp())
+RANGE_TO = FLEET_END + 86_400
 
 
 @dataclass
 class FilledStore:
     store: Store
     engine: str
-    wall_from: int  # wall-clock window of ingest_log / dead_letters rows
+    wall_from: int  # wall-clock window of ingest_log / dead_letters / worker_state rows
     wall_to: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def utilization_policy() -> Policy:
+    """The packaged example with the simulated collectors' sample interval."""
+    doc = parse_yaml(example_policy_text())
+    for version in doc["versions"]:
+        version["utilization"] = {"expected_sample_interval_s": SAMPLE_INTERVAL_S}
+    return policy_from_document(doc)
 
 
 @pytest.fixture(scope="module", params=["chdb", pytest.param("server", marks=pytest.mark.server)])
@@ -57,8 +94,8 @@ def fleet_store(request: pytest.FixtureRequest) -> Iterator[FilledStore]:
     try:
         migrate(store)
         wall_from = int(time.time()) - 60
-        fill(store)
-        yield FilledStore(store, request.param, wall_from, int(time.time()) + 60)
+        timings = fill(store)
+        yield FilledStore(store, request.param, wall_from, int(time.time()) + 60, timings)
     finally:
         try:
             store.execute(f"DROP DATABASE IF EXISTS {database}")
@@ -66,8 +103,31 @@ def fleet_store(request: pytest.FixtureRequest) -> Iterator[FilledStore]:
             store.close()
 
 
-def fill(store: Store) -> None:
-    from cloudtally.analytics.rollups import recompute_days, recompute_hours
+def fill(store: Store) -> dict[str, float]:
+    """Ingest, derive, invoice, verify and evaluate candidates; seconds per stage."""
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal t
+        now = time.perf_counter()
+        timings[stage] = round(now - t, 2)
+        t = now
+
+    ingest(store)
+    lap("ingest")
+    derive(store)
+    lap("derive")
+    for n, provider in enumerate(store_providers(store)):
+        invoice_and_verify(store, provider, seed=n + 1)
+    lap("invoices")
+    sent = candidates(store)
+    lap("alerts")
+    assert sent, "the planted fleet produced no candidate events"
+    return timings
+
+
+def ingest(store: Store) -> None:
     from cloudtally.collectors.badinput import bad_message
     from cloudtally.collectors.fleet import Fleet
     from cloudtally.core.samples import encode_batch
@@ -83,7 +143,8 @@ def fill(store: Store) -> None:
     sink.write_inventory(inv)
 
     offset = 0
-    for chunk in fleet.samples(FLEET_START, FLEET_END, 300, disk_interval=3600):
+    chunks = fleet.samples(FLEET_START, FLEET_END, SAMPLE_INTERVAL_S, disk_interval=DISK_INTERVAL_S)
+    for chunk in chunks:
         s, d = chunk.samples, chunk.disks
         for part, rows in enumerate(np.array_split(np.arange(len(s)), 2)):
             drows = np.array_split(np.arange(len(d)), 2)[part]
@@ -109,271 +170,61 @@ def fill(store: Store) -> None:
         ]
     )
 
-    recompute_hours(store, None, FLEET_START, FLEET_END)
-    recompute_days(store, None, dt.date(2024, 3, 4), dt.date(2024, 3, 7))
-    rate_and_verify(store)
+
+def derive(store: Store) -> None:
+    """The leader worker's two steps, as its timers run them once the quarter is over."""
+    from cloudtally.worker.derive import Derivation
+
+    rolled = Derivation(store, utilization_policy()).rollup()
+    assert rolled.hours and rolled.days[0] == dt.date(2024, 1, 1), rolled
+    # Noon on 1 April: every day of the quarter has closed and is rated once.
+    rated = Derivation(store, configured_policy(None)).rate(now=FLEET_END + 12 * 3600)
+    assert rated.rows and rated.days[-1] == dt.date(2024, 3, 31), rated
+    unpriced = store.scalar("SELECT sum(unpriced) FROM rating_runs")
+    assert unpriced == 0, f"{unpriced} usage rows had no price in the example tariff"
 
 
-def _money(x: float) -> Decimal:
-    return Decimal(repr(x)).quantize(CENT, ROUND_HALF_UP)
+def store_providers(store: Store) -> list[str]:
+    return [r[0] for r in store.rows("SELECT DISTINCT provider FROM bill_lines ORDER BY provider")]
 
 
-def rate_and_verify(store: Store) -> None:
-    """Bill lines (vCPU and memory at a fixed price, a 55 % discount, a cut on the least
-    used VMs), a statement line, a rating run, and per provider an invoice that
-    over-bills the first VM, with its verification run, totals and finding."""
-    days = store.dicts(
-        "SELECT vm_id, day, bureau, system, pool, provider, vcpu_hours, mem_gb_hours, "
-        "cpu_day, hours FROM usage_daily FINAL ORDER BY vm_id, day"
+def invoice_and_verify(store: Store, provider: str, seed: int) -> dict[str, Any]:
+    """The provider's March invoice as it would bill the rated lines, with planted errors."""
+    from cloudtally.core.verification import VerificationPolicy
+    from cloudtally.invoices.generator import generate_invoice, render_provider_csv
+    from cloudtally.invoices.importer import import_invoice
+    from cloudtally.invoices.service import verify_invoice
+    from cloudtally.invoices.store import load_expected
+
+    expected, vms, credits = load_expected(store, provider, MARCH, granularity="month")
+    assert expected, f"no rated March lines for {provider}"
+    lines, planted = generate_invoice(
+        expected, vms, errors=PLANTED_ERRORS, credits=credits, seed=seed
     )
-    assert days, "rollups produced no usage_daily rows"
-    now = int(time.time())
-    run_id, version = "run-ops-1", time.time_ns()
-    lines: dict[str, list[Any]] = {
-        k: []
-        for k in (
-            "vm_id",
-            "day",
-            "month",
-            "fiscal_year",
-            "bureau",
-            "system",
-            "pool",
-            "provider",
-            "resource",
-            "tariff_version",
-            "quantity",
-            "unit",
-            "unit_price",
-            "price_divisor",
-            "list_amount",
-            "after_discount",
-            "after_cut",
-            "adjustments",
-            "utilization_basis",
-            "hours",
-            "unmetered_hours",
-            "run_id",
-            "version",
-        )
-    }
-    for r in days:
-        for resource, qty, price in (
-            ("vcpu", r["vcpu_hours"], 0.05),
-            ("memory", r["mem_gb_hours"], 0.01),
-        ):
-            listed = _money(qty * price)
-            disc = (listed * Decimal("0.55")).quantize(CENT, ROUND_HALF_UP)
-            low = r["cpu_day"] is not None and r["cpu_day"] < 5
-            cut = (disc * Decimal("0.7")).quantize(CENT, ROUND_HALF_UP) if low else disc
-            day: dt.date = r["day"]
-            for k, v in (
-                ("vm_id", r["vm_id"]),
-                ("day", day),
-                ("month", day.replace(day=1)),
-                ("fiscal_year", day.year + (day.month >= 10)),
-                ("bureau", r["bureau"]),
-                ("system", r["system"]),
-                ("pool", r["pool"]),
-                ("provider", r["provider"]),
-                ("resource", resource),
-                ("tariff_version", "2023.1"),
-                ("quantity", Decimal(repr(qty))),
-                ("unit", "hour"),
-                ("unit_price", Decimal(repr(price))),
-                ("price_divisor", 1),
-                ("list_amount", listed),
-                ("after_discount", disc),
-                ("after_cut", cut),
-                ("adjustments", "[]"),
-                ("utilization_basis", r["cpu_day"]),
-                ("hours", Decimal(r["hours"])),
-                ("unmetered_hours", 0),
-                ("run_id", run_id),
-                ("version", version),
-            ):
-                lines[k].append(v)
-    store.insert("bill_lines", lines)
-    pairs = sorted({(v, d) for v, d in zip(lines["vm_id"], lines["day"], strict=True)})
-    store.insert(
-        "bill_current",
-        {
-            "vm_id": [p[0] for p in pairs],
-            "day": [p[1] for p in pairs],
-            "run_id": [run_id] * len(pairs),
-            "version": [version] * len(pairs),
-        },
+    assert {p.rule_id for p in planted} == set(PLANTED_ERRORS), planted
+    result = import_invoice(
+        store,
+        render_provider_csv(lines, encoding="gb18030"),
+        provider=provider,
+        file_name=f"{provider}-2024-03.csv",
+        imported_by="ops-test",
     )
-    providers = sorted(set(lines["provider"]))
-    total = sum(lines["after_cut"], Decimal(0))
-    store.insert(
-        "statement_lines",
-        {
-            "month": [dt.date(2024, 3, 1)] * len(providers),
-            "fiscal_year": [2024] * len(providers),
-            "provider": providers,
-            "kind": ["volume_tier"] * len(providers),
-            "status": ["provisional"] * len(providers),
-            "tariff_version": ["2023.1"] * len(providers),
-            "basis": ["total"] * len(providers),
-            "mode": ["whole_fee"] * len(providers),
-            "basis_value": [total] * len(providers),
-            "fee": [total] * len(providers),
-            "amount": [Decimal("-100.00")] * len(providers),
-            "details": ["{}"] * len(providers),
-            "run_id": [run_id] * len(providers),
-            "computed_at": [now] * len(providers),
-            "version": [version] * len(providers),
-        },
-    )
-    store.insert(
-        "rating_runs",
-        {
-            "run_id": [run_id],
-            "kind": ["stream"],
-            "period_from": [FLEET_START],
-            "period_to": [FLEET_END],
-            "tariff_versions": [["2023.1"]],
-            "vm_scope": [0],
-            "reason": ["ops test"],
-            "actor": ["pytest"],
-            "policy_name": ["hainan-example"],
-            "started_at": [FLEET_END - 600],
-            "finished_at": [FLEET_END - 590],
-            "line_count": [len(lines["vm_id"])],
-            "vm_days": [len(pairs)],
-            "unpriced": [0],
-            "total": [total],
-            "previous_total": [Decimal(0)],
-            "version": [version],
-        },
-    )
-    _invoices(store, lines, providers, version)
+    run = verify_invoice(store, result.invoice_id, policy=VerificationPolicy())
+    assert run["findings"] >= len(planted) and run["over_total"] and run["under_total"], run
+    return run
 
 
-def _invoices(
-    store: Store, lines: dict[str, list[Any]], providers: list[str], version: int
-) -> None:
-    period_start = int(dt.datetime(2024, 3, 1, tzinfo=SHANGHAI).timestamp())
-    period_end = int(dt.datetime(2024, 4, 1, tzinfo=SHANGHAI).timestamp())
-    for n, provider in enumerate(providers):
-        inv_id, run = f"inv-{provider}", f"ver-{provider}"
-        idx = [i for i, p in enumerate(lines["provider"]) if p == provider]
-        billed = sum((lines["after_cut"][i] for i in idx), Decimal(0))
-        # the first provider over-bills, the second under-bills
-        over = Decimal("123.45") if n == 0 else Decimal(0)
-        under = Decimal(0) if n == 0 else Decimal("67.80")
-        first = idx[0]
-        store.insert(
-            "invoices",
-            {
-                "invoice_id": [inv_id],
-                "import_id": ["imp-1"],
-                "provider": [provider],
-                "provider_invoice_no": [f"NO-{n + 1}"],
-                "source_format": ["csv"],
-                "file_name": ["march.csv"],
-                "file_hash": [f"h{n}"],
-                "file_bytes": [1000],
-                "billing_period_start": [period_start],
-                "billing_period_end": [period_end],
-                "currency": ["CNY"],
-                "imported_at": [FLEET_END],
-                "imported_by": ["pytest"],
-                "row_count": [len(idx)],
-                "billed_total": [billed + over],
-                "status": ["verified"],
-                "version": [version],
-            },
-        )
-        store.insert(
-            "invoice_lines",
-            {
-                "invoice_id": [inv_id],
-                "import_id": ["imp-1"],
-                "line_no": [1],
-                "resource_id": [lines["vm_id"][first]],
-                "resource_key": [lines["vm_id"][first]],
-                "resource_name": ["vm"],
-                "resource_type_raw": ["云主机"],
-                "resource_type": ["vcpu"],
-                "charge_category": ["usage"],
-                "charge_class": ["compute"],
-                "period_start": [period_start],
-                "period_end": [period_end],
-                "quantity": [Decimal(1)],
-                "unit": ["month"],
-                "unit_price": [None],
-                "list_amount": [None],
-                "discount_rate": [None],
-                "contracted_unit_price": [None],
-                "contracted_amount": [None],
-                "amount": [billed + over],
-                "currency": ["CNY"],
-                "pool": [lines["pool"][first]],
-                "region": [""],
-                "sku": [""],
-                "description": [""],
-            },
-        )
-        store.insert(
-            "verification_runs",
-            {
-                "run_id": [run],
-                "invoice_id": [inv_id],
-                "provider": [provider],
-                "started_at": [FLEET_END],
-                "finished_at": [FLEET_END + 5],
-                "status": ["done"],
-                "settings": ["{}"],
-                "tariff_versions": [["2023.1"]],
-                "lines": [1],
-                "matched_lines": [1],
-                "expected_charges": [len(idx)],
-                "findings": [1],
-                "billed_total": [billed + over - under],
-                "verified_total": [billed],
-                "over_total": [over],
-                "under_total": [under],
-                "message": [""],
-                "version": [version],
-            },
-        )
-        store.insert(
-            "verification_totals",
-            {
-                "run_id": [run],
-                "invoice_id": [inv_id],
-                "provider": [provider],
-                "pool": [lines["pool"][first]],
-                "bureau": [lines["bureau"][first]],
-                "lines": [1],
-                "findings": [1],
-                "billed": [billed + over - under],
-                "expected": [billed],
-                "over": [over],
-                "under": [under],
-            },
-        )
-        store.insert(
-            "verification_findings",
-            {
-                "run_id": [run],
-                "invoice_id": [inv_id],
-                "seq": [1],
-                "kind": ["overbilled" if over else "underbilled"],
-                "rule_id": ["amount_mismatch"],
-                "severity": ["error"],
-                "amount_at_stake": [over or under],
-                "line_numbers": [[1]],
-                "resource_id": [lines["vm_id"][first]],
-                "resource_type": ["vcpu"],
-                "period_start": [period_start],
-                "period_end": [period_end],
-                "bureau": [lines["bureau"][first]],
-                "pool": [lines["pool"][first]],
-                "provider": [provider],
-                "evidence": ["{}"],
-                "message": ["billed more than metered usage re-rated"],
-            },
-        )
+def candidates(store: Store) -> list[tuple[bytes, bytes]]:
+    from cloudtally.analytics.alerts import evaluate_candidates
+
+    sent: list[tuple[bytes, bytes]] = []
+    summary = evaluate_candidates(
+        store,
+        utilization_policy(),
+        AS_OF,
+        lambda key, value: sent.append((key, value)),
+        now=ALERTS_AT,
+    )
+    kinds = {e["kind"] for e in summary.new}
+    assert kinds == {"idle", "storage_idle", "rightsizing"}, kinds
+    return sent

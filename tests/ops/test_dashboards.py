@@ -156,6 +156,11 @@ def test_dashboards_cover_the_required_views() -> None:
         "cpu_num_day",
         "cpu_num_night",
         "cloudtally:consumer_lag:sum_by_topic",
+        "alert_state",
+        "alert_events",
+        "worker_state",
+        "cloudtally_analytics_last_success_timestamp_seconds",
+        "cloudtally_analytics_errors_total",
     ):
         assert needle in text, needle
     util = ALL["utilization.json"]
@@ -167,6 +172,15 @@ def test_dashboards_cover_the_required_views() -> None:
     assert {60, 65, 70} <= set(steps)
     names = {v["name"] for d in ALL.values() for v in d["templating"]["list"]}
     assert {"provider", "pool", "bureau", "period"} <= names
+
+
+@pytest.mark.parametrize("name", sorted(ALL))
+def test_clickhouse_fed_variables_have_no_custom_all_value(name: str) -> None:
+    """Grafana substitutes a custom "All" value into every query of the dashboard: with
+    '.*' the ClickHouse filters would read ``provider IN ('.*')`` and match nothing."""
+    for v in ALL[name]["templating"]["list"]:
+        if v["datasource"]["type"] == "grafana-clickhouse-datasource":
+            assert "allValue" not in v, f"{name}: variable {v['name']} has a custom All value"
 
 
 def test_promql_uses_only_exposed_metrics_and_recording_rules() -> None:
