@@ -35,6 +35,7 @@ def fire(labels: dict[str, str], summary: str) -> dict[str, Any]:
 
 
 W = {"job": "cloudtally-worker", "instance": "w1:9108"}
+W2 = {"job": "cloudtally-worker", "instance": "w2:9108"}
 
 # Each case: interval, input series, and checks (eval_time, alertname, [expected firing]).
 CASES: list[dict[str, Any]] = [
@@ -356,17 +357,29 @@ CASES: list[dict[str, Any]] = [
         ],
     },
     {
-        "name": "an analytics task that stopped succeeding fires after 2 hours",
+        "name": "a derivation task that stopped succeeding fires after 2 hours, on no worker",
         "interval": "5m",
         "series": [
+            # rating moved to a new leader (w2); the former leader's series stays old
             s(
                 "cloudtally_analytics_last_success_timestamp_seconds",
-                {**W, "task": "rollup"},
+                {**W, "task": "rating"},
                 "0x40",
             ),
             s(
                 "cloudtally_analytics_last_success_timestamp_seconds",
-                {**W, "task": "kpi"},
+                {**W2, "task": "rating"},
+                "0+300x40",
+            ),
+            # the alerts pass stopped succeeding everywhere
+            s(
+                "cloudtally_analytics_last_success_timestamp_seconds",
+                {**W2, "task": "alerts"},
+                "0x40",
+            ),
+            s(
+                "cloudtally_analytics_last_success_timestamp_seconds",
+                {**W2, "task": "kpi"},
                 "0+300x40",
             ),
         ],
@@ -375,14 +388,90 @@ CASES: list[dict[str, Any]] = [
             (
                 "2h15m",
                 "CloudtallyAnalyticsStale",
+                [fire({"task": "alerts"}, "Analytics task alerts last succeeded 2h 15m 0s ago")],
+            ),
+        ],
+    },
+    {
+        "name": "a stale rollup fires while samples are written",
+        "interval": "5m",
+        "series": [
+            s(
+                "cloudtally_analytics_last_success_timestamp_seconds",
+                {**W, "task": "rollup"},
+                "0x40",
+            ),
+            s("cloudtally_samples_ingested_total", {**W, "table": "samples"}, "0+6000x40"),
+        ],
+        "checks": [
+            ("1h", "CloudtallyAnalyticsStale", []),
+            (
+                "2h15m",
+                "CloudtallyAnalyticsStale",
+                [fire({"task": "rollup"}, "Analytics task rollup last succeeded 2h 15m 0s ago")],
+            ),
+        ],
+    },
+    {
+        "name": "a rollup with nothing to roll up (no samples written) is not stale",
+        "interval": "5m",
+        "series": [
+            s(
+                "cloudtally_analytics_last_success_timestamp_seconds",
+                {**W, "task": "rollup"},
+                "0x40",
+            ),
+            s("cloudtally_samples_ingested_total", {**W, "table": "samples"}, "5000x40"),
+        ],
+        "checks": [("2h15m", "CloudtallyAnalyticsStale", [])],
+    },
+    {
+        "name": "workers up but no rating or alerts pass ever succeeded fires after 30 minutes",
+        "interval": "5m",
+        "series": [
+            s("up", W, "1x12"),
+            s(
+                "cloudtally_analytics_last_success_timestamp_seconds",
+                {**W, "task": "rating"},
+                "0+300x12",
+            ),
+        ],
+        "checks": [
+            ("20m", "CloudtallyDerivationNotRunning", []),
+            (
+                "40m",
+                "CloudtallyDerivationNotRunning",
                 [
                     fire(
-                        {**W, "task": "rollup"},
-                        "Analytics task rollup last succeeded 2h 15m 0s ago",
-                    ),
+                        {"task": "alerts"}, "No worker has completed the alerts pass for 30 minutes"
+                    )
                 ],
             ),
         ],
+    },
+    {
+        "name": "derivation is not 'not running' when both passes report",
+        "interval": "5m",
+        "series": [
+            s("up", W, "1x12"),
+            s(
+                "cloudtally_analytics_last_success_timestamp_seconds",
+                {**W, "task": "rating"},
+                "0+300x12",
+            ),
+            s(
+                "cloudtally_analytics_last_success_timestamp_seconds",
+                {**W, "task": "alerts"},
+                "0+300x12",
+            ),
+        ],
+        "checks": [("40m", "CloudtallyDerivationNotRunning", [])],
+    },
+    {
+        "name": "no worker up is CloudtallyNoWorkers' business, not 'derivation not running'",
+        "interval": "5m",
+        "series": [s("up", W, "0x12")],
+        "checks": [("40m", "CloudtallyDerivationNotRunning", [])],
     },
     {
         "name": "idle and rightsizing candidates are summed per pool; empty pools stay quiet",
