@@ -112,7 +112,7 @@ UTILIZATION_ALERTS = Counter(
 ANALYTICS_LAST_SUCCESS = Gauge(
     "cloudtally_analytics_last_success_timestamp_seconds",
     "Unix time of the last successful run of an analytics task "
-    "(rollup, candidates, kpi, rating, verification)",
+    "(rollup, rating, alerts, candidates, kpi, billing)",
     ["task"],
 )
 ANALYTICS_ERRORS = Counter(

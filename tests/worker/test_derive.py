@@ -116,3 +116,39 @@ def test_rating_bills_closed_days_once_and_rerates_late_data(store) -> None:
     derive.rollup()
     assert [d.isoformat() for d in derive.rate(now=day3).days] == ["2026-03-02"]
     assert store.scalar("SELECT count() FROM rating_runs") > runs
+
+
+def test_late_data_in_a_closed_month_keeps_its_final_statement(store) -> None:
+    from cloudtally.billing.rate import close_month
+
+    ingest_fleet(store)
+    policy = configured_policy(None)
+    derive = Derivation(store, policy)
+    derive.rollup()
+    after_march = dt.datetime(2026, 4, 2, 12, tzinfo=SHANGHAI).timestamp()
+    derive.rate(now=after_march)
+    close_month(store, policy, dt.date(2026, 3, 1), actor="test")
+    final = store.rows(
+        "SELECT provider, status, amount, run_id FROM statement_lines FINAL ORDER BY provider"
+    )
+    assert final and {r[1] for r in final} == {"final"}
+    IngestSink(store).write_samples(
+        [
+            RawMessage(
+                "samples",
+                0,
+                10_000,
+                encode_batch("late", ["vm-00001"], [START + 7200], [50.0], [50.0]),
+            )
+        ]
+    )
+    derive.rollup()
+    result = derive.rate(now=after_march)
+    assert [d.isoformat() for d in result.days] == ["2026-03-02"]  # the lines are re-rated
+    assert result.closed_months_touched == [dt.date(2026, 3, 1)]
+    assert (
+        store.rows(  # but the final statement changes only by an explicit re-close
+            "SELECT provider, status, amount, run_id FROM statement_lines FINAL ORDER BY provider"
+        )
+        == final
+    )

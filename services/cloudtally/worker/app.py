@@ -114,13 +114,15 @@ def create_app(settings: Settings, store: Store) -> faust.App:
     return app
 
 
-async def run_step(name: str, fn: Callable[[], Any]) -> Any:
+async def run_step(name: str, fn: Callable[[], Any], *, count_errors: bool = True) -> Any:
     """One derivation step in a thread; a failure is logged and counted, never fatal:
-    its watermark did not move, so the next tick recomputes the same keys."""
+    its watermark did not move, so the next tick recomputes the same keys.
+    ``count_errors=False`` for steps that count their own failures per task."""
     try:
         return await asyncio.to_thread(fn)
     except Exception:
-        metrics.ANALYTICS_ERRORS.labels(name).inc()
+        if count_errors:
+            metrics.ANALYTICS_ERRORS.labels(name).inc()
         log.exception("%s step failed; it will be retried on the next tick", name)
         return None
 
@@ -152,7 +154,7 @@ def attach_derivation(app: faust.App, settings: Settings, store: Store) -> None:
 
     @app.timer(interval=settings.analytics_interval_s, on_leader=True)
     async def analytics() -> None:
-        await run_step("alerts", alerts.run_once)
+        await run_step("alerts", alerts.run_once, count_errors=False)
 
     @app.on_before_shutdown.connect
     async def close_alerts(_app: Any, **_kw: Any) -> None:
@@ -190,15 +192,28 @@ class AlertPublisher:
         producer = self._producer_for()
         topic = self.settings.topic_alerts
         now = dt.datetime.now(dt.UTC)
-        summary = evaluate_candidates(
-            self.store,
-            self.policy,
-            now,
-            lambda key, value: producer.send(topic, key=key, value=value),
-            flush=producer.flush,
-        )
-        refresh_gauges(self.store, self.policy, now, candidates=summary.candidates)
-        refresh_billing_gauges(self.store, self.policy, now.astimezone(self.policy.zone).date())
+        # Each task counts its own failures (tasks alerts, candidates, kpi, billing) and
+        # one failing does not keep the others from running.
+        summary = None
+        try:
+            summary = evaluate_candidates(
+                self.store,
+                self.policy,
+                now,
+                lambda key, value: producer.send(topic, key=key, value=value),
+                flush=producer.flush,
+            )
+        finally:
+            try:
+                candidates = summary.candidates if summary is not None else None
+                refresh_gauges(self.store, self.policy, now, candidates=candidates)
+            finally:
+                try:
+                    today = now.astimezone(self.policy.zone).date()
+                    refresh_billing_gauges(self.store, self.policy, today)
+                except Exception:
+                    metrics.ANALYTICS_ERRORS.labels("billing").inc()
+                    raise
         return summary
 
     def close(self) -> None:

@@ -48,6 +48,7 @@ class StepResult:
     days: list[dt.date] = field(default_factory=list)
     rows: int = 0
     seconds: float = 0.0
+    closed_months_touched: list[dt.date] = field(default_factory=list)
 
 
 def watermark(store: Store, name: str) -> int:
@@ -109,6 +110,15 @@ class Derivation:
         v = self.policy.version_at(dt.datetime.fromtimestamp(at, dt.UTC))
         return v.calendar, v.utilization
 
+    def _month_closed(self, month: dt.date) -> bool:
+        return bool(
+            self.store.scalar(
+                "SELECT count() FROM statement_lines FINAL WHERE month = %(m)s "
+                "AND kind = 'volume_tier' AND status = 'final'",
+                {"m": month},
+            )
+        )
+
     def rollup(self) -> StepResult:
         """Recompute usage for every hour touched since the rollup watermark."""
         started = time.perf_counter()
@@ -116,6 +126,7 @@ class Derivation:
         upto = int(self.store.scalar("SELECT max(version) FROM rollup_queue") or 0)
         result = StepResult()
         if upto <= after:
+            metrics.ANALYTICS_LAST_SUCCESS.labels("rollup").set(time.time())
             return result
         hours = pending_hours(self.store, after, upto)
         for h0, h1 in hour_runs(hours):
@@ -162,6 +173,16 @@ class Derivation:
             summary = rate_period(self.store, self.policy, t0, t1, None, "stream", "stream")
             result.rows += summary.line_count
         for month in sorted({d.replace(day=1) for d in days}):
+            if self._month_closed(month):
+                # A closed month's final statement changes only by an explicit re-close.
+                log.warning(
+                    "late data re-rated days of closed month %s; its final volume-tier "
+                    "lines are unchanged until `cloudtally billing close-month %s`",
+                    f"{month:%Y-%m}",
+                    f"{month:%Y-%m}",
+                )
+                result.closed_months_touched.append(month)
+                continue
             accrue_month(self.store, self.policy, month)
         if upto > after:
             set_watermark(self.store, RATING, upto)
