@@ -26,7 +26,7 @@ from cloudtally.analytics.queries import (
     utilization,
 )
 from cloudtally.api.auth import CurrentPrincipal, ReadAllPrincipal
-from cloudtally.api.deps import PageDep, StoreDep
+from cloudtally.api.deps import Page, PageDep, StoreDep
 from cloudtally.api.export import (
     AUTH_RESPONSES,
     LANG_DOC,
@@ -44,8 +44,10 @@ from cloudtally.api.period import (
     version_for,
 )
 from cloudtally.api.responses import ExactJSONResponse
+from cloudtally.core.access import Principal
 from cloudtally.core.idle import UnitPrices, VmWindowStats, month_start, review_quarter
 from cloudtally.core.policy import Policy
+from cloudtally.store import Store
 
 router = APIRouter(prefix="/api/v1/utilization", tags=["utilization"], responses=AUTH_RESPONSES)
 CSV_OK = export_responses("csv")
@@ -236,15 +238,9 @@ def get_idle(
     fmt: FormatQ = "json",
     lang: LangQ = "en",
 ) -> Response:
-    check_bureau(principal, bureau)
-    end = as_of or local_today(policy)
     filters = dict(bureau=bureau, system=system, pool=pool, provider=provider)
-    res = find_idle(
-        store, end, policy=version_for(policy, end - dt.timedelta(days=1)).utilization,
-        bureau_scope=principal.scope, filters=filters, limit=MAX_LIMIT,
-    )  # fmt: skip
-    res["items"] = res["items"][page.offset : page.offset + page.limit]
-    return _candidates(res, page, fmt, lang, f"idle-{end}")
+    return _window_candidates(find_idle, "idle", store, principal, page, policy, as_of,
+                              filters, fmt, lang)  # fmt: skip
 
 
 @router.get(
@@ -270,15 +266,32 @@ def get_storage_idle(
     fmt: FormatQ = "json",
     lang: LangQ = "en",
 ) -> Response:
-    check_bureau(principal, bureau)
-    end = as_of or local_today(policy)
     filters = dict(bureau=bureau, system=system, pool=pool, provider=provider)
-    res = find_storage_idle(
+    return _window_candidates(find_storage_idle, "storage-idle", store, principal, page, policy,
+                              as_of, filters, fmt, lang)  # fmt: skip
+
+
+def _window_candidates(
+    finder: Callable[..., dict[str, Any]],
+    label: str,
+    store: Store,
+    principal: Principal,
+    page: Page,
+    policy: Policy,
+    as_of: dt.date | None,
+    filters: dict[str, str | None],
+    fmt: str,
+    lang: str,
+) -> Response:
+    """Idle and storage-idle candidates: the rule's window ends before ``as_of``."""
+    check_bureau(principal, filters.get("bureau"))
+    end = as_of or local_today(policy)
+    res = finder(
         store, end, policy=version_for(policy, end - dt.timedelta(days=1)).utilization,
         bureau_scope=principal.scope, filters=filters, limit=MAX_LIMIT,
     )  # fmt: skip
     res["items"] = res["items"][page.offset : page.offset + page.limit]
-    return _candidates(res, page, fmt, lang, f"storage-idle-{end}")
+    return _candidates(res, page, fmt, lang, f"{label}-{end}")
 
 
 def annual_prices(
