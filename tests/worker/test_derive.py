@@ -152,3 +152,34 @@ def test_late_data_in_a_closed_month_keeps_its_final_statement(store) -> None:
         )
         == final
     )
+
+
+def test_a_new_tariff_version_rerates_exactly_the_days_it_covers(store) -> None:
+    ingest_fleet(store)
+    policy = configured_policy(None)
+    derive = Derivation(store, policy)
+    derive.rollup()
+    later = dt.datetime(2026, 3, 5, 12, tzinfo=SHANGHAI).timestamp()
+    assert [d.isoformat() for d in derive.rate(now=later).days] == ["2026-03-02", "2026-03-03"]
+    assert derive.rate(now=later).days == []
+    # The buyer adds a version effective 3 March (say, a renegotiated vCPU price).
+    current = policy.versions[-1]
+    added = current.model_copy(update={"version": "2026.1", "effective_from": dt.date(2026, 3, 3)})
+    changed = type(policy).model_validate(
+        {
+            **policy.model_dump(),
+            "versions": [*(v.model_dump() for v in policy.versions), added.model_dump()],
+        }
+    )
+    rerated = Derivation(store, lambda: changed).rate(now=later)
+    assert [d.isoformat() for d in rerated.days] == ["2026-03-03"]
+    from cloudtally.billing.rate import current_filter
+
+    versions = dict(
+        store.rows(
+            "SELECT toString(day), groupUniqArray(tariff_version) FROM bill_lines "
+            f"WHERE {current_filter()} GROUP BY day",
+            {"d0": dt.date(2026, 3, 1), "d1": dt.date(2026, 3, 10)},
+        )
+    )
+    assert versions == {"2026-03-02": [current.version], "2026-03-03": ["2026.1"]}

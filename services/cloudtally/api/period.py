@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from functools import lru_cache
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -15,23 +13,15 @@ from cloudtally.core.access import Principal
 from cloudtally.core.idle import month_start
 from cloudtally.core.policy import Policy, PolicyError, Version
 from cloudtally.core.statements import month_bounds
-from cloudtally.policy import configured_policy
+from cloudtally.policy import current_policy as load_current_policy
 
 MAX_DAYS = 400  # a utilization period longer than this is a mistake, not a question
 
 
-@lru_cache(maxsize=4)
-def _load(path: str | None, mtime: float) -> Policy:
-    return configured_policy(Path(path) if path else None)
-
-
 def current_policy(request: Request) -> Policy:
     """``settings.policy_file`` (reloaded when it changes) or the packaged example tariff."""
-    path: Path | None = request.app.state.settings.policy_file
     try:
-        if path is None:
-            return _load(None, 0.0)
-        return _load(str(path), path.stat().st_mtime)
+        return load_current_policy(request.app.state.settings.policy_file)
     except (OSError, PolicyError) as exc:
         raise HTTPException(503, f"policy file unusable: {exc}") from None
 

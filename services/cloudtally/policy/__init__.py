@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -16,3 +17,15 @@ def example_policy_text() -> str:
 def configured_policy(path: Path | None) -> Policy:
     """Load ``path`` (settings.policy_file) or, without one, the packaged example."""
     return load_policy(path) if path else load_policy(example_policy_text())
+
+
+@lru_cache(maxsize=4)
+def _load(path: str | None, mtime: float) -> Policy:
+    return configured_policy(Path(path) if path else None)
+
+
+def current_policy(path: Path | None) -> Policy:
+    """Like :func:`configured_policy`, reloaded when the file changes (by mtime)."""
+    if path is None:
+        return _load(None, 0.0)
+    return _load(str(path), path.stat().st_mtime)

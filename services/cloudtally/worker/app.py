@@ -129,10 +129,11 @@ async def run_step(name: str, fn: Callable[[], Any], *, count_errors: bool = Tru
 
 def attach_derivation(app: faust.App, settings: Settings, store: Store) -> None:
     """Rollups, rating and candidate alerts on the leader worker (see worker/derive.py)."""
-    from cloudtally.policy import configured_policy
+    from cloudtally.policy import current_policy
     from cloudtally.worker.derive import Derivation
 
-    derivation = Derivation(store, configured_policy(settings.policy_file))
+    current_policy(settings.policy_file)  # a bad policy file fails the start, loudly
+    derivation = Derivation(store, lambda: current_policy(settings.policy_file))
 
     @app.timer(interval=settings.rollup_interval_s, on_leader=True)
     async def rollup() -> None:

@@ -9,8 +9,9 @@ each with its own watermark in ``worker_state``:
   gap) and ``usage_daily`` for the touched local days;
 * **rating**: rate each local day once it has closed (bill lines are per
   closed day), re-rate closed days that late data touched (after the rollup
-  step has covered them), then refresh the provisional volume-tier accrual of
-  those months. The open day is not rated until it closes.
+  step has covered them) and the days of any tariff version that is new or
+  changed in the policy file, then refresh the provisional volume-tier accrual
+  of those months. The open day is not rated until it closes.
 
 A watermark moves only after its step succeeded, so a crash means the same
 keys are recomputed again — idempotently (architecture Principle 1). Late data
@@ -20,8 +21,10 @@ simply lands in the queue with a new version and is recomputed the same way.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -102,13 +105,47 @@ def day_runs(days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
 class Derivation:
     """The two queue consumers; synchronous, run in a thread by the worker's timers."""
 
-    def __init__(self, store: Store, policy: Policy) -> None:
+    def __init__(self, store: Store, policy: Policy | Callable[[], Policy]) -> None:
         self.store = store
-        self.policy = policy
+        self._policy = policy
+
+    @property
+    def policy(self) -> Policy:
+        """The tariff/policy in force; a callable provider is asked each time (reloads)."""
+        return self._policy() if callable(self._policy) else self._policy
 
     def _version_policies(self, at: int):  # type: ignore[no-untyped-def]
         v = self.policy.version_at(dt.datetime.fromtimestamp(at, dt.UTC))
         return v.calendar, v.utilization
+
+    def _tariff_changes(self, policy: Policy, today: dt.date) -> tuple[list[dt.date], list[str]]:
+        """Closed days with usage under a tariff version that is new or changed since the
+        last pass (versions are recognised by a fingerprint of their content)."""
+        seen = {
+            r[0]
+            for r in self.store.rows(
+                "SELECT DISTINCT name FROM worker_state WHERE name LIKE %(p)s", {"p": "tariff:%"}
+            )
+        }
+        days: set[dt.date] = set()
+        names: list[str] = []
+        versions = policy.versions
+        for i, version in enumerate(versions):
+            digest = hashlib.sha256(version.model_dump_json().encode()).hexdigest()[:16]
+            name = f"tariff:{version.version}:{digest}"
+            if name in seen:
+                continue
+            names.append(name)
+            d0 = version.effective_from
+            d1 = versions[i + 1].effective_from if i + 1 < len(versions) else today
+            days.update(
+                r[0]
+                for r in self.store.rows(
+                    "SELECT DISTINCT day FROM usage_daily WHERE day >= %(d0)s AND day < %(d1)s",
+                    {"d0": d0, "d1": min(d1, today)},
+                )
+            )
+        return sorted(days), names
 
     def _month_closed(self, month: dt.date) -> bool:
         return bool(
@@ -165,12 +202,14 @@ class Derivation:
                 {"d0": dt.date.fromordinal(max(closed_through, 1)), "today": today},
             )
         ]
-        days = sorted({d for d in touched if d < today} | set(newly_closed))
+        policy = self.policy
+        retariffed, fingerprints = self._tariff_changes(policy, today)
+        days = sorted({d for d in touched if d < today} | set(newly_closed) | set(retariffed))
         result = StepResult(days=days)
         for d0, d1 in day_runs(days):
             t0 = dt.datetime.combine(d0, dt.time(), zone)
             t1 = dt.datetime.combine(d1, dt.time(), zone)
-            summary = rate_period(self.store, self.policy, t0, t1, None, "stream", "stream")
+            summary = rate_period(self.store, policy, t0, t1, None, "stream", "stream")
             result.rows += summary.line_count
         for month in sorted({d.replace(day=1) for d in days}):
             if self._month_closed(month):
@@ -183,9 +222,11 @@ class Derivation:
                 )
                 result.closed_months_touched.append(month)
                 continue
-            accrue_month(self.store, self.policy, month)
+            accrue_month(self.store, policy, month)
         if upto > after:
             set_watermark(self.store, RATING, upto)
+        for name in fingerprints:  # recorded once their days are rated
+            set_watermark(self.store, name, 1)
         yesterday = (today - dt.timedelta(days=1)).toordinal()
         if days and yesterday > closed_through:
             set_watermark(self.store, CLOSED_THROUGH, yesterday)
