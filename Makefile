@@ -2,6 +2,7 @@
 #   make test   set up everything (Debian packages, .venv) and run the whole test suite
 #   make up     run the embedded pipeline (broker + worker + API + simulated fleet)
 #   make bench  end-to-end throughput vs direct insert (loadtest/results/latest.json)
+#   make bench-all  also rating, invoice verification, rollups and alerts benchmarks
 #   make lint   ruff + mypy --strict on the pure core
 
 SHELL := /bin/bash
@@ -12,10 +13,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv install system-deps test lint fmt up bench clean
+.PHONY: help venv install system-deps test lint fmt up bench bench-all clean
 
 help:
-	@sed -n '2,6p' Makefile | sed 's/^# *//'
+	@sed -n '2,7p' Makefile | sed 's/^# *//'
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +47,14 @@ up: install
 
 bench: install
 	$(BIN)/python loadtest/bench.py
+
+# The other measured targets: re-rate a month at Hainan scale, verify 100k invoice lines,
+# rollups and candidate alerts. Each prints its figures and writes loadtest/results/.
+bench-all: bench
+	$(BIN)/python loadtest/bench_rating.py --vms 15000
+	$(BIN)/python loadtest/invoice_bench.py
+	$(BIN)/python loadtest/rollups_bench.py
+	$(BIN)/python loadtest/alerts_bench.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache build
