@@ -342,3 +342,42 @@ def test_worker_killed_mid_stream_loses_and_duplicates_nothing(
     )
     # The replayed messages are new messages (new offsets): their bad rows count again.
     assert matches(planted(first_half) + planted(second_half) + planted(replay), store_dead)
+
+
+def test_two_workers_share_the_partitions_exactly(broker, settings, server_store, tmp_path) -> None:
+    """Cluster mode: two workers in one consumer group split the partitions; every sample
+    lands once, and the leader's rollup covers every VM-hour."""
+    s = settings(rollup_interval_s=1.0, rating_interval_s=3600.0, analytics_interval_s=3600.0)
+    store: Store = server_store
+    logs = [tmp_path / "worker-a.log", tmp_path / "worker-b.log"]
+    with (
+        worker_process(s, logs[0], with_api=False) as a,
+        worker_process(s, logs[1], with_api=False) as b,
+    ):
+        report = run(
+            s,
+            seed=9,
+            vms=300,
+            pools=2,
+            bureaus=6,
+            start=START,
+            end="2026-03-02T06:00:00+08:00",
+            interval=300,
+            rows_per_message=200,
+        )
+        wait_until(
+            lambda: store.scalar("SELECT count() FROM samples FINAL") == report.good_samples,
+            "every sample from two workers",
+            a,
+            logs[0],
+            timeout=180,
+        )
+        assert b.poll() is None, "the second worker died"
+        wait_until(lambda: rollups_caught_up(store), "the leader's rollups", a, logs[0])
+        consumers = store.rows(
+            "SELECT partition, count() FROM ingest_log WHERE topic = %(t)s GROUP BY partition",
+            {"t": s.topic_samples},
+        )
+    assert store.scalar("SELECT uniqExact(vm_id, ts) FROM samples") == report.good_samples
+    assert len(consumers) == s.samples_partitions
+    assert len(hourly_measures(store)) == alive_vm_hours(report, pools=2, bureaus=6)

@@ -266,7 +266,8 @@ def run_worker(settings: Settings, *, with_api: bool = False) -> None:
     ensure_topics(settings)
     store = open_worker_store(settings)
     app = create_app(settings, store)
-    if with_api or settings.mode == "embedded":
+    # chDB allows one process per folder: the worker that owns it must serve the API.
+    if with_api or store.engine == "chdb":
         attach_api(app, settings, store)
     elif settings.metrics_port:
         from prometheus_client import start_http_server
