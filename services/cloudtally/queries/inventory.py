@@ -99,7 +99,7 @@ def fleet_summary(store: Store, *, bureau: str | None = None) -> dict[str, Any]:
     )
     sam = store.dicts(
         f"SELECT count() AS samples, if(count() = 0, NULL, max(ts)) AS last_sample "
-        f"FROM samples {scope}",
+        f"FROM samples FINAL {scope}",
         {"bureau": bureau} if bureau else None,
     )[0]
     return {**inv, **sam}

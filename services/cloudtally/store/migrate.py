@@ -53,6 +53,17 @@ def available() -> list[Migration]:
 
 def applied(store: Store) -> dict[int, str]:
     store.execute(LEDGER)
+    return recorded(store)
+
+
+def recorded(store: Store) -> dict[int, str]:
+    """Migrations recorded as applied; read-only (empty when the ledger does not exist)."""
+    exists = store.scalar(
+        "SELECT count() FROM system.tables WHERE database = %(db)s AND name = 'schema_migrations'",
+        {"db": store.database},
+    )
+    if not exists:
+        return {}
     return dict(store.rows("SELECT version, checksum FROM schema_migrations"))
 
 

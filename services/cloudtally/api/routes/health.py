@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cloudtally.api.deps import StoreDep
-from cloudtally.store.migrate import applied, available
+from cloudtally.store.migrate import available, recorded
 
 router = APIRouter(tags=["health"])
 
@@ -19,7 +19,7 @@ def healthz() -> dict[str, str]:
 @router.get("/readyz", summary="Readiness: the store answers and is fully migrated")
 def readyz(store: StoreDep, response: Response) -> dict[str, object]:
     try:
-        done = applied(store)
+        done = recorded(store)  # read-only: a probe never changes the store
     except Exception as exc:  # the store is down: say so, do not crash
         response.status_code = 503
         return {"status": "store unavailable", "error": str(exc)[:300]}
