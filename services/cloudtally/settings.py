@@ -9,7 +9,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -43,7 +42,6 @@ class Settings(BaseSettings):
     # HTTP API.
     api_host: str = "127.0.0.1"
     api_port: int = 8000
-    worker_web_port: int = 6066
     metrics_port: int = 0  # cluster worker exposes /metrics on this port when > 0
     # Bearer tokens with roles (admin, auditor, bureau); see docs/api.md. Without a file
     # every request is refused unless api_auth is false (local experiments only).
@@ -57,8 +55,6 @@ class Settings(BaseSettings):
     rollup_interval_s: float = 5.0
     rating_interval_s: float = 60.0
     analytics_interval_s: float = 60.0
-
-    sample_interval_s: int = Field(default=60, ge=1)
 
     def as_env(self) -> dict[str, str]:
         """These settings as CLOUDTALLY_* variables, to hand to a child process."""
