@@ -38,7 +38,12 @@ def raw_messages(events: Sequence[Any]) -> list[RawMessage]:
 
 
 async def flush_with_retry(fn: Callable[[], FlushResult], stage: str) -> FlushResult:
-    """A failed store write is retried with backoff; the batch is never acked unwritten."""
+    """A failed store write is retried with backoff; the batch is never acked unwritten.
+
+    After the last retry the error propagates: the agent crashes and the worker exits
+    without committing, so its supervisor (compose, k8s, `cloudtally up`) restarts it
+    and consumption resumes from the last flushed offsets.
+    """
     for attempt, delay in enumerate((*RETRY_DELAYS_S, None)):
         try:
             return await asyncio.to_thread(fn)
