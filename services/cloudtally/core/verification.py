@@ -352,10 +352,16 @@ def _hours(start: dt.datetime, end: dt.datetime) -> Decimal:
 
 
 class _Verifier:
+    """One verification pass; lines and expected charges may come in key partitions.
+
+    Every rule but the invoice-level credit check looks only at one resource's
+    lines, expected charges and lifecycle, so a caller may feed the invoice in
+    partitions by resource key (:meth:`partition`) and get the same result as
+    one pass, with memory bounded by the largest partition.
+    """
+
     def __init__(
         self,
-        expected: Sequence[ExpectedCharge],
-        vms: Mapping[str, VmLifecycle],
         billing_period: tuple[dt.datetime, dt.datetime],
         policy: VerificationPolicy,
         provider: str,
@@ -367,17 +373,49 @@ class _Verifier:
         self.policy = policy
         self.provider = provider
         self.bp_start, self.bp_end = billing_period
-        self.vms = {norm_resource_id(k): v for k, v in vms.items()}
-        self.index: dict[tuple[str, str], list[ExpectedCharge]] = defaultdict(list)
-        for e in expected:
-            self.index[(e.resource_key, e.resource_type)].append(e)
+        self.vms: dict[str, VmLifecycle] = {}
+        self.index: dict[tuple[str, str], list[ExpectedCharge]] = {}
         self.starts: dict[tuple[str, str], list[dt.datetime]] = {}
-        for k, charges in self.index.items():
-            charges.sort(key=lambda c: c.period_start)
-            self.starts[k] = [c.period_start for c in charges]
         self.findings: list[Finding] = []
         self.totals: dict[tuple[str, str, str], GroupTotals] = defaultdict(GroupTotals)
         self.matched = 0
+        self.lines = 0
+        self._keys: dict[str, str] = {}
+
+    def _norm(self, rid: str) -> str:
+        key = self._keys.get(rid)
+        if key is None:
+            if len(self._keys) > 500_000:
+                self._keys.clear()
+            key = self._keys[rid] = norm_resource_id(rid)
+        return key
+
+    def partition(
+        self,
+        lines: Iterable[InvoiceLine],
+        expected: Sequence[ExpectedCharge],
+        vms: Mapping[str, VmLifecycle],
+    ) -> None:
+        """Verify one partition: every line, charge and VM of a set of resource keys."""
+        vm_map = dict(vms)
+        for e in expected:
+            if e.resource_id not in vm_map:
+                vm_map[e.resource_id] = VmLifecycle(
+                    e.resource_id, e.created_at, e.deleted_at, e.bureau, e.pool, e.provider
+                )
+        norm = self._norm
+        self.vms = {norm(k): v for k, v in vm_map.items()}
+        index: dict[tuple[str, str], list[ExpectedCharge]] = defaultdict(list)
+        for e in expected:
+            index[(norm(e.resource_id), e.resource_type)].append(e)
+        self.index = dict(index)
+        self.starts = {}
+        for k, charges in self.index.items():
+            if len(charges) > 1:
+                charges.sort(key=lambda c: c.period_start)
+            self.starts[k] = [c.period_start for c in charges]
+        self._run(lines)
+        self.vms, self.index, self.starts = {}, {}, {}
 
     # -- attribution
     def _owner(self, key: str, e: ExpectedCharge | None) -> tuple[str, str, str]:
@@ -428,7 +466,7 @@ class _Verifier:
             t.under += stake
 
     # -- the pass over lines
-    def run(self, lines: Iterable[InvoiceLine]) -> VerificationResult:
+    def _run(self, lines: Iterable[InvoiceLine]) -> None:
         groups: dict[tuple[str, str, dt.datetime], list[InvoiceLine]] = defaultdict(list)
         slot_charge: dict[tuple[str, str, dt.datetime], ExpectedCharge] = {}
         n = 0
@@ -502,10 +540,14 @@ class _Verifier:
                 if e.period_start < self.bp_start or e.period_end > self.bp_end:
                     continue
                 self._metered_not_billed(e)
+        self.lines += n
+
+    def finish(self) -> VerificationResult:
+        """The invoice-level checks (credits) and the findings in their deterministic order."""
         if self.credits:
             self._credits()
         self.findings.sort(key=Finding.sort_key)
-        return VerificationResult(self.findings, dict(self.totals), n, self.matched)
+        return VerificationResult(self.findings, dict(self.totals), self.lines, self.matched)
 
     def _credits(self) -> None:
         """Compare the invoice's credit lines with the contract's invoice-level reductions."""
@@ -588,7 +630,7 @@ class _Verifier:
     def _metered_not_billed(self, e: ExpectedCharge) -> None:
         if self.tol.money_ok(e.expected_amount, e.expected_amount, e.rounding_slack):
             return
-        owner = self._owner(e.resource_key, e)
+        owner = self._owner("", e)
         self.totals[owner].expected += e.expected_amount
         self.add(
             "M1",
@@ -610,37 +652,43 @@ class _Verifier:
     def _consistent_amount(self, ln: InvoiceLine, owner: tuple[str, str, str]) -> Decimal:
         """The amount the line's own figures imply; reports A1 when the line disagrees."""
         b = ln.amount
-        ev: dict[str, object] = {"quantity": ln.quantity, "amount": b}
+        ok = self.tol.money_ok
         wrong = False
         consistent = b
+        gross = c = ZERO
         if ln.unit_price is not None:
             gross = money(ln.quantity * ln.unit_price)
-            ev["unit_price"] = ln.unit_price
-            ev["quantity_x_unit_price"] = gross
             if ln.list_amount is not None:
-                ev["list_amount"] = ln.list_amount
-                if not self.tol.money_ok(ln.list_amount - gross, gross):
+                if not ok(ln.list_amount - gross, gross):
                     wrong = True
                 if ln.discount_rate is not None:
                     consistent = money(gross * ln.discount_rate)
-                    if not self.tol.money_ok(b - money(ln.list_amount * ln.discount_rate), b):
+                    if not ok(b - money(ln.list_amount * ln.discount_rate), b):
                         wrong = True
                 elif ln.list_amount != 0:
                     consistent = money(gross * b / ln.list_amount)
             elif ln.discount_rate is not None:
                 consistent = money(gross * ln.discount_rate)
-                if not self.tol.money_ok(b - consistent, b):
+                if not ok(b - consistent, b):
                     wrong = True
-            if ln.discount_rate is not None:
-                ev["discount_rate"] = ln.discount_rate
         if ln.contracted_unit_price is not None and ln.contracted_amount is not None:
             c = money(ln.quantity * ln.contracted_unit_price)
-            ev["contracted_amount"] = ln.contracted_amount
-            ev["quantity_x_contracted_unit_price"] = c
-            if not self.tol.money_ok(ln.contracted_amount - c, c):
+            if not ok(ln.contracted_amount - c, c):
                 wrong = True
         if not wrong:
             return b
+        # Evidence only for the lines that disagree (the common case builds none).
+        ev: dict[str, object] = {"quantity": ln.quantity, "amount": b}
+        if ln.unit_price is not None:
+            ev["unit_price"] = ln.unit_price
+            ev["quantity_x_unit_price"] = gross
+            if ln.list_amount is not None:
+                ev["list_amount"] = ln.list_amount
+            if ln.discount_rate is not None:
+                ev["discount_rate"] = ln.discount_rate
+        if ln.contracted_unit_price is not None and ln.contracted_amount is not None:
+            ev["contracted_amount"] = ln.contracted_amount
+            ev["quantity_x_contracted_unit_price"] = c
         ev["consistent_amount"] = consistent
         self.add(
             "A1",
@@ -653,7 +701,7 @@ class _Verifier:
         return consistent
 
     def _group(self, group: list[InvoiceLine], e: ExpectedCharge) -> None:
-        owner = self._owner(e.resource_key, e)
+        owner = self._owner("", e)
         accepted: list[InvoiceLine] = []
         for ln in group:
             dup = next(
@@ -683,21 +731,27 @@ class _Verifier:
         self.matched += len(accepted)
         self.totals[owner].expected += e.expected_amount
         tol = self.tol
-        consistent = [self._consistent_amount(ln, owner) for ln in accepted]
-        bc = sum(consistent, ZERO)
         big_e = e.expected_amount
-        slack = e.rounding_slack + tol.money_abs * (len(accepted) - 1)
-        q_b = sum((ln.quantity for ln in accepted), ZERO)
         q_e = e.quantity
-        f_e = (big_e / e.list_amount) if e.list_amount else e.net_factor
-        rate_e = (big_e / q_e) if q_e else e.unit_price * e.net_factor
+        if len(accepted) == 1:
+            only = accepted[0]
+            bc = ZERO + self._consistent_amount(only, owner)  # as sum() would give
+            q_b = ZERO + only.quantity
+            prices = set() if only.unit_price is None else {only.unit_price}
+        else:
+            bc = sum([self._consistent_amount(ln, owner) for ln in accepted], ZERO)
+            q_b = sum((ln.quantity for ln in accepted), ZERO)
+            prices = {ln.unit_price for ln in accepted if ln.unit_price is not None}
+        slack = e.rounding_slack + tol.money_abs * (len(accepted) - 1)
         excess = q_b - q_e
         qty_stake = ZERO
+        rate_e = ZERO
         if not tol.quantity_ok(excess, q_e):
+            rate_e = (big_e / q_e) if q_e else e.unit_price * e.net_factor
             qty_stake = money(excess * rate_e)
         price_stake = ZERO
-        prices = {ln.unit_price for ln in accepted if ln.unit_price is not None}
         if any(not tol.price_ok(p - e.unit_price, e.unit_price) for p in prices):
+            f_e = (big_e / e.list_amount) if e.list_amount else e.net_factor
             price_stake = money(
                 sum(
                     (
@@ -708,6 +762,14 @@ class _Verifier:
                 )
             )
         rest = bc - big_e - qty_stake - price_stake
+        rest_ok = tol.money_ok(rest, big_e, slack)
+        gap = (
+            self.policy.bill_unmetered_hours
+            and e.gap_hours > 0
+            and e.gap_hours > self.policy.gap_info_threshold * _hours(e.period_start, e.period_end)
+        )
+        if not qty_stake and not price_stake and rest_ok and not gap:
+            return  # the line matches: no evidence to build
         base = {
             "billed_quantity": q_b,
             "metered_quantity": q_e,
@@ -731,13 +793,9 @@ class _Verifier:
                 f"unit price {', '.join(_s(p) for p in sorted(prices))} differs from the "
                 f"catalog price {e.unit_price}",
             )
-        if not tol.money_ok(rest, big_e, slack):
+        if not rest_ok:
             self._adjustments(accepted, e, owner, bc, rest, base, slack)
-        if (
-            self.policy.bill_unmetered_hours
-            and e.gap_hours > 0
-            and e.gap_hours > self.policy.gap_info_threshold * _hours(e.period_start, e.period_end)
-        ):
+        if gap:
             self.add(
                 "G2",
                 ZERO,
@@ -900,13 +958,29 @@ def verify(
     to lifecycle for lines with no expected charge; VMs that have an expected charge
     need not be in it.
     """
-    vm_map = dict(vms or {})
-    for e in expected:
-        vm_map.setdefault(
-            e.resource_id,
-            VmLifecycle(e.resource_id, e.created_at, e.deleted_at, e.bureau, e.pool, e.provider),
-        )
-    v = _Verifier(
-        expected, vm_map, billing_period, policy or VerificationPolicy(), provider, credits
-    )
-    return v.run(lines)
+    v = _Verifier(billing_period, policy or VerificationPolicy(), provider, credits)
+    v.partition(lines, expected, vms or {})
+    return v.finish()
+
+
+def verify_partitions(
+    partitions: Iterable[
+        tuple[Iterable[InvoiceLine], Sequence[ExpectedCharge], Mapping[str, VmLifecycle]]
+    ],
+    billing_period: tuple[dt.datetime, dt.datetime],
+    *,
+    policy: VerificationPolicy | None = None,
+    provider: str = "",
+    credits: Sequence[ExpectedCredit] = (),
+) -> VerificationResult:
+    """:func:`verify` over partitions of the invoice by resource key; the same result.
+
+    Each partition holds all the lines, expected charges and VM lifecycles of
+    its resource keys (normalised resource ids) and no other partition holds
+    any of them. Partitions are consumed one at a time, so a caller that
+    loads them lazily keeps only one in memory.
+    """
+    v = _Verifier(billing_period, policy or VerificationPolicy(), provider, credits)
+    for lines, expected, vms in partitions:
+        v.partition(lines, expected, vms)
+    return v.finish()

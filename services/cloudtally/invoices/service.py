@@ -13,18 +13,24 @@ store (chDB allows one per folder), so an in-process registry is enough.
 from __future__ import annotations
 
 import datetime as dt
-import itertools
+import os
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from cloudtally.core.invoice import InvoiceError
-from cloudtally.core.verification import Tolerances, VerificationPolicy, verify
+from cloudtally.core.invoice import InvoiceError, InvoiceLine
+from cloudtally.core.verification import (
+    ExpectedCharge,
+    Tolerances,
+    VerificationPolicy,
+    VmLifecycle,
+    verify_partitions,
+)
 from cloudtally.invoices import store as inv_store
 from cloudtally.invoices.importer import ImportRejected, import_invoice
 from cloudtally.store.base import Store
@@ -56,27 +62,73 @@ def granularity(lines: list[Any]) -> str:
     return "month"
 
 
+PARTITION_LINES = 250_000  # lines verified at once; bounds memory for huge invoices
+
+
 def verify_invoice(
     store: Store,
     invoice_id: str,
     *,
     policy: VerificationPolicy | None = None,
     tz: str = "Asia/Shanghai",
+    partition_lines: int | None = None,
 ) -> dict[str, Any]:
-    """Run verification for one stored invoice and store the run; return the run's totals."""
+    """Run verification for one stored invoice and store the run; return the run's totals.
+
+    An invoice of more than ``partition_lines`` lines (default
+    CLOUDTALLY_INVOICE_PARTITION_LINES or 250,000) is verified in partitions
+    by resource key, one in memory at a time; the result is the same.
+    """
     inv = inv_store.get_invoice(store, invoice_id)
     if inv is None:
         raise LookupError(f"no invoice {invoice_id!r}")
     started = dt.datetime.now(dt.UTC)
-    lines = inv_store.load_lines(store, invoice_id)
     period = (inv["billing_period_start"], inv["billing_period_end"])
-    gran = granularity([ln for ln in lines if ln.charge_category == "usage"])
-    expected, vms, credits = inv_store.load_expected(
-        store, inv["provider"], period, granularity=gran, tz=tz
+    n_lines, usage, longer = store.rows(
+        "SELECT count(), countIf(charge_category = 'usage'), "
+        "countIf(charge_category = 'usage' AND "
+        "toUnixTimestamp(period_end) - toUnixTimestamp(period_start) > 86400) "
+        "FROM invoice_lines WHERE invoice_id = %(id)s AND import_id = %(imp)s",
+        {"id": invoice_id, "imp": inv["import_id"]},
+    )[0]
+    # As granularity(): 'day' when every usage line spans one day or less.
+    gran = "day" if int(usage) and not int(longer) else "month"
+    if partition_lines is None:
+        partition_lines = int(os.environ.get("CLOUDTALLY_INVOICE_PARTITION_LINES", PARTITION_LINES))
+    parts = inv_store.plan_partitions(
+        store,
+        invoice_id,
+        inv["import_id"],
+        inv["provider"],
+        period,
+        lines=int(n_lines),
+        partition_lines=partition_lines,
+        tz=tz,
     )
     pol = policy or policy_from_settings(period[0])
-    result = verify(
-        lines, expected, period, vms=vms, policy=pol, provider=inv["provider"], credits=credits
+    credits = (
+        inv_store.load_credits(store, inv["provider"], period, tz=tz) if gran == "month" else []
+    )
+    versions: set[str] = set()
+    n_expected = 0
+
+    def partitions() -> Iterator[
+        tuple[list[InvoiceLine], list[ExpectedCharge], dict[str, VmLifecycle]]
+    ]:
+        """One key range at a time: its lines, expected charges and VM lifecycles."""
+        nonlocal n_expected
+        for part in parts:
+            lines = inv_store.load_lines(store, invoice_id, key_range=part.key_range)
+            expected, vms, _ = inv_store.load_expected(
+                store, inv["provider"], period, granularity=gran, tz=tz, part=part
+            )
+            n_expected += len(expected)
+            for tv in {e.tariff_version for e in expected}:
+                versions.update(tv.split(","))
+            yield lines, expected, vms
+
+    result = verify_partitions(
+        partitions(), period, policy=pol, provider=inv["provider"], credits=credits
     )
     run_id = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     settings = {
@@ -85,7 +137,6 @@ def verify_invoice(
         "gap_info_threshold": pol.gap_info_threshold,
         "granularity": gran,
     }
-    versions = set(itertools.chain.from_iterable(e.tariff_version.split(",") for e in expected))
     inv_store.save_run(
         store,
         run_id=run_id,
@@ -95,7 +146,7 @@ def verify_invoice(
         result=result,
         settings=settings,
         tariff_versions={v for v in versions if v},
-        expected_charges=len(expected),
+        expected_charges=n_expected,
     )
     inv_store.set_status(store, invoice_id, "verified")
     return {
@@ -103,7 +154,7 @@ def verify_invoice(
         "invoice_id": invoice_id,
         "lines": result.lines,
         "matched_lines": result.matched_lines,
-        "expected_charges": len(expected),
+        "expected_charges": n_expected,
         "findings": len(result.findings),
         "billed_total": result.billed_total,
         "verified_total": result.verified_total,

@@ -17,9 +17,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+
+import numpy as np
 
 from cloudtally.core.invoice import InvoiceLine, money
 from cloudtally.core.verification import (
@@ -83,7 +86,7 @@ def insert_lines(
     """Columnar insert of one chunk of lines under an import (invisible until the header)."""
     if not lines:
         return 0
-    cols: dict[str, list[Any]] = {
+    cols: dict[str, Any] = {
         "invoice_id": [invoice_id] * len(lines),
         "import_id": [import_id] * len(lines),
         "line_no": [ln.line_no for ln in lines],
@@ -93,8 +96,24 @@ def insert_lines(
     for name in _LINE_STRINGS:
         cols[name] = [getattr(ln, name) for ln in lines]
     for name in _LINE_DECIMALS:
-        cols[name] = [getattr(ln, name) for ln in lines]
+        values = [getattr(ln, name) for ln in lines]
+        cols[name] = _decimal_text(values) if store.engine == "chdb" else values
     return store.insert("invoice_lines", cols)
+
+
+def _decimal_text(values: list[Decimal | None]) -> np.ndarray:
+    """Decimals as exact text for chDB, which casts text to the column's Decimal type.
+
+    Arrow infers a precision per Python Decimal (about 4 µs a value, most of an
+    import's insert time); text converts in the engine with the same truncation
+    to the column's scale.
+    """
+    out = np.empty(len(values), dtype=object)
+    out[:] = [None if v is None else str(v) for v in values]
+    for i, text in enumerate(out):
+        if text is not None and ("E" in text or "e" in text):
+            out[i] = format(values[i], "f")
+    return out
 
 
 def insert_header(store: Store, header: dict[str, Any]) -> None:
@@ -196,62 +215,100 @@ def count_lines(store: Store, invoice_id: str, *, visible_only: bool = True) -> 
     )
 
 
-def load_lines(store: Store, invoice_id: str) -> list[InvoiceLine]:
-    """The visible lines of an invoice, in line order."""
+KeyRange = tuple[str | None, str | None]  # [low, high) of normalised resource keys
+
+
+def load_lines(
+    store: Store, invoice_id: str, *, key_range: KeyRange | None = None
+) -> list[InvoiceLine]:
+    """The visible lines of an invoice, in line order; only keys in ``key_range`` if given."""
     inv = get_invoice(store, invoice_id)
     if inv is None:
         raise LookupError(f"no invoice {invoice_id!r}")
+    params: dict[str, Any] = {"id": invoice_id, "imp": inv["import_id"]}
+    where = "invoice_id = %(id)s AND import_id = %(imp)s"
+    if key_range is not None:
+        where += _range_sql("resource_key", key_range, params)
     dec_sql = ", ".join(f"ifNull(toString({c}), '') AS {c}" for c in _LINE_DECIMALS)
     cols = store.columns(
         f"SELECT line_no, toUInt32(toUnixTimestamp(period_start)) AS ps, "
         f"toUInt32(toUnixTimestamp(period_end)) AS pe, {', '.join(_LINE_STRINGS)}, {dec_sql} "
-        "FROM invoice_lines WHERE invoice_id = %(id)s AND import_id = %(imp)s ORDER BY line_no",
-        {"id": invoice_id, "imp": inv["import_id"]},
+        f"FROM invoice_lines WHERE {where} ORDER BY line_no",
+        params,
     )
     n = len(cols["line_no"])
     times: dict[int, dt.datetime] = {}
 
-    def when(epoch: Any) -> dt.datetime:
-        e = int(epoch)
-        t = times.get(e)
+    def when(epoch: int) -> dt.datetime:
+        t = times.get(epoch)
         if t is None:
-            t = times[e] = _utc(e)
+            t = times[epoch] = _utc(epoch)
         return t
 
-    # String columns (not Nullable) come back as str on both engines; bytes only if asked.
-    strings = {name: [_str(v) for v in cols[name].tolist()] for name in _LINE_STRINGS}
-    cache: dict[str, Decimal | None] = {"": None}
+    def strings(name: str) -> list[str]:
+        # String columns (not Nullable) come back as str on both engines; bytes only if asked.
+        values: list[Any] = cols[name].tolist()
+        if set(map(type, values)) <= {str}:
+            return values
+        return [_str(v) for v in values]
 
-    def dec(text: str) -> Decimal | None:
-        d = cache.get(text, ZERO)
-        if d is ZERO:
-            if len(cache) > 100_000:
-                cache.clear()
-                cache[""] = None
-            d = cache[text] = Decimal(text)
-        return d
+    def decimals(name: str) -> list[Decimal | None]:
+        texts: list[str] = strings(name)
+        table: dict[str, Decimal | None] = {t: Decimal(t) for t in set(texts) if t}
+        table[""] = None
+        return list(map(table.__getitem__, texts))
 
-    decs = {name: [dec(v) for v in cols[name].tolist()] for name in _LINE_DECIMALS}
-    line_no = cols["line_no"].tolist()
-    ps, pe = cols["ps"].tolist(), cols["pe"].tolist()
-    out = []
-    for i in range(n):
-        out.append(
-            InvoiceLine(
-                line_no=int(line_no[i]),
-                period_start=when(ps[i]),
-                period_end=when(pe[i]),
-                quantity=decs["quantity"][i] or ZERO,
-                amount=decs["amount"][i] or ZERO,
-                unit_price=decs["unit_price"][i],
-                list_amount=decs["list_amount"][i],
-                discount_rate=decs["discount_rate"][i],
-                contracted_unit_price=decs["contracted_unit_price"][i],
-                contracted_amount=decs["contracted_amount"][i],
-                **{name: strings[name][i] for name in _LINE_STRINGS},
-            )
+    ps = list(map(when, cols["ps"].tolist()))
+    pe = list(map(when, cols["pe"].tolist()))
+    s = {name: strings(name) for name in _LINE_STRINGS}
+    d = {name: decimals(name) for name in _LINE_DECIMALS}
+    none: list[None] = [None] * n
+    empty = [""] * n
+    # Positional, in InvoiceLine's field order (a keyword call per line costs twice as much).
+    return list(
+        map(
+            InvoiceLine,
+            [int(x) for x in cols["line_no"].tolist()],
+            s["resource_id"],
+            s["resource_key"],
+            s["resource_type_raw"],
+            s["resource_type"],
+            ps,
+            pe,
+            [x or ZERO for x in d["quantity"]],
+            [x or ZERO for x in d["amount"]],
+            s["unit"],
+            d["unit_price"],
+            d["list_amount"],
+            d["discount_rate"],
+            d["contracted_unit_price"],
+            d["contracted_amount"],
+            s["resource_name"],
+            s["charge_category"],
+            s["charge_class"],
+            s["currency"],
+            s["pool"],
+            s["region"],
+            s["sku"],
+            s["description"],
+            empty,
+            empty,
+            none,
+            none,
         )
-    return out
+    )
+
+
+def _range_sql(column: str, key_range: KeyRange, params: dict[str, Any]) -> str:
+    lo, hi = key_range
+    sql = ""
+    if lo is not None:
+        params["key_lo"] = lo
+        sql += f" AND {column} >= %(key_lo)s"
+    if hi is not None:
+        params["key_hi"] = hi
+        sql += f" AND {column} < %(key_hi)s"
+    return sql
 
 
 def _str(v: Any) -> str:
@@ -264,6 +321,92 @@ def _str(v: Any) -> str:
 
 # ---------------------------------------------------------- metered truth
 
+# Raw ids made only of these characters are their own normalised key (printable
+# ASCII without capitals or spaces); any other id is normalised in Python.
+_PLAIN_ID_RE = "^[!-@\\[-~]*$"
+
+
+@dataclass(frozen=True)
+class VmPart:
+    """A partition of VMs by normalised resource key, expressible on raw ids in SQL.
+
+    Raw ids that are already normalised (nearly all) are selected by the key
+    range itself; the few that are not (``odd``: raw id → key, for the whole
+    invoice) are excluded from every range and added by name to the part
+    their key falls in.
+    """
+
+    key_range: KeyRange
+    odd: Mapping[str, str]
+
+    def contains(self, key: str) -> bool:
+        lo, hi = self.key_range
+        return (lo is None or key >= lo) and (hi is None or key < hi)
+
+    def sql(self, column: str, params: dict[str, Any]) -> str:
+        sql = _range_sql(column, self.key_range, params)
+        if not self.odd:
+            return sql
+        params["odd_all"] = tuple(self.odd)
+        mine = tuple(raw for raw, key in self.odd.items() if self.contains(key))
+        if mine:
+            params["odd_mine"] = mine
+            return f" AND ((1 {sql} AND {column} NOT IN %(odd_all)s) OR {column} IN %(odd_mine)s)"
+        return f" {sql} AND {column} NOT IN %(odd_all)s"
+
+
+def plan_partitions(
+    store: Store,
+    invoice_id: str,
+    import_id: str,
+    provider: str,
+    period: tuple[dt.datetime, dt.datetime],
+    *,
+    lines: int,
+    partition_lines: int,
+    tz: str = "Asia/Shanghai",
+) -> list[VmPart]:
+    """Key ranges splitting an invoice into about ``partition_lines`` lines each.
+
+    Boundaries are quantiles of a sample of the invoice's resource keys; the
+    ranges cover every key, so every line, expected charge and VM falls in
+    exactly one part.
+    """
+    from zoneinfo import ZoneInfo
+
+    from cloudtally.core.invoice import norm_resource_id
+
+    n_parts = -(-lines // max(1, partition_lines))
+    if n_parts <= 1:
+        return [VmPart((None, None), {})]
+    step = max(1, lines // (n_parts * 100))
+    sample = sorted(
+        str(k)
+        for (k,) in store.rows(
+            "SELECT resource_key FROM invoice_lines WHERE invoice_id = %(id)s "
+            "AND import_id = %(imp)s AND line_no %% %(step)s = 0",
+            {"id": invoice_id, "imp": import_id, "step": step},
+        )
+    )
+    bounds = sorted({sample[len(sample) * i // n_parts] for i in range(1, n_parts)} - {""})
+    zone = ZoneInfo(tz)
+    d0 = period[0].astimezone(zone).date()
+    d1 = period[1].astimezone(zone).date()
+    odd_ids = store.rows(
+        """
+        SELECT DISTINCT vm_id FROM (
+            SELECT vm_id FROM vm_inventory
+            UNION ALL
+            SELECT vm_id FROM bill_lines
+            WHERE provider = %(p)s AND day >= %(d0)s AND day < %(d1)s)
+        WHERE NOT match(vm_id, %(plain)s)
+        """,
+        {"p": provider, "d0": d0, "d1": d1, "plain": _PLAIN_ID_RE},
+    )
+    odd = {str(r): norm_resource_id(str(r)) for (r,) in odd_ids}
+    edges: list[str | None] = [None, *bounds, None]
+    return [VmPart((edges[i], edges[i + 1]), odd) for i in range(len(edges) - 1)]
+
 
 def load_expected(
     store: Store,
@@ -272,8 +415,12 @@ def load_expected(
     *,
     granularity: str = "month",
     tz: str = "Asia/Shanghai",
+    part: VmPart | None = None,
 ) -> tuple[list[ExpectedCharge], dict[str, VmLifecycle], list[ExpectedCredit]]:
     """Expected charges from the current bill lines, aggregated to the invoice's granularity.
+
+    With ``part``, only the charges and lifecycles of the VMs whose normalised
+    id lies in the part's key range (credits are invoice-level: always all).
 
     Quantities and prices are in the catalog's stated unit (a monthly price
     with ``price_divisor`` hours per month gives quantity = unit-hours /
@@ -287,6 +434,8 @@ def load_expected(
     d0 = period[0].astimezone(zone).date()
     d1 = period[1].astimezone(zone).date()
     slot = "toStartOfMonth(day)" if granularity == "month" else "day"
+    params: dict[str, Any] = {"p": provider, "d0": d0, "d1": d1}
+    vm_where = part.sql("vm_id", params) if part is not None else ""
     cols = store.columns(
         f"""
         SELECT vm_id, resource, toString({slot}) AS slot,
@@ -299,16 +448,16 @@ def load_expected(
                toUInt32(count()) AS parts, argMax(adjustments, day) AS adj,
                toUInt32(countIf(adjustments LIKE '%%low_utilization%%')) AS cut_lines
         FROM bill_lines FINAL
-        WHERE provider = %(p)s AND day >= %(d0)s AND day < %(d1)s
+        WHERE provider = %(p)s AND day >= %(d0)s AND day < %(d1)s {vm_where}
           AND (vm_id, day, run_id) IN (
               SELECT vm_id, day, argMax(run_id, version) FROM bill_current
-              WHERE day >= %(d0)s AND day < %(d1)s GROUP BY vm_id, day)
+              WHERE day >= %(d0)s AND day < %(d1)s {vm_where} GROUP BY vm_id, day)
         GROUP BY vm_id, resource, slot
         ORDER BY vm_id, resource, slot
         """,
-        {"p": provider, "d0": d0, "d1": d1},
+        params,
     )
-    vms = load_vms(store)
+    vms = load_vms(store, part=part)
     expected = []
     names = (
         "vm_id",
@@ -407,28 +556,40 @@ def load_expected(
                 rounding_slack=Decimal("0.005") * (int(parts) - 1),
             )
         )
-    credits = []
-    if granularity == "month":
-        for month, kind, amount, version, details in store.rows(
-            "SELECT month, kind, toString(amount), tariff_version, details "
-            "FROM statement_lines FINAL WHERE provider = %(p)s AND month >= %(d0)s "
-            "AND month < %(d1)s AND amount != 0 ORDER BY month, kind",
-            {"p": provider, "d0": d0, "d1": d1},
-        ):
-            s = dt.datetime.combine(month, dt.time(), zone)
-            e = dt.datetime(s.year + (s.month == 12), s.month % 12 + 1, 1, tzinfo=zone)
-            credits.append(
-                ExpectedCredit(
-                    kind="volume_tier" if "tier" in kind or "volume" in kind else kind,
-                    amount=Decimal(amount),
-                    period_start=s.astimezone(dt.UTC),
-                    period_end=e.astimezone(dt.UTC),
-                    provider=provider,
-                    tariff_version=version,
-                    detail=details[:500],
-                )
-            )
+    credits = load_credits(store, provider, period, tz=tz) if granularity == "month" else []
     return expected, vms, credits
+
+
+def load_credits(
+    store: Store, provider: str, period: tuple[dt.datetime, dt.datetime], *, tz: str
+) -> list[ExpectedCredit]:
+    """Invoice-level reductions (volume tiers) of a provider's months in the period."""
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(tz)
+    d0 = period[0].astimezone(zone).date()
+    d1 = period[1].astimezone(zone).date()
+    credits = []
+    for month, kind, amount, version, details in store.rows(
+        "SELECT month, kind, toString(amount), tariff_version, details "
+        "FROM statement_lines FINAL WHERE provider = %(p)s AND month >= %(d0)s "
+        "AND month < %(d1)s AND amount != 0 ORDER BY month, kind",
+        {"p": provider, "d0": d0, "d1": d1},
+    ):
+        s = dt.datetime.combine(month, dt.time(), zone)
+        e = dt.datetime(s.year + (s.month == 12), s.month % 12 + 1, 1, tzinfo=zone)
+        credits.append(
+            ExpectedCredit(
+                kind="volume_tier" if "tier" in kind or "volume" in kind else kind,
+                amount=Decimal(amount),
+                period_start=s.astimezone(dt.UTC),
+                period_end=e.astimezone(dt.UTC),
+                provider=provider,
+                tariff_version=version,
+                detail=details[:500],
+            )
+        )
+    return credits
 
 
 def _adjustments(adj_json: str, cut_applied: bool) -> tuple[Adjustment, ...]:
@@ -454,16 +615,20 @@ def _adjustments(adj_json: str, cut_applied: bool) -> tuple[Adjustment, ...]:
     return tuple(out)
 
 
-def load_vms(store: Store) -> dict[str, VmLifecycle]:
-    """Every VM inventory knows, with creation, deletion and owner."""
+def load_vms(store: Store, *, part: VmPart | None = None) -> dict[str, VmLifecycle]:
+    """Every VM inventory knows (in ``part``'s key range if given), with creation, deletion
+    and owner."""
+    params: dict[str, Any] = {}
+    where = "WHERE 1 " + part.sql("vm_id", params) if part is not None else ""
     rows = store.rows(
-        """
+        f"""
         SELECT vm_id, toUnixTimestamp(min(event_ts)),
                toUnixTimestamp(maxIf(event_ts, event = 'deleted')),
                argMax(bureau, event_ts), argMax(pool, event_ts), argMax(provider, event_ts),
                argMax(toString(event), event_ts)
-        FROM vm_inventory FINAL GROUP BY vm_id
-        """
+        FROM vm_inventory FINAL {where} GROUP BY vm_id
+        """,
+        params or None,
     )
     out = {}
     for vm_id, created, deleted, bureau, pool, provider, last in rows:
