@@ -33,11 +33,9 @@ import yaml
 
 from cloudtally.core.invoice import (
     InvoiceError,
-    InvoiceLine,
     InvoiceMapping,
     LineParser,
     RowError,
-    RowRejected,
     default_provider_mapping,
     detect_encoding,
     focus_mapping,
@@ -337,14 +335,37 @@ def _import(
     invoice_id = f"{_slug(m.provider)}-{digest[:16]}"
     errors: list[RowError] = []
     error_count = n = 0
-    chunk: list[InvoiceLine] = []
+    batch: list[tuple[int, Sequence[str]]] = []
     inserted = False
     total = Decimal(0)
-    months: collections.Counter[tuple[int, int]] = collections.Counter()
+    starts: collections.Counter[dt.datetime] = collections.Counter()
     billing: collections.Counter[tuple[dt.datetime, dt.datetime]] = collections.Counter()
     invoice_nos: collections.Counter[str] = collections.Counter()
     currencies: collections.Counter[str] = collections.Counter()
     last_progress = time.monotonic()
+
+    def flush() -> None:
+        """Parse the batch; while the file is valid so far, count and insert its lines."""
+        nonlocal error_count, inserted, total
+        lines, bad = parser.parse_many(batch)
+        batch.clear()
+        if bad:
+            error_count += len(bad)
+            errors.extend(bad[: max(0, limits.max_errors - len(errors))])
+        if error_count:
+            return  # the import is rejected: parse on only to report every bad row
+        total = sum((ln.amount for ln in lines), total)
+        starts.update(ln.period_start for ln in lines)
+        billing.update(
+            (ln.billing_period_start, ln.billing_period_end)
+            for ln in lines
+            if ln.billing_period_start and ln.billing_period_end
+        )
+        invoice_nos.update(ln.invoice_no for ln in lines if ln.invoice_no)
+        currencies.update(ln.currency for ln in lines)
+        inv_store.insert_lines(store, invoice_id, import_id, lines)
+        inserted = True
+
     try:
         for row_no, row in enumerate(rows, start=2):
             if parser.is_blank(row):
@@ -355,42 +376,25 @@ def _import(
                     f"more than {limits.max_rows:,} rows (CLOUDTALLY_INVOICE_MAX_ROWS); "
                     "split the invoice or raise the limit"
                 )
-            try:
-                ln = parser.parse(row_no, row)
-            except RowRejected as exc:
-                error_count += 1
-                if len(errors) < limits.max_errors:
-                    errors.append(exc.error)
-                chunk.clear()
-                continue
-            if error_count:
-                continue
-            total += ln.amount
-            local = ln.period_start.astimezone(m.tz)
-            months[(local.year, local.month)] += 1
-            if ln.billing_period_start and ln.billing_period_end:
-                billing[(ln.billing_period_start, ln.billing_period_end)] += 1
-            if ln.invoice_no:
-                invoice_nos[ln.invoice_no] += 1
-            currencies[ln.currency] += 1
-            chunk.append(ln)
-            if len(chunk) >= limits.chunk_rows:
-                inv_store.insert_lines(store, invoice_id, import_id, chunk)
-                inserted = True
-                chunk = []
+            batch.append((row_no, row))
+            if len(batch) >= limits.chunk_rows:
+                flush()
             if progress and time.monotonic() - last_progress > 0.5:
                 progress(n, counter[0].count if counter else 0)
                 last_progress = time.monotonic()
+        if batch:
+            flush()
         if error_count:
             raise ImportRejected(errors, error_count, n)
         if n == 0:
             raise InvoiceError("the file has a header but no invoice lines")
         if len(currencies) > 1:
             raise InvoiceError(f"the invoice mixes currencies: {sorted(currencies)}")
+        months: collections.Counter[tuple[int, int]] = collections.Counter()
+        for start, count in starts.items():
+            local = start.astimezone(m.tz)
+            months[(local.year, local.month)] += count
         period = billing_period or _billing_period(months, billing, m)
-        if chunk:
-            inv_store.insert_lines(store, invoice_id, import_id, chunk)
-            inserted = True
         existing = inv_store.find_by_hash(store, digest)
         if existing is not None:  # another process won the race
             inv_store.discard_import(store, import_id)
