@@ -311,6 +311,14 @@ def _range_sql(column: str, key_range: KeyRange, params: dict[str, Any]) -> str:
     return sql
 
 
+def _pylist(arr: Any) -> list[Any]:
+    """A result column as a Python list; strings as str on both engines."""
+    values: list[Any] = arr.tolist()
+    if values and isinstance(values[0], bytes):
+        return [_str(v) for v in values]
+    return values
+
+
 def _str(v: Any) -> str:
     if type(v) is str:
         return v
@@ -458,104 +466,70 @@ def load_expected(
         params,
     )
     vms = load_vms(store, part=part)
-    expected = []
-    names = (
-        "vm_id",
-        "resource",
-        "slot",
-        "bureau",
-        "pool",
-        "unit",
-        "versions",
-        "q",
-        "pmin",
-        "pmax",
-        "lst",
-        "disc",
-        "cut",
-        "hours",
-        "gap",
-        "parts",
-        "adj",
-        "cut_lines",
-    )
-    bounds: dict[str, tuple[dt.datetime, dt.datetime]] = {}
-    adj_cache: dict[tuple[str, bool], tuple[Adjustment, ...]] = {}
-    dec_cache: dict[str, Decimal] = {}
+    c = {name: _pylist(arr) for name, arr in cols.items()}
+    n = len(c["vm_id"])
 
-    def dec(text: str) -> Decimal:
-        d = dec_cache.get(text)
-        if d is None:
-            if len(dec_cache) > 100_000:
-                dec_cache.clear()
-            d = dec_cache[text] = Decimal(text)
-        return d
+    def per_value(values: list[Any], fn: Any) -> list[Any]:
+        """Apply ``fn`` once per distinct value (most columns repeat heavily)."""
+        table = {v: fn(v) for v in set(values)}
+        return list(map(table.__getitem__, values))
 
-    for (
-        vm_id,
-        resource,
-        slot_day,
-        bureau,
-        pool,
-        unit,
-        versions,
-        q,
-        pmin,
-        pmax,
-        lst,
-        disc,
-        cut,
-        hours,
-        gap,
-        parts,
-        adj_json,
-        cut_lines,
-    ) in zip(*(cols[n].tolist() for n in names), strict=True):
-        span = bounds.get(slot_day)
-        if span is None:
-            start = dt.datetime.combine(dt.date.fromisoformat(slot_day), dt.time(), zone)
-            if granularity == "month":
-                end = dt.datetime(
-                    start.year + (start.month == 12), start.month % 12 + 1, 1, tzinfo=zone
-                )
-            else:
-                end = start + dt.timedelta(days=1)
-            span = bounds[slot_day] = (start.astimezone(dt.UTC), end.astimezone(dt.UTC))
-        quantity = dec(q)
-        list_amount = dec(lst)
-        price = dec(pmin) if pmin == pmax or not quantity else list_amount / quantity
-        akey = (adj_json, bool(cut_lines))
-        adjustments = adj_cache.get(akey)
-        if adjustments is None:
-            adjustments = adj_cache[akey] = _adjustments(adj_json, bool(cut_lines))
-        hours_d = dec(hours)
-        gap_d = Decimal(int(gap))
-        vm = vms.get(vm_id)
-        expected.append(
-            ExpectedCharge(
-                resource_id=vm_id,
-                resource_type=resource,
-                period_start=span[0],
-                period_end=span[1],
-                quantity=quantity,
-                unit_price=price,
-                list_amount=list_amount,
-                discounted_amount=dec(disc),
-                expected_amount=dec(cut),
-                unit=unit,
-                adjustments=adjustments,
-                metered_hours=hours_d - gap_d,
-                gap_hours=gap_d,
-                gap_quantity=(quantity * gap_d / hours_d) if gap_d and hours_d else ZERO,
-                created_at=vm.created_at if vm else None,
-                deleted_at=vm.deleted_at if vm else None,
-                bureau=bureau,
-                pool=pool,
-                provider=provider,
-                tariff_version=versions,
-                rounding_slack=Decimal("0.005") * (int(parts) - 1),
+    def span(slot_day: str) -> tuple[dt.datetime, dt.datetime]:
+        start = dt.datetime.combine(dt.date.fromisoformat(slot_day), dt.time(), zone)
+        if granularity == "month":
+            end = dt.datetime(
+                start.year + (start.month == 12), start.month % 12 + 1, 1, tzinfo=zone
             )
+        else:
+            end = start + dt.timedelta(days=1)
+        return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
+
+    spans = per_value(c["slot"], span)
+    quantity = per_value(c["q"], Decimal)
+    list_amount = per_value(c["lst"], Decimal)
+    pmin = per_value(c["pmin"], Decimal)
+    price = [
+        pm if tmin == tmax or not q else la / q
+        for pm, tmin, tmax, q, la in zip(
+            pmin, c["pmin"], c["pmax"], quantity, list_amount, strict=True
         )
+    ]
+    adjustments = per_value(
+        list(zip(c["adj"], [bool(x) for x in c["cut_lines"]], strict=True)),
+        lambda k: _adjustments(k[0], k[1]),
+    )
+    hours = per_value(c["hours"], Decimal)
+    gap = per_value(c["gap"], lambda g: Decimal(int(g)))
+    lifecycle = [vms.get(v) for v in c["vm_id"]]
+    expected = list(
+        map(
+            ExpectedCharge,
+            c["vm_id"],
+            c["resource"],
+            [sp[0] for sp in spans],
+            [sp[1] for sp in spans],
+            quantity,
+            price,
+            list_amount,
+            per_value(c["disc"], Decimal),
+            per_value(c["cut"], Decimal),
+            c["unit"],
+            adjustments,
+            [h - g for h, g in zip(hours, gap, strict=True)],
+            gap,
+            [
+                (q * g / h) if g and h else ZERO
+                for q, g, h in zip(quantity, gap, hours, strict=True)
+            ],
+            [vm.created_at if vm else None for vm in lifecycle],
+            [vm.deleted_at if vm else None for vm in lifecycle],
+            c["bureau"],
+            c["pool"],
+            [provider] * n,
+            c["versions"],
+            per_value(c["parts"], lambda k: Decimal("0.005") * (int(k) - 1)),
+        )
+    )
     credits = load_credits(store, provider, period, tz=tz) if granularity == "month" else []
     return expected, vms, credits
 
