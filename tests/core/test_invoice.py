@@ -195,3 +195,45 @@ def test_mapping_documents_are_validated():
         mapping_from_dict({**doc, "resource_types": {"x": "gpu"}})
     with pytest.raises(InvoiceError, match="encoding"):
         mapping_from_dict({**doc, "encoding": "klingon"})
+
+
+def test_parse_many_equals_the_row_parser_for_valid_and_bad_batches():
+    """The column-at-a-time batch parser gives exactly the row parser's lines and errors."""
+    m = default_provider_mapping("telecom")
+    good = [
+        ["ECS-001 ", "web", "vCPU", "2024-01", "1,488", "核时", "0.05", "74.40", "55%", "40.92"],
+        ["ecs-001", "web", "内存", "2024年1月", "0.000", "GB时", "0.01", "0.00", "5.5折", "0"],
+        ["ECS-002", "", "冷存储", "2024-01-01~2024-01-15", "10", "GB", "", "", "", "¥1.005"],
+        ["ECS-003", "db", "SSD", "2024/01/02", "3.5", "GB", "0.2", "", "0.55", "(0.39)"],
+        ["ECS-004", "x", "GPU", "2024-01", "1", "个", "9", "9", "1", "9"],
+    ]
+    bad = [
+        ["ECS-005", "x", "vCPU", "2024-13", "1", "核时", "1", "1", "1", "1"],  # bad month
+        ["ECS-006", "x", "vCPU", "2024-01", "-1", "核时", "1", "1", "1", "1"],  # negative
+        ["", "x", "vCPU", "2024-01", "1", "核时", "1", "1", "1", "1"],  # no resource id
+        ["ECS-007", "x", "vCPU", "2024-01", "1", "核时", "1", "1", "1", "abc"],  # amount
+        ["ECS-008", "x", "vCPU", "2024-01", "1", "核时", "1", "1", "1", "1", "extra"],
+        ["ECS-009", "x", "vCPU"],  # short row: the rest empty
+    ]
+
+    def by_rows(rows):
+        parser = LineParser(HEADER, m)
+        lines, errors = [], []
+        for no, raw in rows:
+            try:
+                lines.append(parser.parse(no, raw))
+            except ValueError as exc:
+                errors.append(exc.error)  # type: ignore[attr-defined]
+        return lines, errors
+
+    numbered = list(enumerate(good, start=2))
+    fast = LineParser(HEADER, m).parse_many(numbered)
+    assert fast == by_rows(numbered)
+    assert len(fast[0]) == len(good) and fast[1] == []
+    assert LineParser(HEADER, m)._parse_columns(numbered) == fast[0]  # the fast path took it
+    assert fast[0][1].quantity == D(0) and fast[0][2].amount == D("1.01")
+    assert fast[0][0].resource_key == fast[0][1].resource_key == "ecs-001"
+    mixed = list(enumerate(good[:2] + bad + good[2:], start=2))
+    slow = LineParser(HEADER, m).parse_many(mixed)
+    assert slow == by_rows(mixed)
+    assert [e.row for e in slow[1]] == [4, 5, 6, 7, 8, 9]

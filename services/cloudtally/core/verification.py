@@ -32,6 +32,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import itertools
+import operator
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -351,6 +352,9 @@ def _hours(start: dt.datetime, end: dt.datetime) -> Decimal:
     return Decimal(int((end - start).total_seconds())) / 3600
 
 
+_line_no = operator.attrgetter("line_no")
+
+
 class _Verifier:
     """One verification pass; lines and expected charges may come in key partitions.
 
@@ -470,12 +474,22 @@ class _Verifier:
         groups: dict[tuple[str, str, dt.datetime], list[InvoiceLine]] = defaultdict(list)
         slot_charge: dict[tuple[str, str, dt.datetime], ExpectedCharge] = {}
         n = 0
-        for ln in sorted(lines, key=lambda x: x.line_no):
+        starts_of, index, totals = self.starts, self.index, self.totals
+        provider = self.provider
+        for ln in sorted(lines, key=_line_no):
             n += 1
             key = ln.resource_key
-            e = self._slot(key, ln.resource_type, ln.period_start) if ln.resource_type else None
-            owner = self._owner(key, e)
-            t = self.totals[owner]
+            e = None
+            if ln.resource_type:  # inline _slot: the charge whose period holds the start
+                starts = starts_of.get((key, ln.resource_type))
+                if starts:
+                    i = bisect.bisect_right(starts, ln.period_start) - 1
+                    if i >= 0:
+                        e = index[(key, ln.resource_type)][i]
+                        if not ln.period_start < e.period_end:
+                            e = None
+            owner = (e.provider or provider, e.pool, e.bureau) if e else self._owner(key, None)
+            t = totals[owner]
             t.billed += ln.amount
             t.lines += 1
             if self.credits and ln.charge_category in CREDIT_CATEGORIES:
@@ -702,8 +716,8 @@ class _Verifier:
 
     def _group(self, group: list[InvoiceLine], e: ExpectedCharge) -> None:
         owner = self._owner("", e)
-        accepted: list[InvoiceLine] = []
-        for ln in group:
+        accepted: list[InvoiceLine] = [] if len(group) > 1 else group
+        for ln in group if len(group) > 1 else ():
             dup = next(
                 (
                     a
