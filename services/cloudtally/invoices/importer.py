@@ -12,6 +12,7 @@ The same file (SHA-256 of its bytes) imported twice returns the first import.
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import csv
 import datetime as dt
 import hashlib
@@ -363,9 +364,15 @@ def _import(
         )
         invoice_nos.update(ln.invoice_no for ln in lines if ln.invoice_no)
         currencies.update(ln.currency for ln in lines)
-        inv_store.insert_lines(store, invoice_id, import_id, lines)
+        # The store works (without the GIL) while the next chunk is parsed; one chunk
+        # in flight at most, and any insert error surfaces here or at the end.
+        if pending:
+            pending.pop().result()
         inserted = True
+        pending.append(pool.submit(inv_store.insert_lines, store, invoice_id, import_id, lines))
 
+    pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="invoice-insert")
+    pending: list[concurrent.futures.Future[int]] = []
     try:
         for row_no, row in enumerate(rows, start=2):
             if parser.is_blank(row):
@@ -384,6 +391,8 @@ def _import(
                 last_progress = time.monotonic()
         if batch:
             flush()
+        if pending:
+            pending.pop().result()
         if error_count:
             raise ImportRejected(errors, error_count, n)
         if n == 0:
@@ -424,9 +433,13 @@ def _import(
             progress(n, size)
         return ImportResult(invoice_id, "imported", n, total, period, digest, m.provider)
     except BaseException:
+        for f in pending:  # let an insert in flight finish, so the discard removes it
+            concurrent.futures.wait([f])
         if inserted:
             inv_store.discard_import(store, import_id)
         raise
+    finally:
+        pool.shutdown(wait=True)
 
 
 def _billing_period(

@@ -12,6 +12,7 @@ store (chDB allows one per folder), so an in-process registry is enough.
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
 import os
 import threading
@@ -117,15 +118,24 @@ def verify_invoice(
     ]:
         """One key range at a time: its lines, expected charges and VM lifecycles."""
         nonlocal n_expected
-        for part in parts:
-            lines = inv_store.load_lines(store, invoice_id, key_range=part.key_range)
-            expected, vms, _ = inv_store.load_expected(
-                store, inv["provider"], period, granularity=gran, tz=tz, part=part
-            )
-            n_expected += len(expected)
-            for tv in {e.tariff_version for e in expected}:
-                versions.update(tv.split(","))
-            yield lines, expected, vms
+        with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="invoice-load") as pool:
+            for part in parts:
+                # The store answers one query while Python builds the other's objects.
+                loading = pool.submit(
+                    inv_store.load_expected,
+                    store,
+                    inv["provider"],
+                    period,
+                    granularity=gran,
+                    tz=tz,
+                    part=part,
+                )
+                lines = inv_store.load_lines(store, invoice_id, key_range=part.key_range)
+                expected, vms, _ = loading.result()
+                n_expected += len(expected)
+                for tv in {e.tariff_version for e in expected}:
+                    versions.update(tv.split(","))
+                yield lines, expected, vms
 
     result = verify_partitions(
         partitions(), period, policy=pol, provider=inv["provider"], credits=credits
