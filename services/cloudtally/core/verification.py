@@ -365,6 +365,7 @@ def _hours(start: dt.datetime, end: dt.datetime) -> Decimal:
 
 
 _line_no = operator.attrgetter("line_no")
+_first = operator.itemgetter(0)
 
 
 class _Verifier:
@@ -487,7 +488,12 @@ class _Verifier:
         slot_charge: dict[tuple[str, str, dt.datetime], ExpectedCharge] = {}
         n = 0
         starts_of, index, totals = self.starts, self.index, self.totals
-        provider = self.provider
+        provider, credits, bp_start, bp_end = (
+            self.provider,
+            self.credits,
+            self.bp_start,
+            self.bp_end,
+        )
         for ln in sorted(lines, key=_line_no):
             n += 1
             key = ln.resource_key
@@ -504,7 +510,7 @@ class _Verifier:
             t = totals[owner]
             t.billed += ln.amount
             t.lines += 1
-            if self.credits and ln.charge_category in CREDIT_CATEGORIES:
+            if credits and ln.charge_category in CREDIT_CATEGORIES:
                 self.credit_lines.append(ln)
                 continue
             if ln.charge_category != "usage" or ln.charge_class == "correction":
@@ -522,7 +528,7 @@ class _Verifier:
                     "metering",
                 )
                 continue
-            if ln.period_start < self.bp_start or ln.period_end > self.bp_end:
+            if ln.period_start < bp_start or ln.period_end > bp_end:
                 self.add(
                     "P1",
                     ln.amount,
@@ -556,16 +562,21 @@ class _Verifier:
             gk = (key, ln.resource_type, e.period_start)
             groups[gk].append(ln)
             slot_charge[gk] = e
-        for gk in sorted(groups, key=lambda g: groups[g][0].line_no):
-            self._group(groups[gk], slot_charge[gk])
-        billed_slots = set(groups)
-        for (key, rtype), charges in sorted(self.index.items()):
+        # Lines came in line order, so groups were created in order of their first line.
+        for gk, group in groups.items():
+            self._group(group, slot_charge[gk])
+        billed_slots = groups.keys()
+        unbilled: list[tuple[tuple[str, str], ExpectedCharge]] = []
+        for (key, rtype), charges in self.index.items():
             for e in charges:
                 if (key, rtype, e.period_start) in billed_slots:
                     continue
                 if e.period_start < self.bp_start or e.period_end > self.bp_end:
                     continue
-                self._metered_not_billed(e)
+                unbilled.append(((key, rtype), e))
+        unbilled.sort(key=_first)  # stable: by resource, then period as indexed
+        for _, e in unbilled:
+            self._metered_not_billed(e)
         self.lines += n
 
     def finish(self) -> VerificationResult:
@@ -727,7 +738,7 @@ class _Verifier:
         return consistent
 
     def _group(self, group: list[InvoiceLine], e: ExpectedCharge) -> None:
-        owner = self._owner("", e)
+        owner = (e.provider or self.provider, e.pool, e.bureau)
         accepted: list[InvoiceLine] = [] if len(group) > 1 else group
         for ln in group if len(group) > 1 else ():
             dup = next(

@@ -237,13 +237,11 @@ def load_lines(
         params,
     )
     n = len(cols["line_no"])
-    times: dict[int, dt.datetime] = {}
 
-    def when(epoch: int) -> dt.datetime:
-        t = times.get(epoch)
-        if t is None:
-            t = times[epoch] = _utc(epoch)
-        return t
+    def instants(name: str) -> list[dt.datetime]:
+        epochs = cols[name].tolist()
+        table = {e: _utc(e) for e in set(epochs)}
+        return list(map(table.__getitem__, epochs))
 
     def strings(name: str) -> list[str]:
         # String columns (not Nullable) come back as str on both engines; bytes only if asked.
@@ -258,8 +256,7 @@ def load_lines(
         table[""] = None
         return list(map(table.__getitem__, texts))
 
-    ps = list(map(when, cols["ps"].tolist()))
-    pe = list(map(when, cols["pe"].tolist()))
+    ps, pe = instants("ps"), instants("pe")
     s = {name: strings(name) for name in _LINE_STRINGS}
     d = {name: decimals(name) for name in _LINE_DECIMALS}
     none: list[None] = [None] * n
@@ -268,7 +265,7 @@ def load_lines(
     return list(
         map(
             InvoiceLine,
-            [int(x) for x in cols["line_no"].tolist()],
+            cols["line_no"].tolist(),
             s["resource_id"],
             s["resource_key"],
             s["resource_type_raw"],
@@ -594,18 +591,24 @@ def load_vms(store: Store, *, part: VmPart | None = None) -> dict[str, VmLifecyc
     and owner."""
     params: dict[str, Any] = {}
     where = "WHERE 1 " + part.sql("vm_id", params) if part is not None else ""
-    rows = store.rows(
+    cols = store.columns(
         f"""
-        SELECT vm_id, toUnixTimestamp(min(event_ts)),
-               toUnixTimestamp(maxIf(event_ts, event = 'deleted')),
-               argMax(bureau, event_ts), argMax(pool, event_ts), argMax(provider, event_ts),
-               argMax(toString(event), event_ts)
+        SELECT vm_id, toUInt32(toUnixTimestamp(min(event_ts))) AS created,
+               toUInt32(toUnixTimestamp(maxIf(event_ts, event = 'deleted'))) AS deleted,
+               argMax(bureau, event_ts) AS bureau, argMax(pool, event_ts) AS pool,
+               argMax(provider, event_ts) AS provider,
+               argMax(toString(event), event_ts) AS last
         FROM vm_inventory FINAL {where} GROUP BY vm_id
         """,
         params or None,
     )
     out = {}
-    for vm_id, created, deleted, bureau, pool, provider, last in rows:
+    for vm_id, created, deleted, bureau, pool, provider, last in zip(
+        *(_pylist(cols[c]) for c in ("vm_id", "created", "deleted", "bureau", "pool")),
+        _pylist(cols["provider"]),
+        _pylist(cols["last"]),
+        strict=True,
+    ):
         out[vm_id] = VmLifecycle(
             vm_id=vm_id,
             created_at=_utc(created),
