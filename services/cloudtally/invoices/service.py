@@ -33,7 +33,7 @@ from cloudtally.core.verification import (
     verify_partitions,
 )
 from cloudtally.invoices import store as inv_store
-from cloudtally.invoices.importer import ImportRejected, import_invoice
+from cloudtally.invoices.importer import ImportRejected, gc_paused, import_invoice
 from cloudtally.store.base import Store
 
 
@@ -137,9 +137,10 @@ def verify_invoice(
                     versions.update(tv.split(","))
                 yield lines, expected, vms
 
-    result = verify_partitions(
-        partitions(), period, policy=pol, provider=inv["provider"], credits=credits
-    )
+    with gc_paused():
+        result = verify_partitions(
+            partitions(), period, policy=pol, provider=inv["provider"], credits=credits
+        )
     run_id = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     settings = {
         "tolerances": asdict(pol.tolerances),
