@@ -258,6 +258,8 @@ def load_lines(
 
     ps, pe = instants("ps"), instants("pe")
     s = {name: strings(name) for name in _LINE_STRINGS}
+    for name in _LINE_REPEATED:
+        s[name] = _shared(s[name])
     d = {name: decimals(name) for name in _LINE_DECIMALS}
     none: list[None] = [None] * n
     empty = [""] * n
@@ -306,6 +308,26 @@ def _range_sql(column: str, key_range: KeyRange, params: dict[str, Any]) -> str:
         params["key_hi"] = hi
         sql += f" AND {column} < %(key_hi)s"
     return sql
+
+
+# Columns with few distinct values: one shared str per value, not one per line.
+_LINE_REPEATED = (
+    "resource_type_raw",
+    "resource_type",
+    "charge_category",
+    "charge_class",
+    "unit",
+    "currency",
+    "pool",
+    "region",
+    "sku",
+)
+
+
+def _shared(values: list[Any]) -> list[Any]:
+    """Equal values as one object (a column read back holds a copy per row)."""
+    table = {v: v for v in set(values)}
+    return list(map(table.__getitem__, values))
 
 
 def _pylist(arr: Any) -> list[Any]:
@@ -464,6 +486,8 @@ def load_expected(
     )
     vms = load_vms(store, part=part)
     c = {name: _pylist(arr) for name, arr in cols.items()}
+    for name in ("resource", "bureau", "pool", "unit", "versions", "adj"):
+        c[name] = _shared(c[name])
     n = len(c["vm_id"])
 
     def per_value(values: list[Any], fn: Any) -> list[Any]:
