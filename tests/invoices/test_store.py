@@ -290,3 +290,20 @@ def test_verification_in_key_partitions_equals_one_pass(store, tmp_path):
     )
     assert len(parts) > 5
     assert set(parts[0].odd) == set(rename.values())
+
+
+def test_import_and_verify_leave_the_garbage_collector_as_found(store, tmp_path):
+    """They pause the cyclic GC while building lines; success or failure, it resumes."""
+    import gc
+
+    exp, vms = simulate_fleet(seed=12, vms=5)
+    seed_metering(store, exp, vms)
+    lines, _ = generate_invoice(exp, vms)
+    res = import_invoice(store, render_provider_csv(lines), provider=PROVIDER)
+    assert gc.isenabled()
+    verify_invoice(store, res.invoice_id)
+    assert gc.isenabled()
+    bad = render_provider_csv(lines).replace(b"\n", b"\nvm-x,,vCPU,2024-01,abc,h,1,1,1,1\n", 1)
+    with pytest.raises(ImportRejected):
+        import_invoice(store, bad, provider=PROVIDER)
+    assert gc.isenabled()

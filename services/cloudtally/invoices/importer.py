@@ -1,8 +1,9 @@
 """Import a provider invoice file (CSV, XLSX or FOCUS CSV) into the store, whole or not at all.
 
-The file is streamed: memory stays bounded by one chunk of lines whatever the
-file size, and the size limit is checked before anything is parsed. Lines are
-inserted chunk by chunk under a fresh import id while parsing; the first bad
+The file is streamed: memory stays bounded by two chunks of lines (one being
+parsed a column at a time, one being inserted) whatever the file size, and the
+size limit is checked before anything is parsed. Lines are inserted chunk by
+chunk under a fresh import id while parsing; the first bad
 row stops the inserts (parsing goes on so every bad row is reported), and the
 invoice header, which makes the lines visible, is written only when the whole
 file was valid. A failed import's lines are deleted before the error returns.
