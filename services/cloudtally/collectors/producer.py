@@ -19,6 +19,9 @@ from cloudtally import metrics
 from cloudtally.collectors.badinput import BadInputPlan, bad_message
 from cloudtally.core.inventory import InventoryEvent
 from cloudtally.core.samples import DiskColumns, SampleColumns, encode_batch, partition_for
+from cloudtally.core.samples_arrow import encode_arrow_batch
+
+WIRE_FORMATS = ("arrow", "json")
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +63,17 @@ class SampleProducer:
         *,
         source: str = "simulate",
         bad_plan: BadInputPlan | None = None,
+        wire_format: str = "arrow",
         **config: Any,
     ) -> None:
         if rows_per_message < 1:
             raise ValueError("rows_per_message must be >= 1")
+        if wire_format not in WIRE_FORMATS:
+            raise ValueError(f"wire_format must be one of {WIRE_FORMATS}, got {wire_format!r}")
+        if bad_plan is not None and bad_plan.wire_format != wire_format:
+            raise ValueError("the bad-input plan must plant the producer's wire format")
+        self.wire_format = wire_format
+        self._encode = encode_arrow_batch if wire_format == "arrow" else encode_batch
         self.topic = topic
         self.source = source
         self.rows_per_message = rows_per_message
@@ -158,7 +168,7 @@ class SampleProducer:
             empty_disks: dict[str, Any] = {"vm_id": [], "disk_id": [], "ts": [], "used_gb": []}
             s_cols, d_new = self.bad_plan.corrupt(seq, partition, s_cols, d_cols or empty_disks)
             d_cols = d_new if len(d_new["ts"]) else None
-        payload = encode_batch(
+        payload = self._encode(
             self.source,
             s_cols["vm_id"],
             s_cols["ts"],
@@ -182,7 +192,7 @@ class SampleProducer:
     def send_bad_message(self, partition: int, kind: str) -> None:
         assert self.bad_plan is not None
         self.bad_plan.record_message(self.messages_sent, partition, kind)
-        self.send_raw(partition, bad_message(kind, self.source))
+        self.send_raw(partition, bad_message(kind, self.source, self.wire_format))
 
     def send_remaining_bad_messages(self) -> None:
         """Plant the bad-message kinds a short run has not planted yet."""
