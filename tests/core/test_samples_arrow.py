@@ -239,3 +239,16 @@ def test_json_is_still_told_apart() -> None:
         now=NOW,
     )
     assert list(b.samples.vm_id) == ["vm-0"]
+
+
+def test_a_stream_without_record_batches_is_an_empty_batch() -> None:
+    b = decode_batch(_empty_stream(), now=NOW)
+    assert len(b.samples) == 0 and len(b.disks) == 0 and b.rejects == []
+
+
+def _empty_stream() -> bytes:
+    sink = pa.BufferOutputStream()
+    schema = samples_table().schema.with_metadata(META)
+    with pa.ipc.new_stream(sink, schema):
+        pass
+    return bytes(sink.getvalue())

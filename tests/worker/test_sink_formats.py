@@ -72,3 +72,40 @@ def test_json_and_arrow_land_identical_rows(store) -> None:  # type: ignore[no-u
     assert j["dead_letters"], "planted rows were dead-lettered"
     for table in TABLES:
         assert a[table] == j[table], table
+
+
+def test_one_flush_mixes_both_formats_and_keeps_each_source(store) -> None:  # type: ignore[no-untyped-def]
+    ts = [START, START + 300]
+    json_msg = encode_batch("node", ["vm-j", "vm-j"], ts, [1.0, 2.0], [3.0, 4.0])
+    arrow_msg = encode_arrow_batch(
+        "simulate",
+        ["vm-a", ""],
+        ts,
+        [5.0, 6.0],
+        [7.0, 8.0],
+        disks={"vm_id": ["vm-a"], "disk_id": ["d0"], "ts": [START], "used_gb": [9.5]},
+    )
+    result = IngestSink(store).write_samples(
+        [RawMessage("samples", 0, 0, json_msg), RawMessage("samples", 0, 1, arrow_msg)]
+    )
+    assert result.rows == {"samples": 3, "disk_samples": 1}
+    assert [(d["offset"], d["row_index"], d["reason"][:5]) for d in result.dead_letters] == [
+        (1, 1, "vm_id")
+    ]
+    assert store.rows(
+        "SELECT vm_id, ts, cpu_pct, source FROM samples FINAL ORDER BY vm_id, ts"
+    ) == [
+        ("vm-a", _utc(START), 5.0, "simulate"),
+        ("vm-j", _utc(START), 1.0, "node"),
+        ("vm-j", _utc(START + 300), 2.0, "node"),
+    ]
+    assert store.rows("SELECT DISTINCT vm_id FROM rollup_queue ORDER BY vm_id") == [
+        ("vm-a",),
+        ("vm-j",),
+    ]
+
+
+def _utc(ts: int) -> Any:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ts, dt.UTC)
