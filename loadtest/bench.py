@@ -158,6 +158,7 @@ def main() -> None:
         default="arrow",
         help="sample wire format the simulator sends (cloudtally.samples/2 or /1)",
     )
+    ap.add_argument("--rows-per-message", type=int, default=2000, help="simulator batch size")
     ap.add_argument("--keep", action="store_true", help="keep the data folder")
     args = ap.parse_args()
 
@@ -221,6 +222,8 @@ def main() -> None:
                     str(args.interval),
                     "--format",
                     args.format,
+                    "--rows-per-message",
+                    str(args.rows_per_message),
                 ],
                 env=env,
                 stdout=subprocess.PIPE,
@@ -283,6 +286,7 @@ def main() -> None:
         target_ratio=0.3,
         vms=args.vms,
         wire_format=args.format,
+        rows_per_message=args.rows_per_message,
         interval_s=args.interval,
         minutes=args.minutes,
         machine={"cpus": os.cpu_count(), "python": platform.python_version()},

@@ -110,6 +110,9 @@ def simulate(
             "--format", help="sample wire format: arrow (cloudtally.samples/2) or json (/1)"
         ),
     ] = "arrow",
+    rows_per_message: Annotated[
+        int, typer.Option(help="sample rows per Kafka message (per-message costs amortize)")
+    ] = 2000,
     verbose: Verbose = False,
 ) -> None:
     """Send a deterministic simulated fleet (inventory + samples) to Kafka."""
@@ -130,6 +133,7 @@ def simulate(
         realtime=realtime,
         bad_ratio=bad_ratio,
         wire_format=wire_format,
+        rows_per_message=rows_per_message,
     )
 
 

@@ -201,6 +201,7 @@ def run_cli(
     realtime: bool,
     bad_ratio: float,
     wire_format: str = "arrow",
+    rows_per_message: int = 2000,
 ) -> SimulationReport:
     """CLI entry: default end = now rounded down to the interval, start = end - days."""
     _quiet_kafka()
@@ -218,6 +219,7 @@ def run_cli(
         realtime=realtime,
         bad_ratio=bad_ratio,
         wire_format=wire_format,
+        rows_per_message=rows_per_message,
     )
     print(report.summary())
     return report

@@ -226,15 +226,16 @@ class IngestSink:
 
     def _queue_rollups(self, vm_id: pa.ChunkedArray, ts: pa.ChunkedArray, version: int) -> int:
         """Record which (VM, hour) keys changed, for the rollup step to recompute."""
-        # Unique (vm, hour) pairs: hash-encode the ids in Arrow, then dedupe integer keys.
-        encoded = pc.dictionary_encode(vm_id.combine_chunks())
-        codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        hours = ts.to_numpy() // 3600
-        uniq = np.unique(codes * (1 << 32) + hours)
+        # Unique (vm, hour) pairs by one hash aggregation in Arrow (no Python objects).
+        keys = (
+            pa.table({"vm_id": vm_id, "hour": pc.divide(ts, 3600)})
+            .group_by(["vm_id", "hour"], use_threads=False)
+            .aggregate([])
+        )
         cols: dict[str, Any] = {
-            "vm_id": encoded.dictionary.take(pa.array(uniq >> 32)),
-            "hour": (uniq & 0xFFFFFFFF) * 3600,
-            "version": np.full(len(uniq), version, dtype=np.uint64),
+            "vm_id": keys.column("vm_id"),
+            "hour": pc.multiply(keys.column("hour"), 3600).to_numpy(),
+            "version": np.full(keys.num_rows, version, dtype=np.uint64),
         }
         return self.store.insert("rollup_queue", cols)
 
