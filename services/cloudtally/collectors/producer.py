@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 from kafka import KafkaProducer
 
 from cloudtally import metrics
@@ -85,6 +86,8 @@ class SampleProducer:
         )
         self.partitions = partitions or topic_partitions(self._producer, topic)
         self._vm_partition: dict[str, int] = {}
+        self._arrow_ids: pa.Array | None = None
+        self._chunk_vm_index: np.ndarray | None = None
         self.messages_sent = 0  # every message, good or planted-bad, in send order
         self.good_messages = 0
         self.rows_sent = 0  # sample rows in good-schema messages, planted bad rows included
@@ -93,6 +96,11 @@ class SampleProducer:
         self.good_disk_rows = 0
         self._samples_ctr = metrics.SAMPLES_PRODUCED.labels(source)
         self._batches_ctr = metrics.BATCHES_PRODUCED.labels(source)
+
+    def use_vm_ids(self, vm_ids: np.ndarray) -> None:
+        """Every VM id the chunks will index (Arrow format: converted once, taken per batch)."""
+        if self.wire_format == "arrow":
+            self._arrow_ids = pa.array(vm_ids, type=pa.string())
 
     # --------------------------------------------------------------- sending
     def partitions_of(self, vm_id: np.ndarray) -> np.ndarray:
@@ -114,8 +122,15 @@ class SampleProducer:
         *,
         sample_partitions: np.ndarray | None = None,
         disk_partitions: np.ndarray | None = None,
+        sample_vm_index: np.ndarray | None = None,
     ) -> int:
-        """Send one chunk; returns the number of messages. Row order per VM is kept."""
+        """Send one chunk; returns the number of messages. Row order per VM is kept.
+
+        ``sample_vm_index`` (row -> index into the ids given to :meth:`use_vm_ids`) lets
+        the Arrow encoder take the id column from a prebuilt Arrow array instead of
+        converting a Python string per row.
+        """
+        self._chunk_vm_index = sample_vm_index if self._arrow_ids is not None else None
         if sample_partitions is None:
             sample_partitions = self.partitions_of(samples.vm_id)
         if disks is not None and len(disks) and disk_partitions is None:
@@ -164,10 +179,15 @@ class SampleProducer:
             }
         n_good, n_good_disk = len(s_idx), len(d_idx)
         seq = self.messages_sent
+        good_cols = s_cols
         if self.bad_plan is not None and self.bad_plan.active:
             empty_disks: dict[str, Any] = {"vm_id": [], "disk_id": [], "ts": [], "used_gb": []}
             s_cols, d_new = self.bad_plan.corrupt(seq, partition, s_cols, d_cols or empty_disks)
             d_cols = d_new if len(d_new["ts"]) else None
+        ids = self._arrow_ids
+        if s_cols is good_cols and self._chunk_vm_index is not None and ids is not None:
+            # No row planted in this message: ids straight from the fleet's Arrow array.
+            s_cols["vm_id"] = ids.take(pa.array(self._chunk_vm_index[s_idx]))
         payload = self._encode(
             self.source,
             s_cols["vm_id"],

@@ -133,6 +133,7 @@ def run(
         wire_format=wire_format,
     )
     vm_part = np.array([partition_for(v, sp.partitions) for v in fleet.vm_ids], dtype=np.int32)
+    sp.use_vm_ids(fleet.vm_ids)
     try:
         _send_range(fleet, sp, vm_part, t_start, t_end, interval)
         sp.send_remaining_bad_messages()
@@ -171,6 +172,7 @@ def _send_range(
             chunk.disks,
             sample_partitions=vm_part[chunk.vm_index],
             disk_partitions=vm_part[chunk.disk_vm_index],
+            sample_vm_index=chunk.vm_index,
         )
 
 
