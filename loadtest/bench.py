@@ -152,6 +152,13 @@ def main() -> None:
     ap.add_argument("--minutes", type=int, default=360, help="simulated time span")
     ap.add_argument("--interval", type=int, default=60, help="seconds between samples per VM")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument(
+        "--format",
+        choices=("arrow", "json"),
+        default="arrow",
+        help="sample wire format the simulator sends (cloudtally.samples/2 or /1)",
+    )
+    ap.add_argument("--rows-per-message", type=int, default=2000, help="simulator batch size")
     ap.add_argument("--keep", action="store_true", help="keep the data folder")
     args = ap.parse_args()
 
@@ -213,6 +220,10 @@ def main() -> None:
                     dt.datetime.fromtimestamp(end, dt.UTC).isoformat(),
                     "--interval",
                     str(args.interval),
+                    "--format",
+                    args.format,
+                    "--rows-per-message",
+                    str(args.rows_per_message),
                 ],
                 env=env,
                 stdout=subprocess.PIPE,
@@ -274,6 +285,8 @@ def main() -> None:
         target_end_to_end_samples_per_s=300_000,
         target_ratio=0.3,
         vms=args.vms,
+        wire_format=args.format,
+        rows_per_message=args.rows_per_message,
         interval_s=args.interval,
         minutes=args.minutes,
         machine={"cpus": os.cpu_count(), "python": platform.python_version()},

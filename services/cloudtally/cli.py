@@ -104,6 +104,15 @@ def simulate(
     bad_ratio: Annotated[
         float, typer.Option(help="fraction of rows deliberately malformed (tests, demos)")
     ] = 0.0,
+    wire_format: Annotated[
+        str,
+        typer.Option(
+            "--format", help="sample wire format: arrow (cloudtally.samples/2) or json (/1)"
+        ),
+    ] = "arrow",
+    rows_per_message: Annotated[
+        int, typer.Option(help="sample rows per Kafka message (per-message costs amortize)")
+    ] = 2000,
     verbose: Verbose = False,
 ) -> None:
     """Send a deterministic simulated fleet (inventory + samples) to Kafka."""
@@ -123,6 +132,8 @@ def simulate(
         interval=interval,
         realtime=realtime,
         bad_ratio=bad_ratio,
+        wire_format=wire_format,
+        rows_per_message=rows_per_message,
     )
 
 

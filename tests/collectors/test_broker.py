@@ -11,7 +11,7 @@ import orjson
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from cloudtally.collectors.badinput import MESSAGE_KINDS
+from cloudtally.collectors.badinput import ARROW_MESSAGE_KINDS, MESSAGE_KINDS
 from cloudtally.collectors.fleet import Fleet
 from cloudtally.collectors.simulate import run
 from cloudtally.core.inventory import InventoryRejected, decode_event
@@ -49,9 +49,11 @@ def consume_all(bootstrap: str, topic: str, expected: int, timeout_s: float = 30
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.parametrize("wire_format", ["json", "arrow"])
 def test_simulate_into_the_broker_and_read_back(
-    broker: str, settings: Callable[..., Settings]
+    broker: str, settings: Callable[..., Settings], wire_format: str
 ) -> None:
+    kinds = ARROW_MESSAGE_KINDS if wire_format == "arrow" else MESSAGE_KINDS
     s = settings(samples_partitions=3, inventory_partitions=2)
     report = run(
         s,
@@ -64,6 +66,7 @@ def test_simulate_into_the_broker_and_read_back(
         interval=300,
         bad_ratio=0.002,
         rows_per_message=500,
+        wire_format=wire_format,
     )
     assert report.bad_rows and len(report.bad_messages) == 4
     assert report.bad_inventory_events == 1
@@ -84,7 +87,8 @@ def test_simulate_into_the_broker_and_read_back(
         except BatchRejected as exc:
             bad_msgs[(r.partition, str(exc))] += 1
             continue
-        if not batch.rejects:
+        assert r.value[:1] == (b"{" if wire_format == "json" else b"\xff")
+        if not batch.rejects and wire_format == "json":
             v.validate(orjson.loads(r.value))
         for x in batch.rejects:
             rejects[(r.partition, x.section, x.index, x.reason)] += 1
@@ -111,11 +115,11 @@ def test_simulate_into_the_broker_and_read_back(
             for k in rejects
         )
     observed = Counter(
-        (p, next(prefix for prefix in MESSAGE_KINDS.values() if reason.startswith(prefix)))
+        (p, next(prefix for prefix in kinds.values() if reason.startswith(prefix)))
         for p, reason in bad_msgs.elements()
     )
     assert observed == Counter((m.partition, m.reason) for m in report.bad_messages)
-    assert {m.kind for m in report.bad_messages} == set(MESSAGE_KINDS)
+    assert {m.kind for m in report.bad_messages} == set(kinds)
     assert set(last_ts) == {vm for vm, _ in good_keys}
 
     # ---- inventory: keyed by vm_id, schema-valid, one planted bad event
@@ -168,7 +172,9 @@ def test_realtime_follows_the_wall_clock(broker: str, settings: Callable[..., Se
     expect = sum(len(c.samples) for c in fleet.samples(end - 60, report.end, 1))
     assert report.good_samples == expect > 0
     records = consume_all(broker, s.topic_samples, report.messages)
-    assert max(max(orjson.loads(r.value)["ts"]) for r in records) == report.end - 1
+    now = int(time.time())
+    last = max(int(decode_batch(r.value, now=now).samples.ts.max()) for r in records)
+    assert last == report.end - 1
 
 
 @pytest.mark.timeout(60)

@@ -18,8 +18,10 @@ from typing import Any
 
 import numpy as np
 import orjson
+import pyarrow as pa
 
 from cloudtally.core.samples import SCHEMA
+from cloudtally.core.samples_arrow import encode_arrow_batch, length_mismatch_message
 
 # kind -> (section, field, bad value, reason prefix given by decode_batch)
 ROW_KINDS: dict[str, tuple[str, str, Any, str]] = {
@@ -37,6 +39,16 @@ MESSAGE_KINDS: dict[str, str] = {
     "length_mismatch": "samples arrays differ in length",
     "json_array": "expected a JSON object",
 }
+# The same for cloudtally.samples/2 (Arrow IPC): what a broken Arrow producer can send.
+ARROW_MESSAGE_KINDS: dict[str, str] = {
+    "not_arrow": "not an Arrow IPC stream",
+    "wrong_schema": "schema must be",
+    "length_mismatch": "samples columns differ in length",
+    "truncated": "truncated Arrow stream",
+}
+# Row faults Arrow cannot carry, planted as their nearest Arrow form with the same reason:
+# a ts that is not an integer can only be a null in an int64 column.
+ARROW_ROW_VALUES: dict[str, Any] = {"ts_string": None}
 INVENTORY_KIND = ("missing_bureau", "bureau")  # decode_event reason starts with "bureau"
 
 
@@ -69,6 +81,7 @@ class BadInputPlan:
 
     ratio: float
     seed: int = 0
+    wire_format: str = "json"  # "json" (cloudtally.samples/1) or "arrow" (/2)
     rows: list[PlantedRow] = field(default_factory=list)
     messages: list[PlantedMessage] = field(default_factory=list)
     _rows_seen: int = 0
@@ -79,11 +92,17 @@ class BadInputPlan:
     def __post_init__(self) -> None:
         if not 0.0 <= self.ratio < 1.0:
             raise ValueError("bad_ratio must be in [0, 1)")
+        if self.wire_format not in ("json", "arrow"):
+            raise ValueError(f"wire_format must be json or arrow, got {self.wire_format!r}")
         self._rng = np.random.default_rng([self.seed, 99])
 
     @property
     def active(self) -> bool:
         return self.ratio > 0
+
+    @property
+    def message_kinds(self) -> dict[str, str]:
+        return ARROW_MESSAGE_KINDS if self.wire_format == "arrow" else MESSAGE_KINDS
 
     @property
     def message_every(self) -> int:
@@ -106,6 +125,8 @@ class BadInputPlan:
             if kind is None:
                 break  # an empty message: the debt carries over to the next one
             section, fname, value, reason = ROW_KINDS[kind]
+            if self.wire_format == "arrow":
+                value = ARROW_ROW_VALUES.get(kind, value)
             cols = s if section == "samples" else d
             n = len(cols["ts"])
             src = int(self._rng.integers(0, n))
@@ -143,7 +164,8 @@ class BadInputPlan:
         if self._good_since_bad < self.message_every and self._msg_kind > 0:
             return None
         self._good_since_bad = 0
-        kind = list(MESSAGE_KINDS)[self._msg_kind % len(MESSAGE_KINDS)]
+        kinds = list(self.message_kinds)
+        kind = kinds[self._msg_kind % len(kinds)]
         self._msg_kind += 1
         return kind
 
@@ -152,10 +174,11 @@ class BadInputPlan:
         if not self.active:
             return []
         done = {m.kind for m in self.messages}
-        return [k for k in MESSAGE_KINDS if k not in done]
+        return [k for k in self.message_kinds if k not in done]
 
     def record_message(self, message_seq: int, partition: int, kind: str) -> None:
-        self.messages.append(PlantedMessage(message_seq, partition, kind, MESSAGE_KINDS[kind]))
+        reason = self.message_kinds[kind]
+        self.messages.append(PlantedMessage(message_seq, partition, kind, reason))
 
 
 def _as_list(v: Any) -> list[Any]:
@@ -166,8 +189,11 @@ def _as_list(v: Any) -> list[Any]:
     return list(v)
 
 
-def bad_message(kind: str, source: str = "simulate") -> bytes:
-    """A whole message that decode_batch must reject with MESSAGE_KINDS[kind]."""
+def bad_message(kind: str, source: str = "simulate", wire_format: str = "json") -> bytes:
+    """A whole message that decode_batch must reject with MESSAGE_KINDS[kind] (JSON) or
+    ARROW_MESSAGE_KINDS[kind] (Arrow)."""
+    if wire_format == "arrow":
+        return bad_arrow_message(kind, source)
     good: dict[str, Any] = {
         "schema": SCHEMA,
         "source": source,
@@ -185,6 +211,27 @@ def bad_message(kind: str, source: str = "simulate") -> bytes:
     if kind == "json_array":
         return orjson.dumps([good])
     raise ValueError(f"unknown bad message kind {kind!r}")
+
+
+def bad_arrow_message(kind: str, source: str = "simulate") -> bytes:
+    """A whole Arrow message that decode_batch must reject with ARROW_MESSAGE_KINDS[kind]."""
+    rows = (["vm-bad-1", "vm-bad-1", "vm-bad-1"], [1_700_000_000, 1_700_000_300, 1_700_000_600])
+    good = encode_arrow_batch(source, rows[0], rows[1], [1.0, 2.0, 3.0], [3.0, 4.0, 5.0])
+    if kind == "not_arrow":
+        # The continuation marker, then bytes that are no IPC message at all.
+        return b"\xff\xff\xff\xff\x10\x00\x00\x00" + b"this is not arrow" * 4
+    if kind == "truncated":
+        return good[: len(good) // 2]
+    if kind == "wrong_schema":
+        sink = pa.BufferOutputStream()
+        table = pa.table({"vm_id": rows[0], "ts": pa.array(rows[1], pa.int64())})
+        meta = {"schema": "cloudtally.samples/1", "source": source}
+        with pa.ipc.new_stream(sink, table.schema.with_metadata(meta)) as w:
+            w.write_table(table.replace_schema_metadata(meta))
+        return bytes(sink.getvalue())
+    if kind == "length_mismatch":
+        return length_mismatch_message(good, rows=3, ncols=4)
+    raise ValueError(f"unknown bad Arrow message kind {kind!r}")
 
 
 def bad_inventory_event(ts: int) -> tuple[bytes, bytes]:

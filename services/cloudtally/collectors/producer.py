@@ -13,12 +13,16 @@ import time
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 from kafka import KafkaProducer
 
 from cloudtally import metrics
 from cloudtally.collectors.badinput import BadInputPlan, bad_message
 from cloudtally.core.inventory import InventoryEvent
 from cloudtally.core.samples import DiskColumns, SampleColumns, encode_batch, partition_for
+from cloudtally.core.samples_arrow import encode_arrow_batch
+
+WIRE_FORMATS = ("arrow", "json")
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +64,17 @@ class SampleProducer:
         *,
         source: str = "simulate",
         bad_plan: BadInputPlan | None = None,
+        wire_format: str = "arrow",
         **config: Any,
     ) -> None:
         if rows_per_message < 1:
             raise ValueError("rows_per_message must be >= 1")
+        if wire_format not in WIRE_FORMATS:
+            raise ValueError(f"wire_format must be one of {WIRE_FORMATS}, got {wire_format!r}")
+        if bad_plan is not None and bad_plan.wire_format != wire_format:
+            raise ValueError("the bad-input plan must plant the producer's wire format")
+        self.wire_format = wire_format
+        self._encode = encode_arrow_batch if wire_format == "arrow" else encode_batch
         self.topic = topic
         self.source = source
         self.rows_per_message = rows_per_message
@@ -75,6 +86,8 @@ class SampleProducer:
         )
         self.partitions = partitions or topic_partitions(self._producer, topic)
         self._vm_partition: dict[str, int] = {}
+        self._arrow_ids: pa.Array | None = None
+        self._chunk_vm_index: np.ndarray | None = None
         self.messages_sent = 0  # every message, good or planted-bad, in send order
         self.good_messages = 0
         self.rows_sent = 0  # sample rows in good-schema messages, planted bad rows included
@@ -83,6 +96,11 @@ class SampleProducer:
         self.good_disk_rows = 0
         self._samples_ctr = metrics.SAMPLES_PRODUCED.labels(source)
         self._batches_ctr = metrics.BATCHES_PRODUCED.labels(source)
+
+    def use_vm_ids(self, vm_ids: np.ndarray) -> None:
+        """Every VM id the chunks will index (Arrow format: converted once, taken per batch)."""
+        if self.wire_format == "arrow":
+            self._arrow_ids = pa.array(vm_ids, type=pa.string())
 
     # --------------------------------------------------------------- sending
     def partitions_of(self, vm_id: np.ndarray) -> np.ndarray:
@@ -104,8 +122,15 @@ class SampleProducer:
         *,
         sample_partitions: np.ndarray | None = None,
         disk_partitions: np.ndarray | None = None,
+        sample_vm_index: np.ndarray | None = None,
     ) -> int:
-        """Send one chunk; returns the number of messages. Row order per VM is kept."""
+        """Send one chunk; returns the number of messages. Row order per VM is kept.
+
+        ``sample_vm_index`` (row -> index into the ids given to :meth:`use_vm_ids`) lets
+        the Arrow encoder take the id column from a prebuilt Arrow array instead of
+        converting a Python string per row.
+        """
+        self._chunk_vm_index = sample_vm_index if self._arrow_ids is not None else None
         if sample_partitions is None:
             sample_partitions = self.partitions_of(samples.vm_id)
         if disks is not None and len(disks) and disk_partitions is None:
@@ -154,11 +179,16 @@ class SampleProducer:
             }
         n_good, n_good_disk = len(s_idx), len(d_idx)
         seq = self.messages_sent
+        good_cols = s_cols
         if self.bad_plan is not None and self.bad_plan.active:
             empty_disks: dict[str, Any] = {"vm_id": [], "disk_id": [], "ts": [], "used_gb": []}
             s_cols, d_new = self.bad_plan.corrupt(seq, partition, s_cols, d_cols or empty_disks)
             d_cols = d_new if len(d_new["ts"]) else None
-        payload = encode_batch(
+        ids = self._arrow_ids
+        if s_cols is good_cols and self._chunk_vm_index is not None and ids is not None:
+            # No row planted in this message: ids straight from the fleet's Arrow array.
+            s_cols["vm_id"] = ids.take(pa.array(self._chunk_vm_index[s_idx]))
+        payload = self._encode(
             self.source,
             s_cols["vm_id"],
             s_cols["ts"],
@@ -182,7 +212,7 @@ class SampleProducer:
     def send_bad_message(self, partition: int, kind: str) -> None:
         assert self.bad_plan is not None
         self.bad_plan.record_message(self.messages_sent, partition, kind)
-        self.send_raw(partition, bad_message(kind, self.source))
+        self.send_raw(partition, bad_message(kind, self.source, self.wire_format))
 
     def send_remaining_bad_messages(self) -> None:
         """Plant the bad-message kinds a short run has not planted yet."""

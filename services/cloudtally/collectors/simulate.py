@@ -104,12 +104,13 @@ def run(
     rows_per_message: int = 2000,
     providers: int = 3,
     stop: threading.Event | None = None,
+    wire_format: str = "arrow",
 ) -> SimulationReport:
     """Backfill [start, end) as fast as possible, then (realtime) follow the wall clock."""
     t_start, t_end = parse_time(start), parse_time(end)
     fleet = Fleet.build(seed, vms, pools, bureaus, providers, start=t_start, end=t_end)
     report = SimulationReport(seed, vms, t_start, t_end, interval, labels=fleet.labels)
-    plan = BadInputPlan(bad_ratio, seed) if bad_ratio > 0 else None
+    plan = BadInputPlan(bad_ratio, seed, wire_format=wire_format) if bad_ratio > 0 else None
     bootstrap = settings.kafka_bootstrap
     ensure_topics(settings)
     began = time.perf_counter()
@@ -123,9 +124,16 @@ def run(
             report.bad_inventory_events = 1
 
     sp = SampleProducer(
-        bootstrap, settings.topic_samples, None, rows_per_message, source="simulate", bad_plan=plan
+        bootstrap,
+        settings.topic_samples,
+        None,
+        rows_per_message,
+        source="simulate",
+        bad_plan=plan,
+        wire_format=wire_format,
     )
     vm_part = np.array([partition_for(v, sp.partitions) for v in fleet.vm_ids], dtype=np.int32)
+    sp.use_vm_ids(fleet.vm_ids)
     try:
         _send_range(fleet, sp, vm_part, t_start, t_end, interval)
         sp.send_remaining_bad_messages()
@@ -164,6 +172,7 @@ def _send_range(
             chunk.disks,
             sample_partitions=vm_part[chunk.vm_index],
             disk_partitions=vm_part[chunk.disk_vm_index],
+            sample_vm_index=chunk.vm_index,
         )
 
 
@@ -193,6 +202,8 @@ def run_cli(
     interval: int,
     realtime: bool,
     bad_ratio: float,
+    wire_format: str = "arrow",
+    rows_per_message: int = 2000,
 ) -> SimulationReport:
     """CLI entry: default end = now rounded down to the interval, start = end - days."""
     _quiet_kafka()
@@ -209,6 +220,8 @@ def run_cli(
         interval=interval,
         realtime=realtime,
         bad_ratio=bad_ratio,
+        wire_format=wire_format,
+        rows_per_message=rows_per_message,
     )
     print(report.summary())
     return report

@@ -11,10 +11,14 @@ from __future__ import annotations
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
+import pyarrow as pa
+
+if TYPE_CHECKING:
+    from cloudtally.core.samples_arrow import ArrowColumns
 
 SCHEMA = "cloudtally.samples/1"
 MIN_TS = 946_684_800  # 2000-01-01T00:00:00Z
@@ -46,6 +50,18 @@ class SampleColumns:
     def __len__(self) -> int:
         return len(self.ts)
 
+    def to_arrow(self) -> pa.Table:
+        """The insert's form (the Arrow decode path hands this over without a copy)."""
+        return pa.table(
+            [
+                pa.array(self.vm_id, type=pa.string()),
+                pa.array(self.ts, type=pa.int64()),
+                pa.array(self.cpu_pct, type=pa.float32()),
+                pa.array(self.mem_pct, type=pa.float32()),
+            ],
+            names=list(SAMPLE_FIELDS),
+        )
+
 
 @dataclass
 class DiskColumns:
@@ -57,12 +73,23 @@ class DiskColumns:
     def __len__(self) -> int:
         return len(self.ts)
 
+    def to_arrow(self) -> pa.Table:
+        return pa.table(
+            [
+                pa.array(self.vm_id, type=pa.string()),
+                pa.array(self.disk_id, type=pa.string()),
+                pa.array(self.ts, type=pa.int64()),
+                pa.array(self.used_gb, type=pa.float64()),
+            ],
+            names=list(DISK_FIELDS),
+        )
+
 
 @dataclass
 class DecodedBatch:
     source: str
-    samples: SampleColumns
-    disks: DiskColumns
+    samples: SampleColumns | ArrowColumns  # ArrowColumns from cloudtally.samples/2
+    disks: DiskColumns | ArrowColumns
     rejects: list[RowReject] = field(default_factory=list)
 
 
@@ -111,7 +138,14 @@ def _plain(a: Any) -> Any:
 
 
 def decode_batch(raw: bytes, *, now: int, max_future_s: int = 300) -> DecodedBatch:
-    """Parse and validate one message. Raises BatchRejected for an unusable message."""
+    """Parse and validate one message (JSON or Arrow IPC, told apart by the first bytes).
+
+    Raises BatchRejected for an unusable message.
+    """
+    if raw[:4] == b"\xff\xff\xff\xff":  # Arrow IPC continuation marker; JSON starts with "{"
+        from cloudtally.core.samples_arrow import decode_arrow_batch
+
+        return decode_arrow_batch(raw, now=now, max_future_s=max_future_s)
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

@@ -16,9 +16,10 @@ from decimal import Decimal
 from typing import Any, Literal
 
 import numpy as np
+import pyarrow as pa
 
 Params = Mapping[str, Any] | None
-Columns = Mapping[str, "np.ndarray | Sequence[Any]"]
+Columns = Mapping[str, "np.ndarray | Sequence[Any] | pa.Array | pa.ChunkedArray"]
 
 
 class StoreError(RuntimeError):

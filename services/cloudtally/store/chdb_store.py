@@ -21,9 +21,11 @@ _JSON_SETTINGS = "date_time_output_format='unix_timestamp', output_format_json_q
 
 
 def to_arrow(columns: Columns) -> pa.Table:
-    arrays = {}
+    arrays: dict[str, Any] = {}
     for name, col in columns.items():
-        if isinstance(col, np.ndarray) and col.dtype.kind in "iufb":
+        if isinstance(col, pa.Array | pa.ChunkedArray):  # the sink's hot path: as is
+            arrays[name] = col
+        elif isinstance(col, np.ndarray) and col.dtype.kind in "iufb":
             arrays[name] = pa.array(col)
         elif isinstance(col, np.ndarray) and col.dtype.kind == "M":
             arrays[name] = pa.array(col.astype("datetime64[s]").astype(np.int64).astype(np.uint32))

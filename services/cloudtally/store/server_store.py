@@ -9,6 +9,7 @@ from typing import Any, Literal
 from urllib.parse import urlparse
 
 import numpy as np
+import pyarrow as pa
 
 from cloudtally.store.base import Columns, Params, Store, StoreError, normalize_value, render
 
@@ -24,8 +25,12 @@ def _repeat(value: Any, n: int) -> np.ndarray:
     return arr
 
 
-def _as_ndarray(col: np.ndarray | Sequence[Any], type_name: str) -> np.ndarray:
+def _as_ndarray(
+    col: np.ndarray | Sequence[Any] | pa.Array | pa.ChunkedArray, type_name: str
+) -> np.ndarray:
     """The driver's numpy mode wants ndarrays, and DateTime as datetime64."""
+    if isinstance(col, pa.Array | pa.ChunkedArray):  # from the sink: numpy for the driver
+        col = col.to_numpy(zero_copy_only=False)
     if type_name.startswith(("DateTime", "Nullable(DateTime")) and not (
         isinstance(col, np.ndarray) and col.dtype.kind == "M"
     ):

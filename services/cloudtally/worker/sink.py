@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 import orjson
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from cloudtally import metrics
 from cloudtally.core.inventory import InventoryRejected, decode_event
@@ -90,8 +91,8 @@ class IngestSink:
         now = int(time.time())
         version = time.time_ns() // 1_000_000
         result = FlushResult()
-        samples: dict[str, list[np.ndarray]] = defaultdict(list)
-        disks: dict[str, list[np.ndarray]] = defaultdict(list)
+        samples: list[pa.Table] = []
+        disks: list[pa.Table] = []
         sources: list[tuple[str, int]] = []  # (source, rows) per message, in order
         disk_sources: list[tuple[str, int]] = []
         per_partition: dict[tuple[str, int], list[int]] = defaultdict(list)
@@ -123,35 +124,35 @@ class IngestSink:
             written_by_msg[key][0] += len(batch.samples) + len(batch.disks)
             written_by_msg[key][1] += len(batch.rejects)
             s = batch.samples
+            # Arrow tables either way: an Arrow message's columns go to the insert as they
+            # were validated; a JSON message's are converted here (once per message).
             if len(s):
-                samples["vm_id"].append(s.vm_id)
-                samples["ts"].append(s.ts)
-                samples["cpu_pct"].append(s.cpu_pct)
-                samples["mem_pct"].append(s.mem_pct)
+                samples.append(s.to_arrow())
                 sources.append((batch.source, len(s)))
             d = batch.disks
             if len(d):
-                disks["vm_id"].append(d.vm_id)
-                disks["disk_id"].append(d.disk_id)
-                disks["ts"].append(d.ts)
-                disks["used_gb"].append(d.used_gb)
+                disks.append(d.to_arrow())
                 disk_sources.append((batch.source, len(d)))
 
-        touched_vm: list[np.ndarray] = []
-        touched_ts: list[np.ndarray] = []
+        touched_vm: list[pa.ChunkedArray] = []
+        touched_ts: list[pa.ChunkedArray] = []
         if samples:
-            cols = {k: np.concatenate(v) for k, v in samples.items()}
+            table = pa.concat_tables(samples)
+            cols = {name: table.column(name) for name in table.column_names}
             result.rows["samples"] = self._insert("samples", cols, sources, version)
-            touched_vm.append(cols["vm_id"])
-            touched_ts.append(cols["ts"])
+            touched_vm.append(table.column("vm_id"))
+            touched_ts.append(table.column("ts"))
         if disks:
-            cols = {k: np.concatenate(v) for k, v in disks.items()}
+            table = pa.concat_tables(disks)
+            cols = {name: table.column(name) for name in table.column_names}
             result.rows["disk_samples"] = self._insert("disk_samples", cols, disk_sources, version)
-            touched_vm.append(cols["vm_id"])
-            touched_ts.append(cols["ts"])
+            touched_vm.append(table.column("vm_id"))
+            touched_ts.append(table.column("ts"))
         if touched_vm:
             result.touched_hours = self._queue_rollups(
-                np.concatenate(touched_vm), np.concatenate(touched_ts), version
+                pa.chunked_array([c for col in touched_vm for c in col.chunks], pa.string()),
+                pa.chunked_array([c for col in touched_ts for c in col.chunks], pa.int64()),
+                version,
             )
         self._record(result, per_partition, written_by_msg, now)
         metrics.FLUSH_SECONDS.labels("samples").observe(time.perf_counter() - started)
@@ -223,16 +224,18 @@ class IngestSink:
         metrics.SAMPLES_INGESTED.labels(table).inc(n)
         return n
 
-    def _queue_rollups(self, vm_id: np.ndarray, ts: np.ndarray, version: int) -> int:
+    def _queue_rollups(self, vm_id: pa.ChunkedArray, ts: pa.ChunkedArray, version: int) -> int:
         """Record which (VM, hour) keys changed, for the rollup step to recompute."""
-        # Unique (vm, hour) pairs: hash-factorize the ids, then dedupe integer keys.
-        codes, names = pd.factorize(vm_id)
-        key = codes.astype(np.int64) * (1 << 32) + ts // 3600
-        uniq = np.unique(key)
-        cols = {
-            "vm_id": np.asarray(names, dtype=object)[uniq >> 32],
-            "hour": (uniq & 0xFFFFFFFF) * 3600,
-            "version": np.full(len(uniq), version, dtype=np.uint64),
+        # Unique (vm, hour) pairs by one hash aggregation in Arrow (no Python objects).
+        keys = (
+            pa.table({"vm_id": vm_id, "hour": pc.divide(ts, 3600)})
+            .group_by(["vm_id", "hour"], use_threads=False)
+            .aggregate([])
+        )
+        cols: dict[str, Any] = {
+            "vm_id": keys.column("vm_id"),
+            "hour": pc.multiply(keys.column("hour"), 3600).to_numpy(),
+            "version": np.full(keys.num_rows, version, dtype=np.uint64),
         }
         return self.store.insert("rollup_queue", cols)
 
