@@ -211,3 +211,12 @@ def test_rerate_under_new_policy_compares_with_previous(rated: Store) -> None:
         ("b2", Decimal("3.07"), Decimal("3.77"), Decimal("0.70")),
     ]
     assert _lines_sum(rated) == Decimal("41.93")
+
+
+def test_diff_of_an_unknown_run_is_an_error(store) -> None:
+    import pytest
+
+    from cloudtally.billing.statements import run_diff
+
+    with pytest.raises(LookupError, match="has no lines"):
+        run_diff(store, "stream-does-not-exist")

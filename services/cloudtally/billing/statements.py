@@ -251,8 +251,11 @@ def run_diff(
     col = _dim(by)
     params: dict[str, Any] = {"run": run_id}
     scope = _scope(bureau, params)
-    version = store.scalar("SELECT max(version) FROM bill_current WHERE run_id = %(run)s", params)
-    if version is None:
+    # count() first: max() over no rows is 0 on ClickHouse, not NULL.
+    found, version = store.rows(
+        "SELECT count(), max(version) FROM bill_current WHERE run_id = %(run)s", params
+    )[0]
+    if not found:
         raise LookupError(f"run {run_id!r} has no lines")
     params["v"] = int(version)
     rows = store.rows(
