@@ -15,7 +15,6 @@ own fleet and invoice are not counted).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import resource
 import shutil
@@ -23,85 +22,21 @@ import subprocess
 import sys
 import tempfile
 import time
-from decimal import Decimal
 from pathlib import Path
 
 from cloudtally.invoices import store as inv_store
-from cloudtally.invoices.generator import generate_invoice, render_provider_csv, simulate_fleet
+from cloudtally.invoices.generator import (
+    generate_invoice,
+    render_provider_csv,
+    seed_metering,
+    simulate_fleet,
+)
 from cloudtally.invoices.importer import import_invoice
 from cloudtally.invoices.service import verify_invoice
 from cloudtally.store import open_store
 from cloudtally.store.migrate import migrate
 
 PROVIDER = "provider-a"
-
-
-def seed(store, expected, vms) -> None:  # type: ignore[no-untyped-def]
-    day = (expected[0].period_start + dt.timedelta(days=14)).date()
-    step = 200_000
-    for i in range(0, len(expected), step):
-        part = expected[i : i + step]
-        n = len(part)
-        adj = []
-        for e in part:
-            rules = [{"rule": "tender_discount", "pay": "0.55"}]
-            if len(e.adjustments) > 1:
-                rules.append({"rule": "low_utilization", "cut": "0.3"})
-            adj.append(json.dumps(rules))
-        store.insert(
-            "bill_lines",
-            {
-                "vm_id": [e.resource_id for e in part],
-                "day": [day] * n,
-                "month": [day] * n,
-                "fiscal_year": [2024] * n,
-                "bureau": [e.bureau for e in part],
-                "system": ["s"] * n,
-                "pool": [e.pool for e in part],
-                "provider": [PROVIDER] * n,
-                "resource": [e.resource_type for e in part],
-                "tariff_version": ["sim-1"] * n,
-                "quantity": [e.quantity for e in part],
-                "unit": [e.unit for e in part],
-                "unit_price": [e.unit_price for e in part],
-                "price_divisor": [1] * n,
-                "list_amount": [e.list_amount for e in part],
-                "after_discount": [e.discounted_amount for e in part],
-                "after_cut": [e.expected_amount for e in part],
-                "adjustments": adj,
-                "hours": [e.metered_hours + e.gap_hours for e in part],
-                "unmetered_hours": [int(e.gap_hours) for e in part],
-                "run_id": ["r1"] * n,
-                "version": [1] * n,
-            },
-        )
-    ids = sorted({e.resource_id for e in expected})
-    store.insert(
-        "bill_current",
-        {
-            "vm_id": ids,
-            "day": [day] * len(ids),
-            "run_id": ["r1"] * len(ids),
-            "version": [1] * len(ids),
-        },
-    )
-    lcs = list(vms.values())
-    store.insert(
-        "vm_inventory",
-        {
-            "vm_id": [x.vm_id for x in lcs],
-            "event_ts": [int(x.created_at.timestamp()) for x in lcs],
-            "event": ["created"] * len(lcs),
-            "name": [""] * len(lcs),
-            "bureau": [x.bureau for x in lcs],
-            "system": ["s"] * len(lcs),
-            "pool": [x.pool for x in lcs],
-            "provider": [PROVIDER] * len(lcs),
-            "vcpu": [4] * len(lcs),
-            "mem_gb": [Decimal(8)] * len(lcs),
-            "version": [1] * len(lcs),
-        },
-    )
 
 
 def peak_rss_mb() -> int:
@@ -181,7 +116,7 @@ def main() -> None:
     )
     store = open_store(url, "invoice_bench")
     migrate(store)
-    seed(store, expected, vms)
+    seed_metering(store, expected, vms)
     store.close()  # chDB: one process per folder; the measured child opens it
     del expected, vms, lines
     setup = time.perf_counter() - t0

@@ -19,10 +19,11 @@ from cloudtally.invoices.generator import (
     generate_invoice,
     render_focus_csv,
     render_provider_csv,
+    seed_metering,
     simulate_fleet,
 )
 from tests.api.conftest import auth
-from tests.invoices.test_store import PROVIDER, seed_metering
+from tests.invoices.test_store import PROVIDER
 
 BUREAU_NAMES = {"bureau-000": "edu", "bureau-001": "health"}
 

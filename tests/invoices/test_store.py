@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import json
-from decimal import Decimal
-
 import pytest
 
 from cloudtally.core.invoice import InvoiceError
@@ -17,87 +13,13 @@ from cloudtally.invoices.generator import (
     render_focus_csv,
     render_provider_csv,
     render_provider_xlsx,
+    seed_metering,
     simulate_fleet,
 )
 from cloudtally.invoices.importer import ImportLimits, ImportRejected, import_invoice
 from cloudtally.invoices.service import verify_invoice
 
 PROVIDER = "provider-a"
-
-
-def seed_metering(store, expected, vms) -> None:
-    """Bill lines (one per VM resource and month), current-run pointers and inventory."""
-    day = (expected[0].period_start + dt.timedelta(days=14)).date()
-    n = len(expected)
-    adj = []
-    for e in expected:
-        rules = [{"rule": "catalog", "price": str(e.unit_price)}]
-        for a in e.adjustments:
-            if a.kind == "tender_discount":
-                rules.append({"rule": "tender_discount", "pay": str(a.factor)})
-            else:
-                rules.append(
-                    {"rule": "low_utilization", "cut": str(1 - a.factor), "threshold_pct": "20"}
-                )
-        adj.append(json.dumps(rules))
-    store.insert(
-        "bill_lines",
-        {
-            "vm_id": [e.resource_id for e in expected],
-            "day": [day] * n,
-            "month": [day] * n,
-            "fiscal_year": [2024] * n,
-            "bureau": [e.bureau for e in expected],
-            "system": ["sys"] * n,
-            "pool": [e.pool for e in expected],
-            "provider": [PROVIDER] * n,
-            "resource": [e.resource_type for e in expected],
-            "tariff_version": ["sim-1"] * n,
-            "quantity": [e.quantity for e in expected],
-            "unit": [e.unit for e in expected],
-            "unit_price": [e.unit_price for e in expected],
-            "price_divisor": [1] * n,
-            "list_amount": [e.list_amount for e in expected],
-            "after_discount": [e.discounted_amount for e in expected],
-            "after_cut": [e.expected_amount for e in expected],
-            "adjustments": adj,
-            "hours": [e.metered_hours + e.gap_hours for e in expected],
-            "unmetered_hours": [int(e.gap_hours) for e in expected],
-            "run_id": ["r1"] * n,
-            "version": [1] * n,
-        },
-    )
-    vm_ids = sorted({e.resource_id for e in expected})
-    store.insert(
-        "bill_current",
-        {
-            "vm_id": vm_ids,
-            "day": [day] * len(vm_ids),
-            "run_id": ["r1"] * len(vm_ids),
-            "version": [1] * len(vm_ids),
-        },
-    )
-    rows = []
-    for lc in vms.values():
-        rows.append((lc, "created", lc.created_at))
-        if lc.deleted_at:
-            rows.append((lc, "deleted", lc.deleted_at))
-    store.insert(
-        "vm_inventory",
-        {
-            "vm_id": [r[0].vm_id for r in rows],
-            "event_ts": [int(r[2].timestamp()) for r in rows],
-            "event": [r[1] for r in rows],
-            "name": [""] * len(rows),
-            "bureau": [r[0].bureau for r in rows],
-            "system": ["sys"] * len(rows),
-            "pool": [r[0].pool for r in rows],
-            "provider": [PROVIDER] * len(rows),
-            "vcpu": [4] * len(rows),
-            "mem_gb": [Decimal(8)] * len(rows),
-            "version": [1] * len(rows),
-        },
-    )
 
 
 def nothing_landed(store) -> None:

@@ -14,8 +14,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -32,6 +33,7 @@ from cloudtally.core.verification import (
     ExpectedCredit,
     VmLifecycle,
 )
+from cloudtally.store import Store
 
 SH = ZoneInfo("Asia/Shanghai")
 ALL_ERRORS = ("P1", "D1", "A1", "B1", "B2", "B3", "G1", "Q1", "U1", "R1", "R2", "R3", "M1", "V1")
@@ -614,3 +616,103 @@ def render_focus_csv(
             ]
         )
     return buf.getvalue().encode("utf-8")
+
+
+def seed_metering(
+    store: Store,
+    expected: Sequence[ExpectedCharge],
+    vms: Mapping[str, VmLifecycle],
+    provider: str = "provider-a",
+    chunk: int = 200_000,
+) -> None:
+    """Write a simulated fleet's metering as the pipeline would have: bill lines (one
+    per VM resource and month, current run "r1"), their run pointers and the VM
+    inventory — so generated invoices can be verified against a real store."""
+    day = (expected[0].period_start + dt.timedelta(days=14)).date()
+    for i in range(0, len(expected), chunk):
+        _seed_bill_lines(store, expected[i : i + chunk], day, provider)
+    _seed_pointers_and_inventory(store, expected, vms, day, provider)
+
+
+def _seed_bill_lines(
+    store: Store, expected: Sequence[ExpectedCharge], day: dt.date, provider: str
+) -> None:
+    n = len(expected)
+    adj = []
+    for e in expected:
+        rules = [{"rule": "catalog", "price": str(e.unit_price)}]
+        for a in e.adjustments:
+            if a.kind == "tender_discount":
+                rules.append({"rule": "tender_discount", "pay": str(a.factor)})
+            else:
+                rules.append(
+                    {"rule": "low_utilization", "cut": str(1 - a.factor), "threshold_pct": "20"}
+                )
+        adj.append(json.dumps(rules))
+    store.insert(
+        "bill_lines",
+        {
+            "vm_id": [e.resource_id for e in expected],
+            "day": [day] * n,
+            "month": [day] * n,
+            "fiscal_year": [2024] * n,
+            "bureau": [e.bureau for e in expected],
+            "system": ["sys"] * n,
+            "pool": [e.pool for e in expected],
+            "provider": [provider] * n,
+            "resource": [e.resource_type for e in expected],
+            "tariff_version": ["sim-1"] * n,
+            "quantity": [e.quantity for e in expected],
+            "unit": [e.unit for e in expected],
+            "unit_price": [e.unit_price for e in expected],
+            "price_divisor": [1] * n,
+            "list_amount": [e.list_amount for e in expected],
+            "after_discount": [e.discounted_amount for e in expected],
+            "after_cut": [e.expected_amount for e in expected],
+            "adjustments": adj,
+            "hours": [e.metered_hours + e.gap_hours for e in expected],
+            "unmetered_hours": [int(e.gap_hours) for e in expected],
+            "run_id": ["r1"] * n,
+            "version": [1] * n,
+        },
+    )
+
+
+def _seed_pointers_and_inventory(
+    store: Store,
+    expected: Sequence[ExpectedCharge],
+    vms: Mapping[str, VmLifecycle],
+    day: dt.date,
+    provider: str,
+) -> None:
+    vm_ids = sorted({e.resource_id for e in expected})
+    store.insert(
+        "bill_current",
+        {
+            "vm_id": vm_ids,
+            "day": [day] * len(vm_ids),
+            "run_id": ["r1"] * len(vm_ids),
+            "version": [1] * len(vm_ids),
+        },
+    )
+    rows = []
+    for lc in vms.values():
+        rows.append((lc, "created", lc.created_at))
+        if lc.deleted_at:
+            rows.append((lc, "deleted", lc.deleted_at))
+    store.insert(
+        "vm_inventory",
+        {
+            "vm_id": [r[0].vm_id for r in rows],
+            "event_ts": [int(r[2].timestamp()) for r in rows],
+            "event": [r[1] for r in rows],
+            "name": [""] * len(rows),
+            "bureau": [r[0].bureau for r in rows],
+            "system": ["sys"] * len(rows),
+            "pool": [r[0].pool for r in rows],
+            "provider": [provider] * len(rows),
+            "vcpu": [4] * len(rows),
+            "mem_gb": [Decimal(8)] * len(rows),
+            "version": [1] * len(rows),
+        },
+    )
