@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -123,6 +123,19 @@ class Prices(_Strict):
         return (month, "month") if month is not None else None
 
 
+_Identified = TypeVar("_Identified", bound="Pool | Provider")
+
+
+def _unique_ids(items: list[_Identified]) -> list[_Identified]:
+    """Reject a repeated id, naming the position of the repeat (``@[i].id``)."""
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        if item.id in seen:
+            raise ValueError(f"@[{i}].id: {item.id!r} is duplicated")
+        seen.add(item.id)
+    return items
+
+
 class Pool(_Strict):
     id: Ident
     name: str = ""
@@ -198,12 +211,7 @@ class Provider(_Strict):
     @field_validator("pools")
     @classmethod
     def _unique_pools(cls, pools: list[Pool]) -> list[Pool]:
-        seen: set[str] = set()
-        for i, p in enumerate(pools):
-            if p.id in seen:
-                raise ValueError(f"@[{i}].id: {p.id!r} is duplicated")
-            seen.add(p.id)
-        return pools
+        return _unique_ids(pools)
 
 
 class Version(_Strict):
@@ -221,12 +229,7 @@ class Version(_Strict):
     @field_validator("providers")
     @classmethod
     def _unique_providers(cls, providers: list[Provider]) -> list[Provider]:
-        seen: set[str] = set()
-        for i, p in enumerate(providers):
-            if p.id in seen:
-                raise ValueError(f"@[{i}].id: {p.id!r} is duplicated")
-            seen.add(p.id)
-        return providers
+        return _unique_ids(providers)
 
     def provider(self, provider_id: str) -> Provider | None:
         return next((p for p in self.providers if p.id == provider_id), None)
