@@ -503,11 +503,24 @@ def accrue_month(
 
 
 def close_month(
-    store: Store, policy: Policy, month: dt.date, actor: str = ""
+    store: Store,
+    policy: Policy,
+    month: dt.date,
+    actor: str = "",
+    *,
+    reason: str = "",
+    reference: str = "",
 ) -> list[dict[str, Any]]:
-    """Final volume-tier lines for a month, from its current bill lines."""
-    run_id, version = new_run("close")
+    """Final volume-tier lines for a month, from its current bill lines, then issue it.
+
+    The first close issues revision 0; closing an issued month again is a restatement
+    (:mod:`cloudtally.audit.issue`) and needs a reason; an unchanged month issues nothing.
+    """
+    from cloudtally.audit.issue import NothingToRestate, check_can_issue, issue_month
+
     first, nxt = month_bounds(month)
+    check_can_issue(store, first, reason)
+    run_id, version = new_run("close")
     rows = accrue_month(store, policy, first, final=True, run_id=run_id)
     total = sum((r["amount"] for r in rows), Decimal("0.00"))
     now = dt.datetime.now(dt.UTC)
@@ -523,5 +536,9 @@ def close_month(
         total=total,
         previous_total=Decimal(0),
     )
-    record_run(store, s, policy, f"close {first:%Y-%m}", actor, now, 0, version)
+    record_run(store, s, policy, reason or f"close {first:%Y-%m}", actor, now, 0, version)
+    try:
+        issue_month(store, first, actor=actor, reason=reason, reference=reference)
+    except NothingToRestate as exc:
+        log.info("%s", exc)
     return rows
