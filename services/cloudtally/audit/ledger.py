@@ -246,7 +246,8 @@ def _changed_parts(store: Store, e: Entry, parts: list[Part]) -> list[str]:
     then = {
         (r[0], r[1]): (int(r[2]), r[3])
         for r in store.rows(
-            "SELECT part, key, rows, sha256 FROM ledger_parts WHERE seq = %(s)s AND entry_id = %(e)s",
+            "SELECT part, key, rows, sha256 FROM ledger_parts"
+            " WHERE seq = %(s)s AND entry_id = %(e)s",
             {"s": e.seq, "e": e.entry_id},
         )
     }

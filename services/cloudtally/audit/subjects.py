@@ -73,7 +73,8 @@ def issued_bill_lines(store: Store, month: Any, revision: int, bureau: str | Non
         BILL_LINE_COLUMNS,
         f"""FROM bill_lines FINAL
         WHERE month = %(m)s {scope} AND (vm_id, day, run_id) IN (
-            SELECT vm_id, day, run_id FROM issued_lines WHERE month = %(m)s AND revision = %(r)s)""",
+            SELECT vm_id, day, run_id FROM issued_lines
+            WHERE month = %(m)s AND revision = %(r)s)""",
         params,
     )
 
