@@ -79,7 +79,7 @@ def issued_bill_lines(store: Store, month: Any, revision: int, bureau: str | Non
     )
 
 
-def bureau_digests(lines: Part) -> Part:
+def bureau_digests(lines: Part, name: str = "bureau_digests") -> Part:
     """Per bureau: line count and SHA-256 of its canonical lines (what a bureau's pack proves).
 
     The month's entry hashes these digests rather than every line directly, so an evidence
@@ -94,7 +94,7 @@ def bureau_digests(lines: Part) -> Part:
     for bureau, texts in sorted(by_bureau.items()):
         digest = hashlib.sha256(("\n".join(sorted(texts)) + "\n").encode("utf-8")).hexdigest()
         rows.append((bureau, len(texts), digest))
-    return Part("bureau_digests", ("bureau", "lines", "sha256"), tuple(rows))
+    return Part(name, ("bureau", "lines", "sha256"), tuple(rows))
 
 
 def month_issued(store: Store, subject: Subject) -> list[Part]:
@@ -117,12 +117,15 @@ def month_issued(store: Store, subject: Subject) -> list[Part]:
             "FROM issued_months WHERE month = %(m)s AND revision = %(r)s",
             params,
         ),
-        _part(
-            store,
-            "restatement_lines",
-            RESTATEMENT_COLUMNS,
-            "FROM restatement_lines WHERE month = %(m)s AND revision = %(r)s",
-            params,
+        bureau_digests(
+            _part(
+                store,
+                "restatement_lines",
+                RESTATEMENT_COLUMNS,
+                "FROM restatement_lines WHERE month = %(m)s AND revision = %(r)s",
+                params,
+            ),
+            "restatement_digests",
         ),
     ]
 
