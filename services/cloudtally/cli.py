@@ -171,6 +171,9 @@ def _mount_subapps() -> None:
     from cloudtally.billing.cli import app as billing_app
 
     app.add_typer(billing_app, name="billing", help="Tariffs, rating, statements")
+    from cloudtally.audit.cli import app as audit_app
+
+    app.add_typer(audit_app, name="audit", help="Ledger, restatements and evidence packs")
     try:
         from cloudtally.invoices.cli import app as invoices_app
     except ImportError:  # pragma: no cover - during development only

@@ -135,3 +135,26 @@ VERIFICATION_FINDINGS = Gauge(
     "Findings of the latest verification of each provider's invoices",
     ["provider", "rule", "severity"],
 )
+
+# Audit ledger (see cloudtally.audit): the outcome of the last `audit verify`.
+AUDIT_PROBLEMS = Gauge(
+    "cloudtally_audit_problems",
+    "Problems the last ledger verification found (0 = every entry matches its rows)",
+)
+AUDIT_ENTRIES = Gauge("cloudtally_audit_ledger_entries", "Entries in the audit ledger")
+AUDIT_LAST_VERIFY = Gauge(
+    "cloudtally_audit_last_verify_timestamp_seconds", "When the ledger was last verified"
+)
+AUDIT_VERIFY_SECONDS = Gauge(
+    "cloudtally_audit_verify_seconds", "How long the last ledger verification took"
+)
+
+
+def record_audit(report: object) -> None:
+    """Publish a :class:`cloudtally.audit.ledger.VerifyReport` as the audit gauges."""
+    import time
+
+    AUDIT_PROBLEMS.set(len(getattr(report, "problems", [])))
+    AUDIT_ENTRIES.set(int(getattr(report, "entries", 0)))
+    AUDIT_VERIFY_SECONDS.set(float(getattr(report, "seconds", 0.0)))
+    AUDIT_LAST_VERIFY.set(time.time())

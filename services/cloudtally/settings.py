@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     rollup_interval_s: float = 5.0
     rating_interval_s: float = 60.0
     analytics_interval_s: float = 60.0
+    # Re-verify the audit ledger this often on the leader worker (0 = never; `audit verify`).
+    audit_verify_interval_s: float = 3600.0
 
     def as_env(self) -> dict[str, str]:
         """These settings as CLOUDTALLY_* variables, to hand to a child process."""

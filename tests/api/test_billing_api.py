@@ -118,13 +118,16 @@ def test_statement_exports_parse_back(seeded: Api) -> None:
     assert [(x[0], D(x[4])) for x in rows[1:3]] == [
         (x["bureau"], D(x["after_cut"])) for x in s["rows"]
     ]
-    assert rows[-1][0] == "TOTAL" and D(rows[-1][-1]) == D(s["total"])
+    assert rows[-2][0] == "TOTAL" and D(rows[-2][-1]) == D(s["total"])
+    # The last row anchors the statement in the audit ledger (docs/audit.md).
+    assert rows[-1][0] == "LEDGER HEAD" and s["ledger_head"] in rows[-1][1]
     x = seeded.get(f"{B}/statements", by="provider", format="xlsx", lang="zh", **OCT)
     assert x.headers["content-type"].startswith("application/vnd.openxmlformats")
     ws = load_workbook(io.BytesIO(x.content)).active
     sheet = [list(row) for row in ws.iter_rows(values_only=True)]
     assert sheet[0] == ["云服务商", "明细条数", "目录价金额", "折扣后金额", "调整后金额"]
-    total_row = sheet[-1]
+    total_row = sheet[-2]
+    assert sheet[-1][0] == "LEDGER HEAD"
     prov = seeded.get(f"{B}/statements", by="provider", **OCT).json()
     assert total_row[0] == "TOTAL" and D(str(total_row[-1])) == D(prov["total"])
     body = sheet[1 : 1 + len(prov["rows"])]

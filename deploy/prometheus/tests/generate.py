@@ -737,6 +737,37 @@ CASES: list[dict[str, Any]] = [
             ("5m", "CloudtallyInvoiceFindings", []),
         ],
     },
+    {
+        "name": "a ledger mismatch fires at once and clears when verification is clean",
+        "interval": "1m",
+        "series": [
+            s("cloudtally_audit_problems", W, "0 0 2 2 0 0"),
+            s("cloudtally_audit_last_verify_timestamp_seconds", W, "0+60x6"),
+        ],
+        "checks": [
+            ("1m", "CloudtallyLedgerMismatch", []),
+            (
+                "2m",
+                "CloudtallyLedgerMismatch",
+                [fire({}, "Audit ledger verification found 2 problem(s)")],
+            ),
+            ("5m", "CloudtallyLedgerMismatch", []),
+            ("5m", "CloudtallyLedgerNotVerified", []),
+        ],
+    },
+    {
+        "name": "a ledger not verified for three hours warns after 30 minutes",
+        "interval": "1m",
+        "series": [s("cloudtally_audit_last_verify_timestamp_seconds", W, "0x300")],
+        "checks": [
+            ("3h", "CloudtallyLedgerNotVerified", []),
+            (
+                "4h",
+                "CloudtallyLedgerNotVerified",
+                [fire({}, "The audit ledger has not been verified for 4h 0m 0s")],
+            ),
+        ],
+    },
 ]
 
 

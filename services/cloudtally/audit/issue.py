@@ -312,3 +312,10 @@ def issued_statement(store: Store, month: dt.date, *, bureau: str | None = None)
         "pending_restatement": bool(revisions) and live.quantize(ZERO) != net.quantize(ZERO),
         "ledger_head": ledger.head_hash(store),
     }
+
+
+def ledger_row(keys: Sequence[str], head: str, issued: dict[str, Any] | None) -> list[Any]:
+    """The last row of an exported statement: the ledger head that anchors it."""
+    version = f"issued revision {issued['revision']}" if issued and issued["closed"] else "live"
+    row: list[Any] = ["LEDGER HEAD", f"{head or '(empty)'} ({version})"]
+    return row + [""] * (len(keys) - len(row))

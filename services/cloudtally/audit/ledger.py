@@ -14,7 +14,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,6 +151,28 @@ def record_policy(store: Store, text: str, name: str, *, actor: str = "pipeline"
 def record_policy_file(store: Store, path: str | Path | None, name: str) -> Entry | None:
     """The pipeline put the policy at ``path`` (None: the packaged example) in force."""
     return record_policy(store, policy_text(path), name)
+
+
+def activated_policy(store: Store, path: Path | None) -> Callable[[], Any]:
+    """A policy provider for the worker that records each new policy it puts in force.
+
+    The worker asks it on every derivation pass; a file whose bytes were never activated
+    is stored and becomes a ``policy_activated`` entry before anything is rated with it.
+    """
+    from cloudtally.policy import current_policy
+
+    seen: dict[str, str] = {}
+
+    def provide() -> Any:
+        policy = current_policy(path)
+        text = policy_text(path)
+        sha = policy_sha256(text)
+        if sha not in seen:
+            record_policy(store, text, policy.name)
+            seen[sha] = policy.name
+        return policy
+
+    return provide
 
 
 def policy_text(path: str | Path | None) -> str:

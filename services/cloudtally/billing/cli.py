@@ -144,9 +144,15 @@ def statement_cmd(
 
     policy = resolve_policy(policy_file)
     m = dt.date.fromisoformat(month + "-01") if month else None
+    from cloudtally.audit.issue import issued_statement, ledger_row
+    from cloudtally.audit.ledger import head_hash
+
     with _store() as store:
         s = st.statement(store, policy, month=m, fiscal_year=fy, by=by, bureau=bureau)
+        issued = issued_statement(store, m, bureau=bureau) if m else None
+        head = head_hash(store)
     keys, body = st.statement_table(s)
+    body = [*body, ledger_row(keys, head, issued)]
     if fmt == "xlsx":
         if out is None:
             typer.echo("--format xlsx needs --out", err=True)

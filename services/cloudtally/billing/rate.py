@@ -386,6 +386,10 @@ def rate_period(
         seconds=timings,
     )
     record_run(store, summary, policy, reason, actor, started, len(vm_ids or ()), version)
+    if run_kind == "rerate":  # a re-rate fixes money: it is a ledger entry with its reason
+        from cloudtally.audit.ledger import append
+
+        append(store, "rerate", {"run_id": run_id}, actor=actor, reason=reason)
     if unpriced:
         log.warning("run %s: %d usage rows had no price in the tariff", run_id, len(unpriced))
     return summary

@@ -465,6 +465,10 @@ def _import(
                 "status": "imported",
             },
         )
+        from cloudtally.audit.ledger import append  # an imported invoice is evidence
+
+        append(store, "invoice_imported", {"invoice_id": invoice_id, "import_id": import_id},
+               actor=imported_by, reason=f"invoice {file_name} imported")  # fmt: skip
         if progress:
             progress(n, size)
         return ImportResult(invoice_id, "imported", n, total, period, digest, m.provider)

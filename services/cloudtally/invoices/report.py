@@ -132,6 +132,7 @@ def _summary_pairs(s: dict[str, Any], zh: bool) -> list[tuple[str, str]]:
         ("findings", "Findings", "问题条数"),
         ("verified_at", "Verified at", "核验时间"),
         ("run_id", "Verification run", "核验批次"),
+        ("ledger_head", "Ledger head (SHA-256)", "审计账本链头（SHA-256）"),
     ]
     end = s.get("billing_period_end")
     period = ""

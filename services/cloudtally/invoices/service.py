@@ -163,7 +163,12 @@ def verify_invoice(
         expected_charges=n_expected,
     )
     inv_store.set_status(store, invoice_id, "verified")
+    from cloudtally.audit.ledger import append, head_hash
+
+    append(store, "verification_run", {"invoice_id": invoice_id, "run_id": run_id},
+           actor="system", reason="invoice verified")  # fmt: skip
     return {
+        "ledger_head": head_hash(store),
         "run_id": run_id,
         "invoice_id": invoice_id,
         "lines": result.lines,

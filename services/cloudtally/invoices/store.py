@@ -815,6 +815,12 @@ def findings(
     return rows
 
 
+def _ledger_head(store: Store) -> str:
+    from cloudtally.audit.ledger import head_hash
+
+    return head_hash(store)
+
+
 def summary(store: Store, invoice_id: str, *, bureau: str | None = None) -> dict[str, Any]:
     """Billed, verified, over and under totals; by reason, provider, pool and bureau."""
     inv = get_invoice(store, invoice_id)
@@ -830,6 +836,7 @@ def summary(store: Store, invoice_id: str, *, bureau: str | None = None) -> dict
         "bureau": bureau,
         "run_id": run["run_id"] if run else None,
         "verified_at": run["finished_at"] if run else None,
+        "ledger_head": _ledger_head(store),
     }
     if run is None:
         out.update(

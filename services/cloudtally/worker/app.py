@@ -134,11 +134,12 @@ async def run_step(name: str, fn: Callable[[], Any], *, count_errors: bool = Tru
 
 def attach_derivation(app: faust.App, settings: Settings, store: Store) -> None:
     """Rollups, rating and candidate alerts on the leader worker (see worker/derive.py)."""
+    from cloudtally.audit.ledger import activated_policy
     from cloudtally.policy import current_policy
     from cloudtally.worker.derive import Derivation
 
     current_policy(settings.policy_file)  # a bad policy file fails the start, loudly
-    derivation = Derivation(store, lambda: current_policy(settings.policy_file))
+    derivation = Derivation(store, activated_policy(store, settings.policy_file))
 
     @app.timer(interval=settings.rollup_interval_s, on_leader=True)
     async def rollup() -> None:
@@ -165,6 +166,19 @@ def attach_derivation(app: faust.App, settings: Settings, store: Store) -> None:
     @app.on_before_shutdown.connect
     async def close_alerts(_app: Any, **_kw: Any) -> None:
         alerts.close()
+
+    if settings.audit_verify_interval_s > 0:
+
+        @app.timer(interval=settings.audit_verify_interval_s, on_leader=True)
+        async def audit_verify() -> None:
+            """Re-verify the ledger; a mismatch raises cloudtally_audit_problems (alert)."""
+            from cloudtally.audit.ledger import verify
+
+            report = await run_step("audit", lambda: verify(store))
+            if report is not None:
+                metrics.record_audit(report)
+                if not report.ok:
+                    log.error("audit: ledger verification failed: %s", report.first)
 
 
 class AlertPublisher:

@@ -38,6 +38,8 @@ from cloudtally.api.period import (
     parse_month,
 )
 from cloudtally.api.responses import ExactJSONResponse
+from cloudtally.audit.issue import issued_statement, ledger_row
+from cloudtally.audit.ledger import head_hash
 from cloudtally.billing import statements as st
 from cloudtally.billing.rate import close_month, current_filter, rate_period
 from cloudtally.core.access import Principal
@@ -148,8 +150,11 @@ def get_statement(
     scope = _scope(principal, bureau)
     first, fy, d0, d1 = _period(policy, month, fiscal_year)
     s = st.statement(store, policy, month=first, fiscal_year=fy, by=by, bureau=scope)
+    issued = issued_statement(store, first, bureau=scope) if first else None
+    head = head_hash(store)
     if fmt != "json":
         keys, body = st.statement_table(s)
+        body = [*body, ledger_row(keys, head, issued)]
         name = f"statement-{s.title}-{by}" + (f"-{scope}" if scope else "")
         return table_response(keys, body, fmt=fmt, lang=lang, filename=name)
     adjustments = [
@@ -168,8 +173,19 @@ def get_statement(
             "lines_total": s.lines_total,
             "adjustments_total": s.total - s.lines_total,
             "total": s.total,
+            "issued": _issued_summary(issued),
+            "ledger_head": head,
         }
     )
+
+
+def _issued_summary(issued: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Which version these figures are: live lines, or a closed month's issued revision."""
+    if issued is None or not issued["closed"]:
+        return {"closed": False, "version": "live (provisional until the month is closed)"}
+    keys = ("closed", "revision", "original", "net", "live", "pending_restatement")
+    return {**{k: issued[k] for k in keys}, "corrections": len(issued["corrections"]),
+            "version": f"issued revision {issued['revision']}"}  # fmt: skip
 
 
 # ---- bill lines ---------------------------------------------------------------------
