@@ -16,7 +16,7 @@ import json
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -38,8 +38,8 @@ from cloudtally.api.period import (
     parse_month,
 )
 from cloudtally.api.responses import ExactJSONResponse
-from cloudtally.audit.issue import issued_statement, ledger_row
-from cloudtally.audit.ledger import head_hash
+from cloudtally.audit.issue import IssueError, issued_statement, ledger_row
+from cloudtally.audit.ledger import head_hash, record_policy_file
 from cloudtally.billing import statements as st
 from cloudtally.billing.rate import close_month, current_filter, rate_period
 from cloudtally.core.access import Principal
@@ -177,6 +177,11 @@ def get_statement(
             "ledger_head": head,
         }
     )
+
+
+def activate_policy(store: Store, request: Request, policy: Policy) -> None:
+    """An admin act that fixes money with a policy puts that policy in force (ledger)."""
+    record_policy_file(store, request.app.state.settings.policy_file, policy.name)
 
 
 def _issued_summary(issued: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -436,6 +441,10 @@ class RateRequest(Period):
 class CloseRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     month: str = Field(description="YYYY-MM", examples=["2023-01"])
+    reason: str = Field(
+        "", max_length=2000, description="required when the month is already closed (restatement)"
+    )
+    reference: str = Field("", max_length=500, description="what caused a restatement")
 
 
 class WhatIfRequest(Period):
@@ -499,9 +508,11 @@ def with_cut_basis(policy: Policy, basis: str) -> Policy:
     ),
 )
 def post_rate(
-    req: RateRequest, store: StoreDep, principal: AdminPrincipal, policy: PolicyDep
-) -> Response:
+    req: RateRequest, store: StoreDep, principal: AdminPrincipal, policy: PolicyDep,
+    request: Request,
+) -> Response:  # fmt: skip
     t0, t1 = _instants(req)
+    activate_policy(store, request, policy)
     rerate = req.rerate or req.tariff_version is not None
     if rerate and not req.reason.strip():
         raise HTTPException(422, "reason: a re-rate needs a reason")
@@ -537,14 +548,23 @@ def post_rate(
     summary="Close a month: final provider-level volume-tier lines (admin)",
     description=(
         "Computes each provider's volume-tier line for the month from its current bill "
-        "lines and marks it final (before close, lines are provisional accruals)."
+        "lines and marks it final (before close, lines are provisional accruals), and issues "
+        "the month (revision 0, a ledger entry). Closing an issued month again is a "
+        "restatement: it needs a `reason` (409 without one) and issues revision n with the "
+        "reversal and replacement of every changed line (docs/audit.md)."
     ),
 )
 def post_close_month(
-    req: CloseRequest, store: StoreDep, principal: AdminPrincipal, policy: PolicyDep
-) -> Response:
+    req: CloseRequest, store: StoreDep, principal: AdminPrincipal, policy: PolicyDep,
+    request: Request,
+) -> Response:  # fmt: skip
     first = parse_month(req.month)
-    rows = close_month(store, policy, first, actor=principal.name)
+    activate_policy(store, request, policy)
+    try:
+        rows = close_month(store, policy, first, actor=principal.name, reason=req.reason,
+                           reference=req.reference)  # fmt: skip
+    except IssueError as exc:
+        raise HTTPException(409, str(exc)) from None
     items = [{**r, "details": json.loads(r["details"] or "{}"), "status": "final"} for r in rows]
     return ExactJSONResponse(
         {"month": f"{first:%Y-%m}", "items": items,
