@@ -90,14 +90,18 @@ def test_policy_changed_after_activation(closed: Store, tmp_path) -> None:  # ty
 
 
 def test_chain_breaks_are_found(closed: Store) -> None:
-    mutate(closed, "ALTER TABLE ledger UPDATE reason = 'nothing to see' WHERE seq = 1", "ledger")
+    mutate(
+        closed,
+        "ALTER TABLE audit_ledger UPDATE reason = 'nothing to see' WHERE seq = 1",
+        "audit_ledger",
+    )
     report = ledger.verify(closed)
     assert {(p.seq, p.code) for p in report.problems} >= {(1, "entry_altered")}
 
 
 def test_deleted_entry_is_found(closed: Store) -> None:
     ledger.append(closed, "rerate", {"run_id": "none"}, actor="bob", reason="probe")
-    mutate(closed, "ALTER TABLE ledger DELETE WHERE seq = 2", "ledger")
+    mutate(closed, "ALTER TABLE audit_ledger DELETE WHERE seq = 2", "audit_ledger")
     codes = {(p.seq, p.code) for p in ledger.verify(closed).problems}
     assert (3, "seq_gap") in codes and (3, "chain_break") in codes
 

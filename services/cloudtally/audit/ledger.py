@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from cloudtally.audit.subjects import SELECTORS, _columns_of
-from cloudtally.core.ledger import (
+from cloudtally.core.hashchain import (
     Entry,
     Part,
     Problem,
@@ -61,14 +61,14 @@ def entries(store: Store, *, kind: str | None = None, limit: int | None = None) 
     where = "WHERE kind = %(k)s" if kind else ""
     lim = f"LIMIT {int(limit)}" if limit else ""
     rows = store.rows(
-        f"SELECT {', '.join(COLUMNS)} FROM ledger {where} ORDER BY seq, entry_id {lim}",
+        f"SELECT {', '.join(COLUMNS)} FROM audit_ledger {where} ORDER BY seq, entry_id {lim}",
         {"k": kind} if kind else None,
     )
     return [_entry(r) for r in rows]
 
 
 def head(store: Store) -> Entry | None:
-    rows = store.rows(f"SELECT {', '.join(COLUMNS)} FROM ledger ORDER BY seq DESC LIMIT 1")
+    rows = store.rows(f"SELECT {', '.join(COLUMNS)} FROM audit_ledger ORDER BY seq DESC LIMIT 1")
     return _entry(rows[0]) if rows else None
 
 
@@ -100,7 +100,7 @@ def append(
             at=int(time.time()),
         )
         store.insert(
-            "ledger",
+            "audit_ledger",
             {
                 "seq": [entry.seq], "entry_id": [entry.entry_id], "kind": [entry.kind],
                 "subject": [entry.subject_text()], "content_hash": [entry.content_hash],
@@ -111,7 +111,7 @@ def append(
         digests = part_digests(parts)
         if digests:
             store.insert(
-                "ledger_parts",
+                "audit_ledger_parts",
                 {
                     "seq": [entry.seq] * len(digests),
                     "entry_id": [entry.entry_id] * len(digests),
@@ -134,7 +134,7 @@ def policy_sha256(text: str) -> str:
 def record_policy(store: Store, text: str, name: str, *, actor: str = "pipeline") -> Entry | None:
     """Activate a policy document: store it verbatim and append an entry, once per content."""
     sha = policy_sha256(text)
-    known = store.scalar("SELECT count() FROM ledger WHERE kind = 'policy_activated' AND "
+    known = store.scalar("SELECT count() FROM audit_ledger WHERE kind = 'policy_activated' AND "
                          "content_hash != '' AND subject = %(s)s",
                          {"s": json.dumps({"name": name, "sha256": sha}, sort_keys=True,
                                           ensure_ascii=False, separators=(",", ":"))})  # fmt: skip
@@ -268,7 +268,7 @@ def _changed_parts(store: Store, e: Entry, parts: list[Part]) -> list[str]:
     then = {
         (r[0], r[1]): (int(r[2]), r[3])
         for r in store.rows(
-            "SELECT part, key, rows, sha256 FROM ledger_parts"
+            "SELECT part, key, rows, sha256 FROM audit_ledger_parts"
             " WHERE seq = %(s)s AND entry_id = %(e)s",
             {"s": e.seq, "e": e.entry_id},
         )

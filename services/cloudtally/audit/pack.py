@@ -4,7 +4,7 @@
 ``verify_pack.py`` (stdlib + PyYAML, no cloudtally code) re-derives every bill line and
 the statement total from the pack's own rollups and policy file, recomputes the ledger
 chain to its head and the month's entry hash, and checks every file against the
-manifest. Values are written in the ledger's canonical text form (``core.ledger``), so
+manifest. Values are written in the ledger's canonical text form (``core.hashchain``), so
 the verifier hashes exactly what the store hashed.
 
 A bureau pack holds that bureau's lines and the other bureaus' *digests* only; a provider
@@ -36,7 +36,7 @@ from cloudtally.audit.subjects import (
     issued_bill_lines,
 )
 from cloudtally.billing.rate import current_filter
-from cloudtally.core.ledger import canonical_row, canonical_value
+from cloudtally.core.hashchain import canonical_row, canonical_value
 from cloudtally.core.statements import month_bounds
 from cloudtally.store import Store
 

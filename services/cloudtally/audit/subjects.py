@@ -1,7 +1,7 @@
 """What each kind of ledger entry fixes: one selector per kind, reading the rows back.
 
 A selector takes the entry's ``subject`` (plain data stored with the entry) and returns
-the :class:`~cloudtally.core.ledger.Part` s whose canonical hash the entry holds. The same
+the :class:`~cloudtally.core.hashchain.Part` s whose canonical hash the entry holds. The same
 selector runs when the entry is written and when ``audit verify`` re-reads the store, so
 an entry verifies exactly when its rows are as they were. Columns are named explicitly:
 a column a later migration adds does not change old hashes.
@@ -15,7 +15,7 @@ import hashlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from cloudtally.core.ledger import Part, canonical_row
+from cloudtally.core.hashchain import Part, canonical_row
 from cloudtally.store import Store
 
 Subject = Mapping[str, Any]

@@ -1,11 +1,11 @@
 -- Audit: the hash-chained ledger, the policy documents it names, and the issued
 -- (closed) months with their restatements (红冲).
 --
--- ledger is append-only: one row per act that fixed money or policy, in seq order.
--- content_hash is the SHA-256 of the canonical rows the act fixed (cloudtally.core.ledger);
+-- audit_ledger is append-only: one row per act that fixed money or policy, in seq order.
+-- content_hash is the SHA-256 of the canonical rows the act fixed (cloudtally.core.hashchain);
 -- entry_hash chains each entry to the one before it. `cloudtally audit verify` recomputes
 -- both from the store.
-CREATE TABLE IF NOT EXISTS ledger (
+CREATE TABLE IF NOT EXISTS audit_ledger (
     seq UInt64,
     entry_id String,
     kind String,
@@ -101,7 +101,7 @@ ORDER BY (month, revision, vm_id, day, resource, entry);
 
 -- Per entry, the digest of each part (and of each bureau's lines): lets `audit verify`
 -- say which part or bureau changed. A diagnostic aid; the chained content_hash decides.
-CREATE TABLE IF NOT EXISTS ledger_parts (
+CREATE TABLE IF NOT EXISTS audit_ledger_parts (
     seq UInt64,
     entry_id String,
     part String,
