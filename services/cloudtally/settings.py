@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     # what arrived within take_within_s, writes them in one insert per table, then commits.
     take_max_messages: int = 500
     take_within_s: float = 0.25
+    # A batch the store cannot take is held and retried (capped backoff) for as long as the
+    # store is down; after store_retry_budget_s the store is declared unavailable
+    # (/readyz 503, cloudtally_store_unavailable). Nothing is acknowledged unwritten.
+    store_retry_budget_s: float = 48.0
+    store_retry_max_delay_s: float = 30.0
 
     # HTTP API.
     api_host: str = "127.0.0.1"

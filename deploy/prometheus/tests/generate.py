@@ -195,6 +195,29 @@ CASES: list[dict[str, Any]] = [
         ],
     },
     {
+        "name": "a batch held for the store past 2 minutes fires; a short blip does not",
+        "interval": "1m",
+        "series": [
+            s("cloudtally_store_held_seconds", {**W, "stage": "samples"}, "0 0 60+60x8 0x5"),
+            s("cloudtally_store_held_seconds", {**W2, "stage": "samples"}, "0 45 0x12"),
+        ],
+        "checks": [
+            ("3m", "CloudtallyStoreUnavailable", []),
+            (
+                "6m",
+                "CloudtallyStoreUnavailable",
+                [
+                    fire(
+                        {"instance": "w1:9108", "stage": "samples"},
+                        "Worker w1:9108 has held a samples batch for 5m 0s: "
+                        "the store cannot be written",
+                    ),
+                ],
+            ),
+            ("13m", "CloudtallyStoreUnavailable", []),
+        ],
+    },
+    {
         "name": "2 % of rows rejected fires the ratio alert",
         "interval": "1m",
         "series": [
