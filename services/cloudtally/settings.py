@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     # (/readyz 503, cloudtally_store_unavailable). Nothing is acknowledged unwritten.
     store_retry_budget_s: float = 48.0
     store_retry_max_delay_s: float = 30.0
+    # A dead-letter topic record carries at most this much of the rejected payload (the
+    # store keeps it whole; the record always has the original size and SHA-256).
+    dead_letter_topic_max_payload_bytes: int = 64 * 1024
 
     # HTTP API.
     api_host: str = "127.0.0.1"

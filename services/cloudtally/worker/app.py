@@ -19,12 +19,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import faust
-import orjson
 
 from cloudtally import metrics
 from cloudtally.settings import Settings
 from cloudtally.store import Store, open_store
 from cloudtally.store.migrate import migrate
+from cloudtally.worker.dead_letters import topic_record
 from cloudtally.worker.hold import STORE_GATE, unacked, wait_for_store, write_until_stored
 from cloudtally.worker.sink import FlushResult, IngestSink, RawMessage
 
@@ -75,9 +75,10 @@ def create_app(settings: Settings, store: Store) -> faust.App:
     )
 
     async def send_dead_letters(result: FlushResult) -> None:
+        """At-least-once, after the store write: a redelivery resends the same keys."""
         for record in result.dead_letters:
-            key = f"{record['topic']}:{record['partition']}:{record['offset']}".encode()
-            await dead_letter_topic.send(key=key, value=orjson.dumps(record))
+            key, value = topic_record(record, settings.dead_letter_topic_max_payload_bytes)
+            await dead_letter_topic.send(key=key, value=value)
         if result.dead_letters:
             await app.producer.flush()
 

@@ -9,7 +9,6 @@ keys make a redelivered batch collapse onto the same rows.
 
 from __future__ import annotations
 
-import base64
 import logging
 import re
 import time
@@ -27,6 +26,7 @@ from cloudtally import metrics
 from cloudtally.core.inventory import InventoryRejected, decode_event
 from cloudtally.core.samples import BatchRejected, decode_batch
 from cloudtally.store import Store
+from cloudtally.worker.dead_letters import make_record, message_sha256
 
 log = logging.getLogger(__name__)
 
@@ -54,26 +54,21 @@ def dead_letter(
     row_index: int = -1,
     section: str = "message",
     payload: bytes | None = None,
+    sha: str | None = None,
 ) -> dict[str, Any]:
     """A dead-letter record (schemas/dead_letter.schema.json) that loses nothing."""
-    data = msg.value if payload is None else payload
-    data = data or b""
-    try:
-        text, encoding = data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        text, encoding = base64.b64encode(data).decode("ascii"), "base64"
-    return {
-        "schema": "cloudtally.dead-letter/1",
-        "topic": msg.topic,
-        "partition": msg.partition,
-        "offset": msg.offset,
-        "row_index": row_index,
-        "section": section,
-        "reason": reason,
-        "payload": text,
-        "payload_encoding": encoding,
-        "received_at": now,
-    }
+    return make_record(
+        topic=msg.topic,
+        partition=msg.partition,
+        offset=msg.offset,
+        message=msg.value,
+        sha=sha if sha is not None else message_sha256(msg.value),
+        reason=reason,
+        now=now,
+        section=section,
+        row_index=row_index,
+        payload=payload,
+    )
 
 
 class IngestSink:
@@ -110,6 +105,7 @@ class IngestSink:
                 result.dead_letters.append(dead_letter(msg, str(exc), now=now))
                 written_by_msg[key][1] += 1
                 continue
+            sha = message_sha256(msg.value) if batch.rejects else ""
             for rej in batch.rejects:
                 result.dead_letters.append(
                     dead_letter(
@@ -119,6 +115,7 @@ class IngestSink:
                         row_index=rej.index,
                         section=rej.section,
                         payload=orjson.dumps(rej.row),
+                        sha=sha,
                     )
                 )
             written_by_msg[key][0] += len(batch.samples) + len(batch.disks)
@@ -255,11 +252,14 @@ class IngestSink:
                     "topic": [r["topic"] for r in dl],
                     "partition": [r["partition"] for r in dl],
                     "offset": [r["offset"] for r in dl],
+                    "message_sha256": [r["message_sha256"] for r in dl],
+                    "message_bytes": [r["message_bytes"] for r in dl],
                     "row_index": [r["row_index"] for r in dl],
                     "section": [r["section"] for r in dl],
                     "reason": [r["reason"] for r in dl],
                     "payload": [r["payload"] for r in dl],
                     "payload_encoding": [r["payload_encoding"] for r in dl],
+                    "payload_bytes": [r["payload_bytes"] for r in dl],
                 },
             )
             for r in dl:
