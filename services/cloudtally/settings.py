@@ -83,4 +83,7 @@ class Settings(BaseSettings):
 
 @lru_cache
 def get_settings() -> Settings:
+    from cloudtally.envcheck import warn_unknown
+
+    warn_unknown()  # once per process: a typo never runs silently on a default
     return Settings()
