@@ -11,6 +11,7 @@ from pathlib import Path
 from cloudtally.envcheck import known_variables, unknown_variables
 
 ROOT = Path(__file__).resolve().parents[1]
+NAME = re.compile(r"(?<![A-Z0-9_])CLOUDTALLY_[A-Z0-9_]*[A-Z0-9]")
 
 
 def test_unknown_variables_name_the_nearest_valid_one() -> None:
