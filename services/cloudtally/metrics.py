@@ -75,6 +75,13 @@ STORE_HELD_SECONDS = Gauge(
     "stage = samples, inventory, startup",
     ["stage"],
 )
+ORPHAN_VMS = Gauge(
+    "cloudtally_orphan_vms", "VM ids with samples but no inventory event (kept, not billed)"
+)
+ORPHAN_OLDEST_AGE = Gauge(
+    "cloudtally_orphan_oldest_age_seconds",
+    "Seconds since the oldest orphan VM's first sample arrived (0 = no orphans)",
+)
 STORE_HELD_BATCHES = Gauge(
     "cloudtally_store_held_batches",
     "Batches held unacknowledged because the store cannot be written, per stage",

@@ -218,6 +218,23 @@ CASES: list[dict[str, Any]] = [
         ],
     },
     {
+        "name": "orphans older than the grace period fire; young orphans do not",
+        "interval": "1m",
+        "series": [
+            s("cloudtally_orphan_oldest_age_seconds", W, "0 600+600x20"),
+            s("cloudtally_orphan_vms", W, "0 3x20"),
+        ],
+        "checks": [
+            ("6m", "CloudtallyOrphanSamples", []),
+            ("12m", "CloudtallyOrphanSamples", []),  # past the grace, pending for 10m
+            (
+                "18m",
+                "CloudtallyOrphanSamples",
+                [fire({}, "3 VM ids have samples but no inventory, the oldest for 3h 0m 0s")],
+            ),
+        ],
+    },
+    {
         "name": "2 % of rows rejected fires the ratio alert",
         "interval": "1m",
         "series": [

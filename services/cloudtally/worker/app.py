@@ -126,6 +126,18 @@ async def run_step(name: str, fn: Callable[[], Any], *, count_errors: bool = Tru
         return None
 
 
+def refresh_orphan_gauges(store: Store) -> None:
+    """cloudtally_orphan_* from the store (see queries/orphans.py for the rule)."""
+    import time
+
+    from cloudtally.queries.orphans import orphan_summary
+
+    summary = orphan_summary(store)
+    metrics.ORPHAN_VMS.set(summary["orphan_vms"])
+    oldest = summary["oldest_orphan_ingested"]
+    metrics.ORPHAN_OLDEST_AGE.set(max(0.0, time.time() - oldest) if oldest else 0.0)
+
+
 def attach_derivation(app: faust.App, settings: Settings, store: Store) -> None:
     """Rollups, rating and candidate alerts on the leader worker (see worker/derive.py)."""
     from cloudtally.policy import current_policy
@@ -149,6 +161,10 @@ def attach_derivation(app: faust.App, settings: Settings, store: Store) -> None:
             log.info(
                 "rating: %d days, %d lines in %.2fs", len(result.days), result.rows, result.seconds
             )
+
+    @app.timer(interval=settings.analytics_interval_s, on_leader=True)
+    async def orphans() -> None:
+        await run_step("orphans", lambda: refresh_orphan_gauges(store))
 
     alerts = AlertPublisher(settings, store, derivation.policy)
 

@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 from cloudtally import metrics
 from cloudtally.core.inventory import InventoryRejected, decode_event
 from cloudtally.core.samples import BatchRejected, decode_batch
+from cloudtally.queries.orphans import adopted_hours
 from cloudtally.store import Store
 from cloudtally.worker.dead_letters import make_record, message_sha256
 
@@ -190,7 +191,18 @@ class IngestSink:
             rows["disk_tiers"].append([d.tier for d in ev.disks])
             rows["version"].append(version)
         if rows:
+            adopted = adopted_hours(self.store, rows["vm_id"])  # before the VMs get an owner
             result.rows["vm_inventory"] = self._insert("vm_inventory", rows)
+            if adopted:
+                result.touched_hours = self.store.insert(
+                    "rollup_queue",
+                    {
+                        "vm_id": [v for v, _ in adopted],
+                        "hour": np.array([h for _, h in adopted], dtype=np.int64),
+                        "version": np.full(len(adopted), version, dtype=np.uint64),
+                    },
+                )
+                log.info("inventory adopted %d orphan VM-hours for the rollup", len(adopted))
         self._record(result, per_partition, written_by_msg, now)
         return result
 
