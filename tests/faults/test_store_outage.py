@@ -114,7 +114,7 @@ def test_store_outage_past_the_retry_budget_and_down_at_start(broker, settings, 
             reports.append(phase(s, 0))
             wait_until(lambda: stored(1), "phase 0 stored", first, log)
 
-            # Outage A: held in one worker for 3.5x the retry budget, then the store returns.
+            # Outage A: held in one worker for 3x the retry budget, then the store returns.
             server.stop()
             down_at = time.monotonic()
             reports.append(phase(s, 1))
@@ -128,12 +128,12 @@ def test_store_outage_past_the_retry_budget_and_down_at_start(broker, settings, 
             assert metric(base, "cloudtally_store_held_batches", '{stage="samples"}') == 1
             status, body = get(f"{base}/readyz")
             assert status == 503 and json.loads(body)["status"] == "store unavailable"
-            while time.monotonic() - down_at < 3.5 * BUDGET_S:
+            while time.monotonic() - down_at < 3 * BUDGET_S:
                 assert first.poll() is None, log.read_text()[-3000:]
                 time.sleep(1)
             measured["worker_rss_mib_held"] = rss_mib(first.pid)
             held_s = metric(base, "cloudtally_store_held_seconds", '{stage="samples"}') or 0
-            assert held_s > 2.5 * BUDGET_S
+            assert held_s > 2 * BUDGET_S
             server = ClickHouseServer(ch_dir, tcp, http).start()
             measured["outage_a_s"] = time.monotonic() - down_at
             wait_until(lambda: stored(2), "phase 1 stored after the outage", first, log)
@@ -154,6 +154,7 @@ def test_store_outage_past_the_retry_budget_and_down_at_start(broker, settings, 
                 log,
             )
         assert first.returncode is not None
+        measured["worker_stopped_after_s"] = time.monotonic() - down_at
         # A new worker starts while the store is still down: it waits for it.
         log2 = tmp_path / "worker2.log"
         with worker_process(s, log2, with_api=True) as second:
@@ -164,7 +165,7 @@ def test_store_outage_past_the_retry_budget_and_down_at_start(broker, settings, 
                 log2,
             )
             reports.append(phase(s, 3))
-            time.sleep(BUDGET_S)
+            time.sleep(3)  # still waiting, not exited
             assert second.poll() is None
             server = ClickHouseServer(ch_dir, tcp, http).start()
             measured["outage_b_s"] = time.monotonic() - down_at
