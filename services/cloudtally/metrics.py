@@ -65,6 +65,28 @@ INGEST_ERRORS = Counter(
 LAST_FLUSH = Gauge(
     "cloudtally_last_flush_timestamp_seconds", "Unix time of the last successful flush", ["topic"]
 )
+STORE_UNAVAILABLE = Gauge(
+    "cloudtally_store_unavailable",
+    "1 while a batch has been held past the store retry budget (nothing acked, consumer waits)",
+)
+STORE_HELD_SECONDS = Gauge(
+    "cloudtally_store_held_seconds",
+    "Seconds the current batch of a stage has waited for the store (0 = writing normally); "
+    "stage = samples, inventory, startup",
+    ["stage"],
+)
+ORPHAN_VMS = Gauge(
+    "cloudtally_orphan_vms", "VM ids with samples but no inventory event (kept, not billed)"
+)
+ORPHAN_OLDEST_AGE = Gauge(
+    "cloudtally_orphan_oldest_age_seconds",
+    "Seconds since the oldest orphan VM's first sample arrived (0 = no orphans)",
+)
+STORE_HELD_BATCHES = Gauge(
+    "cloudtally_store_held_batches",
+    "Batches held unacknowledged because the store cannot be written, per stage",
+    ["stage"],
+)
 
 # Utilization intelligence (refreshed by the worker's analytics step).
 POOL_UTILIZATION = Gauge(

@@ -38,6 +38,14 @@ class Settings(BaseSettings):
     # what arrived within take_within_s, writes them in one insert per table, then commits.
     take_max_messages: int = 500
     take_within_s: float = 0.25
+    # A batch the store cannot take is held and retried (capped backoff) for as long as the
+    # store is down; after store_retry_budget_s the store is declared unavailable
+    # (/readyz 503, cloudtally_store_unavailable). Nothing is acknowledged unwritten.
+    store_retry_budget_s: float = 48.0
+    store_retry_max_delay_s: float = 30.0
+    # A dead-letter topic record carries at most this much of the rejected payload (the
+    # store keeps it whole; the record always has the original size and SHA-256).
+    dead_letter_topic_max_payload_bytes: int = 64 * 1024
 
     # HTTP API.
     api_host: str = "127.0.0.1"
@@ -77,4 +85,7 @@ class Settings(BaseSettings):
 
 @lru_cache
 def get_settings() -> Settings:
+    from cloudtally.envcheck import warn_unknown
+
+    warn_unknown()  # once per process: a typo never runs silently on a default
     return Settings()

@@ -195,6 +195,46 @@ CASES: list[dict[str, Any]] = [
         ],
     },
     {
+        "name": "a batch held for the store past 2 minutes fires; a short blip does not",
+        "interval": "1m",
+        "series": [
+            s("cloudtally_store_held_seconds", {**W, "stage": "samples"}, "0 0 60+60x8 0x5"),
+            s("cloudtally_store_held_seconds", {**W2, "stage": "samples"}, "0 45 0x12"),
+        ],
+        "checks": [
+            ("3m", "CloudtallyStoreUnavailable", []),
+            (
+                "6m",
+                "CloudtallyStoreUnavailable",
+                [
+                    fire(
+                        {"instance": "w1:9108", "stage": "samples"},
+                        "Worker w1:9108 has held a samples batch for 5m 0s: "
+                        "the store cannot be written",
+                    ),
+                ],
+            ),
+            ("13m", "CloudtallyStoreUnavailable", []),
+        ],
+    },
+    {
+        "name": "orphans older than the grace period fire; young orphans do not",
+        "interval": "1m",
+        "series": [
+            s("cloudtally_orphan_oldest_age_seconds", W, "0 600+600x20"),
+            s("cloudtally_orphan_vms", W, "0 3x20"),
+        ],
+        "checks": [
+            ("6m", "CloudtallyOrphanSamples", []),
+            ("12m", "CloudtallyOrphanSamples", []),  # past the grace, pending for 10m
+            (
+                "18m",
+                "CloudtallyOrphanSamples",
+                [fire({}, "3 VM ids have samples but no inventory, the oldest for 3h 0m 0s")],
+            ),
+        ],
+    },
+    {
         "name": "2 % of rows rejected fires the ratio alert",
         "interval": "1m",
         "series": [

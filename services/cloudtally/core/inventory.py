@@ -11,7 +11,9 @@ from decimal import Decimal
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from cloudtally.core.ids import FORBIDDEN
 
 SCHEMA = "cloudtally.inventory/1"
 StorageTier = Literal["performance", "standard", "archive"]
@@ -22,11 +24,21 @@ class InventoryRejected(ValueError):
     """The event is unusable; the reason names the field."""
 
 
+def _no_control(value: str) -> str:
+    """The id character rule of core/ids.py (lengths are the fields' own limits)."""
+    bad = FORBIDDEN.search(value)
+    if bad is not None:
+        raise ValueError(f"contains control character U+{ord(bad.group()):04X}")
+    return value
+
+
 class Disk(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     disk_id: str = Field(min_length=1, max_length=128)
     size_gb: Decimal = Field(gt=0, max_digits=14, decimal_places=3)
     tier: StorageTier
+
+    _ids = field_validator("disk_id")(_no_control)
 
 
 class InventoryEvent(BaseModel):
@@ -43,6 +55,8 @@ class InventoryEvent(BaseModel):
     vcpu: int = Field(ge=0, le=4096)
     mem_gb: Decimal = Field(ge=0, le=65536, max_digits=12, decimal_places=3)
     disks: tuple[Disk, ...] = ()
+
+    _ids = field_validator("vm_id", "bureau", "system", "pool", "provider")(_no_control)
 
     def to_json(self) -> bytes:
         return orjson.dumps(self.model_dump(by_alias=True), default=_json_number)

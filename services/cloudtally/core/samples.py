@@ -8,6 +8,8 @@ Decoding never drops silently: a message that cannot be used at all raises
 
 from __future__ import annotations
 
+import json
+import re
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,12 +19,16 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
+from cloudtally.core.ids import MAX_ID_LEN, any_forbidden, id_problem
+
 if TYPE_CHECKING:
     from cloudtally.core.samples_arrow import ArrowColumns
 
 SCHEMA = "cloudtally.samples/1"
 MIN_TS = 946_684_800  # 2000-01-01T00:00:00Z
-MAX_ID_LEN = 128
+__all__ = ["MAX_ID_LEN", "BatchRejected", "DecodedBatch", "RowReject", "decode_batch"]
+# JSON has no NaN or Infinity, but real encoders (Python's json, JavaScript's) write them.
+NON_FINITE = re.compile(rb"\bNaN\b|\bInfinity\b")
 
 SAMPLE_FIELDS = ("vm_id", "ts", "cpu_pct", "mem_pct")
 DISK_FIELDS = ("vm_id", "disk_id", "ts", "used_gb")
@@ -149,7 +155,7 @@ def decode_batch(raw: bytes, *, now: int, max_future_s: int = 300) -> DecodedBat
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise BatchRejected(f"not valid JSON: {exc}") from None
+        doc = _with_non_finite(raw, exc)
     if not isinstance(doc, dict):
         raise BatchRejected(f"expected a JSON object, got {type(doc).__name__}")
     if doc.get("schema") != SCHEMA:
@@ -157,6 +163,9 @@ def decode_batch(raw: bytes, *, now: int, max_future_s: int = 300) -> DecodedBat
     source = doc.get("source")
     if not isinstance(source, str) or not source:
         raise BatchRejected("source must be a non-empty string")
+    problem = id_problem(source, "source")
+    if problem:
+        raise BatchRejected(problem)
     unknown = set(doc) - {"schema", "source", "batch_id", "disks", *SAMPLE_FIELDS}
     if unknown:
         raise BatchRejected(f"unknown fields {sorted(unknown)}")
@@ -185,6 +194,20 @@ def decode_batch(raw: bytes, *, now: int, max_future_s: int = 300) -> DecodedBat
         rejects.extend(drejects)
         disks = DiskColumns(dcols["vm_id"], dcols["disk_id"], dcols["ts"], dcols["used_gb"])
     return DecodedBatch(source, samples, disks, rejects)
+
+
+def _with_non_finite(raw: bytes, exc: orjson.JSONDecodeError) -> Any:
+    """A literal NaN / Infinity makes its rows rejects, not the whole message.
+
+    Only for messages that contain one of these words (the hot path never gets here):
+    they parse to float NaN / inf, which the column checks reject per row.
+    """
+    if NON_FINITE.search(raw):
+        try:
+            return json.loads(raw)
+        except ValueError:
+            pass
+    raise BatchRejected(f"not valid JSON: {exc}") from None
 
 
 def _empty(name: str) -> np.ndarray:
@@ -227,13 +250,10 @@ def _columns(
         if n in ("vm_id", "disk_id"):
             arr = np.empty(n_rows, dtype=object)
             arr[:] = values
-            if not _all_ids(values):
-                ok = np.fromiter(
-                    (isinstance(x, str) and 0 < len(x) <= MAX_ID_LEN for x in values),
-                    dtype=bool,
-                    count=n_rows,
-                )
-                flag(~ok, f"{n} must be a non-empty string of at most {MAX_ID_LEN} characters")
+            if not _all_ids(values) or any_forbidden(values):
+                problems = [id_problem(x, n) for x in values]
+                for why in dict.fromkeys(p for p in problems if p):
+                    flag(np.fromiter((p == why for p in problems), bool, n_rows), why)
             cols[n] = arr
         elif n == "ts":
             arr_f = _numeric(values, may_hold_bools)

@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cloudtally.core.ids import FORBIDDEN_RE2, id_problem
 from cloudtally.core.samples import (
     DISK_FIELDS,
     MAX_ID_LEN,
@@ -182,6 +183,9 @@ def decode_arrow_batch(raw: bytes, *, now: int, max_future_s: int = 300) -> Deco
     source = meta.get("source", "")
     if not source:
         raise BatchRejected("source must be a non-empty string (Arrow schema metadata)")
+    problem = id_problem(source, "source")
+    if problem:
+        raise BatchRejected(problem)
     disks_t: pa.Table | None = None
     if reader.tell() < len(buf):
         disks_t, dmeta = _read_section(reader, buf, "disks")
@@ -290,6 +294,13 @@ def _validate(
                     (chars == 0) | (chars > MAX_ID_LEN),
                     f"{n} must be a non-empty string of at most {MAX_ID_LEN} characters",
                 )
+            control = pc.match_substring_regex(arr, FORBIDDEN_RE2).fill_null(False)
+            if pc.any(control).as_py():  # rare: reasons per row as the JSON path gives them
+                mask = control.to_numpy(zero_copy_only=False)
+                for i in np.flatnonzero(mask):
+                    one = np.zeros(n_rows, dtype=bool)
+                    one[i] = True
+                    flag(one, id_problem(arr[int(i)].as_py(), n) or "invalid id")
         elif n == "ts":
             if arr.null_count:
                 nulls = arr.is_null().to_numpy(zero_copy_only=False)

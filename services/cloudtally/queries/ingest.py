@@ -15,10 +15,10 @@ def dead_letters(
     total = store.scalar(f"SELECT count() FROM dead_letters FINAL {where}", params)
     rows = store.dicts(
         f"""
-        SELECT received_at, topic, partition, offset, row_index, section, reason,
-               payload, payload_encoding
+        SELECT received_at, topic, partition, offset, message_sha256, message_bytes,
+               row_index, section, reason, payload, payload_encoding, payload_bytes
         FROM dead_letters FINAL {where}
-        ORDER BY topic, partition, offset, row_index
+        ORDER BY topic, partition, offset, message_sha256, section, row_index
         LIMIT %(limit)s OFFSET %(offset)s
         """,
         params,

@@ -3,8 +3,10 @@
 Each agent takes a batch of events (size/time limits from settings), hands the
 raw messages to the sink in a thread (the store call blocks), sends the
 sink's dead letters, and only then lets Faust ack the events — so offsets are
-committed after the flush. With chDB the worker owns the store folder, so in
-embedded mode it also serves the HTTP API in its own event loop.
+committed after the flush. A store that is down holds the batch (worker/hold.py):
+retried however long it takes, never acked unwritten. With chDB the worker owns
+the store folder, so in embedded mode it also serves the HTTP API in its own
+event loop.
 """
 
 from __future__ import annotations
@@ -17,17 +19,16 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import faust
-import orjson
 
 from cloudtally import metrics
 from cloudtally.settings import Settings
 from cloudtally.store import Store, open_store
 from cloudtally.store.migrate import migrate
+from cloudtally.worker.dead_letters import topic_record
+from cloudtally.worker.hold import STORE_GATE, unacked, wait_for_store, write_until_stored
 from cloudtally.worker.sink import FlushResult, IngestSink, RawMessage
 
 log = logging.getLogger(__name__)
-
-RETRY_DELAYS_S = (0.5, 1, 2, 5, 10, 30)
 
 
 def raw_messages(events: Sequence[Any]) -> list[RawMessage]:
@@ -35,27 +36,6 @@ def raw_messages(events: Sequence[Any]) -> list[RawMessage]:
         RawMessage(e.message.topic, e.message.partition, e.message.offset, e.message.value)
         for e in events
     ]
-
-
-async def flush_with_retry(fn: Callable[[], FlushResult], stage: str) -> FlushResult:
-    """A failed store write is retried with backoff; the batch is never acked unwritten.
-
-    After the last retry the error propagates: the agent crashes and the worker exits
-    without committing, so its supervisor (compose, k8s, `cloudtally up`) restarts it
-    and consumption resumes from the last flushed offsets.
-    """
-    for attempt, delay in enumerate((*RETRY_DELAYS_S, None)):
-        try:
-            return await asyncio.to_thread(fn)
-        except Exception:
-            metrics.INGEST_ERRORS.labels(stage).inc()
-            if delay is None:
-                raise
-            log.exception(
-                "%s flush failed (attempt %d); retrying in %ss", stage, attempt + 1, delay
-            )
-            await asyncio.sleep(delay)
-    raise AssertionError("unreachable")
 
 
 def create_app(settings: Settings, store: Store) -> faust.App:
@@ -76,6 +56,16 @@ def create_app(settings: Settings, store: Store) -> faust.App:
         consumer_max_fetch_size=8 * 1024 * 1024,
     )
     sink = IngestSink(store, consumer=settings.consumer_group)
+
+    async def write(fn: Callable[[], FlushResult], stage: str) -> FlushResult:
+        """Held until stored: the body does not return, so take_events does not ack."""
+        return await write_until_stored(
+            fn,
+            stage,
+            budget_s=settings.store_retry_budget_s,
+            max_delay_s=settings.store_retry_max_delay_s,
+        )
+
     samples_topic = app.topic(settings.topic_samples, value_serializer="raw", key_serializer="raw")
     inventory_topic = app.topic(
         settings.topic_inventory, value_serializer="raw", key_serializer="raw"
@@ -85,31 +75,35 @@ def create_app(settings: Settings, store: Store) -> faust.App:
     )
 
     async def send_dead_letters(result: FlushResult) -> None:
+        """At-least-once, after the store write: a redelivery resends the same keys."""
         for record in result.dead_letters:
-            key = f"{record['topic']}:{record['partition']}:{record['offset']}".encode()
-            await dead_letter_topic.send(key=key, value=orjson.dumps(record))
+            key, value = topic_record(record, settings.dead_letter_topic_max_payload_bytes)
+            await dead_letter_topic.send(key=key, value=value)
         if result.dead_letters:
             await app.producer.flush()
 
     @app.agent(samples_topic, name="ingest-samples")
     async def ingest_samples(stream: faust.Stream) -> None:
         async for events in stream.take_events(settings.take_max_messages, settings.take_within_s):
-            msgs = raw_messages(events)
-            result = await flush_with_retry(lambda m=msgs: sink.write_samples(m), "samples")
-            await send_dead_letters(result)
+            with unacked(events):
+                msgs = raw_messages(events)
+                result = await write(lambda m=msgs: sink.write_samples(m), "samples")
+                await send_dead_letters(result)
 
     @app.agent(inventory_topic, name="ingest-inventory")
     async def ingest_inventory(stream: faust.Stream) -> None:
         async for events in stream.take_events(1000, settings.take_within_s):
-            msgs = raw_messages(events)
-            result = await flush_with_retry(lambda m=msgs: sink.write_inventory(m), "inventory")
-            await send_dead_letters(result)
+            with unacked(events):
+                msgs = raw_messages(events)
+                result = await write(lambda m=msgs: sink.write_inventory(m), "inventory")
+                await send_dead_letters(result)
 
     if settings.derive_enabled:
         attach_derivation(app, settings, store)
 
     @app.timer(interval=5.0)
     async def report_highwater() -> None:
+        STORE_GATE.refresh()
         consumer = app.consumer
         for tp in consumer.assignment():
             hw = consumer.highwater(tp)
@@ -130,6 +124,18 @@ async def run_step(name: str, fn: Callable[[], Any], *, count_errors: bool = Tru
             metrics.ANALYTICS_ERRORS.labels(name).inc()
         log.exception("%s step failed; it will be retried on the next tick", name)
         return None
+
+
+def refresh_orphan_gauges(store: Store) -> None:
+    """cloudtally_orphan_* from the store (see queries/orphans.py for the rule)."""
+    import time
+
+    from cloudtally.queries.orphans import orphan_summary
+
+    summary = orphan_summary(store)
+    metrics.ORPHAN_VMS.set(summary["orphan_vms"])
+    oldest = summary["oldest_orphan_ingested"]
+    metrics.ORPHAN_OLDEST_AGE.set(max(0.0, time.time() - oldest) if oldest else 0.0)
 
 
 def attach_derivation(app: faust.App, settings: Settings, store: Store) -> None:
@@ -156,6 +162,10 @@ def attach_derivation(app: faust.App, settings: Settings, store: Store) -> None:
             log.info(
                 "rating: %d days, %d lines in %.2fs", len(result.days), result.rows, result.seconds
             )
+
+    @app.timer(interval=settings.analytics_interval_s, on_leader=True)
+    async def orphans() -> None:
+        await run_step("orphans", lambda: refresh_orphan_gauges(store))
 
     alerts = AlertPublisher(settings, store, derivation.policy)
 
@@ -243,8 +253,21 @@ class AlertPublisher:
 
 
 def open_worker_store(settings: Settings) -> Store:
-    store = open_store(settings.resolved_store_url, settings.database)
-    ran = migrate(store)
+    """Open and migrate the store, waiting for it when it is down at start."""
+
+    def attempt() -> tuple[Store, list[Any]]:
+        store = open_store(settings.resolved_store_url, settings.database)
+        try:
+            return store, migrate(store)
+        except Exception:
+            store.close()
+            raise
+
+    store, ran = wait_for_store(
+        attempt,
+        budget_s=settings.store_retry_budget_s,
+        max_delay_s=settings.store_retry_max_delay_s,
+    )
     if ran:
         log.info("applied migrations: %s", ", ".join(f"{m.version:04d}_{m.name}" for m in ran))
     return store

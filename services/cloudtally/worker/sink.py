@@ -9,7 +9,6 @@ keys make a redelivered batch collapse onto the same rows.
 
 from __future__ import annotations
 
-import base64
 import logging
 import re
 import time
@@ -26,7 +25,9 @@ import pyarrow.compute as pc
 from cloudtally import metrics
 from cloudtally.core.inventory import InventoryRejected, decode_event
 from cloudtally.core.samples import BatchRejected, decode_batch
+from cloudtally.queries.orphans import adopted_hours
 from cloudtally.store import Store
+from cloudtally.worker.dead_letters import make_record, message_sha256
 
 log = logging.getLogger(__name__)
 
@@ -54,26 +55,21 @@ def dead_letter(
     row_index: int = -1,
     section: str = "message",
     payload: bytes | None = None,
+    sha: str | None = None,
 ) -> dict[str, Any]:
     """A dead-letter record (schemas/dead_letter.schema.json) that loses nothing."""
-    data = msg.value if payload is None else payload
-    data = data or b""
-    try:
-        text, encoding = data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        text, encoding = base64.b64encode(data).decode("ascii"), "base64"
-    return {
-        "schema": "cloudtally.dead-letter/1",
-        "topic": msg.topic,
-        "partition": msg.partition,
-        "offset": msg.offset,
-        "row_index": row_index,
-        "section": section,
-        "reason": reason,
-        "payload": text,
-        "payload_encoding": encoding,
-        "received_at": now,
-    }
+    return make_record(
+        topic=msg.topic,
+        partition=msg.partition,
+        offset=msg.offset,
+        message=msg.value,
+        sha=sha if sha is not None else message_sha256(msg.value),
+        reason=reason,
+        now=now,
+        section=section,
+        row_index=row_index,
+        payload=payload,
+    )
 
 
 class IngestSink:
@@ -110,6 +106,7 @@ class IngestSink:
                 result.dead_letters.append(dead_letter(msg, str(exc), now=now))
                 written_by_msg[key][1] += 1
                 continue
+            sha = message_sha256(msg.value) if batch.rejects else ""
             for rej in batch.rejects:
                 result.dead_letters.append(
                     dead_letter(
@@ -119,6 +116,7 @@ class IngestSink:
                         row_index=rej.index,
                         section=rej.section,
                         payload=orjson.dumps(rej.row),
+                        sha=sha,
                     )
                 )
             written_by_msg[key][0] += len(batch.samples) + len(batch.disks)
@@ -193,7 +191,18 @@ class IngestSink:
             rows["disk_tiers"].append([d.tier for d in ev.disks])
             rows["version"].append(version)
         if rows:
+            adopted = adopted_hours(self.store, rows["vm_id"])  # before the VMs get an owner
             result.rows["vm_inventory"] = self._insert("vm_inventory", rows)
+            if adopted:
+                result.touched_hours = self.store.insert(
+                    "rollup_queue",
+                    {
+                        "vm_id": [v for v, _ in adopted],
+                        "hour": np.array([h for _, h in adopted], dtype=np.int64),
+                        "version": np.full(len(adopted), version, dtype=np.uint64),
+                    },
+                )
+                log.info("inventory adopted %d orphan VM-hours for the rollup", len(adopted))
         self._record(result, per_partition, written_by_msg, now)
         return result
 
@@ -255,11 +264,14 @@ class IngestSink:
                     "topic": [r["topic"] for r in dl],
                     "partition": [r["partition"] for r in dl],
                     "offset": [r["offset"] for r in dl],
+                    "message_sha256": [r["message_sha256"] for r in dl],
+                    "message_bytes": [r["message_bytes"] for r in dl],
                     "row_index": [r["row_index"] for r in dl],
                     "section": [r["section"] for r in dl],
                     "reason": [r["reason"] for r in dl],
                     "payload": [r["payload"] for r in dl],
                     "payload_encoding": [r["payload_encoding"] for r in dl],
+                    "payload_bytes": [r["payload_bytes"] for r in dl],
                 },
             )
             for r in dl:

@@ -7,6 +7,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cloudtally.api.deps import StoreDep
 from cloudtally.store.migrate import available, recorded
+from cloudtally.worker.hold import STORE_GATE
 
 router = APIRouter(tags=["health"])
 
@@ -18,6 +19,16 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz", summary="Readiness: the store answers and is fully migrated")
 def readyz(store: StoreDep, response: Response) -> dict[str, object]:
+    held = STORE_GATE.unavailable()  # a worker in this process holds a batch past its budget
+    if held:
+        response.status_code = 503
+        return {
+            "status": "store unavailable",
+            "error": held[0].reason,
+            "held": [
+                {"stage": h.stage, "since": int(h.since), "attempts": h.attempts} for h in held
+            ],
+        }
     try:
         done = recorded(store)  # read-only: a probe never changes the store
     except Exception as exc:  # the store is down: say so, do not crash
