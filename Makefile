@@ -13,7 +13,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv install system-deps test lint fmt up bench bench-all clean
+.PHONY: help venv install system-deps tools test lint fmt up bench bench-all soak clean
 
 help:
 	@sed -n '2,7p' Makefile | sed 's/^# *//'
@@ -30,7 +30,11 @@ venv install: $(STAMP)
 system-deps:
 	@bash deploy/local/install-system-deps.sh
 
-test: system-deps install
+# npm's s3rver into .tools/ (the embedded broker's durable storage); no-op when installed.
+tools:
+	@bash deploy/local/install-s3rver.sh
+
+test: system-deps install tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
@@ -42,7 +46,7 @@ fmt: install
 	$(BIN)/ruff check --fix services tests loadtest
 	$(BIN)/ruff format services tests loadtest
 
-up: install
+up: install tools
 	$(BIN)/cloudtally up
 
 bench: install

@@ -18,6 +18,7 @@ from kafka import KafkaProducer
 
 from cloudtally import metrics
 from cloudtally.collectors.badinput import BadInputPlan, bad_message
+from cloudtally.collectors.delivery import Outbox
 from cloudtally.core.inventory import InventoryEvent
 from cloudtally.core.samples import DiskColumns, SampleColumns, encode_batch, partition_for
 from cloudtally.core.samples_arrow import encode_arrow_batch
@@ -37,6 +38,8 @@ PRODUCER_TUNING: dict[str, Any] = {
     # One request in flight per connection: a retried batch can never overtake a later
     # one, so each VM's samples stay in order on its partition without idempotence.
     "max_in_flight_requests_per_connection": 1,
+    # Reconnect within a second once a restarted broker is back (default backs off to 30 s).
+    "reconnect_backoff_max_ms": 1000,
 }
 
 
@@ -84,6 +87,7 @@ class SampleProducer:
             client_id=f"cloudtally-{source}",
             **{**PRODUCER_TUNING, **config},
         )
+        self._outbox = Outbox(self._producer, source=source)
         self.partitions = partitions or topic_partitions(self._producer, topic)
         self._vm_partition: dict[str, int] = {}
         self._arrow_ids: pa.Array | None = None
@@ -221,11 +225,12 @@ class SampleProducer:
                 self.send_bad_message(self.messages_sent % self.partitions, kind)
 
     def send_raw(self, partition: int, payload: bytes) -> None:
-        self._producer.send(self.topic, value=payload, partition=int(partition))
+        self._outbox.send(self.topic, payload, partition=int(partition))
         self.messages_sent += 1
 
     def flush(self, timeout: float | None = None) -> None:
-        self._producer.flush(timeout)
+        """Wait until the broker acknowledged every message, re-sending failed ones."""
+        self._outbox.flush(timeout)
 
     def close(self, timeout: float | None = None) -> None:
         self._producer.close(timeout)
@@ -270,6 +275,7 @@ class InventoryProducer:
         self._producer = KafkaProducer(
             bootstrap_servers=bootstrap, client_id=f"cloudtally-{source}-inventory", **cfg
         )
+        self._outbox = Outbox(self._producer, source=f"{source}-inventory")
         self.partitions = topic_partitions(self._producer, topic)
         self.sent = 0
         self._ctr = metrics.INVENTORY_PRODUCED.labels(source)
@@ -279,11 +285,12 @@ class InventoryProducer:
         self._ctr.inc()
 
     def send_raw(self, key: bytes, payload: bytes) -> None:
-        self._producer.send(self.topic, key=key, value=payload)
+        self._outbox.send(self.topic, payload, key=key)
         self.sent += 1
 
     def flush(self, timeout: float | None = None) -> None:
-        self._producer.flush(timeout)
+        """Wait until the broker acknowledged every event, re-sending failed ones."""
+        self._outbox.flush(timeout)
 
     def close(self, timeout: float | None = None) -> None:
         self._producer.close(timeout)
