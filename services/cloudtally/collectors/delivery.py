@@ -12,7 +12,11 @@ the embedded broker restarted. :class:`Outbox` closes that gap:
   returns only then (or raises when its ``timeout`` passes);
 - the outbox is bounded (``max_bytes``, default 256 MiB): a ``send`` that
   would exceed it first flushes, so a long outage holds the collector back
-  (backpressure) instead of growing without limit.
+  (backpressure) instead of growing without limit;
+- a client that stops making progress (measured: kafka-python 3.0.12 at times
+  never reconnects to a restarted broker, logging "No node available" forever)
+  is replaced after ``stall_s`` by a new one from the factory, and everything
+  unacknowledged is sent again through it.
 
 Delivery is at-least-once: a batch whose acknowledgement was lost is sent
 again, so the topic may hold it twice; the store's keys ((vm_id, ts) etc.)
@@ -26,6 +30,7 @@ import itertools
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,17 +54,21 @@ class OutboxTimeout(TimeoutError):
 
 
 class Outbox:
-    """Wraps a kafka-python ``KafkaProducer``; see the module docstring."""
+    """Owns a kafka-python ``KafkaProducer`` made by ``factory``; see the module docstring."""
 
     def __init__(
         self,
-        producer: Any,
+        factory: Callable[[], Any],
         *,
         source: str,
         max_bytes: int = DEFAULT_MAX_BYTES,
         retry_pause_s: float = 1.0,
+        stall_s: float = 20.0,
     ) -> None:
-        self._producer = producer
+        self._factory = factory
+        self._producer = factory()
+        self.stall_s = stall_s
+        self.clients_replaced = 0
         self.source = source
         self.max_bytes = max_bytes
         self.retry_pause_s = retry_pause_s
@@ -70,6 +79,13 @@ class Outbox:
         self._bytes = 0
         self.resent = 0  # messages sent again after a failure
         self._resent_ctr = metrics.PRODUCE_RETRIES.labels(source)
+
+    @property
+    def producer(self) -> Any:
+        return self._producer
+
+    def close(self, timeout: float | None = None) -> None:
+        self._producer.close(timeout)
 
     @property
     def pending(self) -> int:
@@ -121,8 +137,9 @@ class Outbox:
     def flush(self, timeout: float | None = None) -> None:
         """Return once every message sent so far is acknowledged, re-sending failures."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        progress_at, last_waiting = time.monotonic(), -1
         while True:
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            left = 1.0 if deadline is None else min(1.0, max(0.0, deadline - time.monotonic()))
             try:
                 self._producer.flush(left)
             except Exception as exc:  # kafka-python raises KafkaTimeoutError on its timeout
@@ -135,6 +152,12 @@ class Outbox:
                 return
             if deadline is not None and time.monotonic() >= deadline:
                 raise OutboxTimeout(f"{waiting} messages unacknowledged after {timeout}s")
+            if waiting != last_waiting:
+                progress_at, last_waiting = time.monotonic(), waiting
+            elif time.monotonic() - progress_at > self.stall_s:
+                self._replace_client(waiting)
+                progress_at = time.monotonic()
+                continue
             if failed:
                 log.warning(
                     "%s: %d messages not acknowledged (%s); re-sending in %.1fs",
@@ -152,3 +175,25 @@ class Outbox:
                 self._resent_ctr.inc(len(again))
             else:
                 time.sleep(0.05)  # acks in flight: the producer's flush returned early
+
+    def _replace_client(self, waiting: int) -> None:
+        """A new client for a stuck one; every unacknowledged message goes out again."""
+        log.warning(
+            "%s: no acknowledgement for %.0fs with %d messages pending: new Kafka client",
+            self.source,
+            self.stall_s,
+            waiting,
+        )
+        old, self._producer = self._producer, self._factory()
+        self.clients_replaced += 1
+        try:
+            old.close(timeout=0)
+        except Exception as exc:  # the old client is abandoned either way
+            log.debug("closing the stalled client: %s", exc)
+        with self._lock:
+            again = sorted(self._pending.items())
+            self._failed.clear()
+        for seq, item in again:
+            self._dispatch(seq, item)
+        self.resent += len(again)
+        self._resent_ctr.inc(len(again))

@@ -38,8 +38,10 @@ PRODUCER_TUNING: dict[str, Any] = {
     # One request in flight per connection: a retried batch can never overtake a later
     # one, so each VM's samples stay in order on its partition without idempotence.
     "max_in_flight_requests_per_connection": 1,
-    # Reconnect within a second once a restarted broker is back (default backs off to 30 s).
+    # Reconnect within a second once a restarted broker is back (default backs off to 30 s);
+    # a send waits at most 10 s for metadata or buffer space, then the outbox retries it.
     "reconnect_backoff_max_ms": 1000,
+    "max_block_ms": 10_000,
 }
 
 
@@ -82,13 +84,15 @@ class SampleProducer:
         self.source = source
         self.rows_per_message = rows_per_message
         self.bad_plan = bad_plan
-        self._producer = KafkaProducer(
-            bootstrap_servers=bootstrap,
-            client_id=f"cloudtally-{source}",
-            **{**PRODUCER_TUNING, **config},
+        self._outbox = Outbox(
+            lambda: KafkaProducer(
+                bootstrap_servers=bootstrap,
+                client_id=f"cloudtally-{source}",
+                **{**PRODUCER_TUNING, **config},
+            ),
+            source=source,
         )
-        self._outbox = Outbox(self._producer, source=source)
-        self.partitions = partitions or topic_partitions(self._producer, topic)
+        self.partitions = partitions or topic_partitions(self._outbox.producer, topic)
         self._vm_partition: dict[str, int] = {}
         self._arrow_ids: pa.Array | None = None
         self._chunk_vm_index: np.ndarray | None = None
@@ -233,7 +237,7 @@ class SampleProducer:
         self._outbox.flush(timeout)
 
     def close(self, timeout: float | None = None) -> None:
-        self._producer.close(timeout)
+        self._outbox.close(timeout)
 
     def __enter__(self) -> SampleProducer:
         return self
@@ -272,11 +276,13 @@ class InventoryProducer:
         self.topic = topic
         self.source = source
         cfg = {**PRODUCER_TUNING, "linger_ms": 5, **config}
-        self._producer = KafkaProducer(
-            bootstrap_servers=bootstrap, client_id=f"cloudtally-{source}-inventory", **cfg
+        self._outbox = Outbox(
+            lambda: KafkaProducer(
+                bootstrap_servers=bootstrap, client_id=f"cloudtally-{source}-inventory", **cfg
+            ),
+            source=f"{source}-inventory",
         )
-        self._outbox = Outbox(self._producer, source=f"{source}-inventory")
-        self.partitions = topic_partitions(self._producer, topic)
+        self.partitions = topic_partitions(self._outbox.producer, topic)
         self.sent = 0
         self._ctr = metrics.INVENTORY_PRODUCED.labels(source)
 
@@ -293,7 +299,7 @@ class InventoryProducer:
         self._outbox.flush(timeout)
 
     def close(self, timeout: float | None = None) -> None:
-        self._producer.close(timeout)
+        self._outbox.close(timeout)
 
     def __enter__(self) -> InventoryProducer:
         return self
