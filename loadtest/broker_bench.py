@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import RESULTS, free_port, metric, wait_ready  # noqa: E402
+from bench import RESULTS, free_port, metric, wait_ready
 
 END = int(dt.datetime(2026, 3, 2, tzinfo=dt.UTC).timestamp())
 
