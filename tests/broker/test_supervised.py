@@ -166,18 +166,34 @@ class Sent:
     messages: int
 
 
-def simulate(s: Settings, log: Path, start: str, days: float) -> subprocess.Popen[bytes]:
+@pytest.fixture
+def children() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Processes a test starts; any still running at the end is killed (a collector whose
+    broker is gone waits for it forever, by design)."""
+    procs: list[subprocess.Popen[bytes]] = []
+    yield procs
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def simulate(
+    s: Settings, log: Path, start: str, days: float, children: list[subprocess.Popen[bytes]]
+) -> subprocess.Popen[bytes]:
     args = [
         *("--seed", "4", "--vms", "60", "--start", start, "--days", str(days)),
         *("--interval", "300", "--bad-ratio", "0.002", "--rows-per-message", "150"),
     ]
     env = {**os.environ, **s.as_env()}
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         [sys.executable, "-m", "cloudtally.cli", "simulate", *args],
         env=env,
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )
+    children.append(proc)
+    return proc
 
 
 def sent(log: Path) -> Sent:
@@ -224,7 +240,7 @@ def get(url: str) -> tuple[int, str]:
 
 
 def test_broker_kills_under_up_lose_and_duplicate_nothing(
-    settings, server_store: Store, tmp_path: Path
+    settings, server_store: Store, tmp_path: Path, children: list[subprocess.Popen[bytes]]
 ) -> None:
     s = durable(
         settings,
@@ -245,7 +261,7 @@ def test_broker_kills_under_up_lose_and_duplicate_nothing(
             wait_for(lambda: get(f"{base}/readyz")[0] == 200, "worker ready", sup.check)
 
             # 1. Tansu killed while the worker is still consuming the first backfill.
-            sim = simulate(s, logs / "sim-a.log", START, 2)
+            sim = simulate(s, logs / "sim-a.log", START, 2, children)
             wait_for(lambda: sum(committed(s, 2).values()) > 0, "a first commit", sup.check)
             before = committed(s, 2)
             kill9(stack.broker.pid)
@@ -260,7 +276,7 @@ def test_broker_kills_under_up_lose_and_duplicate_nothing(
             a = sent(logs / "sim-a.log")
 
             # 2. s3rver and Tansu killed together while the simulator is sending.
-            sim = simulate(s, logs / "sim-b.log", B_START, 5)
+            sim = simulate(s, logs / "sim-b.log", B_START, 5, children)
             b_rows = f"SELECT count() FROM samples WHERE ts >= toDateTime('{B_START[:10]}')"
             wait_for(lambda: server_store.scalar(b_rows) > 0, "simulator B under way", sup.check)
             kill9(stack.s3.pid if stack.s3 else None)

@@ -77,6 +77,9 @@ class Outbox:
         self._pending: dict[int, Pending] = {}
         self._failed: dict[int, BaseException] = {}
         self._bytes = 0
+        # Set when producer.send() itself failed (it blocked max_block_ms): later messages go
+        # straight to the retry list instead of blocking once each; cleared by flush().
+        self._unreachable: BaseException | None = None
         self.resent = 0  # messages sent again after a failure
         self._resent_ctr = metrics.PRODUCE_RETRIES.labels(source)
 
@@ -112,11 +115,15 @@ class Outbox:
         self._dispatch(seq, item)
 
     def _dispatch(self, seq: int, item: Pending) -> None:
+        if self._unreachable is not None:  # one send already blocked and failed: don't wait again
+            self._on_error(seq, self._unreachable)
+            return
         try:
             future = self._producer.send(
                 item.topic, value=item.value, partition=item.partition, key=item.key
             )
         except Exception as exc:  # no metadata / buffer full past max_block_ms: retry later
+            self._unreachable = exc
             self._on_error(seq, exc)
             return
         future.add_callback(lambda _meta, s=seq: self._on_ack(s))
@@ -167,6 +174,7 @@ class Outbox:
                     self.retry_pause_s,
                 )
                 time.sleep(self.retry_pause_s)
+                self._unreachable = None
                 with self._lock:
                     again = [(s, self._pending[s]) for s, _ in failed if s in self._pending]
                 for seq, item in again:
@@ -193,6 +201,7 @@ class Outbox:
         with self._lock:
             again = sorted(self._pending.items())
             self._failed.clear()
+        self._unreachable = None
         for seq, item in again:
             self._dispatch(seq, item)
         self.resent += len(again)
