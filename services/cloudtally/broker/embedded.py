@@ -161,7 +161,7 @@ def serve_forever(settings: Settings) -> None:
                 ", ".join(created) or "none (already there)",
             )
             supervisor = BrokerSupervisor(
-                stack, say=lambda _m: None, after_broker_start=lambda: ensure_topics(settings)
+                stack, say=log.warning, after_broker_start=lambda: ensure_topics(settings)
             )
             while not stop.is_set():
                 supervisor.check()

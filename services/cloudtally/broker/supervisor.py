@@ -39,7 +39,7 @@ class BrokerSupervisor:
         stack: BrokerStack,
         *,
         status_file: Path | None = None,
-        say: Callable[[str], None] = print,
+        say: Callable[[str], None] = log.warning,
         after_broker_start: Callable[[], object] | None = None,
     ) -> None:
         self.stack = stack
@@ -77,6 +77,7 @@ class BrokerSupervisor:
             code = part.proc.returncode if part.proc is not None else None
             comp.state, comp.down_since, comp.last_exit = "down", now, code
             comp.reason = f"{name} exited with code {code}" + _signal_name(code)
+            self.status.write(self.status_file)  # readiness can quote it while we restart
             self._say(f"{comp.reason}; restarting it (log {part.log_path})")
             part.stop()  # reap and close the old log handle
         if now < self._retry_at.get(name, 0.0):
@@ -93,7 +94,7 @@ class BrokerSupervisor:
             return None
         if name == "broker" and self.after_broker_start is not None:
             self.after_broker_start()
-        down_s = now - (comp.down_since or now)
+        down_s = time.time() - (comp.down_since or now)
         comp.state, comp.pid, comp.restarts = "up", part.pid, comp.restarts + 1
         comp.down_since, comp.reason = None, ""
         self._backoff.pop(name, None)
@@ -107,7 +108,6 @@ class BrokerSupervisor:
         return msg
 
     def _say(self, text: str) -> None:
-        log.warning("supervisor: %s", text)
         self.say(f"[supervisor] {text}")
 
 
