@@ -2,27 +2,27 @@
 
 Processes as ``cloudtally up`` runs them: Tansu on s3rver (``BrokerStack``)
 watched by the runner's ``BrokerSupervisor`` from this (main) thread, a real
-``cloudtally worker --with-api`` process, and the real simulator CLI as the
-collector. ``kill -9`` of Tansu, then of s3rver and Tansu together, while
-samples flow; afterwards every good sample is in the store exactly once, the
-planted dead letters are there once each, and the worker's committed offsets
-resumed where they were (a reset to 0 would re-read and re-dead-letter).
+``cloudtally worker --with-api`` process, and the bundled simulator (its
+producer and outbox) as the collector. ``kill -9`` of Tansu, then of s3rver
+and Tansu together, while samples flow; afterwards every good sample is in the
+store exactly once, the planted dead letters are there once each, and the
+worker's committed offsets resumed where they were (a reset to 0 would re-read
+and re-dead-letter).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,8 @@ from cloudtally.broker.stack import BrokerStack
 from cloudtally.broker.status import SupervisorStatus, status_path
 from cloudtally.broker.supervisor import BrokerSupervisor
 from cloudtally.broker.topics import ensure_topics
+from cloudtally.collectors.simulate import SimulationReport, parse_time
+from cloudtally.collectors.simulate import run as simulate_run
 from cloudtally.devtools.clickhouse_server import free_port
 from cloudtally.settings import Settings
 from cloudtally.store import Store
@@ -158,55 +160,44 @@ def test_killed_broker_and_storage_are_restarted_with_messages_and_offsets(
 # ------------------------------------------------------------------ up-style, end to end
 
 
-@dataclass
-class Sent:
-    good: int
-    disks: int
-    dead_letters: int
-    messages: int
+class Simulation(threading.Thread):
+    """The bundled simulator (its real producer and outbox) sending one range, in a thread.
+
+    In-process rather than ``cloudtally simulate``: the same code path, without an
+    interpreter start-up per run (slow on a busy 2-core CI machine)."""
+
+    def __init__(self, s: Settings, start: str, days: float) -> None:
+        super().__init__(daemon=True)
+        self.s, self.start_at, self.days = s, start, days
+        self.report: SimulationReport | None = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        t0 = parse_time(self.start_at)
+        try:
+            self.report = simulate_run(
+                self.s,
+                seed=4,
+                vms=30,
+                pools=2,
+                bureaus=5,
+                start=t0,
+                end=t0 + int(self.days * 86_400),
+                interval=300,
+                bad_ratio=0.002,
+                rows_per_message=150,
+            )
+        except BaseException as exc:
+            self.error = exc
+
+    def result(self) -> SimulationReport:
+        assert self.error is None, repr(self.error)
+        assert self.report is not None
+        return self.report
 
 
-@pytest.fixture
-def children() -> Iterator[list[subprocess.Popen[bytes]]]:
-    """Processes a test starts; any still running at the end is killed (a collector whose
-    broker is gone waits for it forever, by design)."""
-    procs: list[subprocess.Popen[bytes]] = []
-    yield procs
-    for p in procs:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-
-
-def simulate(
-    s: Settings, log: Path, start: str, days: float, children: list[subprocess.Popen[bytes]]
-) -> subprocess.Popen[bytes]:
-    args = [
-        *("--seed", "4", "--vms", "30", "--start", start, "--days", str(days)),
-        *("--interval", "300", "--bad-ratio", "0.002", "--rows-per-message", "150"),
-    ]
-    env = {**os.environ, **s.as_env()}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cloudtally.cli", "simulate", *args],
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    children.append(proc)
-    return proc
-
-
-def sent(log: Path) -> Sent:
-    """The simulator's own summary: what it sent and what it planted."""
-    text = log.read_text()
-    n = lambda pattern: int(re.search(pattern, text).group(1))  # noqa: E731
-    bad_rows, bad_msgs = n(r"planted bad rows: (\d+)"), n(r"bad messages: (\d+)")
-    return Sent(
-        good=n(r"samples: (\d+) good"),
-        disks=n(r"disk samples: (\d+)"),
-        dead_letters=bad_rows + bad_msgs + n(r"inventory events: \d+ good, (\d+) bad"),
-        messages=n(r"messages: (\d+)"),
-    )
+def dead_letters_expected(r: SimulationReport) -> int:
+    return len(r.bad_rows) + len(r.bad_messages) + r.bad_inventory_events
 
 
 @contextmanager
@@ -240,7 +231,7 @@ def get(url: str) -> tuple[int, str]:
 
 
 def test_broker_kills_under_up_lose_and_duplicate_nothing(
-    settings, server_store: Store, tmp_path: Path, children: list[subprocess.Popen[bytes]]
+    settings, server_store: Store, tmp_path: Path
 ) -> None:
     s = durable(
         settings,
@@ -261,7 +252,8 @@ def test_broker_kills_under_up_lose_and_duplicate_nothing(
             wait_for(lambda: get(f"{base}/readyz")[0] == 200, "worker ready", sup.check)
 
             # 1. Tansu killed while the worker is still consuming the first backfill.
-            sim = simulate(s, logs / "sim-a.log", START, 1, children)
+            sim = Simulation(s, START, 1)
+            sim.start()
             wait_for(lambda: sum(committed(s, 2).values()) > 0, "a first commit", sup.check)
             before = committed(s, 2)
             kill9(stack.broker.pid)
@@ -271,26 +263,25 @@ def test_broker_kills_under_up_lose_and_duplicate_nothing(
             wait_for(lambda: bool(sup.check()) or stack.broker.running(), "restart", lambda: None)
             after = committed(s, 2)
             assert all(after[p] >= before[p] for p in before), (before, after)
-            wait_for(lambda: sim.poll() is not None, "simulator A", sup.check)
-            assert sim.returncode == 0, (logs / "sim-a.log").read_text()[-2000:]
-            a = sent(logs / "sim-a.log")
+            wait_for(lambda: not sim.is_alive(), "simulator A", sup.check)
+            a = sim.result()
 
             # 2. s3rver and Tansu killed together while the simulator is sending.
-            sim = simulate(s, logs / "sim-b.log", B_START, 2, children)
+            sim = Simulation(s, B_START, 2)
+            sim.start()
             b_rows = f"SELECT count() FROM samples WHERE ts >= toDateTime('{B_START[:10]}')"
             wait_for(lambda: server_store.scalar(b_rows) > 0, "simulator B under way", sup.check)
             kill9(stack.s3.pid if stack.s3 else None)
             kill9(stack.broker.pid)
-            wait_for(lambda: sim.poll() is not None, "simulator B", sup.check)
-            assert sim.returncode == 0, (logs / "sim-b.log").read_text()[-2000:]
-            b = sent(logs / "sim-b.log")
+            wait_for(lambda: not sim.is_alive(), "simulator B", sup.check)
+            b = sim.result()
 
-            good = a.good + b.good
+            good = a.good_samples + b.good_samples
             wait_for(lambda: stored() >= good, f"{good} samples stored", sup.check)
             dead_sql = (
                 "SELECT uniqExact(topic, partition, offset, row_index, section) FROM dead_letters"
             )
-            expected_dead = a.dead_letters + b.dead_letters
+            expected_dead = dead_letters_expected(a) + dead_letters_expected(b)
             wait_for(
                 lambda: server_store.scalar(dead_sql) >= expected_dead, "dead letters", sup.check
             )
@@ -304,7 +295,7 @@ def test_broker_kills_under_up_lose_and_duplicate_nothing(
     disks = server_store.scalar("SELECT uniqExact(vm_id, disk_id, ts) FROM disk_samples")
     raw, keys, final = counts
     assert keys == final == good, counts  # every sample exactly once
-    assert disks == a.disks + b.disks
+    assert disks == a.good_disk_samples + b.good_disk_samples
     assert server_store.scalar(dead_sql) == expected_dead  # none extra from a re-read from 0
     assert raw < 2 * good  # redelivery after a kill is bounded (uncommitted batches only)
     assert 'cloudtally_broker_restarts_total{component="broker"} 2.0' in metrics_text
