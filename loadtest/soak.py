@@ -223,6 +223,7 @@ class Soak:
                 after_broker_start=lambda: ensure_topics(self.settings),
             )
             self.start_worker()
+            self.t0 = time.monotonic()  # the soak's clock starts with the ingest
             collector = Collector(self.stack.bootstrap, self.settings.topic_samples, a.vms, a.rate)
             thread = threading.Thread(target=collector.run, name="collector", daemon=True)
             thread.start()

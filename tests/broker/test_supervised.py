@@ -269,7 +269,7 @@ def test_broker_kills_under_up_lose_and_duplicate_nothing(
             # 2. s3rver and Tansu killed together while the simulator is sending.
             sim = Simulation(s, B_START, 2)
             sim.start()
-            b_rows = f"SELECT count() FROM samples WHERE ts >= toDateTime('{B_START[:10]}')"
+            b_rows = f"SELECT count() FROM samples WHERE toUInt32(ts) >= {parse_time(B_START)}"
             wait_for(lambda: server_store.scalar(b_rows) > 0, "simulator B under way", sup.check)
             kill9(stack.s3.pid if stack.s3 else None)
             kill9(stack.broker.pid)

@@ -23,10 +23,12 @@ if (!directory || !port || !bucket) {
 }
 
 const tails = new Map(); // key -> promise of the last conditional write queued on it
+const MAX_WAIT_MS = 15000; // a predecessor that hangs longer than this no longer blocks
 
 function serialised(key, fn) {
   const previous = tails.get(key) || Promise.resolve();
-  const run = previous.then(fn, fn);
+  const cap = new Promise(resolve => setTimeout(resolve, MAX_WAIT_MS).unref());
+  const run = Promise.race([previous, cap]).then(fn, fn);
   const tail = run.catch(() => {});
   tails.set(key, tail);
   tail.then(() => {
@@ -70,7 +72,14 @@ function conditionalWrites(ctx, next) {
         { Condition: ifNoneMatch ? 'If-None-Match' : 'If-Match' },
       );
     }
-    await next();
+    // A writer killed mid-request (kill -9 of Tansu) leaves s3rver waiting for a body
+    // that never comes: release the key when its connection closes, not only when done.
+    const socket = ctx.req.socket;
+    const closed = new Promise(resolve => {
+      if (socket.destroyed) resolve();
+      else socket.once('close', resolve);
+    });
+    await Promise.race([next(), closed]);
   });
 }
 
