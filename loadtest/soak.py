@@ -129,11 +129,14 @@ class Soak:
     # ---------------------------------------------------------------- processes
     def start_worker(self) -> None:
         env = {**os.environ, **self.settings.as_env(), "CLOUDTALLY_API_AUTH": "false"}
+        from cloudtally.broker.child import die_with_parent
+
         self.worker = subprocess.Popen(
             [sys.executable, "-m", "cloudtally.cli", "worker", "--with-api"],
             env=env,
             stdout=(self.logs / "worker.log").open("ab"),
             stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,  # from the main thread: gone if the soak is killed
         )
 
     def kill_worker(self) -> None:

@@ -75,11 +75,17 @@ function conditionalWrites(ctx, next) {
     // A writer killed mid-request (kill -9 of Tansu) leaves s3rver waiting for a body
     // that never comes: release the key when its connection closes, not only when done.
     const socket = ctx.req.socket;
+    let onClose;
     const closed = new Promise(resolve => {
+      onClose = resolve;
       if (socket.destroyed) resolve();
-      else socket.once('close', resolve);
+      else socket.once('close', onClose);
     });
-    await Promise.race([next(), closed]);
+    try {
+      await Promise.race([next(), closed]);
+    } finally {
+      socket.removeListener('close', onClose); // keep-alive sockets serve many requests
+    }
   });
 }
 

@@ -1,8 +1,9 @@
 """Keep the embedded broker alive under ``cloudtally up``: notice a crash, restart, say so.
 
 :meth:`BrokerSupervisor.check` (called about once a second by the runner) looks
-at s3rver and Tansu. A dead one is restarted (s3rver first: Tansu waits for its
-storage and carries on when it returns, measured), the event is printed, and
+at s3rver and Tansu. A dead one is restarted — s3rver first, and Tansu is
+started only once s3rver answers and is restarted with it (a Tansu that saw its
+storage vanish mid-request was seen to panic and stall) — the event is printed, and
 the state is written to ``data_dir/broker-supervisor.json`` — the worker's
 ``/readyz`` quotes it as the reason it is not ready, and its ``/metrics``
 exports the restart counts (:mod:`cloudtally.broker.status`). A restart that
@@ -61,6 +62,13 @@ class BrokerSupervisor:
         """One pass: restart what died; returns what happened (also printed and recorded)."""
         events: list[str] = []
         for name, part in self._parts:
+            if name == "broker" and self.stack.s3 is not None:
+                if not self.stack.s3.running() or not self.stack.s3.answers(1.0):
+                    break  # Tansu without its storage fails half-way: wait for s3rver first
+                if events and part.running():
+                    # s3rver was restarted under a live Tansu: a clean Tansu restart is
+                    # cheaper than trusting a broker that saw its storage vanish mid-request.
+                    part.stop()
             event = self._check_part(name, part)
             if event:
                 events.append(event)
@@ -76,7 +84,11 @@ class BrokerSupervisor:
         if comp.state == "up":  # newly noticed
             code = part.proc.returncode if part.proc is not None else None
             comp.state, comp.down_since, comp.last_exit = "down", now, code
-            comp.reason = f"{name} exited with code {code}" + _signal_name(code)
+            comp.reason = (
+                f"{name} exited with code {code}" + _signal_name(code)
+                if part.proc is not None
+                else f"{name} stopped after its storage restarted"
+            )
             self.status.write(self.status_file)  # readiness can quote it while we restart
             self._say(f"{comp.reason}; restarting it (log {part.log_path})")
             part.stop()  # reap and close the old log handle
