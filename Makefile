@@ -3,6 +3,7 @@
 #   make up     run the embedded pipeline (broker + worker + API + simulated fleet)
 #   make bench  end-to-end throughput vs direct insert (loadtest/results/latest.json)
 #   make bench-all  also rating, invoice verification, rollups and alerts benchmarks
+#   make soak   fault soak, ~10 min: kill worker, broker, ClickHouse while ingesting (not in CI)
 #   make lint   ruff + mypy --strict on the pure core
 
 SHELL := /bin/bash
@@ -13,10 +14,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv install system-deps test lint fmt up bench bench-all clean
+.PHONY: help venv install system-deps tools test lint fmt up bench bench-all soak clean
 
 help:
-	@sed -n '2,7p' Makefile | sed 's/^# *//'
+	@sed -n '2,8p' Makefile | sed 's/^# *//'
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +31,11 @@ venv install: $(STAMP)
 system-deps:
 	@bash deploy/local/install-system-deps.sh
 
-test: system-deps install
+# npm's s3rver into .tools/ (the embedded broker's durable storage); no-op when installed.
+tools:
+	@bash deploy/local/install-s3rver.sh
+
+test: system-deps install tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
@@ -42,7 +47,7 @@ fmt: install
 	$(BIN)/ruff check --fix services tests loadtest
 	$(BIN)/ruff format services tests loadtest
 
-up: install
+up: install tools
 	$(BIN)/cloudtally up
 
 bench: install
@@ -56,6 +61,12 @@ bench-all: bench
 	$(BIN)/python loadtest/rollups_bench.py
 	$(BIN)/python loadtest/alerts_bench.py
 	$(BIN)/python loadtest/sink_bench.py
+
+# ~10 minutes of steady ingest while the worker, the broker and a ClickHouse server are
+# killed at random, one ClickHouse outage of 4 minutes; prints sent/stored/duplicated/lost
+# and writes loadtest/results/soak-*.json. Exit code 1 when anything was lost or duplicated.
+soak: system-deps install tools
+	$(BIN)/python loadtest/soak.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache build

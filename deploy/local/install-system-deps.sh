@@ -2,6 +2,8 @@
 # Install the Debian packages the test suite needs, only when missing (idempotent, quiet).
 #   clickhouse-server/-client  the ClickHouse 18.16 server the store tests run against
 #   prometheus, prometheus-alertmanager  promtool checks of the alert rules
+#   nodejs, npm  run/install npm's s3rver, the embedded broker's disk-backed storage
+#                (skipped when node and npm are already on PATH, e.g. from NodeSource)
 # Works as root on a fresh Debian 12; as another user it only checks and says what is missing.
 set -euo pipefail
 
@@ -11,6 +13,11 @@ missing=()
 for pkg in "${PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$pkg")
+  fi
+done
+for cmd in node npm; do
+  if ! command -v "$cmd" >/dev/null 2>&1; then
+    missing+=("$([ "$cmd" = node ] && echo nodejs || echo npm)")
   fi
 done
 

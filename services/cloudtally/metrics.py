@@ -18,6 +18,11 @@ BATCHES_PRODUCED = Counter(
 INVENTORY_PRODUCED = Counter(
     "cloudtally_inventory_events_produced_total", "Inventory events sent to Kafka", ["source"]
 )
+PRODUCE_RETRIES = Counter(
+    "cloudtally_produce_resent_total",
+    "Messages a collector's outbox sent again because the broker did not acknowledge them",
+    ["source"],
+)
 
 # Worker ingest.
 MESSAGES_CONSUMED = Counter(

@@ -1,11 +1,16 @@
 """``cloudtally up``: the embedded default on one machine.
 
-Starts the Tansu broker, one worker that owns the chDB folder and serves the
-API, and the fleet simulator (backfill, then real time), as child processes
-sharing one configuration through the environment. Ctrl-C stops them in
-reverse order. ClickHouse data persists in the data folder across runs; the
-embedded broker keeps topics in memory only, so a restart re-sends the
-simulator's backfill, which the store's keys deduplicate.
+Starts the Tansu broker (on its s3rver storage unless
+``CLOUDTALLY_BROKER_STORAGE=memory``), one worker that owns the chDB folder and
+serves the API, and the fleet simulator (backfill, then real time), as child
+processes sharing one configuration through the environment. Ctrl-C stops them
+in reverse order. ClickHouse data and (s3 storage) the broker's topics and
+offsets persist in the data folder across runs.
+
+Supervision: a broker or s3rver that dies is restarted within about a second
+and the event printed (:mod:`cloudtally.broker.supervisor`); the worker's
+``/readyz`` says "broker unavailable" meanwhile and ``/metrics`` counts the
+restarts. A worker or simulator that exits ends the run (their log says why).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from cloudtally.settings import Settings
@@ -50,9 +56,15 @@ def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
     )
 
 
-def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = READY_TIMEOUT_S) -> None:
+def wait_ready(
+    url: str,
+    proc: subprocess.Popen[bytes],
+    tick: Callable[[], object] = lambda: None,
+    timeout: float = READY_TIMEOUT_S,
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        tick()
         if proc.poll() is not None:
             raise SystemExit(f"worker exited with code {proc.returncode}; see its log")
         try:
@@ -79,7 +91,8 @@ def stop(proc: subprocess.Popen[bytes], name: str, timeout: float = 20) -> None:
 
 def up(settings: Settings, *, vms: int, days: float, data_dir: Path | None) -> None:
     from cloudtally.api.auth import write_demo_tokens
-    from cloudtally.broker.embedded import EmbeddedBroker
+    from cloudtally.broker.stack import BrokerStack
+    from cloudtally.broker.supervisor import BrokerSupervisor
     from cloudtally.broker.topics import ensure_topics
 
     data_dir = (data_dir or settings.data_dir).resolve()
@@ -99,12 +112,17 @@ def up(settings: Settings, *, vms: int, days: float, data_dir: Path | None) -> N
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _terminate)
 
-    with EmbeddedBroker(settings, log_dir=logs):
+    with BrokerStack(settings, log_dir=logs) as stack:
         ensure_topics(settings)
+        supervisor = BrokerSupervisor(
+            stack,
+            say=lambda m: print(m, flush=True),
+            after_broker_start=lambda: ensure_topics(settings),
+        )
         worker = _spawn(["worker", "--with-api"], env, logs / "worker.log")
         procs = [("worker", worker)]
         try:
-            wait_ready(f"{base}/readyz", worker)
+            wait_ready(f"{base}/readyz", worker, supervisor.check)
             sim = _spawn(
                 [
                     "simulate",
@@ -120,9 +138,15 @@ def up(settings: Settings, *, vms: int, days: float, data_dir: Path | None) -> N
                 logs / "simulator.log",
             )
             procs.append(("simulator", sim))
-            _banner(base, data_dir, tokens, plain)
+            storage = (
+                f"durable: Tansu on s3rver, files in {data_dir / 'broker-s3'}"
+                if stack.durable
+                else "memory storage: a broker restart loses topics and offsets"
+            )
+            _banner(base, data_dir, tokens, plain, storage + "; supervised")
             while all(p.poll() is None for _, p in procs):
-                time.sleep(1)
+                supervisor.check()
+                time.sleep(0.5)
             for name, p in procs:
                 if p.returncode not in (None, 0):
                     print(f"{name} exited with code {p.returncode}; see {logs / (name + '.log')}")
@@ -146,11 +170,12 @@ def _fleet_bureaus(seed: int, vms: int) -> list[str]:
     return [b for b, _ in counts.most_common()]
 
 
-def _banner(base: str, data_dir: Path, tokens: Path, plain: dict[str, str]) -> None:
+def _banner(base: str, data_dir: Path, tokens: Path, plain: dict[str, str], storage: str) -> None:
     admin = plain.get("admin", "<admin token from " + str(tokens) + ">")
     lines = [
         "",
         "cloudtally is up (embedded: Tansu broker, Faust worker + API on chDB, simulated fleet)",
+        f"  broker        {storage}",
         f"  API docs      {base}/docs",
         f"  readiness     {base}/readyz",
         f"  metrics       {base}/metrics",

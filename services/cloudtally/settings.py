@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     replication_factor: int = 1
     consumer_group: str = "cloudtally-worker"
     broker_session_timeout_s: float = 6.0
+    # Embedded broker storage: "s3" keeps topics, messages and committed offsets on disk
+    # (Tansu's s3:// engine on a local s3rver at this port, files in data_dir/broker-s3);
+    # "memory" keeps nothing across a broker restart. See docs/operations.md.
+    broker_storage: Literal["s3", "memory"] = "s3"
+    broker_s3_port: int = 19094
 
     # Store. "chdb://<folder>" (embedded) or "clickhouse://host:port/database" (server).
     store_url: str = ""

@@ -130,6 +130,7 @@ def test_serve_forever_stops_on_sigterm(tmp_path: Path) -> None:
     env = {
         **os.environ,
         "CLOUDTALLY_KAFKA_BOOTSTRAP": f"127.0.0.1:{port}",
+        "CLOUDTALLY_BROKER_STORAGE": "memory",
         "CLOUDTALLY_DATA_DIR": str(tmp_path),
     }
     proc = subprocess.Popen(

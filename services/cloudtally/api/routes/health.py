@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cloudtally.api.deps import StoreDep
@@ -17,8 +17,11 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness: the store answers and is fully migrated")
-def readyz(store: StoreDep, response: Response) -> dict[str, object]:
+@router.get(
+    "/readyz",
+    summary="Readiness: the store answers and is fully migrated (and, in a worker, the broker)",
+)
+def readyz(store: StoreDep, request: Request, response: Response) -> dict[str, object]:
     held = STORE_GATE.unavailable()  # a worker in this process holds a batch past its budget
     if held:
         response.status_code = 503
@@ -29,6 +32,11 @@ def readyz(store: StoreDep, response: Response) -> dict[str, object]:
                 {"stage": h.stage, "since": int(h.since), "attempts": h.attempts} for h in held
             ],
         }
+    broker_probe = getattr(request.app.state, "broker_probe", None)
+    broker_down = broker_probe() if broker_probe is not None else None
+    if broker_down:  # the worker cannot ingest: say why (the supervisor's account included)
+        response.status_code = 503
+        return {"status": "broker unavailable", "error": broker_down[:500]}
     try:
         done = recorded(store)  # read-only: a probe never changes the store
     except Exception as exc:  # the store is down: say so, do not crash
