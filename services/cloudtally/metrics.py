@@ -135,3 +135,11 @@ VERIFICATION_FINDINGS = Gauge(
     "Findings of the latest verification of each provider's invoices",
     ["provider", "rule", "severity"],
 )
+
+# Replicated store (cluster mode). The replica gauges are read from each replica's
+# system.replicas at scrape time (cloudtally.store.health); replica = host:port.
+STORE_FAILOVERS = Counter(
+    "cloudtally_store_failovers_total",
+    "Store queries retried on another replica; reason = unreachable, timeout, read-only, ...",
+    ["reason"],
+)

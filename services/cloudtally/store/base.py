@@ -100,6 +100,17 @@ class Store(ABC):
     def version(self) -> tuple[int, ...]:
         """Engine version, to gate modern-only SQL."""
 
+    def execute_ddl(self, sql: str) -> None:
+        """Run a schema statement (a migration's); a replicated store rewrites its engine."""
+        self.execute(sql)
+
+    def replica_stores(self) -> Sequence[Store | StoreError]:
+        """The store of each replica, for per-replica work (migrations); itself by default.
+
+        A replica that does not answer is given as its ``StoreError``.
+        """
+        return [self]
+
     # Conveniences built on query(); the engines never need to override them.
     def rows(self, sql: str, params: Params = None) -> list[tuple[Any, ...]]:
         return self.query(sql, params)[1]

@@ -6,15 +6,45 @@ import logging
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
-from urllib.parse import urlparse
 
 import numpy as np
 import pyarrow as pa
 
+from cloudtally import metrics
 from cloudtally.store.base import Columns, Params, Store, StoreError, normalize_value, render
+from cloudtally.store.replication import ServerTarget, parse_server_url, replicated_ddl
+
+log = logging.getLogger(__name__)
 
 # The driver logs a line per non-numpy column type on every insert; not useful.
 logging.getLogger("clickhouse_driver.columns.service").setLevel(logging.ERROR)
+
+
+# Server error codes after which another replica may succeed: TABLE_IS_READ_ONLY (lost
+# ZooKeeper session), NO_ZOOKEEPER, KEEPER_EXCEPTION, SOCKET_TIMEOUT, NETWORK_ERROR,
+# UNKNOWN_STATUS_OF_INSERT.
+FAILOVER_CODES = {242: "read-only", 225: "no-zookeeper", 999: "keeper", 209: "timeout",
+                  210: "network", 319: "unknown-insert-status"}  # fmt: skip
+
+
+def failover_reason(exc: BaseException) -> str | None:
+    """Why another replica might answer where this one failed; None for query errors."""
+    from clickhouse_driver import errors
+
+    if isinstance(exc, errors.SocketTimeoutError | TimeoutError):
+        return "timeout"
+    if isinstance(exc, errors.NetworkError | EOFError | ConnectionError | OSError):
+        return "unreachable"
+    code = getattr(exc, "code", None)
+    return FAILOVER_CODES.get(code) if isinstance(code, int) else None
+
+
+def _host(client: Any) -> str:
+    try:
+        host, port = client.connection.hosts[0]
+        return f"{host}:{port}"
+    except Exception:
+        return "?"
 
 
 def _repeat(value: Any, n: int) -> np.ndarray:
@@ -45,28 +75,97 @@ def _as_ndarray(
 
 
 class ServerStore(Store):
+    """One ClickHouse server, or the replicas of one shard named in the URL.
+
+    With several hosts (``clickhouse://h1:9000,h2:9000/db``) each thread's
+    connection sticks to one replica and moves to the next when that one is
+    unreachable or its tables are read-only (lost ZooKeeper): reads are
+    retried there, and so are writes when the store is replicated, because
+    ReplicatedMergeTree drops a block it already holds (insert
+    deduplication), so a retried insert is stored once.
+    """
+
     engine: Literal["server"] = "server"
 
-    def __init__(self, url: str, database: str = "cloudtally") -> None:
+    def __init__(
+        self, url: str | ServerTarget, database: str = "cloudtally", *, watch: bool = True
+    ) -> None:
         from clickhouse_driver import Client
 
-        u = urlparse(url)
-        self.database = u.path.strip("/") or database
+        self.target = url if isinstance(url, ServerTarget) else parse_server_url(url, database)
+        self.database = self.target.database
+        self.replication = self.target.replication
+        (host, port), *alt = self.target.hosts
+        settings: dict[str, Any] = {"use_numpy": True}
+        if self.target.insert_quorum:
+            settings["insert_quorum"] = self.target.insert_quorum
         kw: dict[str, Any] = {
-            "host": u.hostname or "127.0.0.1",
-            "port": u.port or 9000,
-            "user": u.username or "default",
-            "password": u.password or "",
-            "settings": {"use_numpy": True},
+            "host": host,
+            "port": port,
+            "user": self.target.user,
+            "password": self.target.password,
+            "settings": settings,
+            "connect_timeout": self.target.connect_timeout_s,
+            "send_receive_timeout": self.target.send_receive_timeout_s,
+            "sync_request_timeout": min(5.0, self.target.send_receive_timeout_s),
         }
-        bootstrap = Client(**kw)
-        bootstrap.execute(f"CREATE DATABASE IF NOT EXISTS {self.database}")
-        bootstrap.disconnect()
+        if alt:
+            kw["alt_hosts"] = ",".join(f"{h}:{p}" for h, p in alt)
+        self._create_database(Client, kw)
         self._client_kw = {**kw, "database": self.database}
         # clickhouse-driver clients are not thread-safe: one per thread.
         self._local = threading.local()
         self._clients: list[Any] = []
         self._types: dict[str, dict[str, str]] = {}
+        if watch and self.replication is not None:
+            from cloudtally.store.health import watch as watch_replicas
+
+            watch_replicas(self.target)
+
+    def _create_database(self, client_cls: Any, kw: dict[str, Any]) -> None:
+        """Databases are per server: create it on every replica that answers."""
+        reached, errors = 0, []
+        for host, port in self.target.hosts:
+            one = {k: v for k, v in kw.items() if k != "alt_hosts"}
+            bootstrap = client_cls(**{**one, "host": host, "port": port})
+            try:
+                bootstrap.execute(f"CREATE DATABASE IF NOT EXISTS {self.database}")
+                reached += 1
+            except Exception as exc:
+                if len(self.target.hosts) == 1:
+                    raise
+                errors.append(f"{host}:{port}: {str(exc).splitlines()[0]}")
+            finally:
+                bootstrap.disconnect()
+        if not reached:
+            raise StoreError("no replica of the store answers: " + "; ".join(errors))
+        for err in errors:
+            log.warning("store replica unreachable (database not checked): %s", err)
+
+    def replica_stores(self) -> list[ServerStore | StoreError]:
+        """One store per replica named in the URL (an error for one that does not answer)."""
+        if len(self.target.hosts) == 1:
+            return [self]
+        out: list[ServerStore | StoreError] = []
+        for i, (host, port) in enumerate(self.target.hosts):
+            try:
+                out.append(ServerStore(self.target.one_host(i), watch=False))
+            except Exception as exc:
+                out.append(StoreError(f"replica {host}:{port}: {str(exc).splitlines()[0]}"))
+        return out
+
+    def execute_ddl(self, sql: str) -> None:
+        """A schema statement: rewritten to the Replicated engines in a replicated store."""
+        if self.replication is not None:
+            sql = replicated_ddl(sql, self.database, self.replication)
+        self.execute(sql)
+
+    @property
+    def host(self) -> str:
+        """The replica this thread's connection uses now, as ``host:port``."""
+        conn = self._client.connection
+        host, port = conn.hosts[0]
+        return f"{host}:{port}"
 
     @property
     def _client(self) -> Any:
@@ -79,15 +178,27 @@ class ServerStore(Store):
             self._clients.append(client)
         return client
 
-    def _run(self, sql: str, *args: Any, **kw: Any) -> Any:
-        try:
-            return self._client.execute(sql, *args, **kw)
-        except Exception as exc:
-            message = str(exc).split(" Stack trace:")[0].strip()
-            raise StoreError(f"{message}\n-- SQL: {sql[:500]}") from exc
+    def _run(self, sql: str, *args: Any, write: bool = False, **kw: Any) -> Any:
+        retry = len(self.target.hosts) > 1 and (not write or self.replication is not None)
+        attempts = len(self.target.hosts) if retry else 1
+        for attempt in range(attempts):
+            client = self._client
+            try:
+                return client.execute(sql, *args, **kw)
+            except Exception as exc:
+                reason = failover_reason(exc)
+                if reason and attempt + 1 < attempts:
+                    log.warning("store replica %s: %s; trying the next one", _host(client), reason)
+                    metrics.STORE_FAILOVERS.labels(reason).inc()
+                    client.disconnect()
+                    client.connection.hosts.rotate(-1)
+                    continue
+                message = str(exc).split(" Stack trace:")[0].strip()
+                raise StoreError(f"{message}\n-- SQL: {sql[:500]}") from exc
+        raise AssertionError("unreachable")
 
     def execute(self, sql: str, params: Params = None) -> None:
-        self._run(render(sql, params), settings={"use_numpy": False})
+        self._run(render(sql, params), write=True, settings={"use_numpy": False})
 
     def query(self, sql: str, params: Params = None) -> tuple[list[str], list[tuple[Any, ...]]]:
         rows, types = self._run(
@@ -120,7 +231,9 @@ class ServerStore(Store):
         for name, value in (constants or {}).items():
             names.append(name)
             data.append(_as_ndarray(_repeat(value, n), types.get(name, "")))
-        self._run(f"INSERT INTO {table} ({', '.join(names)}) VALUES", data, columnar=True)
+        self._run(
+            f"INSERT INTO {table} ({', '.join(names)}) VALUES", data, write=True, columnar=True
+        )
         return n
 
     def _column_types(self, table: str) -> dict[str, str]:
