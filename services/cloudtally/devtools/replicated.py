@@ -252,6 +252,27 @@ class ReplicatedCluster:
     def restart(self, i: int) -> None:
         self.servers[i].start()
 
+    def wait_in_sync(self, database: str, timeout_s: float = 120.0) -> float:
+        """Wait until every replica answers, none is read-only and none has work queued.
+
+        Returns the seconds it took; raises ``TimeoutError`` with the last figures.
+        """
+        from cloudtally.store.health import probe
+        from cloudtally.store.replication import parse_server_url
+
+        target = parse_server_url(self.url(database))
+        started = time.monotonic()
+        figures: list[dict[str, float] | None] = []
+        while time.monotonic() - started < timeout_s:
+            figures = [probe(target, i) for i in range(len(self.servers))]
+            if all(
+                f is not None and f["readonly"] == 0 and f["queue"] == 0 and f["log_behind"] == 0
+                for f in figures
+            ):
+                return time.monotonic() - started
+            time.sleep(0.2)
+        raise TimeoutError(f"replicas of {database} not in sync after {timeout_s}s: {figures}")
+
     def stop(self) -> None:
         for server in self.servers:
             server.stop()

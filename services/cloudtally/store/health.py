@@ -26,10 +26,22 @@ _registered: dict[tuple[tuple[str, int], ...], ReplicaHealth] = {}
 _lock = threading.Lock()
 
 PROBE = """
-SELECT count(), sum(is_readonly), sum(queue_size), max(absolute_delay),
-       sum(inserts_in_queue), sum(merges_in_queue), min(active_replicas)
+SELECT count(), sum(is_readonly + is_session_expired), sum(queue_size), max(absolute_delay),
+       sum(inserts_in_queue), sum(merges_in_queue), min(active_replicas),
+       sum(greatest(log_max_index - log_pointer, 0))
 FROM system.replicas WHERE database = %(db)s
 """
+
+
+def lag(figures: dict[str, float] | None) -> float:
+    """How unfit a replica is to serve reads that must see every write: 0 = fit.
+
+    Read-only tables first, then log entries not yet pulled and parts not yet
+    fetched (a replica back from a crash serves stale reads until both are 0).
+    """
+    if figures is None:
+        return float("inf")
+    return figures["readonly"] * 1e9 + figures["log_behind"] + figures["inserts"]
 
 
 def probe(target: ServerTarget, i: int, timeout_s: float = 1.0) -> dict[str, float] | None:
@@ -53,8 +65,9 @@ def probe(target: ServerTarget, i: int, timeout_s: float = 1.0) -> dict[str, flo
         return None
     finally:
         client.disconnect()
-    tables, readonly, queue, delay, inserts, merges, active = row
+    tables, readonly, queue, delay, inserts, merges, active, log_behind = row
     return {
+        "log_behind": float(log_behind or 0),
         "tables": float(tables or 0),
         "readonly": float(readonly or 0),
         "queue": float(queue or 0),

@@ -87,9 +87,13 @@ def parse_server_url(url: str, default_database: str = "cloudtally") -> ServerTa
         item = item.strip()
         if not item:
             continue
-        host, sep, port = item.rpartition(":")
-        if not sep:
-            host, port = item, ""
+        if item.startswith("[") and "]" in item:  # [IPv6]:port
+            host, _, port = item[1:].partition("]")
+            port = port.removeprefix(":")
+        else:
+            host, sep, port = item.rpartition(":")
+            if not sep:
+                host, port = item, ""
         if not port.isdigit() and port:
             raise ValueError(f"bad port in store URL host {item!r}")
         hosts.append((host.strip("[]") or "127.0.0.1", int(port or 9000)))

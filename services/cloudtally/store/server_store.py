@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -15,6 +16,13 @@ from cloudtally.store.base import Columns, Params, Store, StoreError, normalize_
 from cloudtally.store.replication import ServerTarget, parse_server_url, replicated_ddl
 
 log = logging.getLogger(__name__)
+
+# How often a replicated store checks that its replica is still fit (not read-only,
+# not behind); a check costs one small query on system.replicas per replica.
+HEALTH_CHECK_S = 5.0
+# Replication log entries + parts to fetch beyond which a replica is "behind" (a replica
+# back from a crash) and the store moves to a peer that is not.
+BEHIND_LIMIT = 50
 
 # The driver logs a line per non-numpy column type on every insert; not useful.
 logging.getLogger("clickhouse_driver.columns.service").setLevel(logging.ERROR)
@@ -39,12 +47,9 @@ def failover_reason(exc: BaseException) -> str | None:
     return FAILOVER_CODES.get(code) if isinstance(code, int) else None
 
 
-def _host(client: Any) -> str:
-    try:
-        host, port = client.connection.hosts[0]
-        return f"{host}:{port}"
-    except Exception:
-        return "?"
+def _name(store: ServerStore, i: int) -> str:
+    host, port = store.target.hosts[i]
+    return f"{host}:{port}"
 
 
 def _repeat(value: Any, n: int) -> np.ndarray:
@@ -95,10 +100,10 @@ class ServerStore(Store):
         self.target = url if isinstance(url, ServerTarget) else parse_server_url(url, database)
         self.database = self.target.database
         self.replication = self.target.replication
-        (host, port), *alt = self.target.hosts
         settings: dict[str, Any] = {"use_numpy": True}
         if self.target.insert_quorum:
             settings["insert_quorum"] = self.target.insert_quorum
+        host, port = self.target.hosts[0]
         kw: dict[str, Any] = {
             "host": host,
             "port": port,
@@ -109,14 +114,17 @@ class ServerStore(Store):
             "send_receive_timeout": self.target.send_receive_timeout_s,
             "sync_request_timeout": min(5.0, self.target.send_receive_timeout_s),
         }
-        if alt:
-            kw["alt_hosts"] = ",".join(f"{h}:{p}" for h, p in alt)
         self._create_database(Client, kw)
         self._client_kw = {**kw, "database": self.database}
         # clickhouse-driver clients are not thread-safe: one per thread.
         self._local = threading.local()
         self._clients: list[Any] = []
         self._types: dict[str, dict[str, str]] = {}
+        # The replica every thread of this process uses (index into target.hosts): one
+        # for all, so what one thread wrote the next one reads; moved by _fail_over.
+        self._replica = 0
+        self._replica_lock = threading.Lock()
+        self._checked_at = float("-inf")  # check the replica on first use
         if watch and self.replication is not None:
             from cloudtally.store.health import watch as watch_replicas
 
@@ -162,37 +170,75 @@ class ServerStore(Store):
 
     @property
     def host(self) -> str:
-        """The replica this thread's connection uses now, as ``host:port``."""
-        conn = self._client.connection
-        host, port = conn.hosts[0]
+        """The replica this process uses now, as ``host:port``."""
+        host, port = self.target.hosts[self._replica]
         return f"{host}:{port}"
 
     @property
     def _client(self) -> Any:
         client = getattr(self._local, "client", None)
+        if client is not None and self._local.replica != self._replica:
+            client.disconnect()  # another thread moved the process to another replica
+            client = None
         if client is None:
             from clickhouse_driver import Client
 
-            client = Client(**self._client_kw)
-            self._local.client = client
+            replica = self._replica
+            host, port = self.target.hosts[replica]
+            client = Client(**{**self._client_kw, "host": host, "port": port})
+            self._local.client, self._local.replica = client, replica
             self._clients.append(client)
         return client
 
+    def _fail_over(self, failed: int, reason: str) -> None:
+        """Move the process off replica ``failed`` to the fittest other one."""
+        from cloudtally.store.health import lag, probe
+
+        with self._replica_lock:
+            if self._replica != failed:
+                return  # another thread already moved
+            others = [i for i in range(len(self.target.hosts)) if i != failed]
+            best = min(others, key=lambda i: (lag(probe(self.target, i)), i))
+            log.warning("store replica %s: %s; moving to %s", self.host, reason, _name(self, best))
+            metrics.STORE_FAILOVERS.labels(reason).inc()
+            self._replica = best
+
+    def _check_replica(self) -> None:
+        """Every few seconds: leave a replica that went read-only or fell behind."""
+        from cloudtally.store.health import lag, probe
+
+        if time.monotonic() - self._checked_at < HEALTH_CHECK_S:
+            return
+        with self._replica_lock:
+            if time.monotonic() - self._checked_at < HEALTH_CHECK_S:
+                return
+            self._checked_at = time.monotonic()
+            current = self._replica
+            mine = lag(probe(self.target, current))
+            if mine < BEHIND_LIMIT:  # the writers' own replica is a few entries behind too
+                return
+        others = [i for i in range(len(self.target.hosts)) if i != current]
+        better = min((lag(probe(self.target, i)), i) for i in others)
+        if better[0] < BEHIND_LIMIT:
+            self._fail_over(current, "read-only" if mine >= 1e9 else "behind")
+
     def _run(self, sql: str, *args: Any, write: bool = False, **kw: Any) -> Any:
-        retry = len(self.target.hosts) > 1 and (not write or self.replication is not None)
+        several = len(self.target.hosts) > 1
+        retry = several and (not write or self.replication is not None)
         attempts = len(self.target.hosts) if retry else 1
+        if several and self.replication is not None:
+            self._check_replica()
         for attempt in range(attempts):
-            client = self._client
+            replica, client = self._replica, self._client
             try:
                 return client.execute(sql, *args, **kw)
             except Exception as exc:
-                reason = failover_reason(exc)
-                if reason and attempt + 1 < attempts:
-                    log.warning("store replica %s: %s; trying the next one", _host(client), reason)
-                    metrics.STORE_FAILOVERS.labels(reason).inc()
+                reason = failover_reason(exc) if several else None
+                if reason:
                     client.disconnect()
-                    client.connection.hosts.rotate(-1)
-                    continue
+                    self._fail_over(replica, reason)
+                    if attempt + 1 < attempts:
+                        continue
                 message = str(exc).split(" Stack trace:")[0].strip()
                 raise StoreError(f"{message}\n-- SQL: {sql[:500]}") from exc
         raise AssertionError("unreachable")
