@@ -13,6 +13,7 @@ replicas in sync.
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -38,7 +39,19 @@ def replicated_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any
 
 @pytest.fixture
 def replicated_store(replicated_cluster: Any, test_id: str) -> Iterator[Store]:
-    database = f"r_{test_id}"
+    with _fresh_replicated(replicated_cluster, f"r_{test_id}") as store:
+        yield store
+
+
+@pytest.fixture(scope="module")
+def shared_replicated_store(replicated_cluster: Any) -> Iterator[Store]:
+    """One migrated database for the tests of a module that write disjoint tables."""
+    with _fresh_replicated(replicated_cluster, f"r_{uuid.uuid4().hex[:12]}") as store:
+        yield store
+
+
+@contextlib.contextmanager
+def _fresh_replicated(replicated_cluster: Any, database: str) -> Iterator[Store]:
     store = open_store(replicated_cluster.url(database), database)
     try:
         migrate(store)

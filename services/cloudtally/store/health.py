@@ -22,8 +22,9 @@ from cloudtally.store.replication import ServerTarget
 
 log = logging.getLogger(__name__)
 
-_registered: dict[tuple[tuple[str, int], ...], ReplicaHealth] = {}
-_lock = threading.Lock()
+# The replicated stores this process opened, by their replica set (latest database wins).
+_targets: dict[tuple[tuple[str, int], ...], ServerTarget] = {}
+_lock = threading.RLock()  # REGISTRY.register() calls collect()
 
 PROBE = """
 SELECT count(), sum(is_readonly + is_session_expired), sum(queue_size), max(absolute_delay),
@@ -79,8 +80,7 @@ def probe(target: ServerTarget, i: int, timeout_s: float = 1.0) -> dict[str, flo
 
 
 class ReplicaHealth(Collector):
-    def __init__(self, target: ServerTarget) -> None:
-        self.target = target
+    """One collector for the process: every replica of every store it watches."""
 
     def collect(self) -> Iterator[Any]:
         up = GaugeMetricFamily(
@@ -106,9 +106,13 @@ class ReplicaHealth(Collector):
             "Replicas this replica sees active in ZooKeeper (min over its tables)",
             labels=["replica"],
         )
-        for i, (host, port) in enumerate(self.target.hosts):
+        with _lock:
+            targets = list(_targets.values())
+        replicas = [(t, i) for t in targets for i in range(len(t.hosts))]
+        for target, i in replicas:
+            host, port = target.hosts[i]
             name = f"{host}:{port}"
-            figures = probe(self.target, i)
+            figures = probe(target, i)
             up.add_metric([name], 0.0 if figures is None else 1.0)
             if figures is None:
                 continue
@@ -122,10 +126,8 @@ class ReplicaHealth(Collector):
 
 
 def watch(target: ServerTarget) -> None:
-    """Export the health of ``target``'s replicas from this process (once per target)."""
+    """Export the health of ``target``'s replicas from this process."""
     with _lock:
-        if target.hosts in _registered:
-            return
-        collector = ReplicaHealth(target)
-        REGISTRY.register(collector)
-        _registered[target.hosts] = collector
+        if not _targets:
+            REGISTRY.register(ReplicaHealth())
+        _targets[target.hosts] = target
