@@ -111,6 +111,14 @@ class Store(ABC):
         """
         return [self]
 
+    def replication_settled(self) -> bool:
+        """True when what this store reads is everything acknowledged (always, unreplicated).
+
+        A replicated store says False while a replica is down or this one has
+        parts still to fetch: steps that keep a watermark must not move it then.
+        """
+        return True
+
     # Conveniences built on query(); the engines never need to override them.
     def rows(self, sql: str, params: Params = None) -> list[tuple[Any, ...]]:
         return self.query(sql, params)[1]

@@ -29,7 +29,7 @@ _lock = threading.RLock()  # REGISTRY.register() calls collect()
 PROBE = """
 SELECT count(), sum(is_readonly + is_session_expired), sum(queue_size), max(absolute_delay),
        sum(inserts_in_queue), sum(merges_in_queue), min(active_replicas),
-       sum(greatest(log_max_index - log_pointer, 0))
+       sum(greatest(log_max_index - log_pointer, 0)), max(total_replicas)
 FROM system.replicas WHERE database = %(db)s
 """
 
@@ -43,6 +43,22 @@ def lag(figures: dict[str, float] | None) -> float:
     if figures is None:
         return float("inf")
     return figures["readonly"] * 1e9 + figures["log_behind"] + figures["inserts"]
+
+
+def settled(figures: dict[str, float] | None) -> bool:
+    """Every replica is up and this one holds every part acknowledged anywhere.
+
+    Only then can a derived step trust that what it reads here is complete: a
+    part acknowledged by a replica that died before the others fetched it
+    shows up only when that replica returns.
+    """
+    return (
+        figures is not None
+        and figures["readonly"] == 0
+        and figures["active"] == figures["total"]
+        and figures["inserts"] == 0
+        and figures["log_behind"] == 0
+    )
 
 
 def probe(target: ServerTarget, i: int, timeout_s: float = 1.0) -> dict[str, float] | None:
@@ -66,8 +82,9 @@ def probe(target: ServerTarget, i: int, timeout_s: float = 1.0) -> dict[str, flo
         return None
     finally:
         client.disconnect()
-    tables, readonly, queue, delay, inserts, merges, active, log_behind = row
+    tables, readonly, queue, delay, inserts, merges, active, log_behind, total = row
     return {
+        "total": float(total or 0),
         "log_behind": float(log_behind or 0),
         "tables": float(tables or 0),
         "readonly": float(readonly or 0),

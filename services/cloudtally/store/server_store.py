@@ -184,6 +184,13 @@ class ServerStore(Store):
                 raise
             log.warning("%s: applied here; a replica that is down applies it when back", sql)
 
+    def replication_settled(self) -> bool:
+        if self.replication is None:
+            return True
+        from cloudtally.store.health import probe, settled
+
+        return settled(probe(self.target, self._replica))
+
     @property
     def host(self) -> str:
         """The replica this process uses now, as ``host:port``."""
