@@ -73,7 +73,7 @@ def test_replica_killed_mid_ingest_loses_nothing_and_bills_as_a_fault_free_run(
     test_id,
 ) -> None:
     timing = dict(rollup_interval_s=1.0, rating_interval_s=2.0, analytics_interval_s=3600.0)
-    common = dict(seed=11, vms=150, pools=2, bureaus=6, interval=300, rows_per_message=200)
+    common = dict(seed=11, vms=100, pools=2, bureaus=6, interval=300, rows_per_message=100)
     s_rep = settings(
         mode="cluster",
         store_url=replicated_cluster.url(replicated_store.database),
@@ -106,7 +106,7 @@ def test_replica_killed_mid_ingest_loses_nothing_and_bills_as_a_fault_free_run(
             worker_process(s_ref, ref_log, with_api=False) as ref,
         ):
             wait_until(
-                lambda: (replicated_store.scalar("SELECT count() FROM samples") or 0) > 5_000,
+                lambda: (replicated_store.scalar("SELECT count() FROM samples") or 0) > 2_000,
                 "some samples in the replicated store",
                 rep,
                 rep_log,

@@ -253,11 +253,11 @@ class ReplicatedCluster:
         self.servers[i].start()
 
     def wait_in_sync(self, database: str, timeout_s: float = 120.0) -> float:
-        """Wait until every replica answers, none is read-only and none has work queued.
+        """Wait until every replica answers, is writable and holds every part (merges aside).
 
         Returns the seconds it took; raises ``TimeoutError`` with the last figures.
         """
-        from cloudtally.store.health import probe
+        from cloudtally.store.health import probe, settled
         from cloudtally.store.replication import parse_server_url
 
         target = parse_server_url(self.url(database))
@@ -265,10 +265,7 @@ class ReplicatedCluster:
         figures: list[dict[str, float] | None] = []
         while time.monotonic() - started < timeout_s:
             figures = [probe(target, i) for i in range(len(self.servers))]
-            if all(
-                f is not None and f["readonly"] == 0 and f["queue"] == 0 and f["log_behind"] == 0
-                for f in figures
-            ):
+            if all(settled(f) for f in figures):
                 return time.monotonic() - started
             time.sleep(0.2)
         raise TimeoutError(f"replicas of {database} not in sync after {timeout_s}s: {figures}")

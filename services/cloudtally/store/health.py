@@ -1,30 +1,28 @@
-"""Replica health for Prometheus, read from each replica at scrape time.
+"""Replica health: what the store's failover decides on, and gauges for Prometheus.
 
 A replicated store names several servers; what an operator needs to see is
 per replica: does it answer, are its tables read-only (ZooKeeper lost or its
 old session not yet expired), how long is its replication queue and how far
-behind is it. Reading ``system.replicas`` on scrape keeps it true without a
-loop of its own; each probe has a 1 s budget so a dead replica cannot stall
-the scrape.
+behind is it. A daemon thread reads ``system.replicas`` on each replica every
+5 s; each probe has a 1 s budget so a dead replica cannot stall it.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
-from typing import Any
+import time
 
-from prometheus_client.core import REGISTRY, GaugeMetricFamily
-from prometheus_client.registry import Collector
-
+from cloudtally import metrics
 from cloudtally.store.replication import ServerTarget
 
 log = logging.getLogger(__name__)
 
 # The replicated stores this process opened, by their replica set (latest database wins).
 _targets: dict[tuple[tuple[str, int], ...], ServerTarget] = {}
-_lock = threading.RLock()  # REGISTRY.register() calls collect()
+_lock = threading.Lock()
+_thread: threading.Thread | None = None
+INTERVAL_S = 5.0
 
 PROBE = """
 SELECT count(), sum(is_readonly + is_session_expired), sum(queue_size), max(absolute_delay),
@@ -96,55 +94,39 @@ def probe(target: ServerTarget, i: int, timeout_s: float = 1.0) -> dict[str, flo
     }
 
 
-class ReplicaHealth(Collector):
-    """One collector for the process: every replica of every store it watches."""
-
-    def collect(self) -> Iterator[Any]:
-        up = GaugeMetricFamily(
-            "cloudtally_store_replica_up", "1 when the store replica answers", labels=["replica"]
-        )
-        readonly = GaugeMetricFamily(
-            "cloudtally_store_replica_readonly_tables",
-            "Replicated tables in read-only mode on this replica (ZooKeeper lost)",
-            labels=["replica"],
-        )
-        queue = GaugeMetricFamily(
-            "cloudtally_store_replication_queue",
-            "Replication queue entries on this replica; kind = all, inserts, merges",
-            labels=["replica", "kind"],
-        )
-        delay = GaugeMetricFamily(
-            "cloudtally_store_replica_delay_seconds",
-            "How far this replica is behind (max absolute_delay of its tables)",
-            labels=["replica"],
-        )
-        active = GaugeMetricFamily(
-            "cloudtally_store_active_replicas",
-            "Replicas this replica sees active in ZooKeeper (min over its tables)",
-            labels=["replica"],
-        )
-        with _lock:
-            targets = list(_targets.values())
-        replicas = [(t, i) for t in targets for i in range(len(t.hosts))]
-        for target, i in replicas:
-            host, port = target.hosts[i]
+def refresh() -> None:
+    """Probe every watched replica once and set the replica gauges."""
+    with _lock:
+        targets = list(_targets.values())
+    for target in targets:
+        for i, (host, port) in enumerate(target.hosts):
             name = f"{host}:{port}"
             figures = probe(target, i)
-            up.add_metric([name], 0.0 if figures is None else 1.0)
+            metrics.STORE_REPLICA_UP.labels(name).set(0.0 if figures is None else 1.0)
             if figures is None:
                 continue
-            readonly.add_metric([name], figures["readonly"])
-            queue.add_metric([name, "all"], figures["queue"])
-            queue.add_metric([name, "inserts"], figures["inserts"])
-            queue.add_metric([name, "merges"], figures["merges"])
-            delay.add_metric([name], figures["delay"])
-            active.add_metric([name], figures["active"])
-        yield from (up, readonly, queue, delay, active)
+            metrics.STORE_REPLICA_READONLY.labels(name).set(figures["readonly"])
+            metrics.STORE_REPLICATION_QUEUE.labels(name, "all").set(figures["queue"])
+            metrics.STORE_REPLICATION_QUEUE.labels(name, "inserts").set(figures["inserts"])
+            metrics.STORE_REPLICATION_QUEUE.labels(name, "merges").set(figures["merges"])
+            metrics.STORE_REPLICA_DELAY.labels(name).set(figures["delay"])
+            metrics.STORE_ACTIVE_REPLICAS.labels(name).set(figures["active"])
+
+
+def _loop() -> None:
+    while True:
+        try:
+            refresh()
+        except Exception:  # a probe must never take the process down
+            log.exception("replica health probe failed")
+        time.sleep(INTERVAL_S)
 
 
 def watch(target: ServerTarget) -> None:
-    """Export the health of ``target``'s replicas from this process."""
+    """Export the health of ``target``'s replicas from this process (a daemon thread)."""
+    global _thread
     with _lock:
-        if not _targets:
-            REGISTRY.register(ReplicaHealth())
         _targets[target.hosts] = target
+        if _thread is None:
+            _thread = threading.Thread(target=_loop, name="store-replica-health", daemon=True)
+            _thread.start()
