@@ -47,6 +47,7 @@ def test_schema_is_replicated_on_both_and_each_keeps_its_own_ledger(
     replicated_cluster, shared_replicated_store
 ) -> None:
     db = shared_replicated_store.database
+    replicated_cluster.wait_in_sync(db)  # a new replica activates in the background
     engines = []
     for i in range(2):
         with on_replica(replicated_cluster, i, db) as one:

@@ -253,7 +253,8 @@ class ReplicatedCluster:
         self.servers[i].start()
 
     def wait_in_sync(self, database: str, timeout_s: float = 120.0) -> float:
-        """Wait until every replica answers, is writable and holds every part (merges aside).
+        """Wait until every replica answers, is writable, holds every part and has applied
+        every mutation (merges aside: they do not change what a query returns).
 
         Returns the seconds it took; raises ``TimeoutError`` with the last figures.
         """
@@ -265,7 +266,7 @@ class ReplicatedCluster:
         figures: list[dict[str, float] | None] = []
         while time.monotonic() - started < timeout_s:
             figures = [probe(target, i) for i in range(len(self.servers))]
-            if all(settled(f) for f in figures):
+            if all(settled(f) and f is not None and f["mutations"] == 0 for f in figures):
                 return time.monotonic() - started
             time.sleep(0.2)
         raise TimeoutError(f"replicas of {database} not in sync after {timeout_s}s: {figures}")

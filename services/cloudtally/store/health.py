@@ -4,7 +4,7 @@ A replicated store names several servers; what an operator needs to see is
 per replica: does it answer, are its tables read-only (ZooKeeper lost or its
 old session not yet expired), how long is its replication queue and how far
 behind is it. A daemon thread reads ``system.replicas`` on each replica every
-5 s; each probe has a 1 s budget so a dead replica cannot stall it.
+5 s; each probe has a 3 s budget so a dead replica cannot stall it.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ INTERVAL_S = 5.0
 PROBE = """
 SELECT count(), sum(is_readonly + is_session_expired), sum(queue_size), max(absolute_delay),
        sum(inserts_in_queue), sum(merges_in_queue), min(active_replicas),
-       sum(greatest(log_max_index - log_pointer, 0)), max(total_replicas)
+       sum(greatest(log_max_index - log_pointer, 0)), max(total_replicas),
+       sum(part_mutations_in_queue)
 FROM system.replicas WHERE database = %(db)s
 """
 
@@ -80,8 +81,9 @@ def probe(target: ServerTarget, i: int, timeout_s: float = 1.0) -> dict[str, flo
         return None
     finally:
         client.disconnect()
-    tables, readonly, queue, delay, inserts, merges, active, log_behind, total = row
+    tables, readonly, queue, delay, inserts, merges, active, log_behind, total, mutations = row
     return {
+        "mutations": float(mutations or 0),
         "total": float(total or 0),
         "log_behind": float(log_behind or 0),
         "tables": float(tables or 0),
@@ -101,7 +103,7 @@ def refresh() -> None:
     for target in targets:
         for i, (host, port) in enumerate(target.hosts):
             name = f"{host}:{port}"
-            figures = probe(target, i)
+            figures = probe(target, i, timeout_s=3.0)
             metrics.STORE_REPLICA_UP.labels(name).set(0.0 if figures is None else 1.0)
             if figures is None:
                 continue

@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 # How often a replicated store checks that its replica is still fit (not read-only,
 # not behind); a check costs one small query on system.replicas per replica.
 HEALTH_CHECK_S = 5.0
+PROBE_TIMEOUT_S = 5.0  # a loaded machine answers system.replicas slowly; 1 s was too short
 # How long an ALTER in a migration waits for the other replicas before going on.
 ALTER_WAIT_S = 5
 # Replication log entries + parts to fetch beyond which a replica is "behind" (a replica
@@ -189,7 +190,7 @@ class ServerStore(Store):
             return True
         from cloudtally.store.health import probe, settled
 
-        return settled(probe(self.target, self._replica))
+        return settled(probe(self.target, self._replica, PROBE_TIMEOUT_S))
 
     @property
     def host(self) -> str:
@@ -221,13 +222,19 @@ class ServerStore(Store):
             if self._replica != failed:
                 return  # another thread already moved
             others = [i for i in range(len(self.target.hosts)) if i != failed]
-            best = min(others, key=lambda i: (lag(probe(self.target, i)), i))
+            best = others[0]
+            if len(others) > 1:
+                best = min(others, key=lambda i: (lag(probe(self.target, i, PROBE_TIMEOUT_S)), i))
             log.warning("store replica %s: %s; moving to %s", self.host, reason, _name(self, best))
             metrics.STORE_FAILOVERS.labels(reason).inc()
             self._replica = best
 
     def _check_replica(self) -> None:
-        """Every few seconds: leave a replica that went read-only or fell behind."""
+        """Every few seconds: leave a replica that went read-only or fell behind.
+
+        Only on evidence: a probe that does not answer in time (a loaded machine)
+        moves nothing; a replica that really is gone fails the next query instead.
+        """
         from cloudtally.store.health import lag, probe
 
         if time.monotonic() - self._checked_at < HEALTH_CHECK_S:
@@ -237,11 +244,12 @@ class ServerStore(Store):
                 return
             self._checked_at = time.monotonic()
             current = self._replica
-            mine = lag(probe(self.target, current))
-            if mine < BEHIND_LIMIT:  # the writers' own replica is a few entries behind too
+            figures = probe(self.target, current, PROBE_TIMEOUT_S)
+            if figures is None or lag(figures) < BEHIND_LIMIT:
                 return
+        mine = lag(figures)
         others = [i for i in range(len(self.target.hosts)) if i != current]
-        better = min((lag(probe(self.target, i)), i) for i in others)
+        better = min((lag(probe(self.target, i, PROBE_TIMEOUT_S)), i) for i in others)
         if better[0] < BEHIND_LIMIT:
             self._fail_over(current, "read-only" if mine >= 1e9 else "behind")
 
