@@ -3,7 +3,9 @@
 - ``replicated_cluster``  the running ``ReplicatedCluster`` (``.url(db)``, ``.replica_url(i, db)``,
   ``.kill(i)``, ``.restart(i)``, ``.wait_in_sync(db)``).
 - ``replicated_store``    an open, migrated store on a fresh database ``r_<hex>`` naming
-  both replicas (reads and writes fail over); the database is dropped on both afterwards.
+  both replicas (reads and writes fail over). The databases are not dropped: a
+  replicated DROP on a loaded machine took up to 100 s, and the whole cluster is
+  thrown away at the end of the session.
 
 A test that kills a replica restarts it before it ends (the ``healthy`` check
 after each test fails loudly if it did not), so the next test starts from two
@@ -61,13 +63,6 @@ def _fresh_replicated(replicated_cluster: Any, database: str) -> Iterator[Store]
         for server in replicated_cluster.servers:
             if server.proc is None:  # a test left a replica down: bring it back
                 server.start()
-        drop_everywhere(replicated_cluster, database)
-
-
-def drop_everywhere(cluster: Any, database: str) -> None:
-    for i in range(len(cluster.servers)):
-        with contextlib.suppress(Exception), open_store(cluster.replica_url(i, database)) as one:
-            one.execute(f"DROP DATABASE IF EXISTS {database}")
 
 
 def on_replica(cluster: Any, i: int, database: str) -> Store:
