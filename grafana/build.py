@@ -1161,6 +1161,83 @@ WATERMARKS = (
 )
 
 
+def store_replicas(d: Dash) -> None:
+    """The replicated store (cluster mode): each replica's health as the services see it.
+
+    Every process with a replicated store reports every replica, so panels take
+    the max over instances (the worst view) per replica.
+    """
+    d.row("Store replicas (replicated ClickHouse)")
+    up = {
+        "mode": "absolute",
+        "steps": [{"color": "red", "value": None}, {"color": "green", "value": 1}],
+    }
+    zero_ok = {
+        "mode": "absolute",
+        "steps": [{"color": "green", "value": None}, {"color": "red", "value": 1}],
+    }
+    d.add(
+        panel(
+            "stat",
+            "Replicas up",
+            [prom("min by (replica) (cloudtally_store_replica_up)", "{{replica}}")],
+            description="0 = a service cannot reach this replica: the store has moved to the "
+            "other one; bring it back (docs/operations.md, Recovering the replicated store).",
+            thresholds=up,
+        ),
+        w=6,
+        h=5,
+    )
+    d.add(
+        panel(
+            "stat",
+            "Read-only tables",
+            [prom("max by (replica) (cloudtally_store_replica_readonly_tables)", "{{replica}}")],
+            description="Replicated tables that refuse writes: ZooKeeper/Keeper lost (all "
+            "replicas), or a replica back from a crash whose old session has not expired yet.",
+            thresholds=zero_ok,
+        ),
+        w=6,
+        h=5,
+    )
+    d.add(
+        panel(
+            "timeseries",
+            "Replication queue",
+            [
+                prom(
+                    "max by (replica, kind) (cloudtally_store_replication_queue)",
+                    "{{replica}} {{kind}}",
+                )
+            ],
+            description="inserts = parts this replica still has to fetch; while > 0 the "
+            "leader's rollups are provisional (their watermark is held).",
+        ),
+        w=6,
+        h=5,
+    )
+    d.add(
+        panel(
+            "timeseries",
+            "Replica delay and failovers",
+            [
+                prom(
+                    "max by (replica) (cloudtally_store_replica_delay_seconds)", "delay {{replica}}"
+                ),
+                prom(
+                    "sum by (reason) (increase(cloudtally_store_failovers_total[5m]))",
+                    "failovers {{reason}} /5m",
+                    "B",
+                ),
+            ],
+            description="Seconds this replica is behind; queries moved to another replica "
+            "(unreachable, timeout, read-only, behind, ...).",
+        ),
+        w=6,
+        h=5,
+    )
+
+
 def pipeline() -> Dash:
     d = Dash(
         "cloudtally-pipeline",
@@ -1312,6 +1389,7 @@ def pipeline() -> Dash:
         ),
         w=12,
     )
+    store_replicas(d)
     d.row("Derivation (leader worker timers: rollup, rating, alerts pass)")
     d.add(
         panel(

@@ -185,3 +185,36 @@ def record_audit(report: object) -> None:
     AUDIT_ENTRIES.set(int(getattr(report, "entries", 0)))
     AUDIT_VERIFY_SECONDS.set(float(getattr(report, "seconds", 0.0)))
     AUDIT_LAST_VERIFY.set(time.time())
+
+
+# Replicated store (cluster mode). The replica gauges are set every 5 s from each
+# replica (cloudtally.store.health); replica = host:port.
+STORE_FAILOVERS = Counter(
+    "cloudtally_store_failovers_total",
+    "Store queries retried on another replica; reason = unreachable, timeout, read-only, ...",
+    ["reason"],
+)
+STORE_REPLICA_UP = Gauge(
+    "cloudtally_store_replica_up", "1 when the store replica answers", ["replica"]
+)
+STORE_REPLICA_READONLY = Gauge(
+    "cloudtally_store_replica_readonly_tables",
+    "Replicated tables read-only on this replica (ZooKeeper lost, or its old session "
+    "not expired yet after a crash)",
+    ["replica"],
+)
+STORE_REPLICATION_QUEUE = Gauge(
+    "cloudtally_store_replication_queue",
+    "Replication queue entries on this replica; kind = all, inserts (parts to fetch), merges",
+    ["replica", "kind"],
+)
+STORE_REPLICA_DELAY = Gauge(
+    "cloudtally_store_replica_delay_seconds",
+    "How far this replica is behind (max absolute_delay over its tables)",
+    ["replica"],
+)
+STORE_ACTIVE_REPLICAS = Gauge(
+    "cloudtally_store_active_replicas",
+    "Replicas this replica sees active in ZooKeeper (min over its tables)",
+    ["replica"],
+)

@@ -20,7 +20,11 @@ LONG_RUNNING = {
     "kafka-1",
     "kafka-2",
     "kafka-3",
-    "clickhouse",
+    "keeper-1",
+    "keeper-2",
+    "keeper-3",
+    "clickhouse-1",
+    "clickhouse-2",
     "worker",
     "api",
     "prometheus",
@@ -62,7 +66,9 @@ def test_compose_has_the_cluster_topology() -> None:
     env = services["worker"]["environment"]
     assert env["CLOUDTALLY_MODE"] == "cluster"
     assert env["CLOUDTALLY_STORE_URL"].startswith("clickhouse://")
-    assert env["CLOUDTALLY_STORE_URL"].endswith("@clickhouse:9000/cloudtally")
+    assert env["CLOUDTALLY_STORE_URL"].endswith(
+        "@clickhouse-1:9000,clickhouse-2:9000/cloudtally?replicated=true"
+    )
     assert int(env["CLOUDTALLY_REPLICATION_FACTOR"]) == 3
     # more workers than partitions would idle
     assert services["worker"]["deploy"]["replicas"] <= int(env["CLOUDTALLY_SAMPLES_PARTITIONS"])
@@ -86,7 +92,11 @@ def test_compose_services_have_images_healthchecks_and_known_references() -> Non
                     assert (COMPOSE_FILE.parent / source).resolve().exists(), f"{name}: {source}"
             else:
                 assert source in volumes, f"{name} uses undeclared volume {source}"
-    for stateful in ("kafka-1", "kafka-2", "kafka-3", "clickhouse", "prometheus", "grafana"):
+    stateful_services = (
+        *("kafka-1", "kafka-2", "kafka-3", "keeper-1", "keeper-2", "keeper-3"),
+        *("clickhouse-1", "clickhouse-2", "prometheus", "grafana"),
+    )
+    for stateful in stateful_services:
         named = [v.split(":", 1)[0] for v in services[stateful]["volumes"]]
         assert any(n in volumes for n in named), f"{stateful} has no persistent volume"
     build = services["worker"]["build"]
@@ -194,3 +204,97 @@ def test_dockerfile_copies_files_that_exist() -> None:
                 pytest.fail("README.md is missing: the package build (pyproject readme) needs it")
             assert (ROOT / src).exists(), src
     assert 'ENTRYPOINT ["cloudtally"]' in text
+
+
+# ---------------------------------------------------------------- the replicated store
+
+
+def _xml(text: str) -> Any:
+    import xml.etree.ElementTree as ET
+
+    return ET.fromstring(text)
+
+
+def _replication_layout(config: Any) -> tuple[list[str], list[str], Any]:
+    """(Keeper hosts, cluster replica hosts, macros element) of a replication.xml."""
+    keepers = [n.findtext("host") for n in config.find("zookeeper").findall("node")]
+    shard = config.find("remote_servers").find("cloudtally").find("shard")
+    assert shard.findtext("internal_replication") == "true"
+    replicas = [r.findtext("host") for r in shard.findall("replica")]
+    return keepers, replicas, config.find("macros")
+
+
+def test_compose_store_is_two_replicas_on_a_three_node_keeper() -> None:
+    from cloudtally.store.replication import parse_server_url
+
+    services = compose()["services"]
+    keepers = {n: services[n] for n in ("keeper-1", "keeper-2", "keeper-3")}
+    assert sorted(k["environment"]["KEEPER_SERVER_ID"] for k in keepers.values()) == ["1", "2", "3"]
+    keeper_xml = _xml((COMPOSE_FILE.parent / "keeper" / "keeper.xml").read_text())
+    raft = keeper_xml.find("keeper_server").find("raft_configuration").findall("server")
+    assert {(s.findtext("id"), s.findtext("hostname")) for s in raft} == {
+        (svc["environment"]["KEEPER_SERVER_ID"], name) for name, svc in keepers.items()
+    }
+    keeper_hosts, cluster_replicas, macros = _replication_layout(
+        _xml((COMPOSE_FILE.parent / "clickhouse" / "replication.xml").read_text())
+    )
+    assert sorted(keeper_hosts) == sorted(keepers)
+    assert macros.find("replica").get("from_env") == "CLICKHOUSE_REPLICA"
+    replica_names = {
+        n: services[n]["environment"]["CLICKHOUSE_REPLICA"]
+        for n in ("clickhouse-1", "clickhouse-2")
+    }
+    assert replica_names == {n: n for n in replica_names}  # distinct, and the interserver host
+    for name in replica_names:
+        mounts = [v.split(":")[1] for v in services[name]["volumes"]]
+        assert "/etc/clickhouse-server/config.d/replication.xml" in mounts
+        assert set(services[name]["depends_on"]) == set(keepers)
+    url = services["worker"]["environment"]["CLOUDTALLY_STORE_URL"]
+    target = parse_server_url(re.sub(r"\$\{[^}]*\}", "PASSWORD", url))  # compose's ${VAR:?msg}
+    assert target.replication is not None
+    assert [h for h, _ in target.hosts] == cluster_replicas == sorted(replica_names)
+    for dependent in ("migrate", "grafana"):
+        assert set(services[dependent]["depends_on"]) & set(replica_names)
+
+
+def test_k8s_store_is_two_replicas_on_a_three_node_keeper() -> None:
+    docs = list(yaml.safe_load_all((DEPLOY / "k8s" / "clickhouse.yaml").read_text()))
+    for d in docs:
+        assert d["metadata"]["namespace"] == "cloudtally"
+    sets = {d["metadata"]["name"]: d for d in docs if d["kind"] == "StatefulSet"}
+    services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
+    maps = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ConfigMap"}
+    assert sets["keeper"]["spec"]["replicas"] == 3 and sets["clickhouse"]["spec"]["replicas"] == 2
+    for name, sts in sets.items():
+        svc = services[sts["spec"]["serviceName"]]
+        assert svc["spec"]["clusterIP"] == "None"  # stable pod DNS names
+        assert svc["spec"]["selector"] == sts["spec"]["template"]["metadata"]["labels"]
+        assert (
+            sts["spec"]["selector"]["matchLabels"] == sts["spec"]["template"]["metadata"]["labels"]
+        )
+        assert sts["spec"]["volumeClaimTemplates"], f"{name} keeps no data"
+    pods = {
+        name: [f"{name}-{i}.{sts['spec']['serviceName']}" for i in range(sts["spec"]["replicas"])]
+        for name, sts in sets.items()
+    }
+    keeper_xml = _xml(maps["clickhouse-keeper-config"]["data"]["keeper.xml"])
+    raft = keeper_xml.find("keeper_server").find("raft_configuration").findall("server")
+    assert [(s.findtext("id"), s.findtext("hostname")) for s in raft] == [
+        (str(i + 1), host) for i, host in enumerate(pods["keeper"])
+    ]
+    keeper_hosts, cluster_replicas, macros = _replication_layout(
+        _xml(maps["clickhouse-config"]["data"]["replication.xml"])
+    )
+    assert keeper_hosts == pods["keeper"] and cluster_replicas == pods["clickhouse"]
+    container = sets["clickhouse"]["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"] for e in container["env"]}
+    assert macros.find("replica").get("from_env") in env
+    # The store URL the services are told to use names exactly these replicas.
+    from cloudtally.store.replication import parse_server_url
+
+    text = K8S.read_text()
+    url = re.search(r"'(clickhouse://[^']+)'", text)
+    assert url, "deploy/k8s/cloudtally.yaml shows the replicated store URL"
+    target = parse_server_url(url.group(1))
+    assert target.replication is not None
+    assert [h for h, _ in target.hosts] == pods["clickhouse"]

@@ -50,7 +50,7 @@ CONFIG_XML = """<?xml version="1.0"?>
   <timezone>UTC</timezone>
   <mark_cache_size>268435456</mark_cache_size>
   <max_concurrent_queries>100</max_concurrent_queries>
-</yandex>
+{extra}</yandex>
 """
 
 USERS_XML = """<?xml version="1.0"?>
@@ -130,8 +130,11 @@ class ClickHouseServer:
         ready_timeout_s: float = 30.0,
         stop_timeout_s: float = 10.0,
         stop_with_parent: bool = True,
+        extra_config: str = "",
     ) -> None:
         self.dir = Path(dir).resolve()
+        # More <yandex> elements (ZooKeeper, macros, interserver port: devtools.replicated).
+        self.extra_config = extra_config
         self.stop_with_parent = stop_with_parent
         self.tcp_port = tcp_port or free_port()
         self.http_port = http_port or free_port()
@@ -154,7 +157,12 @@ class ClickHouseServer:
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         config = self.dir / "config.xml"
         config.write_text(
-            CONFIG_XML.format(dir=self.dir, tcp_port=self.tcp_port, http_port=self.http_port)
+            CONFIG_XML.format(
+                dir=self.dir,
+                tcp_port=self.tcp_port,
+                http_port=self.http_port,
+                extra=self.extra_config,
+            )
         )
         (self.dir / "users.xml").write_text(USERS_XML)
         return config

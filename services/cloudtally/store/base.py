@@ -100,6 +100,25 @@ class Store(ABC):
     def version(self) -> tuple[int, ...]:
         """Engine version, to gate modern-only SQL."""
 
+    def execute_ddl(self, sql: str) -> None:
+        """Run a schema statement (a migration's); a replicated store rewrites its engine."""
+        self.execute(sql)
+
+    def replica_stores(self) -> Sequence[Store | StoreError]:
+        """The store of each replica, for per-replica work (migrations); itself by default.
+
+        A replica that does not answer is given as its ``StoreError``.
+        """
+        return [self]
+
+    def replication_settled(self) -> bool:
+        """True when what this store reads is everything acknowledged (always, unreplicated).
+
+        A replicated store says False while a replica is down or this one has
+        parts still to fetch: steps that keep a watermark must not move it then.
+        """
+        return True
+
     # Conveniences built on query(); the engines never need to override them.
     def rows(self, sql: str, params: Params = None) -> list[tuple[Any, ...]]:
         return self.query(sql, params)[1]

@@ -2,15 +2,20 @@
 
 Each applied file is recorded in ``schema_migrations`` with its checksum; a
 changed file that was already applied is an error, never silently re-run.
+In a replicated store every replica has its own ledger (see :func:`migrate`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from importlib import resources
 
-from cloudtally.store.base import Store, split_statements
+from cloudtally.store.base import Store, StoreError, split_statements
+from cloudtally.store.replication import LOCAL_TABLES, replicated_write_target
+
+log = logging.getLogger(__name__)
 
 LEDGER = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -68,9 +73,44 @@ def recorded(store: Store) -> dict[int, str]:
 
 
 def migrate(store: Store) -> list[Migration]:
-    """Apply every pending migration; return the ones applied now."""
-    done = applied(store)
+    """Apply every pending migration on every replica; return the ones applied now.
+
+    Each replica keeps its own ledger (``schema_migrations`` stays a local
+    table): ``CREATE TABLE`` runs on each, which makes each a replica of the
+    table in ZooKeeper. What ClickHouse replicates by itself (``ALTER TABLE``,
+    ``INSERT`` into a replicated table) runs once: on a replica that records a
+    migration another replica already applied, those statements are skipped.
+    A replica with an empty ledger next to a migrated one (a replaced disk) is
+    first given the other's current schema, so it re-syncs from its peers.
+    A replica that does not answer is left for the next run, with a warning.
+    """
+    targets = store.replica_stores()
+    reachable = [t for t in targets if isinstance(t, Store)]
+    for err in (t for t in targets if isinstance(t, StoreError)):
+        log.warning("%s: not migrated; run `cloudtally migrate` again when it is back", err)
+    if not reachable:
+        raise MigrationError("no replica of the store answers")
+    try:
+        ledgers = [applied(r) for r in reachable]
+        anywhere = set().union(*ledgers)
+        ran: dict[int, Migration] = {}
+        for i, replica in enumerate(reachable):
+            source = next((o for j, o in enumerate(reachable) if j != i and ledgers[j]), None)
+            if not ledgers[i] and source is not None and _replicated(replica):
+                ledgers[i] = clone_schema(source, replica)
+            for m in _apply(replica, ledgers[i], anywhere):
+                ran[m.version] = m
+                anywhere.add(m.version)
+    finally:
+        for r in reachable:
+            if r is not store:
+                r.close()
+    return [ran[v] for v in sorted(ran)]
+
+
+def _apply(store: Store, done: dict[int, str], elsewhere: set[int]) -> list[Migration]:
     ran = []
+    replicated = _replicated(store)
     for m in available():
         if m.version in done:
             if done[m.version] != m.checksum:
@@ -80,18 +120,69 @@ def migrate(store: Store) -> list[Migration]:
                 )
             continue
         for statement in split_statements(m.sql):
-            store.execute(statement)
-        store.insert(
-            "schema_migrations",
-            {
-                "version": [m.version],
-                "name": [m.name],
-                "checksum": [m.checksum],
-                "applied_at": [_now()],
-            },
-        )
+            target = replicated_write_target(statement) if replicated else None
+            if target and m.version in elsewhere and _is_replicated_table(store, target):
+                continue  # another replica ran it; ZooKeeper brings it here
+            store.execute_ddl(statement)
+        _record(store, [(m.version, m.name, m.checksum)])
         ran.append(m)
     return ran
+
+
+def _record(store: Store, rows: list[tuple[int, str, str]]) -> None:
+    store.insert(
+        "schema_migrations",
+        {
+            "version": [r[0] for r in rows],
+            "name": [r[1] for r in rows],
+            "checksum": [r[2] for r in rows],
+            "applied_at": [_now()] * len(rows),
+        },
+    )
+
+
+def _replicated(store: Store) -> bool:
+    return getattr(store, "replication", None) is not None
+
+
+def _is_replicated_table(store: Store, table: str) -> bool:
+    engine = store.scalar(
+        "SELECT engine FROM system.tables WHERE database = %(db)s AND name = %(t)s",
+        {"db": store.database, "t": table},
+    )
+    return str(engine or "").startswith("Replicated")
+
+
+def clone_schema(source: Store, target: Store) -> dict[int, str]:
+    """Give ``target`` (an empty replica) the schema and ledger ``source`` has now.
+
+    The replicated tables' statements name the same ZooKeeper paths with the
+    ``{replica}`` macro, so each table created here becomes a new replica of
+    it and fetches its data from the others. Returns the copied ledger.
+    """
+    tables = source.rows(
+        "SELECT name, engine FROM system.tables WHERE database = %(db)s "
+        "AND name NOT LIKE '.inner.%%' AND engine != 'Memory' "
+        "ORDER BY engine IN ('View', 'MaterializedView'), name",
+        {"db": source.database},
+    )
+    for name, _engine in tables:
+        if name in LOCAL_TABLES:
+            continue
+        ddl = str(source.scalar(f"SHOW CREATE TABLE {source.database}.{name}"))
+        ddl = ddl.replace(f"{source.database}.", f"{target.database}.", 1)
+        ddl = ddl.replace("CREATE TABLE ", "CREATE TABLE IF NOT EXISTS ", 1)
+        ddl = ddl.replace("CREATE MATERIALIZED VIEW ", "CREATE MATERIALIZED VIEW IF NOT EXISTS ", 1)
+        target.execute(ddl)
+    rows = source.rows("SELECT version, name, checksum FROM schema_migrations ORDER BY version")
+    _record(target, [(int(v), str(n), str(c)) for v, n, c in rows])
+    log.warning(
+        "replica %s had no schema: copied %d tables and %d migrations from a peer",
+        getattr(target, "target", "?"),
+        len(tables),
+        len(rows),
+    )
+    return {int(v): str(c) for v, _n, c in rows}
 
 
 def _now() -> int:

@@ -43,6 +43,9 @@ RATING = "rating_watermark"
 CLOSED_THROUGH = "rating_closed_through"
 # Hours are recomputed in runs of at most this many (one INSERT ... SELECT each).
 MAX_HOURS_PER_CALL = 24 * 7
+# When a replicated store is unsettled, the rollup recomputes again from this much
+# (ms of queue versions) before its watermark: replicas may fetch parts out of order.
+HOLD_MARGIN_MS = 300_000
 
 
 @dataclass
@@ -108,6 +111,8 @@ class Derivation:
     def __init__(self, store: Store, policy: Policy | Callable[[], Policy]) -> None:
         self.store = store
         self._policy = policy
+        # Rollup watermark when the replicated store stopped being settled (see rollup).
+        self._held_from: int | None = None
 
     @property
     def policy(self) -> Policy:
@@ -159,10 +164,19 @@ class Derivation:
     def rollup(self) -> StepResult:
         """Recompute usage for every hour touched since the rollup watermark."""
         started = time.perf_counter()
+        # A replicated store may not show yet what a dead replica acknowledged; it
+        # arrives later with its old queue versions. While unsettled, recompute but hold
+        # the watermark, and once settled recompute again from where it was held.
+        settled = self.store.replication_settled()
         after = watermark(self.store, ROLLUP)
+        if not settled and self._held_from is None:
+            self._held_from = max(0, after - HOLD_MARGIN_MS)
+        if settled and self._held_from is not None:
+            after = min(after, self._held_from)
         upto = int(self.store.scalar("SELECT max(version) FROM rollup_queue") or 0)
         result = StepResult()
         if upto <= after:
+            self._held_from = None if settled else self._held_from
             metrics.ANALYTICS_LAST_SUCCESS.labels("rollup").set(time.time())
             return result
         hours = pending_hours(self.store, after, upto)
@@ -176,7 +190,9 @@ class Derivation:
             midnight = int(dt.datetime.combine(d0, dt.time(), ZoneInfo(tz)).timestamp())
             calendar, utilization = self._version_policies(midnight)
             recompute_days(self.store, None, d0, d1, calendar, utilization)
-        set_watermark(self.store, ROLLUP, upto)
+        if settled:
+            set_watermark(self.store, ROLLUP, upto)
+            self._held_from = None
         result.seconds = time.perf_counter() - started
         metrics.ANALYTICS_LAST_SUCCESS.labels("rollup").set(time.time())
         return result
