@@ -135,3 +135,11 @@ VERIFICATION_FINDINGS = Gauge(
     "Findings of the latest verification of each provider's invoices",
     ["provider", "rule", "severity"],
 )
+
+# Official working-day calendar (cloudtally.core.calendar).
+CALENDAR_PROVISIONAL_HOURS = Gauge(
+    "cloudtally_calendar_provisional_hours",
+    "UTC hours weighted by the plain weekday rule because their local year has no "
+    "official working-day schedule; add the year to the policy's official_calendar",
+    ["year"],
+)

@@ -140,10 +140,11 @@ def fetch_usage(
         sumIf(toFloat64(ifNull(cpu_avg, 0)), isNotNull(cpu_avg)) AS a_x_cpu,
         countIf(isNotNull(cpu_avg)) AS a_n_cpu,
         sumIf(toFloat64(ifNull(mem_avg, 0)), isNotNull(mem_avg)) AS a_x_mem,
-        countIf(isNotNull(mem_avg)) AS a_n_mem
+        countIf(isNotNull(mem_avg)) AS a_n_mem,
+        sum(calendar_provisional) AS cal_prov
     FROM (
         SELECT vm_id, provider, pool, bureau, system, cpu_avg, mem_avg, business_weight,
-            vcpu, mem_gb, storage_gb_performance, storage_gb_standard, storage_gb_archive,
+            calendar_provisional, vcpu, mem_gb, storage_gb_performance, storage_gb_standard, storage_gb_archive,
             toUInt32(hour) AS ts,
             toUInt16(toDate(hour, '{tz}')) AS dayn,
             {_version_expr(policy)} AS ver,
@@ -210,14 +211,16 @@ CREATE TABLE {name} (
     vm_id String, dayn UInt16, fiscal_year UInt16, bureau String, system String, pool String,
     provider String, resource String, tariff_version String, quantity_e7 Int64, unit String,
     price_micro Int64, price_divisor UInt16, list_fen Int64, discount_fen Int64, cut_fen Int64,
-    adjustments String, utilization_basis Float64, hours_e4 Int64, unmetered_hours UInt16
+    adjustments String, utilization_basis Float64, hours_e4 Int64, unmetered_hours UInt16,
+    calendar_provisional UInt8
 ) ENGINE = Memory
 """
 
 INSERT_FROM_STAGE = """
 INSERT INTO bill_lines (vm_id, day, month, fiscal_year, bureau, system, pool, provider, resource,
     tariff_version, quantity, unit, unit_price, price_divisor, list_amount, after_discount,
-    after_cut, adjustments, utilization_basis, hours, unmetered_hours, run_id, version)
+    after_cut, adjustments, utilization_basis, hours, unmetered_hours, calendar_provisional,
+    run_id, version)
 SELECT vm_id, addDays(toDate('1970-01-01'), dayn) AS d, toStartOfMonth(d), fiscal_year, bureau,
     system, pool, provider, resource, tariff_version,
     toDecimal64(quantity_e7, 0) * toDecimal64('0.0000001', 7), unit,
@@ -226,7 +229,7 @@ SELECT vm_id, addDays(toDate('1970-01-01'), dayn) AS d, toStartOfMonth(d), fisca
     toDecimal64(discount_fen, 0) * toDecimal64('0.01', 2),
     toDecimal64(cut_fen, 0) * toDecimal64('0.01', 2),
     adjustments, if(isNaN(utilization_basis), NULL, toFloat32(utilization_basis)),
-    toDecimal64(hours_e4, 0) * toDecimal64('0.0001', 4), unmetered_hours,
+    toDecimal64(hours_e4, 0) * toDecimal64('0.0001', 4), unmetered_hours, calendar_provisional,
     %(run)s, %(version)s
 FROM {name}
 """
@@ -260,6 +263,7 @@ def line_columns(policy: Policy, tariff: TariffTable, lines: BillLines) -> dict[
         "utilization_basis": lines.utilization_basis.astype(np.float64),
         "hours_e4": lines.hours_e4.astype(np.int64),
         "unmetered_hours": lines.unmetered_hours.astype(np.uint16),
+        "calendar_provisional": lines.calendar_provisional.astype(np.uint8),
     }
 
 

@@ -65,9 +65,10 @@ class DayUsage:
 
 # Daily utilization sums per (vm, local day), metered hours only.
 # d_* : weighted by the business-hours weight (daytime); a_* : every hour weight 1.
+# cal_prov: hours weighted by the weekday rule (no official schedule for their year).
 UTIL_COLUMNS = (
     "d_w_cpu", "d_x_cpu", "d_n_cpu", "d_w_mem", "d_x_mem", "d_n_mem",
-    "a_x_cpu", "a_n_cpu", "a_x_mem", "a_n_mem",
+    "a_x_cpu", "a_n_cpu", "a_x_mem", "a_n_mem", "cal_prov",
 )  # fmt: skip
 
 
@@ -101,6 +102,9 @@ class BillLines:
     hours_e4: NDArray
     unmetered_hours: NDArray
     unpriced: list[tuple[str, str, str, str, int]] = field(default_factory=list)
+    # True when the line's evidence (its day, or its month for a monthly cut) holds
+    # hours weighted by the weekday rule: re-derived once the year's schedule is given.
+    calendar_provisional: NDArray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
     def __len__(self) -> int:
         return len(self.vm_id)
@@ -245,6 +249,25 @@ def utilization_figures(
     return figure, np.asarray(low, dtype=bool)
 
 
+def provisional_evidence(
+    util: UtilizationDays, vm: NDArray, key: NDArray, monthly: bool
+) -> NDArray:
+    """Per requested (vm, day or month key): does its evidence hold a provisional hour?"""
+    counts = util.sums.get("cal_prov")
+    if counts is None or not len(vm):
+        return np.zeros(len(vm), dtype=bool)
+    frame = pd.DataFrame(
+        {
+            "vm": util.vm_id,
+            "key": month_index(util.day) if monthly else util.day,
+            "p": np.asarray(counts, dtype=np.float64),
+        }
+    )
+    got = frame.groupby(["vm", "key"], sort=False)["p"].sum()
+    want = got.reindex(pd.MultiIndex.from_arrays([vm, key])).to_numpy()
+    return np.asarray(np.nan_to_num(want) > 0, dtype=bool)
+
+
 # ---- rating ----------------------------------------------------------------------------
 
 
@@ -307,9 +330,14 @@ def rate(
     for c in clause_of_term:
         if c is not None and c not in clauses:
             clauses.append(c)
+    vm_rows = usage.vm_id[rows]
+    day_rows = usage.day[rows].astype(np.int64)
+    provisional = (
+        provisional_evidence(util, vm_rows, day_rows, False)
+        if util is not None
+        else np.zeros(len(q), dtype=bool)
+    )
     if clauses and len(q):
-        vm_rows = usage.vm_id[rows]
-        day_rows = usage.day[rows].astype(np.int64)
         for clause in clauses:
             has = np.array([c == clause for c in clause_of_term], dtype=bool)
             sel = np.flatnonzero(has[term_ids])
@@ -321,6 +349,8 @@ def rate(
             fig, low = utilization_figures(clause, util, vm_rows[sel], key)
             figure[sel] = fig
             cut_applied[sel] = low
+            if clause.period == "month":
+                provisional[sel] |= provisional_evidence(util, vm_rows[sel], key, True)
     cut_fracs = [
         fraction_for(t, "cut") if t.cut_clause is not None else fraction_for(t, "discount")
         for t in terms
@@ -361,6 +391,7 @@ def rate(
         hours_e4=usage.hours_e4[rows],
         unmetered_hours=usage.unmetered_hours[rows],
         unpriced=unpriced,
+        calendar_provisional=provisional,
     )
 
 

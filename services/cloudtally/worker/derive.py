@@ -118,6 +118,25 @@ class Derivation:
         v = self.policy.version_at(dt.datetime.fromtimestamp(at, dt.UTC))
         return v.calendar, v.utilization
 
+    def requeue_supplied_years(self) -> int:
+        """Queue again the hours weighted by the weekday rule (no official schedule)
+        whose year the policy now knows, so exactly those hours are re-derived (rollups,
+        then rating through the same queue). Returns the number of hours queued."""
+        from cloudtally.analytics.calendar_status import supplied_provisional_hours
+
+        hours = supplied_provisional_hours(self.store, self.policy)
+        if len(hours):
+            self.store.insert(
+                "rollup_queue",
+                {
+                    "vm_id": [""] * len(hours),
+                    "hour": hours,
+                    "version": np.full(len(hours), time.time_ns() // 1_000_000, dtype=np.uint64),
+                },
+            )
+            log.info("official schedule supplied: re-deriving %d provisional hours", len(hours))
+        return len(hours)
+
     def _tariff_changes(self, policy: Policy, today: dt.date) -> tuple[list[dt.date], list[str]]:
         """Closed days with usage under a tariff version that is new or changed since the
         last pass (versions are recognised by a fingerprint of their content)."""
@@ -159,6 +178,7 @@ class Derivation:
     def rollup(self) -> StepResult:
         """Recompute usage for every hour touched since the rollup watermark."""
         started = time.perf_counter()
+        self.requeue_supplied_years()
         after = watermark(self.store, ROLLUP)
         upto = int(self.store.scalar("SELECT max(version) FROM rollup_queue") or 0)
         result = StepResult()
@@ -166,9 +186,12 @@ class Derivation:
             metrics.ANALYTICS_LAST_SUCCESS.labels("rollup").set(time.time())
             return result
         hours = pending_hours(self.store, after, upto)
+        official = self.policy.official
         for h0, h1 in hour_runs(hours):
             calendar, utilization = self._version_policies(h0)
-            result.rows += recompute_hours(self.store, None, h0, h1, calendar, utilization)
+            result.rows += recompute_hours(
+                self.store, None, h0, h1, calendar, utilization, official
+            )
         result.hours = len(hours)
         tz = self.policy.versions[-1].calendar.timezone
         result.days = local_days(hours, tz)
@@ -177,6 +200,9 @@ class Derivation:
             calendar, utilization = self._version_policies(midnight)
             recompute_days(self.store, None, d0, d1, calendar, utilization)
         set_watermark(self.store, ROLLUP, upto)
+        from cloudtally.analytics.calendar_status import refresh_calendar_gauge
+
+        refresh_calendar_gauge(self.store, self.policy)
         result.seconds = time.perf_counter() - started
         metrics.ANALYTICS_LAST_SUCCESS.labels("rollup").set(time.time())
         return result
