@@ -62,7 +62,7 @@ def refresh_calendar_gauge(store: Store, policy: Policy) -> dict[int, int]:
     """Set ``cloudtally_calendar_provisional_hours{year}`` (0 for a year now supplied)."""
     counts = provisional_by_year(store, policy)
     gauge = metrics.CALENDAR_PROVISIONAL_HOURS
-    for labels in list(gauge._metrics):  # noqa: SLF001 - zero years that were resolved
+    for labels in list(gauge._metrics):  # zero years now supplied
         if int(labels[0]) not in counts:
             gauge.labels(labels[0]).set(0)
     for year, n in counts.items():

@@ -459,7 +459,8 @@ def _daily_insert() -> str:
 
 DAILY_COLUMNS = (
     "vm_id, day, bureau, system, pool, provider, vcpu, mem_gb, storage_gb_performance, "
-    "storage_gb_standard, storage_gb_archive, hours, calendar_provisional_hours, alloc_hours, vcpu_hours, mem_gb_hours, "
+    "storage_gb_standard, storage_gb_archive, hours, calendar_provisional_hours, alloc_hours, "
+    "vcpu_hours, mem_gb_hours, "
     "storage_gb_hours_performance, storage_gb_hours_standard, storage_gb_hours_archive, "
     "business_hours, night_hours, samples, expected_samples, coverage, day_coverage, "
     "cpu_avg, cpu_max, cpu_p95, mem_avg, mem_max, mem_p95, cpu_day, cpu_night, mem_day, "

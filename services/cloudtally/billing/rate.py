@@ -144,7 +144,8 @@ def fetch_usage(
         sum(calendar_provisional) AS cal_prov
     FROM (
         SELECT vm_id, provider, pool, bureau, system, cpu_avg, mem_avg, business_weight,
-            calendar_provisional, vcpu, mem_gb, storage_gb_performance, storage_gb_standard, storage_gb_archive,
+            calendar_provisional, vcpu, mem_gb, storage_gb_performance, storage_gb_standard,
+            storage_gb_archive,
             toUInt32(hour) AS ts,
             toUInt16(toDate(hour, '{tz}')) AS dayn,
             {_version_expr(policy)} AS ver,

@@ -149,7 +149,7 @@ class OfficialCalendar:
     """Working days from official year schedules; the weekday rule for any other year."""
 
     def __init__(self, years: dict[int, OfficialYear] | None = None) -> None:
-        merged = dict(_SHIPPED_CACHE())
+        merged = dict(_shipped())
         merged.update(years or {})
         self.years = merged
         self._off = {d for y in merged.values() for d in y.holidays}
@@ -185,7 +185,7 @@ class OfficialCalendar:
 
 
 @lru_cache(maxsize=1)
-def _SHIPPED_CACHE() -> dict[int, OfficialYear]:  # noqa: N802 - a constant, built once
+def _shipped() -> dict[int, OfficialYear]:
     return shipped_years()
 
 
