@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 from cloudtally.collectors.fleet import Fleet
 from cloudtally.core.samples import encode_batch
@@ -16,13 +17,19 @@ END = START + 2 * 86_400
 
 
 def ingest_fleet(store, vms: int = 12) -> Fleet:
-    fleet = Fleet.build(11, vms, 2, 3, start=START, end=END)
-    sink = IngestSink(store)
+    return ingest_fleet_between(store, START, END, vms)
+
+
+def ingest_fleet_between(store, start: int, end: int, vms: int = 12) -> Fleet:
+    """A simulated fleet's inventory and 300 s samples over [start, end), through the sink
+    (which accepts them however far ahead of this machine's clock they are)."""
+    fleet = Fleet.build(11, vms, 2, 3, start=start, end=end)
+    sink = IngestSink(store, max_future_s=max(300, end - int(time.time())))
     events = [
         RawMessage("inventory", 0, i, e.to_json()) for i, e in enumerate(fleet.inventory_events())
     ]
     sink.write_inventory(events)
-    for offset, chunk in enumerate(fleet.samples(START, END, 300)):
+    for offset, chunk in enumerate(fleet.samples(start, end, 300)):
         s, d = chunk.samples, chunk.disks
         raw = encode_batch(
             "simulate",

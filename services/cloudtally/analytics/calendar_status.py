@@ -22,10 +22,10 @@ from cloudtally.store.base import Store
 
 def provisional_hours(store: Store) -> np.ndarray:
     """UTC hours (epoch s) whose current weights came from the weekday rule."""
-    cols = store.columns(
+    rows = store.rows(
         "SELECT toUInt32(hour) AS h FROM hour_weights FINAL WHERE provisional = 1 ORDER BY h"
-    )
-    return np.asarray(cols.get("h", []), dtype=np.int64)
+    )  # rows, not columns: the 18.16 driver returns no columns for an empty result
+    return np.asarray([r[0] for r in rows], dtype=np.int64)
 
 
 def _local_years(policy: Policy, hours: np.ndarray) -> list[tuple[int, int]]:
