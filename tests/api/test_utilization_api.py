@@ -100,20 +100,27 @@ def test_pool_kpis_with_scores(seeded: Api) -> None:
     r = seeded.get(f"{U}/pools", "auditor", month="2023-10")
     assert r.status_code == 200
     body = r.json()
-    assert body["month"] == "2023-10" and body["total"] == 2
+    # every pool of the tariff is listed; the four without any usage score the lowest band
+    assert body["month"] == "2023-10" and body["total"] == 6
+    measured = [p for p in body["items"] if not p["no_data"]]
+    assert len(measured) == 2
+    for p in body["items"]:
+        if p["no_data"]:
+            assert (p["points_2"], p["points_10"], p["utilization_pct"]) == (0, 0, None)
     p1 = body["items"][0]
     assert (p1["provider"], p1["pool"], p1["vms"]) == ("provider-a", "pool-1", 2)
     # edu-idle and edu-busy, equal sizes: CPU (2 + 45) / 2, memory (3 + 60) / 2
     assert (p1["cpu_pct"], p1["mem_pct"]) == (23.5, 31.5)
     direct = pool_kpis(seeded.store, OCT, policy=seeded.policy.versions[-1].utilization)
-    assert body["items"] == direct["items"]  # the route adds nothing and hides nothing
+    assert measured == direct["items"]  # the route hides nothing
     for p in body["items"]:
         assert p["points_2"] in (0, 1, 2) and 0 <= p["points_10"] <= 10
     prov = seeded.get(f"{U}/pools", month="2023-10", level="provider").json()
-    assert [p["provider"] for p in prov["items"]] == ["provider-a", "provider-b"]
+    assert [p["provider"] for p in prov["items"]] == ["provider-a", "provider-b", "provider-c"]
+    assert [p["no_data"] for p in prov["items"]] == [False, False, True]
     rows = read_csv(seeded.get(f"{U}/pools", month="2023-10", format="csv", lang="zh").text)
     assert rows[0][:2] == ["云服务商", "资源池"] and "2分制得分" in rows[0]
-    assert "10分制得分" in rows[0] and len(rows) == 3
+    assert "10分制得分" in rows[0] and "无数据" in rows[0] and len(rows) == 7
     # pool-wide figures are the buyer's evaluation, not bureau data
     assert seeded.get(f"{U}/pools", "bureau:edu", month="2023-10").status_code == 403
 

@@ -11,7 +11,7 @@ List results are ``{"total": n, "items": [...]}`` with ``limit``/``offset``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -123,6 +123,7 @@ def utilization(
             {_sorted_sum("vcpu_hours")} AS vcpu_h, {_sorted_sum("mem_gb_hours")} AS mem_h,
             {_sorted_sum("business_hours")} AS bus_h,
             {_sorted_sum("day_coverage * business_hours", "business_hours > 0")} AS bus_cov,
+            sum(calendar_provisional_hours) AS cal_prov,
             {sums}
         {base}
         GROUP BY {key_sql}
@@ -167,6 +168,9 @@ def utilization(
             "day_coverage": _ratio(r["bus_cov"], r["bus_h"]),
             "vcpu_hours": round(r["vcpu_h"], 3),
             "mem_gb_hours": round(r["mem_h"], 3),
+            # VM-hours weighted by the weekday rule (no official calendar for the year):
+            # the daytime figure is provisional until the year's schedule is supplied.
+            "calendar_provisional_hours": int(r["cal_prov"]),
         }
         items.append(item)
     return {"total": int(total or 0), "items": items}
@@ -183,9 +187,14 @@ def pool_kpis(
     bureau_scope: str | None = None,
     filters: Mapping[str, str | None] | None = None,
     policy: UtilizationPolicy | None = None,
+    tariff_pools: Sequence[tuple[str, str]] = (),
 ) -> dict[str, Any]:
     """CPU, memory, storage utilization (all hours) per pool or provider for one month,
-    with the pool utilization (their mean) and both evaluation scores."""
+    with the pool utilization (their mean) and both evaluation scores.
+
+    ``tariff_pools`` — (provider, pool) pairs of the contract: one without any usage in
+    the month is listed too, with ``no_data`` and the lowest band (the evaluation rule:
+    no evidence counts as the lowest band)."""
     if level not in ("pool", "provider"):
         raise ValueError("level must be pool or provider")
     util = policy or UtilizationPolicy()
@@ -223,6 +232,22 @@ def pool_kpis(
             }
             | kpi.as_dict()
         )
+    seen = {tuple(item[k] for k in keys) for item in items}
+    wanted = {k: v for k, v in (filters or {}).items() if v is not None}
+    for prov, pool in tariff_pools if bureau_scope is None else ():
+        entity = {"provider": prov, "pool": pool}
+        key = tuple(entity[k] for k in keys)
+        if key in seen or any(entity.get(k, v) != v for k, v in wanted.items()):
+            continue
+        seen.add(key)
+        empty = pool_kpi(None, None, None, util.scores)
+        items.append(
+            {k: entity[k] for k in keys}
+            | {"month": first.isoformat()[:7], "vms": 0, "coverage": None}
+            | empty.as_dict()
+            | {"no_data": True}
+        )
+    items.sort(key=lambda item: tuple(str(item[k]) for k in keys))
     return {"total": len(items), "items": items}
 
 

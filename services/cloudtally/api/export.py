@@ -57,6 +57,7 @@ HEADERS_ZH: dict[str, str] = {
     "utilization_pct": "资源池利用率(%)",
     "points_2": "2分制得分",
     "points_10": "10分制得分",
+    "no_data": "无数据",
     "disk_id": "磁盘",
     "freed_vcpu": "可释放vCPU",
     "freed_mem_gb": "可释放内存(GB)",

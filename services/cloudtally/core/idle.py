@@ -89,7 +89,7 @@ class ScoreBands(BaseModel):
     ten_point: tuple[ScoreBand, ...] = _bands(
         [("70", 10), ("60", 9), ("50", 8), ("40", 7), ("30", 6), ("20", 5), ("0", 0)]
     )
-    precision: Decimal = Decimal("0.1")  # figures are compared as reported (one decimal)
+    precision: Decimal = Decimal("0.1")  # display only: bands use the unrounded figure
 
     @field_validator("two_point", "ten_point")
     @classmethod

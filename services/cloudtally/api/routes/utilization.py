@@ -69,7 +69,7 @@ FIGURE_COLUMNS = [
 ]  # fmt: skip
 KPI_COLUMNS = [
     "month", "vms", "coverage", "cpu_pct", "mem_pct", "storage_pct", "utilization_pct",
-    "points_2", "points_10",
+    "points_2", "points_10", "no_data",
 ]  # fmt: skip
 CANDIDATE_COLUMNS = [
     "kind", "vm_id", "disk_id", "bureau", "system", "pool", "provider", "freed_vcpu",
@@ -166,7 +166,9 @@ def get_utilization(
         "CPU, memory and storage utilization (all hours) per resource pool or provider for "
         "one calendar month, the pool utilization (their mean) and both evaluation scores "
         "(`points_2`: ≥65 % → 2, 60–65 % → 1, else 0; `points_10`: ≥70 → 10 … <20 → 0; no "
-        "data scores the lowest band). Bands come from the policy file.\n\n"
+        "data scores the lowest band: a pool of the tariff without any usage in the month is "
+        "listed with `no_data: true`). Bands use the exact figure (19.99 % is below 20); "
+        "figures are rounded for display only. Bands come from the policy file.\n\n"
         "**Admin and auditor only.** Pool KPIs are pool-wide figures over every bureau's VMs "
         "— the buyer's evaluation of the providers, not a bureau's data — and in a pool "
         "shared by few bureaus they would disclose the others' usage. A bureau sees its own "
@@ -188,10 +190,12 @@ def get_pool_kpis(
     lang: LangQ = "en",
 ) -> Response:
     first = parse_month(month) if month else month_start(local_today(policy), 1)
+    version = version_for(policy, first)
     try:
         res = pool_kpis(
             store, first, level=level, filters={"pool": pool, "provider": provider},
-            policy=version_for(policy, first).utilization,
+            policy=version.utilization,
+            tariff_pools=[(p.id, pl.id) for p in version.providers for pl in p.pools],
         )  # fmt: skip
     except ValueError as exc:
         raise _bad(exc) from None
