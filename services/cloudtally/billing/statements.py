@@ -89,7 +89,9 @@ class Statement:
 
     @property
     def total(self) -> Decimal:
-        return self.lines_total + sum((a["amount"] for a in self.adjustments), ZERO)
+        return (self.lines_total + sum((a["amount"] for a in self.adjustments), ZERO)).quantize(
+            ZERO
+        )
 
 
 def period_of(
@@ -147,6 +149,9 @@ def statement(
             ORDER BY month, provider, kind""",
             params,
         )
+        for a in adjustments:  # the driver gives Decimal('-0.9'): money keeps two places
+            a["amount"] = Decimal(a["amount"]).quantize(ZERO)
+            a["fee"] = Decimal(a["fee"]).quantize(ZERO)
     return Statement(title, col, d0, d1, bureau, rows, adjustments)
 
 
