@@ -443,9 +443,9 @@ def rightsizing_candidates(
                         f"{rule.mem_step_gb} GB; at least {rule.min_vcpu} vCPU / "
                         f"{rule.min_mem_gb} GB"
                     ),
-                    "unit_prices_year": {
-                        "vcpu": str(p.vcpu_year),
-                        "mem_gb": str(p.mem_gb_year),
+                    "unit_prices_year": {  # display; the savings use the exact prices
+                        "vcpu": str(p.vcpu_year.quantize(CENT, rounding=ROUND_HALF_UP)),
+                        "mem_gb": str(p.mem_gb_year.quantize(CENT, rounding=ROUND_HALF_UP)),
                     },
                 },
             )

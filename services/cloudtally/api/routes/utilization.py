@@ -47,6 +47,7 @@ from cloudtally.api.responses import ExactJSONResponse
 from cloudtally.core.access import Principal
 from cloudtally.core.idle import UnitPrices, VmWindowStats, month_start, review_quarter
 from cloudtally.core.policy import Policy
+from cloudtally.core.savings import annual_prices as pool_annual_prices
 from cloudtally.store import Store
 
 router = APIRouter(prefix="/api/v1/utilization", tags=["utilization"], responses=AUTH_RESPONSES)
@@ -301,44 +302,15 @@ def _window_candidates(
 def annual_prices(
     policy: Policy, day: dt.date
 ) -> tuple[str | None, Callable[[VmWindowStats], UnitPrices | None]]:
-    """Yearly price per vCPU and per GB of memory of a VM's pool, as the buyer pays it.
-
-    The catalog price of the tariff version in force on ``day`` times the tender
-    discount (pool override, else provider): a monthly price × 12, an hourly
-    price × 8760. The low-utilization cut is left out (a downsized VM is no
-    longer under-utilized). Returns the version label and a VM → prices function
-    that gives None when the pool has no price in that version.
-    """
+    """Yearly price per vCPU and per GB of memory of a VM's pool, as the buyer pays it,
+    by the tariff version in force on ``day`` (definition: :mod:`cloudtally.core.savings`,
+    shared with the alerts and gauges). The function gives None for an unpriced pool."""
     try:
         version = policy.version_at(dt.datetime(day.year, day.month, day.day, tzinfo=policy.zone))
     except LookupError:
         return None, lambda _s: None
-
-    def year(price: tuple[Decimal, str] | None, tender: Decimal) -> Decimal | None:
-        if price is None:
-            return None
-        amount, per = price
-        return amount * (12 if per == "month" else 8760) * tender
-
-    cache: dict[tuple[str, str], UnitPrices | None] = {}
-
-    def of(s: VmWindowStats) -> UnitPrices | None:
-        key = (s.provider, s.pool)
-        if key not in cache:
-            prov, pool = version.provider(s.provider), version.pool(s.provider, s.pool)
-            found = None
-            if prov is not None and pool is not None:
-                tender = pool.tender_discount if pool.tender_discount is not None else (
-                    prov.tender_discount
-                )  # fmt: skip
-                vcpu = year(pool.prices.price("vcpu"), tender)
-                mem = year(pool.prices.price("memory"), tender)
-                if vcpu is not None and mem is not None:
-                    found = UnitPrices(vcpu_year=vcpu, mem_gb_year=mem)
-            cache[key] = found
-        return cache[key]
-
-    return version.version, of
+    prices = pool_annual_prices(version)
+    return version.version, lambda s: prices.get((s.provider, s.pool))
 
 
 @router.get(
@@ -351,8 +323,9 @@ def annual_prices(
         "Target size = ceil(daytime p95 used / target utilization) — the method is stated "
         "in each candidate's `evidence.method`; nights never size a VM. `savings_year` is "
         "the freed vCPU and GB at the VM's pool price as the buyer pays it (catalog price "
-        "× tender discount of the tariff version in force at the period's last day, "
-        "monthly × 12, hourly × 8760; `evidence.price_basis`); null when the pool has no "
+        "× tender discount of the tariff version in force at the period's last day, for "
+        "8760 hours, a monthly price ÷ `hours_per_month` as billing does — the same "
+        "figure the alerts and gauges carry; `evidence.price_basis`); null when the pool has no "
         "price in that version. Sorted by savings, largest first."
     ),
 )
@@ -404,7 +377,7 @@ def get_rightsizing(
         else:
             ev["price_basis"] = (
                 f"tariff {tariff}: catalog price × tender discount, per year "
-                "(monthly × 12, hourly × 8760)"
+                "(8760 h; monthly price ÷ hours_per_month)"
             )
     res["items"] = res["items"][page.offset : page.offset + page.limit]
     return _candidates(res, page, fmt, lang, f"rightsizing-{d0}-{d1}")
