@@ -213,7 +213,7 @@ CREATE TABLE {name} (
     provider String, resource String, tariff_version String, quantity_e7 Int64, unit String,
     price_micro Int64, price_divisor UInt16, list_fen Int64, discount_fen Int64, cut_fen Int64,
     adjustments String, utilization_basis Float64, hours_e4 Int64, unmetered_hours UInt16,
-    calendar_provisional UInt8
+    calendar_provisional UInt8, month_provisional UInt8
 ) ENGINE = Memory
 """
 
@@ -221,7 +221,7 @@ INSERT_FROM_STAGE = """
 INSERT INTO bill_lines (vm_id, day, month, fiscal_year, bureau, system, pool, provider, resource,
     tariff_version, quantity, unit, unit_price, price_divisor, list_amount, after_discount,
     after_cut, adjustments, utilization_basis, hours, unmetered_hours, calendar_provisional,
-    run_id, version)
+    month_provisional, run_id, version)
 SELECT vm_id, addDays(toDate('1970-01-01'), dayn) AS d, toStartOfMonth(d), fiscal_year, bureau,
     system, pool, provider, resource, tariff_version,
     toDecimal64(quantity_e7, 0) * toDecimal64('0.0000001', 7), unit,
@@ -231,7 +231,7 @@ SELECT vm_id, addDays(toDate('1970-01-01'), dayn) AS d, toStartOfMonth(d), fisca
     toDecimal64(cut_fen, 0) * toDecimal64('0.01', 2),
     adjustments, if(isNaN(utilization_basis), NULL, toFloat32(utilization_basis)),
     toDecimal64(hours_e4, 0) * toDecimal64('0.0001', 4), unmetered_hours, calendar_provisional,
-    %(run)s, %(version)s
+    month_provisional, %(run)s, %(version)s
 FROM {name}
 """
 
@@ -265,6 +265,7 @@ def line_columns(policy: Policy, tariff: TariffTable, lines: BillLines) -> dict[
         "hours_e4": lines.hours_e4.astype(np.int64),
         "unmetered_hours": lines.unmetered_hours.astype(np.uint16),
         "calendar_provisional": lines.calendar_provisional.astype(np.uint8),
+        "month_provisional": lines.month_provisional.astype(np.uint8),
     }
 
 
@@ -304,13 +305,16 @@ def rate_period(
     actor: str = "",
     progress: Callable[[str, int, int], None] | None = None,
     chunk_days: int = 31,
+    now: float | None = None,
 ) -> RunSummary:
     """Rate [t0, t1) (widened to whole local days) and make the result current.
 
     Idempotent: re-running replaces the same (vm_id, day) keys with identical
     lines under a new run. With ``vm_ids`` only those VMs are recomputed.
     Large periods are processed in chunks of ``chunk_days``; ``progress(stage,
-    done_days, total_days)`` is called after each chunk.
+    done_days, total_days)`` is called after each chunk. Lines under a monthly
+    low-utilization cut whose month has not ended by ``now`` (default: the clock)
+    are marked ``month_provisional``.
     """
     if run_kind not in ("stream", "rerate"):
         raise ValueError("run_kind must be 'stream' or 'rerate' (what-if never writes lines)")
@@ -335,7 +339,8 @@ def rate_period(
             usage, util, hours = fetch_usage(store, policy, c0, c1, vm_ids)
             timings["fetch"] += time.perf_counter() - t
             t = time.perf_counter()
-            lines = rate(tariff, usage, util)
+            open_from = dt.datetime.fromtimestamp(now or time.time(), policy.zone).date()
+            lines = rate(tariff, usage, util, open_from_day=day_number(open_from))
             timings["rate"] += time.perf_counter() - t
             t = time.perf_counter()
             store.insert(stage, line_columns(policy, tariff, lines))

@@ -105,6 +105,9 @@ class BillLines:
     # True when the line's evidence (its day, or its month for a monthly cut) holds
     # hours weighted by the weekday rule: re-derived once the year's schedule is given.
     calendar_provisional: NDArray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    # True when the line's cut is judged on a calendar month that was not complete at
+    # rating time (days from ``open_from_day`` on were still open): it may still change.
+    month_provisional: NDArray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
     def __len__(self) -> int:
         return len(self.vm_id)
@@ -178,6 +181,14 @@ def reference_amounts(quantity_e7: int, term: PriceTerm, cut: bool) -> tuple[Dec
 def _round_pct(x: NDArray) -> NDArray:
     """Round a utilization percentage half-up to 0.01 (NaN stays NaN)."""
     return np.floor(x * 100.0 + 0.5) / 100.0
+
+
+def month_end_day(day: NDArray) -> NDArray:
+    """Days since epoch -> the first day of the next month (days since epoch)."""
+    d = np.asarray(day, dtype=np.int64).astype("datetime64[D]")
+    nxt = d.astype("datetime64[M]") + np.timedelta64(1, "M")
+    out: NDArray = nxt.astype("datetime64[D]").astype(np.int64)
+    return out
 
 
 def month_index(day: NDArray) -> NDArray:
@@ -276,8 +287,12 @@ def rate(
     usage: DayUsage,
     util: UtilizationDays | None = None,
     resources: tuple[str, ...] = BILLED_RESOURCES,
+    open_from_day: int | None = None,
 ) -> BillLines:
-    """Rate day usage into bill lines (pure; numpy; exact to the fen)."""
+    """Rate day usage into bill lines (pure; numpy; exact to the fen).
+
+    ``open_from_day`` (days since epoch): the first local day not yet closed; a line
+    under a monthly cut whose month reaches it is marked ``month_provisional``."""
     n = len(usage)
     # Term of each (row, resource): look up once per distinct (version, provider, pool).
     combo = pd.DataFrame({"v": usage.version_index, "prov": usage.provider, "pool": usage.pool})
@@ -337,6 +352,7 @@ def rate(
         if util is not None
         else np.zeros(len(q), dtype=bool)
     )
+    month_open = np.zeros(len(q), dtype=bool)
     if clauses and len(q):
         for clause in clauses:
             has = np.array([c == clause for c in clause_of_term], dtype=bool)
@@ -351,6 +367,8 @@ def rate(
             cut_applied[sel] = low
             if clause.period == "month":
                 provisional[sel] |= provisional_evidence(util, vm_rows[sel], key, True)
+                if open_from_day is not None:
+                    month_open[sel] = month_end_day(day_rows[sel]) > open_from_day
     cut_fracs = [
         fraction_for(t, "cut") if t.cut_clause is not None else fraction_for(t, "discount")
         for t in terms
@@ -392,6 +410,7 @@ def rate(
         unmetered_hours=usage.unmetered_hours[rows],
         unpriced=unpriced,
         calendar_provisional=provisional,
+        month_provisional=month_open,
     )
 
 

@@ -102,6 +102,28 @@ def day_runs(days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
     return runs
 
 
+def whole_months_so_far(policy: Policy, days: list[dt.date], today: dt.date) -> list[dt.date]:
+    """With a low-utilization cut evaluated per month, a day's line depends on the whole
+    month: rating any day of a month re-rates every closed day of that month, so when
+    its last day closes the stream has rated the month exactly as an explicit re-rate."""
+    from cloudtally.core.tariff import cut_clause
+
+    monthly = any(
+        (c := cut_clause(v, p.id)) is not None and c.period == "month"
+        for v in policy.versions
+        for p in v.providers
+    )
+    if not monthly or not days:
+        return days
+    out = set(days)
+    for first in {d.replace(day=1) for d in days}:
+        d = first
+        while d.month == first.month and d < today:
+            out.add(d)
+            d += dt.timedelta(days=1)
+    return sorted(out)
+
+
 class Derivation:
     """The two queue consumers; synchronous, run in a thread by the worker's timers."""
 
@@ -231,11 +253,14 @@ class Derivation:
         policy = self.policy
         retariffed, fingerprints = self._tariff_changes(policy, today)
         days = sorted({d for d in touched if d < today} | set(newly_closed) | set(retariffed))
+        days = whole_months_so_far(policy, days, today)
         result = StepResult(days=days)
         for d0, d1 in day_runs(days):
             t0 = dt.datetime.combine(d0, dt.time(), zone)
             t1 = dt.datetime.combine(d1, dt.time(), zone)
-            summary = rate_period(self.store, policy, t0, t1, None, "stream", "stream")
+            summary = rate_period(
+                self.store, policy, t0, t1, None, "stream", "stream", now=now or time.time()
+            )
             result.rows += summary.line_count
         for month in sorted({d.replace(day=1) for d in days}):
             if self._month_closed(month):
