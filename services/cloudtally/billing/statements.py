@@ -130,7 +130,8 @@ def statement(
     scope = _scope(bureau, params)
     rows = store.dicts(
         f"""SELECT {col}, count() AS lines, sum(list_amount) AS list_amount,
-            sum(after_discount) AS after_discount, sum(after_cut) AS after_cut
+            sum(after_discount) AS after_discount, sum(after_cut) AS after_cut,
+            toUInt32(sum(month_provisional)) AS provisional_lines
         FROM bill_lines
         WHERE day >= %(d0)s AND day < %(d1)s {scope} AND {current_filter()}
         GROUP BY {col} ORDER BY {col}""",
@@ -178,7 +179,8 @@ def lines(
     return store.dicts(
         f"""SELECT vm_id, day, bureau, system, pool, provider, resource, tariff_version,
             quantity, unit, unit_price, price_divisor, list_amount, after_discount, after_cut,
-            adjustments, utilization_basis, hours, unmetered_hours, run_id
+            adjustments, utilization_basis, hours, unmetered_hours, run_id, month_provisional,
+            calendar_provisional
         FROM bill_lines
         WHERE day >= %(d0)s AND day < %(d1)s {where} AND {current_filter()}
         ORDER BY day, vm_id, resource, tariff_version
