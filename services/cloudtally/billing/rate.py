@@ -89,6 +89,19 @@ def _version_expr(policy: Policy) -> str:
     return f"toUInt8(multiIf({', '.join(parts)}, {len(starts) - 1}))"
 
 
+def _allocation_sql(policy: Policy) -> str:
+    """Billed share of a VM-hour in 1e-4: the alloc fraction ('prorate'), or the whole hour
+    once the VM existed in it ('started_hour'), per the version's ``partial_hours``."""
+    prorate = "toUInt64(floor(alloc_fraction * 10000 + 0.5))"
+    started = [i for i, v in enumerate(policy.versions) if v.partial_hours == "started_hour"]
+    if not started:
+        return prorate
+    return (
+        f"if({_version_expr(policy)} IN {tuple([*started, 255])} AND alloc_fraction > 0, "
+        f"toUInt64(10000), {prorate})"
+    )
+
+
 def _scope_sql(vm_ids: Sequence[str] | None) -> str:
     return "" if vm_ids is None else "AND vm_id IN %(vms)s"
 
@@ -116,6 +129,7 @@ def fetch_usage(
         (month_bounds(d0)[0], month_bounds(d1 - dt.timedelta(days=1))[1]) if monthly else (d0, d1)
     )
     no_bill_unmetered = [i for i, v in enumerate(policy.versions) if not v.bill_unmetered_hours]
+    a4 = _allocation_sql(policy)
     billable = (
         "1"
         if not no_bill_unmetered
@@ -149,7 +163,7 @@ def fetch_usage(
             toUInt32(hour) AS ts,
             toUInt16(toDate(hour, '{tz}')) AS dayn,
             {_version_expr(policy)} AS ver,
-            toUInt64(floor(alloc_fraction * 10000 + 0.5)) AS a4,
+            {a4} AS a4,
             (isNull(cpu_avg) OR isNull(mem_avg)) AS unmetered,
             (hour >= %(r0)s AND hour < %(r1)s) AS in_range
         FROM usage_hourly FINAL

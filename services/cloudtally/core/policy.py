@@ -220,7 +220,17 @@ class Version(_Strict):
     effective_from: dt.date = Field(
         description="first day (00:00 in the policy timezone, inclusive) this version applies"
     )
-    hours_per_month: Annotated[int, Field(ge=672, le=744)] = 720
+    hours_per_month: Annotated[int, Field(ge=672, le=744)] = Field(
+        720,
+        description="hours a monthly price is spread over: 720 (30 days) bills a 365-day "
+        "year as 8760/720 = 12.17 months, 730 (365 × 24 / 12) as exactly 12 months; "
+        "docs/billing.md shows what each gives",
+    )
+    partial_hours: Literal["prorate", "started_hour"] = Field(
+        "prorate",
+        description="a VM created or deleted inside an hour: 'prorate' bills the share of "
+        "the hour it existed, 'started_hour' bills every started hour in full",
+    )
     bill_unmetered_hours: bool = True
     calendar: CalendarPolicy = CalendarPolicy()
     utilization: UtilizationPolicy = UtilizationPolicy()
