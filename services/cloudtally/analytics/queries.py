@@ -264,7 +264,8 @@ def _vm_window_stats(
             argMax(bureau, day) AS o_bureau, argMax(system, day) AS o_system,
             argMax(pool, day) AS o_pool, argMax(provider, day) AS o_provider,
             argMax(vcpu, day) AS o_vcpu, argMax(mem_gb, day) AS o_mem_gb,
-            max(day) AS last_day, sum(samples) AS n,
+            max(day) AS last_day, sum(samples) AS n, sum(expected_samples) AS expected,
+            {_sorted_sum("alloc_hours")} AS life_h,
             {_sorted_sum("cpu_avg * samples", "samples > 0")} AS cpu_sum,
             {_sorted_sum("mem_avg * samples", "samples > 0")} AS mem_sum,
             maxIf(cpu_max, samples > 0) AS c_max, maxIf(mem_max, samples > 0) AS m_max,
@@ -300,6 +301,8 @@ def _vm_window_stats(
                 cpu_day=_ratio(r["cpu_num"], r["cpu_den"]),
                 mem_day=_ratio(r["mem_num"], r["mem_den"]),
                 day_coverage=_ratio(r["bus_cov"], r["bus_h"]),
+                alloc_hours=float(r["life_h"]),
+                expected_samples=int(r["expected"]),
             )
         )
     return out

@@ -148,6 +148,8 @@ class VmWindowStats:
     day_coverage: float | None = None  # metered share of business-weighted hours
     cpu_p95_used_vcpu: float | None = None  # daytime p95 of used vCPUs (see module doc)
     mem_p95_used_gb: float | None = None
+    alloc_hours: float | None = None  # hours the VM existed inside the window
+    expected_samples: int | None = None  # samples expected over those hours (rollups)
 
 
 @dataclass(frozen=True)
@@ -218,13 +220,24 @@ def idle_candidates(
 ) -> list[Candidate]:
     """VMs idle over [window_start, window_end): averages and maxima under the rule.
 
-    Coverage is samples / samples expected over the *whole* window, so a VM
-    created yesterday or metered for a few hours never qualifies.
+    The VM must have existed for the whole window: one younger than the window
+    (created inside it) never qualifies, however well it was metered — 13 days
+    of idleness are not the rule's 14. Coverage is measured over the VM's life
+    in the window: samples / the samples the rollups expected for its hours
+    (``expected_samples``, from the source's sample interval); without those
+    figures, samples / samples expected over the whole window.
     """
     days = (window_end - window_start).days
-    expected = days * 86400 // sample_interval_s
+    window_hours = days * 24
     out = []
     for s in stats:
+        if s.alloc_hours is not None and s.alloc_hours < window_hours - 1e-3:
+            continue  # younger than the window (or created and deleted inside it)
+        expected = (
+            s.expected_samples
+            if s.expected_samples is not None
+            else days * 86400 // sample_interval_s
+        )
         coverage = s.samples / expected if expected else 0.0
         if coverage < rule.min_coverage:
             continue
@@ -255,6 +268,8 @@ def idle_candidates(
                     "samples": s.samples,
                     "expected_samples": expected,
                     "coverage": _r(min(coverage, 1.0), 4),
+                    "vm_hours_in_window": _r(s.alloc_hours, 2),
+                    "window_hours": window_hours,
                     "rule": rule.model_dump(),
                 },
             )

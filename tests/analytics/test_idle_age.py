@@ -1,0 +1,52 @@
+"""Idle window vs VM age: a VM younger than the 14-day window never qualifies."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+
+from cloudtally.analytics.queries import find_idle
+from cloudtally.analytics.rollups import hours_of_days, recompute_days, recompute_hours
+from cloudtally.core.idle import IdleRule, VmWindowStats, idle_candidates
+from cloudtally.core.policy import load_policy
+from cloudtally.policy import example_policy_text
+from tests.analytics.plant import SH, epoch, inventory, samples
+
+AS_OF = dt.date(2023, 11, 1)
+
+
+def stats(alloc_hours: float, samples_: int) -> VmWindowStats:
+    return VmWindowStats(
+        vm_id="v", bureau="b", system="s", pool="p", provider="x", vcpu=4, mem_gb=8,
+        samples=samples_, cpu_avg=1.0, mem_avg=1.0, cpu_max=2.0, mem_max=2.0,
+        alloc_hours=alloc_hours, expected_samples=int(alloc_hours * 60),
+    )  # fmt: skip
+
+
+def test_core_rule_needs_the_whole_window() -> None:
+    start = AS_OF - dt.timedelta(days=14)
+    kw = {"window_start": start, "window_end": AS_OF, "sample_interval_s": 60}
+    # 13 days old, fully metered: 13/14 = 0.93 of the window's samples, but too young
+    assert idle_candidates([stats(13 * 24, 13 * 1440)], IdleRule(), **kw) == []
+    # 14 days, 85 % of its own samples: a candidate, coverage over its life
+    found = idle_candidates([stats(14 * 24, int(14 * 1440 * 0.85))], IdleRule(), **kw)
+    assert [c.evidence["coverage"] for c in found] == [0.85]
+    assert found[0].evidence["window_hours"] == 336
+
+
+def test_a_vm_created_13_days_ago_is_not_idle_one_created_20_days_ago_is(store) -> None:
+    policy = load_policy(example_policy_text())
+    util = policy.versions[-1].utilization
+    for vm, age in (("young", 13), ("old", 20)):
+        created = epoch(2023, 11, 1, tz=SH) - age * 86_400
+        inventory(store, vm, created, pool="pool-1", provider="provider-a")
+        ts = np.arange(created, epoch(2023, 11, 1, tz=SH), util.expected_sample_interval_s)
+        samples(store, vm, ts, 1.0, 2.0)
+    d0 = AS_OF - dt.timedelta(days=21)
+    h0, h1 = hours_of_days(d0, AS_OF, "Asia/Shanghai")
+    recompute_hours(store, None, h0, h1, utilization=util)
+    recompute_days(store, None, d0, AS_OF, utilization=util)
+    found = find_idle(store, AS_OF, policy=util)["items"]
+    assert [c["vm_id"] for c in found] == ["old"]
+    assert found[0]["evidence"]["vm_hours_in_window"] == 336.0
