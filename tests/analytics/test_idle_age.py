@@ -50,3 +50,31 @@ def test_a_vm_created_13_days_ago_is_not_idle_one_created_20_days_ago_is(store) 
     found = find_idle(store, AS_OF, policy=util)["items"]
     assert [c["vm_id"] for c in found] == ["old"]
     assert found[0]["evidence"]["vm_hours_in_window"] == 336.0
+
+
+def test_a_300_s_collector_is_fully_covered_and_yields_idle_candidates(store) -> None:
+    # `make up` samples every 300 s while the default policy says 60 s: the interval
+    # is measured from the samples, so coverage is 1, not 0.2.
+    policy = load_policy(example_policy_text())
+    util = policy.versions[-1].utilization
+    assert util.expected_sample_interval_s == 60
+    created = epoch(2023, 11, 1, tz=SH) - 20 * 86_400
+    inventory(store, "demo", created, pool="pool-1", provider="provider-a")
+    ts = np.arange(created, epoch(2023, 11, 1, tz=SH), 300) + 17  # not on the minute
+    gap = epoch(2023, 10, 25, 3, tz=SH)
+    ts = ts[(ts < gap) | (ts >= gap + 3600)]  # a one-hour gap: it still counts
+    samples(store, "demo", ts, 1.0, 2.0)
+    d0 = AS_OF - dt.timedelta(days=21)
+    h0, h1 = hours_of_days(d0, AS_OF, "Asia/Shanghai")
+    recompute_hours(store, None, h0, h1, utilization=util)
+    recompute_days(store, None, d0, AS_OF, utilization=util)
+    hourly = store.rows(
+        "SELECT samples, expected_samples FROM usage_hourly FINAL WHERE vm_id = 'demo' "
+        "AND alloc_fraction = 1 AND samples > 1 LIMIT 1"
+    )
+    assert hourly == [(12, 12)]
+    found = find_idle(store, AS_OF, policy=util)["items"]
+    assert [c["vm_id"] for c in found] == ["demo"]
+    # 335 hours × 12 samples over 335 × 12 + 60 expected: an hour with fewer than two
+    # samples cannot be measured and expects the policy's 60 s
+    assert found[0]["evidence"]["coverage"] == round(335 * 12 / (335 * 12 + 60), 4)

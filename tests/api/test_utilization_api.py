@@ -162,6 +162,13 @@ def test_rightsizing_with_savings_at_the_pool_price(seeded: Api) -> None:
     nb = got["health-nightbatch"]
     assert (nb["evidence"]["target_vcpu"], nb["evidence"]["target_mem_gb"]) == (1, "3")
     assert nb["savings_year"] == "2890.80"  # 7 × 214.13… + 13 × 107.06…
+    # …but nights are not hidden: all-hours and night figures, the flag, the peak size
+    ev = nb["evidence"]
+    assert ev["night_heavy"] is True and ev["cpu_night"] > 2 * ev["cpu_day"]
+    assert ev["cpu_all"] is not None and ev["mem_night"] is not None
+    assert ev["peak_target_vcpu"] >= ev["target_vcpu"]
+    assert ev["peak_fill_of_target_pct"] > 60  # its night batch runs the new size hotter
+    assert got["edu-idle"]["evidence"]["night_heavy"] is False
     assert o["evidence"]["unit_prices_year"] == {"vcpu": "214.13", "mem_gb": "107.07"}
     assert "2023.2" in o["evidence"]["price_basis"] and "method" in o["evidence"]
     assert [c["vm_id"] for c in body["items"]] == [

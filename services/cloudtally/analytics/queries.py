@@ -254,6 +254,15 @@ def pool_kpis(
 # -- candidates -----------------------------------------------------------------------------
 
 
+def night_heavy(s: VmWindowStats, util: UtilizationPolicy) -> bool:
+    """The night-heavy flag of the utilization API, for a VM's window figures."""
+    cpu = UtilizationSplit(day=s.cpu_day, all=s.cpu_all, night=s.cpu_night)
+    mem = UtilizationSplit(day=s.mem_day, all=s.mem_all, night=s.mem_night)
+    return is_night_heavy(cpu, util.night_heavy_ratio, util.night_heavy_min_pct) or (
+        is_night_heavy(mem, util.night_heavy_ratio, util.night_heavy_min_pct)
+    )
+
+
 def _vm_window_stats(
     store: Store, day_from: dt.date, day_to: dt.date, where: str, params: dict[str, Any]
 ) -> list[VmWindowStats]:
@@ -271,6 +280,12 @@ def _vm_window_stats(
             maxIf(cpu_max, samples > 0) AS c_max, maxIf(mem_max, samples > 0) AS m_max,
             {_sorted_sum("cpu_num_day")} AS cpu_num, {_sorted_sum("cpu_den_day")} AS cpu_den,
             {_sorted_sum("mem_num_day")} AS mem_num, {_sorted_sum("mem_den_day")} AS mem_den,
+            {_sorted_sum("cpu_num_all")} AS cpu_num_a, {_sorted_sum("cpu_den_all")} AS cpu_den_a,
+            {_sorted_sum("mem_num_all")} AS mem_num_a, {_sorted_sum("mem_den_all")} AS mem_den_a,
+            {_sorted_sum("cpu_num_night")} AS cpu_num_n,
+            {_sorted_sum("cpu_den_night")} AS cpu_den_n,
+            {_sorted_sum("mem_num_night")} AS mem_num_n,
+            {_sorted_sum("mem_den_night")} AS mem_den_n,
             {_sorted_sum("business_hours")} AS bus_h,
             {_sorted_sum("day_coverage * business_hours", "business_hours > 0")} AS bus_cov
         FROM usage_daily FINAL
@@ -303,6 +318,10 @@ def _vm_window_stats(
                 day_coverage=_ratio(r["bus_cov"], r["bus_h"]),
                 alloc_hours=float(r["life_h"]),
                 expected_samples=int(r["expected"]),
+                cpu_all=_ratio(r["cpu_num_a"], r["cpu_den_a"]),
+                mem_all=_ratio(r["mem_num_a"], r["mem_den_a"]),
+                cpu_night=_ratio(r["cpu_num_n"], r["cpu_den_n"]),
+                mem_night=_ratio(r["mem_num_n"], r["mem_den_n"]),
             )
         )
     return out
@@ -374,29 +393,41 @@ def find_rightsizing(
         for r in store.dicts(
             """
             SELECT vm_id,
-                quantileExactWeighted(%(q)s)(toFloat64(cpu_p95) * vcpu / 100, w) AS cpu_used,
-                quantileExactWeighted(%(q)s)(toFloat64(mem_p95) * toFloat64(mem_gb) / 100, w)
-                    AS mem_used
+                quantileExactWeightedIf(%(q)s)(cpu_x, w, w > 0) AS cpu_used,
+                quantileExactWeightedIf(%(q)s)(mem_x, w, w > 0) AS mem_used,
+                quantileExactWeighted(%(q)s)(cpu_x, w_all) AS cpu_used_all,
+                quantileExactWeighted(%(q)s)(mem_x, w_all) AS mem_used_all,
+                countIf(w > 0) AS day_hours
             FROM (
-                SELECT vm_id, cpu_p95, mem_p95, vcpu, mem_gb,
-                    toUInt64(round(business_weight * alloc_fraction * 1000)) AS w
+                SELECT vm_id, toFloat64(cpu_p95) * vcpu / 100 AS cpu_x,
+                    toFloat64(mem_p95) * toFloat64(mem_gb) / 100 AS mem_x,
+                    toUInt64(round(business_weight * alloc_fraction * 1000)) AS w,
+                    toUInt64(round(alloc_fraction * 1000)) AS w_all
                 FROM usage_hourly FINAL
                 WHERE alloc_fraction > 0 AND vm_id IN %(vms)s AND hour >= toDateTime(%(h0)s, 'UTC')
                     AND hour < toDateTime(%(h1)s, 'UTC') AND samples > 0
             )
-            WHERE w > 0
             GROUP BY vm_id
+            HAVING day_hours > 0
             ORDER BY vm_id
             """,
             {"q": rule.percentile, "vms": tuple(eligible), "h0": h0, "h1": h1},
         ):
-            p95[r["vm_id"]] = (float(r["cpu_used"]), float(r["mem_used"]))
+            p95[r["vm_id"]] = (
+                float(r["cpu_used"]),
+                float(r["mem_used"]),
+                float(r["cpu_used_all"]),
+                float(r["mem_used_all"]),
+            )
     enriched = [
         VmWindowStats(
             **{
                 **s.__dict__,
                 "cpu_p95_used_vcpu": p95[s.vm_id][0],
                 "mem_p95_used_gb": p95[s.vm_id][1],
+                "cpu_p95_used_vcpu_all": p95[s.vm_id][2],
+                "mem_p95_used_gb_all": p95[s.vm_id][3],
+                "night_heavy": night_heavy(s, util),
             }
         )
         for s in stats

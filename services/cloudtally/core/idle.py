@@ -17,7 +17,11 @@ Rules from the seeds (thresholds are policy data, never code):
   where ``p95_used_vcpu`` is the business-hour-weighted 95th percentile over the
   review window of the hourly CPU p95 × allocated vCPU (i.e. used vCPUs), and
   ``target_utilization`` (default 0.6) leaves 40 % headroom above that p95.
-  Targets never exceed the current allocation.
+  Targets never exceed the current allocation. Nights never size a VM, but every
+  candidate also carries its all-hours and night figures, the night-heavy flag,
+  the size the all-hours p95 (peaks included) would give (``peak_target_*``) and
+  how full those peaks would run the daytime target (``peak_fill_of_target_pct``:
+  a night batch at 96 % of its new size is visible before the downsize).
 
 Every candidate carries its evidence (window, figures, coverage) and lists are
 sorted deterministically, so re-running over the same data yields the same list.
@@ -150,6 +154,13 @@ class VmWindowStats:
     mem_p95_used_gb: float | None = None
     alloc_hours: float | None = None  # hours the VM existed inside the window
     expected_samples: int | None = None  # samples expected over those hours (rollups)
+    cpu_all: float | None = None  # all-hours and night-only utilization, %
+    mem_all: float | None = None
+    cpu_night: float | None = None
+    mem_night: float | None = None
+    cpu_p95_used_vcpu_all: float | None = None  # p95 of used vCPUs over all hours (peaks)
+    mem_p95_used_gb_all: float | None = None
+    night_heavy: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -387,6 +398,34 @@ def target_mem_gb(p95_used_gb: float, current: Decimal, rule: RightsizingRule) -
     return min(current, target)
 
 
+def _night_and_peak(
+    s: VmWindowStats, rule: RightsizingRule, new_vcpu: int, new_mem: Decimal
+) -> dict[str, Any]:
+    """Evidence nights would otherwise hide: all-hours and night figures, the night-heavy
+    flag, and the size the all-hours p95 (peaks, nights included) would give — with how
+    full those peaks would run the daytime target."""
+    out: dict[str, Any] = {
+        "cpu_all": _r(s.cpu_all),
+        "mem_all": _r(s.mem_all),
+        "cpu_night": _r(s.cpu_night),
+        "mem_night": _r(s.mem_night),
+        "night_heavy": bool(s.night_heavy),
+        "p95_all_hours_used_vcpu": _r(s.cpu_p95_used_vcpu_all),
+        "p95_all_hours_used_mem_gb": _r(s.mem_p95_used_gb_all),
+        "peak_target_vcpu": None,
+        "peak_target_mem_gb": None,
+        "peak_fill_of_target_pct": None,
+    }
+    if s.cpu_p95_used_vcpu_all is not None and s.mem_p95_used_gb_all is not None:
+        out["peak_target_vcpu"] = target_vcpu(s.cpu_p95_used_vcpu_all, s.vcpu, rule)
+        out["peak_target_mem_gb"] = str(target_mem_gb(s.mem_p95_used_gb_all, s.mem_gb, rule))
+        fills = [s.cpu_p95_used_vcpu_all / new_vcpu * 100]
+        if new_mem > 0:
+            fills.append(s.mem_p95_used_gb_all / float(new_mem) * 100)
+        out["peak_fill_of_target_pct"] = _r(max(fills), 1)
+    return out
+
+
 def yearly_savings(freed_vcpu: int, freed_mem_gb: Decimal, prices: UnitPrices) -> Decimal:
     """Money freed per year at the given catalog prices, CNY half-up to 0.01."""
     amount = prices.vcpu_year * freed_vcpu + prices.mem_gb_year * freed_mem_gb
@@ -452,6 +491,7 @@ def rightsizing_candidates(
                     "p95_used_mem_gb": _r(s.mem_p95_used_gb),
                     "target_vcpu": new_vcpu,
                     "target_mem_gb": str(new_mem),
+                    **_night_and_peak(s, rule, new_vcpu, new_mem),
                     "method": (
                         f"target = ceil(daytime p{round(rule.percentile * 100)} used / "
                         f"{rule.target_utilization}); memory rounded up to "
