@@ -18,8 +18,11 @@ Definitions (usage_hourly, one row per VM-hour the VM existed):
   inventory state before the end of the hour (a resize at 10:20 counts for the
   whole 10:00 hour).
 * ``samples`` — samples in the hour; ``expected_samples`` =
-  round(3600 × alloc_fraction / expected_sample_interval_s); ``coverage`` =
-  min(1, samples / expected_samples).
+  round(3600 × alloc_fraction / interval); ``coverage`` = min(1, samples /
+  expected_samples). The interval is what the collector **declared** on its
+  batches (``interval_s`` on the wire, stored per sample): a collector sampling
+  every 300 s is expected 12 times an hour. An hour without a declared sample
+  (a gap, or an old collector) uses the policy's ``expected_sample_interval_s``.
 * ``cpu_avg``/``mem_avg`` — mean of the samples (summed in milli-percent
   integers, so it is exact and order-independent); ``*_max``; ``*_p95`` =
   ``quantileExact(0.95)`` of the samples. NULL when the hour has no sample.
@@ -189,7 +192,7 @@ _ALLOC = (
 )
 
 _CPU = """
-    SELECT vm_id, toStartOfHour(ts) AS hour, count() AS n,
+    SELECT vm_id, toStartOfHour(ts) AS hour, count() AS n, max(interval_s) AS declared,
         sum(toInt64(round(cpu_pct * 1000))) AS cpu_sum,
         max(cpu_pct) AS c_max, quantileExact(0.95)(cpu_pct) AS c_p95,
         sum(toInt64(round(mem_pct * 1000))) AS mem_sum,
@@ -236,7 +239,7 @@ SELECT vm_id, hour, bureau, system, pool, provider, vcpu, mem_gb,
     if(disks > 0, toNullable(used_mgb / 1000), NULL) AS storage_used_gb,
     toUInt16(disks) AS disks_sampled,
     toUInt16(n) AS samples,
-    toUInt16(round(frac * 3600 / %(interval)s)) AS expected_samples,
+    toUInt16(round(frac * 3600 / if(declared > 0, declared, %(interval)s))) AS expected_samples,
     toFloat32(if(expected_samples = 0, if(n > 0, 1, 0), least(1, n / expected_samples)))
         AS coverage,
     if(n > 0, toNullable(toFloat32(cpu_sum / n / 1000)), NULL) AS cpu_avg,
