@@ -217,4 +217,10 @@ STORE_ACTIVE_REPLICAS = Gauge(
     "cloudtally_store_active_replicas",
     "Replicas this replica sees active in ZooKeeper (min over its tables)",
     ["replica"],
+# Official working-day calendar (cloudtally.core.calendar).
+CALENDAR_PROVISIONAL_HOURS = Gauge(
+    "cloudtally_calendar_provisional_hours",
+    "UTC hours weighted by the plain weekday rule because their local year has no "
+    "official working-day schedule; add the year to the policy's official_calendar",
+    ["year"],
 )

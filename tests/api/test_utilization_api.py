@@ -100,22 +100,46 @@ def test_pool_kpis_with_scores(seeded: Api) -> None:
     r = seeded.get(f"{U}/pools", "auditor", month="2023-10")
     assert r.status_code == 200
     body = r.json()
-    assert body["month"] == "2023-10" and body["total"] == 2
+    # every pool of the tariff is listed; the four without any usage score the lowest band
+    assert body["month"] == "2023-10" and body["total"] == 6
+    measured = [p for p in body["items"] if not p["no_data"]]
+    assert len(measured) == 2
+    for p in body["items"]:
+        if p["no_data"]:
+            assert (p["points_2"], p["points_10"], p["utilization_pct"]) == (0, 0, None)
     p1 = body["items"][0]
     assert (p1["provider"], p1["pool"], p1["vms"]) == ("provider-a", "pool-1", 2)
     # edu-idle and edu-busy, equal sizes: CPU (2 + 45) / 2, memory (3 + 60) / 2
     assert (p1["cpu_pct"], p1["mem_pct"]) == (23.5, 31.5)
     direct = pool_kpis(seeded.store, OCT, policy=seeded.policy.versions[-1].utilization)
-    assert body["items"] == direct["items"]  # the route adds nothing and hides nothing
+    assert measured == direct["items"]  # the route hides nothing
     for p in body["items"]:
         assert p["points_2"] in (0, 1, 2) and 0 <= p["points_10"] <= 10
     prov = seeded.get(f"{U}/pools", month="2023-10", level="provider").json()
-    assert [p["provider"] for p in prov["items"]] == ["provider-a", "provider-b"]
+    assert [p["provider"] for p in prov["items"]] == ["provider-a", "provider-b", "provider-c"]
+    assert [p["no_data"] for p in prov["items"]] == [False, False, True]
     rows = read_csv(seeded.get(f"{U}/pools", month="2023-10", format="csv", lang="zh").text)
     assert rows[0][:2] == ["云服务商", "资源池"] and "2分制得分" in rows[0]
-    assert "10分制得分" in rows[0] and len(rows) == 3
+    assert "10分制得分" in rows[0] and "无数据" in rows[0] and len(rows) == 7
     # pool-wide figures are the buyer's evaluation, not bureau data
     assert seeded.get(f"{U}/pools", "bureau:edu", month="2023-10").status_code == 403
+
+
+def test_savings_have_one_definition_in_the_api_and_the_alerts(seeded: Api) -> None:
+    """The API's savings_year equals the alerts'/gauges' price (AnnualPrices) for each VM."""
+    import datetime as dt
+
+    from cloudtally.analytics.alerts import AnnualPrices, version_for
+    from cloudtally.core.idle import yearly_savings
+
+    body = seeded.get(f"{U}/candidates/rightsizing", **PERIOD).json()
+    prices = AnnualPrices(version_for(seeded.policy, D1))
+    assert body["items"]
+    for c in body["items"]:
+        p = prices.prices[(c["provider"], c["pool"])]
+        expected = yearly_savings(c["freed_vcpu"], Decimal(c["freed_mem_gb"]), p)
+        assert c["savings_year"] == str(expected), c["vm_id"]
+    assert D1 - dt.timedelta(days=1) >= D0
 
 
 def test_rightsizing_with_savings_at_the_pool_price(seeded: Api) -> None:
@@ -124,30 +148,38 @@ def test_rightsizing_with_savings_at_the_pool_price(seeded: Api) -> None:
     body = r.json()
     got = {c["vm_id"]: c for c in body["items"]}
     assert set(got) == {"edu-idle", "health-idle", "health-nightbatch", "health-oversized"}
-    # tariff 2023.2 (in force on 2023-10-22), per year as paid: monthly × 12 × tender 0.55
-    #   pool-1: vCPU 30 → 198, GB 15 → 99;  pool-3: vCPU 32 → 211.2, GB 16 → 105.6
+    # tariff 2023.2 (in force on 2023-10-22), per year as billed (core.savings): monthly
+    # ÷ 720 h × 8760 h × tender 0.55 — pool-1: vCPU 30 → 200.75, GB 15 → 100.375;
+    # pool-3: vCPU 32 → 214.1333…, GB 16 → 107.0666…
     # oversized: p95 10 % of 8 vCPU = 0.8 → ceil(0.8 / 0.6) = 2; 12 % of 16 GB → 3.2 → 4 GB
     o = got["health-oversized"]
     assert (o["evidence"]["target_vcpu"], o["evidence"]["target_mem_gb"]) == (2, "4")
     assert (o["freed_vcpu"], o["freed_mem_gb"]) == (6, "12")
-    assert o["savings_year"] == "2534.40"  # 6 × 211.2 + 12 × 105.6
-    assert got["edu-idle"]["savings_year"] == "2871.00"  # 7 × 198 + 15 × 99
-    assert got["health-idle"]["savings_year"] == "3062.40"  # 7 × 211.2 + 15 × 105.6
+    assert o["savings_year"] == "2569.60"  # 6 × 214.1333… + 12 × 107.0666…
+    assert got["edu-idle"]["savings_year"] == "2910.88"  # 7 × 200.75 + 15 × 100.375
+    assert got["health-idle"]["savings_year"] == "3104.93"  # 7 × 214.13… + 15 × 107.06…
     # the night batch is sized by its daytime p95, not its 15 % nights: 1 vCPU, 3 GB
     nb = got["health-nightbatch"]
     assert (nb["evidence"]["target_vcpu"], nb["evidence"]["target_mem_gb"]) == (1, "3")
-    assert nb["savings_year"] == "2851.20"  # 7 × 211.2 + 13 × 105.6
-    assert o["evidence"]["unit_prices_year"] == {"vcpu": "211.20", "mem_gb": "105.60"}
+    assert nb["savings_year"] == "2890.80"  # 7 × 214.13… + 13 × 107.06…
+    # …but nights are not hidden: all-hours and night figures, the flag, the peak size
+    ev = nb["evidence"]
+    assert ev["night_heavy"] is True and ev["cpu_night"] > 2 * ev["cpu_day"]
+    assert ev["cpu_all"] is not None and ev["mem_night"] is not None
+    assert ev["peak_target_vcpu"] >= ev["target_vcpu"]
+    assert ev["peak_fill_of_target_pct"] > 60  # its night batch runs the new size hotter
+    assert got["edu-idle"]["evidence"]["night_heavy"] is False
+    assert o["evidence"]["unit_prices_year"] == {"vcpu": "214.13", "mem_gb": "107.07"}
     assert "2023.2" in o["evidence"]["price_basis"] and "method" in o["evidence"]
     assert [c["vm_id"] for c in body["items"]] == [
         "health-idle", "edu-idle", "health-nightbatch", "health-oversized"
     ]  # fmt: skip
-    assert Decimal(body["totals"]["savings_year"]) == Decimal("11319.00")
+    assert Decimal(body["totals"]["savings_year"]) == Decimal("11476.21")
     own = seeded.get(f"{U}/candidates/rightsizing", "bureau:health", **PERIOD).json()
     assert [c["vm_id"] for c in own["items"]] == [
         "health-idle", "health-nightbatch", "health-oversized"
     ]  # fmt: skip
-    assert Decimal(own["totals"]["savings_year"]) == Decimal("8448.00")
+    assert Decimal(own["totals"]["savings_year"]) == Decimal("8565.33")
     # the default review period is the last complete quarter: no planted data there
     assert seeded.get(f"{U}/candidates/rightsizing", quarter="2023-Q3").json()["total"] == 0
     rows = read_csv(seeded.get(f"{U}/candidates/rightsizing", format="csv", **PERIOD).text)

@@ -12,6 +12,8 @@ from cloudtally.core.calendar import (
     BusinessCalendar,
     CalendarPolicy,
     CalendarUnknownYear,
+    OfficialCalendar,
+    OfficialYear,
     is_working_day,
     night_fractions,
 )
@@ -91,12 +93,61 @@ def test_hour_weights_use_off_hours_weight() -> None:
     np.testing.assert_allclose(holiday, 0.25)
 
 
-def test_unknown_year_fails_loudly() -> None:
-    with pytest.raises(CalendarUnknownYear, match="2027-01-04"):
-        is_working_day(dt.date(2027, 1, 4))
+def test_unknown_year_follows_the_weekday_rule_and_is_provisional() -> None:
+    # chinese_calendar stops at 2026: 2027 must not stop anything.
     cal = BusinessCalendar(CalendarPolicy())
-    with pytest.raises(CalendarUnknownYear):
-        cal.hour_weights(utc_hour(2027, 1, 4, 0), utc_hour(2027, 1, 5, 0))
+    h0, h1 = utc_hour(2027, 1, 1, 0), utc_hour(2027, 1, 5, 0)  # Fri 1 Jan .. Mon 4 Jan
+    f = cal.business_fractions(h0, h1).reshape(4, 24).sum(axis=1)
+    np.testing.assert_allclose(f, [7.5, 0, 0, 7.5])  # New Year's Day is a weekday here
+    assert cal.provisional(h0, h1).all()
+    with pytest.raises(CalendarUnknownYear, match="official_calendar"):
+        cal.official.require(dt.date(2027, 1, 4))
+    # the last hour of 2026 local time is official; the next one is not
+    edge = utc_hour(2026, 12, 31, 23)
+    np.testing.assert_array_equal(cal.provisional(edge, edge + 2 * 3600), [False, True])
+
+
+def test_supplied_year_takes_precedence_with_its_make_up_days() -> None:
+    # A 2027 schedule whose 调休 differs from the weekday rule: Sat 9 Jan worked,
+    # Fri 1 Jan and Mon 4 Jan off.
+    year = OfficialYear(
+        holidays=(dt.date(2027, 1, 1), dt.date(2027, 1, 4)), workdays=(dt.date(2027, 1, 9),)
+    )
+    cal = BusinessCalendar(CalendarPolicy(), OfficialCalendar({2027: year}))
+    h0 = utc_hour(2027, 1, 1, 0)
+    f = cal.business_fractions(h0, h0 + 10 * 24 * 3600).reshape(10, 24).sum(axis=1)
+    np.testing.assert_allclose(f, [0, 0, 0, 0, 7.5, 7.5, 7.5, 7.5, 7.5, 0])
+    assert not cal.provisional(h0, h0 + 24 * 3600).any()
+    # a year given in the policy replaces the shipped one (2023-10-07 made a day off)
+    override = OfficialCalendar({2023: OfficialYear(holidays=(dt.date(2023, 10, 9),))})
+    assert not override.is_working_day(dt.date(2023, 10, 9))
+    assert not override.is_working_day(dt.date(2023, 10, 7))  # plain Saturday now
+    # and the weights' fingerprint changes only for the hours of that year
+    base = BusinessCalendar(CalendarPolicy())
+    assert base.fingerprint(h0, h0 + 3600) != cal.fingerprint(h0, h0 + 3600)
+    h26 = utc_hour(2026, 6, 1, 0)
+    assert base.fingerprint(h26, h26 + 3600) == cal.fingerprint(h26, h26 + 3600)
+
+
+def test_shipped_schedule_matches_the_library_for_every_year_it_knows() -> None:
+    import chinese_calendar
+
+    shipped = OfficialCalendar()
+    years = sorted(shipped.years)
+    assert years[0] <= 2004 and years[-1] >= 2026
+    day = dt.date(years[0], 1, 1)
+    while day.year <= years[-1]:
+        assert shipped.is_working_day(day) == chinese_calendar.is_workday(day), day
+        day += dt.timedelta(days=1)
+
+
+def test_official_year_rejects_dates_of_another_year_and_contradictions() -> None:
+    with pytest.raises(ValueError, match="not in 2027"):
+        OfficialYear(holidays=(dt.date(2026, 1, 1),)).check_year(2027)
+    with pytest.raises(ValueError, match="both"):
+        OfficialYear(holidays=(dt.date(2027, 1, 9),), workdays=(dt.date(2027, 1, 9),)).check_year(
+            2027
+        )
 
 
 def test_policy_validation() -> None:

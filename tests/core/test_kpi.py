@@ -41,12 +41,18 @@ def test_band_edges(util: str, two: int, ten: int) -> None:
     assert band_points(Decimal(util), bands.ten_point) == ten
 
 
-def test_float_edge_rounds_half_up_before_banding() -> None:
-    # 60, 60, 59.95 → 59.983… → 60.0 reported → 1 point (not a float artefact 59.99)
+def test_a_figure_below_a_threshold_never_earns_the_band() -> None:
+    # 60, 60, 59.95 → 59.983… is displayed "60.0" but is below 60: 0 points, not 1
     assert pool_utilization(60.0, 60.0, 59.95) == Decimal("60.0")
-    assert pool_kpi(60.0, 60.0, 59.95).points_2 == 1
+    kpi = pool_kpi(60.0, 60.0, 59.95)
+    assert kpi.utilization_pct == Decimal("60.0") and kpi.points_2 == 0
+    # 19.99 % is below 20: 0 of 10 (a rounded 20.0 would score 5); 69.99 % scores 9, not 10
+    assert pool_kpi(19.99, 19.99, 19.99).points_10 == 0
+    assert pool_kpi(69.99, 69.99, 69.99).points_10 == 9
+    assert pool_kpi(69.99, 69.99, 69.99).utilization_pct == Decimal("70.0")  # display only
     # (0.1 + 0.2)-style float sums do not leak: 65 exactly stays 65
     assert pool_kpi(64.9, 65.1, 65.0).points_2 == 2
+    assert pool_kpi(20.0, 20.0, 20.0).points_10 == 5
 
 
 def test_no_data_is_the_lowest_band() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 from cloudtally.collectors.fleet import Fleet
 from cloudtally.core.samples import encode_batch
@@ -16,13 +17,19 @@ END = START + 2 * 86_400
 
 
 def ingest_fleet(store, vms: int = 12) -> Fleet:
-    fleet = Fleet.build(11, vms, 2, 3, start=START, end=END)
-    sink = IngestSink(store)
+    return ingest_fleet_between(store, START, END, vms)
+
+
+def ingest_fleet_between(store, start: int, end: int, vms: int = 12) -> Fleet:
+    """A simulated fleet's inventory and 300 s samples over [start, end), through the sink
+    (which accepts them however far ahead of this machine's clock they are)."""
+    fleet = Fleet.build(11, vms, 2, 3, start=start, end=end)
+    sink = IngestSink(store, max_future_s=max(300, end - int(time.time())))
     events = [
         RawMessage("inventory", 0, i, e.to_json()) for i, e in enumerate(fleet.inventory_events())
     ]
     sink.write_inventory(events)
-    for offset, chunk in enumerate(fleet.samples(START, END, 300)):
+    for offset, chunk in enumerate(fleet.samples(start, end, 300)):
         s, d = chunk.samples, chunk.disks
         raw = encode_batch(
             "simulate",
@@ -93,16 +100,19 @@ def test_rating_bills_closed_days_once_and_rerates_late_data(store) -> None:
     derive.rollup()
     day3 = dt.datetime.fromtimestamp(END + 3600, SHANGHAI).timestamp()
     mid_day2 = START + 86_400 + 12 * 3600
-    # While day 2 is still open only day 1 is billed.
-    assert [d.isoformat() for d in derive.rate(now=mid_day2).days] == ["2026-03-02"]
+    # While day 2 is still open only day 1 is billed. The example tariff judges the
+    # low-utilization cut per month, so every closed day of the month is (re-)rated
+    # with the month so far (1 March has no usage: it rates to nothing).
+    assert [d.isoformat() for d in derive.rate(now=mid_day2).days] == ["2026-03-01", "2026-03-02"]
     lines_day1 = store.scalar("SELECT count() FROM bill_lines WHERE day = '2026-03-02'")
     assert lines_day1 > 0
     assert store.scalar("SELECT count() FROM bill_lines WHERE day = '2026-03-03'") == 0
     # After midnight the closed day is billed without any new sample touching it.
-    assert [d.isoformat() for d in derive.rate(now=day3).days] == ["2026-03-03"]
+    month_so_far = ["2026-03-01", "2026-03-02", "2026-03-03"]
+    assert [d.isoformat() for d in derive.rate(now=day3).days] == month_so_far
     assert derive.rate(now=day3).days == []
     runs = store.scalar("SELECT count() FROM rating_runs")
-    # Late data for day 1 re-rates day 1 only.
+    # Late data for day 1 re-rates its month (the cut is judged on the month).
     IngestSink(store).write_samples(
         [
             RawMessage(
@@ -114,7 +124,7 @@ def test_rating_bills_closed_days_once_and_rerates_late_data(store) -> None:
         ]
     )
     derive.rollup()
-    assert [d.isoformat() for d in derive.rate(now=day3).days] == ["2026-03-02"]
+    assert [d.isoformat() for d in derive.rate(now=day3).days] == month_so_far
     assert store.scalar("SELECT count() FROM rating_runs") > runs
 
 

@@ -508,6 +508,28 @@ CASES: list[dict[str, Any]] = [
         "checks": [("40m", "CloudtallyDerivationNotRunning", [])],
     },
     {
+        "name": "hours of a year without an official calendar fire after an hour; 0 is quiet",
+        "interval": "5m",
+        "series": [
+            s("cloudtally_calendar_provisional_hours", {**W, "year": "2027"}, "0x2 24x20"),
+            s("cloudtally_calendar_provisional_hours", {**W2, "year": "2027"}, "0x2 24x20"),
+            s("cloudtally_calendar_provisional_hours", {**W, "year": "2026"}, "0x22"),
+        ],
+        "checks": [
+            ("40m", "CloudtallyCalendarYearMissing", []),  # pending for less than 1h
+            (
+                "80m",
+                "CloudtallyCalendarYearMissing",
+                [
+                    fire(
+                        {"year": "2027"},
+                        "24 hours of 2027 have no official working-day calendar",
+                    )
+                ],
+            ),
+        ],
+    },
+    {
         "name": "no worker up is CloudtallyNoWorkers' business, not 'derivation not running'",
         "interval": "5m",
         "series": [s("up", W, "0x12")],

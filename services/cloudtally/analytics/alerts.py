@@ -23,11 +23,9 @@ days: idle = the ``idle.window_days`` days before ``as_of``; storage idle = the
 last ``consecutive_months`` complete months; rightsizing = the last complete
 quarter (:func:`cloudtally.core.idle.review_quarter`).
 
-Savings are priced at the tariff in force on the window's last day: what the
-buyer pays for a vCPU / GB of memory over a year (365 days × 24 h at the
-hourly-equivalent catalog price, monthly prices ÷ ``hours_per_month`` as
-billing does, × the tender discount). Low-utilization cuts and volume tiers are
-not applied. A pool missing from the tariff gives ``savings_year: null``.
+Savings are priced at the tariff in force on the window's last day, by the one
+definition in :mod:`cloudtally.core.savings` (the API and the gauges use the
+same). A pool missing from the tariff gives ``savings_year: null``.
 """
 
 from __future__ import annotations
@@ -50,11 +48,11 @@ from cloudtally.analytics.queries import (
 )
 from cloudtally.core.idle import UnitPrices, VmWindowStats, month_start, review_quarter
 from cloudtally.core.policy import Policy, Version
+from cloudtally.core.savings import annual_prices
 from cloudtally.store.base import Store
 
 SCHEMA = "cloudtally.alert/1"
 KINDS = ("idle", "storage_idle", "rightsizing")
-HOURS_PER_YEAR = 8760  # 365 days: the year a VM would be billed for
 # Fixed namespace of the event ids (uuid5): the same change always gets the same id.
 EVENT_NAMESPACE = uuid.UUID("6b1f3c2e-3d0a-5d7e-9a61-0c7a1e2f4b90")
 TASK = "alerts"
@@ -94,25 +92,7 @@ class AnnualPrices:
 
     def __init__(self, version: Version) -> None:
         self.version = version
-        self.prices: dict[tuple[str, str], UnitPrices] = {}
-        for prov in version.providers:
-            for pool in prov.pools:
-                tender = (
-                    pool.tender_discount if pool.tender_discount is not None
-                    else prov.tender_discount
-                )  # fmt: skip
-                per_year = {}
-                for res in ("vcpu", "memory"):
-                    stated = pool.prices.price(res)
-                    if stated is None:
-                        break
-                    price, per = stated
-                    hours = 1 if per == "hour" else version.hours_per_month
-                    per_year[res] = price * HOURS_PER_YEAR / hours * tender
-                else:
-                    self.prices[(prov.id, pool.id)] = UnitPrices(
-                        vcpu_year=per_year["vcpu"], mem_gb_year=per_year["memory"]
-                    )
+        self.prices: dict[tuple[str, str], UnitPrices] = annual_prices(version)
         self.unpriced: set[tuple[str, str]] = set()
 
     def __call__(self, stats: VmWindowStats) -> UnitPrices:
@@ -129,7 +109,7 @@ class AnnualPrices:
     def basis(self) -> str:
         return (
             f"tariff {self.version.version}: catalog price per hour (monthly ÷ "
-            f"{self.version.hours_per_month}) × {HOURS_PER_YEAR} h × tender discount"
+            f"{self.version.hours_per_month}) × 8760 h × tender discount"
         )
 
 

@@ -11,7 +11,7 @@ List results are ``{"total": n, "items": [...]}`` with ``limit``/``offset``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -123,6 +123,7 @@ def utilization(
             {_sorted_sum("vcpu_hours")} AS vcpu_h, {_sorted_sum("mem_gb_hours")} AS mem_h,
             {_sorted_sum("business_hours")} AS bus_h,
             {_sorted_sum("day_coverage * business_hours", "business_hours > 0")} AS bus_cov,
+            sum(calendar_provisional_hours) AS cal_prov,
             {sums}
         {base}
         GROUP BY {key_sql}
@@ -167,6 +168,9 @@ def utilization(
             "day_coverage": _ratio(r["bus_cov"], r["bus_h"]),
             "vcpu_hours": round(r["vcpu_h"], 3),
             "mem_gb_hours": round(r["mem_h"], 3),
+            # VM-hours weighted by the weekday rule (no official calendar for the year):
+            # the daytime figure is provisional until the year's schedule is supplied.
+            "calendar_provisional_hours": int(r["cal_prov"]),
         }
         items.append(item)
     return {"total": int(total or 0), "items": items}
@@ -183,9 +187,14 @@ def pool_kpis(
     bureau_scope: str | None = None,
     filters: Mapping[str, str | None] | None = None,
     policy: UtilizationPolicy | None = None,
+    tariff_pools: Sequence[tuple[str, str]] = (),
 ) -> dict[str, Any]:
     """CPU, memory, storage utilization (all hours) per pool or provider for one month,
-    with the pool utilization (their mean) and both evaluation scores."""
+    with the pool utilization (their mean) and both evaluation scores.
+
+    ``tariff_pools`` — (provider, pool) pairs of the contract: one without any usage in
+    the month is listed too, with ``no_data`` and the lowest band (the evaluation rule:
+    no evidence counts as the lowest band)."""
     if level not in ("pool", "provider"):
         raise ValueError("level must be pool or provider")
     util = policy or UtilizationPolicy()
@@ -223,10 +232,35 @@ def pool_kpis(
             }
             | kpi.as_dict()
         )
+    seen = {tuple(item[k] for k in keys) for item in items}
+    wanted = {k: v for k, v in (filters or {}).items() if v is not None}
+    for prov, pool in tariff_pools if bureau_scope is None else ():
+        entity = {"provider": prov, "pool": pool}
+        key = tuple(entity[k] for k in keys)
+        if key in seen or any(entity.get(k, v) != v for k, v in wanted.items()):
+            continue
+        seen.add(key)
+        empty = pool_kpi(None, None, None, util.scores)
+        items.append(
+            {k: entity[k] for k in keys}
+            | {"month": first.isoformat()[:7], "vms": 0, "coverage": None}
+            | empty.as_dict()
+            | {"no_data": True}
+        )
+    items.sort(key=lambda item: tuple(str(item[k]) for k in keys))
     return {"total": len(items), "items": items}
 
 
 # -- candidates -----------------------------------------------------------------------------
+
+
+def night_heavy(s: VmWindowStats, util: UtilizationPolicy) -> bool:
+    """The night-heavy flag of the utilization API, for a VM's window figures."""
+    cpu = UtilizationSplit(day=s.cpu_day, all=s.cpu_all, night=s.cpu_night)
+    mem = UtilizationSplit(day=s.mem_day, all=s.mem_all, night=s.mem_night)
+    return is_night_heavy(cpu, util.night_heavy_ratio, util.night_heavy_min_pct) or (
+        is_night_heavy(mem, util.night_heavy_ratio, util.night_heavy_min_pct)
+    )
 
 
 def _vm_window_stats(
@@ -239,12 +273,19 @@ def _vm_window_stats(
             argMax(bureau, day) AS o_bureau, argMax(system, day) AS o_system,
             argMax(pool, day) AS o_pool, argMax(provider, day) AS o_provider,
             argMax(vcpu, day) AS o_vcpu, argMax(mem_gb, day) AS o_mem_gb,
-            max(day) AS last_day, sum(samples) AS n,
+            max(day) AS last_day, sum(samples) AS n, sum(expected_samples) AS expected,
+            {_sorted_sum("alloc_hours")} AS life_h,
             {_sorted_sum("cpu_avg * samples", "samples > 0")} AS cpu_sum,
             {_sorted_sum("mem_avg * samples", "samples > 0")} AS mem_sum,
             maxIf(cpu_max, samples > 0) AS c_max, maxIf(mem_max, samples > 0) AS m_max,
             {_sorted_sum("cpu_num_day")} AS cpu_num, {_sorted_sum("cpu_den_day")} AS cpu_den,
             {_sorted_sum("mem_num_day")} AS mem_num, {_sorted_sum("mem_den_day")} AS mem_den,
+            {_sorted_sum("cpu_num_all")} AS cpu_num_a, {_sorted_sum("cpu_den_all")} AS cpu_den_a,
+            {_sorted_sum("mem_num_all")} AS mem_num_a, {_sorted_sum("mem_den_all")} AS mem_den_a,
+            {_sorted_sum("cpu_num_night")} AS cpu_num_n,
+            {_sorted_sum("cpu_den_night")} AS cpu_den_n,
+            {_sorted_sum("mem_num_night")} AS mem_num_n,
+            {_sorted_sum("mem_den_night")} AS mem_den_n,
             {_sorted_sum("business_hours")} AS bus_h,
             {_sorted_sum("day_coverage * business_hours", "business_hours > 0")} AS bus_cov
         FROM usage_daily FINAL
@@ -275,6 +316,12 @@ def _vm_window_stats(
                 cpu_day=_ratio(r["cpu_num"], r["cpu_den"]),
                 mem_day=_ratio(r["mem_num"], r["mem_den"]),
                 day_coverage=_ratio(r["bus_cov"], r["bus_h"]),
+                alloc_hours=float(r["life_h"]),
+                expected_samples=int(r["expected"]),
+                cpu_all=_ratio(r["cpu_num_a"], r["cpu_den_a"]),
+                mem_all=_ratio(r["mem_num_a"], r["mem_den_a"]),
+                cpu_night=_ratio(r["cpu_num_n"], r["cpu_den_n"]),
+                mem_night=_ratio(r["mem_num_n"], r["mem_den_n"]),
             )
         )
     return out
@@ -346,29 +393,41 @@ def find_rightsizing(
         for r in store.dicts(
             """
             SELECT vm_id,
-                quantileExactWeighted(%(q)s)(toFloat64(cpu_p95) * vcpu / 100, w) AS cpu_used,
-                quantileExactWeighted(%(q)s)(toFloat64(mem_p95) * toFloat64(mem_gb) / 100, w)
-                    AS mem_used
+                quantileExactWeightedIf(%(q)s)(cpu_x, w, w > 0) AS cpu_used,
+                quantileExactWeightedIf(%(q)s)(mem_x, w, w > 0) AS mem_used,
+                quantileExactWeighted(%(q)s)(cpu_x, w_all) AS cpu_used_all,
+                quantileExactWeighted(%(q)s)(mem_x, w_all) AS mem_used_all,
+                countIf(w > 0) AS day_hours
             FROM (
-                SELECT vm_id, cpu_p95, mem_p95, vcpu, mem_gb,
-                    toUInt64(round(business_weight * alloc_fraction * 1000)) AS w
+                SELECT vm_id, toFloat64(cpu_p95) * vcpu / 100 AS cpu_x,
+                    toFloat64(mem_p95) * toFloat64(mem_gb) / 100 AS mem_x,
+                    toUInt64(round(business_weight * alloc_fraction * 1000)) AS w,
+                    toUInt64(round(alloc_fraction * 1000)) AS w_all
                 FROM usage_hourly FINAL
                 WHERE alloc_fraction > 0 AND vm_id IN %(vms)s AND hour >= toDateTime(%(h0)s, 'UTC')
                     AND hour < toDateTime(%(h1)s, 'UTC') AND samples > 0
             )
-            WHERE w > 0
             GROUP BY vm_id
+            HAVING day_hours > 0
             ORDER BY vm_id
             """,
             {"q": rule.percentile, "vms": tuple(eligible), "h0": h0, "h1": h1},
         ):
-            p95[r["vm_id"]] = (float(r["cpu_used"]), float(r["mem_used"]))
+            p95[r["vm_id"]] = (
+                float(r["cpu_used"]),
+                float(r["mem_used"]),
+                float(r["cpu_used_all"]),
+                float(r["mem_used_all"]),
+            )
     enriched = [
         VmWindowStats(
             **{
                 **s.__dict__,
                 "cpu_p95_used_vcpu": p95[s.vm_id][0],
                 "mem_p95_used_gb": p95[s.vm_id][1],
+                "cpu_p95_used_vcpu_all": p95[s.vm_id][2],
+                "mem_p95_used_gb_all": p95[s.vm_id][3],
+                "night_heavy": night_heavy(s, util),
             }
         )
         for s in stats

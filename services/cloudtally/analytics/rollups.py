@@ -18,8 +18,11 @@ Definitions (usage_hourly, one row per VM-hour the VM existed):
   inventory state before the end of the hour (a resize at 10:20 counts for the
   whole 10:00 hour).
 * ``samples`` — samples in the hour; ``expected_samples`` =
-  round(3600 × alloc_fraction / expected_sample_interval_s); ``coverage`` =
-  min(1, samples / expected_samples).
+  round(3600 × alloc_fraction / interval); ``coverage`` = min(1, samples /
+  expected_samples). The interval is what the collector **declared** on its
+  batches (``interval_s`` on the wire, stored per sample): a collector sampling
+  every 300 s is expected 12 times an hour. An hour without a declared sample
+  (a gap, or an old collector) uses the policy's ``expected_sample_interval_s``.
 * ``cpu_avg``/``mem_avg`` — mean of the samples (summed in milli-percent
   integers, so it is exact and order-independent); ``*_max``; ``*_p95`` =
   ``quantileExact(0.95)`` of the samples. NULL when the hour has no sample.
@@ -47,7 +50,14 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from cloudtally.core.calendar import DAY, HOUR, BusinessCalendar, CalendarPolicy, night_fractions
+from cloudtally.core.calendar import (
+    DAY,
+    HOUR,
+    BusinessCalendar,
+    CalendarPolicy,
+    OfficialCalendar,
+    night_fractions,
+)
 from cloudtally.core.idle import UtilizationPolicy
 from cloudtally.store.base import Store
 
@@ -84,19 +94,23 @@ def ensure_hour_weights(
     hour_to: int,
     *,
     policy_version: str | None = None,
+    official: OfficialCalendar | None = None,
 ) -> int:
     """Make ``hour_weights`` hold this calendar's weights for [hour_from, hour_to).
 
     Returns the number of rows written (0 when they were already there).
-    ``policy_version`` defaults to the calendar's fingerprint; a new calendar
-    rewrites the hours with a higher version (then recompute the rollups).
-    Raises CalendarUnknownYear for a year the official calendar does not know.
+    ``policy_version`` defaults to the fingerprint of the windows and of the
+    official schedule of the years involved; a new calendar (or a newly supplied
+    year) rewrites the hours with a higher version (then recompute the rollups).
+    Hours of a year without an official schedule get the weekday rule and
+    ``provisional = 1``.
     """
     h0, h1 = _check_hours(hour_from, hour_to)
     n = (h1 - h0) // HOUR
     if n == 0:
         return 0
-    pv = policy_version or calendar.fingerprint()
+    cal = BusinessCalendar(calendar, official)
+    pv = policy_version or cal.fingerprint(h0, h1)
     present = store.scalar(
         "SELECT count() FROM hour_weights FINAL WHERE hour >= toDateTime(%(h0)s, 'UTC') "
         "AND hour < toDateTime(%(h1)s, 'UTC') AND policy_version = %(pv)s",
@@ -104,7 +118,6 @@ def ensure_hour_weights(
     )
     if int(present or 0) == n:
         return 0
-    cal = BusinessCalendar(calendar)
     fractions = cal.business_fractions(h0, h1)
     weights = fractions + (1.0 - fractions) * calendar.off_hours_weight
     return store.insert(
@@ -113,6 +126,7 @@ def ensure_hour_weights(
             "hour": np.arange(h0, h1, HOUR, dtype=np.int64),
             "weight": weights.astype(np.float32),
             "business_fraction": fractions.astype(np.float32),
+            "provisional": cal.provisional(h0, h1).astype(np.uint8),
             "policy_version": [pv] * n,
             "version": np.full(n, new_version(), dtype=np.uint64),
         },
@@ -178,7 +192,7 @@ _ALLOC = (
 )
 
 _CPU = """
-    SELECT vm_id, toStartOfHour(ts) AS hour, count() AS n,
+    SELECT vm_id, toStartOfHour(ts) AS hour, count() AS n, max(interval_s) AS declared,
         sum(toInt64(round(cpu_pct * 1000))) AS cpu_sum,
         max(cpu_pct) AS c_max, quantileExact(0.95)(cpu_pct) AS c_p95,
         sum(toInt64(round(mem_pct * 1000))) AS mem_sum,
@@ -201,7 +215,7 @@ _DISK = """
 """
 
 _WEIGHTS = """
-    SELECT hour, weight
+    SELECT hour, weight, provisional
     FROM hour_weights FINAL
     WHERE hour >= toDateTime(%(h0)s, 'UTC') AND hour < toDateTime(%(h1)s, 'UTC')
 """
@@ -210,7 +224,7 @@ HOURLY_COLUMNS = (
     "vm_id, hour, bureau, system, pool, provider, vcpu, mem_gb, storage_gb_performance, "
     "storage_gb_standard, storage_gb_archive, alloc_fraction, storage_used_gb, disks_sampled, "
     "samples, expected_samples, coverage, cpu_avg, cpu_max, cpu_p95, mem_avg, mem_max, "
-    "mem_p95, business_weight, version"
+    "mem_p95, business_weight, calendar_provisional, version"
 )
 
 _HOURLY_INSERT = (
@@ -225,7 +239,7 @@ SELECT vm_id, hour, bureau, system, pool, provider, vcpu, mem_gb,
     if(disks > 0, toNullable(used_mgb / 1000), NULL) AS storage_used_gb,
     toUInt16(disks) AS disks_sampled,
     toUInt16(n) AS samples,
-    toUInt16(round(frac * 3600 / %(interval)s)) AS expected_samples,
+    toUInt16(round(frac * 3600 / if(declared > 0, declared, %(interval)s))) AS expected_samples,
     toFloat32(if(expected_samples = 0, if(n > 0, 1, 0), least(1, n / expected_samples)))
         AS coverage,
     if(n > 0, toNullable(toFloat32(cpu_sum / n / 1000)), NULL) AS cpu_avg,
@@ -235,6 +249,7 @@ SELECT vm_id, hour, bureau, system, pool, provider, vcpu, mem_gb,
     if(n > 0, toNullable(toFloat32(m_max)), NULL) AS mem_max,
     if(n > 0, toNullable(toFloat32(m_p95)), NULL) AS mem_p95,
     toFloat32(weight) AS business_weight,
+    toUInt8(provisional) AS calendar_provisional,
     toUInt64(%(version)s) AS version
 FROM (
     SELECT * FROM (
@@ -282,6 +297,7 @@ def recompute_hours(
     hour_to: int,
     calendar: CalendarPolicy | None = None,
     utilization: UtilizationPolicy | None = None,
+    official: OfficialCalendar | None = None,
 ) -> int:
     """Recompute ``usage_hourly`` for these VMs (None = every VM) and UTC hours [from, to).
 
@@ -293,7 +309,7 @@ def recompute_hours(
         return 0
     cal = calendar or CalendarPolicy()
     util = utilization or UtilizationPolicy()
-    ensure_hour_weights(store, cal, h0, h1)
+    ensure_hour_weights(store, cal, h0, h1, official=official)
     vm_filter, params = _vm_filter("vm_id", vm_ids)
     params |= {
         "h0": h0,
@@ -349,6 +365,7 @@ def _daily_insert() -> str:
         "argMax(storage_gb_standard, hour) AS d_ss",
         "argMax(storage_gb_archive, hour) AS d_sa",
         "count() AS d_hours",
+        "sum(calendar_provisional) AS d_cal_prov",
         f"{_sorted_sum('alloc_fraction')} AS d_alloc_hours",
         f"{_sorted_sum(cpu_cap)} AS d_vcpu_hours",
         f"{_sorted_sum(mem_cap)} AS d_mem_gb_hours",
@@ -398,6 +415,7 @@ def _daily_insert() -> str:
         "d_ss",
         "d_sa",
         "toUInt8(d_hours)",
+        "toUInt8(d_cal_prov)",
         "d_alloc_hours",
         "d_vcpu_hours",
         "d_mem_gb_hours",
@@ -444,7 +462,8 @@ def _daily_insert() -> str:
 
 DAILY_COLUMNS = (
     "vm_id, day, bureau, system, pool, provider, vcpu, mem_gb, storage_gb_performance, "
-    "storage_gb_standard, storage_gb_archive, hours, alloc_hours, vcpu_hours, mem_gb_hours, "
+    "storage_gb_standard, storage_gb_archive, hours, calendar_provisional_hours, alloc_hours, "
+    "vcpu_hours, mem_gb_hours, "
     "storage_gb_hours_performance, storage_gb_hours_standard, storage_gb_hours_archive, "
     "business_hours, night_hours, samples, expected_samples, coverage, day_coverage, "
     "cpu_avg, cpu_max, cpu_p95, mem_avg, mem_max, mem_p95, cpu_day, cpu_night, mem_day, "

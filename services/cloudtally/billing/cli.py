@@ -71,6 +71,12 @@ def validate(file: Path) -> None:
         raise typer.Exit(2)
     spans = ", ".join(f"{v.version} from {v.effective_from}" for v in policy.versions)
     typer.echo(f"{file}: ok — {policy.name}: {len(policy.versions)} version(s): {spans}")
+    known = sorted(policy.official.years)
+    supplied = ", ".join(str(y) for y in sorted(policy.official_calendar)) or "none"
+    typer.echo(
+        f"official calendar: {known[0]}–{known[-1]} (years from this file: {supplied}); "
+        "other years follow the weekday rule, provisional"
+    )
 
 
 @app.command("rate")

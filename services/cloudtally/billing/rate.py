@@ -89,6 +89,19 @@ def _version_expr(policy: Policy) -> str:
     return f"toUInt8(multiIf({', '.join(parts)}, {len(starts) - 1}))"
 
 
+def _allocation_sql(policy: Policy) -> str:
+    """Billed share of a VM-hour in 1e-4: the alloc fraction ('prorate'), or the whole hour
+    once the VM existed in it ('started_hour'), per the version's ``partial_hours``."""
+    prorate = "toUInt64(floor(alloc_fraction * 10000 + 0.5))"
+    started = [i for i, v in enumerate(policy.versions) if v.partial_hours == "started_hour"]
+    if not started:
+        return prorate
+    return (
+        f"if({_version_expr(policy)} IN {tuple([*started, 255])} AND alloc_fraction > 0, "
+        f"toUInt64(10000), {prorate})"
+    )
+
+
 def _scope_sql(vm_ids: Sequence[str] | None) -> str:
     return "" if vm_ids is None else "AND vm_id IN %(vms)s"
 
@@ -116,6 +129,7 @@ def fetch_usage(
         (month_bounds(d0)[0], month_bounds(d1 - dt.timedelta(days=1))[1]) if monthly else (d0, d1)
     )
     no_bill_unmetered = [i for i, v in enumerate(policy.versions) if not v.bill_unmetered_hours]
+    a4 = _allocation_sql(policy)
     billable = (
         "1"
         if not no_bill_unmetered
@@ -140,14 +154,16 @@ def fetch_usage(
         sumIf(toFloat64(ifNull(cpu_avg, 0)), isNotNull(cpu_avg)) AS a_x_cpu,
         countIf(isNotNull(cpu_avg)) AS a_n_cpu,
         sumIf(toFloat64(ifNull(mem_avg, 0)), isNotNull(mem_avg)) AS a_x_mem,
-        countIf(isNotNull(mem_avg)) AS a_n_mem
+        countIf(isNotNull(mem_avg)) AS a_n_mem,
+        sum(calendar_provisional) AS cal_prov
     FROM (
         SELECT vm_id, provider, pool, bureau, system, cpu_avg, mem_avg, business_weight,
-            vcpu, mem_gb, storage_gb_performance, storage_gb_standard, storage_gb_archive,
+            calendar_provisional, vcpu, mem_gb, storage_gb_performance, storage_gb_standard,
+            storage_gb_archive,
             toUInt32(hour) AS ts,
             toUInt16(toDate(hour, '{tz}')) AS dayn,
             {_version_expr(policy)} AS ver,
-            toUInt64(floor(alloc_fraction * 10000 + 0.5)) AS a4,
+            {a4} AS a4,
             (isNull(cpu_avg) OR isNull(mem_avg)) AS unmetered,
             (hour >= %(r0)s AND hour < %(r1)s) AS in_range
         FROM usage_hourly FINAL
@@ -210,14 +226,16 @@ CREATE TABLE {name} (
     vm_id String, dayn UInt16, fiscal_year UInt16, bureau String, system String, pool String,
     provider String, resource String, tariff_version String, quantity_e7 Int64, unit String,
     price_micro Int64, price_divisor UInt16, list_fen Int64, discount_fen Int64, cut_fen Int64,
-    adjustments String, utilization_basis Float64, hours_e4 Int64, unmetered_hours UInt16
+    adjustments String, utilization_basis Float64, hours_e4 Int64, unmetered_hours UInt16,
+    calendar_provisional UInt8, month_provisional UInt8
 ) ENGINE = Memory
 """
 
 INSERT_FROM_STAGE = """
 INSERT INTO bill_lines (vm_id, day, month, fiscal_year, bureau, system, pool, provider, resource,
     tariff_version, quantity, unit, unit_price, price_divisor, list_amount, after_discount,
-    after_cut, adjustments, utilization_basis, hours, unmetered_hours, run_id, version)
+    after_cut, adjustments, utilization_basis, hours, unmetered_hours, calendar_provisional,
+    month_provisional, run_id, version)
 SELECT vm_id, addDays(toDate('1970-01-01'), dayn) AS d, toStartOfMonth(d), fiscal_year, bureau,
     system, pool, provider, resource, tariff_version,
     toDecimal64(quantity_e7, 0) * toDecimal64('0.0000001', 7), unit,
@@ -226,8 +244,8 @@ SELECT vm_id, addDays(toDate('1970-01-01'), dayn) AS d, toStartOfMonth(d), fisca
     toDecimal64(discount_fen, 0) * toDecimal64('0.01', 2),
     toDecimal64(cut_fen, 0) * toDecimal64('0.01', 2),
     adjustments, if(isNaN(utilization_basis), NULL, toFloat32(utilization_basis)),
-    toDecimal64(hours_e4, 0) * toDecimal64('0.0001', 4), unmetered_hours,
-    %(run)s, %(version)s
+    toDecimal64(hours_e4, 0) * toDecimal64('0.0001', 4), unmetered_hours, calendar_provisional,
+    month_provisional, %(run)s, %(version)s
 FROM {name}
 """
 
@@ -260,6 +278,8 @@ def line_columns(policy: Policy, tariff: TariffTable, lines: BillLines) -> dict[
         "utilization_basis": lines.utilization_basis.astype(np.float64),
         "hours_e4": lines.hours_e4.astype(np.int64),
         "unmetered_hours": lines.unmetered_hours.astype(np.uint16),
+        "calendar_provisional": lines.calendar_provisional.astype(np.uint8),
+        "month_provisional": lines.month_provisional.astype(np.uint8),
     }
 
 
@@ -299,13 +319,16 @@ def rate_period(
     actor: str = "",
     progress: Callable[[str, int, int], None] | None = None,
     chunk_days: int = 31,
+    now: float | None = None,
 ) -> RunSummary:
     """Rate [t0, t1) (widened to whole local days) and make the result current.
 
     Idempotent: re-running replaces the same (vm_id, day) keys with identical
     lines under a new run. With ``vm_ids`` only those VMs are recomputed.
     Large periods are processed in chunks of ``chunk_days``; ``progress(stage,
-    done_days, total_days)`` is called after each chunk.
+    done_days, total_days)`` is called after each chunk. Lines under a monthly
+    low-utilization cut whose month has not ended by ``now`` (default: the clock)
+    are marked ``month_provisional``.
     """
     if run_kind not in ("stream", "rerate"):
         raise ValueError("run_kind must be 'stream' or 'rerate' (what-if never writes lines)")
@@ -330,7 +353,8 @@ def rate_period(
             usage, util, hours = fetch_usage(store, policy, c0, c1, vm_ids)
             timings["fetch"] += time.perf_counter() - t
             t = time.perf_counter()
-            lines = rate(tariff, usage, util)
+            open_from = dt.datetime.fromtimestamp(now or time.time(), policy.zone).date()
+            lines = rate(tariff, usage, util, open_from_day=day_number(open_from))
             timings["rate"] += time.perf_counter() - t
             t = time.perf_counter()
             store.insert(stage, line_columns(policy, tariff, lines))

@@ -89,7 +89,9 @@ class Statement:
 
     @property
     def total(self) -> Decimal:
-        return self.lines_total + sum((a["amount"] for a in self.adjustments), ZERO)
+        return (self.lines_total + sum((a["amount"] for a in self.adjustments), ZERO)).quantize(
+            ZERO
+        )
 
 
 def period_of(
@@ -128,7 +130,8 @@ def statement(
     scope = _scope(bureau, params)
     rows = store.dicts(
         f"""SELECT {col}, count() AS lines, sum(list_amount) AS list_amount,
-            sum(after_discount) AS after_discount, sum(after_cut) AS after_cut
+            sum(after_discount) AS after_discount, sum(after_cut) AS after_cut,
+            toUInt32(sum(month_provisional)) AS provisional_lines
         FROM bill_lines
         WHERE day >= %(d0)s AND day < %(d1)s {scope} AND {current_filter()}
         GROUP BY {col} ORDER BY {col}""",
@@ -147,6 +150,9 @@ def statement(
             ORDER BY month, provider, kind""",
             params,
         )
+        for a in adjustments:  # the driver gives Decimal('-0.9'): money keeps two places
+            a["amount"] = Decimal(a["amount"]).quantize(ZERO)
+            a["fee"] = Decimal(a["fee"]).quantize(ZERO)
     return Statement(title, col, d0, d1, bureau, rows, adjustments)
 
 
@@ -173,7 +179,8 @@ def lines(
     return store.dicts(
         f"""SELECT vm_id, day, bureau, system, pool, provider, resource, tariff_version,
             quantity, unit, unit_price, price_divisor, list_amount, after_discount, after_cut,
-            adjustments, utilization_basis, hours, unmetered_hours, run_id
+            adjustments, utilization_basis, hours, unmetered_hours, run_id, month_provisional,
+            calendar_provisional
         FROM bill_lines
         WHERE day >= %(d0)s AND day < %(d1)s {where} AND {current_filter()}
         ORDER BY day, vm_id, resource, tariff_version

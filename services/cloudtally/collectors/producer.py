@@ -70,6 +70,7 @@ class SampleProducer:
         source: str = "simulate",
         bad_plan: BadInputPlan | None = None,
         wire_format: str = "arrow",
+        interval_s: int | None = None,
         **config: Any,
     ) -> None:
         if rows_per_message < 1:
@@ -82,6 +83,7 @@ class SampleProducer:
         self._encode = encode_arrow_batch if wire_format == "arrow" else encode_batch
         self.topic = topic
         self.source = source
+        self.interval_s = interval_s  # declared on every batch: rollups' expected samples
         self.rows_per_message = rows_per_message
         self.bad_plan = bad_plan
         self._outbox = Outbox(
@@ -203,6 +205,7 @@ class SampleProducer:
             s_cols["cpu_pct"],
             s_cols["mem_pct"],
             disks=d_cols,
+            interval_s=self.interval_s,
         )
         self.send_raw(partition, payload)
         self.good_messages += 1

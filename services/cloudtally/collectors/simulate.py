@@ -131,6 +131,7 @@ def run(
         source="simulate",
         bad_plan=plan,
         wire_format=wire_format,
+        interval_s=interval,
     )
     vm_part = np.array([partition_for(v, sp.partitions) for v in fleet.vm_ids], dtype=np.int32)
     sp.use_vm_ids(fleet.vm_ids)

@@ -3,9 +3,16 @@
 The evaluators asked that fees and sizing follow daytime (business-hours)
 utilization, not night-time batch peaks. A business hour is a local time
 inside one of the policy's windows on an official Chinese working day
-(holidays and make-up working days 调休 included, from ``chinese_calendar``).
-The calendar library only knows a fixed range of years; for any other year we
-raise :class:`CalendarUnknownYear` instead of guessing weekends.
+(holidays and make-up working days 调休 included).
+
+The official schedule is data (architecture principle 9): the years shipped in
+:mod:`cloudtally.core.official_days` (generated once from ``chinese_calendar``)
+and, taking precedence, the years the policy file's ``official_calendar``
+section gives. A year that neither knows never stops anything: its days follow
+the plain weekday rule (Monday–Friday working) and every hour of it is
+*provisional* — flagged in the rollups, the API and the bill lines, counted in
+a metric — until the operator adds the State Council's schedule for that year;
+the worker then re-derives exactly those hours.
 """
 
 from __future__ import annotations
@@ -15,7 +22,6 @@ import hashlib
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import chinese_calendar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -26,7 +32,7 @@ Window = tuple[str, str]
 
 
 class CalendarUnknownYear(ValueError):
-    """The official calendar has no data for this year: refuse to guess."""
+    """Kept for callers that insist on an official year (:meth:`OfficialCalendar.require`)."""
 
 
 def parse_hhmm(text: str) -> int:
@@ -95,32 +101,144 @@ class CalendarPolicy(BaseModel):
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
 
 
+class OfficialYear(BaseModel):
+    """One year's official exceptions to the weekday rule (国务院办公厅 schedule).
+
+    ``holidays``: days off that would be working days by the weekday rule
+    (listing a weekend holiday too is allowed and changes nothing);
+    ``workdays``: make-up working days (调休), normally a Saturday or Sunday.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    holidays: tuple[dt.date, ...] = ()
+    workdays: tuple[dt.date, ...] = ()
+    source: str = Field("", description="where the schedule comes from, e.g. 国办发明电〔2026〕N号")
+
+    @field_validator("holidays", "workdays")
+    @classmethod
+    def _sorted_unique(cls, days: tuple[dt.date, ...]) -> tuple[dt.date, ...]:
+        return tuple(sorted(set(days)))
+
+    def check_year(self, year: int) -> None:
+        """Every date inside ``year`` and no date both a holiday and a working day."""
+        for day in (*self.holidays, *self.workdays):
+            if day.year != year:
+                raise ValueError(f"@.{year}: {day.isoformat()} is not in {year}")
+        both = set(self.holidays) & set(self.workdays)
+        if both:
+            first = min(both).isoformat()
+            raise ValueError(f"@.{year}: {first} is both a holiday and a working day")
+
+
+def shipped_years() -> dict[int, OfficialYear]:
+    """The default schedule: every year the generated data file knows."""
+    from cloudtally.core.official_days import SHIPPED
+
+    return {
+        year: OfficialYear(
+            holidays=tuple(dt.date.fromisoformat(d) for d in off),
+            workdays=tuple(dt.date.fromisoformat(d) for d in on),
+            source="chinese_calendar (shipped)",
+        )
+        for year, (off, on) in SHIPPED.items()
+    }
+
+
+class OfficialCalendar:
+    """Working days from official year schedules; the weekday rule for any other year."""
+
+    def __init__(self, years: dict[int, OfficialYear] | None = None) -> None:
+        merged = dict(_shipped())
+        merged.update(years or {})
+        self.years = merged
+        self._off = {d for y in merged.values() for d in y.holidays}
+        self._on = {d for y in merged.values() for d in y.workdays}
+
+    def knows(self, year: int) -> bool:
+        return year in self.years
+
+    def is_working_day(self, day: dt.date) -> bool:
+        """Official working day; for an unknown year, Monday–Friday (provisional)."""
+        if day in self._on:
+            return True
+        if day in self._off:
+            return False
+        return day.weekday() < 5
+
+    def require(self, day: dt.date) -> bool:
+        """Like :meth:`is_working_day` but refuse a year without an official schedule."""
+        if not self.knows(day.year):
+            raise CalendarUnknownYear(
+                f"no official working-day schedule for {day.year} ({day.isoformat()}); "
+                "add it to the policy file's official_calendar section"
+            )
+        return self.is_working_day(day)
+
+    def digest(self, years: set[int] | None = None) -> str:
+        """Short id of the schedule of ``years`` (all when None); 'weekday' for unknown ones."""
+        parts = []
+        for year in sorted(self.years if years is None else years):
+            y = self.years.get(year)
+            parts.append(f"{year}:" + ("weekday" if y is None else y.model_dump_json()))
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
+
+
+@lru_cache(maxsize=1)
+def _shipped() -> dict[int, OfficialYear]:
+    return shipped_years()
+
+
+@lru_cache(maxsize=1)
+def default_official() -> OfficialCalendar:
+    """The shipped schedule alone (what a policy without ``official_calendar`` uses)."""
+    return OfficialCalendar()
+
+
 def is_working_day(day: dt.date) -> bool:
-    """Official working day (holidays off, make-up Saturdays/Sundays on)."""
-    return _working_day(day)
-
-
-@lru_cache(maxsize=8192)
-def _working_day(day: dt.date) -> bool:
-    try:
-        return bool(chinese_calendar.is_workday(day))
-    except NotImplementedError as exc:
-        raise CalendarUnknownYear(
-            f"the official working-day calendar does not know {day.isoformat()} ({exc}); "
-            "update the chinese_calendar package before metering this period"
-        ) from None
+    """Official working day by the shipped schedule (weekday rule beyond it)."""
+    return default_official().is_working_day(day)
 
 
 class BusinessCalendar:
     """Business fraction and weight of UTC hours under one :class:`CalendarPolicy`."""
 
-    def __init__(self, policy: CalendarPolicy) -> None:
+    def __init__(self, policy: CalendarPolicy, official: OfficialCalendar | None = None) -> None:
         self.policy = policy
+        self.official = official or default_official()
         self.zone = ZoneInfo(policy.timezone)
         self._minutes = window_minutes(policy.business_hours)
 
     def is_working_day(self, day: dt.date) -> bool:
-        return is_working_day(day)
+        return self.official.is_working_day(day)
+
+    def fingerprint(self, start_hour_epoch: int, end_hour_epoch: int) -> str:
+        """Id of the weights of [start, end): the windows and the schedule of its years."""
+        years = set(self.local_years(start_hour_epoch, end_hour_epoch))
+        return f"{self.policy.fingerprint()}-{self.official.digest(years)}"
+
+    def local_years(self, start_hour_epoch: int, end_hour_epoch: int) -> list[int]:
+        """Local calendar years the hours [start, end) touch."""
+        if end_hour_epoch <= start_hour_epoch:
+            return []
+        first = dt.datetime.fromtimestamp(start_hour_epoch, self.zone).year
+        last = dt.datetime.fromtimestamp(end_hour_epoch - 1, self.zone).year
+        return list(range(first, last + 1))
+
+    def provisional(self, start_hour_epoch: int, end_hour_epoch: int) -> np.ndarray:
+        """Per UTC hour in [start, end): True when a minute of it falls in a local year
+        without an official schedule (weighted by the weekday rule)."""
+        start, end = _hour_range(start_hour_epoch, end_hour_epoch)
+        n = (end - start) // HOUR
+        if n == 0:
+            return np.zeros(0, dtype=bool)
+        starts = np.arange(start, end, HOUR, dtype=np.int64)
+        out = np.zeros(n, dtype=bool)
+        for probe in (starts, starts + HOUR - 60):
+            _, local_day = self._local_minute_and_day(probe)
+            years = [_ordinal_date(int(d)).year for d in local_day]
+            out |= np.array([not self.official.knows(y) for y in years], dtype=bool)
+        return out
 
     def business_fraction(self, hour_epoch: int) -> float:
         """Fraction of the UTC hour starting at ``hour_epoch`` inside business hours."""
@@ -136,7 +254,9 @@ class BusinessCalendar:
         minutes = start + 60 * np.arange(n * 60, dtype=np.int64)
         local_minute, local_day = self._local_minute_and_day(minutes)
         days = np.unique(local_day)
-        working = np.array([is_working_day(_ordinal_date(int(d))) for d in days], dtype=bool)
+        working = np.array(
+            [self.official.is_working_day(_ordinal_date(int(d))) for d in days], dtype=bool
+        )
         day_ok = working[np.searchsorted(days, local_day)]
         inside = self._minutes[local_minute] & day_ok
         fractions: np.ndarray = inside.reshape(n, 60).mean(axis=1)

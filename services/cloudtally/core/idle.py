@@ -17,7 +17,11 @@ Rules from the seeds (thresholds are policy data, never code):
   where ``p95_used_vcpu`` is the business-hour-weighted 95th percentile over the
   review window of the hourly CPU p95 × allocated vCPU (i.e. used vCPUs), and
   ``target_utilization`` (default 0.6) leaves 40 % headroom above that p95.
-  Targets never exceed the current allocation.
+  Targets never exceed the current allocation. Nights never size a VM, but every
+  candidate also carries its all-hours and night figures, the night-heavy flag,
+  the size the all-hours p95 (peaks included) would give (``peak_target_*``) and
+  how full those peaks would run the daytime target (``peak_fill_of_target_pct``:
+  a night batch at 96 % of its new size is visible before the downsize).
 
 Every candidate carries its evidence (window, figures, coverage) and lists are
 sorted deterministically, so re-running over the same data yields the same list.
@@ -89,7 +93,7 @@ class ScoreBands(BaseModel):
     ten_point: tuple[ScoreBand, ...] = _bands(
         [("70", 10), ("60", 9), ("50", 8), ("40", 7), ("30", 6), ("20", 5), ("0", 0)]
     )
-    precision: Decimal = Decimal("0.1")  # figures are compared as reported (one decimal)
+    precision: Decimal = Decimal("0.1")  # display only: bands use the unrounded figure
 
     @field_validator("two_point", "ten_point")
     @classmethod
@@ -148,6 +152,15 @@ class VmWindowStats:
     day_coverage: float | None = None  # metered share of business-weighted hours
     cpu_p95_used_vcpu: float | None = None  # daytime p95 of used vCPUs (see module doc)
     mem_p95_used_gb: float | None = None
+    alloc_hours: float | None = None  # hours the VM existed inside the window
+    expected_samples: int | None = None  # samples expected over those hours (rollups)
+    cpu_all: float | None = None  # all-hours and night-only utilization, %
+    mem_all: float | None = None
+    cpu_night: float | None = None
+    mem_night: float | None = None
+    cpu_p95_used_vcpu_all: float | None = None  # p95 of used vCPUs over all hours (peaks)
+    mem_p95_used_gb_all: float | None = None
+    night_heavy: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -218,13 +231,24 @@ def idle_candidates(
 ) -> list[Candidate]:
     """VMs idle over [window_start, window_end): averages and maxima under the rule.
 
-    Coverage is samples / samples expected over the *whole* window, so a VM
-    created yesterday or metered for a few hours never qualifies.
+    The VM must have existed for the whole window: one younger than the window
+    (created inside it) never qualifies, however well it was metered — 13 days
+    of idleness are not the rule's 14. Coverage is measured over the VM's life
+    in the window: samples / the samples the rollups expected for its hours
+    (``expected_samples``, from the source's sample interval); without those
+    figures, samples / samples expected over the whole window.
     """
     days = (window_end - window_start).days
-    expected = days * 86400 // sample_interval_s
+    window_hours = days * 24
     out = []
     for s in stats:
+        if s.alloc_hours is not None and s.alloc_hours < window_hours - 1e-3:
+            continue  # younger than the window (or created and deleted inside it)
+        expected = (
+            s.expected_samples
+            if s.expected_samples is not None
+            else days * 86400 // sample_interval_s
+        )
         coverage = s.samples / expected if expected else 0.0
         if coverage < rule.min_coverage:
             continue
@@ -255,6 +279,8 @@ def idle_candidates(
                     "samples": s.samples,
                     "expected_samples": expected,
                     "coverage": _r(min(coverage, 1.0), 4),
+                    "vm_hours_in_window": _r(s.alloc_hours, 2),
+                    "window_hours": window_hours,
                     "rule": rule.model_dump(),
                 },
             )
@@ -372,6 +398,34 @@ def target_mem_gb(p95_used_gb: float, current: Decimal, rule: RightsizingRule) -
     return min(current, target)
 
 
+def _night_and_peak(
+    s: VmWindowStats, rule: RightsizingRule, new_vcpu: int, new_mem: Decimal
+) -> dict[str, Any]:
+    """Evidence nights would otherwise hide: all-hours and night figures, the night-heavy
+    flag, and the size the all-hours p95 (peaks, nights included) would give — with how
+    full those peaks would run the daytime target."""
+    out: dict[str, Any] = {
+        "cpu_all": _r(s.cpu_all),
+        "mem_all": _r(s.mem_all),
+        "cpu_night": _r(s.cpu_night),
+        "mem_night": _r(s.mem_night),
+        "night_heavy": bool(s.night_heavy),
+        "p95_all_hours_used_vcpu": _r(s.cpu_p95_used_vcpu_all),
+        "p95_all_hours_used_mem_gb": _r(s.mem_p95_used_gb_all),
+        "peak_target_vcpu": None,
+        "peak_target_mem_gb": None,
+        "peak_fill_of_target_pct": None,
+    }
+    if s.cpu_p95_used_vcpu_all is not None and s.mem_p95_used_gb_all is not None:
+        out["peak_target_vcpu"] = target_vcpu(s.cpu_p95_used_vcpu_all, s.vcpu, rule)
+        out["peak_target_mem_gb"] = str(target_mem_gb(s.mem_p95_used_gb_all, s.mem_gb, rule))
+        fills = [s.cpu_p95_used_vcpu_all / new_vcpu * 100]
+        if new_mem > 0:
+            fills.append(s.mem_p95_used_gb_all / float(new_mem) * 100)
+        out["peak_fill_of_target_pct"] = _r(max(fills), 1)
+    return out
+
+
 def yearly_savings(freed_vcpu: int, freed_mem_gb: Decimal, prices: UnitPrices) -> Decimal:
     """Money freed per year at the given catalog prices, CNY half-up to 0.01."""
     amount = prices.vcpu_year * freed_vcpu + prices.mem_gb_year * freed_mem_gb
@@ -437,15 +491,16 @@ def rightsizing_candidates(
                     "p95_used_mem_gb": _r(s.mem_p95_used_gb),
                     "target_vcpu": new_vcpu,
                     "target_mem_gb": str(new_mem),
+                    **_night_and_peak(s, rule, new_vcpu, new_mem),
                     "method": (
                         f"target = ceil(daytime p{round(rule.percentile * 100)} used / "
                         f"{rule.target_utilization}); memory rounded up to "
                         f"{rule.mem_step_gb} GB; at least {rule.min_vcpu} vCPU / "
                         f"{rule.min_mem_gb} GB"
                     ),
-                    "unit_prices_year": {
-                        "vcpu": str(p.vcpu_year),
-                        "mem_gb": str(p.mem_gb_year),
+                    "unit_prices_year": {  # display; the savings use the exact prices
+                        "vcpu": str(p.vcpu_year.quantize(CENT, rounding=ROUND_HALF_UP)),
+                        "mem_gb": str(p.mem_gb_year.quantize(CENT, rounding=ROUND_HALF_UP)),
                     },
                 },
             )

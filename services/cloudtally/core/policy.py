@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
@@ -38,7 +39,7 @@ from pydantic import (
     model_validator,
 )
 
-from cloudtally.core.calendar import CalendarPolicy
+from cloudtally.core.calendar import CalendarPolicy, OfficialCalendar, OfficialYear
 from cloudtally.core.idle import UtilizationPolicy
 
 SCHEMA: Literal["cloudtally.policy/1"] = "cloudtally.policy/1"
@@ -219,7 +220,17 @@ class Version(_Strict):
     effective_from: dt.date = Field(
         description="first day (00:00 in the policy timezone, inclusive) this version applies"
     )
-    hours_per_month: Annotated[int, Field(ge=672, le=744)] = 720
+    hours_per_month: Annotated[int, Field(ge=672, le=744)] = Field(
+        720,
+        description="hours a monthly price is spread over: 720 (30 days) bills a 365-day "
+        "year as 8760/720 = 12.17 months, 730 (365 × 24 / 12) as exactly 12 months; "
+        "docs/billing.md shows what each gives",
+    )
+    partial_hours: Literal["prorate", "started_hour"] = Field(
+        "prorate",
+        description="a VM created or deleted inside an hour: 'prorate' bills the share of "
+        "the hour it existed, 'started_hour' bills every started hour in full",
+    )
     bill_unmetered_hours: bool = True
     calendar: CalendarPolicy = CalendarPolicy()
     utilization: UtilizationPolicy = UtilizationPolicy()
@@ -262,7 +273,25 @@ class Policy(_Strict):
     fiscal_year: FiscalYear = FiscalYear()
     rounding: Literal["ROUND_HALF_UP 0.01 per line"] = "ROUND_HALF_UP 0.01 per line"
     budgets: list[Budget] = Field(default_factory=list)
+    official_calendar: dict[Annotated[int, Field(ge=2000, le=2100)], OfficialYear] = Field(
+        default_factory=dict,
+        description="official working-day schedule per year (holidays and make-up working "
+        "days 调休); replaces the shipped schedule of that year; a year neither knows is "
+        "weighted by the weekday rule and flagged provisional",
+    )
     versions: Annotated[list[Version], Field(min_length=1)]
+
+    @field_validator("official_calendar")
+    @classmethod
+    def _years(cls, years: dict[int, OfficialYear]) -> dict[int, OfficialYear]:
+        for year, schedule in years.items():
+            schedule.check_year(year)
+        return years
+
+    @cached_property
+    def official(self) -> OfficialCalendar:
+        """The working-day schedule: this file's years over the shipped ones."""
+        return OfficialCalendar(dict(self.official_calendar))
 
     @field_validator("timezone")
     @classmethod

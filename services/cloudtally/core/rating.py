@@ -65,9 +65,10 @@ class DayUsage:
 
 # Daily utilization sums per (vm, local day), metered hours only.
 # d_* : weighted by the business-hours weight (daytime); a_* : every hour weight 1.
+# cal_prov: hours weighted by the weekday rule (no official schedule for their year).
 UTIL_COLUMNS = (
     "d_w_cpu", "d_x_cpu", "d_n_cpu", "d_w_mem", "d_x_mem", "d_n_mem",
-    "a_x_cpu", "a_n_cpu", "a_x_mem", "a_n_mem",
+    "a_x_cpu", "a_n_cpu", "a_x_mem", "a_n_mem", "cal_prov",
 )  # fmt: skip
 
 
@@ -101,6 +102,12 @@ class BillLines:
     hours_e4: NDArray
     unmetered_hours: NDArray
     unpriced: list[tuple[str, str, str, str, int]] = field(default_factory=list)
+    # True when the line's evidence (its day, or its month for a monthly cut) holds
+    # hours weighted by the weekday rule: re-derived once the year's schedule is given.
+    calendar_provisional: NDArray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    # True when the line's cut is judged on a calendar month that was not complete at
+    # rating time (days from ``open_from_day`` on were still open): it may still change.
+    month_provisional: NDArray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
     def __len__(self) -> int:
         return len(self.vm_id)
@@ -176,6 +183,14 @@ def _round_pct(x: NDArray) -> NDArray:
     return np.floor(x * 100.0 + 0.5) / 100.0
 
 
+def month_end_day(day: NDArray) -> NDArray:
+    """Days since epoch -> the first day of the next month (days since epoch)."""
+    d = np.asarray(day, dtype=np.int64).astype("datetime64[D]")
+    nxt = d.astype("datetime64[M]") + np.timedelta64(1, "M")
+    out: NDArray = nxt.astype("datetime64[D]").astype(np.int64)
+    return out
+
+
 def month_index(day: NDArray) -> NDArray:
     """Days since epoch -> year × 12 + month − 1."""
     d = day.astype("datetime64[D]")
@@ -245,6 +260,25 @@ def utilization_figures(
     return figure, np.asarray(low, dtype=bool)
 
 
+def provisional_evidence(
+    util: UtilizationDays, vm: NDArray, key: NDArray, monthly: bool
+) -> NDArray:
+    """Per requested (vm, day or month key): does its evidence hold a provisional hour?"""
+    counts = util.sums.get("cal_prov")
+    if counts is None or not len(vm):
+        return np.zeros(len(vm), dtype=bool)
+    frame = pd.DataFrame(
+        {
+            "vm": util.vm_id,
+            "key": month_index(util.day) if monthly else util.day,
+            "p": np.asarray(counts, dtype=np.float64),
+        }
+    )
+    got = frame.groupby(["vm", "key"], sort=False)["p"].sum()
+    want = got.reindex(pd.MultiIndex.from_arrays([vm, key])).to_numpy()
+    return np.asarray(np.nan_to_num(want) > 0, dtype=bool)
+
+
 # ---- rating ----------------------------------------------------------------------------
 
 
@@ -253,8 +287,12 @@ def rate(
     usage: DayUsage,
     util: UtilizationDays | None = None,
     resources: tuple[str, ...] = BILLED_RESOURCES,
+    open_from_day: int | None = None,
 ) -> BillLines:
-    """Rate day usage into bill lines (pure; numpy; exact to the fen)."""
+    """Rate day usage into bill lines (pure; numpy; exact to the fen).
+
+    ``open_from_day`` (days since epoch): the first local day not yet closed; a line
+    under a monthly cut whose month reaches it is marked ``month_provisional``."""
     n = len(usage)
     # Term of each (row, resource): look up once per distinct (version, provider, pool).
     combo = pd.DataFrame({"v": usage.version_index, "prov": usage.provider, "pool": usage.pool})
@@ -307,9 +345,15 @@ def rate(
     for c in clause_of_term:
         if c is not None and c not in clauses:
             clauses.append(c)
+    vm_rows = usage.vm_id[rows]
+    day_rows = usage.day[rows].astype(np.int64)
+    provisional = (
+        provisional_evidence(util, vm_rows, day_rows, False)
+        if util is not None
+        else np.zeros(len(q), dtype=bool)
+    )
+    month_open = np.zeros(len(q), dtype=bool)
     if clauses and len(q):
-        vm_rows = usage.vm_id[rows]
-        day_rows = usage.day[rows].astype(np.int64)
         for clause in clauses:
             has = np.array([c == clause for c in clause_of_term], dtype=bool)
             sel = np.flatnonzero(has[term_ids])
@@ -321,6 +365,10 @@ def rate(
             fig, low = utilization_figures(clause, util, vm_rows[sel], key)
             figure[sel] = fig
             cut_applied[sel] = low
+            if clause.period == "month":
+                provisional[sel] |= provisional_evidence(util, vm_rows[sel], key, True)
+                if open_from_day is not None:
+                    month_open[sel] = month_end_day(day_rows[sel]) > open_from_day
     cut_fracs = [
         fraction_for(t, "cut") if t.cut_clause is not None else fraction_for(t, "discount")
         for t in terms
@@ -361,6 +409,8 @@ def rate(
         hours_e4=usage.hours_e4[rows],
         unmetered_hours=usage.unmetered_hours[rows],
         unpriced=unpriced,
+        calendar_provisional=provisional,
+        month_provisional=month_open,
     )
 
 

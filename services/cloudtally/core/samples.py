@@ -97,6 +97,25 @@ class DecodedBatch:
     samples: SampleColumns | ArrowColumns  # ArrowColumns from cloudtally.samples/2
     disks: DiskColumns | ArrowColumns
     rejects: list[RowReject] = field(default_factory=list)
+    interval_s: int = 0  # the collector's declared sample interval; 0 = not declared
+
+
+MAX_INTERVAL_S = 86_400
+
+
+def declared_interval(value: object) -> int:
+    """The optional ``interval_s`` of a batch (seconds between a VM's samples) or 0.
+
+    Rollups expect 3600 / interval samples per VM-hour from this source, so a
+    collector sampling every 300 s is fully covered at 12 samples an hour.
+    """
+    if value is None:
+        return 0
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not (1 <= value <= MAX_INTERVAL_S):
+        raise BatchRejected(f"interval_s must be whole seconds in 1..{MAX_INTERVAL_S}")
+    return value
 
 
 def partition_for(vm_id: str, partitions: int) -> int:
@@ -112,6 +131,7 @@ def encode_batch(
     mem_pct: np.ndarray | Sequence[float],
     disks: dict[str, Any] | None = None,
     batch_id: str | None = None,
+    interval_s: int | None = None,
 ) -> bytes:
     """Serialise one batch; numpy arrays are written natively by orjson."""
     doc: dict[str, Any] = {
@@ -124,6 +144,8 @@ def encode_batch(
     }
     if batch_id:
         doc["batch_id"] = batch_id
+    if interval_s:
+        doc["interval_s"] = int(interval_s)
     if disks is not None:
         doc["disks"] = {
             "vm_id": list(disks["vm_id"]),
@@ -166,10 +188,11 @@ def decode_batch(raw: bytes, *, now: int, max_future_s: int = 300) -> DecodedBat
     problem = id_problem(source, "source")
     if problem:
         raise BatchRejected(problem)
-    unknown = set(doc) - {"schema", "source", "batch_id", "disks", *SAMPLE_FIELDS}
+    unknown = set(doc) - {"schema", "source", "batch_id", "interval_s", "disks", *SAMPLE_FIELDS}
     if unknown:
         raise BatchRejected(f"unknown fields {sorted(unknown)}")
 
+    interval_s = declared_interval(doc.get("interval_s"))
     max_ts = now + max_future_s
     # A JSON true/false would coerce to 1.0/0.0 in a numeric array; when the raw bytes hold
     # neither word, no value can be a bool and the per-value check is skipped (hot path).
@@ -193,7 +216,7 @@ def decode_batch(raw: bytes, *, now: int, max_future_s: int = 300) -> DecodedBat
         dcols, drejects = _columns(disk_doc, DISK_FIELDS, "disks", ("used_gb",), max_ts, bools)
         rejects.extend(drejects)
         disks = DiskColumns(dcols["vm_id"], dcols["disk_id"], dcols["ts"], dcols["used_gb"])
-    return DecodedBatch(source, samples, disks, rejects)
+    return DecodedBatch(source, samples, disks, rejects, interval_s)
 
 
 def _with_non_finite(raw: bytes, exc: orjson.JSONDecodeError) -> Any:

@@ -29,6 +29,7 @@ from cloudtally.core.samples import (
     BatchRejected,
     DecodedBatch,
     RowReject,
+    declared_interval,
 )
 
 SCHEMA_V2 = "cloudtally.samples/2"
@@ -140,11 +141,14 @@ def encode_arrow_batch(
     mem_pct: np.ndarray | Sequence[float | None],
     disks: dict[str, Any] | None = None,
     batch_id: str | None = None,
+    interval_s: int | None = None,
 ) -> bytes:
     """One message: the samples stream, then (if any disks) the disks stream."""
     meta = {"schema": SCHEMA_V2, "source": source}
     if batch_id:
         meta["batch_id"] = batch_id
+    if interval_s:
+        meta["interval_s"] = str(int(interval_s))
     samples = pa.table(
         [
             _ids(vm_id),
@@ -186,6 +190,7 @@ def decode_arrow_batch(raw: bytes, *, now: int, max_future_s: int = 300) -> Deco
     problem = id_problem(source, "source")
     if problem:
         raise BatchRejected(problem)
+    interval_s = declared_interval(meta.get("interval_s"))
     disks_t: pa.Table | None = None
     if reader.tell() < len(buf):
         disks_t, dmeta = _read_section(reader, buf, "disks")
@@ -202,7 +207,7 @@ def decode_arrow_batch(raw: bytes, *, now: int, max_future_s: int = 300) -> Deco
     else:
         disks, drejects = _validate(disks_t, DISK_FIELDS, "disks", max_ts)
         rejects.extend(drejects)
-    return DecodedBatch(source, samples, disks, rejects)
+    return DecodedBatch(source, samples, disks, rejects, interval_s)
 
 
 def _read_section(

@@ -105,6 +105,28 @@ def day_runs(days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
     return runs
 
 
+def whole_months_so_far(policy: Policy, days: list[dt.date], today: dt.date) -> list[dt.date]:
+    """With a low-utilization cut evaluated per month, a day's line depends on the whole
+    month: rating any day of a month re-rates every closed day of that month, so when
+    its last day closes the stream has rated the month exactly as an explicit re-rate."""
+    from cloudtally.core.tariff import cut_clause
+
+    monthly = any(
+        (c := cut_clause(v, p.id)) is not None and c.period == "month"
+        for v in policy.versions
+        for p in v.providers
+    )
+    if not monthly or not days:
+        return days
+    out = set(days)
+    for first in {d.replace(day=1) for d in days}:
+        d = first
+        while d.month == first.month and d < today:
+            out.add(d)
+            d += dt.timedelta(days=1)
+    return sorted(out)
+
+
 class Derivation:
     """The two queue consumers; synchronous, run in a thread by the worker's timers."""
 
@@ -122,6 +144,25 @@ class Derivation:
     def _version_policies(self, at: int):  # type: ignore[no-untyped-def]
         v = self.policy.version_at(dt.datetime.fromtimestamp(at, dt.UTC))
         return v.calendar, v.utilization
+
+    def requeue_supplied_years(self) -> int:
+        """Queue again the hours weighted by the weekday rule (no official schedule)
+        whose year the policy now knows, so exactly those hours are re-derived (rollups,
+        then rating through the same queue). Returns the number of hours queued."""
+        from cloudtally.analytics.calendar_status import supplied_provisional_hours
+
+        hours = supplied_provisional_hours(self.store, self.policy)
+        if len(hours):
+            self.store.insert(
+                "rollup_queue",
+                {
+                    "vm_id": [""] * len(hours),
+                    "hour": hours,
+                    "version": np.full(len(hours), time.time_ns() // 1_000_000, dtype=np.uint64),
+                },
+            )
+            log.info("official schedule supplied: re-deriving %d provisional hours", len(hours))
+        return len(hours)
 
     def _tariff_changes(self, policy: Policy, today: dt.date) -> tuple[list[dt.date], list[str]]:
         """Closed days with usage under a tariff version that is new or changed since the
@@ -168,6 +209,7 @@ class Derivation:
         # arrives later with its old queue versions. While unsettled, recompute but hold
         # the watermark, and once settled recompute again from where it was held.
         settled = self.store.replication_settled()
+        self.requeue_supplied_years()
         after = watermark(self.store, ROLLUP)
         if not settled and self._held_from is None:
             self._held_from = max(0, after - HOLD_MARGIN_MS)
@@ -180,9 +222,12 @@ class Derivation:
             metrics.ANALYTICS_LAST_SUCCESS.labels("rollup").set(time.time())
             return result
         hours = pending_hours(self.store, after, upto)
+        official = self.policy.official
         for h0, h1 in hour_runs(hours):
             calendar, utilization = self._version_policies(h0)
-            result.rows += recompute_hours(self.store, None, h0, h1, calendar, utilization)
+            result.rows += recompute_hours(
+                self.store, None, h0, h1, calendar, utilization, official
+            )
         result.hours = len(hours)
         tz = self.policy.versions[-1].calendar.timezone
         result.days = local_days(hours, tz)
@@ -193,6 +238,9 @@ class Derivation:
         if settled:
             set_watermark(self.store, ROLLUP, upto)
             self._held_from = None
+        from cloudtally.analytics.calendar_status import refresh_calendar_gauge
+
+        refresh_calendar_gauge(self.store, self.policy)
         result.seconds = time.perf_counter() - started
         metrics.ANALYTICS_LAST_SUCCESS.labels("rollup").set(time.time())
         return result
@@ -221,11 +269,14 @@ class Derivation:
         policy = self.policy
         retariffed, fingerprints = self._tariff_changes(policy, today)
         days = sorted({d for d in touched if d < today} | set(newly_closed) | set(retariffed))
+        days = whole_months_so_far(policy, days, today)
         result = StepResult(days=days)
         for d0, d1 in day_runs(days):
             t0 = dt.datetime.combine(d0, dt.time(), zone)
             t1 = dt.datetime.combine(d1, dt.time(), zone)
-            summary = rate_period(self.store, policy, t0, t1, None, "stream", "stream")
+            summary = rate_period(
+                self.store, policy, t0, t1, None, "stream", "stream", now=now or time.time()
+            )
             result.rows += summary.line_count
         for month in sorted({d.replace(day=1) for d in days}):
             if self._month_closed(month):

@@ -90,6 +90,7 @@ class IngestSink:
         samples: list[pa.Table] = []
         disks: list[pa.Table] = []
         sources: list[tuple[str, int]] = []  # (source, rows) per message, in order
+        intervals: list[tuple[int, int]] = []  # (declared interval_s, rows) per message
         disk_sources: list[tuple[str, int]] = []
         per_partition: dict[tuple[str, int], list[int]] = defaultdict(list)
         written_by_msg: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])
@@ -127,6 +128,7 @@ class IngestSink:
             if len(s):
                 samples.append(s.to_arrow())
                 sources.append((batch.source, len(s)))
+                intervals.append((batch.interval_s, len(s)))
             d = batch.disks
             if len(d):
                 disks.append(d.to_arrow())
@@ -137,7 +139,7 @@ class IngestSink:
         if samples:
             table = pa.concat_tables(samples)
             cols = {name: table.column(name) for name in table.column_names}
-            result.rows["samples"] = self._insert("samples", cols, sources, version)
+            result.rows["samples"] = self._insert("samples", cols, sources, version, intervals)
             touched_vm.append(table.column("vm_id"))
             touched_ts.append(table.column("ts"))
         if disks:
@@ -214,10 +216,20 @@ class IngestSink:
         cols: dict[str, Any],
         sources: list[tuple[str, int]] | None = None,
         version: int | None = None,
+        intervals: list[tuple[int, int]] | None = None,
     ) -> int:
         constants: dict[str, Any] = {}
         if version is not None:
             constants["version"] = version
+        if intervals:  # each batch's declared sample interval (0 = not declared)
+            values = {v for v, _ in intervals}
+            if len(values) == 1:
+                constants["interval_s"] = values.pop()
+            else:
+                cols["interval_s"] = np.repeat(
+                    np.array([v for v, _ in intervals], dtype=np.uint32),
+                    [k for _, k in intervals],
+                )
         if sources:
             names = {name for name, _ in sources}
             if len(names) == 1:  # the usual case: one collector per flush

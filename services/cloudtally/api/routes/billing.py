@@ -73,6 +73,7 @@ LINE_COLUMNS = [
     "day", "vm_id", "bureau", "system", "pool", "provider", "resource", "tariff_version",
     "quantity", "unit", "unit_price", "price_divisor", "list_amount", "after_discount",
     "after_cut", "utilization_basis", "adjustments", "hours", "unmetered_hours", "run_id",
+    "month_provisional", "calendar_provisional",
 ]  # fmt: skip
 BUDGET_COLUMNS = [
     "scope", "fiscal_year", "budget", "accrued", "days_elapsed", "days_in_year", "forecast",
@@ -225,7 +226,15 @@ def _line(row: dict[str, Any]) -> dict[str, Any]:
         row[k] = Decimal(row[k]).quantize(ZERO)
     if row["utilization_basis"] is not None:
         row["utilization_basis"] = round(float(row["utilization_basis"]), 4)
+    # provisional: a monthly cut judged on a month not yet complete / a year rated
+    # without an official working-day calendar; both are re-derived by the stream
+    for k in ("month_provisional", "calendar_provisional"):
+        row[k] = bool(row.get(k, 0))
     row["derivation"] = explain(row)
+    if row["month_provisional"]:
+        row["derivation"] += "; provisional until the month is complete"
+    if row["calendar_provisional"]:
+        row["derivation"] += "; provisional: no official working-day calendar for the year"
     return row
 
 

@@ -47,6 +47,7 @@ from cloudtally.api.responses import ExactJSONResponse
 from cloudtally.core.access import Principal
 from cloudtally.core.idle import UnitPrices, VmWindowStats, month_start, review_quarter
 from cloudtally.core.policy import Policy
+from cloudtally.core.savings import annual_prices as pool_annual_prices
 from cloudtally.store import Store
 
 router = APIRouter(prefix="/api/v1/utilization", tags=["utilization"], responses=AUTH_RESPONSES)
@@ -69,7 +70,7 @@ FIGURE_COLUMNS = [
 ]  # fmt: skip
 KPI_COLUMNS = [
     "month", "vms", "coverage", "cpu_pct", "mem_pct", "storage_pct", "utilization_pct",
-    "points_2", "points_10",
+    "points_2", "points_10", "no_data",
 ]  # fmt: skip
 CANDIDATE_COLUMNS = [
     "kind", "vm_id", "disk_id", "bureau", "system", "pool", "provider", "freed_vcpu",
@@ -166,7 +167,9 @@ def get_utilization(
         "CPU, memory and storage utilization (all hours) per resource pool or provider for "
         "one calendar month, the pool utilization (their mean) and both evaluation scores "
         "(`points_2`: ≥65 % → 2, 60–65 % → 1, else 0; `points_10`: ≥70 → 10 … <20 → 0; no "
-        "data scores the lowest band). Bands come from the policy file.\n\n"
+        "data scores the lowest band: a pool of the tariff without any usage in the month is "
+        "listed with `no_data: true`). Bands use the exact figure (19.99 % is below 20); "
+        "figures are rounded for display only. Bands come from the policy file.\n\n"
         "**Admin and auditor only.** Pool KPIs are pool-wide figures over every bureau's VMs "
         "— the buyer's evaluation of the providers, not a bureau's data — and in a pool "
         "shared by few bureaus they would disclose the others' usage. A bureau sees its own "
@@ -188,10 +191,12 @@ def get_pool_kpis(
     lang: LangQ = "en",
 ) -> Response:
     first = parse_month(month) if month else month_start(local_today(policy), 1)
+    version = version_for(policy, first)
     try:
         res = pool_kpis(
             store, first, level=level, filters={"pool": pool, "provider": provider},
-            policy=version_for(policy, first).utilization,
+            policy=version.utilization,
+            tariff_pools=[(p.id, pl.id) for p in version.providers for pl in p.pools],
         )  # fmt: skip
     except ValueError as exc:
         raise _bad(exc) from None
@@ -297,44 +302,15 @@ def _window_candidates(
 def annual_prices(
     policy: Policy, day: dt.date
 ) -> tuple[str | None, Callable[[VmWindowStats], UnitPrices | None]]:
-    """Yearly price per vCPU and per GB of memory of a VM's pool, as the buyer pays it.
-
-    The catalog price of the tariff version in force on ``day`` times the tender
-    discount (pool override, else provider): a monthly price × 12, an hourly
-    price × 8760. The low-utilization cut is left out (a downsized VM is no
-    longer under-utilized). Returns the version label and a VM → prices function
-    that gives None when the pool has no price in that version.
-    """
+    """Yearly price per vCPU and per GB of memory of a VM's pool, as the buyer pays it,
+    by the tariff version in force on ``day`` (definition: :mod:`cloudtally.core.savings`,
+    shared with the alerts and gauges). The function gives None for an unpriced pool."""
     try:
         version = policy.version_at(dt.datetime(day.year, day.month, day.day, tzinfo=policy.zone))
     except LookupError:
         return None, lambda _s: None
-
-    def year(price: tuple[Decimal, str] | None, tender: Decimal) -> Decimal | None:
-        if price is None:
-            return None
-        amount, per = price
-        return amount * (12 if per == "month" else 8760) * tender
-
-    cache: dict[tuple[str, str], UnitPrices | None] = {}
-
-    def of(s: VmWindowStats) -> UnitPrices | None:
-        key = (s.provider, s.pool)
-        if key not in cache:
-            prov, pool = version.provider(s.provider), version.pool(s.provider, s.pool)
-            found = None
-            if prov is not None and pool is not None:
-                tender = pool.tender_discount if pool.tender_discount is not None else (
-                    prov.tender_discount
-                )  # fmt: skip
-                vcpu = year(pool.prices.price("vcpu"), tender)
-                mem = year(pool.prices.price("memory"), tender)
-                if vcpu is not None and mem is not None:
-                    found = UnitPrices(vcpu_year=vcpu, mem_gb_year=mem)
-            cache[key] = found
-        return cache[key]
-
-    return version.version, of
+    prices = pool_annual_prices(version)
+    return version.version, lambda s: prices.get((s.provider, s.pool))
 
 
 @router.get(
@@ -347,8 +323,9 @@ def annual_prices(
         "Target size = ceil(daytime p95 used / target utilization) — the method is stated "
         "in each candidate's `evidence.method`; nights never size a VM. `savings_year` is "
         "the freed vCPU and GB at the VM's pool price as the buyer pays it (catalog price "
-        "× tender discount of the tariff version in force at the period's last day, "
-        "monthly × 12, hourly × 8760; `evidence.price_basis`); null when the pool has no "
+        "× tender discount of the tariff version in force at the period's last day, for "
+        "8760 hours, a monthly price ÷ `hours_per_month` as billing does — the same "
+        "figure the alerts and gauges carry; `evidence.price_basis`); null when the pool has no "
         "price in that version. Sorted by savings, largest first."
     ),
 )
@@ -400,7 +377,7 @@ def get_rightsizing(
         else:
             ev["price_basis"] = (
                 f"tariff {tariff}: catalog price × tender discount, per year "
-                "(monthly × 12, hourly × 8760)"
+                "(8760 h; monthly price ÷ hours_per_month)"
             )
     res["items"] = res["items"][page.offset : page.offset + page.limit]
     return _candidates(res, page, fmt, lang, f"rightsizing-{d0}-{d1}")
