@@ -30,6 +30,7 @@ stake). When it does not, billed quantity covered only by gap hours is G1
 from __future__ import annotations
 
 import bisect
+import copy
 import datetime as dt
 import itertools
 import operator
@@ -38,7 +39,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from cloudtally.core.invoice import InvoiceLine, money, norm_resource_id
+from cloudtally.core.invoice import InvoiceLine, money, norm_key, norm_resource_id
+from cloudtally.core.units import hours_of, rescale
 
 ZERO = Decimal(0)
 
@@ -107,6 +109,8 @@ class ExpectedCharge:
     provider: str = ""
     tariff_version: str = ""
     rounding_slack: Decimal = ZERO
+    unit_hours: Decimal = Decimal(1)  # hours in one unit of quantity (720: a catalog month)
+    owners: tuple[str, ...] = ()  # every bureau that owned the VM in the period (metered)
 
     @property
     def resource_key(self) -> str:
@@ -174,6 +178,9 @@ class VerificationPolicy:
     tolerances: Tolerances = field(default_factory=Tolerances)
     bill_unmetered_hours: bool = True
     gap_info_threshold: Decimal = Decimal("0.10")  # share of the period's hours
+    # The contract's month in hours (policy ``hours_per_month``): what an invoice's
+    # 核·月 means when the catalog price is hourly. A monthly catalog's own divisor wins.
+    month_hours: Decimal = Decimal(720)
 
 
 @dataclass(frozen=True)
@@ -183,6 +190,15 @@ class Rule:
     severity: str  # error | warning | info
     label: str
     label_zh: str
+
+    @property
+    def counted(self) -> str:
+        """Which total the stake goes to: over/under, 'unverified', or '' (not money)."""
+        if self.kind == "unverifiable":
+            return "unverified"
+        if self.severity == "info" or self.kind == "wrong_bureau":
+            return ""
+        return "over_under"
 
 
 RULES: dict[str, Rule] = {
@@ -201,8 +217,8 @@ RULES: dict[str, Rule] = {
             "B1",
             "billed_not_metered",
             "error",
-            "unknown resource (not in inventory)",
-            "未知资源计费",
+            "billed but not metered: resource not in inventory",
+            "未知资源计费（无计量）",
         ),
         Rule(
             "B2",
@@ -272,6 +288,13 @@ RULES: dict[str, Rule] = {
             "metering gap billed on allocation",
             "计量缺失按分配量计费",
         ),
+        Rule(
+            "O1",
+            "wrong_bureau",
+            "warning",
+            "billed to a bureau other than the metered owner",
+            "计费委办局与计量归属不符",
+        ),
     )
 }
 RULE_ORDER = {rid: i for i, rid in enumerate(RULES)}
@@ -322,10 +345,11 @@ class GroupTotals:
     under: Decimal = ZERO
     lines: int = 0
     findings: int = 0
+    unverified: Decimal = ZERO  # billed but not checkable (V1/V2): neither verified nor over
 
     @property
     def verified(self) -> Decimal:
-        return self.billed - self.over - self.under
+        return self.billed - self.over - self.under - self.unverified
 
 
 @dataclass
@@ -348,8 +372,12 @@ class VerificationResult:
         return sum((t.under for t in self.totals.values()), ZERO)
 
     @property
+    def unverified_total(self) -> Decimal:
+        return sum((t.unverified for t in self.totals.values()), ZERO)
+
+    @property
     def verified_total(self) -> Decimal:
-        return self.billed_total - self.over_total - self.under_total
+        return self.billed_total - self.over_total - self.under_total - self.unverified_total
 
 
 def _s(value: object) -> str:
@@ -362,6 +390,31 @@ def _s(value: object) -> str:
 
 def _hours(start: dt.datetime, end: dt.datetime) -> Decimal:
     return Decimal(int((end - start).total_seconds())) / 3600
+
+
+Owner = tuple[str, str, str]  # (provider, pool, bureau) a finding and its money belong to
+_D6 = Decimal("0.000001")
+
+
+@dataclass(frozen=True, slots=True)
+class _Display:
+    """Catalog-unit figures restated in the invoice's own unit (e.g. vCPU-month → 核·时)."""
+
+    unit: str
+    unit_hours: Decimal  # hours of one catalog unit
+    quantity_hours: Decimal = Decimal(1)  # hours of one invoice quantity unit
+    price_hours: Decimal = Decimal(1)  # hours of the invoice's price unit
+
+    def quantity(self, q: Decimal) -> Decimal:
+        return _shown(rescale(q, self.unit_hours, self.quantity_hours))
+
+    def price(self, p: Decimal) -> Decimal:
+        return _shown(rescale(p, self.price_hours, self.unit_hours))
+
+
+def _shown(value: Decimal) -> Decimal:
+    """Exact when it has at most 6 decimals, else rounded to 6 for display."""
+    return value if value == value.quantize(_D6) else value.quantize(_D6)
 
 
 _line_no = operator.attrgetter("line_no")
@@ -475,7 +528,11 @@ class _Verifier:
         self.findings.append(f)
         t = self.totals[owner]
         t.findings += 1
-        if RULES[rule_id].severity == "info":
+        counted = RULES[rule_id].counted
+        if counted == "unverified":
+            t.unverified += stake
+            return
+        if not counted:
             return
         if stake > 0:
             t.over += stake
@@ -544,6 +601,9 @@ class _Verifier:
                     f"charge period {_s(ln.period_start)}–{_s(ln.period_end)} lies outside "
                     f"the billing period {_s(self.bp_start)}–{_s(self.bp_end)}",
                 )
+                continue
+            if not ln.resource_type and ln.resource_id and ln.resource_key not in self.vms:
+                self._unmatched(ln, owner)  # not in inventory: billed but not metered (B1)
                 continue
             if not ln.resource_type:
                 self.add(
@@ -687,7 +747,14 @@ class _Verifier:
         )
 
     def _consistent_amount(self, ln: InvoiceLine, owner: tuple[str, str, str]) -> Decimal:
-        """The amount the line's own figures imply; reports A1 when the line disagrees."""
+        """The amount the line's own figures imply; reports A1 when the line disagrees.
+
+        ``ln`` is in catalog units (see :meth:`_in_catalog_units`). With contracted
+        figures (FOCUS ContractedUnitPrice / ContractedCost) the contracted side is the
+        line's own rating: a contracted cost that is not quantity × contracted price is
+        one A1 with that difference at stake, and the rest is checked on the corrected
+        amount (no second finding for the same fen).
+        """
         b = ln.amount
         ok = self.tol.money_ok
         wrong = False
@@ -708,11 +775,14 @@ class _Verifier:
                 consistent = money(gross * ln.discount_rate)
                 if not ok(b - consistent, b):
                     wrong = True
+        contracted_wrong = False
         if ln.contracted_unit_price is not None and ln.contracted_amount is not None:
             c = money(ln.quantity * ln.contracted_unit_price)
             if not ok(ln.contracted_amount - c, c):
-                wrong = True
-        if not wrong:
+                contracted_wrong = True
+                if not wrong:  # the list side agrees (or is absent): the contracted error
+                    consistent = b - (ln.contracted_amount - c)
+        if not wrong and not contracted_wrong:
             return b
         # Evidence only for the lines that disagree (the common case builds none).
         ev: dict[str, object] = {"quantity": ln.quantity, "amount": b}
@@ -724,18 +794,73 @@ class _Verifier:
             if ln.discount_rate is not None:
                 ev["discount_rate"] = ln.discount_rate
         if ln.contracted_unit_price is not None and ln.contracted_amount is not None:
+            ev["contracted_unit_price"] = ln.contracted_unit_price
             ev["contracted_amount"] = ln.contracted_amount
             ev["quantity_x_contracted_unit_price"] = c
         ev["consistent_amount"] = consistent
-        self.add(
-            "A1",
-            b - consistent,
-            [ln],
-            owner,
-            ev,
-            f"the line's own figures give {consistent}, it bills {b}",
-        )
+        if contracted_wrong and not wrong:
+            message = (
+                f"contracted cost {_s(ln.contracted_amount)} is not quantity × contracted unit "
+                f"price = {_s(c)}; the line bills {_s(b)}, its own figures give {_s(consistent)}"
+            )
+        else:
+            message = f"the line's own figures give {_s(consistent)}, it bills {_s(b)}"
+        self.add("A1", b - consistent, [ln], owner, ev, message)
         return consistent
+
+    def _in_catalog_units(self, ln: InvoiceLine, e: ExpectedCharge) -> InvoiceLine:
+        """The line with quantity and prices in the expected charge's unit (exact ratios)."""
+        if not ln.quantity_per:
+            return ln  # no basis stated: taken to be the catalog unit
+        month = e.unit_hours if e.unit_hours > 1 else self.policy.month_hours
+        hq = hours_of(ln.quantity_per, month)
+        hp = hours_of(ln.price_per or ln.quantity_per, month)
+        u = e.unit_hours
+        if hq == u and hp == u:
+            return ln
+        c = copy.copy(ln)
+        c.quantity = rescale(ln.quantity, hq, u)
+        if ln.unit_price is not None:
+            c.unit_price = rescale(ln.unit_price, u, hp)
+        if ln.contracted_unit_price is not None:
+            c.contracted_unit_price = rescale(ln.contracted_unit_price, u, hp)
+        return c
+
+    def _display(self, lines: Sequence[InvoiceLine], e: ExpectedCharge) -> _Display:
+        """How to state quantities and prices in the invoice's own unit (its first line's)."""
+        first = lines[0]
+        if not first.quantity_per or any(
+            (ln.quantity_per, ln.price_per) != (first.quantity_per, first.price_per) for ln in lines
+        ):
+            return _Display(e.unit, e.unit_hours, e.unit_hours, e.unit_hours)
+        month = e.unit_hours if e.unit_hours > 1 else self.policy.month_hours
+        hq = hours_of(first.quantity_per, month)
+        hp = hours_of(first.price_per or first.quantity_per, month)
+        return _Display(first.unit or first.quantity_per, e.unit_hours, hq, hp)
+
+    def _bureau(self, lines: Sequence[InvoiceLine], e: ExpectedCharge, owner: Owner) -> None:
+        """O1: a line billed to a bureau that did not own the VM in the line's period."""
+        owners = e.owners or ((e.bureau,) if e.bureau else ())
+        if not owners:
+            return
+        known = {norm_key(o) for o in owners}
+        for ln in lines:
+            if not ln.bureau or norm_key(ln.bureau) in known:
+                continue
+            self.add(
+                "O1",
+                ZERO,
+                [ln],
+                owner,
+                {
+                    "billed_bureau": ln.bureau,
+                    "metered_owner": ",".join(owners),
+                    "billed_amount": ln.amount,
+                    "tariff_version": e.tariff_version,
+                },
+                f"billed to {ln.bureau!r} but metering has {', '.join(owners)} as the owner of "
+                f"{ln.resource_id} in this period ({_s(ln.amount)} charged to the wrong bureau)",
+            )
 
     def _group(self, group: list[InvoiceLine], e: ExpectedCharge) -> None:
         owner = (e.provider or self.provider, e.pool, e.bureau)
@@ -767,6 +892,11 @@ class _Verifier:
             accepted.append(ln)
         self.matched += len(accepted)
         self.totals[owner].expected += e.expected_amount
+        if accepted[0].bureau or len(accepted) > 1:
+            self._bureau(accepted, e, owner)
+        invoice_lines = accepted
+        if accepted[0].quantity_per or len(accepted) > 1:
+            accepted = [self._in_catalog_units(ln, e) for ln in accepted]
         tol = self.tol
         big_e = e.expected_amount
         q_e = e.quantity
@@ -807,16 +937,22 @@ class _Verifier:
         )
         if not qty_stake and not price_stake and rest_ok and not gap:
             return  # the line matches: no evidence to build
+        show = self._display(invoice_lines, e)
         base = {
-            "billed_quantity": q_b,
-            "metered_quantity": q_e,
+            "billed_quantity": show.quantity(q_b),
+            "metered_quantity": show.quantity(q_e),
+            "unit": show.unit,
             "expected_amount": big_e,
             "billed_amount": sum((ln.amount for ln in accepted), ZERO),
             "tariff_version": e.tariff_version,
         }
+        if show.unit != e.unit:
+            base["catalog_unit"] = e.unit
+            base["metered_quantity_catalog_unit"] = q_e
         if qty_stake:
-            self._quantity(accepted, e, owner, excess, rate_e, qty_stake, base)
+            self._quantity(accepted, e, owner, excess, rate_e, qty_stake, base, show)
         if price_stake:
+            billed_p = ", ".join(_s(show.price(p)) for p in sorted(prices))
             self.add(
                 "U1",
                 price_stake,
@@ -824,11 +960,11 @@ class _Verifier:
                 owner,
                 {
                     **base,
-                    "billed_unit_price": ",".join(_s(p) for p in sorted(prices)),
-                    "catalog_unit_price": e.unit_price,
+                    "billed_unit_price": billed_p.replace(", ", ","),
+                    "catalog_unit_price": show.price(e.unit_price),
                 },
-                f"unit price {', '.join(_s(p) for p in sorted(prices))} differs from the "
-                f"catalog price {e.unit_price}",
+                f"unit price {billed_p} per {show.unit} differs from the catalog price "
+                f"{_s(show.price(e.unit_price))}",
             )
         if not rest_ok:
             self._adjustments(accepted, e, owner, bc, rest, base, slack)
@@ -856,8 +992,14 @@ class _Verifier:
         rate: Decimal,
         stake: Decimal,
         base: dict[str, object],
+        show: _Display,
     ) -> None:
-        ev = {**base, "excess_quantity": excess, "expected_rate": money(rate * 100) / 100}
+        ev = {
+            **base,
+            "excess_quantity": show.quantity(excess),
+            "expected_rate": money(show.price(rate) * 100) / 100,
+        }
+        billed, metered, unit = base["billed_quantity"], base["metered_quantity"], show.unit
         if excess < 0:
             self.add(
                 "Q2",
@@ -865,7 +1007,7 @@ class _Verifier:
                 accepted,
                 owner,
                 ev,
-                f"billed {base['billed_quantity']} {e.unit}, metered {e.quantity}",
+                f"billed {_s(billed)} {unit}, metered {_s(metered)} {unit}",
             )
             return
         if e.deleted_at is not None and e.deleted_at < e.period_end:
@@ -876,8 +1018,8 @@ class _Verifier:
                 accepted,
                 owner,
                 ev,
-                f"billed {base['billed_quantity']} {e.unit} but the VM was deleted at "
-                f"{_s(e.deleted_at)}; metered {e.quantity}",
+                f"billed {_s(billed)} {unit} but the VM was deleted at "
+                f"{_s(e.deleted_at)}; metered {_s(metered)} {unit}",
             )
             return
         gap_stake = ZERO
@@ -895,7 +1037,7 @@ class _Verifier:
                     "gap_quantity": e.gap_quantity,
                     "policy": "unmetered hours are not billable",
                 },
-                f"{gap_q} {e.unit} billed for {e.gap_hours} h without metering",
+                f"{_s(show.quantity(gap_q))} {unit} billed for {e.gap_hours} h without metering",
             )
         if stake - gap_stake:
             self.add(
@@ -904,7 +1046,7 @@ class _Verifier:
                 accepted,
                 owner,
                 ev,
-                f"billed {base['billed_quantity']} {e.unit}, metered {e.quantity}",
+                f"billed {_s(billed)} {unit}, metered {_s(metered)} {unit}",
             )
 
     def _adjustments(

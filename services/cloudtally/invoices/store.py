@@ -60,6 +60,9 @@ _LINE_STRINGS = (
     "region",
     "sku",
     "description",
+    "bureau",
+    "quantity_per",
+    "price_per",
 )
 
 
@@ -149,7 +152,8 @@ _HEADER_COLS = (
     "file_bytes, toUnixTimestamp(billing_period_start) AS period_start, "
     "toUnixTimestamp(billing_period_end) AS period_end, currency, "
     "toUnixTimestamp(imported_at) AS imported_at, imported_by, row_count, "
-    "toString(billed_total) AS billed_total, toString(status) AS status"
+    "toString(billed_total) AS billed_total, toString(status) AS status, source_currency, "
+    "exchange_rate"
 )
 
 
@@ -157,7 +161,7 @@ def _header(row: dict[str, Any]) -> dict[str, Any]:
     row["billing_period_start"] = _utc(row.pop("period_start"))
     row["billing_period_end"] = _utc(row.pop("period_end"))
     row["imported_at"] = _utc(row["imported_at"])
-    row["billed_total"] = Decimal(row["billed_total"])
+    row["billed_total"] = money(Decimal(row["billed_total"]))
     return row
 
 
@@ -294,6 +298,9 @@ def load_lines(
             empty,
             none,
             none,
+            s["bureau"],
+            s["quantity_per"],
+            s["price_per"],
         )
     )
 
@@ -321,6 +328,9 @@ _LINE_REPEATED = (
     "pool",
     "region",
     "sku",
+    "bureau",
+    "quantity_per",
+    "price_per",
 )
 
 
@@ -473,7 +483,9 @@ def load_expected(
                toString(sum(after_discount)) AS disc, toString(sum(after_cut)) AS cut,
                toString(sum(hours)) AS hours, toUInt32(sum(unmetered_hours)) AS gap,
                toUInt32(count()) AS parts, argMax(adjustments, day) AS adj,
-               toUInt32(countIf(adjustments LIKE '%%low_utilization%%')) AS cut_lines
+               toUInt32(countIf(adjustments LIKE '%%low_utilization%%')) AS cut_lines,
+               toUInt32(max(price_divisor)) AS divisor,
+               arrayStringConcat(groupUniqArray(bureau), '\n') AS owners
         FROM bill_lines FINAL
         WHERE provider = %(p)s AND day >= %(d0)s AND day < %(d1)s {vm_where}
           AND (vm_id, day, run_id) IN (
@@ -486,7 +498,7 @@ def load_expected(
     )
     vms = load_vms(store, part=part)
     c = {name: _pylist(arr) for name, arr in cols.items()}
-    for name in ("resource", "bureau", "pool", "unit", "versions", "adj"):
+    for name in ("resource", "bureau", "pool", "unit", "versions", "adj", "owners"):
         c[name] = _shared(c[name])
     n = len(c["vm_id"])
 
@@ -522,6 +534,13 @@ def load_expected(
     hours = per_value(c["hours"], Decimal)
     gap = per_value(c["gap"], lambda g: Decimal(int(g)))
     lifecycle = [vms.get(v) for v in c["vm_id"]]
+    # Quantities are unit-hours / price_divisor: catalog units (a month when the catalog
+    # price is monthly), and labelled so, not as the bill lines' hours.
+    unit_hours = per_value(c["divisor"], lambda d: Decimal(max(1, int(d))))
+    units = [
+        u.replace("-hour", "-month") if h > 1 else u
+        for u, h in zip(c["unit"], unit_hours, strict=True)
+    ]
     expected = list(
         map(
             ExpectedCharge,
@@ -534,7 +553,7 @@ def load_expected(
             list_amount,
             per_value(c["disc"], Decimal),
             per_value(c["cut"], Decimal),
-            c["unit"],
+            units,
             adjustments,
             [h - g for h, g in zip(hours, gap, strict=True)],
             gap,
@@ -549,6 +568,8 @@ def load_expected(
             [provider] * n,
             c["versions"],
             per_value(c["parts"], lambda k: Decimal("0.005") * (int(k) - 1)),
+            unit_hours,
+            per_value(c["owners"], lambda o: tuple(sorted(x for x in o.split("\n") if x))),
         )
     )
     credits = load_credits(store, provider, period, tz=tz) if granularity == "month" else []
