@@ -544,6 +544,11 @@ def money(value: Decimal) -> Decimal:
     return value.quantize(FEN, rounding=ROUND_HALF_UP)
 
 
+def money_text(value: Decimal) -> str:
+    """Money as printed everywhere: two decimals, never '-0.9' or '1E+2'."""
+    return format(money(value), "f")
+
+
 _NUMBER_JUNK = str.maketrans("", "", ",¥￥元 \u00a0\u3000")
 
 

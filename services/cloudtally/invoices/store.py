@@ -476,7 +476,7 @@ def load_expected(
     cols = store.columns(
         f"""
         SELECT vm_id, resource, toString({slot}) AS slot,
-               any(bureau) AS bureau, any(pool) AS pool, any(unit) AS unit,
+               any(bureau) AS owner, any(pool) AS pool, any(unit) AS unit,
                arrayStringConcat(groupUniqArray(tariff_version), ',') AS versions,
                toString(sum(quantity / price_divisor)) AS q, toString(min(unit_price)) AS pmin,
                toString(max(unit_price)) AS pmax, toString(sum(list_amount)) AS lst,
@@ -498,6 +498,7 @@ def load_expected(
     )
     vms = load_vms(store, part=part)
     c = {name: _pylist(arr) for name, arr in cols.items()}
+    c["bureau"] = c.pop("owner")
     for name in ("resource", "bureau", "pool", "unit", "versions", "adj", "owners"):
         c[name] = _shared(c[name])
     n = len(c["vm_id"])
@@ -722,6 +723,7 @@ def save_run(
                 "expected": [money(x.expected) for x in t],
                 "over": [money(x.over) for x in t],
                 "under": [money(x.under) for x in t],
+                "unverified": [money(x.unverified) for x in t],
             },
         )
     versions = sorted(set(tariff_versions))
@@ -741,6 +743,7 @@ def save_run(
         "verified_total": [money(result.verified_total)],
         "over_total": [money(result.over_total)],
         "under_total": [money(result.under_total)],
+        "unverified_total": [money(result.unverified_total)],
         "message": [""],
         "version": [time.time_ns()],
     }
@@ -756,7 +759,8 @@ def latest_run(store: Store, invoice_id: str) -> dict[str, Any] | None:
                toUnixTimestamp(finished_at) AS finished_at, settings, tariff_versions, lines,
                matched_lines, expected_charges, findings, toString(billed_total) AS billed_total,
                toString(verified_total) AS verified_total, toString(over_total) AS over_total,
-               toString(under_total) AS under_total
+               toString(under_total) AS under_total,
+               toString(unverified_total) AS unverified_total
         FROM verification_runs FINAL
         WHERE invoice_id = %(id)s AND status = 'done'
         ORDER BY finished_at DESC, version DESC LIMIT 1
@@ -766,8 +770,8 @@ def latest_run(store: Store, invoice_id: str) -> dict[str, Any] | None:
     if not rows:
         return None
     r = rows[0]
-    for k in ("billed_total", "verified_total", "over_total", "under_total"):
-        r[k] = Decimal(r[k])
+    for k in ("billed_total", "verified_total", "over_total", "under_total", "unverified_total"):
+        r[k] = money(Decimal(r[k]))
     r["started_at"] = _utc(r["started_at"])
     r["finished_at"] = _utc(r["finished_at"])
     return r
@@ -826,7 +830,7 @@ def findings(
         params,
     )
     for r in rows:
-        r["amount_at_stake"] = Decimal(r["amount_at_stake"])
+        r["amount_at_stake"] = money(Decimal(r["amount_at_stake"]))
         r["line_numbers"] = [int(x) for x in r["line_numbers"]]
         r["period_start"] = _utc(r["period_start"]) if r["period_start"] else None
         r["period_end"] = _utc(r["period_end"]) if r["period_end"] else None
@@ -851,6 +855,9 @@ def summary(store: Store, invoice_id: str, *, bureau: str | None = None) -> dict
         "bureau": bureau,
         "run_id": run["run_id"] if run else None,
         "verified_at": run["finished_at"] if run else None,
+        "currency": inv["currency"],
+        "source_currency": inv["source_currency"],
+        "exchange_rate": inv["exchange_rate"],
     }
     if run is None:
         out.update(
@@ -858,6 +865,7 @@ def summary(store: Store, invoice_id: str, *, bureau: str | None = None) -> dict
             verified_total=None,
             over_total=None,
             under_total=None,
+            unverified_total=None,
             by_reason=[],
             by_group=[],
         )
@@ -870,17 +878,18 @@ def summary(store: Store, invoice_id: str, *, bureau: str | None = None) -> dict
     groups = store.rows(
         f"""
         SELECT provider, pool, bureau, sum(lines), sum(findings), toString(sum(billed)),
-               toString(sum(expected)), toString(sum(over)), toString(sum(under))
+               toString(sum(expected)), toString(sum(over)), toString(sum(under)),
+               toString(sum(unverified))
         FROM verification_totals WHERE {where}
         GROUP BY provider, pool, bureau ORDER BY provider, pool, bureau
         """,
         params,
     )
     by_group = []
-    billed = over = under = ZERO
-    for provider, pool, bur, lines, nf, b, _e, o, u in groups:
-        b, o, u = Decimal(b), Decimal(o), Decimal(u)
-        billed, over, under = billed + b, over + o, under + u
+    billed = over = under = unverified = ZERO
+    for provider, pool, bur, lines, nf, b, _e, o, u, x in groups:
+        b, o, u, x = money(Decimal(b)), money(Decimal(o)), money(Decimal(u)), money(Decimal(x))
+        billed, over, under, unverified = billed + b, over + o, under + u, unverified + x
         by_group.append(
             {
                 "provider": provider,
@@ -889,9 +898,10 @@ def summary(store: Store, invoice_id: str, *, bureau: str | None = None) -> dict
                 "lines": int(lines),
                 "findings": int(nf),
                 "billed": b,
-                "verified": b - o - u,
+                "verified": b - o - u - x,
                 "over": o,
                 "under": u,
+                "unverified": x,
             }
         )
     reasons = store.rows(
@@ -907,6 +917,7 @@ def summary(store: Store, invoice_id: str, *, bureau: str | None = None) -> dict
     by_reason = []
     for rid, kind, sev, count, o, u in reasons:
         rule = RULES[rid]
+        counted = rule.counted
         by_reason.append(
             {
                 "rule_id": rid,
@@ -915,16 +926,18 @@ def summary(store: Store, invoice_id: str, *, bureau: str | None = None) -> dict
                 "label": rule.label,
                 "label_zh": rule.label_zh,
                 "findings": int(count),
-                "over": Decimal(o) if sev != "info" else ZERO,
-                "under": Decimal(u) if sev != "info" else ZERO,
+                "over": money(Decimal(o)) if counted == "over_under" else ZERO,
+                "under": money(Decimal(u)) if counted == "over_under" else ZERO,
+                "unverified": (money(Decimal(o) + Decimal(u)) if counted == "unverified" else ZERO),
             }
         )
     by_reason.sort(key=lambda r: list(RULES).index(r["rule_id"]))
     out.update(
         billed_total=billed,
-        verified_total=billed - over - under,
+        verified_total=billed - over - under - unverified,
         over_total=over,
         under_total=under,
+        unverified_total=unverified,
         findings=sum(r["findings"] for r in by_reason),
         by_reason=by_reason,
         by_group=by_group,

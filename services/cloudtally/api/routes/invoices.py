@@ -54,7 +54,7 @@ from cloudtally.core.invoice import (
 from cloudtally.core.verification import RULES, Tolerances, VerificationPolicy
 from cloudtally.invoices import report
 from cloudtally.invoices import store as inv_store
-from cloudtally.invoices.importer import ImportLimits
+from cloudtally.invoices.importer import ImportLimits, mapping_provider_conflict
 from cloudtally.invoices.service import Job, policy_from_settings, registry, verify_invoice
 from cloudtally.store import Store
 
@@ -169,6 +169,12 @@ UPLOAD_BODY = {
                             "description": "column mapping for this provider, YAML or JSON "
                             "text (keys: provider, columns, format, encoding, timezone, …)",
                         },
+                        "exchange_rate": {
+                            "type": "string",
+                            "description": "CNY per unit of the invoice's currency, e.g. "
+                            "7.1234; required for an invoice not in CNY (refused otherwise), "
+                            "which is then converted exactly",
+                        },
                         "verify": {
                             "type": "boolean",
                             "default": True,
@@ -243,7 +249,7 @@ def _mapping(text: str | None, provider: str) -> InvoiceMapping | None:
     except InvoiceError as exc:
         raise HTTPException(422, f"mapping: {exc}") from None
     if m.provider != provider:
-        raise HTTPException(422, f"mapping is for provider {m.provider!r}, not {provider!r}")
+        raise HTTPException(422, mapping_provider_conflict(m.provider, provider))
     return m
 
 
@@ -256,6 +262,20 @@ def _period(text: str | None) -> tuple[dt.datetime, dt.datetime] | None:
         raise HTTPException(
             422, f"period: expected e.g. 2024-01 or 2024-01-01~2024-01-31, got {text!r} ({exc})"
         ) from None
+
+
+def _rate(text: str | None) -> Decimal | None:
+    if text is None:
+        return None
+    try:
+        rate = Decimal(text)
+    except ArithmeticError:
+        rate = Decimal(0)
+    if not rate.is_finite() or rate <= 0:
+        raise HTTPException(
+            422, f"exchange_rate: expected a positive number (CNY per unit), got {text!r}"
+        )
+    return rate
 
 
 def _job_url(job_id: str) -> str:
@@ -318,6 +338,7 @@ async def post_import(request: Request, store: StoreDep, principal: AdminPrincip
             raise HTTPException(422, f"verify: expected true or false, got {verify_text!r}")
         mapping = _mapping(_field(form, "mapping"), provider)
         period = _period(_field(form, "period"))
+        rate = _rate(_field(form, "exchange_rate"))
         folder = request.app.state.settings.data_dir / "invoice-uploads"
         try:
             path, _ = await run_in_threadpool(_save_upload, upload, folder, limit)
@@ -336,6 +357,7 @@ async def post_import(request: Request, store: StoreDep, principal: AdminPrincip
         billing_period=period,
         file_name=file_name,
         imported_by=principal.name,
+        exchange_rate=rate,
     )
     url = _job_url(job.job_id)
     return ExactJSONResponse(
