@@ -328,7 +328,7 @@ def mapping_from_dict(doc: Mapping[str, Any]) -> InvoiceMapping:
         isinstance(v, str) and v.strip() for v in bureaus.values()
     ):
         raise InvoiceError("mapping.bureaus must map the provider's bureau names to bureau ids")
-    currency = str(doc.get("currency", "CNY")).strip().upper()
+    currency = currency_code(str(doc.get("currency", "CNY")))
     if not re.fullmatch(r"[A-Z]{3}", currency):
         raise InvoiceError(f"mapping.currency {currency!r} is not an ISO 4217 code like CNY")
     return InvoiceMapping(
@@ -395,6 +395,19 @@ def _units_from_doc(
 
 
 BASE_CURRENCY = "CNY"
+# Currency names providers write → ISO 4217 (keys normalised with norm_key).
+CURRENCY_NAMES: dict[str, str] = {
+    **dict.fromkeys(["cny", "rmb", "人民币", "元", "人民币元", "¥", "￥"], "CNY"),
+    **dict.fromkeys(["usd", "美元", "us$", "$"], "USD"),
+    **dict.fromkeys(["hkd", "港币", "港元"], "HKD"),
+    **dict.fromkeys(["eur", "欧元", "€"], "EUR"),
+}
+
+
+def currency_code(text: str) -> str:
+    """'人民币' → CNY, 'usd' → USD; an unknown name is kept (upper case) and so refused."""
+    key = norm_key(text)
+    return CURRENCY_NAMES.get(key, key.upper())
 
 
 def convert_currency(
@@ -889,7 +902,7 @@ class LineParser:
             resource_name=self._text(row, "resource_name"),
             charge_category=category,
             charge_class=self._text(row, "charge_class").casefold(),
-            currency=currency.upper(),
+            currency=currency_code(currency),
             pool=self._text(row, "pool"),
             region=self._text(row, "region"),
             sku=self._text(row, "sku"),
@@ -1066,7 +1079,7 @@ class LineParser:
                 text("resource_name"),
                 category,
                 per_text(text("charge_class"), str.casefold),
-                per_text(text("currency"), lambda t: (t or currency).upper()),
+                per_text(text("currency"), lambda t: currency_code(t or currency)),
                 text("pool"),
                 text("region"),
                 text("sku"),
