@@ -735,12 +735,14 @@ class _Verifier:
             [],
             owner,
             {
-                "metered_quantity": e.quantity,
+                "metered_quantity": _shown(e.quantity),
+                "unit": e.unit,
                 "unit_price": e.unit_price,
                 "expected_amount": e.expected_amount,
                 "tariff_version": e.tariff_version,
             },
-            f"{e.quantity} {e.unit} of {e.resource_type} metered but not on the invoice",
+            f"{_s(_shown(e.quantity))} {e.unit} of {e.resource_type} metered but not on the "
+            "invoice",
             resource_id=e.resource_id,
             resource_type=e.resource_type,
             period=(e.period_start, e.period_end),

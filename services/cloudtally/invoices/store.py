@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from cloudtally.core.invoice import InvoiceLine, money
+from cloudtally.core.units import rescale
 from cloudtally.core.verification import (
     RULES,
     Adjustment,
@@ -484,7 +485,8 @@ def load_expected(
                toString(sum(hours)) AS hours, toUInt32(sum(unmetered_hours)) AS gap,
                toUInt32(count()) AS parts, argMax(adjustments, day) AS adj,
                toUInt32(countIf(adjustments LIKE '%%low_utilization%%')) AS cut_lines,
-               toUInt32(max(price_divisor)) AS divisor,
+               toUInt32(max(price_divisor)) AS divisor, toUInt32(min(price_divisor)) AS dmin,
+               toString(sum(quantity)) AS qh,
                arrayStringConcat(groupUniqArray(bureau), '\n') AS owners
         FROM bill_lines FINAL
         WHERE provider = %(p)s AND day >= %(d0)s AND day < %(d1)s {vm_where}
@@ -519,7 +521,12 @@ def load_expected(
         return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
 
     spans = per_value(c["slot"], span)
-    quantity = per_value(c["q"], Decimal)
+    # unit-hours / divisor in Python (50 digits): the engine's Decimal division truncates
+    # 1488 / 720 to 7 places, which would show as 1487.999952 core-hours.
+    quantity = [
+        rescale(Decimal(qh), Decimal(1), Decimal(int(d))) if d == d0 and d > 1 else Decimal(q)
+        for q, qh, d, d0 in zip(c["q"], c["qh"], c["divisor"], c["dmin"], strict=True)
+    ]
     list_amount = per_value(c["lst"], Decimal)
     pmin = per_value(c["pmin"], Decimal)
     price = [
