@@ -274,3 +274,20 @@ def test_gap_policy_unchanged_by_units():
     lines = parse(rows_in_core_hours())[:1]
     pol = VerificationPolicy(month_hours=D(730))  # the catalog's own month (720) wins
     assert verify(lines, [e], JAN, provider="p2", policy=pol).findings == []
+
+
+def test_the_documented_example_is_the_shipped_mapping():
+    import re
+    from importlib import resources
+    from pathlib import Path
+
+    import yaml
+
+    docs = (Path(__file__).parents[2] / "docs" / "invoices.md").read_text(encoding="utf-8")
+    documented = re.findall(r"```yaml\n(.*?)```", docs, re.S)[-1]
+    shipped = (
+        resources.files("cloudtally.invoices") / "mappings" / "settlement-gb18030.yaml"
+    ).read_text(encoding="utf-8")
+    assert mapping_from_dict(yaml.safe_load(documented)) == mapping_from_dict(
+        yaml.safe_load(shipped)
+    )

@@ -461,7 +461,8 @@ def _latest_runs(store: Store) -> dict[str, dict[str, Any]]:
                argMax(findings, version) AS findings,
                toString(argMax(verified_total, version)) AS verified_total,
                toString(argMax(over_total, version)) AS over_total,
-               toString(argMax(under_total, version)) AS under_total
+               toString(argMax(under_total, version)) AS under_total,
+               toString(argMax(unverified_total, version)) AS unverified_total
         FROM verification_runs FINAL WHERE status = 'done' GROUP BY invoice_id
         """
     )
@@ -474,7 +475,7 @@ def _bureau_totals(store: Store, bureau: str) -> dict[str, dict[str, Any]]:
         """
         SELECT invoice_id, sum(lines) AS lines, sum(findings) AS findings,
                toString(sum(billed)) AS billed, toString(sum(over)) AS over,
-               toString(sum(under)) AS under
+               toString(sum(under)) AS under, toString(sum(unverified)) AS unverified
         FROM verification_totals
         WHERE bureau = %(b)s AND run_id IN (
             SELECT argMax(run_id, version) FROM verification_runs FINAL
@@ -546,6 +547,7 @@ def list_invoices(
                     "verified_total": _money(run["verified_total"]) if run else None,
                     "over_total": _money(run["over_total"]) if run else None,
                     "under_total": _money(run["under_total"]) if run else None,
+                    "unverified_total": _money(run["unverified_total"]) if run else None,
                 }
             )
     else:
@@ -555,6 +557,7 @@ def list_invoices(
             if t is None:
                 continue
             billed, over, under = _money(t["billed"]), _money(t["over"]), _money(t["under"])
+            unverified = _money(t["unverified"])
             items.append(
                 {
                     "invoice_id": inv["invoice_id"],
@@ -566,9 +569,10 @@ def list_invoices(
                     "lines": int(t["lines"]),
                     "findings": int(t["findings"]),
                     "billed_total": billed,
-                    "verified_total": billed - over - under,
+                    "verified_total": billed - over - under - unverified,
                     "over_total": over,
                     "under_total": under,
+                    "unverified_total": unverified,
                 }
             )
     body = page.envelope(len(items), items[page.offset : page.offset + page.limit])
