@@ -145,10 +145,14 @@ def test_foreign_currency_refused_without_a_rate_and_converted_exactly_with_one(
         cells[15] = "美元"
         rows.append(",".join(cells))
     f = sheet("\n".join(rows) + "\n", tmp_path, "usd.csv")
+    from cloudtally.metrics import INVOICE_IMPORTS
+
+    refused = INVOICE_IMPORTS.labels("refused_currency")._value.get()
     with pytest.raises(InvoiceError) as err:
         import_invoice(store, f, provider=PROVIDER, mapping=MAPPING)
     assert "the invoice is in USD, not CNY" in str(err.value)
     assert "exchange rate" in str(err.value)
+    assert INVOICE_IMPORTS.labels("refused_currency")._value.get() == refused + 1
     assert store.scalar("SELECT count() FROM invoice_lines") == 0
     assert store.scalar("SELECT count() FROM invoices") == 0
     with pytest.raises(InvoiceError, match="already in CNY"):

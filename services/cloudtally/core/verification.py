@@ -39,7 +39,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from cloudtally.core.invoice import InvoiceLine, money, norm_key, norm_resource_id
+from cloudtally.core.invoice import InvoiceLine, money, norm_resource_id
+from cloudtally.core.rules import (  # noqa: F401  (Rule: re-exported)
+    RULE_ORDER,
+    RULES,
+    Rule,
+    a1_arithmetic,
+    o1_wrong_bureau,
+)
 from cloudtally.core.units import hours_of, rescale
 
 ZERO = Decimal(0)
@@ -181,123 +188,6 @@ class VerificationPolicy:
     # The contract's month in hours (policy ``hours_per_month``): what an invoice's
     # 核·月 means when the catalog price is hourly. A monthly catalog's own divisor wins.
     month_hours: Decimal = Decimal(720)
-
-
-@dataclass(frozen=True)
-class Rule:
-    rule_id: str
-    kind: str
-    severity: str  # error | warning | info
-    label: str
-    label_zh: str
-
-    @property
-    def counted(self) -> str:
-        """Which total the stake goes to: over/under, 'unverified', or '' (not money)."""
-        if self.kind == "unverifiable":
-            return "unverified"
-        if self.severity == "info" or self.kind == "wrong_bureau":
-            return ""
-        return "over_under"
-
-
-RULES: dict[str, Rule] = {
-    r.rule_id: r
-    for r in (
-        Rule(
-            "P1",
-            "wrong_period",
-            "error",
-            "charge period outside the billing period",
-            "计费周期不在账单周期内",
-        ),
-        Rule("D1", "duplicate_line", "error", "same resource and period billed twice", "重复计费"),
-        Rule("A1", "arithmetic_error", "error", "quantity × unit price ≠ amount", "金额计算错误"),
-        Rule(
-            "B1",
-            "billed_not_metered",
-            "error",
-            "billed but not metered: resource not in inventory",
-            "未知资源计费（无计量）",
-        ),
-        Rule(
-            "B2",
-            "billed_not_metered",
-            "error",
-            "billed after the VM was deleted",
-            "资源删除后仍计费",
-        ),
-        Rule(
-            "B3",
-            "billed_not_metered",
-            "error",
-            "no metered allocation of this resource",
-            "无计量使用量",
-        ),
-        Rule(
-            "G1", "billed_not_metered", "error", "billed during a metering gap", "计量缺失时段计费"
-        ),
-        Rule("Q1", "quantity_above_metered", "error", "quantity above metered", "计费数量高于计量"),
-        Rule(
-            "Q2", "quantity_below_metered", "warning", "quantity below metered", "计费数量低于计量"
-        ),
-        Rule(
-            "U1",
-            "unit_price_differs",
-            "error",
-            "unit price differs from the catalog",
-            "单价与目录价不符",
-        ),
-        Rule("R1", "discount_missing", "error", "tender discount not applied", "未执行中标折扣"),
-        Rule(
-            "R2",
-            "discount_missing",
-            "error",
-            "low-utilization cut not applied",
-            "未执行低利用率降价",
-        ),
-        Rule(
-            "R3", "discount_missing", "error", "volume tier cut not applied", "未执行规模阶梯降价"
-        ),
-        Rule(
-            "X1",
-            "amount_differs",
-            "error",
-            "amount differs from the contract rating",
-            "金额与合同计价不符",
-        ),
-        Rule("M1", "metered_not_billed", "warning", "metered but not billed", "已计量未计费"),
-        Rule(
-            "V1",
-            "unverifiable",
-            "warning",
-            "resource type not metered by cloudtally",
-            "资源类型无法核验",
-        ),
-        Rule(
-            "V2",
-            "unverifiable",
-            "warning",
-            "non-usage charge (tax, credit, correction)",
-            "非使用类费用",
-        ),
-        Rule(
-            "G2",
-            "metering_gap",
-            "info",
-            "metering gap billed on allocation",
-            "计量缺失按分配量计费",
-        ),
-        Rule(
-            "O1",
-            "wrong_bureau",
-            "warning",
-            "billed to a bureau other than the metered owner",
-            "计费委办局与计量归属不符",
-        ),
-    )
-}
-RULE_ORDER = {rid: i for i, rid in enumerate(RULES)}
 
 
 @dataclass(frozen=True)
@@ -748,66 +638,13 @@ class _Verifier:
             period=(e.period_start, e.period_end),
         )
 
-    def _consistent_amount(self, ln: InvoiceLine, owner: tuple[str, str, str]) -> Decimal:
-        """The amount the line's own figures imply; reports A1 when the line disagrees.
-
-        ``ln`` is in catalog units (see :meth:`_in_catalog_units`). With contracted
-        figures (FOCUS ContractedUnitPrice / ContractedCost) the contracted side is the
-        line's own rating: a contracted cost that is not quantity × contracted price is
-        one A1 with that difference at stake, and the rest is checked on the corrected
-        amount (no second finding for the same fen).
-        """
-        b = ln.amount
-        ok = self.tol.money_ok
-        wrong = False
-        consistent = b
-        gross = c = ZERO
-        if ln.unit_price is not None:
-            gross = money(ln.quantity * ln.unit_price)
-            if ln.list_amount is not None:
-                if not ok(ln.list_amount - gross, gross):
-                    wrong = True
-                if ln.discount_rate is not None:
-                    consistent = money(gross * ln.discount_rate)
-                    if not ok(b - money(ln.list_amount * ln.discount_rate), b):
-                        wrong = True
-                elif ln.list_amount != 0:
-                    consistent = money(gross * b / ln.list_amount)
-            elif ln.discount_rate is not None:
-                consistent = money(gross * ln.discount_rate)
-                if not ok(b - consistent, b):
-                    wrong = True
-        contracted_wrong = False
-        if ln.contracted_unit_price is not None and ln.contracted_amount is not None:
-            c = money(ln.quantity * ln.contracted_unit_price)
-            if not ok(ln.contracted_amount - c, c):
-                contracted_wrong = True
-                if not wrong:  # the list side agrees (or is absent): the contracted error
-                    consistent = b - (ln.contracted_amount - c)
-        if not wrong and not contracted_wrong:
-            return b
-        # Evidence only for the lines that disagree (the common case builds none).
-        ev: dict[str, object] = {"quantity": ln.quantity, "amount": b}
-        if ln.unit_price is not None:
-            ev["unit_price"] = ln.unit_price
-            ev["quantity_x_unit_price"] = gross
-            if ln.list_amount is not None:
-                ev["list_amount"] = ln.list_amount
-            if ln.discount_rate is not None:
-                ev["discount_rate"] = ln.discount_rate
-        if ln.contracted_unit_price is not None and ln.contracted_amount is not None:
-            ev["contracted_unit_price"] = ln.contracted_unit_price
-            ev["contracted_amount"] = ln.contracted_amount
-            ev["quantity_x_contracted_unit_price"] = c
-        ev["consistent_amount"] = consistent
-        if contracted_wrong and not wrong:
-            message = (
-                f"contracted cost {_s(ln.contracted_amount)} is not quantity × contracted unit "
-                f"price = {_s(c)}; the line bills {_s(b)}, its own figures give {_s(consistent)}"
-            )
-        else:
-            message = f"the line's own figures give {_s(consistent)}, it bills {_s(b)}"
-        self.add("A1", b - consistent, [ln], owner, ev, message)
+    def _consistent_amount(self, ln: InvoiceLine, owner: Owner) -> Decimal:
+        """The amount the line's own figures imply; reports A1 when the line disagrees
+        (:mod:`cloudtally.core.rules.a1_arithmetic`). ``ln`` is in catalog units."""
+        consistent, wrong = a1_arithmetic.check(ln, self.tol.money_ok)
+        if wrong is not None:
+            evidence, message = wrong
+            self.add("A1", ln.amount - consistent, [ln], owner, evidence, message)
         return consistent
 
     def _in_catalog_units(self, ln: InvoiceLine, e: ExpectedCharge) -> InvoiceLine:
@@ -841,27 +678,11 @@ class _Verifier:
         return _Display(first.unit or first.quantity_per, e.unit_hours, hq, hp)
 
     def _bureau(self, lines: Sequence[InvoiceLine], e: ExpectedCharge, owner: Owner) -> None:
-        """O1: a line billed to a bureau that did not own the VM in the line's period."""
+        """O1 (:mod:`cloudtally.core.rules.o1_wrong_bureau`) on a matched group."""
         owners = e.owners or ((e.bureau,) if e.bureau else ())
-        if not owners:
-            return
-        known = {norm_key(o) for o in owners}
-        for ln in lines:
-            if not ln.bureau or norm_key(ln.bureau) in known:
-                continue
+        for ln, evidence, message in o1_wrong_bureau.check(lines, owners):
             self.add(
-                "O1",
-                ZERO,
-                [ln],
-                owner,
-                {
-                    "billed_bureau": ln.bureau,
-                    "metered_owner": ",".join(owners),
-                    "billed_amount": ln.amount,
-                    "tariff_version": e.tariff_version,
-                },
-                f"billed to {ln.bureau!r} but metering has {', '.join(owners)} as the owner of "
-                f"{ln.resource_id} in this period ({_s(ln.amount)} charged to the wrong bureau)",
+                "O1", ZERO, [ln], owner, {**evidence, "tariff_version": e.tariff_version}, message
             )
 
     def _group(self, group: list[InvoiceLine], e: ExpectedCharge) -> None:

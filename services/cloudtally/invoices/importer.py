@@ -134,6 +134,14 @@ class ImportResult:
     exchange_rate: Decimal | None = None  # CNY per unit of source_currency, as given
 
 
+class CurrencyRefused(InvoiceError):
+    """The invoice is not in CNY and no exchange rate was given (or one was, for CNY)."""
+
+
+class MappingConflict(InvoiceError):
+    """The mapping names another provider than the import's."""
+
+
 def currency_refused(currency: str) -> str:
     """Why an invoice in another currency is not imported without a rate (CLI and API)."""
     return (
@@ -173,7 +181,7 @@ def resolve_mapping(
     else:
         m = default_provider_mapping(provider)
     if m.provider != provider:  # as the API refuses it: never bill one provider's file to another
-        raise InvoiceError(mapping_provider_conflict(m.provider, provider))
+        raise MappingConflict(mapping_provider_conflict(m.provider, provider))
     if fmt and fmt != m.format and not (fmt == "xlsx" and m.format == "csv"):
         m = InvoiceMapping(**{**m.__dict__, "format": fmt})
     elif fmt == "xlsx":
@@ -325,6 +333,52 @@ def import_invoice(
     unless ``exchange_rate`` (CNY per unit of the invoice's currency) is given; then
     every amount and price is converted exactly and each amount rounded to the fen.
     """
+    from cloudtally.metrics import INVOICE_IMPORTS
+
+    try:
+        res = _import_counted(
+            store,
+            source,
+            provider=provider,
+            mapping=mapping,
+            fmt=fmt,
+            file_name=file_name,
+            billing_period=billing_period,
+            limits=limits,
+            progress=progress,
+            imported_by=imported_by,
+            exchange_rate=exchange_rate,
+        )
+    except ImportRejected:
+        INVOICE_IMPORTS.labels("rejected_rows").inc()
+        raise
+    except CurrencyRefused:
+        INVOICE_IMPORTS.labels("refused_currency").inc()
+        raise
+    except MappingConflict:
+        INVOICE_IMPORTS.labels("refused_mapping").inc()
+        raise
+    except InvoiceError:
+        INVOICE_IMPORTS.labels("rejected_file").inc()
+        raise
+    INVOICE_IMPORTS.labels(res.status).inc()
+    return res
+
+
+def _import_counted(
+    store: Store,
+    source: str | Path | bytes | IO[bytes],
+    *,
+    provider: str,
+    mapping: InvoiceMapping | str | Path | None,
+    fmt: str | None,
+    file_name: str,
+    billing_period: tuple[dt.datetime, dt.datetime] | None,
+    limits: ImportLimits | None,
+    progress: Progress | None,
+    imported_by: str,
+    exchange_rate: Decimal | None,
+) -> ImportResult:
     limits = limits or ImportLimits()
     if exchange_rate is not None and not exchange_rate > 0:
         raise InvoiceError(f"the exchange rate must be a positive number, got {exchange_rate}")
@@ -482,9 +536,9 @@ def _import(
             raise InvoiceError(f"the invoice mixes currencies: {sorted(currencies)}")
         source = next(iter(currencies))
         if source != BASE_CURRENCY and exchange_rate is None:
-            raise InvoiceError(currency_refused(source))
+            raise CurrencyRefused(currency_refused(source))
         if source == BASE_CURRENCY and exchange_rate is not None:
-            raise InvoiceError(
+            raise CurrencyRefused(
                 f"an exchange rate ({exchange_rate}) was given but the invoice is already in "
                 f"{BASE_CURRENCY}; import it without a rate"
             )
