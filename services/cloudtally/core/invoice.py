@@ -410,6 +410,17 @@ def currency_code(text: str) -> str:
     return CURRENCY_NAMES.get(key, key.upper())
 
 
+def parse_exchange_rate(text: str) -> Decimal:
+    """A rate as the user types it (CNY per unit of the invoice's currency); positive."""
+    try:
+        rate = Decimal(text.strip())
+    except ArithmeticError:
+        rate = Decimal(0)
+    if not rate.is_finite() or rate <= 0:
+        raise ValueError(f"expected a positive number (CNY per unit), got {text!r}")
+    return rate
+
+
 def convert_currency(
     lines: Sequence[InvoiceLine], currency: str, rate: Decimal
 ) -> list[InvoiceLine]:

@@ -112,15 +112,12 @@ def import_(
 
 
 def _rate(text: str) -> Decimal | None:
-    if not text:
-        return None
+    from cloudtally.core.invoice import parse_exchange_rate
+
     try:
-        rate = Decimal(text)
-    except ArithmeticError:
-        rate = Decimal(0)
-    if not rate.is_finite() or rate <= 0:
-        raise typer.BadParameter(f"expected a positive number (CNY per unit), got {text!r}")
-    return rate
+        return parse_exchange_rate(text) if text else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 def _verify(store, invoice_id: str) -> None:  # type: ignore[no-untyped-def]

@@ -50,6 +50,7 @@ from cloudtally.core.invoice import (
     PeriodParser,
     mapping_from_dict,
     norm_resource_id,
+    parse_exchange_rate,
 )
 from cloudtally.core.verification import RULES, Tolerances, VerificationPolicy
 from cloudtally.invoices import report
@@ -265,17 +266,10 @@ def _period(text: str | None) -> tuple[dt.datetime, dt.datetime] | None:
 
 
 def _rate(text: str | None) -> Decimal | None:
-    if text is None:
-        return None
     try:
-        rate = Decimal(text)
-    except ArithmeticError:
-        rate = Decimal(0)
-    if not rate.is_finite() or rate <= 0:
-        raise HTTPException(
-            422, f"exchange_rate: expected a positive number (CNY per unit), got {text!r}"
-        )
-    return rate
+        return None if text is None else parse_exchange_rate(text)
+    except ValueError as exc:
+        raise HTTPException(422, f"exchange_rate: {exc}") from None
 
 
 def _job_url(job_id: str) -> str:
