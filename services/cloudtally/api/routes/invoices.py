@@ -599,7 +599,8 @@ def _summary(store: Store, invoice_id: str, scope: str | None) -> dict[str, Any]
         k: inv[k]
         for k in (
             "provider_invoice_no", "source_format", "file_name", "file_bytes", "row_count",
-            "currency", "imported_at", "imported_by", "billed_total",
+            "currency", "source_currency", "exchange_rate", "imported_at", "imported_by",
+            "billed_total",
         )
     }  # fmt: skip
     return s
@@ -610,9 +611,12 @@ def _summary(store: Store, invoice_id: str, scope: str | None) -> dict[str, Any]
     summary="Invoice summary: billed, verified, over- and under-billing by reason and group",
     description=(
         "From the latest verification run: billed total, verified total (billed − over − "
-        "under), over- and under-billing totals, findings count, then `by_reason` (rule, "
-        "label in English and Chinese, count, over, under; informational findings carry no "
-        "money) and `by_group` (provider, pool, bureau: lines, findings, billed, verified, "
+        "under − unverifiable), over- and under-billing totals, `unverified_total` (charges "
+        "cloudtally cannot verify, V1/V2: shown apart, never over-billing), findings count, "
+        "`currency` with `source_currency` and `exchange_rate` when the file was converted, "
+        "then `by_reason` (rule, label in English and Chinese, count, over, under, "
+        "unverified; informational findings carry no money) and `by_group` (provider, "
+        "pool, bureau: lines, findings, billed, verified, "
         "over, under). Before verification, only the billed total (admin/auditor). A bureau "
         "token (or `bureau=`) gets the same computed from its own lines only, and 404 when "
         "it has none in this invoice or the invoice is not verified yet. Admins and auditors "
