@@ -651,6 +651,8 @@ class _Verifier:
         """The line with quantity and prices in the expected charge's unit (exact ratios)."""
         if not ln.quantity_per:
             return ln  # no basis stated: taken to be the catalog unit
+        if e.unit_hours == 1 and ln.quantity_per == "hour" and ln.price_per in ("", "hour"):
+            return ln  # the usual case: hourly on both sides
         month = e.unit_hours if e.unit_hours > 1 else self.policy.month_hours
         hq = hours_of(ln.quantity_per, month)
         hp = hours_of(ln.price_per or ln.quantity_per, month)
