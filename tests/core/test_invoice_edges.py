@@ -291,3 +291,17 @@ def test_the_documented_example_is_the_shipped_mapping():
     assert mapping_from_dict(yaml.safe_load(documented)) == mapping_from_dict(
         yaml.safe_load(shipped)
     )
+
+
+def test_deletion_inside_the_period_names_the_partial_hour_rule():
+    """Expected quantities are the rating's (bill lines), so the rule is the rating's; the
+    finding says which one it was."""
+    deleted = dt.datetime(2024, 1, 16, 10, 20, tzinfo=SH)
+    e = monthly("vm-1", "vcpu", "727", "36")  # 2 vCPU to 16 Jan 10:20 per started hour
+    e.deleted_at = deleted
+    lines = parse(rows_in_core_hours())[:1]  # billed the whole month, 1488 核·时
+    pol = VerificationPolicy(partial_hours="started_hour")
+    [b2] = verify(lines, [e], JAN, provider="p2", policy=pol).findings
+    assert b2.rule_id == "B2" and b2.evidence["partial_hours"] == "started_hour"
+    assert b2.message.startswith("billed 1488 核·时 but the VM was deleted at 2024-01-16T02:20:00Z")
+    assert b2.evidence["metered_quantity"] == "727"

@@ -92,6 +92,25 @@ def sheet(body: str, tmp_path: Path, name: str = "settlement.csv") -> Path:
     return f
 
 
+def workbook(body: str, tmp_path: Path) -> Path:
+    """The sheet as Excel saves it: real date cells and numeric cells."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(HEAD.split(","))
+    for line in body.splitlines():
+        cells: list[object] = line.replace('"', "").split(",")
+        for i in (6, 7):
+            cells[i] = dt.datetime.fromisoformat(str(cells[i]))
+        for i in (8, 10, 13, 14):
+            cells[i] = float(str(cells[i]))
+        ws.append(cells)
+    f = tmp_path / "settlement.xlsx"
+    wb.save(f)
+    return f
+
+
 def test_second_provider_layout_end_to_end(store, tmp_path):
     seed(store)
     res = import_invoice(store, sheet(CLEAN, tmp_path), provider=PROVIDER, mapping=MAPPING)
@@ -104,6 +123,11 @@ def test_second_provider_layout_end_to_end(store, tmp_path):
     lines = inv_store.load_lines(store, res.invoice_id)
     assert [ln.bureau for ln in lines[:4:3]] == ["bureau-001", "bureau-002"]
     assert {(ln.quantity_per, ln.price_per) for ln in lines} == {("hour", "hour"), ("month", "month")}  # fmt: skip
+
+    # The same sheet saved as XLSX: date cells, numbers as numbers.
+    xlsx = import_invoice(store, workbook(CLEAN, tmp_path), provider=PROVIDER, mapping=MAPPING)
+    assert verify_invoice(store, xlsx.invoice_id)["findings"] == 0
+    assert xlsx.billed_total == D("818.40")
 
     bad = import_invoice(store, sheet(PLANTED, tmp_path, "b.csv"), provider=PROVIDER, mapping=MAPPING)  # fmt: skip
     verify_invoice(store, bad.invoice_id)

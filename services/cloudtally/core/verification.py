@@ -188,6 +188,10 @@ class VerificationPolicy:
     # The contract's month in hours (policy ``hours_per_month``): what an invoice's
     # 核·月 means when the catalog price is hourly. A monthly catalog's own divisor wins.
     month_hours: Decimal = Decimal(720)
+    # The tariff's partial-hour rule (prorate | started_hour). Expected quantities come from
+    # the bill lines the rating wrote with it, so verification applies the same rule by
+    # construction; findings about a VM's first or last hours name it as evidence.
+    partial_hours: str = "prorate"
 
 
 @dataclass(frozen=True)
@@ -837,6 +841,7 @@ class _Verifier:
             return
         if e.deleted_at is not None and e.deleted_at < e.period_end:
             ev["deleted_at"] = e.deleted_at
+            ev["partial_hours"] = self.policy.partial_hours
             self.add(
                 "B2",
                 stake,

@@ -279,6 +279,8 @@ def _cell(v: Any) -> str:
         return ""
     if isinstance(v, float):
         return str(int(v)) if v.is_integer() else repr(v)
+    if isinstance(v, dt.datetime) and v.time() == dt.time() and v.tzinfo is None:
+        return v.date().isoformat()  # a date cell: a date, so inclusive/exclusive ends apply
     if isinstance(v, dt.datetime | dt.date):
         return v.isoformat()
     return str(v)
@@ -380,6 +382,9 @@ def _import_counted(
     exchange_rate: Decimal | None,
 ) -> ImportResult:
     limits = limits or ImportLimits()
+    if fmt is None and isinstance(source, str | Path):
+        if Path(source).suffix.lower() in (".xlsx", ".xlsm"):
+            fmt = "xlsx"  # as the CLI and the API decide it: by the file's name
     if exchange_rate is not None and not exchange_rate > 0:
         raise InvoiceError(f"the exchange rate must be a positive number, got {exchange_rate}")
     m = resolve_mapping(provider, fmt, mapping)

@@ -44,6 +44,7 @@ def policy_from_settings(
     force; tolerances as given."""
     bill_unmetered = True
     month_hours = Decimal(720)
+    partial_hours = "prorate"
     try:
         from cloudtally.core.policy import load_policy
         from cloudtally.settings import get_settings
@@ -53,12 +54,14 @@ def policy_from_settings(
             version = load_policy(path).version_at(period_start)
             bill_unmetered = bool(version.bill_unmetered_hours)
             month_hours = Decimal(version.hours_per_month)
+            partial_hours = str(getattr(version, "partial_hours", "prorate"))
     except (ImportError, LookupError, OSError, ValueError):
         pass
     return VerificationPolicy(
         tolerances=tolerances or Tolerances(),
         bill_unmetered_hours=bill_unmetered,
         month_hours=month_hours,
+        partial_hours=partial_hours,
     )
 
 
@@ -156,6 +159,7 @@ def verify_invoice(
         "bill_unmetered_hours": pol.bill_unmetered_hours,
         "gap_info_threshold": pol.gap_info_threshold,
         "month_hours": pol.month_hours,
+        "partial_hours": pol.partial_hours,
         "granularity": gran,
     }
     inv_store.save_run(
