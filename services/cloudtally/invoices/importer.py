@@ -382,9 +382,9 @@ def _import_counted(
     exchange_rate: Decimal | None,
 ) -> ImportResult:
     limits = limits or ImportLimits()
-    if fmt is None and isinstance(source, str | Path):
-        if Path(source).suffix.lower() in (".xlsx", ".xlsm"):
-            fmt = "xlsx"  # as the CLI and the API decide it: by the file's name
+    xlsx_name = isinstance(source, str | Path) and Path(source).suffix.lower() in (".xlsx", ".xlsm")
+    if fmt is None and xlsx_name:
+        fmt = "xlsx"  # as the CLI and the API decide it: by the file's name
     if exchange_rate is not None and not exchange_rate > 0:
         raise InvoiceError(f"the exchange rate must be a positive number, got {exchange_rate}")
     m = resolve_mapping(provider, fmt, mapping)
