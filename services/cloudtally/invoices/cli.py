@@ -62,10 +62,15 @@ def import_(
     A mapping for another provider than --provider is refused (as the API refuses it).
     """
     from cloudtally.core.invoice import InvoiceError, money_text
-    from cloudtally.invoices.importer import ImportRejected, import_invoice
+    from cloudtally.invoices.importer import ImportRejected, import_invoice, resolve_mapping
 
     fmt = format or ("xlsx" if file.suffix.lower() in (".xlsx", ".xlsm") else None)
     rate = _rate(exchange_rate)
+    try:  # a bad or foreign mapping is refused before the store is opened
+        resolved = resolve_mapping(provider, fmt, mapping)
+    except InvoiceError as exc:
+        typer.echo(f"rejected: {exc}", err=True)
+        raise typer.Exit(2) from None
     size = file.stat().st_size if file.is_file() else 0
 
     def report(rows: int, read: int) -> None:
@@ -81,7 +86,7 @@ def import_(
                 store,
                 file,
                 provider=provider,
-                mapping=mapping,
+                mapping=resolved,
                 fmt=fmt,
                 billing_period=_period(period),
                 exchange_rate=rate,
