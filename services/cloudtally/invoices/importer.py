@@ -17,6 +17,7 @@ import concurrent.futures
 import contextlib
 import csv
 import datetime as dt
+import functools
 import gc
 import hashlib
 import io
@@ -31,7 +32,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, ParamSpec
 
 import yaml
 
@@ -52,6 +53,7 @@ from cloudtally.store.base import Store
 
 csv.field_size_limit(1 << 20)
 Progress = Callable[[int, int], None]  # (rows parsed, bytes read)
+P = ParamSpec("P")
 _hash_locks: dict[str, threading.Lock] = collections.defaultdict(threading.Lock)
 
 
@@ -315,6 +317,34 @@ def _xlsx_rows(path: Path, mapping: InvoiceMapping) -> Iterator[Sequence[str]]:
 # ------------------------------------------------------------------ import
 
 
+def _counted(fn: Callable[P, ImportResult]) -> Callable[P, ImportResult]:
+    """Count every import attempt by its outcome (cloudtally_invoice_imports_total)."""
+
+    @functools.wraps(fn)
+    def counted(*args: P.args, **kwargs: P.kwargs) -> ImportResult:
+        from cloudtally.metrics import INVOICE_IMPORTS
+
+        try:
+            res = fn(*args, **kwargs)
+        except ImportRejected:
+            INVOICE_IMPORTS.labels("rejected_rows").inc()
+            raise
+        except CurrencyRefused:
+            INVOICE_IMPORTS.labels("refused_currency").inc()
+            raise
+        except MappingConflict:
+            INVOICE_IMPORTS.labels("refused_mapping").inc()
+            raise
+        except InvoiceError:
+            INVOICE_IMPORTS.labels("rejected_file").inc()
+            raise
+        INVOICE_IMPORTS.labels(res.status).inc()
+        return res
+
+    return counted
+
+
+@_counted
 def import_invoice(
     store: Store,
     source: str | Path | bytes | IO[bytes],
@@ -335,52 +365,6 @@ def import_invoice(
     unless ``exchange_rate`` (CNY per unit of the invoice's currency) is given; then
     every amount and price is converted exactly and each amount rounded to the fen.
     """
-    from cloudtally.metrics import INVOICE_IMPORTS
-
-    try:
-        res = _import_counted(
-            store,
-            source,
-            provider=provider,
-            mapping=mapping,
-            fmt=fmt,
-            file_name=file_name,
-            billing_period=billing_period,
-            limits=limits,
-            progress=progress,
-            imported_by=imported_by,
-            exchange_rate=exchange_rate,
-        )
-    except ImportRejected:
-        INVOICE_IMPORTS.labels("rejected_rows").inc()
-        raise
-    except CurrencyRefused:
-        INVOICE_IMPORTS.labels("refused_currency").inc()
-        raise
-    except MappingConflict:
-        INVOICE_IMPORTS.labels("refused_mapping").inc()
-        raise
-    except InvoiceError:
-        INVOICE_IMPORTS.labels("rejected_file").inc()
-        raise
-    INVOICE_IMPORTS.labels(res.status).inc()
-    return res
-
-
-def _import_counted(
-    store: Store,
-    source: str | Path | bytes | IO[bytes],
-    *,
-    provider: str,
-    mapping: InvoiceMapping | str | Path | None,
-    fmt: str | None,
-    file_name: str,
-    billing_period: tuple[dt.datetime, dt.datetime] | None,
-    limits: ImportLimits | None,
-    progress: Progress | None,
-    imported_by: str,
-    exchange_rate: Decimal | None,
-) -> ImportResult:
     limits = limits or ImportLimits()
     xlsx_name = isinstance(source, str | Path) and Path(source).suffix.lower() in (".xlsx", ".xlsm")
     if fmt is None and xlsx_name:
