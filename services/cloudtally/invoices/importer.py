@@ -317,6 +317,16 @@ def _xlsx_rows(path: Path, mapping: InvoiceMapping) -> Iterator[Sequence[str]]:
 # ------------------------------------------------------------------ import
 
 
+def _outcome(exc: InvoiceError) -> str:
+    if isinstance(exc, ImportRejected):
+        return "rejected_rows"
+    if isinstance(exc, CurrencyRefused):
+        return "refused_currency"
+    if isinstance(exc, MappingConflict):
+        return "refused_mapping"
+    return "rejected_file"
+
+
 def _counted(fn: Callable[P, ImportResult]) -> Callable[P, ImportResult]:
     """Count every import attempt by its outcome (cloudtally_invoice_imports_total)."""
 
@@ -326,17 +336,8 @@ def _counted(fn: Callable[P, ImportResult]) -> Callable[P, ImportResult]:
 
         try:
             res = fn(*args, **kwargs)
-        except ImportRejected:
-            INVOICE_IMPORTS.labels("rejected_rows").inc()
-            raise
-        except CurrencyRefused:
-            INVOICE_IMPORTS.labels("refused_currency").inc()
-            raise
-        except MappingConflict:
-            INVOICE_IMPORTS.labels("refused_mapping").inc()
-            raise
-        except InvoiceError:
-            INVOICE_IMPORTS.labels("rejected_file").inc()
+        except InvoiceError as exc:
+            INVOICE_IMPORTS.labels(_outcome(exc)).inc()
             raise
         INVOICE_IMPORTS.labels(res.status).inc()
         return res
