@@ -582,6 +582,8 @@ class _Verifier:
     def _unmatched(self, ln: InvoiceLine, owner: tuple[str, str, str]) -> None:
         vm = self.vms.get(ln.resource_key)
         ev: dict[str, object] = {"billed_quantity": ln.quantity, "billed_amount": ln.amount}
+        if ln.unit:
+            ev["unit"] = ln.unit  # the invoice's own unit: nothing metered to convert to
         if vm is None:
             self.add(
                 "B1",
