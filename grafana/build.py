@@ -1032,11 +1032,13 @@ def verification() -> Dash:
         "$__timeFilter(billing_period_start))"
     )
     totals = f"FROM verification_totals WHERE {LATEST_RUNS} AND {inv} AND {scope}"
-    for title, expr in (
-        ("Billed", "sum(billed)"),
-        ("Expected (re-rated)", "sum(expected)"),
-        ("Over-billed", "sum(over)"),
-        ("Under-billed", "sum(under)"),
+    for title, expr, w in (
+        ("Billed", "sum(billed)", 5),
+        ("Expected (re-rated)", "sum(expected)", 5),
+        ("Over-billed", "sum(over)", 5),
+        ("Under-billed", "sum(under)", 5),
+        # V1/V2: charges cloudtally cannot verify, shown apart, never over-billing
+        ("Not verifiable (shown apart)", "sum(unverified)", 4),
     ):
         d.add(
             panel(
@@ -1046,7 +1048,7 @@ def verification() -> Dash:
                 unit="currencyCNY",
                 decimals=2,
             ),
-            w=6,
+            w=w,
             h=4,
         )
     d.add(
@@ -1079,7 +1081,8 @@ def verification() -> Dash:
                     "SELECT provider, pool, bureau, sum(lines) AS invoice_lines, "
                     "sum(findings) AS finding_count, sum(billed) AS billed_cny, "
                     "sum(expected) AS expected_cny, sum(over) AS over_cny, "
-                    f"sum(under) AS under_cny {totals} GROUP BY provider, pool, bureau "
+                    "sum(under) AS under_cny, sum(unverified) AS unverified_cny "
+                    f"{totals} GROUP BY provider, pool, bureau "
                     "ORDER BY over_cny DESC"
                 )
             ],

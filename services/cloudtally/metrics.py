@@ -8,6 +8,14 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+# Invoice imports (CLI, API): every outcome, so refused input is never silent.
+INVOICE_IMPORTS = Counter(
+    "cloudtally_invoice_imports_total",
+    "Invoice import attempts by result (imported, duplicate, rejected_rows, rejected_file, "
+    "refused_currency, refused_mapping)",
+    ["result"],
+)
+
 # Collectors.
 SAMPLES_PRODUCED = Counter(
     "cloudtally_samples_produced_total", "Samples sent to Kafka by collectors", ["source"]

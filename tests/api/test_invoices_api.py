@@ -284,6 +284,12 @@ def test_malformed_uploads_fail_with_row_column_reason_and_nothing_lands(
     assert r.status_code == 422 and "provider" in r.json()["detail"]
     r = upload(client, admin, bad, "a.csv", period="2024-13")
     assert r.status_code == 422 and "period" in r.json()["detail"]
+    r = upload(client, admin, bad, "a.csv", exchange_rate="seven")
+    assert r.status_code == 422 and "exchange_rate" in r.json()["detail"]
+    usd = "\n".join(text).replace(",CNY,", ",USD,").replace("12x.5", "12.5").encode()
+    job = wait(client, admin, upload(client, admin, usd, "usd.csv"))
+    assert job["state"] == "failed" and "the invoice is in USD, not CNY" in job["message"]
+    assert store.scalar("SELECT count() FROM invoice_lines") == 0
 
 
 def test_xlsx_upload_without_verification(api, store) -> None:

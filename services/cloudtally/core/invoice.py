@@ -10,12 +10,17 @@ Money is Decimal, rounded ROUND_HALF_UP to 0.01 CNY per line on import
 (FOCUS exports often carry fractions of a fen). Periods are half-open
 ``[start, end)`` instants; naive dates and times are read in the mapping's
 time zone (Asia/Shanghai by default), a date-only end is inclusive (the
-whole day counts), as providers write them.
+whole day counts) unless the mapping declares ``period_end: exclusive``.
+Quantities and prices carry their time basis (hour, day, month) from the
+mapping's ``units`` or the line's unit text (see :mod:`cloudtally.core.units`).
+Money is CNY: another currency is refused unless converted with a rate the
+user gives (:func:`convert_currency`).
 """
 
 from __future__ import annotations
 
 import codecs
+import copy
 import datetime as dt
 import re
 import unicodedata
@@ -24,6 +29,8 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
+
+from cloudtally.core.units import BASES, basis_of
 
 FEN = Decimal("0.01")
 MAX_AMOUNT = Decimal("9999999999999999.99")  # Decimal(18, 2)
@@ -126,6 +133,8 @@ FIELDS: tuple[str, ...] = (
     "description",
     "invoice_no",
     "provider_name",
+    "bureau",
+    "price_unit",
 )
 REQUIRED_FIELDS: tuple[str, ...] = ("resource_id", "resource_type", "quantity", "amount")
 
@@ -194,6 +203,17 @@ class InvoiceLine:
     provider_name: str = ""
     billing_period_start: dt.datetime | None = None
     billing_period_end: dt.datetime | None = None
+    bureau: str = ""  # the bureau the provider bills the line to (委办局), as mapped
+    quantity_per: str = ""  # time basis of quantity: hour | day | month | "" (catalog unit)
+    price_per: str = ""  # time basis of unit prices (defaults to the quantity's)
+
+
+@dataclass(frozen=True)
+class UnitDeclaration:
+    """The time bases a mapping declares for quantities and prices ('' = not declared)."""
+
+    quantity: str = ""
+    price: str = ""
 
 
 @dataclass(frozen=True)
@@ -209,6 +229,18 @@ class InvoiceMapping:
     delimiter: str = ","
     resource_types: Mapping[str, str] = field(default_factory=dict)
     sheet: str | None = None
+    units: UnitDeclaration = UnitDeclaration()
+    units_by_type: Mapping[str, UnitDeclaration] = field(default_factory=dict)
+    unit_aliases: Mapping[str, str] = field(default_factory=dict)
+    period_end: Literal["inclusive", "exclusive"] = "inclusive"
+    bureaus: Mapping[str, str] = field(default_factory=dict)
+
+    def declared_units(self, resource_type: str) -> UnitDeclaration:
+        """The mapping's declaration for a resource type (a per-type entry wins per field)."""
+        own = self.units_by_type.get(resource_type)
+        if own is None:
+            return self.units
+        return UnitDeclaration(own.quantity or self.units.quantity, own.price or self.units.price)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -234,6 +266,9 @@ def mapping_from_dict(doc: Mapping[str, Any]) -> InvoiceMapping:
         "delimiter",
         "resource_types",
         "sheet",
+        "units",
+        "period_end",
+        "bureaus",
     }
     if unknown:
         raise InvoiceError(f"mapping has unknown keys: {sorted(unknown)}")
@@ -281,17 +316,144 @@ def mapping_from_dict(doc: Mapping[str, Any]) -> InvoiceMapping:
     delimiter = str(doc.get("delimiter", ","))
     if len(delimiter) != 1:
         raise InvoiceError("mapping.delimiter must be one character")
+    units, by_type, unit_aliases = _units_from_doc(doc.get("units"))
+    period_end = doc.get("period_end", "inclusive")
+    if period_end not in ("inclusive", "exclusive"):
+        raise InvoiceError(
+            "mapping.period_end must be inclusive (a date-only end is the last day billed) "
+            "or exclusive (the first day not billed)"
+        )
+    bureaus = doc.get("bureaus") or {}
+    if not isinstance(bureaus, Mapping) or not all(
+        isinstance(v, str) and v.strip() for v in bureaus.values()
+    ):
+        raise InvoiceError("mapping.bureaus must map the provider's bureau names to bureau ids")
+    currency = currency_code(str(doc.get("currency", "CNY")))
+    if not re.fullmatch(r"[A-Z]{3}", currency):
+        raise InvoiceError(f"mapping.currency {currency!r} is not an ISO 4217 code like CNY")
     return InvoiceMapping(
         provider=provider.strip(),
         columns=columns,
         format=fmt,
         encoding=encoding,
         timezone=tz,
-        currency=str(doc.get("currency", "CNY")),
+        currency=currency,
         delimiter=delimiter,
         resource_types={str(k): str(v) for k, v in types.items()},
         sheet=doc.get("sheet"),
+        units=units,
+        units_by_type=by_type,
+        unit_aliases=unit_aliases,
+        period_end=period_end,
+        bureaus={norm_key(str(k)): str(v).strip() for k, v in bureaus.items()},
     )
+
+
+def _basis(value: object, where: str) -> str:
+    if value not in BASES:
+        raise InvoiceError(f"mapping.units.{where}: {value!r} is not one of {', '.join(BASES)}")
+    return str(value)
+
+
+def _units_from_doc(
+    doc: object,
+) -> tuple[UnitDeclaration, dict[str, UnitDeclaration], dict[str, str]]:
+    """``units: {quantity, price, <resource type>: {quantity, price}, aliases: {text: basis}}``."""
+    if doc is None:
+        return UnitDeclaration(), {}, {}
+    if not isinstance(doc, Mapping):
+        raise InvoiceError("mapping.units must be an object (quantity, price, per type, aliases)")
+    default = UnitDeclaration()
+    by_type: dict[str, UnitDeclaration] = {}
+    aliases: dict[str, str] = {}
+    for key, value in doc.items():
+        if key in ("quantity", "price"):
+            b = _basis(value, key)
+            default = UnitDeclaration(
+                b if key == "quantity" else default.quantity, b if key == "price" else default.price
+            )
+        elif key == "aliases":
+            if not isinstance(value, Mapping):
+                raise InvoiceError("mapping.units.aliases must map unit texts to hour/day/month")
+            for text, b in value.items():
+                aliases[unicodedata.normalize("NFKC", str(text)).strip().casefold()] = _basis(
+                    b, f"aliases.{text}"
+                )
+        elif key in RESOURCE_TYPES:
+            if not isinstance(value, Mapping) or not set(value) <= {"quantity", "price"}:
+                raise InvoiceError(f"mapping.units.{key} must be {{quantity: ..., price: ...}}")
+            by_type[str(key)] = UnitDeclaration(
+                _basis(value["quantity"], f"{key}.quantity") if "quantity" in value else "",
+                _basis(value["price"], f"{key}.price") if "price" in value else "",
+            )
+        else:
+            raise InvoiceError(
+                f"mapping.units.{key}: unknown key; use quantity, price, aliases or a resource "
+                f"type ({', '.join(RESOURCE_TYPES)})"
+            )
+    return default, by_type, aliases
+
+
+BASE_CURRENCY = "CNY"
+# Currency names providers write → ISO 4217 (keys normalised with norm_key).
+CURRENCY_NAMES: dict[str, str] = {
+    **dict.fromkeys(["cny", "rmb", "人民币", "元", "人民币元", "¥", "￥"], "CNY"),
+    **dict.fromkeys(["usd", "美元", "us$", "$"], "USD"),
+    **dict.fromkeys(["hkd", "港币", "港元"], "HKD"),
+    **dict.fromkeys(["eur", "欧元", "€"], "EUR"),
+}
+
+
+def currency_code(text: str) -> str:
+    """'人民币' → CNY, 'usd' → USD; an unknown name is kept (upper case) and so refused."""
+    key = norm_key(text)
+    return CURRENCY_NAMES.get(key, key.upper())
+
+
+def parse_exchange_rate(text: str) -> Decimal:
+    """A rate as the user types it (CNY per unit of the invoice's currency); positive."""
+    try:
+        rate = Decimal(text.strip())
+    except ArithmeticError:
+        rate = Decimal(0)
+    if not rate.is_finite() or rate <= 0:
+        raise ValueError(f"expected a positive number (CNY per unit), got {text!r}")
+    return rate
+
+
+def convert_currency(
+    lines: Sequence[InvoiceLine], currency: str, rate: Decimal
+) -> list[InvoiceLine]:
+    """Lines billed in ``currency`` converted to CNY at ``rate`` (CNY per unit).
+
+    Products are exact Decimals; amounts are then rounded ROUND_HALF_UP to the
+    fen per line, as every amount is, and unit prices kept exact. A line in any
+    other currency is refused (the caller names it).
+    """
+    if rate <= 0:
+        raise InvoiceError(f"the exchange rate must be positive, got {rate}")
+    out = []
+    for ln in lines:
+        if ln.currency == BASE_CURRENCY:
+            out.append(ln)
+            continue
+        if ln.currency != currency:
+            raise InvoiceError(
+                f"row {ln.line_no} is in {ln.currency}; the rate given converts {currency}"
+            )
+        c = copy.copy(ln)
+        c.amount = money(ln.amount * rate)
+        c.unit_price = None if ln.unit_price is None else ln.unit_price * rate
+        c.list_amount = None if ln.list_amount is None else money(ln.list_amount * rate)
+        c.contracted_unit_price = (
+            None if ln.contracted_unit_price is None else ln.contracted_unit_price * rate
+        )
+        c.contracted_amount = (
+            None if ln.contracted_amount is None else money(ln.contracted_amount * rate)
+        )
+        c.currency = BASE_CURRENCY
+        out.append(c)
+    return out
 
 
 # The provider CSV layout cloudtally's own generator writes (Chinese headers).
@@ -379,6 +541,7 @@ def focus_mapping(provider: str, resource_types: Mapping[str, str] | None = None
         encoding="auto",
         timezone="UTC",
         resource_types=dict(resource_types or {}),
+        period_end="exclusive",  # FOCUS: ChargePeriodEnd / BillingPeriodEnd are exclusive
     )
 
 
@@ -403,6 +566,11 @@ def norm_header(text: str) -> str:
 
 def money(value: Decimal) -> Decimal:
     return value.quantize(FEN, rounding=ROUND_HALF_UP)
+
+
+def money_text(value: Decimal) -> str:
+    """Money as printed everywhere: two decimals, never '-0.9' or '1E+2'."""
+    return format(money(value), "f")
 
 
 _NUMBER_JUNK = str.maketrans("", "", ",¥￥元 \u00a0\u3000")
@@ -458,8 +626,9 @@ _RANGE = re.compile(r"^(.+?)\s*(?:~|～|至|到|—|–|\s-\s|/(?=\d{4}))\s*(.+)
 class PeriodParser:
     """Parses period text, cached: an invoice repeats a handful of periods."""
 
-    def __init__(self, tz: ZoneInfo) -> None:
+    def __init__(self, tz: ZoneInfo, *, end_inclusive: bool = True) -> None:
         self.tz = tz
+        self.end_inclusive = end_inclusive
         self._cache: dict[str, tuple[dt.datetime, dt.datetime]] = {}
         self._instant: dict[str, tuple[dt.datetime, bool]] = {}
 
@@ -479,9 +648,9 @@ class PeriodParser:
             r = _RANGE.match(s)
             if r and not _DATE.match(s):
                 start = self.instant(r[1])
-                end = self.instant(r[2], end=True)
+                end = self.instant(r[2], end=self.end_inclusive)
                 out = (start, end)
-            else:
+            else:  # one date: that whole day, however ends are written
                 out = (self.instant(s), self.instant(s, end=True))
         if out[1] <= out[0]:
             raise ValueError("period ends before it starts")
@@ -557,12 +726,13 @@ class LineParser:
                 + hint
             )
         self.width = len(self.header)
-        self.periods = PeriodParser(mapping.tz)
+        self.periods = PeriodParser(mapping.tz, end_inclusive=mapping.period_end == "inclusive")
         self.aliases = mapping.type_aliases()
         self._name = {f: self.header[i] for f, i in self.pos.items()}
         self._items = tuple(self.pos.items())
         self._types: dict[str, str] = {}
         self._keys: dict[str, str] = {}
+        self._units: dict[tuple[str, str, str], tuple[str, str]] = {}
 
     def _key(self, rid: str) -> str:
         key = self._keys.get(rid)
@@ -571,6 +741,42 @@ class LineParser:
                 self._keys.clear()
             key = self._keys[rid] = norm_resource_id(rid)
         return key
+
+    def _inclusive_end(self, text: str) -> bool:
+        """A date-only end is the last day billed (inclusive) unless the mapping says not."""
+        return self.periods.end_inclusive and _DATE.match(text.strip()) is not None
+
+    def units(self, rtype: str, unit_text: str, price_text: str) -> tuple[str, str]:
+        """(quantity basis, price basis) of a line: the mapping's declaration, else the unit
+        columns' text; a declaration the line's own unit text contradicts is an error."""
+        key = (rtype, unit_text, price_text)
+        hit = self._units.get(key)
+        if hit is not None:
+            return hit
+        declared = self.mapping.declared_units(rtype)
+        aliases = self.mapping.unit_aliases
+        from_unit = basis_of(unit_text, aliases) if unit_text else ""
+        from_price = basis_of(price_text, aliases) if price_text else ""
+        if declared.quantity and from_unit and from_unit != declared.quantity:
+            raise ValueError(
+                f"the unit {unit_text!r} is per {from_unit} but the mapping declares "
+                f"quantities per {declared.quantity}"
+            )
+        if declared.price and from_price and from_price != declared.price:
+            raise ValueError(
+                f"the price unit {price_text!r} is per {from_price} but the mapping declares "
+                f"prices per {declared.price}"
+            )
+        q = declared.quantity or from_unit
+        out = (q, declared.price or from_price or q)
+        self._units[key] = out
+        return out
+
+    def bureau(self, text: str) -> str:
+        """The provider's bureau name as the inventory's bureau id (the mapping's aliases)."""
+        if not text:
+            return ""
+        return self.mapping.bureaus.get(norm_key(text), text)
 
     def column_name(self, field_name: str) -> str:
         return self._name.get(field_name, field_name)
@@ -644,7 +850,7 @@ class LineParser:
                 if not e_txt:
                     raise self._fail(row_no, "period_end", "empty; a charge period end is required")
                 start = self.periods.instant(s_txt)
-                end = self.periods.instant(e_txt, end=_DATE.match(e_txt.strip()) is not None)
+                end = self.periods.instant(e_txt, end=self._inclusive_end(e_txt))
                 if end <= start:
                     raise self._fail(row_no, "period_end", "ends before it starts", e_txt)
         except ValueError as exc:
@@ -657,7 +863,7 @@ class LineParser:
         if b_s and b_e:
             try:
                 bstart = self.periods.instant(b_s)
-                bend = self.periods.instant(b_e, end=_DATE.match(b_e) is not None)
+                bend = self.periods.instant(b_e, end=self._inclusive_end(b_e))
             except ValueError as exc:
                 raise self._fail(row_no, "billing_period_start", str(exc), b_s) from None
         quantity = self._dec(row, row_no, "quantity", required=is_usage) or Decimal(0)
@@ -682,6 +888,12 @@ class LineParser:
             except ValueError as exc:
                 raise self._fail(row_no, "discount_rate", str(exc), rate_txt) from None
         currency = self._text(row, "currency") or self.mapping.currency
+        unit_text, price_text = self._text(row, "unit"), self._text(row, "price_unit")
+        try:
+            q_per, p_per = self.units(rtype, unit_text, price_text)
+        except ValueError as exc:
+            name = "unit" if "unit" in self.pos else "price_unit"
+            raise self._fail(row_no, name, str(exc), unit_text or price_text) from None
         return InvoiceLine(
             line_no=row_no,
             resource_id=rid,
@@ -701,7 +913,7 @@ class LineParser:
             resource_name=self._text(row, "resource_name"),
             charge_category=category,
             charge_class=self._text(row, "charge_class").casefold(),
-            currency=currency.upper(),
+            currency=currency_code(currency),
             pool=self._text(row, "pool"),
             region=self._text(row, "region"),
             sku=self._text(row, "sku"),
@@ -710,6 +922,9 @@ class LineParser:
             provider_name=self._text(row, "provider_name"),
             billing_period_start=bstart,
             billing_period_end=bend,
+            bureau=self.bureau(self._text(row, "bureau")),
+            quantity_per=q_per,
+            price_per=p_per,
         )
 
     def parse_many(
@@ -781,7 +996,7 @@ class LineParser:
             if not s_txt or not e_txt:
                 raise _Slow
             start = self.periods.instant(s_txt)
-            end = self.periods.instant(e_txt, end=_DATE.match(e_txt.strip()) is not None)
+            end = self.periods.instant(e_txt, end=self._inclusive_end(e_txt))
             if end <= start:
                 raise _Slow
             return start, end
@@ -796,7 +1011,7 @@ class LineParser:
                 return None, None
             return (
                 self.periods.instant(b_s),
-                self.periods.instant(b_e, end=_DATE.match(b_e) is not None),
+                self.periods.instant(b_e, end=self._inclusive_end(b_e)),
             )
 
         bkeys = list(zip(text("billing_period_start"), text("billing_period_end"), strict=True))
@@ -844,6 +1059,16 @@ class LineParser:
             return parse_rate(t) if t else None
 
         currency = self.mapping.currency
+
+        def units_of(key: tuple[str, str, str]) -> tuple[str, str]:
+            try:
+                return self.units(*key)
+            except ValueError:
+                raise _Slow from None
+
+        ukeys = list(zip(rtype, text("unit"), text("price_unit"), strict=True))
+        utable = {k: units_of(k) for k in set(ukeys)}
+        units = list(map(utable.__getitem__, ukeys))
         return list(
             map(
                 InvoiceLine,
@@ -865,7 +1090,7 @@ class LineParser:
                 text("resource_name"),
                 category,
                 per_text(text("charge_class"), str.casefold),
-                per_text(text("currency"), lambda t: (t or currency).upper()),
+                per_text(text("currency"), lambda t: currency_code(t or currency)),
                 text("pool"),
                 text("region"),
                 text("sku"),
@@ -874,6 +1099,9 @@ class LineParser:
                 text("provider_name"),
                 [b[0] for b in billing],
                 [b[1] for b in billing],
+                per_text(text("bureau"), self.bureau),
+                [u[0] for u in units],
+                [u[1] for u in units],
             )
         )
 

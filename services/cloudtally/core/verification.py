@@ -30,6 +30,7 @@ stake). When it does not, billed quantity covered only by gap hours is G1
 from __future__ import annotations
 
 import bisect
+import copy
 import datetime as dt
 import itertools
 import operator
@@ -39,6 +40,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from cloudtally.core.invoice import InvoiceLine, money, norm_resource_id
+from cloudtally.core.rules import (  # noqa: F401  (Rule: re-exported)
+    RULE_ORDER,
+    RULES,
+    Rule,
+    a1_arithmetic,
+    o1_wrong_bureau,
+)
+from cloudtally.core.units import hours_of, rescale
 
 ZERO = Decimal(0)
 
@@ -107,6 +116,8 @@ class ExpectedCharge:
     provider: str = ""
     tariff_version: str = ""
     rounding_slack: Decimal = ZERO
+    unit_hours: Decimal = Decimal(1)  # hours in one unit of quantity (720: a catalog month)
+    owners: tuple[str, ...] = ()  # every bureau that owned the VM in the period (metered)
 
     @property
     def resource_key(self) -> str:
@@ -174,107 +185,13 @@ class VerificationPolicy:
     tolerances: Tolerances = field(default_factory=Tolerances)
     bill_unmetered_hours: bool = True
     gap_info_threshold: Decimal = Decimal("0.10")  # share of the period's hours
-
-
-@dataclass(frozen=True)
-class Rule:
-    rule_id: str
-    kind: str
-    severity: str  # error | warning | info
-    label: str
-    label_zh: str
-
-
-RULES: dict[str, Rule] = {
-    r.rule_id: r
-    for r in (
-        Rule(
-            "P1",
-            "wrong_period",
-            "error",
-            "charge period outside the billing period",
-            "计费周期不在账单周期内",
-        ),
-        Rule("D1", "duplicate_line", "error", "same resource and period billed twice", "重复计费"),
-        Rule("A1", "arithmetic_error", "error", "quantity × unit price ≠ amount", "金额计算错误"),
-        Rule(
-            "B1",
-            "billed_not_metered",
-            "error",
-            "unknown resource (not in inventory)",
-            "未知资源计费",
-        ),
-        Rule(
-            "B2",
-            "billed_not_metered",
-            "error",
-            "billed after the VM was deleted",
-            "资源删除后仍计费",
-        ),
-        Rule(
-            "B3",
-            "billed_not_metered",
-            "error",
-            "no metered allocation of this resource",
-            "无计量使用量",
-        ),
-        Rule(
-            "G1", "billed_not_metered", "error", "billed during a metering gap", "计量缺失时段计费"
-        ),
-        Rule("Q1", "quantity_above_metered", "error", "quantity above metered", "计费数量高于计量"),
-        Rule(
-            "Q2", "quantity_below_metered", "warning", "quantity below metered", "计费数量低于计量"
-        ),
-        Rule(
-            "U1",
-            "unit_price_differs",
-            "error",
-            "unit price differs from the catalog",
-            "单价与目录价不符",
-        ),
-        Rule("R1", "discount_missing", "error", "tender discount not applied", "未执行中标折扣"),
-        Rule(
-            "R2",
-            "discount_missing",
-            "error",
-            "low-utilization cut not applied",
-            "未执行低利用率降价",
-        ),
-        Rule(
-            "R3", "discount_missing", "error", "volume tier cut not applied", "未执行规模阶梯降价"
-        ),
-        Rule(
-            "X1",
-            "amount_differs",
-            "error",
-            "amount differs from the contract rating",
-            "金额与合同计价不符",
-        ),
-        Rule("M1", "metered_not_billed", "warning", "metered but not billed", "已计量未计费"),
-        Rule(
-            "V1",
-            "unverifiable",
-            "warning",
-            "resource type not metered by cloudtally",
-            "资源类型无法核验",
-        ),
-        Rule(
-            "V2",
-            "unverifiable",
-            "warning",
-            "non-usage charge (tax, credit, correction)",
-            "非使用类费用",
-        ),
-        Rule(
-            "G2",
-            "metering_gap",
-            "info",
-            "metering gap billed on allocation",
-            "计量缺失按分配量计费",
-        ),
-    )
-}
-RULE_ORDER = {rid: i for i, rid in enumerate(RULES)}
+    # The contract's month in hours (policy ``hours_per_month``): what an invoice's
+    # 核·月 means when the catalog price is hourly. A monthly catalog's own divisor wins.
+    month_hours: Decimal = Decimal(720)
+    # The tariff's partial-hour rule (prorate | started_hour). Expected quantities come from
+    # the bill lines the rating wrote with it, so verification applies the same rule by
+    # construction; findings about a VM's first or last hours name it as evidence.
+    partial_hours: str = "prorate"
 
 
 @dataclass(frozen=True)
@@ -322,10 +239,11 @@ class GroupTotals:
     under: Decimal = ZERO
     lines: int = 0
     findings: int = 0
+    unverified: Decimal = ZERO  # billed but not checkable (V1/V2): neither verified nor over
 
     @property
     def verified(self) -> Decimal:
-        return self.billed - self.over - self.under
+        return self.billed - self.over - self.under - self.unverified
 
 
 @dataclass
@@ -348,8 +266,12 @@ class VerificationResult:
         return sum((t.under for t in self.totals.values()), ZERO)
 
     @property
+    def unverified_total(self) -> Decimal:
+        return sum((t.unverified for t in self.totals.values()), ZERO)
+
+    @property
     def verified_total(self) -> Decimal:
-        return self.billed_total - self.over_total - self.under_total
+        return self.billed_total - self.over_total - self.under_total - self.unverified_total
 
 
 def _s(value: object) -> str:
@@ -362,6 +284,31 @@ def _s(value: object) -> str:
 
 def _hours(start: dt.datetime, end: dt.datetime) -> Decimal:
     return Decimal(int((end - start).total_seconds())) / 3600
+
+
+Owner = tuple[str, str, str]  # (provider, pool, bureau) a finding and its money belong to
+_D6 = Decimal("0.000001")
+
+
+@dataclass(frozen=True, slots=True)
+class _Display:
+    """Catalog-unit figures restated in the invoice's own unit (e.g. vCPU-month → 核·时)."""
+
+    unit: str
+    unit_hours: Decimal  # hours of one catalog unit
+    quantity_hours: Decimal = Decimal(1)  # hours of one invoice quantity unit
+    price_hours: Decimal = Decimal(1)  # hours of the invoice's price unit
+
+    def quantity(self, q: Decimal) -> Decimal:
+        return _shown(rescale(q, self.unit_hours, self.quantity_hours))
+
+    def price(self, p: Decimal) -> Decimal:
+        return _shown(rescale(p, self.price_hours, self.unit_hours))
+
+
+def _shown(value: Decimal) -> Decimal:
+    """Exact when it has at most 6 decimals, else rounded to 6 for display."""
+    return value if value == value.quantize(_D6) else value.quantize(_D6)
 
 
 _line_no = operator.attrgetter("line_no")
@@ -475,7 +422,11 @@ class _Verifier:
         self.findings.append(f)
         t = self.totals[owner]
         t.findings += 1
-        if RULES[rule_id].severity == "info":
+        counted = RULES[rule_id].counted
+        if counted == "unverified":
+            t.unverified += stake
+            return
+        if not counted:
             return
         if stake > 0:
             t.over += stake
@@ -544,6 +495,9 @@ class _Verifier:
                     f"charge period {_s(ln.period_start)}–{_s(ln.period_end)} lies outside "
                     f"the billing period {_s(self.bp_start)}–{_s(self.bp_end)}",
                 )
+                continue
+            if not ln.resource_type and ln.resource_id and ln.resource_key not in self.vms:
+                self._unmatched(ln, owner)  # not in inventory: billed but not metered (B1)
                 continue
             if not ln.resource_type:
                 self.add(
@@ -628,6 +582,8 @@ class _Verifier:
     def _unmatched(self, ln: InvoiceLine, owner: tuple[str, str, str]) -> None:
         vm = self.vms.get(ln.resource_key)
         ev: dict[str, object] = {"billed_quantity": ln.quantity, "billed_amount": ln.amount}
+        if ln.unit:
+            ev["unit"] = ln.unit  # the invoice's own unit: nothing metered to convert to
         if vm is None:
             self.add(
                 "B1",
@@ -675,67 +631,67 @@ class _Verifier:
             [],
             owner,
             {
-                "metered_quantity": e.quantity,
+                "metered_quantity": _shown(e.quantity),
+                "unit": e.unit,
                 "unit_price": e.unit_price,
                 "expected_amount": e.expected_amount,
                 "tariff_version": e.tariff_version,
             },
-            f"{e.quantity} {e.unit} of {e.resource_type} metered but not on the invoice",
+            f"{_s(_shown(e.quantity))} {e.unit} of {e.resource_type} metered but not on the "
+            "invoice",
             resource_id=e.resource_id,
             resource_type=e.resource_type,
             period=(e.period_start, e.period_end),
         )
 
-    def _consistent_amount(self, ln: InvoiceLine, owner: tuple[str, str, str]) -> Decimal:
-        """The amount the line's own figures imply; reports A1 when the line disagrees."""
-        b = ln.amount
-        ok = self.tol.money_ok
-        wrong = False
-        consistent = b
-        gross = c = ZERO
-        if ln.unit_price is not None:
-            gross = money(ln.quantity * ln.unit_price)
-            if ln.list_amount is not None:
-                if not ok(ln.list_amount - gross, gross):
-                    wrong = True
-                if ln.discount_rate is not None:
-                    consistent = money(gross * ln.discount_rate)
-                    if not ok(b - money(ln.list_amount * ln.discount_rate), b):
-                        wrong = True
-                elif ln.list_amount != 0:
-                    consistent = money(gross * b / ln.list_amount)
-            elif ln.discount_rate is not None:
-                consistent = money(gross * ln.discount_rate)
-                if not ok(b - consistent, b):
-                    wrong = True
-        if ln.contracted_unit_price is not None and ln.contracted_amount is not None:
-            c = money(ln.quantity * ln.contracted_unit_price)
-            if not ok(ln.contracted_amount - c, c):
-                wrong = True
-        if not wrong:
-            return b
-        # Evidence only for the lines that disagree (the common case builds none).
-        ev: dict[str, object] = {"quantity": ln.quantity, "amount": b}
-        if ln.unit_price is not None:
-            ev["unit_price"] = ln.unit_price
-            ev["quantity_x_unit_price"] = gross
-            if ln.list_amount is not None:
-                ev["list_amount"] = ln.list_amount
-            if ln.discount_rate is not None:
-                ev["discount_rate"] = ln.discount_rate
-        if ln.contracted_unit_price is not None and ln.contracted_amount is not None:
-            ev["contracted_amount"] = ln.contracted_amount
-            ev["quantity_x_contracted_unit_price"] = c
-        ev["consistent_amount"] = consistent
-        self.add(
-            "A1",
-            b - consistent,
-            [ln],
-            owner,
-            ev,
-            f"the line's own figures give {consistent}, it bills {b}",
-        )
+    def _consistent_amount(self, ln: InvoiceLine, owner: Owner) -> Decimal:
+        """The amount the line's own figures imply; reports A1 when the line disagrees
+        (:mod:`cloudtally.core.rules.a1_arithmetic`). ``ln`` is in catalog units."""
+        consistent, wrong = a1_arithmetic.check(ln, self.tol.money_ok)
+        if wrong is not None:
+            evidence, message = wrong
+            self.add("A1", ln.amount - consistent, [ln], owner, evidence, message)
         return consistent
+
+    def _in_catalog_units(self, ln: InvoiceLine, e: ExpectedCharge) -> InvoiceLine:
+        """The line with quantity and prices in the expected charge's unit (exact ratios)."""
+        if not ln.quantity_per:
+            return ln  # no basis stated: taken to be the catalog unit
+        if e.unit_hours == 1 and ln.quantity_per == "hour" and ln.price_per in ("", "hour"):
+            return ln  # the usual case: hourly on both sides
+        month = e.unit_hours if e.unit_hours > 1 else self.policy.month_hours
+        hq = hours_of(ln.quantity_per, month)
+        hp = hours_of(ln.price_per or ln.quantity_per, month)
+        u = e.unit_hours
+        if hq == u and hp == u:
+            return ln
+        c = copy.copy(ln)
+        c.quantity = rescale(ln.quantity, hq, u)
+        if ln.unit_price is not None:
+            c.unit_price = rescale(ln.unit_price, u, hp)
+        if ln.contracted_unit_price is not None:
+            c.contracted_unit_price = rescale(ln.contracted_unit_price, u, hp)
+        return c
+
+    def _display(self, lines: Sequence[InvoiceLine], e: ExpectedCharge) -> _Display:
+        """How to state quantities and prices in the invoice's own unit (its first line's)."""
+        first = lines[0]
+        if not first.quantity_per or any(
+            (ln.quantity_per, ln.price_per) != (first.quantity_per, first.price_per) for ln in lines
+        ):
+            return _Display(e.unit, e.unit_hours, e.unit_hours, e.unit_hours)
+        month = e.unit_hours if e.unit_hours > 1 else self.policy.month_hours
+        hq = hours_of(first.quantity_per, month)
+        hp = hours_of(first.price_per or first.quantity_per, month)
+        return _Display(first.unit or first.quantity_per, e.unit_hours, hq, hp)
+
+    def _bureau(self, lines: Sequence[InvoiceLine], e: ExpectedCharge, owner: Owner) -> None:
+        """O1 (:mod:`cloudtally.core.rules.o1_wrong_bureau`) on a matched group."""
+        owners = e.owners or ((e.bureau,) if e.bureau else ())
+        for ln, evidence, message in o1_wrong_bureau.check(lines, owners):
+            self.add(
+                "O1", ZERO, [ln], owner, {**evidence, "tariff_version": e.tariff_version}, message
+            )
 
     def _group(self, group: list[InvoiceLine], e: ExpectedCharge) -> None:
         owner = (e.provider or self.provider, e.pool, e.bureau)
@@ -767,6 +723,11 @@ class _Verifier:
             accepted.append(ln)
         self.matched += len(accepted)
         self.totals[owner].expected += e.expected_amount
+        if accepted[0].bureau or len(accepted) > 1:
+            self._bureau(accepted, e, owner)
+        invoice_lines = accepted
+        if accepted[0].quantity_per or len(accepted) > 1:
+            accepted = [self._in_catalog_units(ln, e) for ln in accepted]
         tol = self.tol
         big_e = e.expected_amount
         q_e = e.quantity
@@ -807,16 +768,22 @@ class _Verifier:
         )
         if not qty_stake and not price_stake and rest_ok and not gap:
             return  # the line matches: no evidence to build
+        show = self._display(invoice_lines, e)
         base = {
-            "billed_quantity": q_b,
-            "metered_quantity": q_e,
+            "billed_quantity": show.quantity(q_b),
+            "metered_quantity": show.quantity(q_e),
+            "unit": show.unit,
             "expected_amount": big_e,
             "billed_amount": sum((ln.amount for ln in accepted), ZERO),
             "tariff_version": e.tariff_version,
         }
+        if show.unit != e.unit:
+            base["catalog_unit"] = e.unit
+            base["metered_quantity_catalog_unit"] = q_e
         if qty_stake:
-            self._quantity(accepted, e, owner, excess, rate_e, qty_stake, base)
+            self._quantity(accepted, e, owner, excess, rate_e, qty_stake, base, show)
         if price_stake:
+            billed_p = ", ".join(_s(show.price(p)) for p in sorted(prices))
             self.add(
                 "U1",
                 price_stake,
@@ -824,11 +791,11 @@ class _Verifier:
                 owner,
                 {
                     **base,
-                    "billed_unit_price": ",".join(_s(p) for p in sorted(prices)),
-                    "catalog_unit_price": e.unit_price,
+                    "billed_unit_price": billed_p.replace(", ", ","),
+                    "catalog_unit_price": show.price(e.unit_price),
                 },
-                f"unit price {', '.join(_s(p) for p in sorted(prices))} differs from the "
-                f"catalog price {e.unit_price}",
+                f"unit price {billed_p} per {show.unit} differs from the catalog price "
+                f"{_s(show.price(e.unit_price))}",
             )
         if not rest_ok:
             self._adjustments(accepted, e, owner, bc, rest, base, slack)
@@ -856,8 +823,14 @@ class _Verifier:
         rate: Decimal,
         stake: Decimal,
         base: dict[str, object],
+        show: _Display,
     ) -> None:
-        ev = {**base, "excess_quantity": excess, "expected_rate": money(rate * 100) / 100}
+        ev = {
+            **base,
+            "excess_quantity": show.quantity(excess),
+            "expected_rate": money(show.price(rate) * 100) / 100,
+        }
+        billed, metered, unit = base["billed_quantity"], base["metered_quantity"], show.unit
         if excess < 0:
             self.add(
                 "Q2",
@@ -865,19 +838,20 @@ class _Verifier:
                 accepted,
                 owner,
                 ev,
-                f"billed {base['billed_quantity']} {e.unit}, metered {e.quantity}",
+                f"billed {_s(billed)} {unit}, metered {_s(metered)} {unit}",
             )
             return
         if e.deleted_at is not None and e.deleted_at < e.period_end:
             ev["deleted_at"] = e.deleted_at
+            ev["partial_hours"] = self.policy.partial_hours
             self.add(
                 "B2",
                 stake,
                 accepted,
                 owner,
                 ev,
-                f"billed {base['billed_quantity']} {e.unit} but the VM was deleted at "
-                f"{_s(e.deleted_at)}; metered {e.quantity}",
+                f"billed {_s(billed)} {unit} but the VM was deleted at "
+                f"{_s(e.deleted_at)}; metered {_s(metered)} {unit}",
             )
             return
         gap_stake = ZERO
@@ -895,7 +869,7 @@ class _Verifier:
                     "gap_quantity": e.gap_quantity,
                     "policy": "unmetered hours are not billable",
                 },
-                f"{gap_q} {e.unit} billed for {e.gap_hours} h without metering",
+                f"{_s(show.quantity(gap_q))} {unit} billed for {e.gap_hours} h without metering",
             )
         if stake - gap_stake:
             self.add(
@@ -904,7 +878,7 @@ class _Verifier:
                 accepted,
                 owner,
                 ev,
-                f"billed {base['billed_quantity']} {e.unit}, metered {e.quantity}",
+                f"billed {_s(billed)} {unit}, metered {_s(metered)} {unit}",
             )
 
     def _adjustments(

@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+PROGRESS_FROM_BYTES = 1 << 20  # files this large show import progress unless told not to
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 
 
@@ -43,21 +45,52 @@ def import_(
         str, typer.Option(help="billing period, e.g. 2024-01 (default: inferred)")
     ] = "",
     verify: Annotated[bool, typer.Option(help="verify right after importing")] = False,
+    exchange_rate: Annotated[
+        str,
+        typer.Option(
+            help="CNY per unit of the invoice's currency (e.g. 7.1234); an invoice not in CNY "
+            "is refused without it"
+        ),
+    ] = "",
+    progress: Annotated[
+        bool | None,
+        typer.Option(help="report progress on stderr (default: for files over 1 MiB)"),
+    ] = None,
 ) -> None:
-    """Import an invoice whole or not at all; the same file twice returns the first import."""
-    from cloudtally.core.invoice import InvoiceError
-    from cloudtally.invoices.importer import ImportRejected, import_invoice
+    """Import an invoice whole or not at all; the same file twice returns the first import.
+
+    A mapping for another provider than --provider is refused (as the API refuses it).
+    """
+    from cloudtally.core.invoice import InvoiceError, money_text
+    from cloudtally.invoices.importer import ImportRejected, import_invoice, resolve_mapping
 
     fmt = format or ("xlsx" if file.suffix.lower() in (".xlsx", ".xlsm") else None)
+    rate = _rate(exchange_rate)
+    try:  # a bad or foreign mapping is refused before the store is opened
+        resolved = resolve_mapping(provider, fmt, mapping)
+    except InvoiceError as exc:
+        typer.echo(f"rejected: {exc}", err=True)
+        raise typer.Exit(2) from None
+    size = file.stat().st_size if file.is_file() else 0
+
+    def report(rows: int, read: int) -> None:
+        share = f" ({100 * read / size:.0f} %)" if size and read else ""
+        typer.echo(f"importing: {rows:,} rows, {read:,} of {size:,} bytes{share}", err=True)
+
+    if progress is None:
+        progress = size > PROGRESS_FROM_BYTES
+
     with _store() as store:
         try:
             res = import_invoice(
                 store,
                 file,
                 provider=provider,
-                mapping=mapping,
+                mapping=resolved,
                 fmt=fmt,
                 billing_period=_period(period),
+                exchange_rate=rate,
+                progress=report if progress else None,
             )
         except ImportRejected as exc:
             typer.echo(
@@ -69,19 +102,39 @@ def import_(
         except InvoiceError as exc:
             typer.echo(f"rejected: {exc}", err=True)
             raise typer.Exit(2) from None
-        typer.echo(f"{res.status}: {res.invoice_id} rows={res.rows} billed={res.billed_total}")
+        converted = (
+            f" (converted from {res.source_currency} at {res.exchange_rate} CNY per "
+            f"{res.source_currency}; amounts rounded to the fen per line)"
+            if res.source_currency
+            else ""
+        )
+        typer.echo(
+            f"{res.status}: {res.invoice_id} rows={res.rows} "
+            f"billed={money_text(res.billed_total)} CNY{converted}"
+        )
         if verify:
             _verify(store, res.invoice_id)
 
 
+def _rate(text: str) -> Decimal | None:
+    from cloudtally.core.invoice import parse_exchange_rate
+
+    try:
+        return parse_exchange_rate(text) if text else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 def _verify(store, invoice_id: str) -> None:  # type: ignore[no-untyped-def]
+    from cloudtally.core.invoice import money_text as m
     from cloudtally.invoices.service import verify_invoice
 
     run = verify_invoice(store, invoice_id)
     typer.echo(
         f"verified {invoice_id} run={run['run_id']}: lines={run['lines']} "
-        f"findings={run['findings']} billed={run['billed_total']} "
-        f"verified={run['verified_total']} over={run['over_total']} under={run['under_total']}"
+        f"findings={run['findings']} billed={m(run['billed_total'])} "
+        f"verified={m(run['verified_total'])} over={m(run['over_total'])} "
+        f"under={m(run['under_total'])} unverifiable={m(run['unverified_total'])}"
     )
 
 
@@ -107,6 +160,7 @@ def findings(
     zh: Annotated[bool, typer.Option(help="Chinese headers")] = True,
 ) -> None:
     """Findings of the latest verification run, listed or exported."""
+    from cloudtally.core.invoice import money_text as m
     from cloudtally.invoices import report
     from cloudtally.invoices import store as inv_store
 
@@ -116,13 +170,14 @@ def findings(
     if format == "table":
         for r in rows:
             typer.echo(
-                f"{r['seq']:>5} {r['rule_id']:<3} {r['amount_at_stake']:>12} "
+                f"{r['seq']:>5} {r['rule_id']:<3} {m(r['amount_at_stake']):>12} "
                 f"rows={','.join(map(str, r['line_numbers'])) or '-':<10} "
                 f"{r['resource_id']:<20} {r['message']}"
             )
         typer.echo(
-            f"billed={summary['billed_total']} verified={summary['verified_total']} "
-            f"over={summary['over_total']} under={summary['under_total']}"
+            f"billed={m(summary['billed_total'])} verified={m(summary['verified_total'])} "
+            f"over={m(summary['over_total'])} under={m(summary['under_total'])} "
+            f"unverifiable={m(summary['unverified_total'])}"
         )
         return
     if format == "csv":
@@ -186,18 +241,21 @@ def generate(
     else:
         data = g.render_provider_csv(lines, encoding=encoding)
     out.write_bytes(data)
+    from cloudtally.core.invoice import money_text
+
     total = sum((ln.amount for ln in lines), Decimal(0))
-    typer.echo(f"wrote {len(lines)} lines, billed {total}, to {out}")
+    typer.echo(f"wrote {len(lines)} lines, billed {money_text(total)}, to {out}")
     for p in planted:
         typer.echo(
             f"  planted {p.rule_id} rows={list(p.line_numbers)} "
-            f"at_stake={p.amount_at_stake} {p.resource_id} ({p.note})"
+            f"at_stake={money_text(p.amount_at_stake)} {p.resource_id} ({p.note})"
         )
 
 
 @app.command("list")
 def list_() -> None:
     """Imported invoices."""
+    from cloudtally.core.invoice import money_text
     from cloudtally.invoices import store as inv_store
 
     with _store() as store:
@@ -205,5 +263,5 @@ def list_() -> None:
             typer.echo(
                 f"{inv['invoice_id']} {inv['provider']} "
                 f"{inv['billing_period_start']:%Y-%m-%d} rows={inv['row_count']} "
-                f"billed={inv['billed_total']} {inv['status']}"
+                f"billed={money_text(inv['billed_total'])} {inv['status']}"
             )

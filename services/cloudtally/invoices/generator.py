@@ -27,6 +27,7 @@ from cloudtally.core.invoice import (
     money,
     norm_resource_id,
 )
+from cloudtally.core.units import label as unit_label
 from cloudtally.core.verification import (
     Adjustment,
     ExpectedCharge,
@@ -44,7 +45,6 @@ TYPE_NAMES_ZH = {
     "storage_standard": "标准存储",
     "storage_archive": "归档存储",
 }
-UNITS_ZH = {"vcpu": "核·时", "memory": "GB·时"}
 D6 = Decimal("0.000001")
 
 
@@ -172,7 +172,7 @@ def _line(no: int, e: ExpectedCharge, **kw: object) -> InvoiceLine:
         period_end=e.period_end,
         quantity=q,
         amount=amount,
-        unit=UNITS_ZH.get(e.resource_type, "GB·时"),
+        unit=_unit_zh(e),
         unit_price=p,
         list_amount=lst,
         discount_rate=rate,
@@ -182,6 +182,12 @@ def _line(no: int, e: ExpectedCharge, **kw: object) -> InvoiceLine:
         currency="CNY",
     )
     return replace(base, **kw)  # type: ignore[arg-type]
+
+
+def _unit_zh(e: ExpectedCharge) -> str:
+    """The unit the quantity is really in: 核·时 for hourly catalogs, 核·月 for monthly ones."""
+    basis = {Decimal(1): "hour", Decimal(24): "day"}.get(e.unit_hours, "month")
+    return unit_label(basis, e.resource_type)
 
 
 def _consistent(ln: InvoiceLine) -> Decimal:
@@ -624,18 +630,28 @@ def seed_metering(
     vms: Mapping[str, VmLifecycle],
     provider: str = "provider-a",
     chunk: int = 200_000,
+    price_divisor: int = 1,
 ) -> None:
     """Write a simulated fleet's metering as the pipeline would have: bill lines (one
     per VM resource and month, current run "r1"), their run pointers and the VM
-    inventory — so generated invoices can be verified against a real store."""
+    inventory — so generated invoices can be verified against a real store.
+
+    With ``price_divisor`` > 1 the catalog is monthly, as the example tariff's:
+    quantities are unit-hours (as bill lines hold them) and ``unit_price`` is per
+    month of ``price_divisor`` hours.
+    """
     day = (expected[0].period_start + dt.timedelta(days=14)).date()
     for i in range(0, len(expected), chunk):
-        _seed_bill_lines(store, expected[i : i + chunk], day, provider)
+        _seed_bill_lines(store, expected[i : i + chunk], day, provider, price_divisor)
     _seed_pointers_and_inventory(store, expected, vms, day, provider)
 
 
 def _seed_bill_lines(
-    store: Store, expected: Sequence[ExpectedCharge], day: dt.date, provider: str
+    store: Store,
+    expected: Sequence[ExpectedCharge],
+    day: dt.date,
+    provider: str,
+    price_divisor: int = 1,
 ) -> None:
     n = len(expected)
     adj = []
@@ -665,7 +681,7 @@ def _seed_bill_lines(
             "quantity": [e.quantity for e in expected],
             "unit": [e.unit for e in expected],
             "unit_price": [e.unit_price for e in expected],
-            "price_divisor": [1] * n,
+            "price_divisor": [price_divisor] * n,
             "list_amount": [e.list_amount for e in expected],
             "after_discount": [e.discounted_amount for e in expected],
             "after_cut": [e.expected_amount for e in expected],

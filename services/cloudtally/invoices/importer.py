@@ -17,6 +17,7 @@ import concurrent.futures
 import contextlib
 import csv
 import datetime as dt
+import functools
 import gc
 import hashlib
 import io
@@ -31,15 +32,17 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, ParamSpec
 
 import yaml
 
 from cloudtally.core.invoice import (
+    BASE_CURRENCY,
     InvoiceError,
     InvoiceMapping,
     LineParser,
     RowError,
+    convert_currency,
     default_provider_mapping,
     detect_encoding,
     focus_mapping,
@@ -50,6 +53,7 @@ from cloudtally.store.base import Store
 
 csv.field_size_limit(1 << 20)
 Progress = Callable[[int, int], None]  # (rows parsed, bytes read)
+P = ParamSpec("P")
 _hash_locks: dict[str, threading.Lock] = collections.defaultdict(threading.Lock)
 
 
@@ -99,7 +103,9 @@ class ImportLimits:
     max_rows: int = field(
         default_factory=lambda: _env_int("CLOUDTALLY_INVOICE_MAX_ROWS", 5_000_000)
     )
-    chunk_rows: int = 50_000
+    chunk_rows: int = field(
+        default_factory=lambda: max(1, _env_int("CLOUDTALLY_INVOICE_CHUNK_ROWS", 50_000))
+    )
     max_errors: int = 1000
 
 
@@ -126,6 +132,26 @@ class ImportResult:
     billing_period: tuple[dt.datetime, dt.datetime]
     file_hash: str
     provider: str
+    source_currency: str = ""  # set when the file was in another currency and converted
+    exchange_rate: Decimal | None = None  # CNY per unit of source_currency, as given
+
+
+class CurrencyRefused(InvoiceError):
+    """The invoice is not in CNY and no exchange rate was given (or one was, for CNY)."""
+
+
+class MappingConflict(InvoiceError):
+    """The mapping names another provider than the import's."""
+
+
+def currency_refused(currency: str) -> str:
+    """Why an invoice in another currency is not imported without a rate (CLI and API)."""
+    return (
+        f"the invoice is in {currency}, not {BASE_CURRENCY}: cloudtally verifies against the "
+        f"contract tariff in {BASE_CURRENCY} and never guesses an exchange rate; give the rate "
+        f"(CNY per {currency}: CLI --exchange-rate, API form field exchange_rate) to convert "
+        "it, or ask the provider for an invoice in CNY"
+    )
 
 
 def load_mapping(path: str | Path) -> InvoiceMapping:
@@ -136,6 +162,13 @@ def load_mapping(path: str | Path) -> InvoiceMapping:
     except (ValueError, yaml.YAMLError) as exc:
         raise InvoiceError(f"{path}: not valid YAML/JSON: {exc}") from None
     return mapping_from_dict(doc)
+
+
+def mapping_provider_conflict(mapping_provider: str, provider: str) -> str:
+    return (
+        f"mapping is for provider {mapping_provider!r}, not {provider!r}: give the mapping of "
+        f"{provider!r}, or provider {mapping_provider!r} if the file is theirs"
+    )
 
 
 def resolve_mapping(
@@ -149,6 +182,8 @@ def resolve_mapping(
         m = focus_mapping(provider)
     else:
         m = default_provider_mapping(provider)
+    if m.provider != provider:  # as the API refuses it: never bill one provider's file to another
+        raise MappingConflict(mapping_provider_conflict(m.provider, provider))
     if fmt and fmt != m.format and not (fmt == "xlsx" and m.format == "csv"):
         m = InvoiceMapping(**{**m.__dict__, "format": fmt})
     elif fmt == "xlsx":
@@ -246,6 +281,8 @@ def _cell(v: Any) -> str:
         return ""
     if isinstance(v, float):
         return str(int(v)) if v.is_integer() else repr(v)
+    if isinstance(v, dt.datetime) and v.time() == dt.time() and v.tzinfo is None:
+        return v.date().isoformat()  # a date cell: a date, so inclusive/exclusive ends apply
     if isinstance(v, dt.datetime | dt.date):
         return v.isoformat()
     return str(v)
@@ -280,6 +317,35 @@ def _xlsx_rows(path: Path, mapping: InvoiceMapping) -> Iterator[Sequence[str]]:
 # ------------------------------------------------------------------ import
 
 
+def _outcome(exc: InvoiceError) -> str:
+    if isinstance(exc, ImportRejected):
+        return "rejected_rows"
+    if isinstance(exc, CurrencyRefused):
+        return "refused_currency"
+    if isinstance(exc, MappingConflict):
+        return "refused_mapping"
+    return "rejected_file"
+
+
+def _counted(fn: Callable[P, ImportResult]) -> Callable[P, ImportResult]:
+    """Count every import attempt by its outcome (cloudtally_invoice_imports_total)."""
+
+    @functools.wraps(fn)
+    def counted(*args: P.args, **kwargs: P.kwargs) -> ImportResult:
+        from cloudtally.metrics import INVOICE_IMPORTS
+
+        try:
+            res = fn(*args, **kwargs)
+        except InvoiceError as exc:
+            INVOICE_IMPORTS.labels(_outcome(exc)).inc()
+            raise
+        INVOICE_IMPORTS.labels(res.status).inc()
+        return res
+
+    return counted
+
+
+@_counted
 def import_invoice(
     store: Store,
     source: str | Path | bytes | IO[bytes],
@@ -292,9 +358,20 @@ def import_invoice(
     limits: ImportLimits | None = None,
     progress: Progress | None = None,
     imported_by: str = "",
+    exchange_rate: Decimal | None = None,
 ) -> ImportResult:
-    """Import one invoice file; raise InvoiceError / ImportRejected and import nothing if bad."""
+    """Import one invoice file; raise InvoiceError / ImportRejected and import nothing if bad.
+
+    Amounts must be CNY: an invoice in another currency is refused with the reason
+    unless ``exchange_rate`` (CNY per unit of the invoice's currency) is given; then
+    every amount and price is converted exactly and each amount rounded to the fen.
+    """
     limits = limits or ImportLimits()
+    xlsx_name = isinstance(source, str | Path) and Path(source).suffix.lower() in (".xlsx", ".xlsm")
+    if fmt is None and xlsx_name:
+        fmt = "xlsx"  # as the CLI and the API decide it: by the file's name
+    if exchange_rate is not None and not exchange_rate > 0:
+        raise InvoiceError(f"the exchange rate must be a positive number, got {exchange_rate}")
     m = resolve_mapping(provider, fmt, mapping)
     cleanup: Path | None = None
     if isinstance(source, bytes):
@@ -330,6 +407,7 @@ def import_invoice(
                     limits,
                     progress,
                     imported_by,
+                    exchange_rate,
                 )
     finally:
         if cleanup is not None:
@@ -345,6 +423,8 @@ def _duplicate(existing: dict[str, Any], digest: str) -> ImportResult:
         billing_period=(existing["billing_period_start"], existing["billing_period_end"]),
         file_hash=digest,
         provider=existing["provider"],
+        source_currency=existing.get("source_currency", ""),
+        exchange_rate=Decimal(existing["exchange_rate"]) if existing.get("exchange_rate") else None,
     )
 
 
@@ -359,6 +439,7 @@ def _import(
     limits: ImportLimits,
     progress: Progress | None,
     imported_by: str,
+    exchange_rate: Decimal | None = None,
 ) -> ImportResult:
     counter: list[_CountingReader] = []
     rows = _xlsx_rows(path, m) if m.format == "xlsx" else _csv_rows(path, m, counter)
@@ -389,6 +470,12 @@ def _import(
             errors.extend(bad[: max(0, limits.max_errors - len(errors))])
         if error_count:
             return  # the import is rejected: parse on only to report every bad row
+        currencies.update(ln.currency for ln in lines)
+        foreign = sorted(set(currencies) - {BASE_CURRENCY})
+        if foreign:
+            if exchange_rate is None or len(foreign) > 1:
+                return  # refused at the end, with the reason; nothing more is inserted
+            lines = convert_currency(lines, foreign[0], exchange_rate)
         total = sum((ln.amount for ln in lines), total)
         starts.update(ln.period_start for ln in lines)
         billing.update(
@@ -397,7 +484,6 @@ def _import(
             if ln.billing_period_start and ln.billing_period_end
         )
         invoice_nos.update(ln.invoice_no for ln in lines if ln.invoice_no)
-        currencies.update(ln.currency for ln in lines)
         # The store works (without the GIL) while the next chunk is parsed; one chunk
         # in flight at most, and any insert error surfaces here or at the end.
         if pending:
@@ -422,6 +508,9 @@ def _import(
             batch.append((row_no, row))
             if len(batch) >= limits.chunk_rows:
                 flush()
+                if progress:  # at least once a chunk, so a long file always shows progress
+                    progress(n, counter[0].count if counter else 0)
+                    last_progress = time.monotonic()
             if progress and time.monotonic() - last_progress > 0.5:
                 progress(n, counter[0].count if counter else 0)
                 last_progress = time.monotonic()
@@ -435,6 +524,14 @@ def _import(
             raise InvoiceError("the file has a header but no invoice lines")
         if len(currencies) > 1:
             raise InvoiceError(f"the invoice mixes currencies: {sorted(currencies)}")
+        source = next(iter(currencies))
+        if source != BASE_CURRENCY and exchange_rate is None:
+            raise CurrencyRefused(currency_refused(source))
+        if source == BASE_CURRENCY and exchange_rate is not None:
+            raise CurrencyRefused(
+                f"an exchange rate ({exchange_rate}) was given but the invoice is already in "
+                f"{BASE_CURRENCY}; import it without a rate"
+            )
         months: collections.Counter[tuple[int, int]] = collections.Counter()
         for start, count in starts.items():
             local = start.astimezone(m.tz)
@@ -457,7 +554,9 @@ def _import(
                 "file_bytes": size,
                 "billing_period_start": period[0],
                 "billing_period_end": period[1],
-                "currency": next(iter(currencies)),
+                "currency": BASE_CURRENCY,
+                "source_currency": "" if source == BASE_CURRENCY else source,
+                "exchange_rate": "" if exchange_rate is None else str(exchange_rate),
                 "imported_at": dt.datetime.now(dt.UTC),
                 "imported_by": imported_by,
                 "row_count": n,
@@ -471,7 +570,17 @@ def _import(
                actor=imported_by, reason=f"invoice {file_name} imported")  # fmt: skip
         if progress:
             progress(n, size)
-        return ImportResult(invoice_id, "imported", n, total, period, digest, m.provider)
+        return ImportResult(
+            invoice_id,
+            "imported",
+            n,
+            total,
+            period,
+            digest,
+            m.provider,
+            "" if source == BASE_CURRENCY else source,
+            exchange_rate,
+        )
     except BaseException:
         for f in pending:  # let an insert in flight finish, so the discard removes it
             concurrent.futures.wait([f])

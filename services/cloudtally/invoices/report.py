@@ -129,6 +129,8 @@ def _summary_pairs(s: dict[str, Any], zh: bool) -> list[tuple[str, str]]:
         ("verified_total", "Verified total (CNY)", "核定金额（元）"),
         ("over_total", "Over-billed (CNY)", "多收金额（元）"),
         ("under_total", "Under-billed (CNY)", "少收金额（元）"),
+        ("unverified_total", "Not verifiable, shown apart (CNY)", "无法核验金额（单列，元）"),
+        ("currency_note", "Currency", "币种"),
         ("findings", "Findings", "问题条数"),
         ("verified_at", "Verified at", "核验时间"),
         ("run_id", "Verification run", "核验批次"),
@@ -140,8 +142,19 @@ def _summary_pairs(s: dict[str, Any], zh: bool) -> list[tuple[str, str]]:
         period = (
             f"{when(s['billing_period_start'])[:10]} – {when(end - dt.timedelta(seconds=1))[:10]}"
         )
+    source, rate = s.get("source_currency") or "", s.get("exchange_rate") or ""
+    if source:
+        note = (
+            f"由 {source} 按 {rate} 元/{source} 换算为人民币（精确相乘，每行四舍五入到分）"
+            if zh
+            else f"converted from {source} at {rate} CNY per {source} (exact products, each "
+            "line rounded half-up to the fen)"
+        )
+    else:
+        note = "CNY"
     values = {
         **s,
+        "currency_note": note,
         "period": period,
         "verified_at": when(s.get("verified_at")),
         "bureau": s.get("bureau") or ("全部" if zh else "all"),

@@ -40,19 +40,28 @@ from cloudtally.store.base import Store
 def policy_from_settings(
     period_start: dt.datetime, tolerances: Tolerances | None = None
 ) -> VerificationPolicy:
-    """Gap policy from the tariff/policy file version in force; tolerances as given."""
+    """Gap policy and the contract's month (hours_per_month) from the policy version in
+    force; tolerances as given."""
     bill_unmetered = True
+    month_hours = Decimal(720)
+    partial_hours = "prorate"
     try:
         from cloudtally.core.policy import load_policy
         from cloudtally.settings import get_settings
 
         path = get_settings().policy_file
         if path:
-            bill_unmetered = bool(load_policy(path).version_at(period_start).bill_unmetered_hours)
+            version = load_policy(path).version_at(period_start)
+            bill_unmetered = bool(version.bill_unmetered_hours)
+            month_hours = Decimal(version.hours_per_month)
+            partial_hours = str(getattr(version, "partial_hours", "prorate"))
     except (ImportError, LookupError, OSError, ValueError):
         pass
     return VerificationPolicy(
-        tolerances=tolerances or Tolerances(), bill_unmetered_hours=bill_unmetered
+        tolerances=tolerances or Tolerances(),
+        bill_unmetered_hours=bill_unmetered,
+        month_hours=month_hours,
+        partial_hours=partial_hours,
     )
 
 
@@ -149,6 +158,8 @@ def verify_invoice(
         "tolerances": asdict(pol.tolerances),
         "bill_unmetered_hours": pol.bill_unmetered_hours,
         "gap_info_threshold": pol.gap_info_threshold,
+        "month_hours": pol.month_hours,
+        "partial_hours": pol.partial_hours,
         "granularity": gran,
     }
     inv_store.save_run(
@@ -179,6 +190,7 @@ def verify_invoice(
         "verified_total": result.verified_total,
         "over_total": result.over_total,
         "under_total": result.under_total,
+        "unverified_total": result.unverified_total,
     }
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from cloudtally.core.invoice import InvoiceLine, money
+from cloudtally.core.units import rescale
 from cloudtally.core.verification import (
     RULES,
     Adjustment,
@@ -60,6 +61,9 @@ _LINE_STRINGS = (
     "region",
     "sku",
     "description",
+    "bureau",
+    "quantity_per",
+    "price_per",
 )
 
 
@@ -149,7 +153,8 @@ _HEADER_COLS = (
     "file_bytes, toUnixTimestamp(billing_period_start) AS period_start, "
     "toUnixTimestamp(billing_period_end) AS period_end, currency, "
     "toUnixTimestamp(imported_at) AS imported_at, imported_by, row_count, "
-    "toString(billed_total) AS billed_total, toString(status) AS status"
+    "toString(billed_total) AS billed_total, toString(status) AS status, source_currency, "
+    "exchange_rate"
 )
 
 
@@ -157,7 +162,7 @@ def _header(row: dict[str, Any]) -> dict[str, Any]:
     row["billing_period_start"] = _utc(row.pop("period_start"))
     row["billing_period_end"] = _utc(row.pop("period_end"))
     row["imported_at"] = _utc(row["imported_at"])
-    row["billed_total"] = Decimal(row["billed_total"])
+    row["billed_total"] = money(Decimal(row["billed_total"]))
     return row
 
 
@@ -294,6 +299,9 @@ def load_lines(
             empty,
             none,
             none,
+            s["bureau"],
+            s["quantity_per"],
+            s["price_per"],
         )
     )
 
@@ -321,6 +329,9 @@ _LINE_REPEATED = (
     "pool",
     "region",
     "sku",
+    "bureau",
+    "quantity_per",
+    "price_per",
 )
 
 
@@ -466,14 +477,17 @@ def load_expected(
     cols = store.columns(
         f"""
         SELECT vm_id, resource, toString({slot}) AS slot,
-               any(bureau) AS bureau, any(pool) AS pool, any(unit) AS unit,
+               any(bureau) AS owner, any(pool) AS pool, any(unit) AS unit,
                arrayStringConcat(groupUniqArray(tariff_version), ',') AS versions,
                toString(sum(quantity / price_divisor)) AS q, toString(min(unit_price)) AS pmin,
                toString(max(unit_price)) AS pmax, toString(sum(list_amount)) AS lst,
                toString(sum(after_discount)) AS disc, toString(sum(after_cut)) AS cut,
                toString(sum(hours)) AS hours, toUInt32(sum(unmetered_hours)) AS gap,
                toUInt32(count()) AS parts, argMax(adjustments, day) AS adj,
-               toUInt32(countIf(adjustments LIKE '%%low_utilization%%')) AS cut_lines
+               toUInt32(countIf(adjustments LIKE '%%low_utilization%%')) AS cut_lines,
+               toUInt32(max(price_divisor)) AS divisor, toUInt32(min(price_divisor)) AS dmin,
+               toString(sum(quantity)) AS qh,
+               arrayStringConcat(groupUniqArray(bureau), '\n') AS owners
         FROM bill_lines FINAL
         WHERE provider = %(p)s AND day >= %(d0)s AND day < %(d1)s {vm_where}
           AND (vm_id, day, run_id) IN (
@@ -486,7 +500,8 @@ def load_expected(
     )
     vms = load_vms(store, part=part)
     c = {name: _pylist(arr) for name, arr in cols.items()}
-    for name in ("resource", "bureau", "pool", "unit", "versions", "adj"):
+    c["bureau"] = c.pop("owner")
+    for name in ("resource", "bureau", "pool", "unit", "versions", "adj", "owners"):
         c[name] = _shared(c[name])
     n = len(c["vm_id"])
 
@@ -506,7 +521,12 @@ def load_expected(
         return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
 
     spans = per_value(c["slot"], span)
-    quantity = per_value(c["q"], Decimal)
+    # unit-hours / divisor in Python (50 digits): the engine's Decimal division truncates
+    # 1488 / 720 to 7 places, which would show as 1487.999952 core-hours.
+    quantity = [
+        rescale(Decimal(qh), Decimal(1), Decimal(int(d))) if d == d0 and d > 1 else Decimal(q)
+        for q, qh, d, d0 in zip(c["q"], c["qh"], c["divisor"], c["dmin"], strict=True)
+    ]
     list_amount = per_value(c["lst"], Decimal)
     pmin = per_value(c["pmin"], Decimal)
     price = [
@@ -522,6 +542,13 @@ def load_expected(
     hours = per_value(c["hours"], Decimal)
     gap = per_value(c["gap"], lambda g: Decimal(int(g)))
     lifecycle = [vms.get(v) for v in c["vm_id"]]
+    # Quantities are unit-hours / price_divisor: catalog units (a month when the catalog
+    # price is monthly), and labelled so, not as the bill lines' hours.
+    unit_hours = per_value(c["divisor"], lambda d: Decimal(max(1, int(d))))
+    units = [
+        u.replace("-hour", "-month") if h > 1 else u
+        for u, h in zip(c["unit"], unit_hours, strict=True)
+    ]
     expected = list(
         map(
             ExpectedCharge,
@@ -534,7 +561,7 @@ def load_expected(
             list_amount,
             per_value(c["disc"], Decimal),
             per_value(c["cut"], Decimal),
-            c["unit"],
+            units,
             adjustments,
             [h - g for h, g in zip(hours, gap, strict=True)],
             gap,
@@ -549,6 +576,8 @@ def load_expected(
             [provider] * n,
             c["versions"],
             per_value(c["parts"], lambda k: Decimal("0.005") * (int(k) - 1)),
+            unit_hours,
+            per_value(c["owners"], lambda o: tuple(sorted(x for x in o.split("\n") if x))),
         )
     )
     credits = load_credits(store, provider, period, tz=tz) if granularity == "month" else []
@@ -701,6 +730,7 @@ def save_run(
                 "expected": [money(x.expected) for x in t],
                 "over": [money(x.over) for x in t],
                 "under": [money(x.under) for x in t],
+                "unverified": [money(x.unverified) for x in t],
             },
         )
     versions = sorted(set(tariff_versions))
@@ -720,6 +750,7 @@ def save_run(
         "verified_total": [money(result.verified_total)],
         "over_total": [money(result.over_total)],
         "under_total": [money(result.under_total)],
+        "unverified_total": [money(result.unverified_total)],
         "message": [""],
         "version": [time.time_ns()],
     }
@@ -735,7 +766,8 @@ def latest_run(store: Store, invoice_id: str) -> dict[str, Any] | None:
                toUnixTimestamp(finished_at) AS finished_at, settings, tariff_versions, lines,
                matched_lines, expected_charges, findings, toString(billed_total) AS billed_total,
                toString(verified_total) AS verified_total, toString(over_total) AS over_total,
-               toString(under_total) AS under_total
+               toString(under_total) AS under_total,
+               toString(unverified_total) AS unverified_total
         FROM verification_runs FINAL
         WHERE invoice_id = %(id)s AND status = 'done'
         ORDER BY finished_at DESC, version DESC LIMIT 1
@@ -745,8 +777,8 @@ def latest_run(store: Store, invoice_id: str) -> dict[str, Any] | None:
     if not rows:
         return None
     r = rows[0]
-    for k in ("billed_total", "verified_total", "over_total", "under_total"):
-        r[k] = Decimal(r[k])
+    for k in ("billed_total", "verified_total", "over_total", "under_total", "unverified_total"):
+        r[k] = money(Decimal(r[k]))
     r["started_at"] = _utc(r["started_at"])
     r["finished_at"] = _utc(r["finished_at"])
     return r
@@ -805,7 +837,7 @@ def findings(
         params,
     )
     for r in rows:
-        r["amount_at_stake"] = Decimal(r["amount_at_stake"])
+        r["amount_at_stake"] = money(Decimal(r["amount_at_stake"]))
         r["line_numbers"] = [int(x) for x in r["line_numbers"]]
         r["period_start"] = _utc(r["period_start"]) if r["period_start"] else None
         r["period_end"] = _utc(r["period_end"]) if r["period_end"] else None
@@ -837,6 +869,9 @@ def summary(store: Store, invoice_id: str, *, bureau: str | None = None) -> dict
         "run_id": run["run_id"] if run else None,
         "verified_at": run["finished_at"] if run else None,
         "ledger_head": _ledger_head(store),
+        "currency": inv["currency"],
+        "source_currency": inv["source_currency"],
+        "exchange_rate": inv["exchange_rate"],
     }
     if run is None:
         out.update(
@@ -844,6 +879,7 @@ def summary(store: Store, invoice_id: str, *, bureau: str | None = None) -> dict
             verified_total=None,
             over_total=None,
             under_total=None,
+            unverified_total=None,
             by_reason=[],
             by_group=[],
         )
@@ -856,17 +892,18 @@ def summary(store: Store, invoice_id: str, *, bureau: str | None = None) -> dict
     groups = store.rows(
         f"""
         SELECT provider, pool, bureau, sum(lines), sum(findings), toString(sum(billed)),
-               toString(sum(expected)), toString(sum(over)), toString(sum(under))
+               toString(sum(expected)), toString(sum(over)), toString(sum(under)),
+               toString(sum(unverified))
         FROM verification_totals WHERE {where}
         GROUP BY provider, pool, bureau ORDER BY provider, pool, bureau
         """,
         params,
     )
     by_group = []
-    billed = over = under = ZERO
-    for provider, pool, bur, lines, nf, b, _e, o, u in groups:
-        b, o, u = Decimal(b), Decimal(o), Decimal(u)
-        billed, over, under = billed + b, over + o, under + u
+    billed = over = under = unverified = ZERO
+    for provider, pool, bur, lines, nf, b, _e, o, u, x in groups:
+        b, o, u, x = money(Decimal(b)), money(Decimal(o)), money(Decimal(u)), money(Decimal(x))
+        billed, over, under, unverified = billed + b, over + o, under + u, unverified + x
         by_group.append(
             {
                 "provider": provider,
@@ -875,9 +912,10 @@ def summary(store: Store, invoice_id: str, *, bureau: str | None = None) -> dict
                 "lines": int(lines),
                 "findings": int(nf),
                 "billed": b,
-                "verified": b - o - u,
+                "verified": b - o - u - x,
                 "over": o,
                 "under": u,
+                "unverified": x,
             }
         )
     reasons = store.rows(
@@ -893,6 +931,7 @@ def summary(store: Store, invoice_id: str, *, bureau: str | None = None) -> dict
     by_reason = []
     for rid, kind, sev, count, o, u in reasons:
         rule = RULES[rid]
+        counted = rule.counted
         by_reason.append(
             {
                 "rule_id": rid,
@@ -901,16 +940,18 @@ def summary(store: Store, invoice_id: str, *, bureau: str | None = None) -> dict
                 "label": rule.label,
                 "label_zh": rule.label_zh,
                 "findings": int(count),
-                "over": Decimal(o) if sev != "info" else ZERO,
-                "under": Decimal(u) if sev != "info" else ZERO,
+                "over": money(Decimal(o)) if counted == "over_under" else ZERO,
+                "under": money(Decimal(u)) if counted == "over_under" else ZERO,
+                "unverified": (money(Decimal(o) + Decimal(u)) if counted == "unverified" else ZERO),
             }
         )
     by_reason.sort(key=lambda r: list(RULES).index(r["rule_id"]))
     out.update(
         billed_total=billed,
-        verified_total=billed - over - under,
+        verified_total=billed - over - under - unverified,
         over_total=over,
         under_total=under,
+        unverified_total=unverified,
         findings=sum(r["findings"] for r in by_reason),
         by_reason=by_reason,
         by_group=by_group,

@@ -50,11 +50,12 @@ from cloudtally.core.invoice import (
     PeriodParser,
     mapping_from_dict,
     norm_resource_id,
+    parse_exchange_rate,
 )
 from cloudtally.core.verification import RULES, Tolerances, VerificationPolicy
 from cloudtally.invoices import report
 from cloudtally.invoices import store as inv_store
-from cloudtally.invoices.importer import ImportLimits
+from cloudtally.invoices.importer import ImportLimits, mapping_provider_conflict
 from cloudtally.invoices.service import Job, policy_from_settings, registry, verify_invoice
 from cloudtally.store import Store
 
@@ -169,6 +170,12 @@ UPLOAD_BODY = {
                             "description": "column mapping for this provider, YAML or JSON "
                             "text (keys: provider, columns, format, encoding, timezone, …)",
                         },
+                        "exchange_rate": {
+                            "type": "string",
+                            "description": "CNY per unit of the invoice's currency, e.g. "
+                            "7.1234; required for an invoice not in CNY (refused otherwise), "
+                            "which is then converted exactly",
+                        },
                         "verify": {
                             "type": "boolean",
                             "default": True,
@@ -243,7 +250,7 @@ def _mapping(text: str | None, provider: str) -> InvoiceMapping | None:
     except InvoiceError as exc:
         raise HTTPException(422, f"mapping: {exc}") from None
     if m.provider != provider:
-        raise HTTPException(422, f"mapping is for provider {m.provider!r}, not {provider!r}")
+        raise HTTPException(422, mapping_provider_conflict(m.provider, provider))
     return m
 
 
@@ -256,6 +263,13 @@ def _period(text: str | None) -> tuple[dt.datetime, dt.datetime] | None:
         raise HTTPException(
             422, f"period: expected e.g. 2024-01 or 2024-01-01~2024-01-31, got {text!r} ({exc})"
         ) from None
+
+
+def _rate(text: str | None) -> Decimal | None:
+    try:
+        return None if text is None else parse_exchange_rate(text)
+    except ValueError as exc:
+        raise HTTPException(422, f"exchange_rate: {exc}") from None
 
 
 def _job_url(job_id: str) -> str:
@@ -318,6 +332,7 @@ async def post_import(request: Request, store: StoreDep, principal: AdminPrincip
             raise HTTPException(422, f"verify: expected true or false, got {verify_text!r}")
         mapping = _mapping(_field(form, "mapping"), provider)
         period = _period(_field(form, "period"))
+        rate = _rate(_field(form, "exchange_rate"))
         folder = request.app.state.settings.data_dir / "invoice-uploads"
         try:
             path, _ = await run_in_threadpool(_save_upload, upload, folder, limit)
@@ -336,6 +351,7 @@ async def post_import(request: Request, store: StoreDep, principal: AdminPrincip
         billing_period=period,
         file_name=file_name,
         imported_by=principal.name,
+        exchange_rate=rate,
     )
     url = _job_url(job.job_id)
     return ExactJSONResponse(
@@ -439,7 +455,8 @@ def _latest_runs(store: Store) -> dict[str, dict[str, Any]]:
                argMax(findings, version) AS findings,
                toString(argMax(verified_total, version)) AS verified_total,
                toString(argMax(over_total, version)) AS over_total,
-               toString(argMax(under_total, version)) AS under_total
+               toString(argMax(under_total, version)) AS under_total,
+               toString(argMax(unverified_total, version)) AS unverified_total
         FROM verification_runs FINAL WHERE status = 'done' GROUP BY invoice_id
         """
     )
@@ -452,7 +469,7 @@ def _bureau_totals(store: Store, bureau: str) -> dict[str, dict[str, Any]]:
         """
         SELECT invoice_id, sum(lines) AS lines, sum(findings) AS findings,
                toString(sum(billed)) AS billed, toString(sum(over)) AS over,
-               toString(sum(under)) AS under
+               toString(sum(under)) AS under, toString(sum(unverified)) AS unverified
         FROM verification_totals
         WHERE bureau = %(b)s AND run_id IN (
             SELECT argMax(run_id, version) FROM verification_runs FINAL
@@ -524,6 +541,7 @@ def list_invoices(
                     "verified_total": _money(run["verified_total"]) if run else None,
                     "over_total": _money(run["over_total"]) if run else None,
                     "under_total": _money(run["under_total"]) if run else None,
+                    "unverified_total": _money(run["unverified_total"]) if run else None,
                 }
             )
     else:
@@ -533,6 +551,7 @@ def list_invoices(
             if t is None:
                 continue
             billed, over, under = _money(t["billed"]), _money(t["over"]), _money(t["under"])
+            unverified = _money(t["unverified"])
             items.append(
                 {
                     "invoice_id": inv["invoice_id"],
@@ -544,9 +563,10 @@ def list_invoices(
                     "lines": int(t["lines"]),
                     "findings": int(t["findings"]),
                     "billed_total": billed,
-                    "verified_total": billed - over - under,
+                    "verified_total": billed - over - under - unverified,
                     "over_total": over,
                     "under_total": under,
+                    "unverified_total": unverified,
                 }
             )
     body = page.envelope(len(items), items[page.offset : page.offset + page.limit])
@@ -579,7 +599,8 @@ def _summary(store: Store, invoice_id: str, scope: str | None) -> dict[str, Any]
         k: inv[k]
         for k in (
             "provider_invoice_no", "source_format", "file_name", "file_bytes", "row_count",
-            "currency", "imported_at", "imported_by", "billed_total",
+            "currency", "source_currency", "exchange_rate", "imported_at", "imported_by",
+            "billed_total",
         )
     }  # fmt: skip
     return s
@@ -590,9 +611,12 @@ def _summary(store: Store, invoice_id: str, scope: str | None) -> dict[str, Any]
     summary="Invoice summary: billed, verified, over- and under-billing by reason and group",
     description=(
         "From the latest verification run: billed total, verified total (billed − over − "
-        "under), over- and under-billing totals, findings count, then `by_reason` (rule, "
-        "label in English and Chinese, count, over, under; informational findings carry no "
-        "money) and `by_group` (provider, pool, bureau: lines, findings, billed, verified, "
+        "under − unverifiable), over- and under-billing totals, `unverified_total` (charges "
+        "cloudtally cannot verify, V1/V2: shown apart, never over-billing), findings count, "
+        "`currency` with `source_currency` and `exchange_rate` when the file was converted, "
+        "then `by_reason` (rule, label in English and Chinese, count, over, under, "
+        "unverified; informational findings carry no money) and `by_group` (provider, "
+        "pool, bureau: lines, findings, billed, verified, "
         "over, under). Before verification, only the billed total (admin/auditor). A bureau "
         "token (or `bureau=`) gets the same computed from its own lines only, and 404 when "
         "it has none in this invoice or the invoice is not verified yet. Admins and auditors "

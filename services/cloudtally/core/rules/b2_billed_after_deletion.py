@@ -1,0 +1,13 @@
+"""B2: Billed for time after the VM was deleted."""
+
+from __future__ import annotations
+
+from cloudtally.core.rules.base import Rule
+
+RULE = Rule(
+    "B2",
+    "billed_not_metered",
+    "error",
+    "billed after the VM was deleted",
+    "资源删除后仍计费",
+)

@@ -1,0 +1,23 @@
+"""A verification rule's identity: code, kind, severity, labels (no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Rule:
+    rule_id: str
+    kind: str
+    severity: str  # error | warning | info
+    label: str
+    label_zh: str
+
+    @property
+    def counted(self) -> str:
+        """Which total the stake goes to: over/under, 'unverified', or '' (not money)."""
+        if self.kind == "unverifiable":
+            return "unverified"
+        if self.severity == "info" or self.kind == "wrong_bureau":
+            return ""
+        return "over_under"

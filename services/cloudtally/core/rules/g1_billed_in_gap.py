@@ -1,0 +1,13 @@
+"""G1: Billed quantity covered only by metering-gap hours when the tariff does not bill them."""
+
+from __future__ import annotations
+
+from cloudtally.core.rules.base import Rule
+
+RULE = Rule(
+    "G1",
+    "billed_not_metered",
+    "error",
+    "billed during a metering gap",
+    "计量缺失时段计费",
+)

@@ -1,0 +1,13 @@
+"""M1: Metered and rated by cloudtally but not on the invoice."""
+
+from __future__ import annotations
+
+from cloudtally.core.rules.base import Rule
+
+RULE = Rule(
+    "M1",
+    "metered_not_billed",
+    "warning",
+    "metered but not billed",
+    "已计量未计费",
+)

@@ -1,0 +1,13 @@
+"""R1: The contract's tender discount was not applied."""
+
+from __future__ import annotations
+
+from cloudtally.core.rules.base import Rule
+
+RULE = Rule(
+    "R1",
+    "discount_missing",
+    "error",
+    "tender discount not applied",
+    "未执行中标折扣",
+)

@@ -1,0 +1,13 @@
+"""R3: A volume-tier reduction was not applied (per line or as the invoice's credit)."""
+
+from __future__ import annotations
+
+from cloudtally.core.rules.base import Rule
+
+RULE = Rule(
+    "R3",
+    "discount_missing",
+    "error",
+    "volume tier cut not applied",
+    "未执行规模阶梯降价",
+)

@@ -1,0 +1,14 @@
+"""V1: A resource type cloudtally does not meter, on a VM inventory knows: shown apart, never
+counted as over-billing."""
+
+from __future__ import annotations
+
+from cloudtally.core.rules.base import Rule
+
+RULE = Rule(
+    "V1",
+    "unverifiable",
+    "warning",
+    "resource type not metered by cloudtally",
+    "资源类型无法核验",
+)
