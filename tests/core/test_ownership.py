@@ -1,0 +1,51 @@
+"""Ownership periods from inventory events: moves, deletions, re-creations."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from cloudtally.core.ownership import (
+    FOREVER,
+    OwnerEvent,
+    owned_spans,
+    owned_throughout,
+    owner_at,
+    periods_from_events,
+)
+
+D = [dt.datetime(2026, 1, d, tzinfo=dt.UTC) for d in range(1, 31)]
+
+
+def test_a_vm_that_moves_twice_has_three_periods() -> None:
+    events = [
+        OwnerEvent(D[10], "x"),
+        OwnerEvent(D[0], "y"),
+        OwnerEvent(D[5], "y"),  # an update without a move does not split the period
+        OwnerEvent(D[20], "y"),
+    ]
+    periods = periods_from_events("vm", events)
+    assert [(p.bureau, p.start, p.end) for p in periods] == [
+        ("y", D[0], D[10]),
+        ("x", D[10], D[20]),
+        ("y", D[20], FOREVER),
+    ]
+    assert owner_at(periods, D[0] - dt.timedelta(seconds=1)) is None
+    assert owner_at(periods, D[9]) == "y"
+    assert owner_at(periods, D[10]) == "x"
+    assert owner_at(periods, D[25]) == "y"
+    assert owned_throughout(periods, "y", D[1], D[10])
+    assert not owned_throughout(periods, "y", D[1], D[11])  # spans the move
+    assert not owned_throughout(periods, "x", D[9], D[12])
+    assert owned_spans(periods, "y", D[5], D[25]) == [(D[5], D[10]), (D[20], D[25])]
+
+
+def test_deleted_means_owned_by_no_one_until_recreated() -> None:
+    events = [
+        OwnerEvent(D[0], "y"),
+        OwnerEvent(D[3], "y", deleted=True),
+        OwnerEvent(D[7], "y"),
+    ]
+    periods = periods_from_events("vm", events)
+    assert [(p.start, p.end) for p in periods] == [(D[0], D[3]), (D[7], FOREVER)]
+    assert owner_at(periods, D[5]) is None
+    assert not owned_throughout(periods, "y", D[0], D[8])
