@@ -8,7 +8,7 @@ import numpy as np
 
 from cloudtally.store import Store
 
-T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
+T0 = 1_767_196_800  # 2026-01-01T00:00:00+08:00 (local midnight: moves fall between days)
 DAY = 86_400
 MOVE_1 = T0 + 10 * DAY  # edu → health
 MOVE_2 = T0 + 20 * DAY  # health → edu
@@ -26,8 +26,8 @@ def _event(vm: str, ts: int, bureau: str, event: str = "created", vcpu: int = 4)
         name=f"{vm}@{bureau}",
         bureau=bureau,
         system=f"{bureau}-sys",
-        pool="A-1",
-        provider="A",
+        pool="pool-1",
+        provider="provider-a",
         vcpu=vcpu,
         mem_gb=Decimal(8),
         disk_ids=["d0"],
@@ -48,20 +48,21 @@ def inventory_events() -> list[dict]:
     return events
 
 
-def seed_moving_fleet(store: Store, *, hours: int = 30 * 24) -> None:
-    """Inventory with the moves, and one sample an hour for every VM over ``hours``."""
+def seed_moving_fleet(store: Store, *, hours: int = 30 * 24, step: int = 3600) -> None:
+    """Inventory with the moves, and one sample every ``step`` s for every VM over ``hours``."""
     events = inventory_events()
     store.insert("vm_inventory", {k: [e[k] for e in events] for k in events[0]})
     vms = [*STAYERS, MOVER]
-    ts = T0 + 3600 * np.arange(hours)
+    ts = T0 + step * np.arange(hours * 3600 // step)
+    n = len(ts)
     store.insert(
         "samples",
         {
-            "vm_id": np.repeat(np.array(vms, dtype=object), hours),
+            "vm_id": np.repeat(np.array(vms, dtype=object), n),
             "ts": np.tile(ts, len(vms)),
-            "cpu_pct": np.full(hours * len(vms), 12.5, dtype=np.float32),
-            "mem_pct": np.full(hours * len(vms), 40.0, dtype=np.float32),
-            "source": np.full(hours * len(vms), "test", dtype=object),
-            "version": np.ones(hours * len(vms), dtype=np.uint64),
+            "cpu_pct": np.full(n * len(vms), 12.5, dtype=np.float32),
+            "mem_pct": np.full(n * len(vms), 40.0, dtype=np.float32),
+            "source": np.full(n * len(vms), "test", dtype=object),
+            "version": np.ones(n * len(vms), dtype=np.uint64),
         },
     )

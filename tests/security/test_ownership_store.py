@@ -7,7 +7,14 @@ import datetime as dt
 from cloudtally.core.ownership import OwnerEvent, periods_from_events
 from cloudtally.queries.ownership import owned_at, ownership
 from cloudtally.store import Store
-from tests.security.ownership_fleet import MOVER, MOVE_1, MOVE_2, T0, inventory_events, seed_moving_fleet
+from tests.security.ownership_fleet import (
+    MOVE_1,
+    MOVE_2,
+    MOVER,
+    T0,
+    inventory_events,
+    seed_moving_fleet,
+)
 
 
 def _utc(s: int) -> dt.datetime:
@@ -16,21 +23,14 @@ def _utc(s: int) -> dt.datetime:
 
 def test_store_periods_match_the_core_rule(store: Store) -> None:
     seed_moving_fleet(store, hours=1)
-    store.insert(
-        "vm_inventory",
-        {
-            k: [v]
-            for k, v in {**inventory_events()[0], "event_ts": T0 + 3 * 86_400,
-                         "event": "deleted"}.items()
-        },
-    )
-    got = ownership(store)
+    deleted = {**inventory_events()[0], "event_ts": T0 + 3 * 86_400, "event": "deleted"}
+    store.insert("vm_inventory", {k: [v] for k, v in deleted.items()})
     by_vm: dict[str, list[OwnerEvent]] = {}
-    for e in inventory_events() + [{**inventory_events()[0], "event_ts": T0 + 3 * 86_400,
-                                     "event": "deleted"}]:
+    for e in [*inventory_events(), deleted]:
         by_vm.setdefault(e["vm_id"], []).append(
             OwnerEvent(_utc(e["event_ts"]), e["bureau"], e["event"] == "deleted")
         )
+    got = ownership(store)
     assert got == {vm: periods_from_events(vm, evs) for vm, evs in by_vm.items()}
     assert [(p.bureau, p.start) for p in got[MOVER]] == [
         ("edu", _utc(T0)),

@@ -12,9 +12,10 @@ The rules every read model applies (the store side is
 :mod:`cloudtally.queries.ownership`, which computes the same periods in SQL):
 
 * an instant (a sample) belongs to :func:`owner_at` that instant;
-* a period (an invoice line, a finding) belongs to a bureau only if it owned the
-  VM for the whole period (:func:`owned_throughout`); a line that spans a move
-  belongs to no single bureau and only the buyer (admin, auditor) sees it;
+* a period (an invoice line, a finding) belongs to the bureau that was the only
+  owner of the VM during it (:func:`sole_owner`; creation or deletion inside the
+  period does not matter); a line that spans a move belongs to no single bureau
+  and only the buyer (admin, auditor) sees it;
 * rows the pipeline derives per hour or per local day (utilization rollups, bill
   lines) carry the owner the rollup computed from the same history (the owner
   at the end of the hour; a day's row the owner at the end of its last hour).
@@ -80,11 +81,26 @@ def owner_at(periods: Sequence[OwnershipPeriod], t: dt.datetime) -> str | None:
     return None
 
 
-def owned_throughout(
-    periods: Sequence[OwnershipPeriod], bureau: str, start: dt.datetime, end: dt.datetime
-) -> bool:
-    """True if ``bureau`` owned the VM for the whole of [start, end) (an empty period: at start)."""
-    return any(p.bureau == bureau and p.start <= start and end <= p.end for p in periods)
+def owners_during(
+    periods: Sequence[OwnershipPeriod], start: dt.datetime, end: dt.datetime
+) -> set[str]:
+    """Every bureau that owned the VM at some time in [start, end) (an empty period: at start)."""
+    if end <= start:
+        owner = owner_at(periods, start)
+        return {owner} if owner else set()
+    return {p.bureau for p in periods if p.start < end and start < p.end}
+
+
+def sole_owner(
+    periods: Sequence[OwnershipPeriod], start: dt.datetime, end: dt.datetime
+) -> str | None:
+    """The bureau a period belongs to: the only one that owned the VM during it, else None.
+
+    A VM created or deleted inside the period still belongs to its one owner; a
+    period that spans a move belongs to no single bureau (the buyer sees it).
+    """
+    owners = owners_during(periods, start, end)
+    return next(iter(owners)) if len(owners) == 1 else None
 
 
 def owned_spans(
