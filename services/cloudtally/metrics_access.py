@@ -57,7 +57,7 @@ def serve_metrics(settings: Any, port: int, addr: str) -> ThreadingHTTPServer:
     """The worker's / collectors' metrics port, with the same token rule as the API."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             if not allowed(settings, self.headers.get("Authorization")):
                 self.send_response(401)
                 self.send_header("WWW-Authenticate", "Bearer")
@@ -73,7 +73,7 @@ def serve_metrics(settings: Any, port: int, addr: str) -> ThreadingHTTPServer:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             return
 
     server = ThreadingHTTPServer((addr, port), Handler)
