@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from fastapi import FastAPI
 
+from cloudtally.api.headers import SecurityHeaders
 from cloudtally.api.responses import ExactJSONResponse
 from cloudtally.api.routes import billing, fleet, health, ingest, invoices, utilization, vms
 from cloudtally.settings import Settings
@@ -34,6 +35,7 @@ def create_api(settings: Settings, store_provider: Callable[[], Store]) -> FastA
     app.state.store_provider = store_provider
     for module in (health, fleet, vms, ingest, utilization, billing, invoices):
         app.include_router(module.router)
+    app.add_middleware(SecurityHeaders)
     return app
 
 
