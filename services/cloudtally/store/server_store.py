@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 import numpy as np
 import pyarrow as pa
 
-from cloudtally.store.base import Columns, Params, Store, StoreError, normalize_value, render
+from cloudtally.store.base import Columns, Params, Store, StoreError, normalize_value
 
 # The driver logs a line per non-numpy column type on every insert; not useful.
 logging.getLogger("clickhouse_driver.columns.service").setLevel(logging.ERROR)
@@ -87,17 +87,17 @@ class ServerStore(Store):
             raise StoreError(f"{message}\n-- SQL: {sql[:500]}") from exc
 
     def execute(self, sql: str, params: Params = None) -> None:
-        self._run(render(sql, params), settings={"use_numpy": False})
+        self._run(self.render(sql, params), settings={"use_numpy": False})
 
     def query(self, sql: str, params: Params = None) -> tuple[list[str], list[tuple[Any, ...]]]:
         rows, types = self._run(
-            render(sql, params), with_column_types=True, settings={"use_numpy": False}
+            self.render(sql, params), with_column_types=True, settings={"use_numpy": False}
         )
         names = [t[0] for t in types]
         return names, [tuple(normalize_value(v) for v in r) for r in rows]
 
     def columns(self, sql: str, params: Params = None) -> dict[str, np.ndarray]:
-        data, types = self._run(render(sql, params), columnar=True, with_column_types=True)
+        data, types = self._run(self.render(sql, params), columnar=True, with_column_types=True)
         out = {}
         for (name, _type), col in zip(types, data, strict=True):
             arr = np.asarray(col)
