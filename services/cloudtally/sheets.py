@@ -7,8 +7,17 @@ export passes its rows through :func:`text_cells` after appending them (see
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
+
+# XML 1.0 cannot hold these control characters; openpyxl refuses them (a 500 before).
+_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def xlsx_text(text: str) -> str:
+    """Text an XLSX cell can hold: XML-illegal control characters become U+FFFD."""
+    return _ILLEGAL.sub("\ufffd", text)
 
 
 def text_cells(cells: Iterable[Any]) -> None:
@@ -24,7 +33,7 @@ def write_only_row(ws: Any, values: Iterable[Any]) -> list[Any]:
 
     row = []
     for v in values:
-        cell = WriteOnlyCell(ws, value=v)
+        cell = WriteOnlyCell(ws, value=xlsx_text(v) if isinstance(v, str) else v)
         if isinstance(v, str):
             cell.data_type = "s"
         row.append(cell)

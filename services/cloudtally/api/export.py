@@ -25,7 +25,7 @@ from fastapi.responses import Response
 
 from cloudtally.billing.statements import HEADERS_ZH as BILLING_HEADERS_ZH
 from cloudtally.core.cells import neutralise
-from cloudtally.sheets import text_cells
+from cloudtally.sheets import text_cells, xlsx_text
 
 Lang = Literal["en", "zh"]
 TableFormat = Literal["json", "csv"]
@@ -136,7 +136,7 @@ def _xlsx_value(v: Any) -> Any:
         return v.isoformat()
     if v is None or isinstance(v, bool | int | float | Decimal | dt.date):
         return v
-    return _text(v)
+    return xlsx_text(_text(v))
 
 
 def csv_bytes(keys: Sequence[str], rows: Sequence[Sequence[Any]], lang: str) -> bytes:
@@ -153,8 +153,8 @@ def xlsx_bytes(keys: Sequence[str], rows: Sequence[Sequence[Any]], lang: str, ti
 
     wb = Workbook()
     ws = wb.active
-    ws.title = "".join(c for c in title if c not in "[]:*?/\\")[:31] or "sheet"
-    ws.append(header_names(keys, lang))
+    ws.title = xlsx_text("".join(c for c in title if c not in "[]:*?/\\"))[:31] or "sheet"
+    ws.append([xlsx_text(h) for h in header_names(keys, lang)])
     for row in rows:
         ws.append([_xlsx_value(v) for v in row])
         text_cells(ws[ws.max_row])

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from fastapi import FastAPI
 
+from cloudtally.api import errors
 from cloudtally.api.headers import SecurityHeaders
 from cloudtally.api.responses import ExactJSONResponse
 from cloudtally.api.routes import billing, fleet, health, ingest, invoices, utilization, vms
@@ -36,6 +37,7 @@ def create_api(settings: Settings, store_provider: Callable[[], Store]) -> FastA
     for module in (health, fleet, vms, ingest, utilization, billing, invoices):
         app.include_router(module.router)
     app.add_middleware(SecurityHeaders)
+    errors.install(app)
     return app
 
 

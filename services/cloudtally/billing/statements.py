@@ -389,14 +389,17 @@ def to_xlsx(
     """Write an XLSX sheet; amounts stay exact (written as numbers with 2 decimals)."""
     from openpyxl import Workbook
 
-    from cloudtally.sheets import text_cells
+    from cloudtally.sheets import text_cells, xlsx_text
 
     wb = Workbook()
     ws = wb.active
-    ws.title = title[:31]
+    ws.title = xlsx_text(title)[:31]
     ws.append(header_names(keys, lang))
     for row in body:
-        ws.append([float(v) if isinstance(v, Decimal) else v for v in row])
+        ws.append(
+            [float(v) if isinstance(v, Decimal) else xlsx_text(v) if isinstance(v, str) else v
+             for v in row]
+        )  # fmt: skip
         text_cells(ws[ws.max_row])
         for cell in ws[ws.max_row]:
             if isinstance(cell.value, float):

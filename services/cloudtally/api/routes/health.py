@@ -18,7 +18,11 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness: the store answers and is fully migrated")
+@router.get(
+    "/readyz",
+    summary="Readiness: the store answers and is fully migrated",
+    responses={503: {"description": "not ready: store down, migrations pending or no tokens"}},
+)
 def readyz(store: StoreDep, request: Request, response: Response) -> dict[str, object]:
     """Ready when the store answers, is migrated and a valid token set serves. A tokens file
     that stopped loading shows under ``tokens`` (still ready while the last valid set serves)."""
