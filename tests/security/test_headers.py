@@ -10,8 +10,8 @@ from tests.api.test_invoices_api import fleet, upload, wait
 from tests.invoices.test_store import PROVIDER
 
 
-def test_security_headers(api, store) -> None:
-    client, tokens = api
+def test_security_headers(chdb_api, chdb_store) -> None:
+    client, tokens = chdb_api
     admin = tokens["admin"]
     open_ = client.get("/healthz")
     assert open_.headers["x-content-type-options"] == "nosniff"
@@ -24,7 +24,7 @@ def test_security_headers(api, store) -> None:
     refused = client.get("/api/v1/vms", headers=auth("wrong"))
     assert refused.status_code == 401 and refused.headers["cache-control"] == "no-store"
 
-    exp, lifecycle = fleet(store, vms=4)
+    exp, lifecycle = fleet(chdb_store, vms=4)
     lines, _ = generate_invoice(exp, lifecycle, form="focus", errors=["P1"])
     data = render_focus_csv(lines, provider=PROVIDER, billing_period=(
         exp[0].period_start, exp[0].period_end))  # fmt: skip

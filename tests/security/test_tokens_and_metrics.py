@@ -20,7 +20,7 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 
-def _client(store: Store, tmp_path: Path, **kw: object) -> tuple[TestClient, dict[str, str]]:
+def _client(chdb_store: Store, tmp_path: Path, **kw: object) -> tuple[TestClient, dict[str, str]]:
     tokens = write_demo_tokens(tmp_path / "tokens.yaml", ["edu"])
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
@@ -28,7 +28,7 @@ def _client(store: Store, tmp_path: Path, **kw: object) -> tuple[TestClient, dic
         data_dir=tmp_path,
         **kw,  # type: ignore[arg-type]
     )
-    return TestClient(create_api(settings, lambda: store)), tokens
+    return TestClient(create_api(settings, lambda: chdb_store)), tokens
 
 
 def _touch_later(path: Path, text: str) -> None:
@@ -38,8 +38,10 @@ def _touch_later(path: Path, text: str) -> None:
     os.utime(path, (t, t))
 
 
-def test_a_syntax_error_keeps_the_last_valid_tokens(store: Store, tmp_path: Path, caplog) -> None:
-    client, tokens = _client(store, tmp_path)
+def test_a_syntax_error_keeps_the_last_valid_tokens(
+    chdb_store: Store, tmp_path: Path, caplog
+) -> None:
+    client, tokens = _client(chdb_store, tmp_path)
     h = {"Authorization": f"Bearer {tokens['bureau:edu']}"}
     assert client.get("/api/v1/fleet", headers=h).status_code == 200
     good = (tmp_path / "tokens.yaml").read_text()
@@ -69,22 +71,22 @@ def test_a_syntax_error_keeps_the_last_valid_tokens(store: Store, tmp_path: Path
     assert "cloudtally_tokens_file_valid 1.0" in client.get("/metrics", headers=admin).text
 
 
-def test_no_valid_tokens_file_is_not_ready(store: Store, tmp_path: Path) -> None:
+def test_no_valid_tokens_file_is_not_ready(chdb_store: Store, tmp_path: Path) -> None:
     (tmp_path / "tokens.yaml").write_text("tokens: [unclosed\n")
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         api_tokens_file=tmp_path / "tokens.yaml",
         data_dir=tmp_path,
     )
-    client = TestClient(create_api(settings, lambda: store))
+    client = TestClient(create_api(settings, lambda: chdb_store))
     r = client.get("/readyz")
     assert r.status_code == 503 and r.json()["status"] == "no valid tokens file"
     assert client.get("/api/v1/fleet", headers={"Authorization": "Bearer x"}).status_code == 401
 
 
-def test_metrics_need_the_scrape_token_or_an_admin(store: Store, tmp_path: Path) -> None:
+def test_metrics_need_the_scrape_token_or_an_admin(chdb_store: Store, tmp_path: Path) -> None:
     (tmp_path / "scrape.token").write_text("scrape-me\n")
-    client, tokens = _client(store, tmp_path, metrics_token_file=tmp_path / "scrape.token")
+    client, tokens = _client(chdb_store, tmp_path, metrics_token_file=tmp_path / "scrape.token")
     assert client.get("/metrics").status_code == 401
     bureau = {"Authorization": f"Bearer {tokens['bureau:edu']}"}
     assert client.get("/metrics", headers=bureau).status_code == 401
