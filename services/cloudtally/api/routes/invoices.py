@@ -86,7 +86,7 @@ LINE_COLUMNS = [
 class ImportAccepted(BaseModel):
     job_id: str
     kind: str = Field(description="import")
-    state: str = Field(description="queued | running | done | failed")
+    state: str = Field(description="queued | running | done | failed | interrupted")
     status_url: str = Field(description="poll this (also in the Location header)")
 
 
@@ -100,7 +100,7 @@ class RowErrorDoc(BaseModel):
 class JobStatus(BaseModel):
     job_id: str
     kind: str = Field(description="import | verify")
-    state: str = Field(description="queued | running | done | failed")
+    state: str = Field(description="queued | running | done | failed | interrupted")
     progress: float = Field(description="0..1 (bytes read of the file; 1 when done)")
     rows: int = Field(description="rows parsed so far")
     bytes_read: int
@@ -396,10 +396,10 @@ def _job_view(job: Job) -> dict[str, Any]:
 @router.get(
     "/jobs",
     summary="Recent import and verification jobs (admin, auditor)",
-    description="The jobs this process remembers (the latest 200), newest first.",
+    description="The latest 200 jobs (kept in the store across restarts), newest first.",
 )
-def list_jobs(principal: ReadAllPrincipal) -> Response:
-    jobs = [_job_view(j) for j in reversed(registry.list())]
+def list_jobs(principal: ReadAllPrincipal, store: StoreDep) -> Response:
+    jobs = [_job_view(j) for j in reversed(registry.list(store))]
     return ExactJSONResponse({"items": jobs})
 
 
@@ -411,13 +411,14 @@ def list_jobs(principal: ReadAllPrincipal) -> Response:
         "A rejected file ends `failed` with `errors`: row number (header = row 1), column and "
         "reason of each bad row (the first 1,000), and nothing imported. When done, "
         "`invoice_id` names the invoice (`duplicate: true` if the file had been imported "
-        "before) and `result.verification` the verification run's totals. 404 for a job this "
-        "process does not know (jobs live in memory)."
+        "before) and `result.verification` the verification run's totals. Jobs are kept in "
+        "the store: after a restart a finished job still answers, and one the restart cut "
+        "off is `interrupted` with what to re-run in `message`. 404 for an unknown job."
     ),
     responses={200: {"model": JobStatus}, 404: {"description": "unknown job"}},
 )
-def get_job(job_id: str, principal: ReadAllPrincipal) -> Response:
-    job = registry.get(job_id)
+def get_job(job_id: str, principal: ReadAllPrincipal, store: StoreDep) -> Response:
+    job = registry.get(job_id, store)
     if job is None:
         raise HTTPException(404, f"no job {job_id!r}")
     return ExactJSONResponse(_job_view(job))
@@ -840,7 +841,10 @@ def post_verify(
     policy = _verification_policy(inv, req)
     if req.background:
         job = registry.submit(
-            "verify", lambda job: verify_invoice(store, invoice_id, policy=policy)
+            "verify",
+            lambda job: verify_invoice(store, invoice_id, policy=policy),
+            store=store,
+            subject=invoice_id,
         )
         url = _job_url(job.job_id)
         return ExactJSONResponse(
