@@ -7,7 +7,10 @@ import re
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
+
+import pytest
 
 from cloudtally.devtools.clickhouse_server import free_port
 
@@ -33,10 +36,17 @@ def test_help_lists_every_process_and_task() -> None:
         assert re.search(rf"\b{command}\b", out), command
 
 
-def test_node_collector_serves_its_metrics(broker, settings) -> None:
-    """A collector in cluster mode exposes /metrics for Prometheus (CLOUDTALLY_METRICS_PORT)."""
+def test_node_collector_serves_its_metrics(broker, settings, tmp_path) -> None:
+    """A collector in cluster mode exposes /metrics for Prometheus (CLOUDTALLY_METRICS_PORT),
+    to the scrape token only."""
     port = free_port()
-    env = {**os.environ, **settings().as_env(), "CLOUDTALLY_METRICS_PORT": str(port)}
+    (tmp_path / "scrape.token").write_text("s3cret-scrape\n")
+    env = {
+        **os.environ,
+        **settings().as_env(),
+        "CLOUDTALLY_METRICS_PORT": str(port),
+        "CLOUDTALLY_METRICS_TOKEN_FILE": str(tmp_path / "scrape.token"),
+    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "cloudtally.cli", "node", "--interval", "0.3", "--count", "40"],
         env=env,
@@ -48,13 +58,18 @@ def test_node_collector_serves_its_metrics(broker, settings) -> None:
         while time.monotonic() < deadline and produced < 2:
             time.sleep(0.3)
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                url = f"http://127.0.0.1:{port}/metrics"
+                req = urllib.request.Request(url, headers={"Authorization": "Bearer s3cret-scrape"})
+                with urllib.request.urlopen(req, timeout=2) as r:
                     text = r.read().decode()
             except OSError:
                 continue
             m = re.search(r'^cloudtally_samples_produced_total\{source="node"\} (\S+)$', text, re.M)
             produced = float(m.group(1)) if m else 0.0
         assert produced >= 2, "the node collector's /metrics never showed produced samples"
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2)
+        assert refused.value.code == 401
     finally:
         proc.terminate()
         proc.wait(10)

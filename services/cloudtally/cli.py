@@ -31,9 +31,9 @@ def _serve_metrics() -> None:
     """Collectors expose /metrics too when CLOUDTALLY_METRICS_PORT > 0 (cluster scrape)."""
     s = get_settings()
     if s.metrics_port:
-        from prometheus_client import start_http_server
+        from cloudtally.metrics_access import serve_metrics
 
-        start_http_server(s.metrics_port, addr=s.api_host)
+        serve_metrics(s, s.metrics_port, s.api_host)
 
 
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="debug logging")]

@@ -231,4 +231,16 @@ CALENDAR_PROVISIONAL_HOURS = Gauge(
     "UTC hours weighted by the plain weekday rule because their local year has no "
     "official working-day schedule; add the year to the policy's official_calendar",
     ["year"],
+# API access: the tokens file (a bad file keeps the last valid one serving).
+TOKENS_FILE_VALID = Gauge(
+    "cloudtally_tokens_file_valid", "1 if the tokens file last read loaded, 0 if it did not"
+)
+TOKENS_FILE_ERRORS = Counter(
+    "cloudtally_tokens_file_errors_total", "Tokens file reads that failed (last valid kept)"
+)
+TOKENS_FILE_LOADED = Gauge(
+    "cloudtally_tokens_file_loaded_timestamp_seconds", "Unix time the tokens file last loaded"
+)
+METRICS_REFUSED = Counter(
+    "cloudtally_metrics_scrapes_refused_total", "/metrics requests without a scrape token"
 )

@@ -31,8 +31,16 @@ READY_TIMEOUT_S = 90
 
 def _env(settings: Settings, data_dir: Path, tokens: Path) -> dict[str, str]:
     env = dict(os.environ)
+    scrape = settings.metrics_token_file or data_dir / "metrics.token"
+    if not scrape.exists():  # /metrics is not public: a scrape token for Prometheus
+        import secrets
+
+        scrape.parent.mkdir(parents=True, exist_ok=True)
+        scrape.write_text(secrets.token_urlsafe(24) + "\n")
+        scrape.chmod(0o600)
     env.update(
         {
+            "CLOUDTALLY_METRICS_TOKEN_FILE": str(scrape),
             "CLOUDTALLY_MODE": "embedded",
             "CLOUDTALLY_DATA_DIR": str(data_dir),
             "CLOUDTALLY_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
@@ -178,7 +186,7 @@ def _banner(base: str, data_dir: Path, tokens: Path, plain: dict[str, str], stor
         f"  broker        {storage}",
         f"  API docs      {base}/docs",
         f"  readiness     {base}/readyz",
-        f"  metrics       {base}/metrics",
+        f"  metrics       {base}/metrics (Bearer token in {data_dir / 'metrics.token'})",
         f"  data folder   {data_dir}   (logs in {data_dir / 'logs'})",
         f"  tokens file   {tokens}",
     ]

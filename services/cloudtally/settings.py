@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     # every request is refused unless api_auth is false (local experiments only).
     api_tokens_file: Path | None = None
     api_auth: bool = True
+    # Scrape token for /metrics (first line of the file; Prometheus' credentials_file).
+    metrics_token_file: Path | None = None
 
     policy_file: Path | None = None
 

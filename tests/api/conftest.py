@@ -80,6 +80,10 @@ def seed_two_bureaus(store: Store) -> None:
 
 @pytest.fixture
 def api(store: Store, tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    yield from serve_two_bureaus(store, tmp_path)
+
+
+def serve_two_bureaus(store: Store, tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
     seed_two_bureaus(store)
     tokens_file = tmp_path / "tokens.yaml"
     tokens = write_demo_tokens(tokens_file, list(BUREAUS))

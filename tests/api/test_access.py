@@ -17,7 +17,7 @@ def test_requests_without_a_valid_token_are_refused(api) -> None:
     assert client.get("/api/v1/fleet").status_code == 401
     assert client.get("/api/v1/fleet", headers=auth("not-a-token")).status_code == 401
     assert client.get("/healthz").status_code == 200  # probes stay open
-    assert client.get("/metrics").status_code == 200
+    assert client.get("/metrics").status_code == 401  # business figures: not public
 
 
 def test_admin_sees_every_bureau(api) -> None:

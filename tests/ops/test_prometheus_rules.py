@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 
@@ -25,8 +26,14 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, capture_output=True, text=True, timeout=120, cwd=PROM_DIR)
 
 
-def test_promtool_check_config() -> None:
-    r = run(tool("promtool"), "check", "config", "prometheus.yml")
+def test_promtool_check_config(tmp_path) -> None:
+    """On a copy with the scrape token file an operator creates (secrets/README.md)."""
+    shutil.copytree(PROM_DIR, tmp_path / "prom")
+    (tmp_path / "prom" / "secrets" / "cloudtally-metrics-token").write_text("token\n")
+    r = subprocess.run(
+        [tool("promtool"), "check", "config", "prometheus.yml"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path / "prom",
+    )  # fmt: skip
     assert r.returncode == 0, r.stdout + r.stderr
     assert "2 rule files found" in r.stdout
 

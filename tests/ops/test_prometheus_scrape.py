@@ -78,7 +78,9 @@ def services(clickhouse_server: Any, broker: str, tmp_path: Path, test_id: str) 
         "CLOUDTALLY_METRICS_PORT": str(metrics_port),
         "CLOUDTALLY_WORKER_WEB_PORT": str(_free_port()),
         "CLOUDTALLY_DATA_DIR": str(tmp_path / "data"),
+        "CLOUDTALLY_METRICS_TOKEN_FILE": str(tmp_path / "scrape.token"),
     }
+    (tmp_path / "scrape.token").write_text("scrape-token-for-prometheus\n")
     cli = [sys.executable, "-m", "cloudtally.cli"]
     procs = [
         subprocess.Popen(
@@ -101,6 +103,7 @@ def services(clickhouse_server: Any, broker: str, tmp_path: Path, test_id: str) 
             "api": api_port,
             "worker": metrics_port,
             "logs": tmp_path,
+            "token_file": tmp_path / "scrape.token",
             "broker": broker,
             "topic": f"samples-{test_id}",
         }
@@ -121,6 +124,7 @@ def test_prometheus_scrapes_api_and_worker_and_sees_the_metrics(
 ) -> None:
     prometheus = shutil.which("prometheus") or tool("prometheus")
     port = _free_port()
+    token = services["token_file"]
     rules = tmp_path / "rules"
     shutil.copytree(PROM_DIR / "rules", rules)
     config = {
@@ -130,10 +134,13 @@ def test_prometheus_scrapes_api_and_worker_and_sees_the_metrics(
             {
                 "job_name": "cloudtally-worker",
                 "static_configs": [{"targets": [f"127.0.0.1:{services['worker']}"]}],
+                # as deploy/prometheus/prometheus.yml: the scrape token from a file
+                "authorization": {"type": "Bearer", "credentials_file": str(token)},
             },
             {
                 "job_name": "cloudtally-api",
                 "static_configs": [{"targets": [f"127.0.0.1:{services['api']}"]}],
+                "authorization": {"type": "Bearer", "credentials_file": str(token)},
             },
         ],
     }

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
-from functools import lru_cache
+import threading
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,6 +14,9 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from cloudtally.core.access import Principal, TokenEntry, authenticate, hash_token
+from cloudtally.metrics import TOKENS_FILE_ERRORS, TOKENS_FILE_LOADED, TOKENS_FILE_VALID
+
+log = logging.getLogger("cloudtally.api.auth")
 
 bearer = HTTPBearer(auto_error=False, description="Bearer token from the tokens file")
 
@@ -51,9 +56,78 @@ def write_demo_tokens(path: Path, bureaus: list[str]) -> dict[str, str]:
     return plain
 
 
-@lru_cache(maxsize=8)
-def _cached_tokens(path: str, mtime: float) -> list[TokenEntry]:
-    return load_tokens(Path(path))
+class TokensFile:
+    """The tokens file as last read correctly.
+
+    A file that fails to load (bad YAML, a bad entry, gone) never takes the API
+    down: the last valid entries keep serving, the error is logged loudly at
+    every change, ``/readyz`` shows it and ``cloudtally_tokens_file_valid`` is 0
+    until a correct file is written. Reloaded when its mtime or size changes.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.entries: list[TokenEntry] | None = None  # None: never loaded correctly
+        self.error: str | None = None
+        self.loaded_at: float | None = None
+        self._seen: tuple[float, int] | None = None
+        self._lock = threading.Lock()
+
+    def current(self) -> list[TokenEntry]:
+        try:
+            st = self.path.stat()
+            seen: tuple[float, int] | None = (st.st_mtime, st.st_size)
+        except OSError:
+            seen = None
+        with self._lock:
+            if seen != self._seen or (seen is None and self.error is None):
+                self._seen = seen
+                self._reload()
+            return self.entries or []
+
+    def _reload(self) -> None:
+        try:
+            if not self.path.exists():
+                raise ValueError("the file does not exist")
+            entries = load_tokens(self.path)
+        except (OSError, ValueError, yaml.YAMLError, AttributeError, TypeError) as exc:
+            self.error = f"{self.path}: {exc}".replace("\n", " ")[:500]
+            TOKENS_FILE_VALID.set(0)
+            TOKENS_FILE_ERRORS.inc()
+            kept = "no valid token set: every request is refused"
+            if self.entries is not None:
+                kept = f"still serving the last valid file ({len(self.entries)} tokens)"
+            log.error("TOKENS FILE NOT LOADED — %s; %s", self.error, kept)
+            return
+        self.entries, self.error, self.loaded_at = entries, None, time.time()
+        TOKENS_FILE_VALID.set(1)
+        TOKENS_FILE_LOADED.set(self.loaded_at)
+        log.info("tokens file %s loaded: %d tokens", self.path, len(entries))
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "file": str(self.path),
+            "valid": self.error is None and self.entries is not None,
+            "serving": len(self.entries) if self.entries is not None else 0,
+            "error": self.error,
+        }
+
+
+_files: dict[str, TokensFile] = {}
+_files_lock = threading.Lock()
+
+
+def tokens_file(path: Path) -> TokensFile:
+    with _files_lock:
+        f = _files.get(str(path))
+        if f is None:
+            f = _files[str(path)] = TokensFile(path)
+        return f
+
+
+def current_tokens(settings: Any) -> list[TokenEntry]:
+    path = settings.api_tokens_file
+    return tokens_file(path).current() if path else []
 
 
 def current_principal(
@@ -69,9 +143,7 @@ def current_principal(
             "missing bearer token",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    path = settings.api_tokens_file
-    entries = _cached_tokens(str(path), path.stat().st_mtime) if path and path.exists() else []
-    principal = authenticate(creds.credentials, entries)
+    principal = authenticate(creds.credentials, current_tokens(settings))
     if principal is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "unknown token", headers={"WWW-Authenticate": "Bearer"}

@@ -30,7 +30,7 @@ class Page:
 
 def page(
     limit: Annotated[int, Query(ge=1, le=10_000, description="page size")] = 100,
-    offset: Annotated[int, Query(ge=0, description="rows to skip")] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000, description="rows to skip")] = 0,
 ) -> Page:
     return Page(limit, offset)
 

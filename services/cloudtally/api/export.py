@@ -5,7 +5,8 @@ CSV column means exactly what the JSON field means. Chinese headers reuse the
 billing export's vocabulary (:data:`cloudtally.billing.statements.HEADERS_ZH`:
 使用单位, 资源池, 云服务商, 金额 …) so the CLI and the API write the same words.
 Money stays exact: CSV cells are the Decimal's own digits; XLSX cells are
-numbers written from the Decimal with a two-decimal format.
+numbers written from the Decimal with a two-decimal format. Text never runs as
+a formula (:mod:`cloudtally.core.cells`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from fastapi import Query
 from fastapi.responses import Response
 
 from cloudtally.billing.statements import HEADERS_ZH as BILLING_HEADERS_ZH
+from cloudtally.core.cells import neutralise
+from cloudtally.sheets import text_cells, xlsx_text
 
 Lang = Literal["en", "zh"]
 TableFormat = Literal["json", "csv"]
@@ -131,9 +134,13 @@ def _text(v: Any) -> str:
 
 
 def _xlsx_value(v: Any) -> Any:
+    """Numbers and dates as themselves; a time-aware datetime (XLSX has no zones) as its
+    ISO 8601 text with the offset, so the instant stays exact."""
+    if isinstance(v, dt.datetime) and v.tzinfo is not None:
+        return v.isoformat()
     if v is None or isinstance(v, bool | int | float | Decimal | dt.date):
         return v
-    return _text(v)
+    return xlsx_text(_text(v))
 
 
 def csv_bytes(keys: Sequence[str], rows: Sequence[Sequence[Any]], lang: str) -> bytes:
@@ -141,7 +148,7 @@ def csv_bytes(keys: Sequence[str], rows: Sequence[Sequence[Any]], lang: str) -> 
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerow(header_names(keys, lang))
     for row in rows:
-        w.writerow([_text(v) for v in row])
+        w.writerow([neutralise(v) if isinstance(v, str) else _text(v) for v in row])
     return buf.getvalue().encode("utf-8-sig")  # the BOM makes Excel read the Chinese right
 
 
@@ -150,10 +157,11 @@ def xlsx_bytes(keys: Sequence[str], rows: Sequence[Sequence[Any]], lang: str, ti
 
     wb = Workbook()
     ws = wb.active
-    ws.title = "".join(c for c in title if c not in "[]:*?/\\")[:31] or "sheet"
-    ws.append(header_names(keys, lang))
+    ws.title = xlsx_text("".join(c for c in title if c not in "[]:*?/\\"))[:31] or "sheet"
+    ws.append([xlsx_text(h) for h in header_names(keys, lang)])
     for row in rows:
         ws.append([_xlsx_value(v) for v in row])
+        text_cells(ws[ws.max_row])
         for cell, v in zip(ws[ws.max_row], row, strict=True):
             if isinstance(v, Decimal) and v.as_tuple().exponent == -2:
                 cell.number_format = "0.00"

@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 from fastapi import FastAPI
 
+from cloudtally.api import errors
+from cloudtally.api.headers import SecurityHeaders
 from cloudtally.api.responses import ExactJSONResponse
 from cloudtally.api.routes import (
     audit,
@@ -43,6 +45,8 @@ def create_api(settings: Settings, store_provider: Callable[[], Store]) -> FastA
     app.state.store_provider = store_provider
     for module in (health, fleet, vms, ingest, utilization, billing, invoices, audit):
         app.include_router(module.router)
+    app.add_middleware(SecurityHeaders)
+    errors.install(app)
     return app
 
 

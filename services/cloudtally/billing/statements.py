@@ -26,6 +26,7 @@ from cloudtally.billing.rate import (
     new_run,
     record_run,
 )
+from cloudtally.core.cells import neutralise
 from cloudtally.core.policy import Policy
 from cloudtally.core.rating import rate
 from cloudtally.core.statements import Forecast, linear_forecast, month_bounds
@@ -382,7 +383,9 @@ def to_csv(keys: Sequence[str], body: Sequence[Sequence[Any]], lang: str = "en")
     w = csv.writer(buf)
     w.writerow(header_names(keys, lang))
     for row in body:
-        w.writerow(["" if v is None else str(v) for v in row])
+        w.writerow(
+            ["" if v is None else neutralise(v) if isinstance(v, str) else str(v) for v in row]
+        )
     return buf.getvalue()
 
 
@@ -393,12 +396,18 @@ def to_xlsx(
     """Write an XLSX sheet; amounts stay exact (written as numbers with 2 decimals)."""
     from openpyxl import Workbook
 
+    from cloudtally.sheets import text_cells, xlsx_text
+
     wb = Workbook()
     ws = wb.active
-    ws.title = title[:31]
+    ws.title = xlsx_text(title)[:31]
     ws.append(header_names(keys, lang))
     for row in body:
-        ws.append([float(v) if isinstance(v, Decimal) else v for v in row])
+        ws.append(
+            [float(v) if isinstance(v, Decimal) else xlsx_text(v) if isinstance(v, str) else v
+             for v in row]
+        )  # fmt: skip
+        text_cells(ws[ws.max_row])
         for cell in ws[ws.max_row]:
             if isinstance(cell.value, float):
                 cell.number_format = "0.00"

@@ -49,6 +49,7 @@ from cloudtally.core.invoice import (
     mapping_from_dict,
 )
 from cloudtally.invoices import store as inv_store
+from cloudtally.invoices.upload_bounds import bounded_cells, check_sheet_width, check_xlsx_archive
 from cloudtally.store.base import Store
 
 csv.field_size_limit(1 << 20)
@@ -294,6 +295,7 @@ def _xlsx_rows(path: Path, mapping: InvoiceMapping) -> Iterator[Sequence[str]]:
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
+    check_xlsx_archive(path)  # a decompression bomb is refused before openpyxl opens it
     try:
         wb = load_workbook(path.open("rb"), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError, InvalidFileException) as exc:
@@ -308,6 +310,7 @@ def _xlsx_rows(path: Path, mapping: InvoiceMapping) -> Iterator[Sequence[str]]:
             ws = wb[mapping.sheet]
         else:
             ws = wb.worksheets[0]
+        check_sheet_width(ws.max_column)
         for row in ws.iter_rows(values_only=True):
             yield [_cell(v) for v in row]
     finally:
@@ -442,7 +445,7 @@ def _import(
     exchange_rate: Decimal | None = None,
 ) -> ImportResult:
     counter: list[_CountingReader] = []
-    rows = _xlsx_rows(path, m) if m.format == "xlsx" else _csv_rows(path, m, counter)
+    rows = bounded_cells(_xlsx_rows(path, m) if m.format == "xlsx" else _csv_rows(path, m, counter))
     header = next(iter(rows), None)
     if header is None:
         raise InvoiceError("the file is empty: no header row")

@@ -17,6 +17,8 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from cloudtally.core.cells import neutralise
+
 SH = ZoneInfo("Asia/Shanghai")
 COLUMNS: list[tuple[str, str, str]] = [
     ("seq", "No.", "序号"),
@@ -59,13 +61,17 @@ def _headers(zh: bool) -> list[str]:
     return [c[2] if zh else c[1] for c in COLUMNS]
 
 
+def _csv(v: Any) -> Any:
+    return neutralise(v) if isinstance(v, str) else v
+
+
 def findings_csv(rows: Sequence[dict[str, Any]], *, zh: bool = False) -> bytes:
     """CSV, UTF-8 with BOM so spreadsheet software shows Chinese correctly."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerow(_headers(zh))
     for r in rows:
-        w.writerow([_cell(r, c[0], zh) for c in COLUMNS])
+        w.writerow([_csv(_cell(r, c[0], zh)) for c in COLUMNS])
     return buf.getvalue().encode("utf-8-sig")
 
 
@@ -74,11 +80,13 @@ def findings_xlsx(
 ) -> bytes:
     from openpyxl import Workbook
 
+    from cloudtally.sheets import write_only_row
+
     wb = Workbook(write_only=True)
     if summary is not None:
         ws0 = wb.create_sheet("汇总" if zh else "Summary")
         for k, v in _summary_pairs(summary, zh):
-            ws0.append([k, v])
+            ws0.append(write_only_row(ws0, [k, v]))
         ws0.append([])
         ws0.append(
             [
@@ -104,7 +112,7 @@ def findings_xlsx(
     for r in rows:
         cells: list[Any] = [_cell(r, c[0], zh) for c in COLUMNS]
         cells[5] = float(r["amount_at_stake"])  # a number the spreadsheet can sum
-        ws.append(cells)
+        ws.append(write_only_row(ws, cells))
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()

@@ -6,14 +6,16 @@ lifecycle from ``vm_inventory`` and volume-tier credits from
 ``statement_lines``, runs the pure core and stores the run.
 
 ``JobRegistry`` runs large imports (and verifications) in a background thread
-and keeps their progress in memory for the API to poll: one process owns the
-store (chDB allows one per folder), so an in-process registry is enough.
+and keeps their progress in memory for the API to poll; every state change is
+also recorded in the store (:mod:`cloudtally.invoices.jobstore`), so a job id
+still answers after a restart, and a job a restart cut off says so.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import datetime as dt
+import logging
 import os
 import threading
 import time
@@ -32,9 +34,12 @@ from cloudtally.core.verification import (
     VmLifecycle,
     verify_partitions,
 )
+from cloudtally.invoices import jobstore
 from cloudtally.invoices import store as inv_store
 from cloudtally.invoices.importer import ImportRejected, gc_paused, import_invoice
 from cloudtally.store.base import Store
+
+log = logging.getLogger("cloudtally.invoices.jobs")
 
 
 def policy_from_settings(
@@ -201,7 +206,8 @@ def verify_invoice(
 class Job:
     job_id: str
     kind: str
-    state: str = "queued"  # queued | running | done | failed
+    state: str = "queued"  # queued | running | done | failed | interrupted (restart)
+    subject: str = ""  # the file (import) or the invoice (verify), to re-run it
     rows: int = 0
     bytes_read: int = 0
     bytes_total: int = 0
@@ -232,16 +238,42 @@ class JobRegistry:
         self._run_lock = threading.Lock()
         self._keep = keep
 
-    def get(self, job_id: str) -> Job | None:
+    def get(self, job_id: str, store: Store | None = None) -> Job | None:
+        """This process's job, else (with ``store``) one an earlier process recorded."""
         with self._lock:
-            return self._jobs.get(job_id)
+            job = self._jobs.get(job_id)
+        if job is None and store is not None:
+            job = jobstore.load(store, job_id)
+        return job
 
-    def list(self) -> list[Job]:
+    def list(self, store: Store | None = None) -> list[Job]:
         with self._lock:
-            return sorted(self._jobs.values(), key=lambda j: j.created_at)
+            mine = dict(self._jobs)
+        if store is not None:
+            for job in jobstore.recent(store, self._keep):
+                mine.setdefault(job.job_id, job)
+        return sorted(mine.values(), key=lambda j: j.created_at)[-self._keep :]
 
-    def submit(self, kind: str, fn: Callable[[Job], dict[str, Any]], total: int = 0) -> Job:
-        job = Job(job_id=uuid.uuid4().hex, kind=kind, bytes_total=total)
+    def submit(
+        self,
+        kind: str,
+        fn: Callable[[Job], dict[str, Any]],
+        total: int = 0,
+        *,
+        store: Store | None = None,
+        subject: str = "",
+    ) -> Job:
+        """Run ``fn`` in the background; with ``store``, every state change is recorded."""
+        job = Job(job_id=uuid.uuid4().hex, kind=kind, bytes_total=total, subject=subject)
+
+        def record() -> None:
+            if store is not None:
+                try:
+                    jobstore.save(store, job)
+                except Exception:  # the job's own outcome matters more than its record
+                    log.exception("could not record job %s", job.job_id)
+
+        record()
         with self._lock:
             self._jobs[job.job_id] = job
             for old in sorted(self._jobs.values(), key=lambda j: j.created_at)[: -self._keep]:
@@ -251,6 +283,7 @@ class JobRegistry:
         def run() -> None:
             with self._run_lock:
                 job.state = "running"
+                record()
                 try:
                     job.result = fn(job)
                     job.state = "done"
@@ -263,6 +296,7 @@ class JobRegistry:
                     job.state, job.message = "failed", f"{type(exc).__name__}: {exc}"
                 finally:
                     job.finished_at = time.time()
+                    record()
 
         threading.Thread(target=run, name=f"invoice-job-{job.job_id[:8]}", daemon=True).start()
         return job
@@ -302,7 +336,7 @@ class JobRegistry:
                 }
             return out
 
-        return self.submit("import", work, size)
+        return self.submit("import", work, size, store=store, subject=kw.get("file_name") or "")
 
 
 registry = JobRegistry()

@@ -477,7 +477,9 @@ def load_expected(
     cols = store.columns(
         f"""
         SELECT vm_id, resource, toString({slot}) AS slot,
-               any(bureau) AS owner, any(pool) AS pool, any(unit) AS unit,
+               -- the slot's bill lines name one owner, or it spans a move (no bureau)
+               if(uniqExact(bureau) = 1, any(bureau), '') AS owner,
+               any(pool) AS pool, any(unit) AS unit,
                arrayStringConcat(groupUniqArray(tariff_version), ',') AS versions,
                toString(sum(quantity / price_divisor)) AS q, toString(min(unit_price)) AS pmin,
                toString(max(unit_price)) AS pmax, toString(sum(list_amount)) AS lst,
@@ -641,14 +643,17 @@ def _adjustments(adj_json: str, cut_applied: bool) -> tuple[Adjustment, ...]:
 
 def load_vms(store: Store, *, part: VmPart | None = None) -> dict[str, VmLifecycle]:
     """Every VM inventory knows (in ``part``'s key range if given), with creation, deletion
-    and owner."""
+    and owner (empty for a VM that ever changed owner: ownership is over time, and a line
+    no bill line explains cannot say whose period it is)."""
     params: dict[str, Any] = {}
     where = "WHERE 1 " + part.sql("vm_id", params) if part is not None else ""
     cols = store.columns(
         f"""
         SELECT vm_id, toUInt32(toUnixTimestamp(min(event_ts))) AS created,
                toUInt32(toUnixTimestamp(maxIf(event_ts, event = 'deleted'))) AS deleted,
-               argMax(bureau, event_ts) AS bureau, argMax(pool, event_ts) AS pool,
+               -- a VM that changed owner has no one bureau for an unmatched line
+               if(uniqExact(bureau) = 1, any(bureau), '') AS bureau,
+               argMax(pool, event_ts) AS pool,
                argMax(provider, event_ts) AS provider,
                argMax(toString(event), event_ts) AS last
         FROM vm_inventory FINAL {where} GROUP BY vm_id

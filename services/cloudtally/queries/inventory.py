@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from cloudtally.core.ownership import FOREVER
+from cloudtally.queries.ownership import owned_at, ownership
 from cloudtally.store import Store
 
 # Latest state per VM: the event with the greatest (event_ts, version) wins.
-CURRENT_VMS = """
+_LATEST = """
 SELECT
     vm_id,
     argMax(name, (event_ts, version)) AS name,
@@ -23,9 +25,15 @@ SELECT
     argMax(event, (event_ts, version)) AS last_event,
     min(event_ts) AS first_seen,
     max(event_ts) AS last_change
-FROM vm_inventory FINAL
+FROM {source}
 GROUP BY vm_id
 """
+CURRENT_VMS = _LATEST.format(source="vm_inventory FINAL")
+# A bureau's view of one VM: its state as of the bureau's own last event (a former
+# owner sees the VM as it left it, never what the new owner did with it since).
+OWN_VIEW = _LATEST.format(
+    source="(SELECT * FROM vm_inventory FINAL WHERE vm_id = %(vm_id)s AND bureau = %(bureau)s)"
+)
 
 
 def _filters(
@@ -65,9 +73,22 @@ def list_vms(
 
 
 def get_vm(store: Store, vm_id: str, *, bureau: str | None = None) -> dict[str, Any] | None:
-    where, params = _filters(bureau, {"vm_id": vm_id}, include_deleted=True)
-    rows = store.dicts(f"SELECT * FROM ({CURRENT_VMS}) WHERE {where}", params)
-    return _vm(rows[0]) if rows else None
+    """One VM and its ownership periods. A bureau that owns or once owned the VM gets
+    its own view (state as of its last event) and only its own periods; else None."""
+    if bureau:
+        rows = store.dicts(OWN_VIEW, {"vm_id": vm_id, "bureau": bureau})
+    else:
+        rows = store.dicts(
+            f"SELECT * FROM ({CURRENT_VMS}) WHERE vm_id = %(vm_id)s", {"vm_id": vm_id}
+        )
+    if not rows:
+        return None
+    periods = ownership(store, bureau=bureau, vm_id=vm_id).get(vm_id, [])
+    ownership_out = [
+        {"bureau": p.bureau, "from": p.start, "to": None if p.end >= FOREVER else p.end}
+        for p in periods
+    ]
+    return {**_vm(rows[0]), "ownership": ownership_out}
 
 
 def _vm(row: dict[str, Any]) -> dict[str, Any]:
@@ -92,14 +113,10 @@ def fleet_summary(store: Store, *, bureau: str | None = None) -> dict[str, Any]:
         """,
         params,
     )[0]
-    scope = (
-        "WHERE vm_id IN (SELECT vm_id FROM vm_inventory WHERE bureau = %(bureau)s)"
-        if bureau
-        else ""
-    )
+    rows = "SELECT vm_id, ts FROM samples FINAL"
     sam = store.dicts(
-        f"SELECT count() AS samples, if(count() = 0, NULL, max(ts)) AS last_sample "
-        f"FROM samples FINAL {scope}",
+        "SELECT count() AS samples, if(count() = 0, NULL, max(ts)) AS last_sample "
+        f"FROM ({owned_at(rows) if bureau else rows})",
         {"bureau": bureau} if bureau else None,
     )[0]
     return {**inv, **sam}

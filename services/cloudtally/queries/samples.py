@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from cloudtally.core.ownership import owned_spans
+from cloudtally.queries.ownership import ownership
 from cloudtally.store import Store
 
 
@@ -17,16 +19,25 @@ def vm_samples(
     bureau: str | None = None,
     limit: int = 10_000,
 ) -> list[dict[str, Any]]:
-    scope = (
-        "AND vm_id IN (SELECT vm_id FROM vm_inventory WHERE bureau = %(bureau)s)" if bureau else ""
-    )
+    """Samples in [start, end); for a bureau, only those taken while it owned the VM."""
+    spans = [(start, end)]
+    if bureau:
+        periods = ownership(store, bureau=bureau, vm_id=vm_id).get(vm_id, [])
+        spans = owned_spans(periods, bureau, start, end)
+        if not spans:
+            return []
+    params: dict[str, Any] = {"vm_id": vm_id, "limit": limit}
+    ranges = []
+    for i, (lo, hi) in enumerate(spans):
+        params[f"s{i}"], params[f"e{i}"] = lo, hi
+        ranges.append(f"(ts >= %(s{i})s AND ts < %(e{i})s)")
     return store.dicts(
         f"""
         SELECT ts, cpu_pct, mem_pct, source
         FROM samples FINAL
-        WHERE vm_id = %(vm_id)s AND ts >= %(start)s AND ts < %(end)s {scope}
+        WHERE vm_id = %(vm_id)s AND ({" OR ".join(ranges)})
         ORDER BY ts
         LIMIT %(limit)s
         """,
-        {"vm_id": vm_id, "start": start, "end": end, "bureau": bureau, "limit": limit},
+        params,
     )

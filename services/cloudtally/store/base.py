@@ -28,8 +28,12 @@ class StoreError(RuntimeError):
 
 def quote(value: Any) -> str:
     """Render one Python value as a ClickHouse literal."""
+    from cloudtally.store.idsets import IdSetRef
+
     if value is None:
         return "NULL"
+    if isinstance(value, IdSetRef):
+        return value.sql()
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, int | np.integer):
@@ -69,6 +73,12 @@ class Store(ABC):
 
     engine: Literal["chdb", "server"]
     database: str
+
+    def render(self, sql: str, params: Params) -> str:
+        """``render`` with large id lists written as data first (:mod:`cloudtally.store.idsets`)."""
+        from cloudtally.store.idsets import spill
+
+        return render(sql, spill(self, params))
 
     @abstractmethod
     def execute(self, sql: str, params: Params = None) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
-from cloudtally.store.base import Columns, Params, Store, StoreError, converter, quote, render
+from cloudtally.store.base import Columns, Params, Store, StoreError, converter, quote
 
 _JSON_SETTINGS = "date_time_output_format='unix_timestamp', output_format_json_quote_decimals=1"
 
@@ -75,10 +75,10 @@ class ChdbStore(Store):
                 raise StoreError(f"{exc}\n-- SQL: {sql[:500]}") from exc
 
     def execute(self, sql: str, params: Params = None) -> None:
-        self._run(render(sql, params), "CSV")
+        self._run(self.render(sql, params), "CSV")
 
     def query(self, sql: str, params: Params = None) -> tuple[list[str], list[tuple[Any, ...]]]:
-        text = render(sql, params)
+        text = self.render(sql, params)
         if "SETTINGS" not in text.upper():
             text += f"\nSETTINGS {_JSON_SETTINGS}"
         lines = self._run(text, "JSONCompactEachRowWithNamesAndTypes").bytes().splitlines()
@@ -93,7 +93,7 @@ class ChdbStore(Store):
         return names, rows
 
     def columns(self, sql: str, params: Params = None) -> dict[str, np.ndarray]:
-        table = self._run(render(sql, params), "ArrowTable")
+        table = self._run(self.render(sql, params), "ArrowTable")
         return {name: _numpy(table.column(i)) for i, name in enumerate(table.column_names)}
 
     def insert(

@@ -275,17 +275,17 @@ class ServerStore(Store):
         raise AssertionError("unreachable")
 
     def execute(self, sql: str, params: Params = None) -> None:
-        self._run(render(sql, params), write=True, settings={"use_numpy": False})
+        self._run(self.render(sql, params), write=True, settings={"use_numpy": False})
 
     def query(self, sql: str, params: Params = None) -> tuple[list[str], list[tuple[Any, ...]]]:
         rows, types = self._run(
-            render(sql, params), with_column_types=True, settings={"use_numpy": False}
+            self.render(sql, params), with_column_types=True, settings={"use_numpy": False}
         )
         names = [t[0] for t in types]
         return names, [tuple(normalize_value(v) for v in r) for r in rows]
 
     def columns(self, sql: str, params: Params = None) -> dict[str, np.ndarray]:
-        data, types = self._run(render(sql, params), columnar=True, with_column_types=True)
+        data, types = self._run(self.render(sql, params), columnar=True, with_column_types=True)
         out = {}
         for (name, _type), col in zip(types, data, strict=True):
             arr = np.asarray(col)

@@ -315,9 +315,9 @@ def run_worker(settings: Settings, *, with_api: bool = False) -> None:
     if with_api or store.engine == "chdb":
         attach_api(app, settings, store)
     elif settings.metrics_port:
-        from prometheus_client import start_http_server
+        from cloudtally.metrics_access import serve_metrics
 
-        start_http_server(settings.metrics_port, addr=settings.api_host)
+        serve_metrics(settings, settings.metrics_port, settings.api_host)
     worker = faust.Worker(
         app, loglevel=os.environ.get("CLOUDTALLY_FAUST_LOGLEVEL", "WARN"), quiet=True
     )

@@ -57,6 +57,7 @@ from cloudtally.invoices import report
 from cloudtally.invoices import store as inv_store
 from cloudtally.invoices.importer import ImportLimits, mapping_provider_conflict
 from cloudtally.invoices.service import Job, policy_from_settings, registry, verify_invoice
+from cloudtally.queries.invoice_lines import invoice_lines
 from cloudtally.store import Store
 
 router = APIRouter(prefix="/api/v1/invoices", tags=["invoices"])
@@ -86,7 +87,7 @@ LINE_COLUMNS = [
 class ImportAccepted(BaseModel):
     job_id: str
     kind: str = Field(description="import")
-    state: str = Field(description="queued | running | done | failed")
+    state: str = Field(description="queued | running | done | failed | interrupted")
     status_url: str = Field(description="poll this (also in the Location header)")
 
 
@@ -100,7 +101,7 @@ class RowErrorDoc(BaseModel):
 class JobStatus(BaseModel):
     job_id: str
     kind: str = Field(description="import | verify")
-    state: str = Field(description="queued | running | done | failed")
+    state: str = Field(description="queued | running | done | failed | interrupted")
     progress: float = Field(description="0..1 (bytes read of the file; 1 when done)")
     rows: int = Field(description="rows parsed so far")
     bytes_read: int
@@ -411,10 +412,10 @@ def _job_view(job: Job) -> dict[str, Any]:
 @router.get(
     "/jobs",
     summary="Recent import and verification jobs (admin, auditor)",
-    description="The jobs this process remembers (the latest 200), newest first.",
+    description="The latest 200 jobs (kept in the store across restarts), newest first.",
 )
-def list_jobs(principal: ReadAllPrincipal) -> Response:
-    jobs = [_job_view(j) for j in reversed(registry.list())]
+def list_jobs(principal: ReadAllPrincipal, store: StoreDep) -> Response:
+    jobs = [_job_view(j) for j in reversed(registry.list(store))]
     return ExactJSONResponse({"items": jobs})
 
 
@@ -426,13 +427,14 @@ def list_jobs(principal: ReadAllPrincipal) -> Response:
         "A rejected file ends `failed` with `errors`: row number (header = row 1), column and "
         "reason of each bad row (the first 1,000), and nothing imported. When done, "
         "`invoice_id` names the invoice (`duplicate: true` if the file had been imported "
-        "before) and `result.verification` the verification run's totals. 404 for a job this "
-        "process does not know (jobs live in memory)."
+        "before) and `result.verification` the verification run's totals. Jobs are kept in "
+        "the store: after a restart a finished job still answers, and one the restart cut "
+        "off is `interrupted` with what to re-run in `message`. 404 for an unknown job."
     ),
     responses={200: {"model": JobStatus}, 404: {"description": "unknown job"}},
 )
-def get_job(job_id: str, principal: ReadAllPrincipal) -> Response:
-    job = registry.get(job_id)
+def get_job(job_id: str, principal: ReadAllPrincipal, store: StoreDep) -> Response:
+    job = registry.get(job_id, store)
     if job is None:
         raise HTTPException(404, f"no job {job_id!r}")
     return ExactJSONResponse(_job_view(job))
@@ -746,39 +748,16 @@ def get_findings(
     )
 
 
-def _local_days(inv: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "p": inv["provider"],
-        "d0": inv["billing_period_start"].astimezone(SH).date(),
-        "d1": inv["billing_period_end"].astimezone(SH).date(),
-    }
-
-
-def _bureau_keys(store: Store, inv: dict[str, Any], bureau: str) -> set[str]:
-    """Resource keys a bureau owns for this invoice, by the rules verification attributes
-    lines with: the period's bill lines of the bureau, and the VMs inventory gives it."""
-    from_bills = store.rows(
-        "SELECT DISTINCT vm_id FROM bill_lines WHERE provider = %(p)s AND bureau = %(b)s "
-        "AND day >= %(d0)s AND day < %(d1)s",
-        {**_local_days(inv), "b": bureau},
-    )
-    owned = store.rows(
-        "SELECT vm_id FROM vm_inventory FINAL GROUP BY vm_id "
-        "HAVING argMax(bureau, event_ts) = %(b)s",
-        {"b": bureau},
-    )
-    return {norm_resource_id(r[0]) for r in from_bills + owned}
-
-
 @router.get(
     "/{invoice_id}/lines",
     summary="The invoice's lines as imported (paginated; a bureau sees its own)",
     description=(
         "Lines in file order (`line_no` = spreadsheet row, header = row 1) with resource, "
         "type (as billed and normalised), period, quantity, unit, unit price, list amount, "
-        "discount, billed amount, and the bureau that owns the resource (by the period's bill "
-        "lines, else inventory; empty when no one does). A bureau token (or `bureau=`) gets "
-        "only the lines for resources it owns. `totals` counts and sums every line the "
+        "discount, billed amount, and the bureau the line belongs to: the only bureau that owned "
+        "the resource during the line's period (empty when none did, or when the period spans "
+        "a move: then only admins and auditors see the line). A bureau token (or `bureau=`) "
+        "gets only its own lines. `totals` counts and sums every line the "
         "filters select. `format=csv|xlsx` exports the page."
     ),
     responses={404: {"description": "unknown invoice"}},
@@ -798,58 +777,31 @@ def get_lines(
 ) -> Response:
     scope = _scope(principal, bureau)
     inv = _invoice_or_404(store, invoice_id)
-    where = "invoice_id = %(id)s AND import_id = %(imp)s"
-    params: dict[str, Any] = {"id": invoice_id, "imp": inv["import_id"]}
-    if scope is not None:
-        params["keys"] = tuple(sorted(_bureau_keys(store, inv, scope)))
-        where += " AND resource_key IN %(keys)s"
-    if resource_id is not None:
-        params["rk"] = norm_resource_id(resource_id)
-        where += " AND resource_key = %(rk)s"
-    n, amount = store.rows(
-        f"SELECT count(), toString(sum(amount)) FROM invoice_lines WHERE {where}", params
-    )[0]
-    decimals = ", ".join(
-        f"toString({c}) AS {c}"
-        for c in ("quantity", "unit_price", "list_amount", "discount_rate", "amount")
+    n, amount, rows = invoice_lines(
+        store,
+        invoice_id,
+        inv["import_id"],
+        bureau=scope,
+        resource_key=norm_resource_id(resource_id) if resource_id is not None else None,
+        limit=page.limit,
+        offset=page.offset,
     )
-    rows = store.dicts(
-        f"""
-        SELECT line_no, resource_id, resource_key, resource_name, resource_type_raw,
-               resource_type, charge_category, toUnixTimestamp(period_start) AS ps,
-               toUnixTimestamp(period_end) AS pe, {decimals}, unit, currency, pool, region,
-               sku, description
-        FROM invoice_lines WHERE {where}
-        ORDER BY line_no LIMIT %(limit)s OFFSET %(offset)s
-        """,
-        {**params, "limit": page.limit, "offset": page.offset},
-    )
-    owners = _owners(store, inv, {r["resource_key"] for r in rows}) if rows else {}
-    items = []
-    for r in rows:
-        item: dict[str, Any] = {
+    items = [
+        {
             "line_no": int(r["line_no"]),
-            "resource_id": r["resource_id"],
-            "resource_name": r["resource_name"],
-            "resource_type_raw": r["resource_type_raw"],
-            "resource_type": r["resource_type"],
-            "charge_category": r["charge_category"],
-            "period_start": dt.datetime.fromtimestamp(r["ps"], dt.UTC),
-            "period_end": dt.datetime.fromtimestamp(r["pe"], dt.UTC),
+            **{k: r[k] for k in ("resource_id", "resource_name", "resource_type_raw")},
+            **{k: r[k] for k in ("resource_type", "charge_category", "period_start")},
+            "period_end": r["period_end"],
             "quantity": _plain(r["quantity"]),
             "unit": r["unit"],
             "unit_price": _plain(r["unit_price"]),
             "list_amount": _plain(r["list_amount"]),
             "discount_rate": _plain(r["discount_rate"]),
             "amount": Decimal(r["amount"]),
-            "currency": r["currency"],
-            "pool": r["pool"],
-            "region": r["region"],
-            "sku": r["sku"],
-            "description": r["description"],
-            "bureau": scope or owners.get(r["resource_key"], ""),
+            **{k: r[k] for k in ("currency", "pool", "region", "sku", "description", "bureau")},
         }
-        items.append(item)
+        for r in rows
+    ]
     totals: dict[str, Any] = {"lines": int(n), "amount": _money(amount or 0)}
     if fmt != "json":
         name = f"invoice-{invoice_id}-lines" + (f"-{scope}" if scope else "")
@@ -866,26 +818,6 @@ def _plain(text: str | None) -> Decimal | None:
         return None
     d = Decimal(text)
     return d.quantize(Decimal(1)) if d == d.to_integral_value() else d.normalize()
-
-
-def _owners(store: Store, inv: dict[str, Any], keys: set[str]) -> dict[str, str]:
-    """Resource key → owning bureau: the period's bill lines first, else inventory."""
-    out: dict[str, str] = {}
-    for vm_id, bureau in store.rows(
-        "SELECT vm_id, argMax(bureau, event_ts) FROM vm_inventory FINAL GROUP BY vm_id"
-    ):
-        key = norm_resource_id(vm_id)
-        if key in keys:
-            out[key] = bureau
-    for vm_id, bureau in store.rows(
-        "SELECT vm_id, any(bureau) FROM bill_lines WHERE provider = %(p)s "
-        "AND day >= %(d0)s AND day < %(d1)s GROUP BY vm_id",
-        _local_days(inv),
-    ):
-        key = norm_resource_id(vm_id)
-        if key in keys:
-            out[key] = bureau
-    return out
 
 
 # ---- re-verify ---------------------------------------------------------------------------
@@ -933,7 +865,10 @@ def post_verify(
     policy = _verification_policy(inv, req)
     if req.background:
         job = registry.submit(
-            "verify", lambda job: verify_invoice(store, invoice_id, policy=policy)
+            "verify",
+            lambda job: verify_invoice(store, invoice_id, policy=policy),
+            store=store,
+            subject=invoice_id,
         )
         url = _job_url(job.job_id)
         return ExactJSONResponse(
