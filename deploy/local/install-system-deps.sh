@@ -2,10 +2,11 @@
 # Install the Debian packages the test suite needs, only when missing (idempotent, quiet).
 #   clickhouse-server/-client  the ClickHouse 18.16 server the store tests run against
 #   prometheus, prometheus-alertmanager  promtool checks of the alert rules
+#   prometheus-node-exporter  the real exporter the collector tests scrape (collect prometheus|scrape)
 # Works as root on a fresh Debian 12; as another user it only checks and says what is missing.
 set -euo pipefail
 
-PACKAGES=(clickhouse-server clickhouse-client prometheus prometheus-alertmanager)
+PACKAGES=(clickhouse-server clickhouse-client prometheus prometheus-alertmanager prometheus-node-exporter)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

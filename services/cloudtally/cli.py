@@ -171,6 +171,9 @@ def _mount_subapps() -> None:
     from cloudtally.billing.cli import app as billing_app
 
     app.add_typer(billing_app, name="billing", help="Tariffs, rating, statements")
+    from cloudtally.collectors.cli import app as collect_app
+
+    app.add_typer(collect_app, name="collect", help="Real collectors: prometheus, scrape, file")
     try:
         from cloudtally.invoices.cli import app as invoices_app
     except ImportError:  # pragma: no cover - during development only

@@ -11,7 +11,16 @@ from collections.abc import Callable
 from fastapi import FastAPI
 
 from cloudtally.api.responses import ExactJSONResponse
-from cloudtally.api.routes import billing, fleet, health, ingest, invoices, utilization, vms
+from cloudtally.api.routes import (
+    billing,
+    collectors,
+    fleet,
+    health,
+    ingest,
+    invoices,
+    utilization,
+    vms,
+)
 from cloudtally.settings import Settings
 from cloudtally.store import Store
 
@@ -32,7 +41,7 @@ def create_api(settings: Settings, store_provider: Callable[[], Store]) -> FastA
     )
     app.state.settings = settings
     app.state.store_provider = store_provider
-    for module in (health, fleet, vms, ingest, utilization, billing, invoices):
+    for module in (health, fleet, vms, ingest, utilization, billing, invoices, collectors):
         app.include_router(module.router)
     return app
 
