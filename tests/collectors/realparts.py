@@ -121,9 +121,11 @@ def promql(server: str, query: str, at: int) -> dict[str, float]:
 
 
 class Drain:
-    """Consume the samples topic (all partitions, from the start) into the sink."""
+    """Consume a topic (all partitions, from the start) into the sink: samples or inventory."""
 
-    def __init__(self, bootstrap: str, topic: str, store: Store) -> None:
+    def __init__(
+        self, bootstrap: str, topic: str, store: Store, *, inventory: bool = False
+    ) -> None:
         self.consumer = KafkaConsumer(
             bootstrap_servers=bootstrap,
             enable_auto_commit=False,
@@ -141,6 +143,7 @@ class Drain:
         self.consumer.assign(tps)
         self.consumer.seek_to_beginning(*tps)
         self.sink = IngestSink(store, consumer="collectors-test")
+        self.write = self.sink.write_inventory if inventory else self.sink.write_samples
         self.messages = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -154,7 +157,7 @@ class Drain:
             for r in recs
         ]
         if msgs:
-            self.sink.write_samples(msgs)
+            self.write(msgs)
             self.messages += len(msgs)
         return len(msgs)
 

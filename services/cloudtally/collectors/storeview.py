@@ -12,7 +12,7 @@ import json
 import os
 import urllib.request
 from collections.abc import Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
 from cloudtally.core.heartbeat import watermark
 from cloudtally.settings import Settings
@@ -23,6 +23,8 @@ class StoreView(Protocol):
     def watermark(self, source: str, partitions: Iterable[int]) -> int | None: ...
 
     def known_vm_ids(self) -> set[str]: ...
+
+    def current_vms(self) -> list[dict[str, Any]]: ...
 
     def close(self) -> None: ...
 
@@ -49,6 +51,11 @@ class DirectStoreView:
         from cloudtally.queries.collectors import known_vm_ids
 
         return known_vm_ids(self._store)
+
+    def current_vms(self) -> list[dict[str, Any]]:
+        from cloudtally.queries.inventory import CURRENT_VMS
+
+        return self._store.dicts(CURRENT_VMS)
 
     def close(self) -> None:
         if self._owned:
@@ -78,6 +85,15 @@ class ApiStoreView:
         doc = self._get("/api/v1/collectors/known-vms")
         assert isinstance(doc, list)
         return {str(v) for v in doc}
+
+    def current_vms(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        while True:
+            doc = self._get(f"/api/v1/vms?include_deleted=true&limit=10000&offset={len(out)}")
+            assert isinstance(doc, dict)
+            out.extend(doc["items"])
+            if not doc["items"] or len(out) >= doc["total"]:
+                return out
 
     def close(self) -> None:
         pass
