@@ -66,3 +66,20 @@ def prometheus(
         t0 = int(time.time()) - 3600
     stats = run(get_settings(), src, t0, _time(end), follow=follow)
     typer.echo(json.dumps(stats))
+
+
+@app.command()
+def scrape(
+    targets_file: Annotated[
+        Path, typer.Argument(help="targets YAML (source, interval, url→vm_id)")
+    ],
+    count: Annotated[int, typer.Option(help="stop after this many rounds (0 = forever)")] = 0,
+    metrics_port: MetricsPort = 0,
+    verbose: bool = False,
+) -> None:
+    """Scrape node_exporter-style endpoints directly (sites without Prometheus)."""
+    from cloudtally.collectors.scrape import load_targets, run
+
+    _start(verbose, metrics_port)
+    stats = run(get_settings(), load_targets(targets_file), count=count)
+    typer.echo(json.dumps(stats))
