@@ -7,6 +7,7 @@ PromQL answers for the same instants, within 0.01 percentage points.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -109,6 +110,14 @@ def test_stored_samples_match_promql_at_the_same_instants(
         "SELECT DISTINCT disk_id FROM disk_samples FINAL WHERE vm_id = %(vm)s", {"vm": VM}
     )
     assert disks, "node_filesystem_* gave no filesystem"
+    # The capacity the guest has, as node_exporter sees it: this host's CPUs and memory.
+    from cloudtally.collectors.node import read_memory
+
+    seen = chdb_store.rows(
+        "SELECT vcpu, mem_gb FROM observed_allocation FINAL WHERE vm_id = %(vm)s", {"vm": VM}
+    )
+    assert seen and {r[0] for r in seen} == {os.cpu_count()}
+    assert abs(seen[0][1] - read_memory()[0] / 2**30) < 0.001
     # The watermark the store proves is the end of the backfill.
     beats = DirectStoreView(chdb_store).watermark("prometheus:live", range(s.samples_partitions))
     assert beats == max(r[0] for r in rows), (beats, rows[-1])

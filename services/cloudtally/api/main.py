@@ -10,17 +10,10 @@ from collections.abc import Callable
 
 from fastapi import FastAPI
 
+import cloudtally.api.routes.allocation as allocation_routes
+import cloudtally.api.routes.collectors as collector_routes
 from cloudtally.api.responses import ExactJSONResponse
-from cloudtally.api.routes import (
-    billing,
-    collectors,
-    fleet,
-    health,
-    ingest,
-    invoices,
-    utilization,
-    vms,
-)
+from cloudtally.api.routes import billing, fleet, health, ingest, invoices, utilization, vms
 from cloudtally.settings import Settings
 from cloudtally.store import Store
 
@@ -41,7 +34,9 @@ def create_api(settings: Settings, store_provider: Callable[[], Store]) -> FastA
     )
     app.state.settings = settings
     app.state.store_provider = store_provider
-    for module in (health, fleet, vms, ingest, utilization, billing, invoices, collectors):
+    for module in (health, fleet, vms, ingest, utilization, billing, invoices):
+        app.include_router(module.router)
+    for module in (collector_routes, allocation_routes):  # issue #9
         app.include_router(module.router)
     return app
 

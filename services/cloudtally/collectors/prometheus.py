@@ -352,7 +352,9 @@ def run(
                 health.error(src.name, "bad_query")
                 raise
             record_window_health(src, w)
-            sender.send_window(w.samples, w.disks, w_start, w_end, unknown=w.unknown, errors=0)
+            sender.send_window(
+                w.samples, w.disks, w_start, w_end, unknown=w.unknown, allocation=w.allocation
+            )
             stats["windows"] += 1
             stats["samples"] += len(w.samples)
             stats["disk_samples"] += len(w.disks)

@@ -247,7 +247,10 @@ def run(settings: Any, cfg: ScrapeConfig, *, count: int = 0, view: Any = None) -
             if unknown:
                 health.error(cfg.name, "unknown_vm", len(unknown))
             errors = sum(n for k, n in r.errors.items() if k == "scrape_failed")
-            sender.send_window(samples, disks, slot, slot, unknown=unknown, errors=errors)
+            allocation = {vm: a for vm, a in r.allocation.items() if vm in known}
+            sender.send_window(
+                samples, disks, slot, slot, unknown=unknown, errors=errors, allocation=allocation
+            )
             stats["rounds"] += 1
             stats["samples"] += len(samples)
             for k, n in r.errors.items():

@@ -47,6 +47,7 @@ class CollectorSender:
         *,
         unknown: list[dict[str, Any]] | None = None,
         errors: int = 0,
+        allocation: dict[str, dict[str, float]] | None = None,
     ) -> None:
         """Send the window, beat every partition, flush; raise if Kafka did not take it."""
         parts = self.samples.partitions_of(samples.vm_id) if len(samples) else None
@@ -66,6 +67,12 @@ class CollectorSender:
                 seen.setdefault(vm, int(p))
             for p in seen.values():
                 vms_per_part[p] += 1
+        alloc_by_part: dict[int, list[tuple[str, float | None, float | None]]] = {}
+        if allocation:
+            ids = np.array(sorted(allocation), dtype=object)
+            for vm, p in zip(ids, self.samples.partitions_of(ids), strict=True):
+                a = allocation[vm]
+                alloc_by_part.setdefault(int(p), []).append((vm, a.get("vcpu"), a.get("mem_gb")))
         now = int(time.time())
         for p in range(self.partitions):
             beat = Heartbeat(
@@ -78,6 +85,7 @@ class CollectorSender:
                 vms=int(vms_per_part[p]),
                 unknown_series=len(unknown or []),
                 errors=errors,
+                allocation=tuple(alloc_by_part.get(p, ())),
             )
             self.samples.send_raw(p, beat.to_json())
         self.samples.flush()

@@ -35,11 +35,14 @@ class Heartbeat:
     vms: int = 0  # VMs with samples in the window on this partition
     unknown_series: int = 0  # series not in inventory (dead-lettered), whole window
     errors: int = 0  # failed queries or scrapes in the window
+    # Capacity seen at data_until, for this partition's VMs: (vm_id, vcpu, mem_gb).
+    allocation: tuple[tuple[str, float | None, float | None], ...] = ()
 
     def to_json(self) -> bytes:
         """Schema first, so :func:`is_heartbeat` can tell a beat by its prefix."""
         doc: dict[str, Any] = {"schema": SCHEMA}
         doc.update(self.__dict__)
+        doc["allocation"] = [list(a) for a in self.allocation]
         return orjson.dumps(doc)
 
 
@@ -70,7 +73,28 @@ def decode_heartbeat(raw: bytes) -> Heartbeat:
         values[name] = v
     if values["data_until"] < values["data_from"]:
         raise HeartbeatRejected("heartbeat data_until is before data_from")
-    return Heartbeat(source=source, **values)
+    return Heartbeat(source=source, allocation=_allocation(doc.get("allocation", [])), **values)
+
+
+def _allocation(raw: Any) -> tuple[tuple[str, float | None, float | None], ...]:
+    if not isinstance(raw, list):
+        raise HeartbeatRejected("heartbeat allocation: a list of [vm_id, vcpu, mem_gb]")
+    out = []
+    for item in raw:
+        ok = isinstance(item, list) and len(item) == 3 and isinstance(item[0], str)
+        if ok:
+            nums = [v for v in item[1:] if v is not None]
+            ok = all(
+                isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v < 1e7
+                for v in nums
+            )
+        if not ok:
+            raise HeartbeatRejected(f"heartbeat allocation entry {item!r}: [vm_id, vcpu, mem_gb]")
+        vcpu, mem = item[1], item[2]
+        out.append(
+            (item[0], None if vcpu is None else float(vcpu), None if mem is None else float(mem))
+        )
+    return tuple(out)
 
 
 def watermark(latest_by_partition: Mapping[int, int], partitions: Iterable[int]) -> int | None:

@@ -272,6 +272,14 @@ RULES: dict[str, Rule] = {
             "metering gap billed on allocation",
             "计量缺失按分配量计费",
         ),
+        # Found by core.rules.allocation (observed vs allocated capacity), not by _Verifier.
+        Rule(
+            "C1",
+            "capacity_not_present",
+            "error",
+            "billed for capacity the VM does not have",
+            "计费规格高于实际规格",
+        ),
     )
 }
 RULE_ORDER = {rid: i for i, rid in enumerate(RULES)}

@@ -29,4 +29,18 @@ def insert_heartbeats(store: Store, beats: Sequence[Heartbeat], now: int, versio
             "errors",
         )
     }
-    return store.insert("collector_heartbeats", cols, {"received_at": now, "version": version})
+    n = store.insert("collector_heartbeats", cols, {"received_at": now, "version": version})
+    seen = [(b, a) for b in beats for a in b.allocation]
+    if seen:
+        store.insert(
+            "observed_allocation",
+            {
+                "vm_id": [a[0] for _, a in seen],
+                "ts": [b.data_until for b, _ in seen],
+                "source": [b.source for b, _ in seen],
+                "vcpu": [a[1] for _, a in seen],
+                "mem_gb": [a[2] for _, a in seen],
+            },
+            {"received_at": now, "version": version},
+        )
+    return n

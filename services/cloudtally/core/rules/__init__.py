@@ -1,0 +1,1 @@
+"""Verification rules kept one per module (core.verification holds the rule table)."""
