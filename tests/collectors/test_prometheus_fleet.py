@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ import pytest
 from cloudtally.collectors.fleet import Fleet
 from cloudtally.collectors.storeview import DirectStoreView
 from cloudtally.core.samples import encode_batch
+from cloudtally.devtools.clickhouse_server import free_port
 from cloudtally.devtools.promfleet import build_tsdb, source_yaml, write_openmetrics
 from cloudtally.settings import Settings
 from cloudtally.store import Store
@@ -92,7 +94,7 @@ def _simulated(store: Store, fleet: Fleet) -> None:
         sink.write_samples([RawMessage("samples", 0, n, raw)])
 
 
-def _collector(s: Settings, source_file: Path, log: Path) -> subprocess.Popen[bytes]:
+def _collector(s: Settings, source_file: Path, log: Path, *extra: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, **s.as_env(), "CLOUDTALLY_MODE": "cluster"}
     return subprocess.Popen(
         [
@@ -107,6 +109,7 @@ def _collector(s: Settings, source_file: Path, log: Path) -> subprocess.Popen[by
             "--to",
             dt.datetime.fromtimestamp(T1 - INTERVAL, SHANGHAI).isoformat(),
             "--no-follow",
+            *extra,
         ],
         env=env,
         stdout=subprocess.PIPE,
@@ -160,13 +163,21 @@ def test_backfill_killed_and_restarted_lands_every_sample_once_and_bills_alike(
     view = DirectStoreView.open(s.resolved_store_url, s.database)  # its own connection
     parts = range(s.samples_partitions)
     try:
-        first = _collector(s, source_file, tmp_path / "collector-1.log")
+        port = free_port()
+        first = _collector(
+            s, source_file, tmp_path / "collector-1.log", "--metrics-port", str(port)
+        )
         wait_for(
             lambda: (view.watermark(SOURCE, parts) or 0) >= T0 + 86_400 or first.poll() is not None,
             120,
             "a day of the backfill stored",
         )
         assert first.poll() is None, "the collector finished before it could be killed"
+        # Its health on /metrics while it runs.
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+            health = r.read().decode()
+        assert f'cloudtally_collector_last_success_timestamp_seconds{{source="{SOURCE}"}}' in health
+        assert f'cloudtally_samples_produced_total{{source="{SOURCE}"}}' in health
         first.send_signal(signal.SIGKILL)
         first.wait()
         killed_at = view.watermark(SOURCE, parts)
