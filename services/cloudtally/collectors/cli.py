@@ -83,3 +83,27 @@ def scrape(
     _start(verbose, metrics_port)
     stats = run(get_settings(), load_targets(targets_file), count=count)
     typer.echo(json.dumps(stats))
+
+
+@app.command("file")
+def file_(
+    export: Annotated[Path, typer.Argument(help="CSV (UTF-8/GB18030), XLSX or Parquet export")],
+    mapping: Annotated[Path, typer.Option(help="YAML column mapping (source, layout, columns)")],
+    verbose: bool = False,
+) -> None:
+    """A provider's per-VM monitoring export, accepted or rejected as a whole."""
+    from cloudtally.collectors.files import ExportRejected, load_mapping, run
+    from cloudtally.core.metric_export import ExportError
+
+    _start(verbose, 0)
+    try:
+        stats = run(get_settings(), export, load_mapping(mapping))
+    except ExportRejected as exc:
+        for problem in exc.problems:
+            typer.echo(f"rejected: {problem}", err=True)
+        typer.echo(str(exc).split(":")[0] + ".", err=True)
+        raise typer.Exit(2) from None
+    except ExportError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(json.dumps(stats))

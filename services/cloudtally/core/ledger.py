@@ -10,15 +10,14 @@ moves bureau keeps its history with its old bureau (principle 7).
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+from cloudtally.core.localtime import SHANGHAI, parse_local_time
+
 FIELDS = (
     "vm_id",
     "name",
@@ -193,13 +192,7 @@ def resolve_columns(mapping: LedgerMapping, header: Sequence[str]) -> dict[str, 
 
 def parse_time(text: str) -> int:
     """A date or date-time cell; naive means Asia/Shanghai (the ledger's local time)."""
-    s = text.strip().replace("/", "-").replace(".", "-")
-    s = re.sub(r"(\d{4})年(\d{1,2})月(\d{1,2})日?", r"\1-\2-\3", s)
-    m = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?", s)
-    if not m:
-        raise ValueError(f"not a date: {text!r} (use 2025-03-01 or 2025-03-01 08:00)")
-    y, mo, d, hh, mm, ss = (int(g) if g else 0 for g in m.groups())
-    return int(dt.datetime(y, mo, d, hh, mm, ss, tzinfo=SHANGHAI).timestamp())
+    return parse_local_time(text, SHANGHAI)
 
 
 def _decimal(text: str) -> Decimal:

@@ -9,9 +9,7 @@ the old bureau before a move and the new one after.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -70,67 +68,15 @@ def load_mapping(path: Path | None) -> LedgerMapping:
 
 def read_table(path: Path, mapping: LedgerMapping) -> tuple[list[str], list[tuple[int, list[str]]]]:
     """Header and (row number, cells) of a CSV (UTF-8 / GB18030) or XLSX ledger."""
-    if not path.is_file():
-        raise LedgerError(f"no such file: {path}")
-    if path.suffix.lower() in (".xlsx", ".xlsm"):
-        rows = _xlsx(path, mapping.sheet)
-    else:
-        rows = _csv(path.read_bytes(), mapping.encoding)
-    h = mapping.header_row
-    if len(rows) < h:
-        raise LedgerError("the file has no header row")
-    return rows[h - 1], [(i + 1, r) for i, r in enumerate(rows) if i >= h]
+    from cloudtally.tabular import TableError
+    from cloudtally.tabular import read_table as read
 
-
-def _csv(data: bytes, encoding: str) -> list[list[str]]:
-    from cloudtally.core.invoice import InvoiceError, detect_encoding
-
-    if not data.strip():
-        raise LedgerError("the file is empty")
     try:
-        enc = encoding if encoding != "auto" else detect_encoding(data[:65536])
-    except InvoiceError as exc:
+        return read(
+            path, sheet=mapping.sheet, encoding=mapping.encoding, header_row=mapping.header_row
+        )
+    except TableError as exc:
         raise LedgerError(str(exc)) from None
-    if enc in ("utf-8", "utf8"):
-        enc = "utf-8-sig"
-    try:
-        text = data.decode(enc)
-    except UnicodeDecodeError as exc:
-        raise LedgerError(f"not valid {enc} text at byte {exc.start}") from None
-    sample = text[:4096]
-    delim = "\t" if sample.count("\t") > sample.count(",") else ","
-    return [list(r) for r in csv.reader(io.StringIO(text, newline=""), delimiter=delim)]
-
-
-def _xlsx(path: Path, sheet: str | None) -> list[list[str]]:
-    import zipfile
-
-    from openpyxl import load_workbook
-    from openpyxl.utils.exceptions import InvalidFileException
-
-    try:
-        wb = load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, InvalidFileException) as exc:
-        raise LedgerError(f"not a readable XLSX workbook: {exc}") from None
-    try:
-        if sheet and sheet not in wb.sheetnames:
-            raise LedgerError(f"sheet {sheet!r} not found; the workbook has {wb.sheetnames}")
-        ws = wb[sheet] if sheet else wb.worksheets[0]
-        return [[_cell(v) for v in row] for row in ws.iter_rows(values_only=True)]
-    finally:
-        wb.close()
-
-
-def _cell(v: Any) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return str(int(v)) if v.is_integer() else repr(v)
-    if isinstance(v, dt.datetime):
-        return v.strftime("%Y-%m-%d %H:%M:%S")
-    if isinstance(v, dt.date):
-        return v.isoformat()
-    return str(v)
 
 
 def current_inventory(rows: Sequence[dict[str, Any]]) -> dict[str, CurrentVM]:
