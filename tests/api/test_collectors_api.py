@@ -38,3 +38,26 @@ def test_mismatches_and_collector_sources_by_role(api, store: Store) -> None:
     assert [b["sent_at"] for b in beats][-1].startswith("2026-01-01T02:00")
     denied = client.get("/api/v1/collectors", headers=auth(tokens["bureau:edu"]))
     assert denied.status_code == 403
+
+
+def test_embedded_collectors_read_their_watermark_through_the_api(api, store: Store) -> None:
+    """Embedded mode: the worker owns chDB, so a collector asks these routes instead."""
+    from cloudtally.collectors.storeview import ApiStoreView
+    from cloudtally.inventory.ledger import current_inventory
+
+    client, tokens = api
+    seed_two_bureaus(store)
+    _observe(store, ["vm-edu-1"], [T0 + 3600, T0 + 7200], 4, 8)
+
+    class ViaTestClient(ApiStoreView):
+        def _get(self, path: str) -> object:
+            r = client.get(path, headers=auth(self.token))
+            assert r.status_code == 200, r.text
+            return r.json()
+
+    view = ViaTestClient("http://testserver", tokens["auditor"])
+    assert view.watermark("prometheus:dc1", [0]) == T0 + 7200
+    assert view.watermark("prometheus:dc1", [0, 1]) is None  # partition 1 has no beat yet
+    assert view.known_vm_ids() == {"vm-edu-1", "vm-edu-2", "vm-health-1"}
+    current = current_inventory(view.current_vms())
+    assert current["vm-edu-1"].vcpu == 4 and current["vm-edu-1"].bureau == "edu"

@@ -53,9 +53,9 @@ class DirectStoreView:
         return known_vm_ids(self._store)
 
     def current_vms(self) -> list[dict[str, Any]]:
-        from cloudtally.queries.inventory import CURRENT_VMS
+        from cloudtally.queries.inventory import CURRENT_VMS, _vm
 
-        return self._store.dicts(CURRENT_VMS)
+        return [_vm(r) for r in self._store.dicts(CURRENT_VMS)]  # the API's shape
 
     def close(self) -> None:
         if self._owned:

@@ -80,9 +80,12 @@ def read_table(path: Path, mapping: LedgerMapping) -> tuple[list[str], list[tupl
 
 
 def current_inventory(rows: Sequence[dict[str, Any]]) -> dict[str, CurrentVM]:
+    """Current VMs as the API (or queries.inventory) gives them, for the diff."""
     out = {}
     for r in rows:
         last = r["last_change"]
+        if isinstance(last, str):
+            last = dt.datetime.fromisoformat(last)
         out[r["vm_id"]] = CurrentVM(
             vm_id=r["vm_id"],
             name=r["name"],
@@ -93,11 +96,10 @@ def current_inventory(rows: Sequence[dict[str, Any]]) -> dict[str, CurrentVM]:
             vcpu=int(r["vcpu"]),
             mem_gb=Decimal(str(r["mem_gb"])),
             disks=tuple(
-                LedgerDisk(d, Decimal(str(s)), t)
-                for d, s, t in zip(r["disk_ids"], r["disk_size_gb"], r["disk_tiers"], strict=True)
+                LedgerDisk(d["disk_id"], Decimal(str(d["size_gb"])), d["tier"]) for d in r["disks"]
             ),
             deleted=r["last_event"] == "deleted",
-            last_change=int(last.timestamp()) if hasattr(last, "timestamp") else int(last),
+            last_change=int(last.timestamp()),
         )
     return out
 
