@@ -10,8 +10,11 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class TableError(ValueError):
@@ -103,3 +106,21 @@ def cell_text(v: Any) -> str:
     if isinstance(v, dt.date):
         return v.isoformat()
     return str(v)
+
+
+def exit_on_bad_file(call: Callable[[], T], *errors: type[Exception]) -> T:
+    """CLI: run ``call``; on rejected rows print each (row, column, reason) and exit 2."""
+    import typer
+
+    from cloudtally.core.ledger import RowsRejected
+
+    try:
+        return call()
+    except RowsRejected as exc:
+        for problem in exc.problems:
+            typer.echo(f"rejected: {problem}", err=True)
+        typer.echo(str(exc).split(":")[0] + ".", err=True)
+        raise typer.Exit(2) from None
+    except errors as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None

@@ -92,18 +92,12 @@ def file_(
     verbose: bool = False,
 ) -> None:
     """A provider's per-VM monitoring export, accepted or rejected as a whole."""
-    from cloudtally.collectors.files import ExportRejected, load_mapping, run
+    from cloudtally.collectors.files import load_mapping, run
     from cloudtally.core.metric_export import ExportError
+    from cloudtally.tabular import exit_on_bad_file
 
     _start(verbose, 0)
-    try:
-        stats = run(get_settings(), export, load_mapping(mapping))
-    except ExportRejected as exc:
-        for problem in exc.problems:
-            typer.echo(f"rejected: {problem}", err=True)
-        typer.echo(str(exc).split(":")[0] + ".", err=True)
-        raise typer.Exit(2) from None
-    except ExportError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    stats = exit_on_bad_file(
+        lambda: run(get_settings(), export, load_mapping(mapping)), ExportError
+    )
     typer.echo(json.dumps(stats))

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from cloudtally.core.ledger import RowProblem
+from cloudtally.core.ledger import RowsRejected
 from cloudtally.core.metric_export import (
     ExportError,
     ExportMapping,
@@ -25,14 +25,10 @@ from cloudtally.core.samples import DiskColumns, SampleColumns
 from cloudtally.tabular import TableError, read_table
 
 
-class ExportRejected(ValueError):
-    def __init__(self, problems: list[RowProblem], rows: int) -> None:
-        shown = "; ".join(str(p) for p in problems[:10])
-        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
-        super().__init__(
-            f"{len(problems)} problem(s) in {rows} rows; nothing was sent: {shown}{more}"
-        )
-        self.problems = problems
+class ExportRejected(RowsRejected):
+    """Bad export rows: no sample was sent."""
+
+    outcome = "nothing was sent"
 
 
 def load_mapping(path: Path) -> ExportMapping:

@@ -79,6 +79,20 @@ class RowProblem:
         return f"row {self.row}, column {self.column!r}: {self.reason}"
 
 
+class RowsRejected(ValueError):
+    """A file with bad rows, rejected whole; ``problems`` lists every one."""
+
+    outcome = "nothing was applied"
+
+    def __init__(self, problems: list[RowProblem], rows: int) -> None:
+        shown = "; ".join(str(p) for p in problems[:10])
+        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
+        super().__init__(
+            f"{len(problems)} problem(s) in {rows} rows; {self.outcome}: {shown}{more}"
+        )
+        self.problems = problems
+
+
 @dataclass(frozen=True)
 class LedgerDisk:
     disk_id: str
@@ -87,8 +101,9 @@ class LedgerDisk:
 
 
 @dataclass(frozen=True)
-class LedgerVM:
-    row: int
+class VMState:
+    """What the ledger and inventory both say of a VM (the fields the diff compares)."""
+
     vm_id: str
     name: str
     bureau: str
@@ -98,6 +113,11 @@ class LedgerVM:
     vcpu: int
     mem_gb: Decimal
     disks: tuple[LedgerDisk, ...]
+
+
+@dataclass(frozen=True)
+class LedgerVM(VMState):
+    row: int
     created: int | None  # epoch s
     deleted: int | None
     changed_at: int | None
@@ -351,18 +371,9 @@ def _mem(text: str) -> Decimal:
 
 
 @dataclass(frozen=True)
-class CurrentVM:
+class CurrentVM(VMState):
     """A VM's latest state in inventory (queries.inventory.CURRENT_VMS)."""
 
-    vm_id: str
-    name: str
-    bureau: str
-    system: str
-    pool: str
-    provider: str
-    vcpu: int
-    mem_gb: Decimal
-    disks: tuple[LedgerDisk, ...]
     deleted: bool
     last_change: int
 
@@ -378,7 +389,7 @@ class LedgerChange:
     after: dict[str, Any]
 
 
-def _state(v: LedgerVM | CurrentVM) -> dict[str, Any]:
+def _state(v: VMState) -> dict[str, Any]:
     return {
         "name": v.name,
         "bureau": v.bureau,

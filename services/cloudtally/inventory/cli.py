@@ -35,13 +35,13 @@ def import_(
     from cloudtally.collectors.storeview import open_store_view
     from cloudtally.core.ledger import LedgerError
     from cloudtally.inventory.ledger import (
-        LedgerRejected,
         current_inventory,
         describe,
         load_mapping,
         plan,
         to_event,
     )
+    from cloudtally.tabular import exit_on_bad_file
 
     settings = get_settings()
     at = int(time.time())
@@ -54,16 +54,10 @@ def import_(
         current = current_inventory(view.current_vms())
     finally:
         view.close()
-    try:
-        p = plan(file, load_mapping(mapping), current, at, delete_absent=delete_absent)
-    except LedgerRejected as exc:
-        for problem in exc.problems:
-            typer.echo(f"rejected: {problem}", err=True)
-        typer.echo(str(exc).split(":")[0] + ".", err=True)
-        raise typer.Exit(2) from None
-    except LedgerError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    p = exit_on_bad_file(
+        lambda: plan(file, load_mapping(mapping), current, at, delete_absent=delete_absent),
+        LedgerError,
+    )
     for c in p.changes:
         typer.echo(json.dumps(describe(c), ensure_ascii=False))
     if p.absent:

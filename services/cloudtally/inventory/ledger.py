@@ -25,21 +25,15 @@ from cloudtally.core.ledger import (
     LedgerDisk,
     LedgerError,
     LedgerMapping,
-    RowProblem,
+    RowsRejected,
     diff,
     mapping_from_dict,
     parse_rows,
 )
 
 
-class LedgerRejected(LedgerError):
-    def __init__(self, problems: list[RowProblem], rows: int) -> None:
-        shown = "; ".join(str(p) for p in problems[:10])
-        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
-        super().__init__(
-            f"{len(problems)} problem(s) in {rows} rows; nothing was applied: {shown}{more}"
-        )
-        self.problems = problems
+class LedgerRejected(RowsRejected, LedgerError):
+    """Bad ledger rows: no inventory event was sent."""
 
 
 @dataclass
