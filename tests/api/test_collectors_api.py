@@ -32,7 +32,7 @@ def test_mismatches_and_collector_sources_by_role(api, store: Store) -> None:
     assert src["source"] == "prometheus:dc1" and src["beats"] == 2
     beats = client.get(
         "/api/v1/collectors/prometheus:dc1/heartbeats",
-        params={"from": T0, "to": T0 + 7201},
+        params={"from": "2026-01-01T00:00:00Z", "to": T0 + 7201},
         headers=auth(tokens["admin"]),
     ).json()
     assert [b["sent_at"] for b in beats][-1].startswith("2026-01-01T02:00")

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 
 from cloudtally.api.auth import CurrentPrincipal
-from cloudtally.api.deps import StoreDep
+from cloudtally.api.deps import StoreDep, parse_instant
 from cloudtally.queries.allocation import as_dict, mismatches
 
 router = APIRouter(prefix="/api/v1/utilization", tags=["utilization"])
@@ -21,19 +21,27 @@ router = APIRouter(prefix="/api/v1/utilization", tags=["utilization"])
 def get_allocation_mismatches(
     store: StoreDep,
     principal: CurrentPrincipal,
-    start: int = Query(0, alias="from", description="epoch seconds"),
-    end: int | None = Query(None, alias="to", description="epoch seconds; default now"),
+    start: str | None = Query(None, alias="from", description="ISO time or epoch s"),
+    end: str | None = Query(None, alias="to", description="ISO time or epoch s; default now"),
     vm_id: str | None = None,
 ) -> list[dict[str, Any]]:
     """Each item has its evidence: allocated and observed values, when and by which source.
 
     A bureau token sees the mismatches observed while its bureau owned the VM.
     """
+    t0, t1 = _period(start, end)
     found = mismatches(
         store,
-        start=start,
-        end=end if end is not None else int(time.time()) + 1,
+        start=t0,
+        end=t1,
         bureau=principal.scope,
         vm_ids={vm_id} if vm_id else None,
     )
     return [as_dict(m) for m in found]
+
+
+def _period(start: str | None, end: str | None) -> tuple[int, int]:
+    """[from, to) in epoch seconds: default from the beginning to now."""
+    t0 = int(parse_instant(start, "from").timestamp()) if start else 0
+    t1 = int(parse_instant(end, "to").timestamp()) if end else int(time.time()) + 1
+    return t0, t1

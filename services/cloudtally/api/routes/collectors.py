@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from fastapi import APIRouter, Query
 
 from cloudtally.api.auth import ReadAllPrincipal
 from cloudtally.api.deps import StoreDep
+from cloudtally.api.routes.allocation import _period
 from cloudtally.queries import collectors as q
 
 router = APIRouter(prefix="/api/v1/collectors", tags=["collectors"])
@@ -34,7 +34,8 @@ def get_heartbeats(
     store: StoreDep,
     _p: ReadAllPrincipal,
     source: str,
-    start: int = Query(0, alias="from", description="epoch seconds"),
-    end: int | None = Query(None, alias="to", description="epoch seconds; default now"),
+    start: str | None = Query(None, alias="from", description="ISO time or epoch s"),
+    end: str | None = Query(None, alias="to", description="ISO time or epoch s; default now"),
 ) -> list[dict[str, Any]]:
-    return q.heartbeats(store, source, start, end if end is not None else int(time.time()) + 1)
+    t0, t1 = _period(start, end)
+    return q.heartbeats(store, source, t0, t1)
