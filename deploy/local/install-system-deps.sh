@@ -4,11 +4,13 @@
 #   prometheus, prometheus-alertmanager  promtool checks of the alert rules
 #   nodejs, npm  run/install npm's s3rver, the embedded broker's disk-backed storage
 #                (skipped when node and npm are already on PATH, e.g. from NodeSource)
+#   prometheus-node-exporter  the real exporter the collector tests scrape (collect prometheus|scrape)
 #   zookeeper  coordinates the two 18.16 replicas of the replicated-store tests (pulls a JRE)
 # Works as root on a fresh Debian 12; as another user it only checks and says what is missing.
 set -euo pipefail
 
-PACKAGES=(clickhouse-server clickhouse-client prometheus prometheus-alertmanager zookeeper)
+PACKAGES=(clickhouse-server clickhouse-client prometheus prometheus-alertmanager prometheus-node-exporter
+  zookeeper)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

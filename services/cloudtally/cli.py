@@ -174,6 +174,12 @@ def _mount_subapps() -> None:
     from cloudtally.audit.cli import app as audit_app
 
     app.add_typer(audit_app, name="audit", help="Ledger, restatements and evidence packs")
+    from cloudtally.collectors.cli import app as collect_app
+
+    app.add_typer(collect_app, name="collect", help="Real collectors: prometheus, scrape, file")
+    from cloudtally.inventory.cli import app as inventory_app
+
+    app.add_typer(inventory_app, name="inventory", help="Resource ledger (资源台账) import")
     try:
         from cloudtally.invoices.cli import app as invoices_app
     except ImportError:  # pragma: no cover - during development only

@@ -29,6 +29,25 @@ INVENTORY_PRODUCED = Counter(
 PRODUCE_RETRIES = Counter(
     "cloudtally_produce_resent_total",
     "Messages a collector's outbox sent again because the broker did not acknowledge them",
+# Collector health (collectors/health.py; alert CloudtallyCollectorSilent).
+COLLECTOR_LAG = Gauge(
+    "cloudtally_collector_lag_seconds",
+    "Wall clock minus the last sample time a source has sent",
+    ["source"],
+)
+COLLECTOR_LAST_SUCCESS = Gauge(
+    "cloudtally_collector_last_success_timestamp_seconds",
+    "When a source last completed a window (query or scrape) and sent it",
+    ["source"],
+)
+COLLECTOR_ERRORS = Counter(
+    "cloudtally_collector_errors_total",
+    "Collector failures and rejected series, by reason",
+    ["source", "reason"],
+)
+COLLECTOR_DATA_UNTIL = Gauge(
+    "cloudtally_collector_data_until_timestamp_seconds",
+    "Last sample time a source has sent (inclusive)",
     ["source"],
 )
 

@@ -827,6 +827,33 @@ CASES: list[dict[str, Any]] = [
                 "4h",
                 "CloudtallyLedgerNotVerified",
                 [fire({}, "The audit ledger has not been verified for 4h 0m 0s")],
+        "name": "a collector source stops completing windows; a live one stays quiet",
+        "interval": "1m",
+        "series": [
+            # last success at t=0 and never again; the other source succeeds every minute
+            s(
+                "cloudtally_collector_last_success_timestamp_seconds",
+                {"job": "cloudtally-collector", "instance": "c1:9108", "source": "prometheus:dc1"},
+                "0x30",
+            ),
+            s(
+                "cloudtally_collector_last_success_timestamp_seconds",
+                {"job": "cloudtally-collector", "instance": "c2:9108", "source": "scrape:site1"},
+                "0+60x30",
+            ),
+        ],
+        "checks": [
+            ("15m", "CloudtallyCollectorSilent", []),  # 15 minutes silent: not yet over
+            ("19m", "CloudtallyCollectorSilent", []),  # over for 3 minutes: pending
+            (
+                "22m",
+                "CloudtallyCollectorSilent",
+                [
+                    fire(
+                        {"source": "prometheus:dc1"},
+                        "Collector source prometheus:dc1 has sent nothing for 22m 0s",
+                    ),
+                ],
             ),
         ],
     },

@@ -14,8 +14,10 @@ from cloudtally.api import errors
 from cloudtally.api.headers import SecurityHeaders
 from cloudtally.api.responses import ExactJSONResponse
 from cloudtally.api.routes import (
+    allocation,
     audit,
     billing,
+    collectors,
     fleet,
     health,
     ingest,
@@ -43,7 +45,9 @@ def create_api(settings: Settings, store_provider: Callable[[], Store]) -> FastA
     )
     app.state.settings = settings
     app.state.store_provider = store_provider
-    for module in (health, fleet, vms, ingest, utilization, billing, invoices, audit):
+    for module in (
+        health, fleet, vms, ingest, utilization, allocation, collectors, billing, invoices, audit,
+    ):  # fmt: skip
         app.include_router(module.router)
     app.add_middleware(SecurityHeaders)
     errors.install(app)

@@ -36,6 +36,7 @@ from cloudtally.core.verification import (
 )
 from cloudtally.invoices import jobstore
 from cloudtally.invoices import store as inv_store
+from cloudtally.invoices.capacity import add_capacity_findings
 from cloudtally.invoices.importer import ImportRejected, gc_paused, import_invoice
 from cloudtally.store.base import Store
 
@@ -158,6 +159,8 @@ def verify_invoice(
         result = verify_partitions(
             partitions(), period, policy=pol, provider=inv["provider"], credits=credits
         )
+    # Rule C1 (observed vs allocated capacity), in its own module.
+    add_capacity_findings(store, result, invoice_id, inv["provider"], period)
     run_id = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     settings = {
         "tolerances": asdict(pol.tolerances),

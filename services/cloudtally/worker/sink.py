@@ -14,7 +14,7 @@ import re
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -23,11 +23,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cloudtally import metrics
+from cloudtally.core.heartbeat import (
+    Heartbeat,
+    HeartbeatRejected,
+    decode_heartbeat,
+    is_heartbeat,
+)
 from cloudtally.core.inventory import InventoryRejected, decode_event
 from cloudtally.core.samples import BatchRejected, decode_batch
 from cloudtally.queries.orphans import adopted_hours
 from cloudtally.store import Store
 from cloudtally.worker.dead_letters import make_record, message_sha256
+from cloudtally.worker.heartbeats import insert_heartbeats
 
 log = logging.getLogger(__name__)
 
@@ -94,16 +101,21 @@ class IngestSink:
         disk_sources: list[tuple[str, int]] = []
         per_partition: dict[tuple[str, int], list[int]] = defaultdict(list)
         written_by_msg: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])
+        beats: list[Heartbeat] = []  # collector heartbeats: stored after the samples they follow
 
         for msg in messages:
             key = (msg.topic, msg.partition)
             per_partition[key].append(msg.offset)
             metrics.MESSAGES_CONSUMED.labels(msg.topic).inc()
             try:
+                if is_heartbeat(msg.value):
+                    assert msg.value is not None
+                    beats.append(replace(decode_heartbeat(msg.value), partition=msg.partition))
+                    continue
                 if msg.value is None:
                     raise BatchRejected("empty message (no value)")
                 batch = decode_batch(msg.value, now=now, max_future_s=self.max_future_s)
-            except BatchRejected as exc:
+            except (BatchRejected, HeartbeatRejected) as exc:
                 result.dead_letters.append(dead_letter(msg, str(exc), now=now))
                 written_by_msg[key][1] += 1
                 continue
@@ -154,6 +166,8 @@ class IngestSink:
                 pa.chunked_array([c for col in touched_ts for c in col.chunks], pa.int64()),
                 version,
             )
+        if beats:
+            result.rows["collector_heartbeats"] = insert_heartbeats(self.store, beats, now, version)
         self._record(result, per_partition, written_by_msg, now)
         metrics.FLUSH_SECONDS.labels("samples").observe(time.perf_counter() - started)
         return result

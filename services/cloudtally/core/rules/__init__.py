@@ -12,6 +12,7 @@ from cloudtally.core.rules import (
     b1_unknown_resource,
     b2_billed_after_deletion,
     b3_no_metered_allocation,
+    c1_capacity_not_present,
     d1_duplicate_line,
     g1_billed_in_gap,
     g2_gap_on_allocation,
@@ -52,6 +53,7 @@ RULES: dict[str, Rule] = {
         v2_non_usage_charge,
         g2_gap_on_allocation,
         o1_wrong_bureau,
+        c1_capacity_not_present,  # found by .allocation (observed vs allocated)
     )
 }
 RULE_ORDER = {rid: i for i, rid in enumerate(RULES)}

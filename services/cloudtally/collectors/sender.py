@@ -1,0 +1,117 @@
+"""One way out for every real collector: samples, dead letters, then heartbeats.
+
+Order matters: a window's samples go to their VMs' partitions first, then a
+heartbeat to *every* partition, then the producer is flushed. The worker
+stores the beat after the samples before it, so the stored beats are the
+collector's watermark (core.heartbeat).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import orjson
+from kafka import KafkaProducer
+
+from cloudtally.collectors import health
+from cloudtally.collectors.producer import PRODUCER_TUNING, SampleProducer
+from cloudtally.core.heartbeat import Heartbeat
+from cloudtally.core.samples import DiskColumns, SampleColumns
+from cloudtally.settings import Settings
+
+
+class CollectorSender:
+    def __init__(self, settings: Settings, source: str, *, wire_format: str = "arrow") -> None:
+        self.source = source
+        self.samples = SampleProducer(
+            settings.kafka_bootstrap, settings.topic_samples, source=source, wire_format=wire_format
+        )
+        self._dl = KafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap,
+            client_id=f"cloudtally-{source}-dead-letter",
+            **{**PRODUCER_TUNING, "linger_ms": 5},
+        )
+        self.dl_topic = settings.topic_dead_letter
+        self.partitions = self.samples.partitions
+        self.samples_sent = 0
+        self.dead_letters_sent = 0
+
+    def send_window(
+        self,
+        samples: SampleColumns,
+        disks: DiskColumns,
+        data_from: int,
+        data_until: int,
+        *,
+        unknown: list[dict[str, Any]] | None = None,
+        errors: int = 0,
+        allocation: dict[str, dict[str, float]] | None = None,
+    ) -> None:
+        """Send the window, beat every partition, flush; raise if Kafka did not take it."""
+        parts = self.samples.partitions_of(samples.vm_id) if len(samples) else None
+        if len(samples) or len(disks):
+            self.samples.send_chunk(samples, disks, sample_partitions=parts)
+        for item in unknown or []:
+            self._dead_letter(item, data_from)
+        per_part = (
+            np.bincount(parts, minlength=self.partitions)
+            if parts is not None
+            else np.zeros(self.partitions, dtype=np.int64)
+        )
+        vms_per_part = np.zeros(self.partitions, dtype=np.int64)
+        if parts is not None:
+            seen: dict[str, int] = {}
+            for vm, p in zip(samples.vm_id, parts, strict=True):
+                seen.setdefault(vm, int(p))
+            for p in seen.values():
+                vms_per_part[p] += 1
+        alloc_by_part: dict[int, list[tuple[str, float | None, float | None]]] = {}
+        if allocation:
+            ids = np.array(sorted(allocation), dtype=object)
+            for vm, p in zip(ids, self.samples.partitions_of(ids), strict=True):
+                a = allocation[vm]
+                alloc_by_part.setdefault(int(p), []).append((vm, a.get("vcpu"), a.get("mem_gb")))
+        now = int(time.time())
+        for p in range(self.partitions):
+            beat = Heartbeat(
+                source=self.source,
+                partition=p,
+                sent_at=now,
+                data_from=data_from,
+                data_until=data_until,
+                samples=int(per_part[p]),
+                vms=int(vms_per_part[p]),
+                unknown_series=len(unknown or []),
+                errors=errors,
+                allocation=tuple(alloc_by_part.get(p, ())),
+            )
+            self.samples.send_raw(p, beat.to_json())
+        self.samples.flush()
+        self._dl.flush()
+        self.samples_sent += len(samples)
+        health.window_done(self.source, data_until)
+
+    def _dead_letter(self, item: dict[str, Any], window_start: int) -> None:
+        """A rejected series, in the dead-letter schema (topic = the source, offset = window)."""
+        doc = {
+            "schema": "cloudtally.dead-letter/1",
+            "topic": f"collector:{self.source}",
+            "partition": 0,
+            "offset": window_start,
+            "row_index": -1,
+            "section": "samples",
+            "reason": item["reason"],
+            "payload": orjson.dumps(item).decode(),
+            "payload_encoding": "utf-8",
+            "received_at": int(time.time()),
+        }
+        self._dl.send(self.dl_topic, value=orjson.dumps(doc))
+        self.dead_letters_sent += 1
+
+    def close(self) -> None:
+        self.samples.flush()
+        self.samples.close()
+        self._dl.flush()
+        self._dl.close()

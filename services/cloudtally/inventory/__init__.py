@@ -1,0 +1,1 @@
+"""The buyer's resource ledger: import, diff against inventory, inventory events."""
