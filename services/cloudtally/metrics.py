@@ -29,6 +29,8 @@ INVENTORY_PRODUCED = Counter(
 PRODUCE_RETRIES = Counter(
     "cloudtally_produce_resent_total",
     "Messages a collector's outbox sent again because the broker did not acknowledge them",
+    ["source"],
+)
 # Collector health (collectors/health.py; alert CloudtallyCollectorSilent).
 COLLECTOR_LAG = Gauge(
     "cloudtally_collector_lag_seconds",
@@ -244,12 +246,16 @@ STORE_ACTIVE_REPLICAS = Gauge(
     "cloudtally_store_active_replicas",
     "Replicas this replica sees active in ZooKeeper (min over its tables)",
     ["replica"],
+)
+
 # Official working-day calendar (cloudtally.core.calendar).
 CALENDAR_PROVISIONAL_HOURS = Gauge(
     "cloudtally_calendar_provisional_hours",
     "UTC hours weighted by the plain weekday rule because their local year has no "
     "official working-day schedule; add the year to the policy's official_calendar",
     ["year"],
+)
+
 # API access: the tokens file (a bad file keeps the last valid one serving).
 TOKENS_FILE_VALID = Gauge(
     "cloudtally_tokens_file_valid", "1 if the tokens file last read loaded, 0 if it did not"

@@ -827,6 +827,10 @@ CASES: list[dict[str, Any]] = [
                 "4h",
                 "CloudtallyLedgerNotVerified",
                 [fire({}, "The audit ledger has not been verified for 4h 0m 0s")],
+            ),
+        ],
+    },
+    {
         "name": "a collector source stops completing windows; a live one stays quiet",
         "interval": "1m",
         "series": [

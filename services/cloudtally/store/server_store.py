@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 
 from cloudtally import metrics
-from cloudtally.store.base import Columns, Params, Store, StoreError, normalize_value, render
+from cloudtally.store.base import Columns, Params, Store, StoreError, normalize_value
 from cloudtally.store.replication import ServerTarget, parse_server_url, replicated_ddl
 
 log = logging.getLogger(__name__)
