@@ -34,6 +34,9 @@ def create_api(settings: Settings, store_provider: Callable[[], Store]) -> FastA
     app.state.store_provider = store_provider
     for module in (health, fleet, vms, ingest, utilization, billing, invoices):
         app.include_router(module.router)
+    from cloudtally.console.app import mount as mount_console
+
+    mount_console(app)  # the staff console at / (console/)
     return app
 
 

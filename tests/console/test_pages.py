@@ -1,0 +1,109 @@
+"""Every console page renders with the planted fleet's data, on both engines; a bureau
+sees nothing of another bureau on any page; search finds by id and by name prefix."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.api.fleet import BUREAU_VMS
+
+# Periods of the planted fleet: Oct 2023 utilization and bills, storage idle Aug–Sep.
+AS_OF = "2023-10-23"
+PAGES = {
+    "home": "/console/home",
+    "bills": "/console/bills?month=2023-10&system=health-sys&vm=health-idle",
+    "utilization": "/console/utilization?vm=health-nightbatch&week=2023-10-16&month=2023-10",
+    "candidates": f"/console/candidates?as_of={AS_OF}",
+    "rounds": "/console/rounds",
+    "pools": "/console/pools?month=2023-10&months=3",
+    "pipeline": "/console/pipeline",
+    "search": "/console/search?q=health",
+}
+
+
+def test_admin_sees_every_page_with_data(signed_in) -> None:
+    s = signed_in("admin")
+    for name, path in PAGES.items():
+        r = s.goto(path)
+        assert r.status == 200, (name, r.status, s.page.content()[:2000])
+        s.shot(name)
+    # bills: statement → system → VM → lines with the derivation sentence
+    s.goto(PAGES["bills"])
+    text = s.page.inner_text("main")
+    assert "health-idle" in text and "tender discount" in text, text[:3000]
+    # candidates of the planted fleet
+    s.goto(PAGES["candidates"])
+    text = s.page.inner_text("main")
+    for vm in ("edu-idle", "health-idle", "health-oversized", "edu-cold"):
+        assert vm in text, (vm, text[:3000])
+    # the heat map and daily lines were drawn (ECharts renders SVG)
+    s.goto(PAGES["utilization"])
+    s.page.wait_for_selector("#heat-cpu svg")
+    s.page.wait_for_selector("#daily-cpu svg")
+
+
+@pytest.mark.parametrize("bureau", list(BUREAU_VMS))
+def test_a_bureau_sees_nothing_of_another(signed_in, console, bureau: str) -> None:
+    other = next(b for b in BUREAU_VMS if b != bureau)
+    s = signed_in(f"bureau:{bureau}")
+    mine = [
+        "/console/home",
+        "/console/bills?month=2023-10",
+        f"/console/bills?month=2023-10&system={bureau}-sys",
+        f"/console/bills?month=2023-10&system={other}-sys",
+        f"/console/bills?month=2023-10&system={other}-sys&vm={BUREAU_VMS[other][1]}",
+        f"/console/utilization?month=2023-10&week=2023-10-16",
+        f"/console/utilization?vm={BUREAU_VMS[other][1]}&month=2023-10&week=2023-10-16",
+        f"/console/candidates?as_of={AS_OF}",
+        "/console/rounds",
+        f"/console/search?q={other[:2]}",
+        f"/console/search?q={BUREAU_VMS[other][0]}",
+    ]
+    for path in mine:
+        r = s.goto(path)
+        assert r.status == 200, path
+        html = s.page.content()
+        assert other not in html, (path, re.findall(rf".{{0,80}}{other}.{{0,80}}", html)[:3])
+    s.goto(f"/console/candidates?as_of={AS_OF}")
+    assert BUREAU_VMS[bureau][2] in s.page.inner_text("main")  # its own idle VM
+    s.shot("candidates")
+    for path in ("/console/invoices", "/console/pools", "/console/pipeline",
+                 f"/console/home?bureau={other}", f"/console/bills?bureau={other}"):  # fmt: skip
+        assert s.goto(path).status == 403, path
+
+
+def test_search_by_id_and_by_name_prefix_as_you_type(signed_in) -> None:
+    s = signed_in("admin")
+    s.goto("/console/home")
+    box = s.page.locator("#q")
+    box.press_sequentially("health-ni", delay=30)
+    s.page.wait_for_selector("#search-popup a:has-text('health-nightbatch')")
+    popup = s.page.inner_text("#search-popup")
+    assert "health-idle" not in popup
+    s.shot("search-popup")
+    box.fill("")
+    box.press_sequentially("edu-s", delay=30)  # a system name prefix
+    s.page.wait_for_selector("#search-popup a:has-text('edu-sys')")
+    box.fill("")
+    box.press_sequentially("POOL-3", delay=30)  # case-insensitive pool prefix
+    s.page.wait_for_selector("#search-popup :text('provider-b / pool-3')")
+
+
+def test_english_switch(signed_in) -> None:
+    s = signed_in("admin", lang="en")
+    s.goto(f"/console/candidates?as_of={AS_OF}")
+    assert "Idle reclaim" in s.page.inner_text("main")
+    s.shot("candidates-en")
+
+
+def test_no_serious_accessibility_violations(signed_in) -> None:
+    s = signed_in("admin")
+    found = {}
+    for name, path in PAGES.items():
+        s.goto(path)
+        bad = s.axe()
+        if bad:
+            found[name] = [(v["id"], v["help"], [n["target"] for n in v["nodes"][:3]]) for v in bad]
+    assert not found, found
