@@ -2,10 +2,12 @@
 # Install the Debian packages the test suite needs, only when missing (idempotent, quiet).
 #   clickhouse-server/-client  the ClickHouse 18.16 server the store tests run against
 #   prometheus, prometheus-alertmanager  promtool checks of the alert rules
+#   chromium, fonts-wqy-zenhei  the console's browser tests (Playwright drives this chromium;
+#                               the font renders Chinese in their screenshots)
 # Works as root on a fresh Debian 12; as another user it only checks and says what is missing.
 set -euo pipefail
 
-PACKAGES=(clickhouse-server clickhouse-client prometheus prometheus-alertmanager)
+PACKAGES=(clickhouse-server clickhouse-client prometheus prometheus-alertmanager chromium fonts-wqy-zenhei)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

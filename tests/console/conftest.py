@@ -49,6 +49,7 @@ class Console:
     policy: Policy
     engine: str
     tmp: Path
+    invoice_fleet: tuple[Any, Any]  # expected charges and lifecycles (January 2024)
 
 
 def _serve(app: Any, port: int) -> tuple[Any, threading.Thread]:
@@ -86,7 +87,7 @@ def console(
         migrate(store)
         pol = policy()
         plant(store, pol)
-        invoice_fleet(store)
+        charges = invoice_fleet(store)
         policy_file = tmp / "policy.yaml"
         policy_file.write_text(policy_text(), encoding="utf-8")
         tokens = write_demo_tokens(tmp / "tokens.yaml", list(BUREAU_VMS))
@@ -98,7 +99,9 @@ def console(
         )
         port = free_port()
         server, _thread = _serve(create_api(settings, lambda: store), port)
-        yield Console(f"http://127.0.0.1:{port}", tokens, store, pol, request.param, tmp)
+        yield Console(
+            f"http://127.0.0.1:{port}", tokens, store, pol, request.param, tmp, charges
+        )
     finally:
         if server is not None:
             server.should_exit = True

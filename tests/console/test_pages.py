@@ -12,7 +12,7 @@ from tests.api.fleet import BUREAU_VMS
 # Periods of the planted fleet: Oct 2023 utilization and bills, storage idle Aug–Sep.
 AS_OF = "2023-10-23"
 PAGES = {
-    "home": "/console/home",
+    "home": f"/console/home?as_of={AS_OF}",
     "bills": "/console/bills?month=2023-10&system=health-sys&vm=health-idle",
     "utilization": "/console/utilization?vm=health-nightbatch&week=2023-10-16&month=2023-10",
     "candidates": f"/console/candidates?as_of={AS_OF}",
@@ -50,22 +50,35 @@ def test_a_bureau_sees_nothing_of_another(signed_in, console, bureau: str) -> No
     s = signed_in(f"bureau:{bureau}")
     mine = [
         "/console/home",
+        f"/console/home?as_of={AS_OF}",
         "/console/bills?month=2023-10",
         f"/console/bills?month=2023-10&system={bureau}-sys",
-        f"/console/bills?month=2023-10&system={other}-sys",
-        f"/console/bills?month=2023-10&system={other}-sys&vm={BUREAU_VMS[other][1]}",
-        f"/console/utilization?month=2023-10&week=2023-10-16",
-        f"/console/utilization?vm={BUREAU_VMS[other][1]}&month=2023-10&week=2023-10-16",
+        "/console/utilization?month=2023-10&week=2023-10-16",
         f"/console/candidates?as_of={AS_OF}",
         "/console/rounds",
         f"/console/search?q={other[:2]}",
-        f"/console/search?q={BUREAU_VMS[other][0]}",
     ]
     for path in mine:
         r = s.goto(path)
         assert r.status == 200, path
         html = s.page.content()
         assert other not in html, (path, re.findall(rf".{{0,80}}{other}.{{0,80}}", html)[:3])
+    # probing with the other bureau's names: the page echoes the name typed, no data
+    probe_vm = BUREAU_VMS[other][1]
+    others = set(BUREAU_VMS[other]) - {probe_vm}
+    for path in (
+        f"/console/bills?month=2023-10&system={other}-sys",
+        f"/console/bills?month=2023-10&system={other}-sys&vm={probe_vm}",
+        f"/console/utilization?vm={probe_vm}&month=2023-10&week=2023-10-16",
+        f"/console/search?q={probe_vm}",
+    ):
+        assert s.goto(path).status == 200, path
+        html, main = s.page.content(), s.page.inner_text("main")
+        assert not any(vm in html for vm in others), path
+        assert "tender discount" not in main and "svg" not in s.page.inner_html("main"), path
+        assert "provider-" not in main, path
+        assert "search-popup" in html and probe_vm not in s.page.inner_text("#search-page-results") \
+            if "search" in path else True
     s.goto(f"/console/candidates?as_of={AS_OF}")
     assert BUREAU_VMS[bureau][2] in s.page.inner_text("main")  # its own idle VM
     s.shot("candidates")

@@ -106,10 +106,10 @@ def _candidates(
 
 
 @router.get("/home")
-def home(ctx: CtxDep, bureau: str | None = None) -> HTMLResponse:
+def home(ctx: CtxDep, bureau: str | None = None, as_of: dt.date | None = None) -> HTMLResponse:
     b = ctx.bureau_filter(bureau)
     pol = ctx.policy()
-    as_of = _as_of(ctx, b)
+    as_of = as_of or _as_of(ctx, b)
     m0, m1 = month_bounds(as_of - DAY)
     st = statement(ctx.store, pol, month=m0, by="system", bureau=b)
     fy = pol.fiscal_year_of(as_of - DAY)

@@ -155,10 +155,10 @@ def items(
     decided = {
         (d["kind"], d["vm_id"]): d
         for d in store.dicts(
-            f"""SELECT kind, vm_id, argMax(decision, (decided_at, seq)) AS decision,
-                argMax(reason, (decided_at, seq)) AS reason,
-                argMax(decided_by, (decided_at, seq)) AS decided_by,
-                max(decided_at) AS decided_at, count() AS changes
+            f"""SELECT kind, vm_id, argMax(decision, (decided_at, seq)) AS d_decision,
+                argMax(reason, (decided_at, seq)) AS d_reason,
+                argMax(decided_by, (decided_at, seq)) AS d_by,
+                max(decided_at) AS d_at, count() AS changes
             FROM rightsizing_decisions WHERE round_id = %(r)s {scope}
             GROUP BY kind, vm_id""",
             params,
@@ -168,10 +168,10 @@ def items(
     for r in rows:
         d = decided.get((r["kind"], r["vm_id"]))
         r["evidence"] = json.loads(r["evidence"] or "{}")
-        r["decision"] = d["decision"] if d else None
-        r["reason"] = d["reason"] if d else ""
-        r["decided_by"] = d["decided_by"] if d else ""
-        r["decided_at"] = d["decided_at"] if d else None
+        r["decision"] = d["d_decision"] if d else None
+        r["reason"] = d["d_reason"] if d else ""
+        r["decided_by"] = d["d_by"] if d else ""
+        r["decided_at"] = d["d_at"] if d else None
         if decision is None or r["decision"] == decision:
             out.append(r)
     return sorted(out, key=lambda r: (-(r["savings_year"] or Decimal(0)), r["vm_id"]))

@@ -22,6 +22,8 @@
 
   function heat(id, title, days, cells, index) {
     var c = chart(id); if (!c) return;
+    var top = 10; cells.forEach(function (x) { if (x[index] !== null && x[index] > top) top = x[index]; });
+    top = Math.min(100, Math.ceil(top / 10) * 10);
     var data = cells.map(function (x) {
       var v = x[index] === null ? "-" : x[index];
       var item = { value: [x[0], x[1], v] };
@@ -31,10 +33,10 @@
     c.setOption({
       animation: false, title: { text: title, left: 0, textStyle: { fontSize: 13 } },
       tooltip: { formatter: function (p) { return days[p.value[1]] + " " + hoursAxis[p.value[0]] + ":00 — " + p.value[2] + " %"; } },
-      grid: { left: 90, right: 20, top: 30, bottom: 60 },
+      grid: { left: 90, right: 90, top: 30, bottom: 30 },
       xAxis: { type: "category", data: hoursAxis, splitArea: { show: true } },
       yAxis: { type: "category", data: days, inverse: true },
-      visualMap: { min: 0, max: 100, calculable: true, orient: "horizontal", left: "center", bottom: 0,
+      visualMap: { min: 0, max: top, calculable: true, orient: "vertical", right: 0, top: "middle", itemHeight: 140,
                    inRange: { color: ["#f7fbff", "#6baed6", "#08306b"] } },
       series: [{ type: "heatmap", data: data }]
     });
