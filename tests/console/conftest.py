@@ -99,9 +99,7 @@ def console(
         )
         port = free_port()
         server, _thread = _serve(create_api(settings, lambda: store), port)
-        yield Console(
-            f"http://127.0.0.1:{port}", tokens, store, pol, request.param, tmp, charges
-        )
+        yield Console(f"http://127.0.0.1:{port}", tokens, store, pol, request.param, tmp, charges)
     finally:
         if server is not None:
             server.should_exit = True

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import time
 from decimal import Decimal
+from pathlib import Path
 
 from cloudtally.invoices.generator import ALL_ERRORS, generate_invoice, render_provider_csv
 from tests.analytics.plant import inventory
@@ -59,7 +59,7 @@ def test_round_open_decide_export_and_verify_next_round(signed_in, console) -> N
     assert admin.page.inner_text("[data-testid=accepted-count]") == "2"
     with admin.page.expect_download() as dl:
         admin.page.click("text=导出工单")
-    body = open(dl.value.path(), encoding="utf-8-sig").read()
+    body = Path(dl.value.path()).read_text(encoding="utf-8-sig")
     rows = list(csv.DictReader(io.StringIO(body)))
     assert sorted(r["vm_id"] for r in rows) == ["edu-idle", "health-idle"]
     assert {r["decided_by"] for r in rows} == {"bureau:edu", "bureau:health"}
@@ -74,7 +74,9 @@ def test_round_open_decide_export_and_verify_next_round(signed_in, console) -> N
     admin.page.fill("#r-from", "2023-10-09")
     admin.page.fill("#r-to", "2023-10-23")
     admin.page.click("form[hx-post='/console/rounds'] button")
-    admin.page.wait_for_function(f"location.href !== {round_url!r} && location.pathname.startsWith('/console/rounds/R')")
+    admin.page.wait_for_function(
+        f"location.href !== {round_url!r} && location.pathname.startsWith('/console/rounds/R')"
+    )
     admin.page.wait_for_selector("#verification")
     assert admin.page.inner_text("[data-testid=implemented]") == "1"
     assert "已回收" in admin.page.inner_text("tr[data-vm=health-idle]")
@@ -117,9 +119,8 @@ def test_upload_progress_summary_findings_and_dispute(signed_in, console, tmp_pa
     # the dispute export: the provider's over-billed findings with amounts and evidence
     with s.page.expect_download() as dl:
         s.page.click("text=争议清单（按服务商导出）")
-    rows = list(csv.DictReader(io.StringIO(open(dl.value.path(), encoding="utf-8-sig").read())))
+    rows = list(csv.DictReader(io.StringIO(Path(dl.value.path()).read_text(encoding="utf-8-sig"))))
     assert rows and all(Decimal(r["amount_at_stake"]) > 0 and r["evidence"] for r in rows)
     assert sum(Decimal(r["amount_at_stake"]) for r in rows) == over
     # a bureau may not see invoices
     assert signed_in("bureau:edu").goto("/console/invoices").status == 403
-    del dt

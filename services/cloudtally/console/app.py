@@ -24,7 +24,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from cloudtally.core.access import Principal
 from cloudtally.console.i18n import LANGS, translator
 from cloudtally.console.session import (
     COOKIE,
@@ -33,6 +32,7 @@ from cloudtally.console.session import (
     new_session,
     session_principal,
 )
+from cloudtally.core.access import Principal
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -204,7 +204,10 @@ def switch_lang(code: str, request: Request) -> Response:
 def money(value: Any) -> str:
     if value is None:
         return "—"
-    d = Decimal(str(value)).quantize(Decimal("0.01"))
+    try:
+        d = Decimal(str(value)).quantize(Decimal("0.01"))
+    except ArithmeticError:
+        return str(value)
     return f"{d:,}"
 
 

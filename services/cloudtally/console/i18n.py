@@ -84,8 +84,10 @@ TEXT: dict[str, tuple[str, str]] = {
     "quantity": ("数量", "Quantity"),
     "tariff_version": ("资费版本", "Tariff version"),
     "total": ("合计", "Total"),
-    "heatmap": ("一周利用率热力图（小时×日期，框内为工作时间）",
-                "A week by hour and day (business hours outlined)"),
+    "heatmap": (
+        "一周利用率热力图（小时×日期，框内为工作时间）",
+        "A week by hour and day (business hours outlined)",
+    ),
     "monthly": ("每日利用率：白天 / 夜间 / 全天", "Daily utilization: day / night / all"),
     "cpu": ("CPU", "CPU"),
     "mem": ("内存", "Memory"),

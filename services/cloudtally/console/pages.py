@@ -25,7 +25,7 @@ from cloudtally.billing.statements import budget_status, lines, statement
 from cloudtally.console.app import CtxDep, csv_download, router
 from cloudtally.core.idle import UnitPrices, VmWindowStats, month_start
 from cloudtally.core.statements import month_bounds
-from cloudtally.queries.inventory import fleet_summary, get_vm
+from cloudtally.queries.inventory import get_vm, list_vms
 from cloudtally.queries.search import search
 from cloudtally.rounds import store as rounds
 
@@ -117,13 +117,13 @@ def home(ctx: CtxDep, bureau: str | None = None, as_of: dt.date | None = None) -
     budget = next((s for s in budgets if s.scope == (b or "programme")), None)
     _n, costly = drill.vm_totals(ctx.store, m0, m1, bureau=b, limit=10)
     cands = _candidates(ctx, b, as_of, limit=10)
-    fleet = fleet_summary(ctx.store, bureau=b)
+    fleet_vms, _ = list_vms(ctx.store, bureau=b, limit=1)
     bureaus = []
     if ctx.principal.can_read_all:
         bureaus = [s.scope for s in budgets if s.scope != "programme"]
     return ctx.render(
         "home.html", bureau=b, month=m0, statement=st, budget=budget, costly=costly,
-        cands=cands, fleet=fleet, bureaus=bureaus, fy=fy,
+        cands=cands, fleet_vms=fleet_vms, bureaus=bureaus, fy=fy,
     )  # fmt: skip
 
 
@@ -361,8 +361,8 @@ def dispute(ctx: CtxDep, provider: str) -> Response:
     for i in inv.list_invoices(ctx.store, provider):
         for f in inv.findings(ctx.store, i["invoice_id"]):
             if f["amount_at_stake"] > 0:
-                rows.append({**f, "invoice_id": i["invoice_id"],
-                             "evidence": json.dumps(f["evidence"], ensure_ascii=False)})  # fmt: skip
+                evidence = json.dumps(f["evidence"], ensure_ascii=False)
+                rows.append({**f, "invoice_id": i["invoice_id"], "evidence": evidence})
     return csv_download(DISPUTE_KEYS, rows, f"dispute-{provider}")
 
 
@@ -413,9 +413,8 @@ def pipeline_page(ctx: CtxDep) -> HTMLResponse:
         "SELECT run_id, kind, period_from, period_to, actor, started_at, line_count, total "
         "FROM rating_runs ORDER BY started_at DESC LIMIT 10"
     )
-    fleet = fleet_summary(ctx.store)
     grafana = ctx.settings.grafana_url
     return ctx.render(
         "pipeline.html", progress=progress, dead=dl, dead_total=dl_total, reasons=reasons,
-        state=state, runs=runs, fleet=fleet, grafana=grafana.rstrip("/") if grafana else None,
+        state=state, runs=runs, grafana=grafana.rstrip("/") if grafana else None,
     )  # fmt: skip

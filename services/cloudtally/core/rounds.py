@@ -72,8 +72,10 @@ def implementation(
     mem_ok = now_mem_gb <= target_mem_gb
     if cpu_ok and mem_ok:
         return "done"
-    if (cpu_ok and target_vcpu < vcpu) or (mem_ok and target_mem_gb < mem_gb) or (
-        now_vcpu < vcpu or now_mem_gb < mem_gb
+    if (
+        (cpu_ok and target_vcpu < vcpu)
+        or (mem_ok and target_mem_gb < mem_gb)
+        or (now_vcpu < vcpu or now_mem_gb < mem_gb)
     ):
         return "partial"
     return "not_done"
