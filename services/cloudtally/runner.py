@@ -99,6 +99,9 @@ def up(settings: Settings, *, vms: int, days: float, data_dir: Path | None) -> N
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _terminate)
 
+    from cloudtally.console import firstrun
+
+    demo = firstrun.prepare(settings, data_dir, vms=vms, seed=seed)  # history, invoice, round
     with EmbeddedBroker(settings, log_dir=logs):
         ensure_topics(settings)
         worker = _spawn(["worker", "--with-api"], env, logs / "worker.log")
@@ -112,8 +115,7 @@ def up(settings: Settings, *, vms: int, days: float, data_dir: Path | None) -> N
                     str(seed),
                     "--vms",
                     str(vms),
-                    "--days",
-                    str(days),
+                    *firstrun.simulator_args(demo),  # the same fleet as the demo history
                     "--realtime",
                 ],
                 env,
@@ -121,6 +123,7 @@ def up(settings: Settings, *, vms: int, days: float, data_dir: Path | None) -> N
             )
             procs.append(("simulator", sim))
             _banner(base, data_dir, tokens, plain)
+            print("\n".join(firstrun.banner(base, demo, plain)), flush=True)
             while all(p.poll() is None for _, p in procs):
                 time.sleep(1)
             for name, p in procs:
