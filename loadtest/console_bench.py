@@ -70,6 +70,12 @@ def seed(store, vms: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
                   {"t": int(t0.timestamp()) - 86400, "n": vms})  # fmt: skip
     store.execute(bench_rating.GENERATE, {"start": int(t0.timestamp()), "vms": vms,
                                           "rows": vms * bench_rating.HOURS})  # fmt: skip
+    # The rating generator leaves max/p95 NULL (rating reads averages); the candidate rules
+    # read maxima and daytime p95, so give every sampled hour max = p95 = its average.
+    store.execute(
+        "INSERT INTO usage_hourly SELECT * REPLACE (cpu_avg AS cpu_max, cpu_avg AS cpu_p95, "
+        "mem_avg AS mem_max, mem_avg AS mem_p95, toUInt64(2) AS version) FROM usage_hourly"
+    )
     store.execute("OPTIMIZE TABLE usage_hourly FINAL")
     times["seed_s"] = round(time.perf_counter() - c, 1)
     c = time.perf_counter()

@@ -36,6 +36,7 @@ TEXT: dict[str, tuple[str, str]] = {
         "Search by id or name prefix: VM, system, bureau, pool, invoice",
     ),
     "search.none": ("没有匹配项", "Nothing matches"),
+    "kind": ("类型", "Kind"),
     "kind.vm": ("虚拟机", "VM"),
     "kind.system": ("应用系统", "System"),
     "kind.bureau": ("使用单位", "Bureau"),
