@@ -68,11 +68,12 @@ def _serve(app: Any, port: int) -> tuple[Any, threading.Thread]:
     return server, thread
 
 
-@pytest.fixture(scope="module", params=["chdb", pytest.param("server", marks=pytest.mark.server)])
+@pytest.fixture(scope="package", params=["chdb", pytest.param("server", marks=pytest.mark.server)])
 def console(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Console]:
-    """The planted fleets behind a running console, on a database of this module's own."""
+    """The planted fleets behind a running console, on a database of its own (one per
+    engine for the whole package: the page tests run first, then the workflows)."""
     from tests.api.test_invoices_api import fleet as invoice_fleet
 
     database = f"t_console_{uuid.uuid4().hex[:10]}"

@@ -228,6 +228,16 @@ def csv_download(keys: list[str], rows: list[dict[str, Any]], name: str) -> Resp
     )
 
 
+def local_day(value: Any, end: bool = False) -> str:
+    """A UTC instant as the buyers' local date (an exclusive end: the last day included)."""
+    if not isinstance(value, dt.datetime):
+        return "" if value is None else str(value)
+    local = value.astimezone(SHANGHAI)
+    return (local - dt.timedelta(seconds=1) if end else local).date().isoformat()
+
+
+SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 templates.env.filters["money"] = money
+templates.env.filters["local_day"] = local_day
 templates.env.filters["pct"] = pct
 templates.env.globals["today"] = lambda: dt.date.today()

@@ -182,7 +182,7 @@ def prepare(settings: Any, data_dir: Path, *, vms: int, seed: int) -> dict[str, 
     """The first run's record (built now in a child process if this folder has none)."""
     marker = data_dir / MARKER
     if not marker.exists():
-        print("first run: writing a demo history (about a minute) ...", flush=True)
+        print("first run: writing a demo history (a few minutes; only this once) ...", flush=True)
         env = {**settings.as_env(), "CLOUDTALLY_DATA_DIR": str(data_dir)}
         import os
 

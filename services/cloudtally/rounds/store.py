@@ -104,14 +104,18 @@ def open_round(
         mem = Decimal(str(ev.get("current_mem_gb", vm.get("mem_gb", 0))))
         target_vcpu = int(ev.get("target_vcpu", 0)) if kind == "rightsizing" else 0
         target_mem = Decimal(str(ev.get("target_mem_gb", 0))) if kind == "rightsizing" else 0
+        daily = before.get(vm_id, Decimal("0.00"))
+        saving = c["savings_year"]
+        if saving is None and kind == "idle":  # reclaiming saves the whole bill
+            saving = daily * 365
         row = {
             "round_id": round_id, "kind": kind, "vm_id": vm_id, "bureau": c["bureau"],
             "system": c["system"], "pool": c["pool"], "provider": c["provider"],
             "vcpu": vcpu, "mem_gb": mem, "target_vcpu": target_vcpu,
             "target_mem_gb": Decimal(target_mem), "freed_vcpu": int(c["freed_vcpu"]),
             "freed_mem_gb": Decimal(c["freed_mem_gb"]),
-            "savings_year": None if c["savings_year"] is None else Decimal(c["savings_year"]),
-            "daily_cost_before": before.get(vm_id, Decimal("0.00")),
+            "savings_year": None if saving is None else Decimal(saving),
+            "daily_cost_before": daily,
             "evidence": json.dumps(ev, default=str, ensure_ascii=False),
         }  # fmt: skip
         for k, v in row.items():
