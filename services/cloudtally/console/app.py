@@ -134,6 +134,29 @@ def mount(app: FastAPI) -> None:
             return Response(status_code=401, headers={"HX-Redirect": "/console/login"})
         return RedirectResponse(f"/console/login?next={quote(request.url.path)}", status_code=303)
 
+    from fastapi.exception_handlers import http_exception_handler
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _error_page(request: Request, exc: StarletteHTTPException) -> Response:
+        """Console pages answer errors as a page (or a short text for htmx); the API keeps
+        its JSON errors."""
+        if not request.url.path.startswith("/console/"):
+            return await http_exception_handler(request, exc)
+        if request.headers.get("HX-Request"):
+            return Response(str(exc.detail), status_code=exc.status_code)
+        lang = _lang(request)
+        t = translator(lang)
+        title = {403: t("forbidden"), 404: t("not_found")}.get(
+            exc.status_code, str(exc.status_code)
+        )
+        return templates.TemplateResponse(
+            request, "error.html",
+            {"t": t, "lang": lang, "principal": None, "csrf": "", "path": request.url.path,
+             "title": title, "detail": exc.detail},
+            status_code=exc.status_code,
+        )  # fmt: skip
+
     from cloudtally.console import pages  # noqa: F401  (registers the page routes)
 
 
