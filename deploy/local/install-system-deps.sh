@@ -6,11 +6,13 @@
 #                (skipped when node and npm are already on PATH, e.g. from NodeSource)
 #   prometheus-node-exporter  the real exporter the collector tests scrape (collect prometheus|scrape)
 #   zookeeper  coordinates the two 18.16 replicas of the replicated-store tests (pulls a JRE)
+#   chromium, fonts-wqy-zenhei  the console's browser tests (Playwright drives this chromium;
+#                               the font renders Chinese in their screenshots)
 # Works as root on a fresh Debian 12; as another user it only checks and says what is missing.
 set -euo pipefail
 
 PACKAGES=(clickhouse-server clickhouse-client prometheus prometheus-alertmanager prometheus-node-exporter
-  zookeeper)
+  zookeeper chromium fonts-wqy-zenhei)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

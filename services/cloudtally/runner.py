@@ -120,6 +120,9 @@ def up(settings: Settings, *, vms: int, days: float, data_dir: Path | None) -> N
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _terminate)
 
+    from cloudtally.console import firstrun
+
+    demo = firstrun.prepare(settings, data_dir, vms=vms, seed=seed)  # history, invoice, round
     with BrokerStack(settings, log_dir=logs) as stack:
         ensure_topics(settings)
         supervisor = BrokerSupervisor(
@@ -138,8 +141,7 @@ def up(settings: Settings, *, vms: int, days: float, data_dir: Path | None) -> N
                     str(seed),
                     "--vms",
                     str(vms),
-                    "--days",
-                    str(days),
+                    *firstrun.simulator_args(demo),  # the same fleet as the demo history
                     "--realtime",
                 ],
                 env,
@@ -152,6 +154,7 @@ def up(settings: Settings, *, vms: int, days: float, data_dir: Path | None) -> N
                 else "memory storage: a broker restart loses topics and offsets"
             )
             _banner(base, data_dir, tokens, plain, storage + "; supervised")
+            print("\n".join(firstrun.banner(base, demo, plain)), flush=True)
             while all(p.poll() is None for _, p in procs):
                 supervisor.check()
                 time.sleep(0.5)

@@ -65,6 +65,13 @@ class Settings(BaseSettings):
 
     policy_file: Path | None = None
 
+    # Web console at / (console/): the session-cookie signing key (give every API replica
+    # the same; default: a random key kept in data_dir/console-secret), session lifetime,
+    # and Grafana's base URL for the pipeline page's links (none: no links).
+    console_secret: str | None = None
+    console_session_hours: float = 12.0
+    grafana_url: str | None = None
+
     # Derived data (rollups, rating, candidate alerts) computed by the leader worker.
     derive_enabled: bool = True
     rollup_interval_s: float = 5.0

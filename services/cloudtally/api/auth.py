@@ -138,6 +138,13 @@ def current_principal(
     if not settings.api_auth:
         return Principal("anonymous-admin", "admin")
     if creds is None:
+        # The console's signed session cookie (CSRF-checked for writes) stands in for the
+        # bearer token, so its pages can download exports and upload through the API.
+        from cloudtally.console.session import session_principal
+
+        signed_in = session_principal(request)
+        if signed_in is not None:
+            return signed_in[1]
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "missing bearer token",

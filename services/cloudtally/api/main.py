@@ -49,6 +49,9 @@ def create_api(settings: Settings, store_provider: Callable[[], Store]) -> FastA
         health, fleet, vms, ingest, utilization, allocation, collectors, billing, invoices, audit,
     ):  # fmt: skip
         app.include_router(module.router)
+    from cloudtally.console.app import mount as mount_console
+
+    mount_console(app)  # the staff console at / (console/)
     app.add_middleware(SecurityHeaders)
     errors.install(app)
     return app

@@ -1,0 +1,420 @@
+"""The console's pages. Each handler reads through the scoped read models with
+``ctx.scope`` and renders one template; nothing here filters by bureau itself."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import Form, HTTPException
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from cloudtally.analytics import series
+from cloudtally.analytics.queries import (
+    MAX_LIMIT,
+    find_idle,
+    find_rightsizing,
+    find_storage_idle,
+    pool_kpis,
+)
+from cloudtally.billing import drill
+from cloudtally.billing.statements import budget_status, lines, statement
+from cloudtally.console.app import CtxDep, csv_download, router
+from cloudtally.core.idle import UnitPrices, VmWindowStats, month_start
+from cloudtally.core.statements import month_bounds
+from cloudtally.queries.inventory import get_vm, list_vms
+from cloudtally.queries.search import search
+from cloudtally.rounds import store as rounds
+
+DAY = dt.timedelta(days=1)
+
+
+def _month(text: str | None) -> dt.date | None:
+    if not text:
+        return None
+    from cloudtally.api.period import parse_month
+
+    return parse_month(text)
+
+
+def _as_of(ctx: Any, bureau: str | None) -> dt.date:
+    """'Today' for the pages: the day after the last billed day (the data's present)."""
+    last = drill.last_billed_day(ctx.store, bureau=bureau)
+    if last is None:
+        from cloudtally.api.period import local_today
+
+        return local_today(ctx.policy())
+    return last + DAY
+
+
+def _prices(ctx: Any, last: dt.date) -> Callable[[VmWindowStats], UnitPrices]:
+    from cloudtally.api.routes.utilization import annual_prices
+
+    _version, of = annual_prices(ctx.policy(), last)
+    return lambda s: of(s) or UnitPrices(Decimal(0), Decimal(0))
+
+
+def _util_policy(ctx: Any, day: dt.date) -> Any:
+    from cloudtally.api.period import version_for
+
+    return version_for(ctx.policy(), day)
+
+
+@router.get("/")
+def home_redirect(ctx: CtxDep) -> Response:
+    return RedirectResponse("/console/home", status_code=303)
+
+
+# ---------------------------------------------------------------- search
+
+
+@router.get("/search")
+def search_page(ctx: CtxDep, q: str = "") -> HTMLResponse:
+    hits = search(ctx.store, q, bureau=ctx.scope, invoices=ctx.principal.can_read_all)
+    return ctx.render("search.html", q=q, hits=hits)
+
+
+@router.get("/search/results")
+def search_results(ctx: CtxDep, q: str = "") -> HTMLResponse:
+    hits = search(ctx.store, q, bureau=ctx.scope, invoices=ctx.principal.can_read_all)
+    return ctx.render("_search_results.html", q=q, hits=hits)
+
+
+# ---------------------------------------------------------------- bureau home
+
+
+def _candidates(
+    ctx: Any, bureau: str | None, as_of: dt.date, limit: int = MAX_LIMIT
+) -> dict[str, Any]:
+    version = _util_policy(ctx, as_of - DAY)
+    util = version.utilization
+    filters = {"bureau": bureau} if bureau and not ctx.scope else None
+    idle = find_idle(ctx.store, as_of, policy=util, bureau_scope=ctx.scope, filters=filters,
+                     limit=limit)  # fmt: skip
+    d0 = as_of - dt.timedelta(days=30)
+    right = find_rightsizing(
+        ctx.store, d0, as_of, _prices(ctx, as_of - DAY), policy=util, calendar=version.calendar,
+        bureau_scope=ctx.scope, filters=filters, limit=limit,
+    )  # fmt: skip
+    storage = find_storage_idle(ctx.store, as_of, policy=util, bureau_scope=ctx.scope,
+                                filters=filters, limit=limit)  # fmt: skip
+    return {"idle": idle, "rightsizing": right, "storage_idle": storage, "window_from": d0,
+            "as_of": as_of}  # fmt: skip
+
+
+@router.get("/home")
+def home(ctx: CtxDep, bureau: str | None = None, as_of: dt.date | None = None) -> HTMLResponse:
+    b = ctx.bureau_filter(bureau)
+    pol = ctx.policy()
+    as_of = as_of or _as_of(ctx, b)
+    m0, m1 = month_bounds(as_of - DAY)
+    st = statement(ctx.store, pol, month=m0, by="system", bureau=b)
+    fy = pol.fiscal_year_of(as_of - DAY)
+    budgets = budget_status(ctx.store, pol, fy, bureau=b)
+    budget = next((s for s in budgets if s.scope == (b or "programme")), None)
+    _n, costly = drill.vm_totals(ctx.store, m0, m1, bureau=b, limit=10)
+    cands = _candidates(ctx, b, as_of, limit=10)
+    fleet_vms, _ = list_vms(ctx.store, bureau=b, limit=1)
+    bureaus = []
+    if ctx.principal.can_read_all:
+        bureaus = [s.scope for s in budgets if s.scope != "programme"]
+    return ctx.render(
+        "home.html", bureau=b, month=m0, statement=st, budget=budget, costly=costly,
+        cands=cands, fleet_vms=fleet_vms, bureaus=bureaus, fy=fy,
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------- bills
+
+
+@router.get("/bills")
+def bills(
+    ctx: CtxDep,
+    month: str | None = None,
+    fy: int | None = None,
+    bureau: str | None = None,
+    system: str | None = None,
+    vm: str | None = None,
+    offset: int = 0,
+) -> HTMLResponse:
+    from cloudtally.api.routes.billing import _line
+
+    b = ctx.bureau_filter(bureau)
+    pol = ctx.policy()
+    if fy is None:
+        first = _month(month) or month_bounds(_as_of(ctx, b) - DAY)[0]
+        d0, d1 = month_bounds(first)
+        st = statement(ctx.store, pol, month=first, by="system", bureau=b)
+        period = {"month": f"{first:%Y-%m}"}
+    else:
+        d0, d1 = pol.fiscal_year_range(fy)
+        st = statement(ctx.store, pol, fiscal_year=fy, by="system", bureau=b)
+        period = {"fiscal_year": str(fy)}
+    vms_total, vms = (0, [])
+    if system:
+        vms_total, vms = drill.vm_totals(ctx.store, d0, d1, bureau=b, system=system, limit=200)
+    detail: list[dict[str, Any]] = []
+    if vm:
+        detail = [_line(r) for r in lines(ctx.store, d0=d0, d1=d1, bureau=b, vm_id=vm,
+                                          limit=200, offset=max(0, offset))]  # fmt: skip
+    query = "&".join(f"{k}={v}" for k, v in ({**period, "bureau": b or ""}).items() if v)
+    return ctx.render(
+        "bills.html", st=st, d0=d0, d1=d1, period=period, bureau=b, system=system, vm=vm,
+        vms=vms, vms_total=vms_total, detail=detail, query=query, offset=offset,
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------- utilization
+
+
+@router.get("/utilization")
+def utilization_page(
+    ctx: CtxDep,
+    vm: str | None = None,
+    system: str | None = None,
+    bureau: str | None = None,
+    week: dt.date | None = None,
+    month: str | None = None,
+) -> HTMLResponse:
+    b = ctx.bureau_filter(bureau)
+    pol = ctx.policy()
+    as_of = _as_of(ctx, b)
+    filters: dict[str, str | None] = {"vm_id": vm or None, "system": system or None}
+    if b and not ctx.scope:
+        filters["bureau"] = b
+    w0 = week or (as_of - dt.timedelta(days=7))
+    zone = pol.zone
+    h0 = int(dt.datetime(w0.year, w0.month, w0.day, tzinfo=zone).timestamp())
+    hours = series.hourly(ctx.store, h0, h0 + 7 * 86400, bureau_scope=ctx.scope, filters=filters)
+    days = [w0 + dt.timedelta(days=i) for i in range(7)]
+    cells = []
+    for h in hours:
+        local = dt.datetime.fromtimestamp(h["hour"], zone)
+        y = (local.date() - w0).days
+        if 0 <= y < 7:
+            cells.append([local.hour, y, h["cpu"], h["mem"], h["business"] > 0])
+    first = _month(month) or month_bounds(as_of - DAY)[0]
+    m0, m1 = month_bounds(first)
+    daily = series.daily(ctx.store, m0, m1, bureau_scope=ctx.scope, filters=filters)
+    vm_row = get_vm(ctx.store, vm, bureau=ctx.scope) if vm else None
+    chart = {
+        "days": [d.isoformat() for d in days],
+        "cells": cells,
+        "daily": daily,
+    }
+    return ctx.render(
+        "utilization.html", vm=vm, system=system, bureau=b, week=w0, month=m0,
+        chart=json.dumps(chart), has_hours=bool(cells), has_days=bool(daily), vm_row=vm_row,
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------- candidates
+
+
+@router.get("/candidates")
+def candidates_page(
+    ctx: CtxDep, bureau: str | None = None, as_of: dt.date | None = None
+) -> HTMLResponse:
+    b = ctx.bureau_filter(bureau)
+    day = as_of or _as_of(ctx, b)
+    return ctx.render("candidates.html", cands=_candidates(ctx, b, day), bureau=b)
+
+
+# ---------------------------------------------------------------- rounds
+
+
+@router.get("/rounds")
+def rounds_page(ctx: CtxDep) -> HTMLResponse:
+    listed = rounds.list_rounds(ctx.store)
+    as_of = _as_of(ctx, None if ctx.scope is None else ctx.scope)
+    return ctx.render("rounds.html", rounds=listed, default_from=as_of - dt.timedelta(days=30),
+                      default_to=as_of)  # fmt: skip
+
+
+@router.post("/rounds")
+def open_round(
+    ctx: CtxDep,
+    review_from: Annotated[dt.date, Form()],
+    review_to: Annotated[dt.date, Form()],
+    quarter: Annotated[str, Form()] = "",
+) -> Response:
+    ctx.need_admin()
+    if review_to <= review_from:
+        raise HTTPException(422, "review_to must be after review_from")
+    round_id = rounds.open_round(
+        ctx.store, ctx.policy(), ctx.principal, review_from, review_to,
+        quarter=quarter or f"{review_from.year}-Q{(review_from.month - 1) // 3 + 1}",
+        prices=_prices(ctx, review_to - DAY),
+    )  # fmt: skip
+    return Response(status_code=204, headers={"HX-Redirect": f"/console/rounds/{round_id}"})
+
+
+def _round_or_404(ctx: Any, round_id: str) -> dict[str, Any]:
+    rnd = rounds.get_round(ctx.store, round_id)
+    if rnd is None:
+        raise HTTPException(404, f"no round {round_id}")
+    return rnd
+
+
+@router.get("/rounds/{round_id}")
+def round_page(ctx: CtxDep, round_id: str) -> HTMLResponse:
+    rnd = _round_or_404(ctx, round_id)
+    its = rounds.items(ctx.store, round_id, bureau=ctx.scope)
+    check = None
+    if rnd["previous_round"]:
+        check = rounds.verify(ctx.store, rnd["previous_round"], _as_of(ctx, ctx.scope),
+                              bureau=ctx.scope)  # fmt: skip
+    counts = {k: sum(1 for i in its if i["decision"] == k) for k in ("accepted", "declined")}
+    return ctx.render("round.html", rnd=rnd, items=its, check=check, counts=counts)
+
+
+@router.post("/rounds/{round_id}/decide")
+def decide(
+    ctx: CtxDep,
+    round_id: str,
+    kind: Annotated[str, Form()],
+    vm_id: Annotated[str, Form()],
+    decision: Annotated[str, Form()],
+    reason: Annotated[str, Form()] = "",
+) -> HTMLResponse:
+    try:
+        item = rounds.decide(ctx.store, round_id, kind, vm_id, decision, reason, ctx.principal)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    item["decided_at"] = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    rnd = _round_or_404(ctx, round_id)
+    return ctx.render("_round_item.html", i=item, rnd=rnd)
+
+
+@router.get("/rounds/{round_id}/work-order.csv")
+def work_order(ctx: CtxDep, round_id: str) -> Response:
+    ctx.need_read_all()
+    _round_or_404(ctx, round_id)
+    return csv_download(rounds.WORK_ORDER_KEYS, rounds.work_order(ctx.store, round_id),
+                        f"work-order-{round_id}")  # fmt: skip
+
+
+# ---------------------------------------------------------------- invoices
+
+
+@router.get("/invoices")
+def invoices_page(ctx: CtxDep) -> HTMLResponse:
+    from cloudtally.invoices import store as inv
+
+    ctx.need_read_all()
+    listed = []
+    for i in reversed(inv.list_invoices(ctx.store)):
+        run = inv.latest_run(ctx.store, i["invoice_id"])
+        listed.append({**i, "run": run})
+    providers = sorted({i["provider"] for i in listed})
+    return ctx.render("invoices.html", invoices=listed, providers=providers)
+
+
+@router.get("/invoices/{invoice_id}")
+def invoice_page(
+    ctx: CtxDep,
+    invoice_id: str,
+    rule: str | None = None,
+    pool: str | None = None,
+    bureau: str | None = None,
+    min_amount: str | None = None,
+) -> HTMLResponse:
+    from cloudtally.invoices import store as inv
+
+    ctx.need_read_all()
+    if inv.get_invoice(ctx.store, invoice_id) is None:
+        raise HTTPException(404, f"no invoice {invoice_id}")
+    summary = inv.summary(ctx.store, invoice_id)
+    try:
+        minimum = Decimal(min_amount) if min_amount else None
+    except ArithmeticError:
+        raise HTTPException(422, f"min_amount: not a number: {min_amount!r}") from None
+    found = inv.findings(
+        ctx.store, invoice_id, rule_id=rule or None, pool=pool or None, bureau=bureau or None,
+        min_abs_amount=minimum, limit=500,
+    )  # fmt: skip
+    groups = summary.get("by_group") or []
+    return ctx.render(
+        "invoice.html", inv=summary, findings=found, rule=rule or "", pool=pool or "",
+        bureau=bureau or "", min_amount=min_amount or "",
+        pools=sorted({g["pool"] for g in groups}), bureaus=sorted({g["bureau"] for g in groups}),
+    )  # fmt: skip
+
+
+DISPUTE_KEYS = [
+    "invoice_id", "provider", "seq", "rule_id", "label_zh", "label", "amount_at_stake",
+    "line_numbers", "resource_id", "bureau", "pool", "period_start", "period_end", "message",
+    "evidence",
+]  # fmt: skip
+
+
+@router.get("/invoices/dispute/{provider}.csv")
+def dispute(ctx: CtxDep, provider: str) -> Response:
+    """Over-billing findings of the provider's invoices (latest runs), to send back."""
+    from cloudtally.invoices import store as inv
+
+    ctx.need_read_all()
+    rows = []
+    for i in inv.list_invoices(ctx.store, provider):
+        for f in inv.findings(ctx.store, i["invoice_id"]):
+            if f["amount_at_stake"] > 0:
+                evidence = json.dumps(f["evidence"], ensure_ascii=False)
+                rows.append({**f, "invoice_id": i["invoice_id"], "evidence": evidence})
+    return csv_download(DISPUTE_KEYS, rows, f"dispute-{provider}")
+
+
+# ---------------------------------------------------------------- pools
+
+
+@router.get("/pools")
+def pools_page(ctx: CtxDep, month: str | None = None, months: int = 6) -> HTMLResponse:
+    ctx.need_read_all()
+    last = _month(month) or month_start(_as_of(ctx, None) - DAY)
+    history = []
+    for k in range(max(1, min(months, 24)) - 1, -1, -1):
+        first = month_start(last, k)
+        res = pool_kpis(ctx.store, first, policy=_util_policy(ctx, first).utilization)
+        history.append({"month": f"{first:%Y-%m}", "items": res["items"]})
+    current = history[-1]["items"] if history else []
+    chart = {
+        "months": [h["month"] for h in history],
+        "pools": sorted({f"{i['provider']}/{i['pool']}" for h in history for i in h["items"]}),
+        "values": {
+            f"{i['provider']}/{i['pool']}|{h['month']}": i.get("utilization_pct")
+            for h in history
+            for i in h["items"]
+        },
+    }
+    return ctx.render("pools.html", month=last, current=current, history=history,
+                      chart=json.dumps(chart, default=str))  # fmt: skip
+
+
+# ---------------------------------------------------------------- pipeline
+
+
+@router.get("/pipeline")
+def pipeline_page(ctx: CtxDep) -> HTMLResponse:
+    from cloudtally.queries.ingest import consumer_progress, dead_letters
+
+    ctx.need_admin()
+    progress = consumer_progress(ctx.store)
+    dl_total, dl = dead_letters(ctx.store, limit=50)
+    reasons: dict[str, int] = {}
+    for d in dl:
+        reasons[d["reason"]] = reasons.get(d["reason"], 0) + 1
+    state = ctx.store.dicts(
+        "SELECT name, max(value) AS value, max(updated_at) AS updated_at FROM worker_state "
+        "GROUP BY name ORDER BY name"
+    )
+    runs = ctx.store.dicts(
+        "SELECT run_id, kind, period_from, period_to, actor, started_at, line_count, total "
+        "FROM rating_runs ORDER BY started_at DESC LIMIT 10"
+    )
+    grafana = ctx.settings.grafana_url
+    return ctx.render(
+        "pipeline.html", progress=progress, dead=dl, dead_total=dl_total, reasons=reasons,
+        state=state, runs=runs, grafana=grafana.rstrip("/") if grafana else None,
+    )  # fmt: skip
