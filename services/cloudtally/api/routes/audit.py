@@ -111,7 +111,7 @@ def post_restatement(
 
 @router.get(
     "/packs",
-    summary="An evidence pack (zip): a bureau's or provider's month, or an invoice (admin, auditor)",
+    summary="Evidence pack (zip): a bureau's or provider's month, or an invoice (admin, auditor)",
     responses={200: {"content": {"application/zip": {}}}},
 )
 def get_pack(
