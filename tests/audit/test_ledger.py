@@ -146,3 +146,42 @@ def test_restatement_keeps_original_and_nets_to_the_fen(closed: Store) -> None:
     # A bureau sees its own original, corrections and net.
     b = issue.issued_statement(closed, JAN, bureau="b1")
     assert b["net"] == b["live"]
+
+
+def test_invoice_line_edited_after_verification_is_found(store: Store) -> None:
+    """An import and each verification run are entries; editing a line afterwards is found."""
+    from cloudtally.invoices.generator import (
+        generate_invoice,
+        render_provider_csv,
+        seed_metering,
+        simulate_fleet,
+    )
+    from cloudtally.invoices.importer import import_invoice
+    from cloudtally.invoices.service import verify_invoice
+
+    exp, vms = simulate_fleet(seed=3, vms=12)
+    seed_metering(store, exp, vms)
+    lines, _ = generate_invoice(exp, vms, errors=[])
+    res = import_invoice(store, render_provider_csv(lines), provider="provider-a")
+    run = verify_invoice(store, res.invoice_id)
+    kinds = [e.kind for e in ledger.entries(store)]
+    assert kinds == ["invoice_imported", "verification_run"]
+    assert run["ledger_head"] == ledger.head_hash(store)
+    assert ledger.verify(store).ok
+    mutate(
+        store,
+        f"ALTER TABLE invoice_lines UPDATE amount = amount - 1 WHERE invoice_id = "
+        f"'{res.invoice_id}' AND line_no = 2",
+        "invoice_lines",
+    )
+    mutate(
+        store,
+        "ALTER TABLE verification_totals UPDATE over = over + 1 WHERE invoice_id = "
+        f"'{res.invoice_id}'",
+        "verification_totals",
+    )
+    report = ledger.verify(store)
+    by_seq = {p.seq: p for p in report.problems}
+    assert by_seq[1].code == "rows_changed" and "invoice_lines" in by_seq[1].message
+    assert by_seq[2].code == "rows_changed" and "verification_totals" in by_seq[2].message
+    assert report.first is not None and report.first.seq == 1

@@ -145,3 +145,40 @@ def test_provider_pack_verifies(closed: Store, clean_python: Path, tmp_path: Pat
     out = run_verifier(clean_python, folder)
     assert out.returncode == 0, out.stdout + out.stderr
     assert info["statement"]["lines"] > 0
+
+
+def test_invoice_pack_verifies_and_detects_an_edited_line(
+    store: Store, clean_python: Path, tmp_path: Path
+) -> None:
+    from cloudtally.invoices.generator import (
+        generate_invoice,
+        render_provider_csv,
+        seed_metering,
+        simulate_fleet,
+    )
+    from cloudtally.invoices.importer import import_invoice
+    from cloudtally.invoices.service import verify_invoice
+
+    exp, vms = simulate_fleet(seed=5, vms=10)
+    seed_metering(store, exp, vms)
+    lines, _ = generate_invoice(exp, vms, errors=["A1", "Q1"])
+    res = import_invoice(store, render_provider_csv(lines), provider="provider-a")
+    verify_invoice(store, res.invoice_id)
+    info = pack.build_invoice(store, res.invoice_id, tmp_path / "inv.zip")
+    assert info["entries"] == 2
+    folder = pack.unpack(tmp_path / "inv.zip", tmp_path / "x")
+    ok = run_verifier(clean_python, folder)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    # Edit a line and re-seal the manifest: the ledger entry no longer matches the files.
+    import hashlib
+    import json
+
+    p = folder / "invoice_lines.csv"
+    rows = p.read_text(encoding="utf-8").splitlines()
+    rows[1] = rows[1].replace(",", ",9", 1)
+    p.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    m = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    m["files"]["invoice_lines.csv"] = hashlib.sha256(p.read_bytes()).hexdigest()
+    (folder / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
+    bad = run_verifier(clean_python, folder)
+    assert bad.returncode == 1 and "invoice_imported" in bad.stdout, bad.stdout

@@ -78,17 +78,24 @@ def log_cmd(
 
 @app.command()
 def pack(
-    month: Annotated[str, typer.Option(help="YYYY-MM")],
     out: Annotated[Path, typer.Option(help="the .zip to write")],
+    month: Annotated[str | None, typer.Option(help="YYYY-MM (bureau or provider packs)")] = None,
     bureau: Annotated[str | None, typer.Option(help="a bureau's pack")] = None,
     provider: Annotated[str | None, typer.Option(help="a provider's pack")] = None,
+    invoice: Annotated[str | None, typer.Option(help="an invoice and its verification")] = None,
     raw: Annotated[bool, typer.Option("--raw", help="include the raw samples")] = False,
 ) -> None:
-    """Write a self-verifying evidence pack for one bureau's or provider's month."""
-    from cloudtally.audit.pack import build
+    """Write a self-verifying evidence pack: a bureau's or provider's month, or an invoice."""
+    from cloudtally.audit.pack import build, build_invoice
 
-    if (bureau is None) == (provider is None):
-        raise typer.BadParameter("give exactly one of --bureau or --provider")
+    if invoice is not None:
+        with _store() as store:
+            info = build_invoice(store, invoice, out)
+        typer.echo(f"wrote {info['path']}: {info['entries']} ledger entries proved; "
+                   f"ledger head {info['ledger_head']}")  # fmt: skip
+        return
+    if (bureau is None) == (provider is None) or month is None:
+        raise typer.BadParameter("give --month and exactly one of --bureau, --provider")
     with _store() as store:
         info = build(store, _month(month), out, bureau=bureau, provider=provider, raw=raw)
     typer.echo(f"wrote {info['path']}: {info['lines']} bill lines of {info['vms']} VMs; "

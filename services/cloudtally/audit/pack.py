@@ -265,3 +265,53 @@ def unpack(zip_path: Path, into: Path) -> Path:
         z.extractall(into)
         top = {n.split("/", 1)[0] for n in z.namelist()}
     return into / sorted(top)[0]
+
+
+def build_invoice(store: Store, invoice_id: str, out: Path) -> dict[str, Any]:
+    """Write the pack for one provider invoice and its latest verification run.
+
+    Holds the rows the ``invoice_imported`` and ``verification_run`` entries fixed, one CSV
+    per part, so the verifier recomputes both entries' hashes from the files themselves,
+    then checks the invoice's arithmetic (Σ lines = billed total = Σ verification totals).
+    """
+    entries = ledger.entries(store)
+    imported = [e for e in entries if e.kind == "invoice_imported"
+                and e.subject.get("invoice_id") == invoice_id]  # fmt: skip
+    if not imported:
+        raise ValueError(f"invoice {invoice_id!r} has no ledger entry (not imported here)")
+    runs = [e for e in entries if e.kind == "verification_run"
+            and e.subject.get("invoice_id") == invoice_id]  # fmt: skip
+    chosen = [imported[-1], *runs[-1:]]
+    files: dict[str, bytes] = {}
+    proofs = []
+    for e in chosen:
+        names = []
+        for part in SELECTORS[e.kind](store, e.subject):
+            name = f"{part.name}.csv"
+            files[name] = _csv(part.columns, part.rows)
+            names.append({"name": part.name, "file": name})
+        proofs.append({"seq": e.seq, "kind": e.kind, "parts": names})
+    head = entries[-1].entry_hash
+    files.update({
+        "ledger.json": _json({"entries": [_entry_json(e) for e in entries]}),
+        "proofs.json": _json({"proofs": proofs}),
+        "verify_pack.py": (resources.files("cloudtally.audit") / "verify_pack.py").read_bytes(),
+        "requirements.txt": b"PyYAML>=6,<7\n",
+        "README.txt": README.format(scope=f"invoice {invoice_id}", month="its billing period",
+                                    seq=", ".join(str(p["seq"]) for p in proofs),
+                                    head=head).encode("utf-8"),
+    })  # fmt: skip
+    manifest = {
+        "format": FORMAT,
+        "scope": {"invoice": invoice_id, "bureau": None, "provider": None},
+        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "ledger_head": head,
+        "files": {n: hashlib.sha256(b).hexdigest() for n, b in sorted(files.items())},
+    }
+    files["manifest.json"] = _json(manifest)
+    folder = f"evidence-invoice-{invoice_id}"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, body in sorted(files.items()):
+            z.writestr(f"{folder}/{name}", body)
+    return {"path": str(out), "folder": folder, "ledger_head": head, "entries": len(proofs)}

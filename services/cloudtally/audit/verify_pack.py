@@ -314,9 +314,43 @@ class Pack:
             if want.get(key) != (len(texts), digest(texts)):
                 self.fail(f"samples.csv {key}: raw samples differ from their digest")
 
+    # invoice packs ---------------------------------------------------------------------
+    def check_proofs(self, entries: list[dict]) -> None:
+        """Each entry the pack proves: its parts, read from their CSV files, hash to it."""
+        proofs = json.loads((self.dir / "proofs.json").read_text(encoding="utf-8"))["proofs"]
+        by_seq = {e["seq"]: e for e in entries}
+        for proof in proofs:
+            parts = []
+            for p in proof["parts"]:
+                cols, rows = read_csv(self.dir / p["file"])
+                parts.append((p["name"], cols, rows))
+            entry = by_seq.get(proof["seq"])
+            if entry is None or content_hash(parts) != entry["content_hash"]:
+                self.fail(f"entry {proof['seq']} ({proof['kind']}): the files do not hash to it")
+
+    def check_invoice(self) -> None:
+        """The invoice's own arithmetic: Σ lines = billed total = Σ verification totals."""
+        hcols, hrows = read_csv(self.dir / "invoice.csv")
+        header = dict(zip(hcols, hrows[0], strict=True))
+        lcols, lrows = read_csv(self.dir / "invoice_lines.csv")
+        amount = lcols.index("amount")
+        lines_total = sum((Decimal(r[amount]) for r in lrows), Decimal(0))
+        if lines_total != Decimal(header["billed_total"]):
+            self.fail(f"invoice: Σ lines {lines_total} ≠ billed total {header['billed_total']}")
+        totals = self.dir / "verification_totals.csv"
+        if totals.exists():
+            tcols, trows = read_csv(totals)
+            billed = sum((Decimal(r[tcols.index("billed")]) for r in trows), Decimal(0))
+            if billed != lines_total:
+                self.fail(f"verification: Σ billed {billed} ≠ Σ invoice lines {lines_total}")
+
     def run(self) -> list[str]:
         self.check_files()
         entries = self.check_chain()
+        if self.manifest["scope"].get("invoice"):
+            self.check_proofs(entries)
+            self.check_invoice()
+            return self.problems
         self.check_policy(entries)
         self.check_month_entry(entries)
         total = self.check_lines()

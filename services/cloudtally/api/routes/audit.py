@@ -111,24 +111,28 @@ def post_restatement(
 
 @router.get(
     "/packs",
-    summary="An evidence pack (zip) for one bureau's or provider's month (admin, auditor)",
+    summary="Evidence pack (zip): a bureau's or provider's month, or an invoice (admin, auditor)",
     responses={200: {"content": {"application/zip": {}}}},
 )
 def get_pack(
     store: StoreDep,
     principal: ReadAllPrincipal,
-    month: Annotated[str, Query(description="YYYY-MM")],
+    month: Annotated[str | None, Query(description="YYYY-MM (bureau or provider)")] = None,
     bureau: Annotated[str | None, Query(max_length=200)] = None,
     provider: Annotated[str | None, Query(max_length=200)] = None,
+    invoice: Annotated[str | None, Query(max_length=200, description="an invoice")] = None,
     raw: Annotated[bool, Query(description="include the raw samples")] = False,
 ) -> Response:
-    if (bureau is None) == (provider is None):
-        raise HTTPException(422, "give exactly one of bureau or provider")
-    first = parse_month(month)
+    if invoice is None and ((bureau is None) == (provider is None) or month is None):
+        raise HTTPException(422, "give month and exactly one of bureau or provider, or invoice")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "pack.zip"
         try:
-            info = pack.build(store, first, out, bureau=bureau, provider=provider, raw=raw)
+            if invoice is not None:
+                info = pack.build_invoice(store, invoice, out)
+            else:
+                info = pack.build(store, parse_month(month or ""), out, bureau=bureau,
+                                  provider=provider, raw=raw)  # fmt: skip
         except ValueError as exc:
             raise HTTPException(409, str(exc)) from None
         body = out.read_bytes()
