@@ -203,13 +203,28 @@ def decide(
              and i["vm_id"] == vm_id]  # fmt: skip
     if not found:
         raise RoundError(f"no item {kind} {vm_id} in round {round_id} for you")
+    seq = time.time_ns()
     store.insert(
         "rightsizing_decisions",
         {
             "round_id": [round_id], "kind": [kind], "vm_id": [vm_id],
             "bureau": [found[0]["bureau"]], "decision": [choice], "reason": [text],
-            "decided_by": [principal.name], "decided_at": [_now()], "seq": [time.time_ns()],
+            "decided_by": [principal.name], "decided_at": [_now()], "seq": [seq],
         },
+    )  # fmt: skip
+    from cloudtally.audit.ledger import append  # a decision is an act the buyer relies on
+
+    append(
+        store,
+        "rows",
+        {
+            "table": "rightsizing_decisions",
+            "where": {"round_id": round_id, "kind": kind, "vm_id": vm_id, "seq": seq},
+            "columns": ["round_id", "kind", "vm_id", "bureau", "decision", "reason",
+                        "decided_by", "decided_at", "seq"],
+        },
+        actor=principal.name,
+        reason=f"{choice}: {text}",
     )  # fmt: skip
     return {**found[0], "decision": choice, "reason": text, "decided_by": principal.name}
 
