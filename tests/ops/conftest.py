@@ -55,9 +55,9 @@ SAMPLE_INTERVAL_S = 900
 DISK_INTERVAL_S = 86_400
 MARCH = (dt.datetime(2024, 3, 1, tzinfo=SHANGHAI), dt.datetime(2024, 4, 1, tzinfo=SHANGHAI))
 # Errors planted in each provider's March invoice: over-billing (duplicate line,
-# inflated quantity, low-utilization cut not applied) and under-billing (a
-# metered charge left off).
-PLANTED_ERRORS = ("D1", "Q1", "R2", "M1")
+# inflated quantity, low-utilization cut not applied), under-billing (a metered
+# charge left off) and a charge cloudtally cannot verify (shown apart).
+PLANTED_ERRORS = ("D1", "Q1", "R2", "M1", "V1")
 # When the candidate evaluation ran (alert_events.at): just after the quarter.
 ALERTS_AT = FLEET_END + 600
 # The dashboards' time range in the test: the quarter, with a margin either side.
