@@ -56,6 +56,7 @@ bench-all: bench
 	$(BIN)/python loadtest/rollups_bench.py
 	$(BIN)/python loadtest/alerts_bench.py
 	$(BIN)/python loadtest/sink_bench.py
+	$(BIN)/python loadtest/audit_bench.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache build
