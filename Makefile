@@ -62,6 +62,7 @@ bench-all: bench
 	$(BIN)/python loadtest/alerts_bench.py
 	$(BIN)/python loadtest/sink_bench.py
 	$(BIN)/python loadtest/collectors_bench.py
+	$(BIN)/python loadtest/audit_bench.py
 
 # ~10 minutes of steady ingest while the worker, the broker and a ClickHouse server are
 # killed at random, one ClickHouse outage of 4 minutes; prints sent/stored/duplicated/lost
