@@ -154,7 +154,9 @@ def test_late_data_in_a_closed_month_keeps_its_final_statement(store) -> None:
     )
     derive.rollup()
     result = derive.rate(now=after_march)
-    assert [d.isoformat() for d in result.days] == ["2026-03-02"]  # the lines are re-rated
+    # the lines are re-rated: every day of March, as the low-utilization cut is per month
+    assert [d.day for d in result.days] == list(range(1, 32))
+    assert all(d.month == 3 for d in result.days)
     assert result.closed_months_touched == [dt.date(2026, 3, 1)]
     assert (
         store.rows(  # but the final statement changes only by an explicit re-close
@@ -170,7 +172,8 @@ def test_a_new_tariff_version_rerates_exactly_the_days_it_covers(store) -> None:
     derive = Derivation(store, policy)
     derive.rollup()
     later = dt.datetime(2026, 3, 5, 12, tzinfo=SHANGHAI).timestamp()
-    assert [d.isoformat() for d in derive.rate(now=later).days] == ["2026-03-02", "2026-03-03"]
+    month_so_far = ["2026-03-01", "2026-03-02", "2026-03-03", "2026-03-04"]  # monthly cut
+    assert [d.isoformat() for d in derive.rate(now=later).days] == month_so_far
     assert derive.rate(now=later).days == []
     # The buyer adds a version effective 3 March (say, a renegotiated vCPU price).
     current = policy.versions[-1]

@@ -268,8 +268,10 @@ class Derivation:
         ]
         policy = self.policy
         retariffed, fingerprints = self._tariff_changes(policy, today)
-        days = sorted({d for d in touched if d < today} | set(newly_closed) | set(retariffed))
-        days = whole_months_so_far(policy, days, today)
+        # New or late evidence changes a monthly cut's figure for the whole month; a new
+        # tariff version changes prices only, so only its own days are re-rated.
+        evidence = sorted({d for d in touched if d < today} | set(newly_closed))
+        days = sorted(set(whole_months_so_far(policy, evidence, today)) | set(retariffed))
         result = StepResult(days=days)
         for d0, d1 in day_runs(days):
             t0 = dt.datetime.combine(d0, dt.time(), zone)
