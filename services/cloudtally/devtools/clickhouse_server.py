@@ -177,19 +177,12 @@ class ClickHouseServer:
         if ping(self.http_port, 0.3):
             raise ClickHouseServerError(f"something already answers on port {self.http_port}")
         config = self.write_config()
-        out = open(self.dir / "log" / "stdout.log", "ab")  # noqa: SIM115 -- child keeps it
-        try:
-            self.proc = subprocess.Popen(
-                [binary, f"--config-file={config}"],
-                cwd=self.dir,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=die_with_parent if self.stop_with_parent else None,
-            )
-        finally:
-            out.close()
+        self.proc = spawn(
+            [binary, f"--config-file={config}"],
+            self.dir,
+            self.dir / "log" / "stdout.log",
+            stop_with_parent=self.stop_with_parent,
+        )
         self.pid_file.write_text(f"{self.proc.pid} {self.tcp_port} {self.http_port}\n")
         deadline = time.monotonic() + self.ready_timeout_s
         while time.monotonic() < deadline:
@@ -228,6 +221,29 @@ class ClickHouseServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def spawn(
+    argv: list[str], cwd: Path, log_path: Path, *, stop_with_parent: bool
+) -> subprocess.Popen[bytes]:
+    """Start a server in the background in its own session, output appended to ``log_path``.
+
+    With ``stop_with_parent`` it dies with the thread that started it (no orphans
+    from a killed test run).
+    """
+    out = open(log_path, "ab")  # noqa: SIM115 -- the child keeps it
+    try:
+        return subprocess.Popen(
+            argv,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent if stop_with_parent else None,
+        )
+    finally:
+        out.close()
 
 
 def _tail(path: Path, lines: int = 15) -> str:

@@ -30,7 +30,6 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from cloudtally.broker.embedded import die_with_parent
 from cloudtally.devtools.clickhouse_server import (
     ClickHouseServer,
     ClickHouseServerError,
@@ -38,6 +37,7 @@ from cloudtally.devtools.clickhouse_server import (
     free_port,
     pid_alive,
     server_binary,
+    spawn,
 )
 
 ZOOKEEPER_CLASSPATH = ("/usr/share/java/zookeeper.jar", "/usr/share/java/slf4j-simple.jar")
@@ -131,32 +131,20 @@ class ZooKeeper:
         (self.dir / "data").mkdir(parents=True, exist_ok=True)
         cfg = self.dir / "zoo.cfg"
         cfg.write_text(ZOO_CFG.format(tick_ms=self.tick_ms, dir=self.dir, port=self.port))
-        out = open(self.dir / "zookeeper.log", "ab")  # noqa: SIM115 -- child keeps it
-        try:
-            self.proc = subprocess.Popen(
-                [
-                    java,
-                    "-Xmx256m",
-                    "-cp",
-                    ":".join(ZOOKEEPER_CLASSPATH),
-                    "org.apache.zookeeper.server.quorum.QuorumPeerMain",
-                    str(cfg),
-                ],
-                cwd=self.dir,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=die_with_parent if self.stop_with_parent else None,
-            )
-        finally:
-            out.close()
+        log_path = self.dir / "zookeeper.log"
+        self.proc = spawn(
+            [java, "-Xmx256m", "-cp", ":".join(ZOOKEEPER_CLASSPATH),
+             "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(cfg)],
+            self.dir,
+            log_path,
+            stop_with_parent=self.stop_with_parent,
+        )  # fmt: skip
         self.pid_file.write_text(f"{self.proc.pid} {self.port}\n")
         deadline = time.monotonic() + self.ready_timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 code, self.proc = self.proc.returncode, None
-                raise ClickHouseServerError(f"ZooKeeper exited with code {code}; see {out.name}")
+                raise ClickHouseServerError(f"ZooKeeper exited with code {code}; see {log_path}")
             if four_letter(self.port) == "imok":
                 return self
             time.sleep(0.1)
