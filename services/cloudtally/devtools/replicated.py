@@ -75,6 +75,20 @@ REPLICA_XML = """  <interserver_http_host>127.0.0.1</interserver_http_host>
 """
 
 
+def distinct_ports(n: int) -> list[int]:
+    """``n`` different free loopback ports (each held open until all are picked)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def zookeeper_available() -> bool:
     return all(os.access(p, os.R_OK) for p in ZOOKEEPER_CLASSPATH) and bool(_java())
 
@@ -178,13 +192,18 @@ class ReplicatedCluster:
         stop_with_parent: bool = True,
     ) -> None:
         self.dir = Path(dir).resolve()
+        # Every port at once, each socket held until all are chosen: no two alike.
+        ports = distinct_ports(1 + 3 * replicas)
         self.zookeeper = ZooKeeper(
-            self.dir / "zookeeper", zk_port, stop_with_parent=stop_with_parent
+            self.dir / "zookeeper", zk_port or ports[0], stop_with_parent=stop_with_parent
         )
-        ports = tcp_ports or [0] * replicas
+        tcp = tcp_ports or [0] * replicas
         self.servers = [
             ClickHouseServer(
-                self.dir / f"r{i + 1}", ports[i] or None, stop_with_parent=stop_with_parent
+                self.dir / f"r{i + 1}",
+                tcp[i] or ports[1 + 3 * i],
+                ports[2 + 3 * i],
+                stop_with_parent=stop_with_parent,
             )
             for i in range(replicas)
         ]
@@ -192,14 +211,9 @@ class ReplicatedCluster:
             f"        <replica><host>127.0.0.1</host><port>{s.tcp_port}</port></replica>"
             for s in self.servers
         )
-        used = {s.tcp_port for s in self.servers} | {s.http_port for s in self.servers}
         for i, server in enumerate(self.servers):
-            interserver = free_port()
-            while interserver in used:
-                interserver = free_port()
-            used.add(interserver)
             server.extra_config = REPLICA_XML.format(
-                interserver_port=interserver,
+                interserver_port=ports[3 + 3 * i],
                 zk_port=self.zookeeper.port,
                 session_timeout_ms=session_timeout_ms,
                 shard=SHARD,
