@@ -25,6 +25,7 @@ import time
 import urllib.request
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from cloudtally.broker.embedded import die_with_parent
 
@@ -112,7 +113,28 @@ def ping(http_port: int, timeout_s: float = 1.0) -> bool:
         return False
 
 
-class ClickHouseServer:
+class Managed:
+    """A background service for a ``with`` block: ``start()`` on entry, ``stop()`` on exit."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class ClickHouseServer(Managed):
     """One server process whose files all live under ``dir``; a context manager.
 
     With ``stop_with_parent`` (default; the CLI turns it off) the server dies
@@ -167,7 +189,7 @@ class ClickHouseServer:
         (self.dir / "users.xml").write_text(USERS_XML)
         return config
 
-    def start(self) -> ClickHouseServer:
+    def start(self) -> Self:
         binary = server_binary()
         if binary is None:
             raise ClickHouseServerError(
@@ -210,17 +232,6 @@ class ClickHouseServer:
             _terminate(self.proc.pid, self.stop_timeout_s, wait=self.proc.wait)
             self.proc = None
         self.pid_file.unlink(missing_ok=True)
-
-    def __enter__(self) -> ClickHouseServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def spawn(

@@ -28,11 +28,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import TracebackType
+from typing import Self
 
 from cloudtally.devtools.clickhouse_server import (
     ClickHouseServer,
     ClickHouseServerError,
+    Managed,
     _terminate,
     free_port,
     pid_alive,
@@ -112,7 +113,7 @@ def four_letter(port: int, word: str = "ruok", timeout_s: float = 1.0) -> str:
         return ""
 
 
-class ZooKeeper:
+class ZooKeeper(Managed):
     """A standalone ZooKeeper 3.8 (Debian's jars) whose files live under ``dir``."""
 
     def __init__(
@@ -135,7 +136,7 @@ class ZooKeeper:
     def pid_file(self) -> Path:
         return self.dir / "zookeeper.pid"
 
-    def start(self) -> ZooKeeper:
+    def start(self) -> Self:
         java = _java()
         if java is None or not zookeeper_available():
             raise ClickHouseServerError(
@@ -172,7 +173,7 @@ class ZooKeeper:
         self.pid_file.unlink(missing_ok=True)
 
 
-class ReplicatedCluster:
+class ReplicatedCluster(Managed):
     """ZooKeeper + ``replicas`` ClickHouse servers forming one shard; a context manager.
 
     ``url(database)`` is the store URL naming every replica (reads and writes
@@ -230,7 +231,7 @@ class ReplicatedCluster:
         """One replica only (no failover): to look at what this replica holds."""
         return f"clickhouse://127.0.0.1:{self.servers[i].tcp_port}/{database}?replicated=true"
 
-    def start(self) -> ReplicatedCluster:
+    def start(self) -> Self:
         if server_binary() is None:
             raise ClickHouseServerError("clickhouse-server not found (install-system-deps.sh)")
         self.zookeeper.start()
@@ -277,17 +278,6 @@ class ReplicatedCluster:
         for server in self.servers:
             server.stop()
         self.zookeeper.stop()
-
-    def __enter__(self) -> ReplicatedCluster:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def stop_dir(dir: Path | str, timeout_s: float = 10.0) -> int:
