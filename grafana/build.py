@@ -1171,14 +1171,11 @@ def store_replicas(d: Dash) -> None:
     the max over instances (the worst view) per replica.
     """
     d.row("Store replicas (replicated ClickHouse)")
-    up = {
-        "mode": "absolute",
-        "steps": [{"color": "red", "value": None}, {"color": "green", "value": 1}],
-    }
-    zero_ok = {
-        "mode": "absolute",
-        "steps": [{"color": "green", "value": None}, {"color": "red", "value": 1}],
-    }
+
+    def below_one(color: str, other: str) -> dict[str, Any]:
+        return {"mode": "absolute", "steps": [{"color": color, "value": None},
+                                              {"color": other, "value": 1}]}  # fmt: skip
+
     d.add(
         panel(
             "stat",
@@ -1186,7 +1183,7 @@ def store_replicas(d: Dash) -> None:
             [prom("min by (replica) (cloudtally_store_replica_up)", "{{replica}}")],
             description="0 = a service cannot reach this replica: the store has moved to the "
             "other one; bring it back (docs/operations.md, Recovering the replicated store).",
-            thresholds=up,
+            thresholds=below_one("red", "green"),
         ),
         w=6,
         h=5,
@@ -1198,7 +1195,7 @@ def store_replicas(d: Dash) -> None:
             [prom("max by (replica) (cloudtally_store_replica_readonly_tables)", "{{replica}}")],
             description="Replicated tables that refuse writes: ZooKeeper/Keeper lost (all "
             "replicas), or a replica back from a crash whose old session has not expired yet.",
-            thresholds=zero_ok,
+            thresholds=below_one("green", "red"),
         ),
         w=6,
         h=5,

@@ -216,3 +216,34 @@ def test_migrations_reach_a_replica_that_was_down_and_a_replaced_one_resyncs(
         3_000,
         3_000,
     ]
+
+
+def test_a_migration_that_rebuilds_a_table_runs_on_both_replicas(
+    replicated_cluster, replicated_store, monkeypatch
+) -> None:
+    """The pattern of a key change (like dead_letters' in 0010): rename the table away,
+    create it anew, copy the rows, drop the old one."""
+    db = replicated_store.database
+    replicated_store.insert(
+        "rollup_queue", {"vm_id": ["a", "b"], "hour": [T0, T0 + 3600], "version": [1, 2]}
+    )
+    rebuild = Migration(
+        9_998,
+        "rebuild",
+        "RENAME TABLE rollup_queue TO rollup_queue_old;\n"
+        "CREATE TABLE rollup_queue (vm_id String, hour DateTime('UTC'), version UInt64, "
+        "note String DEFAULT 'x') ENGINE = MergeTree ORDER BY (version, vm_id, hour);\n"
+        "INSERT INTO rollup_queue (vm_id, hour, version) SELECT vm_id, hour, version "
+        "FROM rollup_queue_old;\n"
+        "DROP TABLE rollup_queue_old;\n",
+    )
+    monkeypatch.setattr(migrate_module, "available", lambda: [*available(), rebuild])
+    assert [m.version for m in migrate(replicated_store)] == [9_998]
+    replicated_cluster.wait_in_sync(db)
+    # Copied once (the INSERT runs on one replica and is replicated), on both replicas.
+    assert each(replicated_cluster, db, "SELECT count() FROM rollup_queue") == [2, 2]
+    assert each(replicated_cluster, db, "SELECT count() FROM system.tables WHERE database = "
+                f"'{db}' AND name = 'rollup_queue_old'") == [0, 0]  # fmt: skip
+    path = f"/clickhouse/tables/01/{db}/rollup_queue-m9998"  # a path of its own
+    sql = f"SELECT zookeeper_path FROM system.replicas WHERE database = '{db}' AND table = "
+    assert each(replicated_cluster, db, sql + "'rollup_queue'") == [path, path]

@@ -22,7 +22,7 @@ def test_every_merge_tree_of_every_migration_becomes_replicated() -> None:
     creates = 0
     for m in available():
         for statement in split_statements(m.sql):
-            out = replicated_ddl(statement, "cloudtally", R)
+            out = replicated_ddl(statement, "cloudtally", R, m.version)
             engine = re.search(r"ENGINE\s*=\s*(\w+)", statement)
             if not statement.upper().startswith("CREATE") or engine is None:
                 assert out == statement
@@ -31,7 +31,8 @@ def test_every_merge_tree_of_every_migration_becomes_replicated() -> None:
             name = re.search(r"EXISTS\s+(\w+)", statement).group(1)  # type: ignore[union-attr]
             if engine.group(1).endswith("MergeTree"):
                 assert f"ENGINE = Replicated{engine.group(1)}(" in out, out
-                assert f"'/clickhouse/tables/{{shard}}/cloudtally/{name}', '{{replica}}'" in out
+                path = f"/clickhouse/tables/{{shard}}/cloudtally/{name}-m{m.version:04d}"
+                assert f"'{path}', '{{replica}}'" in out
             else:
                 assert out == statement
             # Only the engine changed: columns, keys and partitioning are as written.
@@ -57,6 +58,14 @@ def test_engine_arguments_are_kept_after_path_and_replica(engine: str, expected:
     out = replicated_ddl(sql, "db", Replication(zk_path="/p/{database}/{table}"))
     expected = expected.replace("P", "'/p/db/t', '{replica}'", 1)
     assert out == f"CREATE TABLE IF NOT EXISTS t (a UInt8, b UInt8) ENGINE = {expected} ORDER BY a"
+
+
+def test_a_table_created_by_a_migration_has_a_path_of_its_own() -> None:
+    # 0001 created dead_letters; 0010 renames it away and creates a new dead_letters.
+    sql = "CREATE TABLE dead_letters (a UInt8) ENGINE = ReplacingMergeTree ORDER BY a"
+    first, again = (replicated_ddl(sql, "db", R, m) for m in (1, 10))
+    assert "'/clickhouse/tables/{shard}/db/dead_letters-m0001', '{replica}'" in first
+    assert "'/clickhouse/tables/{shard}/db/dead_letters-m0010', '{replica}'" in again
 
 
 def test_what_stays_local() -> None:

@@ -861,6 +861,44 @@ CASES: list[dict[str, Any]] = [
             ),
         ],
     },
+    {
+        "name": "a store replica down for 2 minutes fires; one that answers again does not",
+        "interval": "1m",
+        "series": [
+            s("cloudtally_store_replica_up", {**W, "replica": "ch-1:9000"}, "1 1 0 0 0 0 0 0"),
+            s("cloudtally_store_replica_up", {**W2, "replica": "ch-1:9000"}, "1 1 0 0 0 0 0 0"),
+            s("cloudtally_store_replica_up", {**W, "replica": "ch-2:9000"}, "1 0 1 1 1 1 1 1"),
+        ],
+        "checks": [
+            ("3m", "CloudtallyStoreReplicaDown", []),
+            (
+                "6m",
+                "CloudtallyStoreReplicaDown",
+                [fire({"replica": "ch-1:9000"}, "Store replica ch-1:9000 does not answer")],
+            ),
+        ],
+    },
+    {
+        "name": "read-only tables for 2 minutes fire; a brief read-only spell does not",
+        "interval": "1m",
+        "series": [
+            s("cloudtally_store_replica_readonly_tables", {**W, "replica": "ch-1:9000"}, "0 28x7"),
+            s("cloudtally_store_replica_readonly_tables", {**W, "replica": "ch-2:9000"}, "0 28 0x6"),
+        ],
+        "checks": [
+            ("2m", "CloudtallyStoreReplicaReadOnly", []),
+            (
+                "5m",
+                "CloudtallyStoreReplicaReadOnly",
+                [
+                    fire(
+                        {"replica": "ch-1:9000"},
+                        "28 read-only tables on store replica ch-1:9000",
+                    )
+                ],
+            ),
+        ],
+    },
 ]
 
 

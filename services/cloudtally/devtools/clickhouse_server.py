@@ -25,6 +25,7 @@ import time
 import urllib.request
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from cloudtally.broker.embedded import die_with_parent
 
@@ -112,7 +113,28 @@ def ping(http_port: int, timeout_s: float = 1.0) -> bool:
         return False
 
 
-class ClickHouseServer:
+class Managed:
+    """A background service for a ``with`` block: ``start()`` on entry, ``stop()`` on exit."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class ClickHouseServer(Managed):
     """One server process whose files all live under ``dir``; a context manager.
 
     With ``stop_with_parent`` (default; the CLI turns it off) the server dies
@@ -167,7 +189,7 @@ class ClickHouseServer:
         (self.dir / "users.xml").write_text(USERS_XML)
         return config
 
-    def start(self) -> ClickHouseServer:
+    def start(self) -> Self:
         binary = server_binary()
         if binary is None:
             raise ClickHouseServerError(
@@ -177,19 +199,12 @@ class ClickHouseServer:
         if ping(self.http_port, 0.3):
             raise ClickHouseServerError(f"something already answers on port {self.http_port}")
         config = self.write_config()
-        out = open(self.dir / "log" / "stdout.log", "ab")  # noqa: SIM115 -- child keeps it
-        try:
-            self.proc = subprocess.Popen(
-                [binary, f"--config-file={config}"],
-                cwd=self.dir,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=die_with_parent if self.stop_with_parent else None,
-            )
-        finally:
-            out.close()
+        self.proc = spawn(
+            [binary, f"--config-file={config}"],
+            self.dir,
+            self.dir / "log" / "stdout.log",
+            stop_with_parent=self.stop_with_parent,
+        )
         self.pid_file.write_text(f"{self.proc.pid} {self.tcp_port} {self.http_port}\n")
         deadline = time.monotonic() + self.ready_timeout_s
         while time.monotonic() < deadline:
@@ -218,16 +233,28 @@ class ClickHouseServer:
             self.proc = None
         self.pid_file.unlink(missing_ok=True)
 
-    def __enter__(self) -> ClickHouseServer:
-        return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+def spawn(
+    argv: list[str], cwd: Path, log_path: Path, *, stop_with_parent: bool
+) -> subprocess.Popen[bytes]:
+    """Start a server in the background in its own session, output appended to ``log_path``.
+
+    With ``stop_with_parent`` it dies with the thread that started it (no orphans
+    from a killed test run).
+    """
+    out = open(log_path, "ab")  # noqa: SIM115 -- the child keeps it
+    try:
+        return subprocess.Popen(
+            argv,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent if stop_with_parent else None,
+        )
+    finally:
+        out.close()
 
 
 def _tail(path: Path, lines: int = 15) -> str:

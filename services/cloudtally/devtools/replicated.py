@@ -28,16 +28,17 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import TracebackType
+from typing import Self
 
-from cloudtally.broker.embedded import die_with_parent
 from cloudtally.devtools.clickhouse_server import (
     ClickHouseServer,
     ClickHouseServerError,
+    Managed,
     _terminate,
     free_port,
     pid_alive,
     server_binary,
+    spawn,
 )
 
 ZOOKEEPER_CLASSPATH = ("/usr/share/java/zookeeper.jar", "/usr/share/java/slf4j-simple.jar")
@@ -75,6 +76,20 @@ REPLICA_XML = """  <interserver_http_host>127.0.0.1</interserver_http_host>
 """
 
 
+def distinct_ports(n: int) -> list[int]:
+    """``n`` different free loopback ports (each held open until all are picked)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def zookeeper_available() -> bool:
     return all(os.access(p, os.R_OK) for p in ZOOKEEPER_CLASSPATH) and bool(_java())
 
@@ -98,7 +113,7 @@ def four_letter(port: int, word: str = "ruok", timeout_s: float = 1.0) -> str:
         return ""
 
 
-class ZooKeeper:
+class ZooKeeper(Managed):
     """A standalone ZooKeeper 3.8 (Debian's jars) whose files live under ``dir``."""
 
     def __init__(
@@ -121,7 +136,7 @@ class ZooKeeper:
     def pid_file(self) -> Path:
         return self.dir / "zookeeper.pid"
 
-    def start(self) -> ZooKeeper:
+    def start(self) -> Self:
         java = _java()
         if java is None or not zookeeper_available():
             raise ClickHouseServerError(
@@ -131,32 +146,20 @@ class ZooKeeper:
         (self.dir / "data").mkdir(parents=True, exist_ok=True)
         cfg = self.dir / "zoo.cfg"
         cfg.write_text(ZOO_CFG.format(tick_ms=self.tick_ms, dir=self.dir, port=self.port))
-        out = open(self.dir / "zookeeper.log", "ab")  # noqa: SIM115 -- child keeps it
-        try:
-            self.proc = subprocess.Popen(
-                [
-                    java,
-                    "-Xmx256m",
-                    "-cp",
-                    ":".join(ZOOKEEPER_CLASSPATH),
-                    "org.apache.zookeeper.server.quorum.QuorumPeerMain",
-                    str(cfg),
-                ],
-                cwd=self.dir,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=die_with_parent if self.stop_with_parent else None,
-            )
-        finally:
-            out.close()
+        log_path = self.dir / "zookeeper.log"
+        self.proc = spawn(
+            [java, "-Xmx256m", "-cp", ":".join(ZOOKEEPER_CLASSPATH),
+             "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(cfg)],
+            self.dir,
+            log_path,
+            stop_with_parent=self.stop_with_parent,
+        )  # fmt: skip
         self.pid_file.write_text(f"{self.proc.pid} {self.port}\n")
         deadline = time.monotonic() + self.ready_timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 code, self.proc = self.proc.returncode, None
-                raise ClickHouseServerError(f"ZooKeeper exited with code {code}; see {out.name}")
+                raise ClickHouseServerError(f"ZooKeeper exited with code {code}; see {log_path}")
             if four_letter(self.port) == "imok":
                 return self
             time.sleep(0.1)
@@ -170,7 +173,7 @@ class ZooKeeper:
         self.pid_file.unlink(missing_ok=True)
 
 
-class ReplicatedCluster:
+class ReplicatedCluster(Managed):
     """ZooKeeper + ``replicas`` ClickHouse servers forming one shard; a context manager.
 
     ``url(database)`` is the store URL naming every replica (reads and writes
@@ -190,13 +193,18 @@ class ReplicatedCluster:
         stop_with_parent: bool = True,
     ) -> None:
         self.dir = Path(dir).resolve()
+        # Every port at once, each socket held until all are chosen: no two alike.
+        ports = distinct_ports(1 + 3 * replicas)
         self.zookeeper = ZooKeeper(
-            self.dir / "zookeeper", zk_port, stop_with_parent=stop_with_parent
+            self.dir / "zookeeper", zk_port or ports[0], stop_with_parent=stop_with_parent
         )
-        ports = tcp_ports or [0] * replicas
+        tcp = tcp_ports or [0] * replicas
         self.servers = [
             ClickHouseServer(
-                self.dir / f"r{i + 1}", ports[i] or None, stop_with_parent=stop_with_parent
+                self.dir / f"r{i + 1}",
+                tcp[i] or ports[1 + 3 * i],
+                ports[2 + 3 * i],
+                stop_with_parent=stop_with_parent,
             )
             for i in range(replicas)
         ]
@@ -204,14 +212,9 @@ class ReplicatedCluster:
             f"        <replica><host>127.0.0.1</host><port>{s.tcp_port}</port></replica>"
             for s in self.servers
         )
-        used = {s.tcp_port for s in self.servers} | {s.http_port for s in self.servers}
         for i, server in enumerate(self.servers):
-            interserver = free_port()
-            while interserver in used:
-                interserver = free_port()
-            used.add(interserver)
             server.extra_config = REPLICA_XML.format(
-                interserver_port=interserver,
+                interserver_port=ports[3 + 3 * i],
                 zk_port=self.zookeeper.port,
                 session_timeout_ms=session_timeout_ms,
                 shard=SHARD,
@@ -228,7 +231,7 @@ class ReplicatedCluster:
         """One replica only (no failover): to look at what this replica holds."""
         return f"clickhouse://127.0.0.1:{self.servers[i].tcp_port}/{database}?replicated=true"
 
-    def start(self) -> ReplicatedCluster:
+    def start(self) -> Self:
         if server_binary() is None:
             raise ClickHouseServerError("clickhouse-server not found (install-system-deps.sh)")
         self.zookeeper.start()
@@ -275,17 +278,6 @@ class ReplicatedCluster:
         for server in self.servers:
             server.stop()
         self.zookeeper.stop()
-
-    def __enter__(self) -> ReplicatedCluster:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def stop_dir(dir: Path | str, timeout_s: float = 10.0) -> int:

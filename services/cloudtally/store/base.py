@@ -110,8 +110,9 @@ class Store(ABC):
     def version(self) -> tuple[int, ...]:
         """Engine version, to gate modern-only SQL."""
 
-    def execute_ddl(self, sql: str) -> None:
-        """Run a schema statement (a migration's); a replicated store rewrites its engine."""
+    def execute_ddl(self, sql: str, migration: int | None = None) -> None:
+        """Run a schema statement of migration ``migration``; a replicated store rewrites
+        its engine (see cloudtally.store.replication)."""
         self.execute(sql)
 
     def replica_stores(self) -> Sequence[Store | StoreError]:

@@ -17,6 +17,18 @@ from cloudtally import metrics
 from cloudtally.store.replication import ServerTarget
 
 log = logging.getLogger(__name__)
+THREAD = "store-replica-health"
+
+
+class _QuietProbes(logging.Filter):
+    """The driver logs a traceback for every refused connection; from the health thread
+    that is expected (the gauge says it), not news."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.threadName != THREAD
+
+
+logging.getLogger("clickhouse_driver.connection").addFilter(_QuietProbes())
 
 # The replicated stores this process opened, by their replica set (latest database wins).
 _targets: dict[tuple[tuple[str, int], ...], ServerTarget] = {}
@@ -130,5 +142,5 @@ def watch(target: ServerTarget) -> None:
     with _lock:
         _targets[target.hosts] = target
         if _thread is None:
-            _thread = threading.Thread(target=_loop, name="store-replica-health", daemon=True)
+            _thread = threading.Thread(target=_loop, name=THREAD, daemon=True)
             _thread.start()

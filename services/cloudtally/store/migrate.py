@@ -123,7 +123,7 @@ def _apply(store: Store, done: dict[int, str], elsewhere: set[int]) -> list[Migr
             target = replicated_write_target(statement) if replicated else None
             if target and m.version in elsewhere and _is_replicated_table(store, target):
                 continue  # another replica ran it; ZooKeeper brings it here
-            store.execute_ddl(statement)
+            store.execute_ddl(statement, m.version)
         _record(store, [(m.version, m.name, m.checksum)])
         ran.append(m)
     return ran

@@ -18,7 +18,8 @@ URL::
         &insert_quorum=2                          optional: ack only when 2 replicas hold it
 
 ``{database}`` and ``{table}`` in ``zk_path`` are filled in here; ``{shard}`` and
-``{replica}`` are left to the server's ``<macros>``.
+``{replica}`` are left to the server's ``<macros>``; a table created by a
+migration gets the migration's number appended (``.../samples-m0001``).
 """
 
 from __future__ import annotations
@@ -144,11 +145,17 @@ _ENGINE = re.compile(
 )
 
 
-def replicated_ddl(sql: str, database: str, replication: Replication) -> str:
+def replicated_ddl(
+    sql: str, database: str, replication: Replication, migration: int | None = None
+) -> str:
     """Rewrite a CREATE TABLE / MATERIALIZED VIEW on a *MergeTree engine to its Replicated form.
 
     Other statements, other engines (Memory staging tables, views, Distributed),
     tables already Replicated and the per-replica ``LOCAL_TABLES`` pass unchanged.
+    A table created by migration N gets the Keeper path ``<zk_path>-mN``: a later
+    migration that renames it away and creates a new table of the same name
+    (``RENAME``, ``CREATE``, ``INSERT ... SELECT``, ``DROP``) gets a path of its own,
+    where the same path would collide with the renamed table's replicas.
     """
     create = _CREATE.match(sql)
     if not create:
@@ -161,6 +168,8 @@ def replicated_ddl(sql: str, database: str, replication: Replication) -> str:
         return sql
     db = create.group("db") or database
     path = replication.zk_path.replace("{database}", db).replace("{table}", name)
+    if migration is not None:
+        path += f"-m{migration:04d}"
     args = [f"'{path}'", f"'{replication.replica}'"]
     if engine.group("args") and engine.group("args").strip():
         args.append(engine.group("args").strip())

@@ -165,7 +165,7 @@ class ServerStore(Store):
                 out.append(StoreError(f"replica {host}:{port}: {str(exc).splitlines()[0]}"))
         return out
 
-    def execute_ddl(self, sql: str) -> None:
+    def execute_ddl(self, sql: str, migration: int | None = None) -> None:
         """A schema statement: rewritten to the Replicated engines in a replicated store.
 
         An ALTER of a replicated table waits for every replica, even a dead one, up
@@ -174,7 +174,7 @@ class ServerStore(Store):
         """
         if self.replication is None:
             return self.execute(sql)
-        sql = replicated_ddl(sql, self.database, self.replication)
+        sql = replicated_ddl(sql, self.database, self.replication, migration)
         if not sql.lstrip().upper().startswith("ALTER"):
             return self.execute(sql)
         settings = {"use_numpy": False, "replication_alter_columns_timeout": ALTER_WAIT_S}
