@@ -113,6 +113,7 @@ async def write_until_stored(
     budget_s: float,
     max_delay_s: float,
     gate: StoreGate = STORE_GATE,
+    stopping: Callable[[], bool] = lambda: False,
 ) -> T:
     """Run the blocking write ``fn`` in a thread until it succeeds, however long that takes.
 
@@ -120,6 +121,11 @@ async def write_until_stored(
     failure of this batch is older than ``budget_s`` the store is declared
     unavailable (``/readyz`` 503 with the reason, ``cloudtally_store_unavailable``),
     and the batch is still held and retried every ``max_delay_s`` at most.
+
+    When the worker stops (``stopping()``) while the batch is unwritten, the hold
+    ends with CancelledError, and :func:`unacked` keeps the batch from being acked:
+    Faust's shutdown waits for every taken message to be acked before it stops, so
+    holding on would keep a SIGTERM from ever finishing.
     """
     attempt = 0
     while True:
@@ -149,7 +155,10 @@ async def write_until_stored(
                     delay,
                 )
             attempt += 1
-            await asyncio.sleep(delay)
+            if await _sleep_unless(stopping, delay):
+                gate.stored(stage)
+                log.warning("stopping while the store is down: %s batch left for redelivery", stage)
+                raise asyncio.CancelledError from None
             continue
         hold = gate.stored(stage)
         if hold is not None:
@@ -160,6 +169,17 @@ async def write_until_stored(
                 hold.attempts,
             )
         return result
+
+
+async def _sleep_unless(stopping: Callable[[], bool], delay: float) -> bool:
+    """Sleep ``delay`` seconds in short steps; True as soon as ``stopping()`` is."""
+    end = time.monotonic() + delay
+    while not stopping():
+        left = end - time.monotonic()
+        if left <= 0:
+            return False
+        await asyncio.sleep(min(left, 0.25))
+    return True
 
 
 def wait_for_store(
