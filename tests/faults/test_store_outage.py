@@ -84,6 +84,7 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
+@pytest.mark.timeout(600)  # two outages of ~30 s plus three worker starts, on a busy machine
 def test_store_outage_past_the_retry_budget_and_down_at_start(broker, settings, tmp_path) -> None:
     if server_binary() is None:
         unavailable("ClickHouse server binary missing (Debian package clickhouse-server)")

@@ -9,10 +9,16 @@ not return, the batch is not acked, its offsets are not committed, and Faust's
 bounded stream buffer (``stream_buffer_maxsize``) pauses the partitions so
 memory stays bounded while it waits.
 
-If the agent is cancelled while holding (shutdown, rebalance), :func:`unacked`
-marks the held messages as already acknowledged *in Faust's bookkeeping only*:
-the ``finally`` then acks nothing, the consumer never records their offsets,
-and the next owner of the partition re-reads them from the last commit.
+On stop (SIGTERM) the hold ends with CancelledError and :func:`unacked` marks
+the held messages as already acknowledged *in Faust's bookkeeping only*: the
+``finally`` then acks nothing, the consumer never records their offsets, and the
+next owner of the partition re-reads them from the last commit. The app runs
+with ``stream_wait_empty=False`` because Faust's stop otherwise waits for every
+message it has taken to be acked, which a held batch never is. A rebalance does
+not end the hold: the batch is written when the store returns (if the partition
+moved meanwhile, its new owner writes it too, and the store's keys collapse the
+copies). Checked against the real Faust in tests/faults/test_store_outage.py:
+without :func:`unacked`, the SIGTERM there commits past the unwritten batch.
 
 ``STORE_GATE`` is what ``/readyz`` and the metrics read: which stages hold a
 batch, since when, and why.
