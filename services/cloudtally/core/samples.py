@@ -19,14 +19,14 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
-from cloudtally.core.ids import MAX_ID_LEN, any_forbidden, id_problem
+from cloudtally.core.ids import MAX_ID_LEN as MAX_ID_LEN  # re-exported: the wire limit
+from cloudtally.core.ids import any_forbidden, id_problem
 
 if TYPE_CHECKING:
     from cloudtally.core.samples_arrow import ArrowColumns
 
 SCHEMA = "cloudtally.samples/1"
 MIN_TS = 946_684_800  # 2000-01-01T00:00:00Z
-__all__ = ["MAX_ID_LEN", "BatchRejected", "DecodedBatch", "RowReject", "decode_batch"]
 # JSON has no NaN or Infinity, but real encoders (Python's json, JavaScript's) write them.
 NON_FINITE = re.compile(rb"\bNaN\b|\bInfinity\b")
 

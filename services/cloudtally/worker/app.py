@@ -52,6 +52,9 @@ def create_app(settings: Settings, store: Store) -> faust.App:
         topic_allow_declare=False,
         topic_partitions=settings.samples_partitions,
         stream_buffer_maxsize=4096,
+        # On stop, commit what was acked and go: waiting for every taken message to be
+        # acked (the default) never ends while a batch is held for a down store.
+        stream_wait_empty=False,
         producer_max_request_size=8 * 1024 * 1024,
         consumer_max_fetch_size=8 * 1024 * 1024,
     )
@@ -64,6 +67,7 @@ def create_app(settings: Settings, store: Store) -> faust.App:
             stage,
             budget_s=settings.store_retry_budget_s,
             max_delay_s=settings.store_retry_max_delay_s,
+            stopping=lambda: bool(app.should_stop),
         )
 
     samples_topic = app.topic(settings.topic_samples, value_serializer="raw", key_serializer="raw")

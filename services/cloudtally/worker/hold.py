@@ -9,10 +9,16 @@ not return, the batch is not acked, its offsets are not committed, and Faust's
 bounded stream buffer (``stream_buffer_maxsize``) pauses the partitions so
 memory stays bounded while it waits.
 
-If the agent is cancelled while holding (shutdown, rebalance), :func:`unacked`
-marks the held messages as already acknowledged *in Faust's bookkeeping only*:
-the ``finally`` then acks nothing, the consumer never records their offsets,
-and the next owner of the partition re-reads them from the last commit.
+On stop (SIGTERM) the hold ends with CancelledError and :func:`unacked` marks
+the held messages as already acknowledged *in Faust's bookkeeping only*: the
+``finally`` then acks nothing, the consumer never records their offsets, and the
+next owner of the partition re-reads them from the last commit. The app runs
+with ``stream_wait_empty=False`` because Faust's stop otherwise waits for every
+message it has taken to be acked, which a held batch never is. A rebalance does
+not end the hold: the batch is written when the store returns (if the partition
+moved meanwhile, its new owner writes it too, and the store's keys collapse the
+copies). Checked against the real Faust in tests/faults/test_store_outage.py:
+without :func:`unacked`, the SIGTERM there commits past the unwritten batch.
 
 ``STORE_GATE`` is what ``/readyz`` and the metrics read: which stages hold a
 batch, since when, and why.
@@ -113,6 +119,7 @@ async def write_until_stored(
     budget_s: float,
     max_delay_s: float,
     gate: StoreGate = STORE_GATE,
+    stopping: Callable[[], bool] = lambda: False,
 ) -> T:
     """Run the blocking write ``fn`` in a thread until it succeeds, however long that takes.
 
@@ -120,6 +127,11 @@ async def write_until_stored(
     failure of this batch is older than ``budget_s`` the store is declared
     unavailable (``/readyz`` 503 with the reason, ``cloudtally_store_unavailable``),
     and the batch is still held and retried every ``max_delay_s`` at most.
+
+    When the worker stops (``stopping()``) while the batch is unwritten, the hold
+    ends with CancelledError, and :func:`unacked` keeps the batch from being acked:
+    Faust's shutdown waits for every taken message to be acked before it stops, so
+    holding on would keep a SIGTERM from ever finishing.
     """
     attempt = 0
     while True:
@@ -149,7 +161,10 @@ async def write_until_stored(
                     delay,
                 )
             attempt += 1
-            await asyncio.sleep(delay)
+            if await _sleep_unless(stopping, delay):
+                gate.stored(stage)
+                log.warning("stopping while the store is down: %s batch left for redelivery", stage)
+                raise asyncio.CancelledError from None
             continue
         hold = gate.stored(stage)
         if hold is not None:
@@ -160,6 +175,17 @@ async def write_until_stored(
                 hold.attempts,
             )
         return result
+
+
+async def _sleep_unless(stopping: Callable[[], bool], delay: float) -> bool:
+    """Sleep ``delay`` seconds in short steps; True as soon as ``stopping()`` is."""
+    end = time.monotonic() + delay
+    while not stopping():
+        left = end - time.monotonic()
+        if left <= 0:
+            return False
+        await asyncio.sleep(min(left, 0.25))
+    return True
 
 
 def wait_for_store(
