@@ -191,7 +191,9 @@ def test_backfill_killed_and_restarted_lands_every_sample_once_and_bills_alike(
         # first process had sent before the kill), not from --from.
         assert killed_at < stats["resumed_from"] <= T1 - INTERVAL, (stats, killed_at)
         assert stats["windows"] < 36, stats
-        wait_for(lambda: view.watermark(SOURCE, parts) == T1 - INTERVAL, 60, "the last beat stored")
+        wait_for(
+            lambda: view.watermark(SOURCE, parts) == T1 - INTERVAL, 300, "the last beat stored"
+        )
     finally:
         drain.stop()
         view.close()
