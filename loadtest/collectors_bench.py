@@ -54,7 +54,7 @@ def main() -> None:
     ap.add_argument("--vms", type=int, default=200)
     ap.add_argument("--days", type=int, default=7)
     ap.add_argument("--interval", type=int, default=300)
-    ap.add_argument("--max-points", type=int, default=10_000)
+    ap.add_argument("--max-points", type=int, default=2_000, help="steps per query_range")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="collectors-bench-"))
     t0 = int(dt.datetime(2025, 3, 3, tzinfo=SHANGHAI).timestamp())
@@ -108,7 +108,8 @@ def main() -> None:
             import yaml
 
             src = PromSource.model_validate(yaml.safe_load(src_doc))
-            client = PromClient(src.server, timeout=src.timeout, retries=src.retries)
+            # Generous: on a shared 2-core box one query_range over 200 VMs can take minutes.
+            client = PromClient(src.server, timeout=600, retries=src.retries)
             with EmbeddedBroker(settings, tmp):
                 w = time.perf_counter()
                 c = time.process_time()

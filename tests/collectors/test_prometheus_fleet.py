@@ -139,6 +139,7 @@ def _derive(store: Store) -> dict[str, list[tuple[Any, ...]]]:
     }
 
 
+@pytest.mark.timeout(900)  # ~1 min on a quiet machine; the box is shared
 def test_backfill_killed_and_restarted_lands_every_sample_once_and_bills_alike(
     fleet: Fleet,
     fleet_prometheus: tuple[str, Any],
@@ -156,8 +157,8 @@ def test_backfill_killed_and_restarted_lands_every_sample_once_and_bills_alike(
     ensure_topics(s)
     _inventory(server_store, fleet)
     source_file = tmp_path / "fleet.yaml"
-    # 1-hour windows: 72 query_range rounds, so the kill lands mid-backfill.
-    source_file.write_text(source_yaml(url, "fleet", INTERVAL, max_points=6))
+    # 2-hour windows: 36 query_range rounds, so the kill lands mid-backfill.
+    source_file.write_text(source_yaml(url, "fleet", INTERVAL, max_points=12))
     drain = Drain(s.kafka_bootstrap, s.topic_samples, server_store)
     drain.start()
     view = DirectStoreView.open(s.resolved_store_url, s.database)  # its own connection
@@ -169,7 +170,7 @@ def test_backfill_killed_and_restarted_lands_every_sample_once_and_bills_alike(
         )
         wait_for(
             lambda: (view.watermark(SOURCE, parts) or 0) >= T0 + 86_400 or first.poll() is not None,
-            120,
+            400,
             "a day of the backfill stored",
         )
         assert first.poll() is None, "the collector finished before it could be killed"
@@ -183,14 +184,16 @@ def test_backfill_killed_and_restarted_lands_every_sample_once_and_bills_alike(
         killed_at = view.watermark(SOURCE, parts)
         assert killed_at is not None and killed_at < T1 - INTERVAL
         second = _collector(s, source_file, tmp_path / "collector-2.log")
-        out, _ = second.communicate(timeout=180)
+        out, _ = second.communicate(timeout=600)
         assert second.returncode == 0, (tmp_path / "collector-2.log").read_text()[-3000:]
         stats = json.loads(out.decode().strip().splitlines()[-1])
         # Resumed after what the store had by then (the drain went on storing what the
         # first process had sent before the kill), not from --from.
         assert killed_at < stats["resumed_from"] <= T1 - INTERVAL, (stats, killed_at)
-        assert stats["windows"] < 72, stats
-        wait_for(lambda: view.watermark(SOURCE, parts) == T1 - INTERVAL, 60, "the last beat stored")
+        assert stats["windows"] < 36, stats
+        wait_for(
+            lambda: view.watermark(SOURCE, parts) == T1 - INTERVAL, 300, "the last beat stored"
+        )
     finally:
         drain.stop()
         view.close()
@@ -215,7 +218,7 @@ def test_backfill_killed_and_restarted_lands_every_sample_once_and_bills_alike(
     # Raw rows before merging may repeat a window (the one in flight at the kill); FINAL
     # keeps one per key, and nothing else was sent twice.
     raw = server_store.scalar("SELECT count() FROM samples")
-    assert counts.samples <= raw <= counts.samples + 6 * 50
+    assert counts.samples <= raw <= counts.samples + 12 * 50
 
     with _fresh(f"{clickhouse_server.url}/sim_{test_id}", f"sim_{test_id}") as reference:
         _simulated(reference, fleet)

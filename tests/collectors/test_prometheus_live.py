@@ -6,10 +6,12 @@ PromQL answers for the same instants, within 0.01 percentage points.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,6 +31,16 @@ VM = "127.0.0.1"
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, str]]:
     yield from node_fixture(tmp_path_factory.mktemp("live"))
+
+
+def wait_for_scrapes(server: str, seconds: int = 16) -> None:
+    """Prometheus (1 s scrapes) holds at least this many seconds of the exporter."""
+
+    def scraped() -> float:
+        got = promql(server, "count_over_time(node_memory_MemTotal_bytes[1m])", int(time.time()))
+        return max(got.values(), default=0.0)
+
+    wait_for(lambda: scraped() >= seconds, 60, f"{seconds} s of scrapes")
 
 
 def add_inventory(store: Store, vm_ids: list[str], ts: int, **kw: Any) -> None:
@@ -57,19 +69,7 @@ def test_stored_samples_match_promql_at_the_same_instants(
     live: tuple[int, str], chdb_store: Store, broker: str, settings: Callable[..., Settings]
 ) -> None:
     _, server = live
-    wait_for(
-        lambda: (
-            promql(server, "count_over_time(node_memory_MemTotal_bytes[1m])", int(time.time()))
-            and max(
-                promql(
-                    server, "count_over_time(node_memory_MemTotal_bytes[1m])", int(time.time())
-                ).values()
-            )
-            >= 16
-        ),
-        60,
-        "16 s of scrapes",
-    )
+    wait_for_scrapes(server)
     add_inventory(chdb_store, [VM], 1_700_000_000)
     src = PromSource(
         source="live",
@@ -147,3 +147,74 @@ def test_series_not_in_inventory_are_dead_lettered_with_reason(
     assert docs and all("is not in inventory" in d["reason"] for d in docs), docs
     assert docs[0]["topic"] == "collector:prometheus:stranger"
     assert "127.0.0.1:" in json.loads(docs[0]["payload"])["labels"]["instance"]
+
+
+def test_follows_real_time_after_the_backfill(
+    live: tuple[int, str],
+    server_store: Store,
+    broker: str,
+    settings: Callable[..., Settings],
+    tmp_path: Path,
+) -> None:
+    """The CLI as deployed (cluster mode): backfill a few seconds, then keep up with now."""
+    import subprocess
+    import sys
+
+    from cloudtally.broker.topics import ensure_topics
+
+    _, server = live
+    wait_for_scrapes(server)
+    add_inventory(server_store, [VM], 1_700_000_000)
+    s = settings()
+    ensure_topics(s)
+    (tmp_path / "live.yaml").write_text(
+        f"source: follow\nserver: {server}\npreset: node_exporter\nstep: 2\nrate_window: 10\n"
+        "vm_id_regex: '([^:]+):\\d+'\ndelay: 1\n"
+    )
+    drain = Drain(s.kafka_bootstrap, s.topic_samples, server_store)
+    drain.start()
+    view = DirectStoreView.open(s.resolved_store_url, s.database)
+    started = int(time.time())
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cloudtally.cli",
+            "collect",
+            "prometheus",
+            str(tmp_path / "live.yaml"),
+            "--from",
+            str(started - 10),
+        ],
+        env={**os.environ, **s.as_env(), "CLOUDTALLY_MODE": "cluster"},
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "collector.log").open("w"),
+    )
+    try:
+        # Past the backfill's end (start time) by several steps: it is following.
+        wait_for(
+            lambda: (
+                (view.watermark("prometheus:follow", range(s.samples_partitions)) or 0)
+                >= started + 8
+                or proc.poll() is not None
+            ),
+            90,
+            "the watermark to follow real time",
+        )
+        assert proc.poll() is None, (tmp_path / "collector.log").read_text()[-2000:]
+    finally:
+        proc.terminate()
+        proc.wait(20)
+        drain.stop()
+        drain.close()
+        view.close()
+    ts = [
+        r[0]
+        for r in server_store.rows(
+            "SELECT toUnixTimestamp(ts) FROM samples FINAL WHERE source = 'prometheus:follow' "
+            "ORDER BY ts"
+        )
+    ]
+    # One sample per step from --from on, no step missing while it followed.
+    assert ts and ts[0] <= started - 6 and ts[-1] >= started + 8
+    assert all(b - a == 2 for a, b in itertools.pairwise(ts)), ts

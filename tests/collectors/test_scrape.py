@@ -25,7 +25,7 @@ from cloudtally.collectors.storeview import DirectStoreView
 from cloudtally.settings import Settings
 from cloudtally.store import Store
 from tests.collectors.realparts import Drain, node_fixture, promql, wait_for
-from tests.collectors.test_prometheus_live import add_inventory
+from tests.collectors.test_prometheus_live import add_inventory, wait_for_scrapes
 
 
 def node_text(idle: float, user: float, iowait: float = 0.0, cpus: int = 2) -> str:
@@ -85,6 +85,7 @@ def test_scraping_real_node_exporter_agrees_with_prometheus(
     tmp_path: Path,
 ) -> None:
     port, server = live
+    wait_for_scrapes(server, seconds=3)  # Prometheus has the exporter before our first scrape
     add_inventory(chdb_store, ["this-host"], 1_700_000_000)
     cfg = ScrapeConfig.model_validate(
         {

@@ -35,9 +35,12 @@ def _start(verbose: bool, metrics_port: int) -> None:
 def _time(value: str) -> int | None:
     if not value:
         return None
-    from cloudtally.collectors.simulate import parse_time
+    from cloudtally.core.localtime import parse_when
 
-    return parse_time(value)
+    try:
+        return parse_when(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 @app.command()

@@ -83,8 +83,9 @@ class CollectorSender:
                 data_until=data_until,
                 samples=int(per_part[p]),
                 vms=int(vms_per_part[p]),
-                unknown_series=len(unknown or []),
-                errors=errors,
+                # Window-wide counts ride on partition 0's beat only, so sums are exact.
+                unknown_series=len(unknown or []) if p == 0 else 0,
+                errors=errors if p == 0 else 0,
                 allocation=tuple(alloc_by_part.get(p, ())),
             )
             self.samples.send_raw(p, beat.to_json())

@@ -33,8 +33,8 @@ class Heartbeat:
     data_until: int  # last sample time the window covered (inclusive), epoch s
     samples: int = 0  # samples sent in the window on this partition
     vms: int = 0  # VMs with samples in the window on this partition
-    unknown_series: int = 0  # series not in inventory (dead-lettered), whole window
-    errors: int = 0  # failed queries or scrapes in the window
+    unknown_series: int = 0  # series not in inventory (dead-lettered): whole window, on p0
+    errors: int = 0  # failed queries or scrapes in the window (on partition 0's beat)
     # Capacity seen at data_until, for this partition's VMs: (vm_id, vcpu, mem_gb).
     allocation: tuple[tuple[str, float | None, float | None], ...] = ()
 

@@ -41,3 +41,9 @@ def parse_local_time(text: str, tz: dt.tzinfo = SHANGHAI) -> int:
         return int(dt.datetime(y, mo, d, hh, mm, ss, tzinfo=zone).timestamp())
     except ValueError as exc:
         raise ValueError(f"not a date: {text!r} ({exc})") from None
+
+
+def parse_when(text: str, tz: dt.tzinfo = SHANGHAI) -> int:
+    """A command-line time: epoch seconds, or a date / date-time (naive = ``tz``)."""
+    s = text.strip()
+    return int(s) if s.isdigit() else parse_local_time(s, tz)

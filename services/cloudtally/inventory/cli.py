@@ -46,9 +46,12 @@ def import_(
     settings = get_settings()
     at = int(time.time())
     if effective:
-        from cloudtally.collectors.simulate import parse_time
+        from cloudtally.core.localtime import parse_when
 
-        at = parse_time(effective)
+        try:
+            at = parse_when(effective)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
     view = open_store_view(settings)
     try:
         current = current_inventory(view.current_vms())
