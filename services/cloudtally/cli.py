@@ -7,6 +7,7 @@ and a collector host does not need the worker's dependencies loaded.
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -191,7 +192,13 @@ _mount_subapps()
 
 
 def main() -> None:
-    app()
+    from cloudtally.store.busy import StoreBusy
+
+    try:
+        app()
+    except StoreBusy as exc:  # the embedded stack owns the chDB folder: say what to do
+        print(f"cloudtally: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

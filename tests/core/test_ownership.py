@@ -52,4 +52,14 @@ def test_deleted_means_owned_by_no_one_until_recreated() -> None:
     assert [(p.start, p.end) for p in periods] == [(D[0], D[3]), (D[7], FOREVER)]
     assert owner_at(periods, D[5]) is None
     assert sole_owner(periods, D[0], D[8]) == "y"
-    assert sole_owner(periods, D[4], D[6]) is None
+    assert owner_at(periods, D[4]) is None
+
+
+def test_a_period_when_the_vm_did_not_exist_goes_to_the_nearest_owner() -> None:
+    periods = periods_from_events(
+        "vm",
+        [OwnerEvent(D[2], "y"), OwnerEvent(D[10], "x"), OwnerEvent(D[15], "x", deleted=True)],
+    )
+    assert sole_owner(periods, D[20], D[25]) == "x"  # billed after deletion: the last owner
+    assert sole_owner(periods, D[0], D[1]) == "y"  # billed before creation: the first owner
+    assert sole_owner(periods_from_events("vm", []), D[0], D[1]) is None

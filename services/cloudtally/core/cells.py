@@ -7,19 +7,23 @@ skips before looking) becomes a live formula when a CSV is opened in Excel or
 WPS: ``=HYPERLINK("http://…")`` would send a click to an outside address.
 
 * CSV: such text is prefixed with an apostrophe (the OWASP rule), which every
-  spreadsheet shows as text; numbers are never touched (a negative amount
-  stays ``-12.50``).
+  spreadsheet shows as text; numbers are never touched (a negative amount,
+  as a number or as the text ``-12.50``, stays as it is).
 * XLSX: the text is kept exactly and written as a string cell, which a
   spreadsheet never evaluates (see :func:`cloudtally.sheets.text_cells`).
 """
 
 from __future__ import annotations
 
+import re
+
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "＝", "＋", "－", "＠")
 
 
 def formula_like(text: str) -> bool:
-    return text.startswith(FORMULA_STARTS)
+    """Starts like a formula and is more than one character and not a signed number."""
+    return len(text) > 1 and text.startswith(FORMULA_STARTS) and not _NUMBER.fullmatch(text)
 
 
 def neutralise(text: str) -> str:

@@ -14,7 +14,8 @@ The rules every read model applies (the store side is
 * an instant (a sample) belongs to :func:`owner_at` that instant;
 * a period (an invoice line, a finding) belongs to the bureau that was the only
   owner of the VM during it (:func:`sole_owner`; creation or deletion inside the
-  period does not matter); a line that spans a move belongs to no single bureau
+  period does not matter; a line for time the VM did not exist goes to the
+  owner nearest in time); a line that spans a move belongs to no single bureau
   and only the buyer (admin, auditor) sees it;
 * rows the pipeline derives per hour or per local day (utilization rollups, bill
   lines) carry the owner the rollup computed from the same history (the owner
@@ -97,10 +98,25 @@ def sole_owner(
     """The bureau a period belongs to: the only one that owned the VM during it, else None.
 
     A VM created or deleted inside the period still belongs to its one owner; a
-    period that spans a move belongs to no single bureau (the buyer sees it).
+    period that spans a move belongs to no single bureau (the buyer sees it); a
+    period when the VM did not exist at all (billed after its deletion) belongs to
+    the owner nearest in time (:func:`nearest_owner`).
     """
     owners = owners_during(periods, start, end)
+    if not owners:  # billed while the VM did not exist: whose VM it was (or became)
+        return nearest_owner(periods, start, end)
     return next(iter(owners)) if len(owners) == 1 else None
+
+
+def nearest_owner(
+    periods: Sequence[OwnershipPeriod], start: dt.datetime, end: dt.datetime
+) -> str | None:
+    """For a period no one owned the VM in: the last owner before it, else the first after."""
+    before = [p for p in periods if p.end <= start]
+    if before:
+        return max(before, key=lambda p: p.end).bureau
+    after = [p for p in periods if p.start >= end]
+    return min(after, key=lambda p: p.start).bureau if after else None
 
 
 def owned_spans(

@@ -8,9 +8,14 @@ from cloudtally.store.base import Store, StoreError
 def open_store(url: str, database: str = "cloudtally") -> Store:
     """Open the store named by a URL: ``chdb:///folder`` or ``clickhouse://host:port/db``."""
     if url.startswith("chdb://"):
+        from pathlib import Path
+
+        from cloudtally.store.busy import check_chdb_owner
         from cloudtally.store.chdb_store import ChdbStore
 
-        return ChdbStore(url.removeprefix("chdb://"), database)
+        folder = url.removeprefix("chdb://")
+        check_chdb_owner(Path(folder))  # another live process owns it: StoreBusy, one line
+        return ChdbStore(folder, database)
     if url.startswith(("clickhouse://", "tcp://")):
         from cloudtally.store.server_store import ServerStore
 
