@@ -20,8 +20,14 @@ from decimal import Decimal
 from typing import Any
 
 from cloudtally.audit import ledger
-from cloudtally.audit.subjects import BILL_LINE_COLUMNS, STATEMENT_LINE_COLUMNS, issued_bill_lines
+from cloudtally.audit.subjects import (
+    BILL_LINE_COLUMNS,
+    STATEMENT_LINE_COLUMNS,
+    issued_bill_lines,
+    month_issued,
+)
 from cloudtally.billing.rate import current_filter
+from cloudtally.core.hashchain import Part
 from cloudtally.core.statements import month_bounds
 from cloudtally.store import Store
 
@@ -169,12 +175,15 @@ def issue_month(
             "total": [lines_total + adj_total],
         },
     )  # fmt: skip
+    subject = {"month": first.isoformat(), "revision": revision, "reference": reference}
+    held = Part("bill_lines", BILL_LINE_COLUMNS, tuple(tuple(r) for r in new))
     entry = ledger.append(
         store,
         "month_closed" if kind == "close" else "restatement",
-        {"month": first.isoformat(), "revision": revision, "reference": reference},
+        subject,
         actor=actor,
         reason=reason or f"close {first:%Y-%m}",
+        parts=month_issued(store, subject, held),
     )
     return Issued(
         first, revision, kind,

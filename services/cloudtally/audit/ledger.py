@@ -79,15 +79,26 @@ def head_hash(store: Store) -> str:
 
 
 def append(
-    store: Store, kind: str, subject: Mapping[str, Any], *, actor: str, reason: str = ""
+    store: Store,
+    kind: str,
+    subject: Mapping[str, Any],
+    *,
+    actor: str,
+    reason: str = "",
+    parts: list[Part] | None = None,
 ) -> Entry:
-    """Hash the rows ``subject`` names (now, as stored) and append the sealed entry."""
+    """Hash the rows ``subject`` names (now, as stored) and append the sealed entry.
+
+    ``parts``: the same rows already in hand (a writer that just wrote them), to save a
+    second read; ``verify`` re-reads them through the selector, so a difference shows.
+    """
     subject = dict(subject)
     if kind == "verification_run" and "columns" not in subject:
         subject["columns"] = {
             t: list(_columns_of(store, t)) for t in ("verification_findings", "verification_totals")
         }
-    parts = SELECTORS[kind](store, subject)
+    if parts is None:
+        parts = SELECTORS[kind](store, subject)
     with _LOCK:
         entry = next_entry(
             head(store),

@@ -97,12 +97,15 @@ def bureau_digests(lines: Part, name: str = "bureau_digests") -> Part:
     return Part(name, ("bureau", "lines", "sha256"), tuple(rows))
 
 
-def month_issued(store: Store, subject: Subject) -> list[Part]:
-    """A month closed (revision 0) or restated (revision n): its lines, tiers and totals."""
+def month_issued(store: Store, subject: Subject, lines: Part | None = None) -> list[Part]:
+    """A month closed (revision 0) or restated (revision n): its lines, tiers and totals.
+
+    ``lines``: the revision's bill lines when the caller holds them (it just issued them).
+    """
     m, r = subject["month"], int(subject["revision"])
     params = {"m": m, "r": r}
     return [
-        bureau_digests(issued_bill_lines(store, m, r)),
+        bureau_digests(lines if lines is not None else issued_bill_lines(store, m, r)),
         _part(
             store,
             "statement_lines",

@@ -34,6 +34,8 @@ GENESIS = "0" * 64
 
 def canonical_value(value: Any) -> str:
     """One value as its canonical text (see the module docstring)."""
+    if type(value) is str:  # the common case first: ids, names, JSON text
+        return value
     if value is None:
         return "null"
     if isinstance(value, bool):
