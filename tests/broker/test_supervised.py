@@ -15,14 +15,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +37,7 @@ from cloudtally.devtools.clickhouse_server import free_port
 from cloudtally.settings import Settings
 from cloudtally.store import Store
 from tests.conftest import unavailable
+from tests.e2e.test_pipeline import worker_process
 
 pytestmark = pytest.mark.broker
 START = "2026-03-02T00:00:00+08:00"
@@ -76,6 +74,15 @@ def wait_for(
         time.sleep(0.2)
 
 
+def group_consumer(bootstrap: str, s: Settings) -> KafkaConsumer:
+    return KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=s.consumer_group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+
+
 def committed(s: Settings, partitions: int) -> dict[int, int]:
     """The worker group's committed offsets on the samples topic (OffsetFetch, no join)."""
     c = KafkaConsumer(bootstrap_servers=s.kafka_bootstrap, group_id=s.consumer_group)
@@ -100,12 +107,7 @@ def test_killed_broker_and_storage_are_restarted_with_messages_and_offsets(
         for i in range(40):
             producer.send(s.topic_samples, value=f"m{i}".encode(), partition=i % 2)
         producer.flush()
-        consumer = KafkaConsumer(
-            bootstrap_servers=stack.bootstrap,
-            group_id=s.consumer_group,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-        )
+        consumer = group_consumer(stack.bootstrap, s)
         tps = [TopicPartition(s.topic_samples, p) for p in (0, 1)]
         consumer.assign(tps)
         first: list[bytes] = []
@@ -140,12 +142,7 @@ def test_killed_broker_and_storage_are_restarted_with_messages_and_offsets(
 
         producer.send(s.topic_samples, value=b"after", partition=0).get(timeout=60)
         producer.close()
-        consumer = KafkaConsumer(
-            bootstrap_servers=stack.bootstrap,
-            group_id=s.consumer_group,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-        )
+        consumer = group_consumer(stack.bootstrap, s)
         consumer.assign(tps)
         rest: list[bytes] = []
         deadline = time.monotonic() + 60
@@ -200,26 +197,6 @@ def dead_letters_expected(r: SimulationReport) -> int:
     return len(r.bad_rows) + len(r.bad_messages) + r.bad_inventory_events
 
 
-@contextmanager
-def worker(s: Settings, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    env = {**os.environ, **s.as_env(), "CLOUDTALLY_API_AUTH": "false"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cloudtally.cli", "worker", "--with-api"],
-        env=env,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        yield proc
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def get(url: str) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(url, timeout=5) as r:
@@ -248,7 +225,7 @@ def test_broker_kills_under_up_lose_and_duplicate_nothing(
     with BrokerStack(s, logs) as stack:
         ensure_topics(s)
         sup = BrokerSupervisor(stack, say=said.append, after_broker_start=lambda: ensure_topics(s))
-        with worker(s, logs / "worker.log") as w:
+        with worker_process(s, logs / "worker.log", with_api=True) as w:
             wait_for(lambda: get(f"{base}/readyz")[0] == 200, "worker ready", sup.check)
 
             # 1. Tansu killed while the worker is still consuming the first backfill.

@@ -24,9 +24,8 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from types import TracebackType
 
-from cloudtally.broker.embedded import die_with_parent
+from cloudtally.broker.child import Lifecycle, die_with_parent
 
 SERVER_BIN = "/usr/sbin/clickhouse-server"
 
@@ -112,7 +111,7 @@ def ping(http_port: int, timeout_s: float = 1.0) -> bool:
         return False
 
 
-class ClickHouseServer:
+class ClickHouseServer(Lifecycle):
     """One server process whose files all live under ``dir``; a context manager.
 
     With ``stop_with_parent`` (default; the CLI turns it off) the server dies
@@ -209,17 +208,6 @@ class ClickHouseServer:
             _terminate(self.proc.pid, self.stop_timeout_s, wait=self.proc.wait)
             self.proc = None
         self.pid_file.unlink(missing_ok=True)
-
-    def __enter__(self) -> ClickHouseServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _tail(path: Path, lines: int = 15) -> str:
