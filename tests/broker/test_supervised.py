@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from prometheus_client import REGISTRY
 
 from cloudtally.broker.s3 import s3rver_binary
 from cloudtally.broker.stack import BrokerStack
@@ -193,6 +194,14 @@ class Simulation(threading.Thread):
         return self.report
 
 
+def resent() -> float:
+    """Messages this process's simulator outboxes sent again (samples and inventory)."""
+    return sum(
+        REGISTRY.get_sample_value("cloudtally_produce_resent_total", {"source": src}) or 0.0
+        for src in ("simulate", "simulate-inventory")
+    )
+
+
 def dead_letters_expected(r: SimulationReport) -> int:
     return len(r.bad_rows) + len(r.bad_messages) + r.bad_inventory_events
 
@@ -219,6 +228,7 @@ def test_broker_kills_under_up_lose_and_duplicate_nothing(
     )
     logs = tmp_path / "logs"
     base = f"http://127.0.0.1:{s.api_port}"
+    resent_before = resent()
     said: list[str] = []
     stored = lambda: server_store.scalar("SELECT count() FROM samples")  # noqa: E731
 
@@ -273,7 +283,10 @@ def test_broker_kills_under_up_lose_and_duplicate_nothing(
     raw, keys, final = counts
     assert keys == final == good, counts  # every sample exactly once
     assert disks == a.good_disk_samples + b.good_disk_samples
-    assert server_store.scalar(dead_sql) == expected_dead  # none extra from a re-read from 0
+    # Every planted record is dead-lettered; a surplus can only come from a bad message
+    # the outbox sent twice (at-least-once: the copy has its own offset, so its own record).
+    surplus = server_store.scalar(dead_sql) - expected_dead
+    assert 0 <= surplus <= resent() - resent_before, surplus
     assert raw < 2 * good  # redelivery after a kill is bounded (uncommitted batches only)
     assert 'cloudtally_broker_restarts_total{component="broker"} 2.0' in metrics_text
     assert 'cloudtally_broker_restarts_total{component="s3rver"} 1.0' in metrics_text
