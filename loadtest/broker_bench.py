@@ -143,7 +143,7 @@ def end_to_end(storage: str, vms: int, start: int, interval: int) -> dict[str, f
                 stderr=subprocess.STDOUT,
             )
             try:
-                wait_ready(base, worker)
+                wait_ready(base, worker, timeout=600)  # a busy machine starts slowly
                 t0 = time.perf_counter()
                 produce(stack.bootstrap, s.topic_samples, fleet, chunks)
                 while metric(base, "cloudtally_samples_ingested_total", ingested) < n:
