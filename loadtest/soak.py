@@ -74,6 +74,7 @@ class Collector:
 
         from cloudtally.collectors.fleet import Fleet
         from cloudtally.collectors.producer import SampleProducer
+        from cloudtally.collectors.simulate import _send_range as send_range
         from cloudtally.core.samples import partition_for
 
         try:
@@ -85,14 +86,7 @@ class Collector:
             period = self.vms / self.rate  # one interval of every VM per tick
             t, next_tick = START, time.monotonic()
             while not self.stop.is_set():
-                for c in fleet.samples(t, t + self.interval, self.interval):
-                    sp.send_chunk(
-                        c.samples,
-                        c.disks,
-                        sample_partitions=parts[c.vm_index],
-                        disk_partitions=parts[c.disk_vm_index],
-                        sample_vm_index=c.vm_index,
-                    )
+                send_range(fleet, sp, parts, t, t + self.interval, self.interval)
                 t += self.interval
                 self.ticks += 1
                 if self.ticks % 20 == 0:

@@ -7,7 +7,7 @@ set -euo pipefail
 
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 src="$root/deploy/local/s3rver"
-dest="${CLOUDTALLY_TOOLS_DIR:-$root/.tools}/s3rver"
+dest="$root/.tools/s3rver"
 stamp="$dest/.installed"
 
 if [ -x "$dest/node_modules/.bin/s3rver" ] && [ -f "$stamp" ] \

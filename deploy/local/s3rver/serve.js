@@ -11,7 +11,18 @@
 // overwrote the stored batches (measured: the first message after a restart got
 // offset 0). This wrapper answers 412 PreconditionFailed as S3 does, serialising
 // the check and the write per key so two writers cannot both win.
+//
+// It also makes object writes atomic. s3rver 3.7.1 truncates the object file when a
+// PUT begins and streams the body into it: a writer killed mid-request (kill -9 of
+// Tansu) left a partition's watermark.json empty, and that partition refused every
+// produce from then on (measured in the fault soak). Here the whole body is read
+// first (a request cut short is refused), written to a temporary file and renamed
+// over the object; readers see the old object or the new one, never a part.
 'use strict';
+
+const crypto = require('crypto');
+const fs = require('fs-extra');
+const path = require('path');
 
 const S3rver = require('s3rver');
 const S3Error = require('s3rver/lib/models/error');
@@ -89,6 +100,29 @@ function conditionalWrites(ctx, next) {
   });
 }
 
+let tmpSeq = 0;
+
+async function putObjectAtomically(object) {
+  const store = this;
+  const chunks = [];
+  for await (const chunk of object.content) chunks.push(chunk); // throws if cut short
+  const body = Buffer.concat(chunks);
+  const expected = Number(object.metadata['content-length']);
+  if (Number.isFinite(expected) && body.length !== expected) {
+    throw new S3Error('IncompleteBody', 'You did not provide the number of bytes specified');
+  }
+  const objectPath = store.getResourcePath(object.bucket, object.key, 'object');
+  await fs.mkdirp(path.dirname(objectPath));
+  const tmp = `${objectPath}.tmp-${process.pid}-${tmpSeq++}`;
+  await fs.writeFile(tmp, body);
+  const md5 = crypto.createHash('md5').update(body).digest('hex');
+  // A missing .md5 is recomputed from the object on read; a stale one would lie.
+  await fs.remove(store.getResourcePath(object.bucket, object.key, 'object.md5'));
+  await fs.rename(tmp, objectPath);
+  await store.putMetadata(object.bucket, object.key, object.metadata, md5);
+  return { size: body.length, md5 };
+}
+
 const server = new S3rver({
   directory,
   address: '127.0.0.1',
@@ -97,6 +131,7 @@ const server = new S3rver({
   allowMismatchedSignatures: true,
   configureBuckets: [{ name: bucket, configs: [] }],
 });
+server.store.putObject = putObjectAtomically;
 // Just before the router, after s3rver's own error rendering and XML encoding.
 server.middleware.splice(server.middleware.length - 1, 0, conditionalWrites);
 server.run().then(

@@ -41,7 +41,28 @@ class BrokerError(RuntimeError):
     """The broker (or its storage) could not be started or did not become ready."""
 
 
-class ChildServer:
+class Lifecycle:
+    """``with`` support for anything with ``start() -> self`` and ``stop()``."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> object:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class ChildServer(Lifecycle):
     """Base for a server run for the lifetime of a ``with`` block; always stopped on exit."""
 
     name = "server"  # log file name and what messages call it
@@ -154,14 +175,3 @@ class ChildServer:
             self._log_file.close()
             self._log_file = None
         return code
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

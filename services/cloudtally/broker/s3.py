@@ -32,9 +32,8 @@ SERVE_JS = REPO_ROOT / "deploy" / "local" / "s3rver" / "serve.js"
 
 
 def s3rver_modules() -> Path | None:
-    """The ``node_modules`` folder holding s3rver: ``CLOUDTALLY_S3RVER_MODULES`` or ``.tools``."""
-    explicit = os.environ.get("CLOUDTALLY_S3RVER_MODULES")
-    folder = Path(explicit) if explicit else REPO_ROOT / ".tools" / "s3rver" / "node_modules"
+    """The ``node_modules`` folder holding s3rver (``make tools`` puts it in ``.tools``)."""
+    folder = REPO_ROOT / ".tools" / "s3rver" / "node_modules"
     return folder if (folder / "s3rver" / "package.json").exists() else None
 
 

@@ -9,15 +9,15 @@ nothing across a broker restart. Stopped in reverse order.
 from __future__ import annotations
 
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
+from cloudtally.broker.child import Lifecycle
 from cloudtally.broker.embedded import EmbeddedBroker
 from cloudtally.broker.s3 import BUCKET, S3Server, tansu_s3_env
 from cloudtally.settings import Settings
 
 
-class BrokerStack:
+class BrokerStack(Lifecycle):
     """Start and stop the embedded broker and (s3 storage) the server it stores in."""
 
     def __init__(self, settings: Settings, log_dir: Path | str, **kw: float) -> None:
@@ -60,14 +60,3 @@ class BrokerStack:
         finally:
             if self.s3 is not None:
                 self.s3.stop()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

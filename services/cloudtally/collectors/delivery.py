@@ -192,7 +192,12 @@ class Outbox:
             self.stall_s,
             waiting,
         )
-        old, self._producer = self._producer, self._factory()
+        try:
+            new = self._factory()
+        except Exception as exc:  # broker not answering yet: keep the old one, try later
+            log.warning("%s: no new Kafka client yet (%s); retrying", self.source, exc)
+            return
+        old, self._producer = self._producer, new
         self.clients_replaced += 1
         try:
             old.close(timeout=0)

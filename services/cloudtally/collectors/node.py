@@ -211,6 +211,7 @@ def run_cli(settings: Settings, vm_id: str, interval: float, count: int) -> None
     """Send an inventory event, then one sample per interval (count = 0: until Ctrl-C)."""
     _quiet_kafka()
     from cloudtally.broker.topics import ensure_topics
+    from cloudtally.collectors.delivery import OutboxTimeout
     from cloudtally.collectors.producer import InventoryProducer, SampleProducer
 
     vm_id = vm_id or f"node-{socket.gethostname()}"
@@ -235,7 +236,10 @@ def run_cli(settings: Settings, vm_id: str, interval: float, count: int) -> None
                 samples, disks = sample(vm_id, int(time.time()), before, after)
                 before = after
                 sp.send_chunk(samples, disks)
-                sp.flush()
+                try:  # keep measuring while the broker is away; the outbox keeps the rest
+                    sp.flush(timeout=max(interval, 1.0))
+                except OutboxTimeout as exc:
+                    log.warning("broker not acknowledging (%s); samples kept for re-send", exc)
                 sent += 1
                 log.info("%s cpu %.1f%% mem %.1f%%", vm_id, samples.cpu_pct[0], samples.mem_pct[0])
         except KeyboardInterrupt:

@@ -24,10 +24,8 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
-from cloudtally.broker.embedded import die_with_parent
+from cloudtally.broker.child import Lifecycle, die_with_parent
 
 SERVER_BIN = "/usr/sbin/clickhouse-server"
 
@@ -113,28 +111,10 @@ def ping(http_port: int, timeout_s: float = 1.0) -> bool:
         return False
 
 
-class Managed:
-    """A background service for a ``with`` block: ``start()`` on entry, ``stop()`` on exit."""
-
-    def start(self) -> Self:
-        raise NotImplementedError
-
-    def stop(self) -> None:
-        raise NotImplementedError
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+Managed = Lifecycle  # the name the replicated devtools use
 
 
-class ClickHouseServer(Managed):
+class ClickHouseServer(Lifecycle):
     """One server process whose files all live under ``dir``; a context manager.
 
     With ``stop_with_parent`` (default; the CLI turns it off) the server dies
