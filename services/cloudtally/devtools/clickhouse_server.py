@@ -24,6 +24,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Self
 
 from cloudtally.broker.child import Lifecycle, die_with_parent
 
