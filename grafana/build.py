@@ -1238,6 +1238,73 @@ def store_replicas(d: Dash) -> None:
     )
 
 
+def faults(d: Dash) -> None:
+    """Round-2 fault signals: a store that holds ingest back, orphan samples, the embedded
+    broker's supervisor, and the audit ledger's last verification."""
+    d.row("Faults: store held back, orphans, broker, audit ledger")
+    d.add(
+        panel(
+            "timeseries",
+            "Batches held back by the store",
+            [
+                prom("max by (instance, stage) (cloudtally_store_held_seconds)",
+                     "held s {{instance}} {{stage}}"),
+                prom("sum by (stage) (cloudtally_store_held_batches)", "batches {{stage}}", "B"),
+            ],
+            description="A worker that cannot write holds its batch unacknowledged "
+            "(backpressure; nothing lost) and retries until the store returns. Over 120 s: "
+            "CloudtallyStoreUnavailable.",
+        ),
+        w=6,
+        h=6,
+    )  # fmt: skip
+    d.add(
+        panel(
+            "timeseries",
+            "Orphan samples (VM ids without inventory)",
+            [
+                prom("max(cloudtally_orphan_vms)", "VM ids"),
+                prom("max(cloudtally_orphan_oldest_age_seconds)", "oldest (s)", "B"),
+            ],
+            description="Kept, not rolled up or billed until inventory announces the VM; "
+            "CloudtallyOrphanSamples after a 1 h grace period.",
+        ),
+        w=6,
+        h=6,
+    )
+    d.add(
+        panel(
+            "timeseries",
+            "Embedded broker (supervised)",
+            [
+                prom("min by (component) (cloudtally_broker_up)", "up {{component}}"),
+                prom(
+                    "sum by (component) (increase(cloudtally_broker_restarts_total[1h]))",
+                    "restarts/h {{component}}",
+                    "B",
+                ),
+            ],
+            description="Tansu and its s3rver storage under `cloudtally up`: 0 = down (the "
+            "supervisor restarts it; collectors keep what they could not send).",
+        ),
+        w=6,
+        h=6,
+    )
+    d.add(
+        panel(
+            "stat",
+            "Audit ledger problems",
+            [prom("max(cloudtally_audit_problems)", "problems")],
+            description="Rows that no longer hash to the ledger entry that fixed them (0 = "
+            "every entry verifies); CloudtallyLedgerMismatch. docs/audit.md.",
+            thresholds={"mode": "absolute", "steps": [{"color": "green", "value": None},
+                                                      {"color": "red", "value": 1}]},
+        ),
+        w=6,
+        h=6,
+    )  # fmt: skip
+
+
 def pipeline() -> Dash:
     d = Dash(
         "cloudtally-pipeline",
@@ -1390,6 +1457,7 @@ def pipeline() -> Dash:
         w=12,
     )
     store_replicas(d)
+    faults(d)
     d.row("Derivation (leader worker timers: rollup, rating, alerts pass)")
     d.add(
         panel(

@@ -44,14 +44,16 @@ def exposed_metric_names() -> dict[str, str]:
     from prometheus_client.metrics import MetricWrapperBase
 
     import cloudtally.metrics as m
+    from cloudtally.broker.status import RestartCollector
 
     names: dict[str, str] = {}
-    for obj in vars(m).values():
-        if not isinstance(obj, MetricWrapperBase):
-            continue
-        for family in obj.describe():
-            for suffix in _SUFFIXES[family.type]:
-                names[family.name + suffix] = family.type
+    families = [f for obj in vars(m).values() if isinstance(obj, MetricWrapperBase)
+                for f in obj.describe()]  # fmt: skip
+    # Custom collectors registered at run time (the broker supervisor's status file).
+    families += list(RestartCollector(Path("/nonexistent/supervisor.json")).collect())
+    for family in families:
+        for suffix in _SUFFIXES[family.type]:
+            names[family.name + suffix] = family.type
     return names
 
 
