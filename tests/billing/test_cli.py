@@ -57,6 +57,8 @@ def test_rate_close_and_export(cli_env: Path, server_store: Store, tmp_path: Pat
     assert res.exit_code == 0 and "(was 41.23)" in res.output
     res = runner.invoke(app, ["close-month", "2023-01"])
     assert res.exit_code == 0 and "p1: fee 34.75 volume tier -1.74" in res.output
+    again = runner.invoke(app, ["close-month", "2023-01"])
+    assert again.exit_code == 2 and "needs a reason" in again.output
     res = runner.invoke(app, ["statement", "--month", "2023-01", "--by", "bureau",
                               "--format", "csv", "--lang", "zh"])  # fmt: skip
     assert res.exit_code == 0, res.output
@@ -71,4 +73,5 @@ def test_rate_close_and_export(cli_env: Path, server_store: Store, tmp_path: Pat
     ws = load_workbook(io.BytesIO(out.read_bytes())).active
     assert [c.value for c in ws[1]] == ["provider", "lines", "list_amount", "after_discount",
                                         "after_cut"]  # fmt: skip
-    assert ws.cell(ws.max_row, 5).value == pytest.approx(38.59)
+    assert ws.cell(ws.max_row - 1, 5).value == pytest.approx(38.59)  # then the ledger head
+    assert ws.cell(ws.max_row, 1).value == "LEDGER HEAD"

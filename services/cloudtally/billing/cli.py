@@ -121,15 +121,26 @@ def rate_cmd(
 def close_month_cmd(
     month: Annotated[str, typer.Argument(help="YYYY-MM")],
     actor: Annotated[str, typer.Option()] = "",
+    reason: Annotated[str, typer.Option(help="needed to close an issued month again")] = "",
+    reference: Annotated[str, typer.Option(help="what caused a restatement")] = "",
     policy_file: PolicyOpt = None,
 ) -> None:
-    """Write the month's final provider-level lines (volume tiers)."""
+    """Write the month's final provider-level lines (volume tiers) and issue the month.
+
+    Closing an issued month again is a restatement (红冲): it needs --reason (docs/audit.md).
+    """
+    from cloudtally.audit.issue import IssueError
     from cloudtally.billing.rate import close_month
 
     policy = resolve_policy(policy_file)
     first = dt.date.fromisoformat(month + "-01")
     with _store() as store:
-        rows = close_month(store, policy, first, actor=actor)
+        try:
+            rows = close_month(store, policy, first, actor=actor, reason=reason,
+                               reference=reference)  # fmt: skip
+        except IssueError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(2) from None
     for r in rows:
         typer.echo(f"{first:%Y-%m} {r['provider']}: fee {r['fee']} volume tier {r['amount']}")
 
