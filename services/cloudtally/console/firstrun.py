@@ -6,7 +6,8 @@ one process own the folder), by :func:`prepare`:
 1. the simulated fleet (the same ``Fleet`` the simulator then streams, so inventory and
    samples agree) with its history written straight to the store: disk usage from the
    first day of the month two months back (the storage-idle rule needs two complete
-   months), CPU and memory at 300 s, and at 60 s over the last 15 days (the packaged
+   months), CPU and memory at 900 s (the simulator's 300 s stream fills
+   them in), and at 60 s over the last 15 days (the packaged
    policy expects 60 s samples; the 14-day idle and rightsizing windows need full coverage);
 2. rollups and rating of every closed day;
 3. a provider invoice for last month generated from those bill lines with every
@@ -128,7 +129,7 @@ def build(settings: Any, *, vms: int, seed: int, now: int | None = None) -> dict
     try:
         migrate(store)
         _inventory(store, fleet, version)
-        n1, d1 = _insert_samples(store, fleet.samples(start, fine, 300), version)
+        n1, d1 = _insert_samples(store, fleet.samples(start, fine, 900), version)
         n2, d2 = _insert_samples(store, fleet.samples(fine, now, 60), version)
         step(f"history {n1 + n2:,} samples, {d1 + d2:,} disk samples")
         d_end = today  # closed days only
