@@ -45,6 +45,8 @@ def test_admin_sees_every_page_with_data_accessibly(signed_in) -> None:
         if name == "candidates":
             for vm in ("edu-idle", "health-idle", "health-oversized", "edu-cold"):
                 assert vm in text, (vm, text[:3000])
+        if name == "pipeline":  # ingest progress and the dead letter with its reason
+            assert "not valid JSON" in text and s.page.inner_text("[data-testid=dead-total]") == "1"
         if name == "home":
             assert "edu-idle" in text and "health-idle" in text
     assert not violations, violations
