@@ -22,6 +22,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 from cloudtally.analytics.rollups import recompute_days
 from cloudtally.api.auth import write_demo_tokens
@@ -106,7 +107,9 @@ def pages(bureau: str) -> dict[str, str]:
     }
 
 
-def measure(client: TestClient, token: str, urls: dict[str, str], rounds: int) -> dict[str, dict]:
+def measure(
+    client: TestClient, token: str, urls: dict[str, str], rounds: int, save: Any = None
+) -> dict[str, dict]:
     r = client.post("/console/login", data={"token": token}, follow_redirects=False)
     assert r.status_code == 303, r.text
     out = {}
@@ -126,6 +129,8 @@ def measure(client: TestClient, token: str, urls: dict[str, str], rounds: int) -
                      "met": p95 <= GOAL_MS}  # fmt: skip
         print(f"  {name:<20} p50 {out[name]['p50_ms']:>8.1f} ms   p95 {p95:>8.1f} ms"
               f"   {'ok' if p95 <= GOAL_MS else 'OVER'}", flush=True)  # fmt: skip
+        if save:
+            save(out)  # an interrupted run keeps what it measured
     client.cookies.clear()
     return out
 
@@ -149,13 +154,17 @@ def main() -> None:
             "when": dt.datetime.now(dt.UTC).isoformat(), "engine": store.engine,
             "vms": args.vms, "rounds": args.rounds, "goal_p95_ms": GOAL_MS, **times,
         }  # fmt: skip
+        out = ROOT / "loadtest/results/console-latest.json"
         with TestClient(create_api(settings, lambda: store)) as client:
             for role in ("admin", "bureau:bureau-7"):
                 print(f"{role}:", flush=True)
-                result[role] = measure(client, tokens[role], pages("bureau-7"), args.rounds)
+
+                def save(partial: dict[str, dict], role: str = role) -> None:
+                    result[role] = partial
+                    out.write_text(json.dumps(result, indent=2))
+
+                measure(client, tokens[role], pages("bureau-7"), args.rounds, save)
         store.close()
-        out = ROOT / "loadtest/results/console-latest.json"
-        out.write_text(json.dumps(result, indent=2))
         print(f"wrote {out}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -29,6 +29,7 @@ from cloudtally.devtools.clickhouse_server import free_port
 from cloudtally.settings import Settings
 from cloudtally.store import Store, open_store
 from cloudtally.store.migrate import migrate
+from cloudtally.worker.sink import IngestSink, RawMessage
 from tests.api.fleet import BUREAU_VMS, plant, policy, policy_text
 from tests.conftest import unavailable
 
@@ -89,6 +90,8 @@ def console(
         pol = policy()
         plant(store, pol)
         charges = invoice_fleet(store)
+        # the pipeline page's data: a malformed message through the real ingest sink
+        IngestSink(store).write_samples([RawMessage("samples", 1, 7, b"\xff not json")])
         policy_file = tmp / "policy.yaml"
         policy_file.write_text(policy_text(), encoding="utf-8")
         tokens = write_demo_tokens(tmp / "tokens.yaml", list(BUREAU_VMS))

@@ -24,8 +24,9 @@ PAGES = {
 
 
 @pytest.mark.timeout(900)  # a dozen page loads with axe-core; slow on a shared machine
-def test_admin_sees_every_page_with_data_accessibly(signed_in) -> None:
-    """Each page: 200, a screenshot, no serious axe-core violation; then the contents."""
+def test_admin_sees_every_page_with_data_accessibly(signed_in, console) -> None:
+    """Each page: 200, a screenshot, no serious axe-core violation (checked once, on chDB:
+    the markup does not depend on the engine); then the contents."""
     s = signed_in("admin")
     violations = {}
     for name, path in PAGES.items():
@@ -35,7 +36,7 @@ def test_admin_sees_every_page_with_data_accessibly(signed_in) -> None:
             s.page.wait_for_selector("#heat-cpu svg")
             s.page.wait_for_selector("#daily-cpu svg")
         s.shot(name)
-        bad = s.axe()
+        bad = s.axe() if console.engine == "chdb" else []
         if bad:
             violations[name] = [(v["id"], v["help"], [n["target"] for n in v["nodes"][:3]])
                                 for v in bad]  # fmt: skip
@@ -45,6 +46,8 @@ def test_admin_sees_every_page_with_data_accessibly(signed_in) -> None:
         if name == "candidates":
             for vm in ("edu-idle", "health-idle", "health-oversized", "edu-cold"):
                 assert vm in text, (vm, text[:3000])
+        if name == "pipeline":  # ingest progress and the dead letter with its reason
+            assert "not valid JSON" in text and s.page.inner_text("[data-testid=dead-total]") == "1"
         if name == "home":
             assert "edu-idle" in text and "health-idle" in text
     assert not violations, violations

@@ -6,12 +6,13 @@ one process own the folder), by :func:`prepare`:
 1. the simulated fleet (the same ``Fleet`` the simulator then streams, so inventory and
    samples agree) with its history written straight to the store: disk usage from the
    first day of the month two months back (the storage-idle rule needs two complete
-   months), CPU and memory at 300 s, and at 60 s over the last 31 days (the packaged
-   policy expects 60 s samples; the idle and rightsizing windows need full coverage);
+   months), CPU and memory at 900 s (the simulator's 300 s stream fills
+   them in), and at 60 s over the last 15 days (the packaged
+   policy expects 60 s samples; the 14-day idle and rightsizing windows need full coverage);
 2. rollups and rating of every closed day;
 3. a provider invoice for last month generated from those bill lines with every
    planted error, imported and verified;
-4. a rightsizing round opened over the last 30 days.
+4. a rightsizing round opened over the last 14 days.
 
 The simulator then streams the same fleet from the history's start (its 300 s samples
 collapse onto the stored ones by key) and on in real time. A marker file
@@ -32,7 +33,7 @@ import numpy as np
 
 MARKER = "firstrun.json"
 DAY_S = 86_400
-FINE_DAYS = 31
+FINE_DAYS = 15  # the idle and the console's rightsizing windows (14 days), plus one
 
 
 def _month_start(day: dt.date, back: int) -> dt.date:
@@ -128,7 +129,7 @@ def build(settings: Any, *, vms: int, seed: int, now: int | None = None) -> dict
     try:
         migrate(store)
         _inventory(store, fleet, version)
-        n1, d1 = _insert_samples(store, fleet.samples(start, fine, 300), version)
+        n1, d1 = _insert_samples(store, fleet.samples(start, fine, 900), version)
         n2, d2 = _insert_samples(store, fleet.samples(fine, now, 60), version)
         step(f"history {n1 + n2:,} samples, {d1 + d2:,} disk samples")
         d_end = today  # closed days only
@@ -162,7 +163,7 @@ def build(settings: Any, *, vms: int, seed: int, now: int | None = None) -> dict
         verify_invoice(store, imported.invoice_id)
         step(f"invoice {imported.invoice_id} ({len(lines)} lines, {len(planted)} planted)")
         review_to = today
-        review_from = today - dt.timedelta(days=30)
+        review_from = today - dt.timedelta(days=14)
         _label, of = annual_prices(pol, review_to - dt.timedelta(days=1))
         round_id = rounds.open_round(
             store, pol, Principal("admin", "admin"), review_from, review_to,

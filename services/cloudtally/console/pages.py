@@ -30,6 +30,9 @@ from cloudtally.queries.search import search
 from cloudtally.rounds import store as rounds
 
 DAY = dt.timedelta(days=1)
+# The console's default rightsizing window (the API's default is the last complete
+# quarter): the same 14 days as the idle rule, so one look shows both on one period.
+REVIEW_DAYS = 14
 
 
 def _month(text: str | None) -> dt.date | None:
@@ -94,7 +97,7 @@ def _candidates(
     filters = {"bureau": bureau} if bureau and not ctx.scope else None
     idle = find_idle(ctx.store, as_of, policy=util, bureau_scope=ctx.scope, filters=filters,
                      limit=limit)  # fmt: skip
-    d0 = as_of - dt.timedelta(days=30)
+    d0 = as_of - dt.timedelta(days=REVIEW_DAYS)
     right = find_rightsizing(
         ctx.store, d0, as_of, _prices(ctx, as_of - DAY), policy=util, calendar=version.calendar,
         bureau_scope=ctx.scope, filters=filters, limit=limit,
@@ -229,9 +232,9 @@ def candidates_page(
 @router.get("/rounds")
 def rounds_page(ctx: CtxDep) -> HTMLResponse:
     listed = rounds.list_rounds(ctx.store)
-    as_of = _as_of(ctx, None if ctx.scope is None else ctx.scope)
-    return ctx.render("rounds.html", rounds=listed, default_from=as_of - dt.timedelta(days=30),
-                      default_to=as_of)  # fmt: skip
+    as_of = _as_of(ctx, ctx.scope)
+    start = as_of - dt.timedelta(days=REVIEW_DAYS)
+    return ctx.render("rounds.html", rounds=listed, default_from=start, default_to=as_of)
 
 
 @router.post("/rounds")
