@@ -52,12 +52,13 @@ class TokenSource:
     name: str = "token"
 
     def entries(self) -> list[TokenEntry]:
-        from cloudtally.api.auth import _cached_tokens
+        from cloudtally.api.auth import tokens_file
 
         path = self.tokens_file
-        if not path or not path.exists():
+        if not path:
             return []
-        return _cached_tokens(str(path), path.stat().st_mtime)
+        # The API's one view of the file: the last valid set keeps serving a bad edit.
+        return tokens_file(path).current()
 
     def sign_in(self, token: str) -> tuple[str, Principal] | None:
         principal = authenticate(token.strip(), self.entries())
