@@ -356,14 +356,21 @@ DISPUTE_KEYS = [
 
 @router.get("/invoices/dispute/{provider}.csv")
 def dispute(ctx: CtxDep, provider: str) -> Response:
-    """Over-billing findings of the provider's invoices (latest runs), to send back."""
+    """Over-billing findings of the provider's invoices (latest runs), to send back.
+
+    Only money the verification counts as over-billed: charges cloudtally cannot verify
+    (V1/V2) and a wrong bureau (O1) are shown on the invoice page, not disputed here.
+    """
+    from cloudtally.core.rules import RULES
     from cloudtally.invoices import store as inv
 
     ctx.need_read_all()
     rows = []
     for i in inv.list_invoices(ctx.store, provider):
         for f in inv.findings(ctx.store, i["invoice_id"]):
-            if f["amount_at_stake"] > 0:
+            rule = RULES.get(f["rule_id"])
+            counted = rule is None or rule.counted == "over_under"
+            if counted and f["amount_at_stake"] > 0:
                 evidence = json.dumps(f["evidence"], ensure_ascii=False)
                 rows.append({**f, "invoice_id": i["invoice_id"], "evidence": evidence})
     return csv_download(DISPUTE_KEYS, rows, f"dispute-{provider}")
