@@ -23,6 +23,12 @@ OTHER_VARIABLES = frozenset(
         "CLOUDTALLY_INVOICE_MAX_BYTES",
         "CLOUDTALLY_INVOICE_MAX_ROWS",
         "CLOUDTALLY_INVOICE_PARTITION_LINES",
+        "CLOUDTALLY_INVOICE_CHUNK_ROWS",
+        "CLOUDTALLY_INVOICE_MAX_CELLS",
+        "CLOUDTALLY_INVOICE_MAX_COLUMNS",
+        "CLOUDTALLY_INVOICE_MAX_SHARED_STRINGS_BYTES",
+        "CLOUDTALLY_INVOICE_MAX_UNCOMPRESSED_BYTES",
+        "CLOUDTALLY_API_TOKEN",  # a collector's API token in embedded mode (storeview)
     }
 )
 # Names that older docs used, mapped to the setting that does the job.

@@ -28,7 +28,9 @@ def test_every_merge_tree_of_every_migration_becomes_replicated() -> None:
                 assert out == statement
                 continue
             creates += 1
-            name = re.search(r"EXISTS\s+(\w+)", statement).group(1)  # type: ignore[union-attr]
+            found = re.search(r"(?:TABLE|VIEW)\s+(?:IF NOT EXISTS\s+)?(\w+)", statement)
+            assert found is not None, statement
+            name = found.group(1)
             if engine.group(1).endswith("MergeTree"):
                 assert f"ENGINE = Replicated{engine.group(1)}(" in out, out
                 path = f"/clickhouse/tables/{{shard}}/cloudtally/{name}-m{m.version:04d}"

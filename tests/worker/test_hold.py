@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 
 from cloudtally import metrics
 from cloudtally.worker.hold import StoreGate, backoff, wait_for_store, write_until_stored
@@ -28,9 +29,12 @@ def test_a_write_failing_past_the_budget_is_held_then_written() -> None:
             raise ConnectionRefusedError("store down")
         return "written"
 
-    result = asyncio.run(
-        write_until_stored(write, "samples", budget_s=0.05, max_delay_s=0.01, gate=gate)
-    )
+    # In a thread of its own: a browser test's session fixture may hold a running loop here.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        result = pool.submit(
+            asyncio.run,
+            write_until_stored(write, "samples", budget_s=0.05, max_delay_s=0.01, gate=gate),
+        ).result()
     assert result == "written" and len(calls) == 30
     assert seen[-1] == (True, 1.0)  # declared unavailable once past the budget
     assert gate.holds() == []  # and cleared once written

@@ -41,6 +41,7 @@ STATUS_DOC = {
     401: "missing or unknown bearer token",
     403: "role not allowed, or a bureau token naming another bureau",
     404: "not found (or not visible to this caller)",
+    409: "conflicts with the current state (e.g. a closed month, nothing to restate)",
     413: "upload larger than allowed",
     422: "a parameter or body field is invalid",
     503: "the store or the policy is unavailable",

@@ -98,9 +98,14 @@ def migrate(store: Store) -> list[Migration]:
             source = next((o for j, o in enumerate(reachable) if j != i and ledgers[j]), None)
             if not ledgers[i] and source is not None and _replicated(replica):
                 ledgers[i] = clone_schema(source, replica)
-            for m in _apply(replica, ledgers[i], anywhere):
-                ran[m.version] = m
-                anywhere.add(m.version)
+        # Migration by migration across the replicas (not replica by replica): every
+        # replica creates a table before any replica alters it, or a replica created
+        # later would meet a ZooKeeper structure its CREATE does not match.
+        for m in available():
+            for i, replica in enumerate(reachable):
+                if _apply_one(replica, m, ledgers[i], anywhere):
+                    ran[m.version] = m
+                    anywhere.add(m.version)
     finally:
         for r in reachable:
             if r is not store:
@@ -108,25 +113,24 @@ def migrate(store: Store) -> list[Migration]:
     return [ran[v] for v in sorted(ran)]
 
 
-def _apply(store: Store, done: dict[int, str], elsewhere: set[int]) -> list[Migration]:
-    ran = []
+def _apply_one(store: Store, m: Migration, done: dict[int, str], elsewhere: set[int]) -> bool:
+    """Apply ``m`` on one replica unless its ledger has it; True when it ran here."""
+    if m.version in done:
+        if done[m.version] != m.checksum:
+            raise MigrationError(
+                f"migration {m.version:04d}_{m.name} changed after it was applied; "
+                "add a new migration instead"
+            )
+        return False
     replicated = _replicated(store)
-    for m in available():
-        if m.version in done:
-            if done[m.version] != m.checksum:
-                raise MigrationError(
-                    f"migration {m.version:04d}_{m.name} changed after it was applied; "
-                    "add a new migration instead"
-                )
-            continue
-        for statement in split_statements(m.sql):
-            target = replicated_write_target(statement) if replicated else None
-            if target and m.version in elsewhere and _is_replicated_table(store, target):
-                continue  # another replica ran it; ZooKeeper brings it here
-            store.execute_ddl(statement, m.version)
-        _record(store, [(m.version, m.name, m.checksum)])
-        ran.append(m)
-    return ran
+    for statement in split_statements(m.sql):
+        target = replicated_write_target(statement) if replicated else None
+        if target and m.version in elsewhere and _is_replicated_table(store, target):
+            continue  # another replica ran it; ZooKeeper brings it here
+        store.execute_ddl(statement, m.version)
+    _record(store, [(m.version, m.name, m.checksum)])
+    done[m.version] = m.checksum
+    return True
 
 
 def _record(store: Store, rows: list[tuple[int, str, str]]) -> None:

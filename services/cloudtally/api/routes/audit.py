@@ -91,6 +91,7 @@ class RestateRequest(BaseModel):
 @router.post(
     "/restatements",
     status_code=201,
+    responses={409: {}},
     summary="Issue a restatement of a closed month from its current lines (admin)",
 )
 def post_restatement(
@@ -112,7 +113,7 @@ def post_restatement(
 @router.get(
     "/packs",
     summary="Evidence pack (zip): a bureau's or provider's month, or an invoice (admin, auditor)",
-    responses={200: {"content": {"application/zip": {}}}},
+    responses={200: {"content": {"application/zip": {}}}, 404: {}, 409: {}},
 )
 def get_pack(
     store: StoreDep,
@@ -129,6 +130,9 @@ def get_pack(
         out = Path(tmp) / "pack.zip"
         try:
             if invoice is not None:
+                if not any(e.subject.get("invoice_id") == invoice
+                           for e in ledger.entries(store, kind="invoice_imported")):  # fmt: skip
+                    raise HTTPException(404, f"no imported invoice {invoice!r} in the ledger")
                 info = pack.build_invoice(store, invoice, out)
             else:
                 info = pack.build(store, parse_month(month or ""), out, bureau=bureau,

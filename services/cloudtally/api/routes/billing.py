@@ -554,6 +554,7 @@ def post_rate(
 
 @router.post(
     "/close-month",
+    responses={409: {}},
     summary="Close a month: final provider-level volume-tier lines (admin)",
     description=(
         "Computes each provider's volume-tier line for the month from its current bill "
