@@ -26,7 +26,6 @@ import pytest
 
 from cloudtally.collectors.fleet import Fleet
 from cloudtally.collectors.storeview import DirectStoreView
-from cloudtally.core.samples import encode_batch
 from cloudtally.devtools.clickhouse_server import free_port
 from cloudtally.devtools.promfleet import build_tsdb, source_yaml, write_openmetrics
 from cloudtally.settings import Settings
@@ -34,6 +33,7 @@ from cloudtally.store import Store
 from cloudtally.worker.sink import IngestSink, RawMessage
 from tests.collectors.realparts import Drain, binary, start_prometheus, wait_for
 from tests.conftest import _fresh
+from tests.sim import json_batch
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 T0 = int(dt.datetime(2025, 3, 3, tzinfo=SHANGHAI).timestamp())  # a Monday
@@ -77,21 +77,7 @@ def _simulated(store: Store, fleet: Fleet) -> None:
     _inventory(store, fleet)
     sink = IngestSink(store, consumer="collectors-test")
     for n, c in enumerate(fleet.samples(T0, T1, INTERVAL, disk_interval=DISK_INTERVAL)):
-        s, d = c.samples, c.disks
-        raw = encode_batch(
-            "simulate",
-            list(s.vm_id),
-            s.ts,
-            s.cpu_pct,
-            s.mem_pct,
-            disks={
-                "vm_id": list(d.vm_id),
-                "disk_id": list(d.disk_id),
-                "ts": d.ts,
-                "used_gb": d.used_gb,
-            },
-        )
-        sink.write_samples([RawMessage("samples", 0, n, raw)])
+        sink.write_samples([RawMessage("samples", 0, n, json_batch(c))])
 
 
 def _collector(s: Settings, source_file: Path, log: Path, *extra: str) -> subprocess.Popen[bytes]:

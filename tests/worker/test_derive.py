@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import time
 
+from tests.sim import json_batch
+
 from cloudtally.collectors.fleet import Fleet
 from cloudtally.core.samples import encode_batch
 from cloudtally.policy import configured_policy
@@ -30,21 +32,7 @@ def ingest_fleet_between(store, start: int, end: int, vms: int = 12) -> Fleet:
     ]
     sink.write_inventory(events)
     for offset, chunk in enumerate(fleet.samples(start, end, 300)):
-        s, d = chunk.samples, chunk.disks
-        raw = encode_batch(
-            "simulate",
-            list(s.vm_id),
-            s.ts,
-            s.cpu_pct,
-            s.mem_pct,
-            disks={
-                "vm_id": list(d.vm_id),
-                "disk_id": list(d.disk_id),
-                "ts": d.ts,
-                "used_gb": d.used_gb,
-            },
-        )
-        sink.write_samples([RawMessage("samples", 0, offset, raw)])
+        sink.write_samples([RawMessage("samples", 0, offset, json_batch(chunk))])
     return fleet
 
 
