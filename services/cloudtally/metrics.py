@@ -269,3 +269,11 @@ TOKENS_FILE_LOADED = Gauge(
 METRICS_REFUSED = Counter(
     "cloudtally_metrics_scrapes_refused_total", "/metrics requests without a scrape token"
 )
+
+# Scorecard survey imports and manual entries (cloudtally.scorecard): refused input is counted.
+SCORECARD_INPUTS = Counter(
+    "cloudtally_scorecard_inputs_total",
+    "Scorecard survey imports and manual entries by kind (survey, entry) and result "
+    "(recorded, rejected)",
+    ["kind", "result"],
+)

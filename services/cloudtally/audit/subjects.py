@@ -209,7 +209,9 @@ def verification_run(store: Store, subject: Subject) -> list[Part]:
 
 
 # Tables whose rows a generic ``rows`` entry may fix (e.g. rightsizing-round decisions).
-GENERIC_TABLES = frozenset({"round_decisions", "rightsizing_rounds", "rightsizing_decisions"})
+GENERIC_TABLES = frozenset(
+    {"round_decisions", "rightsizing_rounds", "rightsizing_decisions", "scorecard_entries"}
+)
 
 
 def table_rows(store: Store, subject: Subject) -> list[Part]:

@@ -13,6 +13,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from fractions import Fraction
 from typing import Literal
 
 from cloudtally.core.idle import ScoreBands
@@ -29,11 +30,11 @@ class MonthUtilization:
 @dataclass(frozen=True)
 class TariffPoint:
     """One tariff version's effective prices for the pool: CNY per unit-hour after the
-    tender discount (a monthly price ÷ hours_per_month, as rating does)."""
+    tender discount (a monthly price ÷ hours_per_month, as rating does), exact."""
 
     version: str
     effective_from: dt.date
-    prices: Mapping[str, Decimal]
+    prices: Mapping[str, Decimal | Fraction]
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
+from fractions import Fraction
 
 from pydantic import Field
 
@@ -38,14 +39,15 @@ class Params(_Params):
     )  # fmt: skip
 
 
-def basket_price(point: TariffPoint, basket: Mapping[str, Decimal]) -> Decimal | None:
-    """CNY per hour of the basket under one version; None if a resource is unpriced."""
-    total = Decimal(0)
+def basket_price(point: TariffPoint, basket: Mapping[str, Decimal]) -> Fraction | None:
+    """CNY per hour of the basket under one version, exact (a monthly price ÷ 720 is not a
+    finite decimal); None if a resource is unpriced."""
+    total = Fraction(0)
     for resource, qty in basket.items():
         price = point.prices.get(resource)
         if price is None:
             return None
-        total += price * qty
+        total += Fraction(price) * Fraction(qty)
     return total
 
 
@@ -57,17 +59,19 @@ def evaluate(params: Params, weight: Decimal, inputs: ScorecardInputs) -> Indica
     p0, p1 = basket_price(start, params.basket), basket_price(end, params.basket)
     if p0 is None or p1 is None or p0 <= 0:
         return no_data(lowest, "the pool does not price every basket resource in both versions")
-    fall = (p0 - p1) / p0 * 100
+    exact = (p0 - p1) / p0 * 100
+    fall = Decimal(exact.numerator) / Decimal(exact.denominator)  # display; banded exactly
+    points = next((p for at_least, p in params.bands if exact >= Fraction(at_least)), lowest)
     evidence = tuple(
         {
             "version": t.version, "effective_from": t.effective_from.isoformat(),
             "basket": {k: str(v) for k, v in params.basket.items()},
-            "basket_price_hour": str(p), "on": on,
+            "basket_price_hour": str(Decimal(p.numerator) / Decimal(p.denominator)), "on": on,
         }
         for t, p, on in ((start, p0, "fiscal year start"), (end, p1, "fiscal year end"))
     )  # fmt: skip
     text = f"{start.version} → {end.version}：下降 {pct_text(fall)}"
     if start.version == end.version:
         text = f"{start.version} 全年未调价：下降 0%"
-    return IndicatorResult("measured", cut(first_at_least(fall, params.bands)), fall, text,
+    return IndicatorResult("measured", cut(points), fall, text,
                            evidence)  # fmt: skip
