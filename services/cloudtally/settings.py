@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     metrics_token_file: Path | None = None
 
     policy_file: Path | None = None
+    # Evaluation scheme of the scorecard (docs/scorecard.md); default: the packaged one
+    # after seed 003 (policy/scorecard.yaml).
+    scorecard_file: Path | None = None
 
     # Web console at / (console/): the session-cookie signing key (give every API replica
     # the same; default: a random key kept in data_dir/console-secret), session lifetime,

@@ -10,6 +10,7 @@ import pytest
 
 from cloudtally.audit import ledger
 from cloudtally.core.access import Principal
+from cloudtally.core.scorecard.scheme import load_scheme
 from cloudtally.core.scorecard.survey import SurveyError
 from cloudtally.scorecard import entries
 from cloudtally.scorecard.gather import build
@@ -17,8 +18,6 @@ from cloudtally.scorecard.survey import import_survey
 from cloudtally.store import Store
 from tests.scorecard.test_core import SCHEME_FILE
 from tests.scorecard.zhongshan import plant_round, plant_utilization, policy
-
-from cloudtally.core.scorecard.scheme import load_scheme
 
 ADMIN = Principal("buyer-zhang", "admin")
 AUDITOR = Principal("auditor", "auditor")

@@ -22,6 +22,7 @@ from cloudtally.api.routes import (
     health,
     ingest,
     invoices,
+    scorecards,
     utilization,
     vms,
 )
@@ -47,6 +48,7 @@ def create_api(settings: Settings, store_provider: Callable[[], Store]) -> FastA
     app.state.store_provider = store_provider
     for module in (
         health, fleet, vms, ingest, utilization, allocation, collectors, billing, invoices, audit,
+        scorecards,
     ):  # fmt: skip
         app.include_router(module.router)
     from cloudtally.console.app import mount as mount_console

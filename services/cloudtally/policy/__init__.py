@@ -7,6 +7,7 @@ from importlib import resources
 from pathlib import Path
 
 from cloudtally.core.policy import Policy, load_policy
+from cloudtally.core.scorecard.scheme import Scheme, load_scheme
 
 
 def example_policy_text() -> str:
@@ -29,3 +30,11 @@ def current_policy(path: Path | None) -> Policy:
     if path is None:
         return _load(None, 0.0)
     return _load(str(path), path.stat().st_mtime)
+
+
+def scorecard_scheme(path: Path | None) -> Scheme:
+    """The evaluation scheme: ``path`` (settings.scorecard_file) or the packaged one."""
+    if path is not None:
+        return load_scheme(path)
+    text = (resources.files("cloudtally.policy") / "scorecard.yaml").read_text(encoding="utf-8")
+    return load_scheme(text)

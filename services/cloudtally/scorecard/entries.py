@@ -189,5 +189,7 @@ def _out(row: dict[str, Any]) -> dict[str, Any]:
     if isinstance(at, dt.datetime):
         at = (at if at.tzinfo else at.replace(tzinfo=dt.UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
     payload = row["payload"]
-    return {**row, "payload": json.loads(payload) if isinstance(payload, str) else payload,
-            "entered_at": at, "fiscal_year": int(row["fiscal_year"]), "seq": int(row["seq"])}  # fmt: skip
+    if isinstance(payload, str):
+        payload = json.loads(payload)
+    fy, seq = int(row["fiscal_year"]), int(row["seq"])
+    return {**row, "payload": payload, "entered_at": at, "fiscal_year": fy, "seq": seq}

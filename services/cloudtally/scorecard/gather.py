@@ -60,7 +60,7 @@ def monthly_utilization(
             _pct(r["cpu_num"], r["cpu_den"], 1.0),
             _pct(r["mem_num"], r["mem_den"], 1.0),
             _pct(r["st_num"], r["st_den"], 100.0),
-        )  # fmt: skip
+        )
         for r in rows
     )
 
@@ -110,7 +110,7 @@ def reclaim_rounds(
     cands = tuple(
         ReclaimCandidate(
             c.vm_id, c.bureau, c.round_id, c.found_on, c.decision, deleted.get(c.vm_id)
-        )  # fmt: skip
+        )
         for c in first.values()
     )
     return Rounds(len(opened), cands)

@@ -87,7 +87,7 @@ def parse_survey(
     rows: Sequence[tuple[int, list[str]]],
     basis: Literal["auto", "counts", "percent"] = "auto",
 ) -> ParsedSurvey:
-    totals = {a: Decimal(0) for a in ANSWERS}
+    totals: dict[str, Decimal] = {a: Decimal(0) for a in ANSWERS}
     problems: list[str] = []
     saw_pct = False
     wide = {i: answer_of(h) for i, h in enumerate(header) if answer_of(h)}

@@ -18,7 +18,7 @@ from fractions import Fraction
 
 from pydantic import Field
 
-from cloudtally.core.scorecard.base import IndicatorResult, cut, first_at_least, no_data, pct_text
+from cloudtally.core.scorecard.base import IndicatorResult, cut, no_data, pct_text
 from cloudtally.core.scorecard.base import Params as _Params
 from cloudtally.core.scorecard.inputs import ScorecardInputs, TariffPoint
 
