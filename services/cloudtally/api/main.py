@@ -16,6 +16,7 @@ from cloudtally.api.responses import ExactJSONResponse
 from cloudtally.api.routes import (
     allocation,
     audit,
+    availability,
     billing,
     collectors,
     fleet,
@@ -47,6 +48,7 @@ def create_api(settings: Settings, store_provider: Callable[[], Store]) -> FastA
     app.state.store_provider = store_provider
     for module in (
         health, fleet, vms, ingest, utilization, allocation, collectors, billing, invoices, audit,
+        availability,
     ):  # fmt: skip
         app.include_router(module.router)
     from cloudtally.console.app import mount as mount_console

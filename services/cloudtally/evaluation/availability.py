@@ -88,7 +88,7 @@ def _attributes(store: Store, end: int) -> dict[str, dict[str, str]]:
         """,
         {"end": end},
     )
-    return {r[0]: dict(zip(ATTRIBUTES, r[1:], strict=True)) for r in rows}
+    return {r[0]: {"vm_id": r[0], **dict(zip(ATTRIBUTES, r[1:], strict=True))} for r in rows}
 
 
 def _sources(store: Store, scope: Scope) -> tuple[dict[str, set[str]], dict[str, int]]:
@@ -148,6 +148,16 @@ def _listening(
     return {s: merge(v) for s, v in spans.items()}
 
 
+IN_LIMIT = 2000
+
+
+def _vm_filter(vm_ids: set[str]) -> tuple[str, tuple[str, ...]]:
+    """``vm_id IN (...)`` for a small set; a large one scans and the caller filters."""
+    if len(vm_ids) > IN_LIMIT:
+        return "1", ()
+    return "vm_id IN %(vms)s", tuple(sorted(vm_ids))
+
+
 def _answered(
     store: Store, vm_ids: set[str], scope: Scope, interval: int, tolerance: int, *, declared: bool
 ) -> dict[str, list[Span]]:
@@ -155,6 +165,7 @@ def _answered(
     if not vm_ids:
         return {}
     min_gap = interval * (tolerance + 1)  # b − a − interval ≥ tolerance × interval
+    vm_where, vms = _vm_filter(vm_ids)
     iv_filter = "max(interval_s) = %(iv)s" if declared else "max(interval_s) = 0"
     rows = store.rows(
         f"""
@@ -167,7 +178,7 @@ def _answered(
             FROM (
                 SELECT vm_id, arraySort(groupUniqArray(toUInt32(ts))) AS times
                 FROM samples
-                WHERE vm_id IN %(vms)s
+                WHERE {vm_where}
                   AND ts >= toDateTime(%(start)s, 'UTC') AND ts < toDateTime(%(end)s, 'UTC')
                 GROUP BY vm_id
                 HAVING {iv_filter}
@@ -175,7 +186,7 @@ def _answered(
         )
         """,
         {
-            "vms": tuple(sorted(vm_ids)),
+            "vms": vms,
             "start": max(0, scope.start - interval),
             "end": scope.end,
             "gap": min_gap,
@@ -184,24 +195,28 @@ def _answered(
     )
     out = {}
     for vm, first, last, g_from, g_to in rows:
+        if vm not in vm_ids:
+            continue
         gaps = list(zip((int(x) for x in g_from), (int(x) for x in g_to), strict=True))
         out[vm] = gaps_to_spans(int(first), int(last), gaps, interval)
     return out
 
 
 def _intervals(store: Store, vm_ids: set[str], scope: Scope) -> dict[int, set[str]]:
+    vm_where, vms = _vm_filter(vm_ids)
     rows = store.rows(
-        """
+        f"""
         SELECT vm_id, max(interval_s) FROM samples
-        WHERE vm_id IN %(vms)s
+        WHERE {vm_where}
           AND ts >= toDateTime(%(start)s, 'UTC') AND ts < toDateTime(%(end)s, 'UTC')
         GROUP BY vm_id
         """,
-        {"vms": tuple(sorted(vm_ids)), "start": scope.start, "end": scope.end},
+        {"vms": vms, "start": scope.start, "end": scope.end},
     )
     out: dict[int, set[str]] = defaultdict(set)
     for vm, iv in rows:
-        out[int(iv)].add(vm)
+        if vm in vm_ids:
+            out[int(iv)].add(vm)
     return out
 
 
@@ -278,7 +293,7 @@ def report(
     from cloudtally.core.availability import aggregate, compare
 
     a = assess(store, policy, scope)
-    group_key = None if by == "all" else by
+    group_key = None if by == "all" else ("vm_id" if by == "vm" else by)
     months = []
     for (month, g), fig in a.figures(group_key).items():
         m0, _ = month_span(policy, month)
