@@ -16,6 +16,7 @@ from cloudtally.api.responses import ExactJSONResponse
 from cloudtally.api.routes import (
     allocation,
     audit,
+    availability,
     billing,
     collectors,
     fleet,
@@ -48,7 +49,7 @@ def create_api(settings: Settings, store_provider: Callable[[], Store]) -> FastA
     app.state.store_provider = store_provider
     for module in (
         health, fleet, vms, ingest, utilization, allocation, collectors, billing, invoices, audit,
-        scorecards,
+        availability, scorecards,
     ):  # fmt: skip
         app.include_router(module.router)
     from cloudtally.console.app import mount as mount_console

@@ -142,7 +142,8 @@ def close_month_cmd(
             typer.echo(str(exc), err=True)
             raise typer.Exit(2) from None
     for r in rows:
-        typer.echo(f"{first:%Y-%m} {r['provider']}: fee {r['fee']} volume tier {r['amount']}")
+        kind = r.get("kind", "volume_tier").replace("_", " ")
+        typer.echo(f"{first:%Y-%m} {r['provider']}: fee {r['fee']} {kind} {r['amount']}")
 
 
 @app.command("statement")

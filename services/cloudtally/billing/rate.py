@@ -550,6 +550,10 @@ def close_month(
     check_can_issue(store, first, reason)
     run_id, version = new_run("close")
     rows = accrue_month(store, policy, first, final=True, run_id=run_id)
+    if policy.service_levels is not None:  # SLA credits from the meter's availability
+        from cloudtally.evaluation.credits import accrue_credits
+
+        rows += accrue_credits(store, policy, first, final=True, run_id=run_id)
     total = sum((r["amount"] for r in rows), Decimal("0.00"))
     now = dt.datetime.now(dt.UTC)
     s = RunSummary(

@@ -28,15 +28,27 @@ PROMETHEUS_MAX_POINTS = 11_000
 METRICS = ("cpu_pct", "mem_pct", "disk_used_gb", "vcpu", "mem_gb")
 _PSEUDO = "tmpfs|ramfs|squashfs|devtmpfs|autofs|fuse.lxcfs|nsfs|proc|sysfs|overlay"
 
+# Availability evidence (docs/availability.md): a VM that does not answer must yield no
+# CPU/memory sample at that step, so that, while the collector's heartbeat vouches for
+# the window, the silence is downtime. rate() over a window keeps answering for minutes
+# after a target dies, so the node_exporter queries drop steps whose scrape failed
+# (up == 0); the libvirt queries drop domains that are not running (either exporter's
+# state metric; `unless` keeps everything when neither metric exists).
+NODE_ANSWERS = " unless on({vm}) (up == 0)"
+LIBVIRT_RUNNING = (
+    " unless on({vm}) (libvirt_domain_info_state != 1)"  # 0 inactive, 1 active, 2 paused
+    " unless on({vm}) (libvirt_domain_state_code > 2)"  # virDomainState: 1 running, 2 blocked
+)
+
 PRESETS: dict[str, dict[str, dict[str, str]]] = {
     "node_exporter": {
         "cpu_pct": {
             "query": '100 * (1 - sum by ({vm}) (rate(node_cpu_seconds_total{mode=~"idle|iowait"}'
-            '[{rate}])) / count by ({vm}) (node_cpu_seconds_total{mode="idle"}))'
+            '[{rate}])) / count by ({vm}) (node_cpu_seconds_total{mode="idle"}))' + NODE_ANSWERS
         },
         "mem_pct": {
             "query": "100 * (1 - sum by ({vm}) (node_memory_MemAvailable_bytes)"
-            " / sum by ({vm}) (node_memory_MemTotal_bytes))"
+            " / sum by ({vm}) (node_memory_MemTotal_bytes))" + NODE_ANSWERS
         },
         "disk_used_gb": {
             "query": 'max by ({vm}, mountpoint) ((node_filesystem_size_bytes{fstype!~"'
@@ -53,11 +65,11 @@ PRESETS: dict[str, dict[str, dict[str, str]]] = {
     "libvirt_exporter": {
         "cpu_pct": {
             "query": "100 * sum by ({vm}) (rate(libvirt_domain_info_cpu_time_seconds_total"
-            "[{rate}])) / sum by ({vm}) (libvirt_domain_info_virtual_cpus)"
+            "[{rate}])) / sum by ({vm}) (libvirt_domain_info_virtual_cpus)" + LIBVIRT_RUNNING
         },
         "mem_pct": {
             "query": "100 * (1 - sum by ({vm}) (libvirt_domain_memory_stats_usable_bytes)"
-            " / sum by ({vm}) (libvirt_domain_memory_stats_available_bytes))"
+            " / sum by ({vm}) (libvirt_domain_memory_stats_available_bytes))" + LIBVIRT_RUNNING
         },
         "vcpu": {"query": "sum by ({vm}) (libvirt_domain_info_virtual_cpus)"},
         "mem_gb": {

@@ -41,6 +41,7 @@ from pydantic import (
 
 from cloudtally.core.calendar import CalendarPolicy, OfficialCalendar, OfficialYear
 from cloudtally.core.idle import UtilizationPolicy
+from cloudtally.core.sla import Sla, SlaVersion
 
 SCHEMA: Literal["cloudtally.policy/1"] = "cloudtally.policy/1"
 
@@ -280,6 +281,21 @@ class Policy(_Strict):
         "weighted by the weekday rule and flagged provisional",
     )
     versions: Annotated[list[Version], Field(min_length=1)]
+    sla: list[SlaVersion] = Field(
+        default_factory=list,
+        description="service levels, versioned: availability targets, fault-handling "
+        "limits, SLA credit rules (docs/availability.md)",
+    )
+
+    @field_validator("sla")
+    @classmethod
+    def _sla_ordered(cls, versions: list[SlaVersion]) -> list[SlaVersion]:
+        return Sla(versions=versions).versions if versions else versions
+
+    @cached_property
+    def service_levels(self) -> Sla | None:
+        """The ``sla`` versions with their lookup (None when the file states none)."""
+        return Sla(versions=self.sla) if self.sla else None
 
     @field_validator("official_calendar")
     @classmethod

@@ -46,6 +46,7 @@ from cloudtally.core.rules import (  # noqa: F401  (Rule: re-exported)
     Rule,
     a1_arithmetic,
     o1_wrong_bureau,
+    s1_sla_credit_missing,
 )
 from cloudtally.core.units import hours_of, rescale
 
@@ -541,29 +542,47 @@ class _Verifier:
         return VerificationResult(self.findings, dict(self.totals), self.lines, self.matched)
 
     def _credits(self) -> None:
-        """Compare the invoice's credit lines with the contract's invoice-level reductions."""
+        """Compare the invoice's credit lines with the contract's invoice-level reductions:
+        SLA credits (S1) against the lines labelled as such, the rest (R3) against the
+        others; with only one kind expected, every credit line counts towards it."""
+        sla = [c for c in self.credits if c.kind in s1_sla_credit_missing.KINDS]
+        other = [c for c in self.credits if c.kind not in s1_sla_credit_missing.KINDS]
+        if sla and other:
+            sla_lines = [ln for ln in self.credit_lines if s1_sla_credit_missing.is_sla_line(ln)]
+            rest = [ln for ln in self.credit_lines if not s1_sla_credit_missing.is_sla_line(ln)]
+            groups = [("R3", other, rest), ("S1", sla, sla_lines)]
+        elif sla:
+            groups = [("S1", sla, self.credit_lines)]
+        else:
+            groups = [("R3", other, self.credit_lines)]
+        for rule_id, credits, lines in groups:
+            self._credit_group(rule_id, credits, lines)
+
+    def _credit_group(
+        self, rule_id: str, credits: list[ExpectedCredit], lines: list[InvoiceLine]
+    ) -> None:
         owner = (self.provider, "", "")
-        expected = sum((c.amount for c in self.credits), ZERO)
-        billed = sum((ln.amount for ln in self.credit_lines), ZERO)
+        expected = sum((c.amount for c in credits), ZERO)
+        billed = sum((ln.amount for ln in lines), ZERO)
         self.totals[owner].expected += expected
         diff = billed - expected
         if self.tol.money_ok(diff, expected):
             return
-        c0 = self.credits[0]
+        c0 = credits[0]
+        what = "an SLA credit" if rule_id == "S1" else f"a {c0.kind.replace('_', ' ')} reduction"
         self.add(
-            "R3",
+            rule_id,
             diff,
-            self.credit_lines,
+            lines,
             owner,
             {
                 "expected_credit": expected,
                 "billed_credit": billed,
-                "kinds": ",".join(sorted({c.kind for c in self.credits})),
+                "kinds": ",".join(sorted({c.kind for c in credits})),
                 "tariff_version": c0.tariff_version,
                 "detail": c0.detail,
             },
-            f"the contract requires a {c0.kind.replace('_', ' ')} reduction of "
-            f"{-expected}; the invoice credits {-billed}",
+            f"the contract requires {what} of {-expected}; the invoice credits {-billed}",
             resource_id="",
             resource_type="",
             period=(c0.period_start, c0.period_end),

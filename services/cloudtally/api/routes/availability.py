@@ -1,0 +1,93 @@
+"""Availability from the meter, SLA credits and providers' fault reports.
+
+A bureau token sees only the VMs its bureau owned, for the time it owned them
+(``Principal.scope``); the buyer and auditors see every VM. Periods are local
+calendar months, a fiscal year of the policy, or ``[from, to)``. Rules:
+docs/availability.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+
+from cloudtally.api.auth import CurrentPrincipal, ReadAllPrincipal
+from cloudtally.api.deps import StoreDep
+from cloudtally.api.export import AUTH_RESPONSES
+from cloudtally.api.period import PolicyDep, check_bureau, parse_month
+from cloudtally.api.routes.allocation import _period
+from cloudtally.core.policy import Policy
+from cloudtally.evaluation.availability import Scope, fiscal_year_span, month_span, report
+
+router = APIRouter(prefix="/api/v1/availability", tags=["availability"], responses=AUTH_RESPONSES)
+
+By = Literal["vm", "system", "bureau", "pool", "provider", "all"]
+MAX_SPAN_S = 400 * 86400
+
+
+def period_of(
+    policy: Policy,
+    month: str | None,
+    fiscal_year: int | None,
+    start: str | None,
+    end: str | None,
+) -> tuple[int, int]:
+    """One of: a local month, a fiscal year, or [from, to) (at most ~13 months)."""
+    given = sum(x is not None for x in (month, fiscal_year)) + (
+        start is not None or end is not None
+    )
+    if given != 1:
+        raise HTTPException(422, "give exactly one of month, fiscal_year or from/to")
+    if month is not None:
+        return month_span(policy, parse_month(month))
+    if fiscal_year is not None:
+        if not 2000 <= fiscal_year <= 2100:
+            raise HTTPException(422, f"fiscal_year: 2000-2100, got {fiscal_year}")
+        return fiscal_year_span(policy, fiscal_year)
+    if start is None or end is None:
+        raise HTTPException(422, "from and to go together (to is exclusive)")
+    t0, t1 = _period(start, end)
+    if t1 <= t0 or t1 - t0 > MAX_SPAN_S:
+        raise HTTPException(422, "to must be after from, and the span at most 400 days")
+    return t0, t1
+
+
+@router.get("", summary="Availability per month and over the period, with targets and incidents")
+def get_availability(
+    store: StoreDep,
+    policy: PolicyDep,
+    principal: CurrentPrincipal,
+    month: str | None = Query(None, description="YYYY-MM (local calendar month)"),
+    fiscal_year: int | None = Query(None, description="fiscal year label, e.g. 2023"),
+    start: str | None = Query(None, alias="from", description="ISO time or epoch s"),
+    end: str | None = Query(None, alias="to", description="ISO time or epoch s (exclusive)"),
+    by: By = "pool",
+    bureau: str | None = None,
+    pool: str | None = None,
+    provider: str | None = None,
+    vm_id: str | None = None,
+    incidents: bool = True,
+) -> dict[str, Any]:
+    check_bureau(principal, bureau)
+    t0, t1 = period_of(policy, month, fiscal_year, start, end)
+    scope = Scope(
+        t0, t1, bureau=principal.scope or bureau, vm_id=vm_id, pool=pool, provider=provider
+    )
+    doc = report(store, policy, scope, by=by, incidents=incidents)
+    doc["scope"] = {"bureau": scope.bureau, "pool": pool, "provider": provider, "vm_id": vm_id}
+    return doc
+
+
+@router.get("/credits", summary="SLA credits due per provider and month (buyer and auditors)")
+def get_credits(
+    store: StoreDep,
+    policy: PolicyDep,
+    _p: ReadAllPrincipal,
+    month: str = Query(..., description="YYYY-MM"),
+    provider: str | None = None,
+) -> list[dict[str, Any]]:
+    from cloudtally.evaluation.credits import month_credits
+
+    first = parse_month(month)
+    return [c.as_row() for c in month_credits(store, policy, first, provider=provider)]

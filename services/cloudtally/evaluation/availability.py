@@ -1,0 +1,333 @@
+"""Availability evidence from the store, for :mod:`cloudtally.core.availability`.
+
+Per VM and period the adapter asks the store four things, each in one query:
+
+* **exists** — the VM's ownership periods (:mod:`cloudtally.queries.ownership`): for a
+  bureau only the time it owned the VM, so a bureau never sees another's downtime;
+* **sources** — which collectors ever delivered the VM's samples (in the period or the
+  90 days before it: a VM down for the whole period still has a known source);
+* **listening** — those sources' heartbeat windows ``[data_from, data_until + interval)``
+  without errors, up to the source's watermark (the least over partitions of the
+  greatest stored ``data_until``: what the store vouches for, principle 8);
+* **answered** — from the VM's samples, computed in SQL as first / last sample and the
+  silences longer than the tolerance, so a year of samples never leaves the store.
+
+Everything that decides up, down or gap is the pure core's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from cloudtally.core.availability import (
+    Assessment,
+    Span,
+    VmEvidence,
+    gaps_to_spans,
+    merge,
+    month_periods,
+    split_evidence,
+)
+from cloudtally.core.policy import Policy
+from cloudtally.core.sla import Measurement, SlaVersion
+from cloudtally.queries.ownership import ownership
+from cloudtally.store import Store
+
+SOURCE_LOOKBACK_S = 90 * 86400
+ATTRIBUTES = ("bureau", "system", "pool", "provider")
+
+
+@dataclass(frozen=True)
+class Scope:
+    start: int
+    end: int
+    bureau: str | None = None
+    vm_id: str | None = None
+    pool: str | None = None
+    provider: str | None = None
+
+
+def measurement(policy: Policy, at: int) -> Measurement:
+    v = sla_version(policy, at)
+    return v.measurement if v else Measurement()
+
+
+def sla_version(policy: Policy, at: int) -> SlaVersion | None:
+    levels = policy.service_levels
+    if levels is None:
+        return None
+    return levels.at(dt.datetime.fromtimestamp(at, policy.zone).date())
+
+
+def _exists(store: Store, scope: Scope) -> dict[str, list[Span]]:
+    periods = ownership(store, bureau=scope.bureau, vm_id=scope.vm_id)
+    out: dict[str, list[Span]] = {}
+    for vm, ps in periods.items():
+        spans = merge(
+            (max(scope.start, int(p.start.timestamp())), min(scope.end, int(p.end.timestamp())))
+            for p in ps
+        )
+        if spans:
+            out[vm] = spans
+    return out
+
+
+def _attributes(store: Store, end: int) -> dict[str, dict[str, str]]:
+    """Each VM's bureau, system, pool, provider as of its last event before ``end``."""
+    rows = store.rows(
+        """
+        SELECT vm_id, argMax(bureau, event_ts), argMax(system, event_ts),
+               argMax(pool, event_ts), argMax(provider, event_ts)
+        FROM vm_inventory FINAL
+        WHERE event != 'deleted' AND event_ts < toDateTime(%(end)s, 'UTC')
+        GROUP BY vm_id
+        """,
+        {"end": end},
+    )
+    return {r[0]: {"vm_id": r[0], **dict(zip(ATTRIBUTES, r[1:], strict=True))} for r in rows}
+
+
+def _sources(store: Store, scope: Scope) -> tuple[dict[str, set[str]], dict[str, int]]:
+    """VM → sources that delivered its samples; source → its declared interval (0: none)."""
+    rows = store.rows(
+        """
+        SELECT vm_id, source, max(interval_s)
+        FROM samples
+        WHERE ts >= toDateTime(%(lo)s, 'UTC') AND ts < toDateTime(%(end)s, 'UTC')
+        GROUP BY vm_id, source
+        """,
+        {"lo": max(0, scope.start - SOURCE_LOOKBACK_S), "end": scope.end},
+    )
+    by_vm: dict[str, set[str]] = defaultdict(set)
+    interval: dict[str, int] = {}
+    for vm, src, iv in rows:
+        by_vm[vm].add(src)
+        interval[src] = max(interval.get(src, 0), int(iv))
+    return by_vm, interval
+
+
+def _listening(
+    store: Store, sources: set[str], scope: Scope, interval: dict[str, int], default_iv: int
+) -> dict[str, list[Span]]:
+    """Source → the windows its stored, error-free heartbeats vouch for."""
+    if not sources:
+        return {}
+    marks = store.rows(
+        """
+        SELECT source, min(until) FROM (
+            SELECT source, partition, toUInt32(max(data_until)) AS until
+            FROM collector_heartbeats
+            WHERE source IN %(sources)s
+            GROUP BY source, partition
+        ) GROUP BY source
+        """,
+        {"sources": tuple(sorted(sources))},
+    )
+    watermark = {r[0]: int(r[1]) for r in marks}
+    rows = store.rows(
+        """
+        SELECT source, toUInt32(data_from), toUInt32(data_until), sum(errors)
+        FROM collector_heartbeats FINAL
+        WHERE source IN %(sources)s
+          AND data_until >= toDateTime(%(lo)s, 'UTC') AND data_from < toDateTime(%(end)s, 'UTC')
+        GROUP BY source, data_from, data_until
+        ORDER BY source, data_from
+        """,
+        {"sources": tuple(sorted(sources)), "lo": max(0, scope.start - 3600), "end": scope.end},
+    )
+    spans: dict[str, list[Span]] = defaultdict(list)
+    for src, a, b, errors in rows:
+        if int(errors) or src not in watermark or int(b) > watermark[src]:
+            continue  # a window with failed queries, or beyond what the store vouches for
+        iv = interval.get(src) or default_iv
+        spans[src].append((int(a), int(b) + iv))
+    return {s: merge(v) for s, v in spans.items()}
+
+
+IN_LIMIT = 2000
+
+
+def _vm_filter(vm_ids: set[str]) -> tuple[str, tuple[str, ...]]:
+    """``vm_id IN (...)`` for a small set; a large one scans and the caller filters."""
+    if len(vm_ids) > IN_LIMIT:
+        return "1", ()
+    return "vm_id IN %(vms)s", tuple(sorted(vm_ids))
+
+
+def _answered(
+    store: Store, vm_ids: set[str], scope: Scope, interval: int, tolerance: int, *, declared: bool
+) -> dict[str, list[Span]]:
+    """VM → answered spans, for the VMs whose samples declare ``interval`` (or none)."""
+    if not vm_ids:
+        return {}
+    min_gap = interval * (tolerance + 1)  # b − a − interval ≥ tolerance × interval
+    vm_where, vms = _vm_filter(vm_ids)
+    iv_filter = "max(interval_s) = %(iv)s" if declared else "max(interval_s) = 0"
+    rows = store.rows(
+        f"""
+        SELECT vm_id, first, last,
+            arrayFilter((a, b) -> b - a >= %(gap)s, prev, next) AS gap_from,
+            arrayFilter((b, a) -> b - a >= %(gap)s, next, prev) AS gap_to
+        FROM (
+            SELECT vm_id, times[1] AS first, times[length(times)] AS last,
+                   arrayPopBack(times) AS prev, arrayPopFront(times) AS next
+            FROM (
+                SELECT vm_id, arraySort(groupUniqArray(toUInt32(ts))) AS times
+                FROM samples
+                WHERE {vm_where}
+                  AND ts >= toDateTime(%(start)s, 'UTC') AND ts < toDateTime(%(end)s, 'UTC')
+                GROUP BY vm_id
+                HAVING {iv_filter}
+            )
+        )
+        """,
+        {
+            "vms": vms,
+            "start": max(0, scope.start - interval),
+            "end": scope.end,
+            "gap": min_gap,
+            "iv": interval,
+        },
+    )
+    out = {}
+    for vm, first, last, g_from, g_to in rows:
+        if vm not in vm_ids:
+            continue
+        gaps = list(zip((int(x) for x in g_from), (int(x) for x in g_to), strict=True))
+        out[vm] = gaps_to_spans(int(first), int(last), gaps, interval)
+    return out
+
+
+def _intervals(store: Store, vm_ids: set[str], scope: Scope) -> dict[int, set[str]]:
+    vm_where, vms = _vm_filter(vm_ids)
+    rows = store.rows(
+        f"""
+        SELECT vm_id, max(interval_s) FROM samples
+        WHERE {vm_where}
+          AND ts >= toDateTime(%(start)s, 'UTC') AND ts < toDateTime(%(end)s, 'UTC')
+        GROUP BY vm_id
+        """,
+        {"vms": vms, "start": scope.start, "end": scope.end},
+    )
+    out: dict[int, set[str]] = defaultdict(set)
+    for vm, iv in rows:
+        if vm in vm_ids:
+            out[int(iv)].add(vm)
+    return out
+
+
+def evidence(
+    store: Store, policy: Policy, scope: Scope
+) -> tuple[dict[str, VmEvidence], dict[str, dict[str, str]]]:
+    """One :class:`VmEvidence` per VM in scope, and every VM's attributes."""
+    meas = measurement(policy, scope.end - 1)
+    attrs = _attributes(store, scope.end)
+    exists = _exists(store, scope)
+    for vm in list(exists):
+        a = attrs.get(vm, {})
+        if (scope.pool and a.get("pool") != scope.pool) or (
+            scope.provider and a.get("provider") != scope.provider
+        ):
+            del exists[vm]
+    if not exists:
+        return {}, attrs
+    vm_sources, src_interval = _sources(store, scope)
+    wanted = {s for vm in exists for s in vm_sources.get(vm, ())}
+    listening = _listening(store, wanted, scope, src_interval, meas.default_interval_s)
+    answered: dict[str, list[Span]] = {}
+    for iv, vms in _intervals(store, set(exists), scope).items():
+        vms &= set(exists)
+        use = iv or meas.default_interval_s
+        answered.update(
+            _answered(store, vms, scope, use, meas.tolerance_samples, declared=bool(iv))
+        )
+    out = {}
+    for vm, spans in exists.items():
+        heard = merge(s for src in vm_sources.get(vm, ()) for s in listening.get(src, ()))
+        out[vm] = VmEvidence(vm, spans, heard, answered.get(vm, []))
+    return out, attrs
+
+
+def assess(store: Store, policy: Policy, scope: Scope) -> Assessment:
+    """Per VM and local calendar month of the scope: up, down, gap and incidents."""
+    ev, attrs = evidence(store, policy, scope)
+    periods = month_periods(scope.start, scope.end, policy.zone)
+    result = Assessment(attributes=attrs)
+    for vm in sorted(ev):
+        result.per_vm.extend(split_evidence(ev[vm], periods))
+    return result
+
+
+def target_for(policy: Policy, at: int, pool: str = "", service: str = "compute") -> Decimal | None:
+    v = sla_version(policy, at)
+    return v.target(service, pool) if v else None
+
+
+def fiscal_year_span(policy: Policy, fy: int) -> tuple[int, int]:
+    d0, d1 = policy.fiscal_year_range(fy)
+    z = policy.zone
+    return (
+        int(dt.datetime(d0.year, d0.month, d0.day, tzinfo=z).timestamp()),
+        int(dt.datetime(d1.year, d1.month, d1.day, tzinfo=z).timestamp()),
+    )
+
+
+def month_span(policy: Policy, month: dt.date) -> tuple[int, int]:
+    z = policy.zone
+    nxt = dt.date(month.year + (month.month == 12), month.month % 12 + 1, 1)
+    return (
+        int(dt.datetime(month.year, month.month, 1, tzinfo=z).timestamp()),
+        int(dt.datetime(nxt.year, nxt.month, 1, tzinfo=z).timestamp()),
+    )
+
+
+def report(
+    store: Store, policy: Policy, scope: Scope, *, by: str = "pool", incidents: bool = True
+) -> dict[str, Any]:
+    """Availability per month and over the whole scope, grouped ``by`` an attribute, with
+    the policy's target and the incidents as evidence (the API's and CLI's document)."""
+    from cloudtally.core.availability import aggregate, compare
+
+    a = assess(store, policy, scope)
+    group_key = None if by == "all" else ("vm_id" if by == "vm" else by)
+    months = []
+    for (month, g), fig in a.figures(group_key).items():
+        m0, _ = month_span(policy, month)
+        target = target_for(policy, m0, g if by == "pool" else "")
+        row: dict[str, Any] = {"month": month.isoformat(), by: g, **fig.as_dict()}
+        if target is not None:
+            row["target"] = compare(fig, target).as_dict()
+        months.append(row)
+    totals: dict[str, list[Any]] = defaultdict(list)
+    for _, v in a.per_vm:
+        g = "" if group_key is None else a.attributes.get(v.vm_id, {}).get(group_key, "")
+        totals[g].append(v)
+    whole = []
+    for g, items in sorted(totals.items()):
+        fig = aggregate(items)
+        target = target_for(policy, scope.end - 1, g if by == "pool" else "")
+        row = {by: g, **fig.as_dict()}
+        if target is not None:
+            row["target"] = compare(fig, target).as_dict()
+        whole.append(row)
+    doc: dict[str, Any] = {
+        "from": scope.start,
+        "to": scope.end,
+        "by": by,
+        "months": months,
+        "period": whole,
+    }
+    if incidents:
+        doc["incidents"] = [
+            {
+                "month": m.isoformat(),
+                **i.as_dict(),
+                **{k: a.attributes.get(i.vm_id, {}).get(k, "") for k in ATTRIBUTES},
+            }
+            for m, i in a.incidents()
+        ]
+    return doc
