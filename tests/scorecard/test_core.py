@@ -241,7 +241,7 @@ def test_whole_card_seed_003_totals_78() -> None:
         "security_protection": "1", "completion_timeliness": "2", "data_governance": "4.5",
         "data_support": "2", "power_endurance": "1", "backup_service": "2", "data_sharing": "5",
         "satisfaction": "4.5", "self_evaluation": "-1", "negative_events": "0",
-        "resource_availability": "1", "idle_reclaim": "3",
+        "resource_availability": "1", "fault_timeliness": "2", "idle_reclaim": "3",
     }  # fmt: skip
     f = dt.date(2022, 3, 1)
     i = ScorecardInputs(
@@ -262,7 +262,7 @@ def test_whole_card_seed_003_totals_78() -> None:
     assert by["cloud_storage_utilization"].result.points == 8
     assert by["unit_price_trend"].result.points == 2
     assert by["budget_execution"].result.points == 2
-    assert by["fault_timeliness"].result.points == 2
+    assert by["fault_timeliness"].result.status == "entered"  # no fault reports stored yet
     adj = by["budget_adjustment"]  # measured 0, the evaluators' 1.5 entered as adjustment
     assert (adj.result.status, adj.rule_points, adj.result.points) == ("adjusted", 0, D("1.5"))
     assert by["satisfaction"].rule_points == 6 and by["satisfaction"].result.points == D("4.5")

@@ -3,6 +3,7 @@ manual entries with who/when in the ledger, and a survey file."""
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -99,3 +100,29 @@ def test_more_specific_entry_wins(store: Store) -> None:
     assert lines(store)["target_clarity"].result.points == D("2.5")  # type: ignore[attr-defined]
     other = build(store, policy(), SCHEME, 2022, "cetc", "pool-9")
     assert {ln.indicator.code: ln for ln in other.lines}["target_clarity"].result.points == 4
+
+
+def test_availability_from_the_meter(store: Store) -> None:
+    """The availability indicator is the meter's figure for the pool (the availability
+    helper's planted fleet: vm-a down 75 min across a month boundary, vm-b up)."""
+    from cloudtally.core.policy import load_policy
+    from cloudtally.core.scorecard.inputs import Availability
+    from cloudtally.evaluation.availability import Scope, fiscal_year_span, report
+    from cloudtally.policy import example_policy_text
+    from tests.evaluation.fleet import plant
+
+    plant(store)
+    pol = load_policy(example_policy_text())
+    card = build(store, pol, SCHEME, 2023, "provider-a", "pool-1")
+    ra = {ln.indicator.code: ln for ln in card.lines}["resource_availability"].result
+    start, end = fiscal_year_span(pol, 2023)
+    doc = report(store, pol, Scope(start, end, pool="pool-1", provider="provider-a"))
+    (whole,) = doc["period"]
+    assert ra.status == "measured" and ra.figure == whole["availability_pct"]
+    assert ra.figure < D("99.95")
+    steps = math.ceil(D("99.95") - ra.figure)  # every started point below the target
+    assert steps == 1 and ra.points == D("0.5")
+    incidents = ra.evidence[0]["incidents"]  # split at the month boundary, 75 min in all
+    assert {i["vm_id"] for i in incidents} == {"vm-a"}
+    assert sum(i["duration_s"] for i in incidents) == 75 * 60
+    assert isinstance(Availability(None).minutes_down, D)

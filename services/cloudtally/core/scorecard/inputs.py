@@ -80,8 +80,8 @@ class Survey:
 class Availability:
     """Metered availability of one class (compute, network, …) over the fiscal year."""
 
-    pct: Decimal | None
-    minutes_down: Decimal = Decimal(0)
+    pct: Decimal | Fraction | None  # exact: the meter's Σ up ÷ Σ (up + down) × 100
+    minutes_down: Decimal | Fraction = Decimal(0)
     incidents: tuple[Mapping[str, object], ...] = ()
     source: str = ""
 

@@ -7,7 +7,9 @@ any shortfall counts). The figure is the meter's availability of the class
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, Decimal
+import math
+from decimal import ROUND_DOWN, Decimal
+from fractions import Fraction
 
 from cloudtally.core.scorecard.base import IndicatorResult, clamp, no_data, pct_text
 from cloudtally.core.scorecard.base import Params as _Params
@@ -28,12 +30,13 @@ def evaluate(params: Params, weight: Decimal, inputs: ScorecardInputs) -> Indica
     figures = [(c, a) for c, a in got if a is not None and a.pct is not None]
     if len(figures) < len(params.classes):
         return no_data(params.no_evidence_points, "no metered availability for the fiscal year")
-    cls, worst = min(figures, key=lambda ca: ca[1].pct or Decimal(0))
-    pct = worst.pct or Decimal(0)
-    short = max(Decimal(0), params.target_pct - pct)
-    steps = short.to_integral_value(rounding=ROUND_CEILING)
+    cls, worst = min(figures, key=lambda ca: Fraction(ca[1].pct or 0))
+    exact = Fraction(worst.pct or 0)
+    short = max(Fraction(0), Fraction(params.target_pct) - exact)
+    steps = Decimal(math.ceil(short))  # every started percentage point below the target
+    pct = _dec(exact) or Decimal(0)  # display, cut to 0.0001; compared exactly above
     evidence = tuple(
-        {"class": c, "pct": str(a.pct), "minutes_down": str(a.minutes_down),
+        {"class": c, "pct": str(_dec(a.pct)), "minutes_down": str(_dec(a.minutes_down)),
          "incidents": list(a.incidents), "source": a.source}
         for c, a in figures
     )  # fmt: skip
@@ -41,3 +44,11 @@ def evaluate(params: Params, weight: Decimal, inputs: ScorecardInputs) -> Indica
         "measured", clamp(weight - steps * params.per_point, weight), pct,
         f"{cls} 可用率 {pct_text(pct, '0.001')}（目标 {params.target_pct}%）", evidence,
     )  # fmt: skip
+
+
+def _dec(x: Decimal | Fraction | None) -> Decimal | None:
+    if x is None or isinstance(x, Decimal):
+        return x
+    return (Decimal(x.numerator) / Decimal(x.denominator)).quantize(
+        Decimal("0.0001"), rounding=ROUND_DOWN
+    )
