@@ -181,6 +181,9 @@ def _mount_subapps() -> None:
     from cloudtally.inventory.cli import app as inventory_app
 
     app.add_typer(inventory_app, name="inventory", help="Resource ledger (资源台账) import")
+    from cloudtally.scorecard.cli import app as scorecard_app
+
+    app.add_typer(scorecard_app, name="scorecard", help="Annual performance evaluation (绩效评价)")
     try:
         from cloudtally.invoices.cli import app as invoices_app
     except ImportError:  # pragma: no cover - during development only
