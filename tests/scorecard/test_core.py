@@ -35,6 +35,7 @@ from cloudtally.core.scorecard.inputs import (
     TariffPoint,
 )
 from cloudtally.core.scorecard.scheme import load_scheme
+from cloudtally.devtools.scorecard_sample import sample_card, write
 
 SCHEME_FILE = Path(__file__).parents[2] / "services/cloudtally/policy/scorecard.yaml"
 SCHEME = load_scheme(SCHEME_FILE).version_for(2022)
@@ -229,44 +230,31 @@ def entry(points: str, comment: str = "依据立项批复") -> Entry:
 
 
 def test_whole_card_seed_003_totals_78() -> None:
-    """Seed 003's own points, entered where they need documents, measured where they can be:
-    the card adds to the seed's 78.00 and grades it 中."""
-    seed_points = {
-        "basis_sufficiency": "2", "approval_procedure": "2", "target_clarity": "2.5",
-        "budget_soundness": "4.5", "budget_adjustment": "1.5", "funds_compliance": "4.5",
-        "rules_in_place": "3", "rules_followed": "3", "implementation_regularity": "6.5",
-        "supervision": "2", "hardware_compliance": "1", "onsite_staff": "1",
-        "staff_qualification": "1", "records_kept": "1", "sla_assessment": "1",
-        "final_acceptance": "0.5", "service_delivery": "1", "normal_operation": "1",
-        "security_protection": "1", "completion_timeliness": "2", "data_governance": "4.5",
-        "data_support": "2", "power_endurance": "1", "backup_service": "2", "data_sharing": "5",
-        "satisfaction": "4.5", "self_evaluation": "-1", "negative_events": "0",
-        "resource_availability": "1", "fault_timeliness": "2", "idle_reclaim": "3",
-    }  # fmt: skip
-    f = dt.date(2022, 3, 1)
-    i = ScorecardInputs(
-        fiscal_year=2022, provider="cetc", pool="pool-1",
-        months=(month(12, "47.4", "64.6", "63.8"),),
-        tariff_start=tariff("2021", dt.date(2021, 1, 1), "1"),
-        tariff_end=tariff("2022", dt.date(2022, 1, 1), "0.98"),
-        rounds=Rounds(1, (cand("a", f, f),)),
-        budget=BudgetFigures(approved=D(5823), available=D(5823), paid=D(5823),
-                             reduced_to_other=D(2145)),
-        survey=survey("30", "0", "0", "0"),
-        faults=Faults((FaultCheck("F1", "major", ("resolved",)),)),
-        entries={k: entry(v) for k, v in seed_points.items()},
-    )  # fmt: skip
-    card = scorecard(SCHEME, i)
+    """Seed 003's own points entered where they need documents or judgement, measured where
+    they can be: the card adds to the seed's 78.00 and grades it 中 (docs/samples)."""
+    card = sample_card()
     by = {ln.indicator.code: ln for ln in card.lines}
     assert by["pool_utilization"].result.points == 0  # 58.6 % measured
     assert by["cloud_storage_utilization"].result.points == 8
     assert by["unit_price_trend"].result.points == 2
     assert by["budget_execution"].result.points == 2
+    assert by["idle_reclaim"].result.points == 3
+    assert by["resource_availability"].result.points == 1
     assert by["fault_timeliness"].result.status == "entered"  # no fault reports stored yet
     adj = by["budget_adjustment"]  # measured 0, the evaluators' 1.5 entered as adjustment
     assert (adj.result.status, adj.rule_points, adj.result.points) == ("adjusted", 0, D("1.5"))
     assert by["satisfaction"].rule_points == 6 and by["satisfaction"].result.points == D("4.5")
     assert card.total == D(78) and card.grade.grade == "中" and card.complete
+
+
+def test_committed_sample_is_current(tmp_path: Path) -> None:
+    """docs/samples is what the generator writes today (regenerate it when this fails)."""
+    write(tmp_path)
+    docs = SCHEME_FILE.parents[3] / "docs/samples"
+    for name in ("scorecard-2022-pool-1.html", "scorecard-2022-pool-1.json"):
+        assert (docs / name).read_text(encoding="utf-8") == (tmp_path / name).read_text(
+            encoding="utf-8"
+        ), f"{name}: run python -m cloudtally.devtools.scorecard_sample docs/samples"
 
 
 def test_manual_indicator_missing_and_clamped() -> None:
