@@ -60,7 +60,7 @@ def apply_entry(ind: Indicator, result: IndicatorResult, entry: Entry | None) ->
     who = {"entered_by": entry.entered_by, "entered_at": entry.entered_at,
            "comment": entry.comment, "evidence": entry.evidence}  # fmt: skip
     if ind.measure == "manual":
-        text = f"人工录入 {points}"
+        text = f"人工录入 {format(points.normalize(), 'f') if points else '0'}"
         return Line(ind, IndicatorResult("entered", points, None, text, (who,), entry.comment),
                     None, entry)  # fmt: skip
     adjusted = replace(result, status="adjusted", points=points,
