@@ -273,3 +273,24 @@ def test_scheme_rejects_bad_rules() -> None:
     with pytest.raises(PolicyError, match="unknown measure"):
         load_scheme(SCHEME_FILE.read_text(encoding="utf-8").replace(
             "measure: satisfaction", "measure: happiness"))  # fmt: skip
+
+
+def test_survey_layouts_and_refusals() -> None:
+    from cloudtally.core.scorecard.survey import SurveyError, parse_survey
+
+    rows = [(2, ["教育局", "3", "1", "0", "0"]), (3, ["卫健委", "1", "1", "1", ""])]
+    wide = parse_survey(["单位", "非常满意", "满意", "基本满意", "非常不满意"], rows)
+    assert (wide.layout, wide.basis) == ("wide", "counts")
+    assert wide.answers == {"very_satisfied": 4, "fairly_satisfied": 2, "neutral": 1,
+                            "dissatisfied": 0}  # fmt: skip
+    long = parse_survey(["Answer", "Percent"], [(2, ["Very satisfied", "96.97"]),
+                                                (3, ["neutral", "3.03"])])  # fmt: skip
+    assert (long.layout, long.basis) == ("long", "percent")
+    with pytest.raises(SurveyError) as exc:
+        parse_survey(["单位", "非常满意", "一般"], [(2, ["a", "x", "1"]), (3, ["b", "1", "-2"])])
+    assert exc.value.problems == ["row 2, column '非常满意': not a number: 'x'",
+                                  "row 3, column '一般': not a number ≥ 0: '-2'"]  # fmt: skip
+    with pytest.raises(SurveyError, match="no answer column"):
+        parse_survey(["name", "score"], [(2, ["a", "90"])])
+    with pytest.raises(SurveyError, match="no answer"):
+        parse_survey(["答案", "数量"], [(2, ["非常满意", "0"])])

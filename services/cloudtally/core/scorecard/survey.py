@@ -92,6 +92,7 @@ def parse_survey(
     saw_pct = False
     wide = {i: answer_of(h) for i, h in enumerate(header) if answer_of(h)}
     ai = _find(header, ANSWER_HEADERS)
+    cells_to_add: list[tuple[str, str, str]] = []  # (where, answer, cell)
     if ai is not None:
         ci, pi = _find(header, COUNT_HEADERS), _find(header, PERCENT_HEADERS)
         vi = ci if ci is not None else pi
@@ -106,30 +107,27 @@ def parse_survey(
             a = answer_of(label)
             if a is None:
                 problems.append(f"row {n}: unknown answer {label!r}")
-                continue
-            try:
-                v, pct = _number(cells[vi] if vi < len(cells) else "")
-            except ValueError as exc:
-                problems.append(f"row {n}: {exc}")
-                continue
-            saw_pct |= pct
-            totals[a] += v
+            else:
+                cells_to_add.append((f"row {n}", a, cells[vi] if vi < len(cells) else ""))
     elif wide:
         layout = "wide"
         for n, cells in rows:
             for i, a in wide.items():
-                try:
-                    v, pct = _number(cells[i] if i < len(cells) else "")
-                except ValueError as exc:
-                    problems.append(f"row {n}, column {header[i]!r}: {exc}")
-                    continue
-                saw_pct |= pct
-                totals[str(a)] += v
+                where = f"row {n}, column {header[i]!r}"
+                cells_to_add.append((where, str(a), cells[i] if i < len(cells) else ""))
     else:
         raise SurveyError(
             ["header: no answer column (答案/answer) and no column named by an answer "
              "(非常满意, 比较满意, 一般, 不满意)"]
         )  # fmt: skip
+    for where, a, cell in cells_to_add:
+        try:
+            v, pct = _number(cell)
+        except ValueError as exc:
+            problems.append(f"{where}: {exc}")
+            continue
+        saw_pct |= pct
+        totals[a] += v
     if problems:
         raise SurveyError(problems)
     if sum(totals.values()) <= 0:
