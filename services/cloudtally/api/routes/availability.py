@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 
-from cloudtally.api.auth import CurrentPrincipal, ReadAllPrincipal
+from cloudtally.api.auth import AdminPrincipal, CurrentPrincipal, ReadAllPrincipal
 from cloudtally.api.deps import StoreDep
 from cloudtally.api.export import AUTH_RESPONSES
 from cloudtally.api.period import PolicyDep, check_bureau, parse_month
@@ -91,3 +91,113 @@ def get_credits(
 
     first = parse_month(month)
     return [c.as_row() for c in month_credits(store, policy, first, provider=provider)]
+
+
+FAULT_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file", "provider"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "the provider's fault report: CSV (UTF-8 or "
+                            "GB18030) or XLSX; columns received, on site, resolved, analysis "
+                            "report delivered, severity, affected systems (Chinese or English)",
+                        },
+                        "provider": {"type": "string", "description": "provider id (policy)"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/faults",
+    summary="Import a provider's fault report (admin); bad rows are rejected with reasons",
+    openapi_extra=FAULT_UPLOAD_BODY,
+    responses={
+        413: {"description": "file larger than the configured limit"},
+        415: {"description": "not multipart/form-data"},
+        422: {"description": "missing provider or file, or a file that cannot be read"},
+    },
+)
+async def post_faults(
+    request: Request, store: StoreDep, policy: PolicyDep, _p: AdminPrincipal
+) -> Any:
+    """Through the invoice importer's bounded upload path (size, zip bombs, cell count)."""
+    from fastapi.concurrency import run_in_threadpool
+    from starlette.datastructures import UploadFile
+    from starlette.formparsers import MultiPartException, MultiPartParser
+
+    from cloudtally.api.routes.invoices import (
+        FORM_SLACK,
+        _field,
+        _limited,
+        _save_upload,
+        _too_large,
+        _TooLarge,
+    )
+    from cloudtally.evaluation.faults import FaultImportError, import_file
+    from cloudtally.invoices.importer import ImportLimits
+
+    limit = ImportLimits().max_bytes
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise HTTPException(415, "send the fault report as multipart/form-data (field 'file')")
+    parser = MultiPartParser(
+        request.headers, _limited(request, limit + FORM_SLACK), max_files=1, max_fields=5
+    )
+    try:
+        form = await parser.parse()
+    except _TooLarge:
+        raise _too_large(limit) from None
+    except MultiPartException as exc:
+        raise HTTPException(400, f"malformed multipart body: {exc.message}") from None
+    try:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise HTTPException(422, "file: the fault report file part is missing")
+        provider = _field(form, "provider")
+        if not provider:
+            raise HTTPException(422, "provider: required (the provider id in the policy)")
+        name = upload.filename or "faults.csv"
+        folder = request.app.state.settings.data_dir / "fault-uploads"
+        try:
+            saved, _ = await run_in_threadpool(_save_upload, upload, folder, limit)
+        except _TooLarge:
+            raise _too_large(limit) from None
+    finally:
+        await form.close()
+    suffix = ".xlsx" if name.lower().endswith((".xlsx", ".xlsm")) else ".csv"
+    path = saved.rename(saved.with_suffix(suffix))
+    try:
+        return await run_in_threadpool(
+            lambda: import_file(store, policy, path, provider=provider, file_name=name)
+        )
+    except FaultImportError as exc:
+        raise HTTPException(422, str(exc)) from None
+    finally:
+        path.unlink(missing_ok=True)
+
+
+@router.get("/faults", summary="Fault timeliness and the cross-check with metered downtime")
+def get_faults(
+    store: StoreDep,
+    policy: PolicyDep,
+    _p: ReadAllPrincipal,
+    month: str | None = Query(None, description="YYYY-MM (faults received in it)"),
+    fiscal_year: int | None = Query(None),
+    start: str | None = Query(None, alias="from"),
+    end: str | None = Query(None, alias="to"),
+    provider: str | None = None,
+) -> dict[str, Any]:
+    from cloudtally.evaluation.faults import fault_report
+
+    t0, t1 = period_of(policy, month, fiscal_year, start, end)
+    return fault_report(store, policy, t0, t1, provider=provider)
