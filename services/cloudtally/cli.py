@@ -181,6 +181,9 @@ def _mount_subapps() -> None:
     from cloudtally.inventory.cli import app as inventory_app
 
     app.add_typer(inventory_app, name="inventory", help="Resource ledger (资源台账) import")
+    from cloudtally.evaluation.cli import app as availability_app
+
+    app.add_typer(availability_app, name="availability", help="Availability, SLA credits, faults")
     try:
         from cloudtally.invoices.cli import app as invoices_app
     except ImportError:  # pragma: no cover - during development only
