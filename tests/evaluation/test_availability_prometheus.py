@@ -88,8 +88,8 @@ def test_a_stopped_exporter_is_downtime_from_the_first_failed_scrape(
     incidents = [i for _, v in a.per_vm for i in v.incidents]
     assert len(incidents) == 1, incidents
     inc = incidents[0]
-    # The first failed scrape is within a second of the kill; the step grid adds < STEP.
-    # Without `unless up == 0` rate() would answer for the 10 s rate window after it.
+    # The first failed scrape is within a second of the kill; the step grid adds < STEP
+    # (no sample outlives the kill by the 10 s rate window of the CPU query).
     assert killed - STEP <= inc.start <= killed + 2 * STEP, (killed, inc)
     assert back - 2 * STEP <= inc.end <= back + 2 * STEP, (back, inc)
     [(_, v)] = a.per_vm
