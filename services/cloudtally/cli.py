@@ -184,6 +184,9 @@ def _mount_subapps() -> None:
     from cloudtally.scorecard.cli import app as scorecard_app
 
     app.add_typer(scorecard_app, name="scorecard", help="Annual performance evaluation (绩效评价)")
+    from cloudtally.evaluation.cli import app as availability_app
+
+    app.add_typer(availability_app, name="availability", help="Availability, SLA credits, faults")
     try:
         from cloudtally.invoices.cli import app as invoices_app
     except ImportError:  # pragma: no cover - during development only

@@ -277,3 +277,21 @@ SCORECARD_INPUTS = Counter(
     "(recorded, rejected)",
     ["kind", "result"],
 )
+
+# Availability and fault reports (cloudtally.evaluation; docs/availability.md).
+FAULT_ROWS = Counter(
+    "cloudtally_fault_rows_total",
+    "Fault report rows by result (imported, rejected) and files refused whole (refused_file)",
+    ["result"],
+)
+POOL_AVAILABILITY = Gauge(
+    "cloudtally_pool_availability_ratio",
+    "Pool availability this month so far from the meter, 0-1 (up / (up + down); metering "
+    "gaps excluded)",
+    ["provider", "pool"],
+)
+POOL_AVAILABILITY_TARGET = Gauge(
+    "cloudtally_pool_availability_target_ratio",
+    "The policy's availability target for the pool, 0-1 (compute)",
+    ["provider", "pool"],
+)

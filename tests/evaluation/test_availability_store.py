@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from fractions import Fraction
 
 from cloudtally.core.policy import load_policy
@@ -77,3 +78,13 @@ def test_incident_rows_carry_cause_and_gap_edges(store: Store) -> None:
     a = inc[("vm-a", DOWN["vm-a"][0][0])]
     assert a["cause"] == "no_samples" and a["system"] == "医保结算" and a["duration_s"] == 1800
     assert a["before_gap"] is False  # the period's end, not a metering gap
+
+
+def test_pool_gauges_publish_month_so_far_and_targets(store: Store) -> None:
+    from cloudtally.evaluation.gauges import availability_values
+
+    plant(store)
+    ratios, targets = availability_values(store, POLICY, dt.date(2023, 3, 31), now=APRIL)
+    up, down = 2 * (APRIL - S + 3600 - OUT) - 1800, 1800  # metered from 29 Mar 23:00
+    assert ratios[("provider-a", "pool-1")] == up / (up + down)
+    assert targets[("provider-a", "pool-1")] == 0.9995

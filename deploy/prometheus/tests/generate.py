@@ -710,6 +710,45 @@ CASES: list[dict[str, Any]] = [
         ],
     },
     {
+        "name": "a pool below its availability target fires after an hour; one at target does not",
+        "interval": "5m",
+        "series": [
+            s(
+                "cloudtally_pool_availability_ratio",
+                {**W, "provider": "p1", "pool": "pool-1"},
+                "0.9990x30",
+            ),
+            s(
+                "cloudtally_pool_availability_ratio",
+                {**W, "provider": "p1", "pool": "pool-2"},
+                "0.9995x30",
+            ),
+            s(
+                "cloudtally_pool_availability_target_ratio",
+                {**W, "provider": "p1", "pool": "pool-1"},
+                "0.9995x30",
+            ),
+            s(
+                "cloudtally_pool_availability_target_ratio",
+                {**W, "provider": "p1", "pool": "pool-2"},
+                "0.9995x30",
+            ),
+        ],
+        "checks": [
+            ("30m", "CloudtallyPoolBelowAvailabilityTarget", []),
+            (
+                "1h10m",
+                "CloudtallyPoolBelowAvailabilityTarget",
+                [
+                    fire(
+                        {"provider": "p1", "pool": "pool-1"},
+                        "Pool p1/pool-1 availability 99.9% this month is below target",
+                    )
+                ],
+            ),
+        ],
+    },
+    {
         "name": "spend over 90 % of budget fires",
         "interval": "5m",
         "series": [
@@ -883,7 +922,11 @@ CASES: list[dict[str, Any]] = [
         "interval": "1m",
         "series": [
             s("cloudtally_store_replica_readonly_tables", {**W, "replica": "ch-1:9000"}, "0 28x7"),
-            s("cloudtally_store_replica_readonly_tables", {**W, "replica": "ch-2:9000"}, "0 28 0x6"),
+            s(
+                "cloudtally_store_replica_readonly_tables",
+                {**W, "replica": "ch-2:9000"},
+                "0 28 0x6",
+            ),
         ],
         "checks": [
             ("2m", "CloudtallyStoreReplicaReadOnly", []),

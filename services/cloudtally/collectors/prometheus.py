@@ -321,7 +321,7 @@ def run(
     ensure_topics(settings)
     client = client or PromClient(src.server, timeout=src.timeout, retries=src.retries)
     view = view or open_store_view(settings)
-    sender = CollectorSender(settings, src.name)
+    sender = CollectorSender(settings, src.name, interval_s=src.step)
     stats: dict[str, Any] = {"windows": 0, "samples": 0, "disk_samples": 0, "unknown_series": 0}
     try:
         wm = view.watermark(src.name, range(sender.partitions))

@@ -30,10 +30,13 @@ _PSEUDO = "tmpfs|ramfs|squashfs|devtmpfs|autofs|fuse.lxcfs|nsfs|proc|sysfs|overl
 
 # Availability evidence (docs/availability.md): a VM that does not answer must yield no
 # CPU/memory sample at that step, so that, while the collector's heartbeat vouches for
-# the window, the silence is downtime. rate() over a window keeps answering for minutes
-# after a target dies, so the node_exporter queries drop steps whose scrape failed
-# (up == 0); the libvirt queries drop domains that are not running (either exporter's
-# state metric; `unless` keeps everything when neither metric exists).
+# the window, the silence is downtime. A stored sample needs both CPU and memory, and the
+# memory query's instant selectors go stale at the first failed scrape (measured with a
+# real Prometheus 2.42: tests/evaluation/test_availability_prometheus.py); the explicit
+# `up == 0` guard keeps that true for queries that use range functions only (rate() over
+# a window answers for up to the window after the target died). The libvirt queries
+# drop domains that are not running (either exporter's state metric; `unless` keeps
+# everything when neither metric exists).
 NODE_ANSWERS = " unless on({vm}) (up == 0)"
 LIBVIRT_RUNNING = (
     " unless on({vm}) (libvirt_domain_info_state != 1)"  # 0 inactive, 1 active, 2 paused

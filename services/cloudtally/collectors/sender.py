@@ -23,10 +23,21 @@ from cloudtally.settings import Settings
 
 
 class CollectorSender:
-    def __init__(self, settings: Settings, source: str, *, wire_format: str = "arrow") -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        source: str,
+        *,
+        wire_format: str = "arrow",
+        interval_s: int | None = None,
+    ) -> None:
         self.source = source
         self.samples = SampleProducer(
-            settings.kafka_bootstrap, settings.topic_samples, source=source, wire_format=wire_format
+            settings.kafka_bootstrap,
+            settings.topic_samples,
+            source=source,
+            wire_format=wire_format,
+            interval_s=interval_s,  # declared per batch: rollups and availability read it
         )
         self._dl = KafkaProducer(
             bootstrap_servers=settings.kafka_bootstrap,

@@ -172,7 +172,8 @@ class PoolCredit:
         more = f" and {len(self.incidents) - 5} more" if len(self.incidents) > 5 else ""
         return (
             f"{self.pool} {month:%Y-%m}: availability {self.availability_pct} % "
-            f"({len(self.incidents)} incidents, {self.down_s // 60} min down: {shown}{more}) "
+            f"({len(self.incidents)} incident{'' if len(self.incidents) == 1 else 's'}, "
+            f"{self.down_s // 60} min down: {shown}{more}) "
             f"is below {self.below_pct} %: step {self.step + 1} takes {self.cut * 100:.2f} % "
             f"of the pool's fee {self.fee} = {self.amount}"
         )

@@ -248,6 +248,10 @@ class AlertPublisher:
                 except Exception:
                     metrics.ANALYTICS_ERRORS.labels("billing").inc()
                     raise
+                finally:
+                    from cloudtally.evaluation.gauges import refresh_availability_gauges
+
+                    refresh_availability_gauges(self.store, self.policy, today)
         return summary
 
     def close(self) -> None:

@@ -8,11 +8,11 @@ docs/availability.md.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
-from cloudtally.api.auth import CurrentPrincipal, ReadAllPrincipal
+from cloudtally.api.auth import AdminPrincipal, CurrentPrincipal, ReadAllPrincipal
 from cloudtally.api.deps import StoreDep
 from cloudtally.api.export import AUTH_RESPONSES
 from cloudtally.api.period import PolicyDep, check_bureau, parse_month
@@ -53,15 +53,26 @@ def period_of(
     return t0, t1
 
 
+def period_query(
+    policy: PolicyDep,
+    month: str | None = Query(None, description="YYYY-MM (local calendar month)"),
+    fiscal_year: int | None = Query(None, description="fiscal year label, e.g. 2023"),
+    start: str | None = Query(None, alias="from", description="ISO time or epoch s"),
+    end: str | None = Query(None, alias="to", description="ISO time or epoch s (exclusive)"),
+) -> tuple[int, int]:
+    """The period of a request: one of month, fiscal_year or from/to."""
+    return period_of(policy, month, fiscal_year, start, end)
+
+
+Period = Annotated[tuple[int, int], Depends(period_query)]
+
+
 @router.get("", summary="Availability per month and over the period, with targets and incidents")
 def get_availability(
     store: StoreDep,
     policy: PolicyDep,
     principal: CurrentPrincipal,
-    month: str | None = Query(None, description="YYYY-MM (local calendar month)"),
-    fiscal_year: int | None = Query(None, description="fiscal year label, e.g. 2023"),
-    start: str | None = Query(None, alias="from", description="ISO time or epoch s"),
-    end: str | None = Query(None, alias="to", description="ISO time or epoch s (exclusive)"),
+    period: Period,
     by: By = "pool",
     bureau: str | None = None,
     pool: str | None = None,
@@ -70,7 +81,7 @@ def get_availability(
     incidents: bool = True,
 ) -> dict[str, Any]:
     check_bureau(principal, bureau)
-    t0, t1 = period_of(policy, month, fiscal_year, start, end)
+    t0, t1 = period
     scope = Scope(
         t0, t1, bureau=principal.scope or bureau, vm_id=vm_id, pool=pool, provider=provider
     )
@@ -91,3 +102,94 @@ def get_credits(
 
     first = parse_month(month)
     return [c.as_row() for c in month_credits(store, policy, first, provider=provider)]
+
+
+def _fault_upload_body() -> dict[str, Any]:
+    """The invoice upload's multipart body with the fault report's two fields."""
+    from copy import deepcopy
+
+    from cloudtally.api.routes.invoices import UPLOAD_BODY
+
+    body = deepcopy(UPLOAD_BODY)
+    schema = body["requestBody"]["content"]["multipart/form-data"]["schema"]
+    schema["properties"] = {
+        "file": {
+            "type": "string",
+            "format": "binary",
+            "description": "the provider's fault report: CSV (UTF-8 or GB18030) or XLSX; "
+            "columns received, on site, resolved, analysis report delivered, severity, "
+            "affected systems (Chinese or English headers)",
+        },
+        "provider": {"type": "string", "description": "provider id (policy)"},
+    }
+    return body
+
+
+@router.post(
+    "/faults",
+    summary="Import a provider's fault report (admin); bad rows are rejected with reasons",
+    openapi_extra=_fault_upload_body(),
+    responses={
+        413: {"description": "file larger than the configured limit"},
+        415: {"description": "not multipart/form-data"},
+        422: {"description": "missing provider or file, or a file that cannot be read"},
+    },
+)
+async def post_faults(
+    request: Request, store: StoreDep, policy: PolicyDep, _p: AdminPrincipal
+) -> Any:
+    """Through the invoice importer's bounded upload path (size, zip bombs, cell count)."""
+    from fastapi.concurrency import run_in_threadpool
+    from starlette.datastructures import UploadFile
+
+    from cloudtally.api.routes.invoices import (
+        _field,
+        _save_upload,
+        _too_large,
+        _TooLarge,
+        bounded_form,
+    )
+    from cloudtally.evaluation.faults import FaultImportError, import_file
+    from cloudtally.invoices.importer import ImportLimits
+
+    limit = ImportLimits().max_bytes
+    form = await bounded_form(request, limit, what="the fault report", max_files=1, max_fields=5)
+    try:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise HTTPException(422, "file: the fault report file part is missing")
+        provider = _field(form, "provider")
+        if not provider:
+            raise HTTPException(422, "provider: required (the provider id in the policy)")
+        name = upload.filename or "faults.csv"
+        folder = request.app.state.settings.data_dir / "fault-uploads"
+        try:
+            saved, _ = await run_in_threadpool(_save_upload, upload, folder, limit)
+        except _TooLarge:
+            raise _too_large(limit) from None
+    finally:
+        await form.close()
+    suffix = ".xlsx" if name.lower().endswith((".xlsx", ".xlsm")) else ".csv"
+    path = saved.rename(saved.with_suffix(suffix))
+    try:
+        return await run_in_threadpool(
+            lambda: import_file(store, policy, path, provider=provider, file_name=name)
+        )
+    except FaultImportError as exc:
+        raise HTTPException(422, str(exc)) from None
+    finally:
+        path.unlink(missing_ok=True)
+
+
+@router.get("/faults", summary="Fault timeliness and the cross-check with metered downtime")
+def get_faults(
+    store: StoreDep,
+    policy: PolicyDep,
+    _p: ReadAllPrincipal,
+    period: Period,
+    provider: str | None = None,
+) -> dict[str, Any]:
+    from cloudtally.evaluation.faults import fault_report
+
+    t0, t1 = period
+    return fault_report(store, policy, t0, t1, provider=provider)

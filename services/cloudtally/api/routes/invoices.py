@@ -211,6 +211,29 @@ def _too_large(limit: int) -> HTTPException:
     )
 
 
+async def bounded_form(
+    request: Request, limit: int, *, what: str, max_files: int, max_fields: int
+) -> Any:
+    """The multipart form of an upload, refused past ``limit`` bytes (declared or read)."""
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise HTTPException(415, f"send {what} as multipart/form-data (field 'file')")
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit + FORM_SLACK:
+        raise _too_large(limit)  # refused before a byte of the body is read
+    parser = MultiPartParser(
+        request.headers,
+        _limited(request, limit + FORM_SLACK),
+        max_files=max_files,
+        max_fields=max_fields,
+    )
+    try:
+        return await parser.parse()
+    except _TooLarge:
+        raise _too_large(limit) from None
+    except MultiPartException as exc:
+        raise HTTPException(400, f"malformed multipart body: {exc.message}") from None
+
+
 def _save_upload(upload: UploadFile, folder: Path, limit: int) -> tuple[Path, int]:
     """Copy the uploaded file to a file of our own, refusing it past ``limit`` bytes."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -301,20 +324,7 @@ def _job_url(job_id: str) -> str:
 )
 async def post_import(request: Request, store: StoreDep, principal: AdminPrincipal) -> Response:
     limit = ImportLimits().max_bytes
-    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        raise HTTPException(415, "send the invoice as multipart/form-data (field 'file')")
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit + FORM_SLACK:
-        raise _too_large(limit)  # refused before a byte of the body is read
-    parser = MultiPartParser(
-        request.headers, _limited(request, limit + FORM_SLACK), max_files=2, max_fields=10
-    )
-    try:
-        form = await parser.parse()
-    except _TooLarge:
-        raise _too_large(limit) from None
-    except MultiPartException as exc:
-        raise HTTPException(400, f"malformed multipart body: {exc.message}") from None
+    form = await bounded_form(request, limit, what="the invoice", max_files=2, max_fields=10)
     try:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
