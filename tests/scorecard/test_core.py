@@ -240,7 +240,7 @@ def test_whole_card_seed_003_totals_78() -> None:
     assert by["budget_execution"].result.points == 2
     assert by["idle_reclaim"].result.points == 3
     assert by["resource_availability"].result.points == 1
-    assert by["fault_timeliness"].result.status == "entered"  # no fault reports stored yet
+    assert by["fault_timeliness"].result.points == 2  # one of six faults late
     adj = by["budget_adjustment"]  # measured 0, the evaluators' 1.5 entered as adjustment
     assert (adj.result.status, adj.rule_points, adj.result.points) == ("adjusted", 0, D("1.5"))
     assert by["satisfaction"].rule_points == 6 and by["satisfaction"].result.points == D("4.5")

@@ -126,3 +126,28 @@ def test_availability_from_the_meter(store: Store) -> None:
     assert {i["vm_id"] for i in incidents} == {"vm-a"}
     assert sum(i["duration_s"] for i in incidents) == 75 * 60
     assert isinstance(Availability(None).minutes_down, D)
+
+
+def test_fault_handling_from_imported_reports(store: Store, tmp_path: Path) -> None:
+    """The availability helper's planted fault report: F-1 on site 5 min late, F-2's
+    analysis report never delivered, F-3 on time → 2 late faults → 1 of 3."""
+    from cloudtally.core.policy import load_policy
+    from cloudtally.evaluation.faults import import_file
+    from cloudtally.policy import example_policy_text
+    from tests.evaluation.fleet import plant
+    from tests.evaluation.test_fault_reports import write_xlsx
+
+    pol = load_policy(example_policy_text())
+    card = build(store, pol, SCHEME, 2023, "provider-a", "pool-1")
+    none = {ln.indicator.code: ln for ln in card.lines}["fault_timeliness"].result
+    assert (none.status, none.points) == ("no_data", 0)
+    plant(store)
+    write_xlsx(tmp_path / "故障处理报告.xlsx")
+    import_file(store, pol, tmp_path / "故障处理报告.xlsx", provider="provider-a")
+    card = build(store, pol, SCHEME, 2023, "provider-a", "pool-1")
+    ft = {ln.indicator.code: ln for ln in card.lines}["fault_timeliness"].result
+    late = {e["fault_id"]: e["breaches"] for e in ft.evidence if e["breaches"]}
+    assert late == {"F-1": ["on_site"], "F-2": ["report"]}
+    assert (ft.status, ft.points) == ("measured", 1)
+    other = build(store, pol, SCHEME, 2023, "provider-b", "pool-3")
+    assert {ln.indicator.code: ln for ln in other.lines}["fault_timeliness"].result.points == 0

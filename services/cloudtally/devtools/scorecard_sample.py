@@ -3,7 +3,8 @@ pool 1 reproduced by the scorecard (78.00, 中).
 
 Measured indicators get the seed's own figures as inputs (December 2022 utilization
 47.4 / 64.6 / 63.8 %, a 2 % price cut, 5823万 paid of 5823万, 2145万 moved to the previous
-year's arrears, a survey, availability 99.96 %, two idle VMs reclaimed in time); the
+year's arrears, a survey, availability 99.96 %, two idle VMs reclaimed in time, six faults of which
+one was resolved late); the
 indicators that need documents get the evaluators' points as manual entries, and so do
 the seed's two discretionary judgements (预算调整率 1.5, 满意率 4.5) as adjustments.
 
@@ -23,6 +24,8 @@ from cloudtally.core.scorecard.inputs import (
     Availability,
     BudgetFigures,
     Entry,
+    FaultCheck,
+    Faults,
     MonthUtilization,
     ReclaimCandidate,
     Rounds,
@@ -49,7 +52,6 @@ SEED_003_ENTRIES = {
     "final_acceptance": ("0.5", "登记的问题未提供解决佐证材料"), "service_delivery": ("1", ""),
     "normal_operation": ("1", ""), "security_protection": ("1", ""),
     "completion_timeliness": ("2", ""),
-    "fault_timeliness": ("2", "本年度共发生6次三级故障，其中一次故障处理时间超时"),
     "data_governance": ("4.5", "平台数据统筹、采集并没有实现统一管理和共享"),
     "data_support": ("2", "数据还不能够满足跨部门、跨层级数据综合分析需求"),
     "power_endurance": ("1", ""), "backup_service": ("2", ""), "data_sharing": ("5", ""),
@@ -84,6 +86,11 @@ def seed_003_inputs() -> ScorecardInputs:
                              source="财政拨付记录（示例）"),
         survey=Survey({"very_satisfied": D(20), "fairly_satisfied": D(8), "neutral": D(2),
                        "dissatisfied": D(0)}, "counts", "满意度调查（示例，30份）"),
+        faults=Faults(
+            (*(FaultCheck(f"F-{n}", "三级", ()) for n in range(1, 6)),
+             FaultCheck("F-6", "三级", ("resolved",))),
+            "本年度共发生6次三级故障，其中一次故障处理时间超时（示例）",
+        ),
         availability={"compute": Availability(D("99.96"), D("210"), (), "计量（示例）")},
         entries=entries,
     )  # fmt: skip

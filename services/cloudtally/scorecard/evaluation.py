@@ -3,9 +3,13 @@ meter: a VM is down while its collector listens and it does not answer; a silent
 collector is a metering gap, never downtime).
 
 Compute availability of the pool over the fiscal year = Σ up ÷ Σ (up + down) over its
-VMs, exact (a :class:`~fractions.Fraction`), with the incidents as evidence. Fault
-handling is not gathered here: no fault reports are stored yet, so the scheme keeps
-that indicator a manual entry (docs/scorecard.md).
+VMs, exact (a :class:`~fractions.Fraction`), with the incidents as evidence.
+
+Fault handling: the provider's fault reports received in the fiscal year with their
+timeliness against the contract (:func:`cloudtally.evaluation.faults.fault_report`);
+faults are reported per provider, so every pool of a provider shares the figure. No
+fault in the year is no evidence (an import of zero faults stores nothing): a year
+without faults is an entry on the indicator.
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ from typing import Any
 
 from cloudtally.core.availability import aggregate
 from cloudtally.core.policy import Policy
-from cloudtally.core.scorecard.inputs import Availability
+from cloudtally.core.scorecard.inputs import Availability, FaultCheck, Faults
 from cloudtally.evaluation.availability import Scope, assess, fiscal_year_span
+from cloudtally.evaluation.faults import fault_report
 from cloudtally.store import Store
 
 MAX_INCIDENTS = 50  # evidence listed per indicator (the count is always complete)
@@ -34,8 +39,7 @@ def inputs(
         {"month": str(m), **i.as_dict(), "system": a.attributes.get(i.vm_id, {}).get("system", "")}
         for m, i in a.incidents()
     ]
-    return {
-        "availability": {
+    return {"faults": faults(store, policy, provider, start, end), "availability": {
             "compute": Availability(
                 pct=None if exact is None else exact * 100,
                 minutes_down=Fraction(fig.down_s, 60),
@@ -44,5 +48,18 @@ def inputs(
                 f"{len(incidents)} incident(s) by month, metered "
                 f"{fig.up_s + fig.down_s} s, gap {fig.gap_s} s",
             )
-        }
-    }
+        }}  # fmt: skip
+
+
+def faults(store: Store, policy: Policy, provider: str, start: int, end: int) -> Faults | None:
+    doc = fault_report(store, policy, start, end, provider=provider)
+    if not doc["faults"]:
+        return None
+    s = doc["summary"]
+    checks = tuple(
+        FaultCheck(f["fault_id"], f["severity"], tuple(f["breaches"])) for f in doc["faults"]
+    )
+    return Faults(checks, f"{s['faults']} fault(s) reported, {s['breaches']} deadline(s) "
+                          f"missed; cross-check: {s['faults_without_metered_downtime']} without "
+                          f"metered downtime, {s['metered_downtime_without_report']} metered "
+                          "outage(s) without a report")  # fmt: skip
