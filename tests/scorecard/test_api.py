@@ -71,6 +71,9 @@ def test_card_through_the_api(client: Any) -> None:
     too_many = {**entry, "points": "3.5", "provider": "", "pool": ""}
     bad = c.post("/api/v1/scorecards/entries", headers=admin, json=too_many)
     assert bad.status_code == 422 and "between 0 and 3" in bad.text
+    nowhere = c.post("/api/v1/scorecards/entries", headers=admin,
+                     json={**entry, "pool": "pool-9"})  # fmt: skip
+    assert nowhere.status_code == 422 and "no pool cetc/pool-9" in nowhere.text
     r = c.post("/api/v1/scorecards/budget", headers=admin, json={
         "fiscal_year": 2022, "available": "58230000", "paid": "58230000",
         "reduced_to_other": "21450000", "comment": "财政拨付"})  # fmt: skip

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -43,9 +44,14 @@ def _scheme(request: Request) -> Scheme:
         raise HTTPException(500, f"scorecard scheme file: {exc}") from None
 
 
-def _pool_exists(policy: Any, provider: str, pool: str) -> None:
-    if not any(v.pool(provider, pool) for v in policy.versions):
-        raise HTTPException(404, f"no pool {provider}/{pool} in the tariff policy")
+def _pool_exists(policy: Any, provider: str, pool: str, status: int = 404) -> None:
+    """A scope the tariff policy knows ('' = every provider / every pool of the provider)."""
+    if pool and not provider:
+        raise HTTPException(422, "a pool is named together with its provider")
+    if provider and not any(v.provider(provider) for v in policy.versions):
+        raise HTTPException(status, f"no provider {provider!r} in the tariff policy")
+    if pool and not any(v.pool(provider, pool) for v in policy.versions):
+        raise HTTPException(status, f"no pool {provider}/{pool} in the tariff policy")
 
 
 @router.get("/scheme", summary="The evaluation scheme in force for a fiscal year (admin, auditor)")
@@ -135,8 +141,10 @@ def _refused(exc: Exception) -> HTTPException:
 @router.post("/entries", status_code=201, responses={422: {}},
              summary="Enter (or adjust) an indicator's points with a comment (admin)")  # fmt: skip
 def post_entry(
-    req: PointsEntry, request: Request, store: StoreDep, principal: AdminPrincipal
-) -> Response:
+    req: PointsEntry, request: Request, store: StoreDep, principal: AdminPrincipal,
+    policy: PolicyDep,
+) -> Response:  # fmt: skip
+    _pool_exists(policy, req.provider, req.pool, 422)
     scheme = _scheme(request).version_for(req.fiscal_year)
     try:
         out = entries.enter_points(
@@ -152,7 +160,10 @@ def post_entry(
 
 @router.post("/budget", status_code=201, responses={422: {}},
              summary="Record the fiscal year's budget figures (admin)")  # fmt: skip
-def post_budget(req: BudgetEntry, store: StoreDep, principal: AdminPrincipal) -> Response:
+def post_budget(
+    req: BudgetEntry, store: StoreDep, principal: AdminPrincipal, policy: PolicyDep
+) -> Response:
+    _pool_exists(policy, req.provider, req.pool, 422)
     figures = req.model_dump(include=set(entries.BUDGET_FIELDS))
     try:
         payload = entries.check_budget(figures)
@@ -177,13 +188,17 @@ def post_budget(req: BudgetEntry, store: StoreDep, principal: AdminPrincipal) ->
     ),
 )
 async def post_survey(
-    request: Request, store: StoreDep, principal: AdminPrincipal,
+    request: Request, store: StoreDep, principal: AdminPrincipal, policy: PolicyDep,
     fiscal_year: Annotated[int, Query(ge=2000, le=2100)],
     file_name: Annotated[str, Query(max_length=200)] = "survey.csv",
     provider: Annotated[str, Query(max_length=64)] = "",
     pool: Annotated[str, Query(max_length=64)] = "",
     basis: Annotated[Literal["auto", "counts", "percent"], Query()] = "auto",
 ) -> Response:  # fmt: skip
+    _pool_exists(policy, provider, pool, 422)
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_SURVEY_BYTES:
+        raise HTTPException(413, f"a survey file is at most {MAX_SURVEY_BYTES:,} bytes")
     body = await request.body()
     if len(body) > MAX_SURVEY_BYTES:
         raise HTTPException(413, f"a survey file is at most {MAX_SURVEY_BYTES:,} bytes")
@@ -192,9 +207,11 @@ async def post_survey(
         path = Path(tmp) / f"survey{suffix}"
         path.write_bytes(body)
         try:
-            out = import_survey(store, principal, path, fiscal_year=fiscal_year,
-                                provider=provider, pool=pool, basis=basis,
-                                file_name=Path(file_name).name)  # fmt: skip
+            out = await run_in_threadpool(
+                lambda: import_survey(store, principal, path, fiscal_year=fiscal_year,
+                                      provider=provider, pool=pool, basis=basis,
+                                      file_name=Path(file_name).name)
+            )  # fmt: skip
         except SurveyError as exc:
             raise HTTPException(422, {"problems": exc.problems}) from None
         except TableError as exc:
