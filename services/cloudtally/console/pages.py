@@ -161,7 +161,7 @@ def bills(
         vms_total, vms = drill.vm_totals(ctx.store, d0, d1, bureau=b, system=system, limit=200)
     detail: list[dict[str, Any]] = []
     if vm:
-        detail = [_line(r) for r in lines(ctx.store, d0=d0, d1=d1, bureau=b, vm_id=vm,
+        detail = [_line(r, ctx.lang) for r in lines(ctx.store, d0=d0, d1=d1, bureau=b, vm_id=vm,
                                           limit=200, offset=max(0, offset))]  # fmt: skip
     query = "&".join(f"{k}={v}" for k, v in ({**period, "bureau": b or ""}).items() if v)
     return ctx.render(

@@ -859,7 +859,7 @@ class _Verifier:
                     **ev,
                     "gap_hours": e.gap_hours,
                     "gap_quantity": e.gap_quantity,
-                    "policy": "unmetered hours are not billable",
+                    "policy": "bill_unmetered_hours=false",
                     "gap_billed_quantity": show.quantity(gap_q),
                 },
                 "G1",

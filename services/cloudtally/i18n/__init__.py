@@ -91,6 +91,14 @@ def gettext(key: str, lang: str) -> str:
     return catalogue(lang).gettext(key)
 
 
+def term(prefix: str, value: str, lang: str) -> str:
+    """A code word (a resource type, an adjustment kind, a status) in ``lang``: the
+    catalogue's ``<prefix>.<value>``, or the value itself when it has none."""
+    key = f"{prefix}.{value}"
+    text = catalogue(lang).gettext(key)
+    return value if text == key else text
+
+
 def has(key: str, lang: str) -> bool:
     return catalogue(lang).gettext(key) != key
 
@@ -173,5 +181,6 @@ __all__ = [
     "keys",
     "negotiate",
     "normalise",
+    "term",
     "translate",
 ]

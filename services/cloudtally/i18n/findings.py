@@ -11,9 +11,11 @@ adjustment names and list separators are translated.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from cloudtally.i18n import gettext, translate
 from cloudtally.i18n.numbers import unit as unit_text
@@ -36,6 +38,18 @@ MONEY_KEYS = frozenset(
 )
 _NEGATED = frozenset({"expected_credit", "billed_credit"})  # credits are told as reductions
 _CENT = Decimal("0.01")
+_TIME_SUFFIXES = ("_start", "_end", "_at")
+SH = ZoneInfo("Asia/Shanghai")
+
+
+def local_time(iso: str) -> str:
+    """An instant of the evidence (ISO 8601 UTC, exact) as the readers' clock shows it:
+    Beijing time, ``2024-01-16 10:20`` (seconds only when there are any)."""
+    try:
+        t = dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone(SH)
+    except ValueError:
+        return iso
+    return t.strftime("%Y-%m-%d %H:%M" + (":%S" if t.second else ""))
 
 
 def message_id(rule_id: str, stored: str, evidence: Mapping[str, Any]) -> str:
@@ -86,6 +100,9 @@ def params(
         out[k] = "" if v is None else str(v)
     for k in MONEY_KEYS & out.keys():
         out[k] = _money(out[k], k in _NEGATED)
+    for k, v in out.items():
+        if v.endswith("Z") and k.endswith(_TIME_SUFFIXES):
+            out[k] = local_time(v)
     if out.get("unit"):
         out["unit"] = unit_text(out["unit"], lang)
     out["resource_type"] = _term("resource", out.get("resource_type", ""), lang)

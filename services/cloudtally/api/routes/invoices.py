@@ -41,6 +41,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from cloudtally.api.auth import AdminPrincipal, CurrentPrincipal, ReadAllPrincipal
 from cloudtally.api.deps import PageDep, StoreDep
 from cloudtally.api.export import LANG_DOC, Lang, items_response
+from cloudtally.api.lang import NO_LANG, LangDep
 from cloudtally.api.period import check_bureau
 from cloudtally.api.responses import ExactJSONResponse
 from cloudtally.core.access import Principal
@@ -53,6 +54,7 @@ from cloudtally.core.invoice import (
     parse_exchange_rate,
 )
 from cloudtally.core.verification import RULES, Tolerances, VerificationPolicy
+from cloudtally.i18n.findings import render_row
 from cloudtally.invoices import report
 from cloudtally.invoices import store as inv_store
 from cloudtally.invoices.importer import ImportLimits, mapping_provider_conflict
@@ -694,8 +696,9 @@ def get_findings(
         FindingsFormat,
         Query(alias="format", description="json (default), csv, xlsx or html (printable)"),
     ] = "json",
-    lang: LangQ = "en",
+    langs: LangDep = NO_LANG,
 ) -> Response:
+    lang = langs.of(fmt)
     scope = _scope(principal, bureau)
     if rule_id is not None and rule_id not in RULES:
         raise HTTPException(422, f"rule: unknown {rule_id!r}; known: {', '.join(RULES)}")
@@ -737,6 +740,8 @@ def get_findings(
         store, invoice_id, run_id=run_id, limit=page.limit, offset=page.offset, **filters
     )
     rows = [_fen(r) for r in rows]
+    for r in rows:  # the sentence in the caller's language, from the stored evidence
+        r["message"] = render_row(r, lang)
     return ExactJSONResponse(
         {
             "invoice_id": invoice_id,
@@ -773,8 +778,9 @@ def get_lines(
         Literal["json", "csv", "xlsx"],
         Query(alias="format", description="json (default), csv (UTF-8, BOM) or xlsx"),
     ] = "json",
-    lang: Annotated[Lang, Query(description=LANG_DOC)] = "en",
+    langs: LangDep = NO_LANG,
 ) -> Response:
+    lang = langs.of(fmt)
     scope = _scope(principal, bureau)
     inv = _invoice_or_404(store, invoice_id)
     n, amount, rows = invoice_lines(

@@ -34,6 +34,7 @@ from cloudtally.api.export import (
     export_responses,
     items_response,
 )
+from cloudtally.api.lang import NO_LANG, LangDep
 from cloudtally.api.period import (
     PolicyDep,
     check_bureau,
@@ -136,8 +137,9 @@ def get_utilization(
     pool: PoolQ = None,
     provider: ProviderQ = None,
     fmt: FormatQ = "json",
-    lang: LangQ = "en",
+    langs: LangDep = NO_LANG,
 ) -> Response:  # fmt: skip
+    lang = langs.of(fmt)
     check_bureau(principal, bureau)
     today = local_today(policy)
     d0, d1 = day_range(month, day_from, day_to, (today.replace(day=1), today + dt.timedelta(1)))
@@ -188,8 +190,9 @@ def get_pool_kpis(
     pool: PoolQ = None,
     provider: ProviderQ = None,
     fmt: FormatQ = "json",
-    lang: LangQ = "en",
+    langs: LangDep = NO_LANG,
 ) -> Response:
+    lang = langs.of(fmt)
     first = parse_month(month) if month else month_start(local_today(policy), 1)
     version = version_for(policy, first)
     try:
@@ -241,8 +244,9 @@ def get_idle(
     pool: PoolQ = None,
     provider: ProviderQ = None,
     fmt: FormatQ = "json",
-    lang: LangQ = "en",
+    langs: LangDep = NO_LANG,
 ) -> Response:
+    lang = langs.of(fmt)
     filters = dict(bureau=bureau, system=system, pool=pool, provider=provider)
     return _window_candidates(find_idle, "idle", store, principal, page, policy, as_of,
                               filters, fmt, lang)  # fmt: skip
@@ -269,8 +273,9 @@ def get_storage_idle(
     pool: PoolQ = None,
     provider: ProviderQ = None,
     fmt: FormatQ = "json",
-    lang: LangQ = "en",
+    langs: LangDep = NO_LANG,
 ) -> Response:
+    lang = langs.of(fmt)
     filters = dict(bureau=bureau, system=system, pool=pool, provider=provider)
     return _window_candidates(find_storage_idle, "storage-idle", store, principal, page, policy,
                               as_of, filters, fmt, lang)  # fmt: skip
@@ -344,8 +349,9 @@ def get_rightsizing(
     pool: PoolQ = None,
     provider: ProviderQ = None,
     fmt: FormatQ = "json",
-    lang: LangQ = "en",
+    langs: LangDep = NO_LANG,
 ) -> Response:
+    lang = langs.of(fmt)
     check_bureau(principal, bureau)
     if quarter is not None and (day_from or day_to):
         raise HTTPException(422, "give quarter or day_from/day_to, not both")
