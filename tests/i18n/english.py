@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import re
 
-# three words of letters in a row, separated by spaces or light punctuation
-_SENTENCE = re.compile(r"[A-Za-z]{2,}(?:[ ,;:'()-]+[A-Za-z]{2,}){2,}")
+# three words of letters in a row, separated by spaces (a hyphenated id is one token)
+_SENTENCE = re.compile(r"[A-Za-z]{2,}(?:[,;:'()]*\s+[,;:'()]*[A-Za-z]{2,}){2,}")
 
 
 def english_sentences(text: str) -> list[str]:

@@ -331,5 +331,8 @@ def ledger_row(
     _ = translate(lang)
     closed = issued and issued["closed"]
     version = _("ledger.issued", revision=issued["revision"]) if closed else _("ledger.live")
-    row: list[Any] = [_("ledger.head"), f"{head or _('ledger.empty')} ({version})"]
+    row: list[Any] = [
+        _("ledger.head"),
+        _("ledger.row", head=head or _("ledger.empty"), version=version),
+    ]
     return row + [""] * (len(keys) - len(row))

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cloudtally.api.auth import AdminPrincipal, CurrentPrincipal, ReadAllPrincipal
 from cloudtally.api.deps import PageDep, StoreDep, parse_instant
+from cloudtally.api.errors import ApiError
 from cloudtally.api.export import (
     AUTH_RESPONSES,
     LANG_DOC,
@@ -103,7 +104,7 @@ def _period(
         day_from is not None or day_to is not None
     )
     if given > 1:
-        raise HTTPException(422, "give one of month, fiscal_year or day_from/day_to")
+        raise ApiError(422, "error.one_period")
     if fiscal_year is not None:
         d0, d1 = policy.fiscal_year_range(fiscal_year)
         return None, fiscal_year, d0, d1
@@ -394,11 +395,11 @@ def get_run_diff(
     # run_diff's own check (max(version) IS NULL) never fires: max() of nothing is 0 here
     known = store.scalar("SELECT count() FROM bill_current WHERE run_id = %(r)s", {"r": run_id})
     if not known:
-        raise HTTPException(404, f"no lines for run {run_id!r}")
+        raise ApiError(404, "error.no_run_lines", run_id=run_id)
     try:
         rows = st.run_diff(store, run_id, by=by, bureau=principal.scope)
     except LookupError:
-        raise HTTPException(404, f"no lines for run {run_id!r}") from None
+        raise ApiError(404, "error.no_run_lines", run_id=run_id) from None
     if fmt != "json":
         return items_response(
             rows, fmt=fmt, lang=lang, filename=f"run-diff-{run_id}",
@@ -511,7 +512,7 @@ def post_rate(
     activate_policy(store, request, policy)
     rerate = req.rerate or req.tariff_version is not None
     if rerate and not req.reason.strip():
-        raise HTTPException(422, "reason: a re-rate needs a reason")
+        raise ApiError(422, "error.rerate_reason")
     used = pin_version(policy, req.tariff_version, t0) if req.tariff_version else policy
     s = rate_period(
         store, used, t0, t1, vm_ids=req.vm_ids, run_kind="rerate" if rerate else "stream",

@@ -40,6 +40,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from cloudtally.api.auth import AdminPrincipal, CurrentPrincipal, ReadAllPrincipal
 from cloudtally.api.deps import PageDep, StoreDep
+from cloudtally.api.errors import ApiError
 from cloudtally.api.export import LANG_DOC, Lang, items_response
 from cloudtally.api.lang import NO_LANG, LangDep
 from cloudtally.api.period import check_bureau
@@ -438,7 +439,7 @@ def list_jobs(principal: ReadAllPrincipal, store: StoreDep) -> Response:
 def get_job(job_id: str, principal: ReadAllPrincipal, store: StoreDep) -> Response:
     job = registry.get(job_id, store)
     if job is None:
-        raise HTTPException(404, f"no job {job_id!r}")
+        raise ApiError(404, "error.no_job", job_id=job_id)
     return ExactJSONResponse(_job_view(job))
 
 
@@ -585,7 +586,7 @@ def _fen(d: dict[str, Any]) -> dict[str, Any]:
 def _invoice_or_404(store: Store, invoice_id: str) -> dict[str, Any]:
     inv = inv_store.get_invoice(store, invoice_id)
     if inv is None:
-        raise HTTPException(404, f"no invoice {invoice_id!r}")
+        raise ApiError(404, "error.no_invoice", invoice_id=invoice_id)
     return inv
 
 
@@ -597,7 +598,7 @@ def _summary(store: Store, invoice_id: str, scope: str | None) -> dict[str, Any]
     s["by_group"] = [_fen(g) for g in s["by_group"]]
     if scope is not None:
         if s["run_id"] is None or not s["by_group"]:
-            raise HTTPException(404, f"no lines of bureau {scope!r} in invoice {invoice_id!r}")
+            raise ApiError(404, "error.no_bureau_lines", bureau=scope, invoice_id=invoice_id)
         return s
     s["invoice"] = {
         k: inv[k]
@@ -701,7 +702,7 @@ def get_findings(
     lang = langs.of(fmt)
     scope = _scope(principal, bureau)
     if rule_id is not None and rule_id not in RULES:
-        raise HTTPException(422, f"rule: unknown {rule_id!r}; known: {', '.join(RULES)}")
+        raise ApiError(422, "error.unknown_rule", rule=rule_id, known=", ".join(RULES))
     summary = _summary(store, invoice_id, scope)
     run_id = summary["run_id"]
     filters: dict[str, Any] = {
