@@ -119,3 +119,30 @@ def test_an_unknown_key_shows_itself_and_a_missing_parameter_stays_visible():
         _("finding.Q1", billed_quantity="9")
         == "计费 9 {unit}，计量 {metered_quantity} {unit}：多收"
     )
+
+
+def test_candidate_evidence_reads_in_both_languages():
+    from cloudtally.i18n.candidates import explain
+
+    right = {
+        "kind": "rightsizing",
+        "evidence": {
+            "window_start": "2023-10-01", "window_end": "2024-01-01", "cpu_day": 7.5,
+            "mem_day": 12.25, "current_vcpu": 8, "current_mem_gb": "32", "target_vcpu": 2,
+            "target_mem_gb": "8",
+            "method_rule": {"percentile": 95, "target_utilization": "0.6", "mem_step_gb": "1",
+                            "min_vcpu": 1, "min_mem_gb": "1"},
+        },
+    }  # fmt: skip
+    figures = {"cpu_avg": 1.2, "cpu_max": 4.5, "mem_avg": 3.0, "mem_max": 6.5, "coverage": 0.98}
+    window = {"window_start": "2024-01-01", "window_end": "2024-01-15"}
+    idle = {"kind": "idle", "evidence": {**window, **figures}}
+    disk = {"kind": "storage_idle", "evidence": {"tier": "archive", "size_gb": "500",
+            "months": [{}, {}]}}  # fmt: skip
+    for c in (right, idle, disk):
+        en, zh = explain(c, "en"), explain(c, "zh")
+        assert en and zh and "{" not in en + zh
+        assert sorted(digits(en)) == sorted(digits(zh)), (en, zh)
+        assert not english_sentences(zh), zh
+    assert "工作时间 p95 实际用量 ÷ 0.6" in explain(right, "zh")
+    assert explain(disk, "zh") == "500 GB 归档存储连续 2 个月使用率低于阈值"

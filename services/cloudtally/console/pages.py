@@ -25,6 +25,7 @@ from cloudtally.billing.statements import budget_status, lines, statement
 from cloudtally.console.app import CtxDep, csv_download, router
 from cloudtally.core.idle import UnitPrices, VmWindowStats, month_start
 from cloudtally.core.statements import month_bounds
+from cloudtally.i18n.candidates import explain as explain_candidate
 from cloudtally.queries.inventory import get_vm, list_vms
 from cloudtally.queries.search import search
 from cloudtally.rounds import store as rounds
@@ -104,6 +105,9 @@ def _candidates(
     )  # fmt: skip
     storage = find_storage_idle(ctx.store, as_of, policy=util, bureau_scope=ctx.scope,
                                 filters=filters, limit=limit)  # fmt: skip
+    for found in (idle, right, storage):  # the evidence in the reader's words
+        for c in found["items"]:
+            c["explanation"] = explain_candidate(c, ctx.lang)
     return {"idle": idle, "rightsizing": right, "storage_idle": storage, "window_from": d0,
             "as_of": as_of}  # fmt: skip
 

@@ -49,6 +49,7 @@ from cloudtally.core.access import Principal
 from cloudtally.core.idle import UnitPrices, VmWindowStats, month_start, review_quarter
 from cloudtally.core.policy import Policy
 from cloudtally.core.savings import annual_prices as pool_annual_prices
+from cloudtally.i18n.candidates import explain as explain_candidate
 from cloudtally.store import Store
 
 router = APIRouter(prefix="/api/v1/utilization", tags=["utilization"], responses=AUTH_RESPONSES)
@@ -75,7 +76,7 @@ KPI_COLUMNS = [
 ]  # fmt: skip
 CANDIDATE_COLUMNS = [
     "kind", "vm_id", "disk_id", "bureau", "system", "pool", "provider", "freed_vcpu",
-    "freed_mem_gb", "freed_storage_gb", "savings_year", "evidence",
+    "freed_mem_gb", "freed_storage_gb", "savings_year", "explanation", "evidence",
 ]  # fmt: skip
 
 # Shared query parameters (documented once).
@@ -215,6 +216,8 @@ def get_pool_kpis(
 def _candidates(
     res: dict[str, Any], page: Any, fmt: str, lang: str, name: str, **extra: Any
 ) -> Response:
+    for c in res["items"]:  # the evidence in the caller's words
+        c["explanation"] = explain_candidate(c, lang)
     if fmt != "json":
         return _export(res["items"], CANDIDATE_COLUMNS, fmt, lang, name, res["total"])
     body = page.envelope(res["total"], res["items"])
