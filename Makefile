@@ -51,8 +51,9 @@ fmt: install
 # each language's .po (translate them there), check every key has every language, compile.
 I18N := services/cloudtally/i18n
 i18n: install
-	$(BIN)/pybabel extract -F $(I18N)/babel.cfg -k N_ -k _ -k t -o $(VENV)/cloudtally.pot services/cloudtally
-	$(BIN)/python -m cloudtally.i18n.check --pot $(VENV)/cloudtally.pot
+	$(BIN)/pybabel extract -F $(I18N)/babel-python.cfg -k N_ -k _ -o $(VENV)/i18n-py.pot services/cloudtally
+	$(BIN)/pybabel extract -F $(I18N)/babel-templates.cfg -k t -o $(VENV)/i18n-html.pot services/cloudtally
+	$(BIN)/python -m cloudtally.i18n.check --pot $(VENV)/i18n-py.pot --pot $(VENV)/i18n-html.pot
 	$(BIN)/pybabel compile -d $(I18N)/locale -D cloudtally --statistics
 
 up: install tools

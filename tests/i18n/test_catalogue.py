@@ -146,3 +146,25 @@ def test_candidate_evidence_reads_in_both_languages():
         assert not english_sentences(zh), zh
     assert "工作时间 p95 实际用量 ÷ 0.6" in explain(right, "zh")
     assert explain(disk, "zh") == "500 GB 归档存储连续 2 个月使用率低于阈值"
+
+
+def test_alert_rules_carry_both_languages_from_the_catalogue():
+    """alerts.yml holds the catalogue's texts: English as summary/description, Chinese as
+    summary_zh/description_zh (python -m cloudtally.i18n.alerts writes them); promtool's
+    rule tests (deploy/prometheus/tests) check both render with the same values."""
+    import yaml
+
+    from cloudtally.i18n.alerts import RULES_FILE, synced
+
+    text = RULES_FILE.read_text(encoding="utf-8")
+    assert synced(text) == text, "run: python -m cloudtally.i18n.alerts"
+    en, zh = keys("en"), keys("zh")
+    rules = [r for g in yaml.safe_load(text)["groups"] for r in g["rules"] if "alert" in r]
+    assert rules
+    for r in rules:
+        a, name = r["annotations"], r["alert"]
+        assert a["summary"] == en[f"alert.{name}.summary"]
+        assert a["description"] == en[f"alert.{name}.description"]
+        assert a["summary_zh"] == zh[f"alert.{name}.summary"]
+        assert a["description_zh"] == zh[f"alert.{name}.description"]
+        assert not english_sentences(re.sub(r"\{\{.*?\}\}", "", a["summary_zh"]))

@@ -76,10 +76,10 @@ def merge(pot: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--pot", type=Path, help="template from pybabel extract")
+    ap.add_argument("--pot", type=Path, action="append", help="template(s) from pybabel extract")
     args = ap.parse_args(argv)
-    if args.pot:
-        print(f"{merge(args.pot)} new key(s) added to the catalogues")
+    for pot in args.pot or []:
+        print(f"{pot}: {merge(pot)} new key(s) added to the catalogues")
     gaps = problems()
     for g in gaps:
         print(g)
