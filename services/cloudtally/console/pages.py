@@ -26,6 +26,7 @@ from cloudtally.console.app import CtxDep, csv_download, router
 from cloudtally.core.idle import UnitPrices, VmWindowStats, month_start
 from cloudtally.core.statements import month_bounds
 from cloudtally.i18n.candidates import explain as explain_candidate
+from cloudtally.i18n.findings import render_row
 from cloudtally.queries.inventory import get_vm, list_vms
 from cloudtally.queries.search import search
 from cloudtally.rounds import store as rounds
@@ -343,6 +344,8 @@ def invoice_page(
         ctx.store, invoice_id, rule_id=rule or None, pool=pool or None, bureau=bureau or None,
         min_abs_amount=minimum, limit=500,
     )  # fmt: skip
+    for f in found:  # the finding's sentence in the reader's language
+        f["message"] = render_row(f, ctx.lang)
     groups = summary.get("by_group") or []
     return ctx.render(
         "invoice.html", inv=summary, findings=found, rule=rule or "", pool=pool or "",
@@ -376,7 +379,9 @@ def dispute(ctx: CtxDep, provider: str) -> Response:
             counted = rule is None or rule.counted == "over_under"
             if counted and f["amount_at_stake"] > 0:
                 evidence = json.dumps(f["evidence"], ensure_ascii=False)
-                rows.append({**f, "invoice_id": i["invoice_id"], "evidence": evidence})
+                said = render_row(f, ctx.lang)
+                rows.append({**f, "invoice_id": i["invoice_id"], "evidence": evidence,
+                             "message": said})  # fmt: skip
     return csv_download(DISPUTE_KEYS, rows, f"dispute-{provider}")
 
 
