@@ -49,6 +49,7 @@ from cloudtally.core.access import Principal
 from cloudtally.core.idle import UnitPrices, VmWindowStats, month_start, review_quarter
 from cloudtally.core.policy import Policy
 from cloudtally.core.savings import annual_prices as pool_annual_prices
+from cloudtally.i18n import translate
 from cloudtally.i18n.candidates import explain as explain_candidate
 from cloudtally.store import Store
 
@@ -382,11 +383,8 @@ def get_rightsizing(
         if item["vm_id"] in unpriced:
             item["savings_year"] = None
             ev["unit_prices_year"] = None
-            ev["price_basis"] = f"no price for pool {item['pool']!r} in the tariff on {last}"
+            ev["price_basis"] = translate(lang)("candidate.no_price", pool=item["pool"], day=last)
         else:
-            ev["price_basis"] = (
-                f"tariff {tariff}: catalog price × tender discount, per year "
-                "(8760 h; monthly price ÷ hours_per_month)"
-            )
+            ev["price_basis"] = translate(lang)("candidate.price_basis", tariff=tariff)
     res["items"] = res["items"][page.offset : page.offset + page.limit]
     return _candidates(res, page, fmt, lang, f"rightsizing-{d0}-{d1}")
