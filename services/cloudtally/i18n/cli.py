@@ -14,6 +14,10 @@ def localise_help(app: Any, lang: str | None = None, prefix: str = "cli.") -> No
     """Set every command's and group's help of a Typer ``app`` from the catalogue (a key the
     catalogue lacks keeps the docstring)."""
     lang = lang or cli_lang()
+    if prefix == "cli.":
+        text = gettext("cli", lang)
+        if text != "cli":
+            app.info.help = text
     for cmd in app.registered_commands:
         name = cmd.name or cmd.callback.__name__.strip("_").replace("_", "-")
         text = gettext(f"{prefix}{name}", lang)
