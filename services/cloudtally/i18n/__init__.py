@@ -65,6 +65,9 @@ def _compile(po: Path, mo: Path) -> bytes:
 
 def catalogue(lang: str) -> _gettext.NullTranslations:
     """The compiled catalogue of ``lang`` ('zh' or 'en'), loaded once per process."""
+    hit = _cache.get(lang)  # the common case: 'zh' / 'en' already loaded
+    if hit is not None:
+        return hit
     lang = normalise(lang) or DEFAULT_API_LANG
     hit = _cache.get(lang)
     if hit is not None:
