@@ -17,6 +17,7 @@ from openpyxl import load_workbook
 
 from tests.api import fleet
 from tests.api.fleet import Api
+from tests.i18n.english import english_sentences
 
 seeded = fleet.seeded  # the module-scoped seeded API fixture
 
@@ -115,6 +116,7 @@ def test_statement_exports_parse_back(seeded: Api) -> None:
     assert r.status_code == 200 and r.content.startswith(b"\xef\xbb\xbf")
     rows = read_csv(r.text)
     assert rows[0] == ["使用单位", "明细条数", "目录价金额", "折扣后金额", "调整后金额"]
+    assert not [c for row in rows for c in row if english_sentences(c)]  # docs/i18n.md
     assert [(x[0], D(x[4])) for x in rows[1:3]] == [
         (x["bureau"], D(x["after_cut"])) for x in s["rows"]
     ]
