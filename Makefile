@@ -14,7 +14,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv install system-deps tools test lint fmt up bench bench-all soak clean
+.PHONY: help venv install system-deps tools test lint fmt up bench bench-all soak clean i18n
 
 help:
 	@sed -n '2,8p' Makefile | sed 's/^# *//'
@@ -46,6 +46,15 @@ lint: install
 fmt: install
 	$(BIN)/ruff check --fix services tests loadtest
 	$(BIN)/ruff format services tests loadtest
+
+# The message catalogue (docs/i18n.md): extract the keys marked in code, add new ones to
+# each language's .po (translate them there), check every key has every language, compile.
+I18N := services/cloudtally/i18n
+i18n: install
+	$(BIN)/pybabel extract -F $(I18N)/babel-python.cfg -k N_ -k _ -o $(VENV)/i18n-py.pot services/cloudtally
+	$(BIN)/pybabel extract -F $(I18N)/babel-templates.cfg -k t -o $(VENV)/i18n-html.pot services/cloudtally
+	$(BIN)/python -m cloudtally.i18n.check --pot $(VENV)/i18n-py.pot --pot $(VENV)/i18n-html.pot
+	$(BIN)/pybabel compile -d $(I18N)/locale -D cloudtally --statistics
 
 up: install tools
 	$(BIN)/cloudtally up

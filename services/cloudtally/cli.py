@@ -50,9 +50,10 @@ def migrate(verbose: Verbose = False) -> None:
     s = get_settings()
     with open_store(s.resolved_store_url, s.database) as store:
         ran = run(store)
-    typer.echo(
-        f"applied {len(ran)} migration(s)" + "".join(f"\n  {m.version:04d}_{m.name}" for m in ran)
-    )
+    from cloudtally.i18n import cli_lang, translate
+
+    said = translate(cli_lang())("cli.out.migrations", n=len(ran))
+    typer.echo(said + "".join(f"\n  {m.version:04d}_{m.name}" for m in ran))
 
 
 @app.command()
@@ -195,6 +196,35 @@ def _mount_subapps() -> None:
 
 
 _mount_subapps()
+
+
+@app.callback()
+def _language(
+    lang: Annotated[
+        str | None,
+        typer.Option(
+            "--lang", help="zh | en: what commands print (default CLOUDTALLY_LANG, else zh)"
+        ),
+    ] = None,
+) -> None:
+    """The one catalogue decides every text (cloudtally.i18n); --lang sets it for the run."""
+    if lang:
+        import os
+
+        from cloudtally.i18n import normalise
+
+        if not normalise(lang):
+            raise typer.BadParameter("expected zh or en", param_hint="--lang")
+        os.environ["CLOUDTALLY_LANG"] = normalise(lang)
+
+
+def _localise() -> None:
+    from cloudtally.i18n.cli import localise_help
+
+    localise_help(app)
+
+
+_localise()
 
 
 def main() -> None:

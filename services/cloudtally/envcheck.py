@@ -29,6 +29,7 @@ OTHER_VARIABLES = frozenset(
         "CLOUDTALLY_INVOICE_MAX_SHARED_STRINGS_BYTES",
         "CLOUDTALLY_INVOICE_MAX_UNCOMPRESSED_BYTES",
         "CLOUDTALLY_API_TOKEN",  # a collector's API token in embedded mode (storeview)
+        "CLOUDTALLY_LANG",  # the CLI's language (cloudtally.i18n.cli_lang; docs/i18n.md)
     }
 )
 # Names that older docs used, mapped to the setting that does the job.

@@ -17,6 +17,7 @@ from openpyxl import load_workbook
 
 from tests.api import fleet
 from tests.api.fleet import Api
+from tests.i18n.english import english_sentences
 
 seeded = fleet.seeded  # the module-scoped seeded API fixture
 
@@ -115,21 +116,24 @@ def test_statement_exports_parse_back(seeded: Api) -> None:
     assert r.status_code == 200 and r.content.startswith(b"\xef\xbb\xbf")
     rows = read_csv(r.text)
     assert rows[0] == ["使用单位", "明细条数", "目录价金额", "折扣后金额", "调整后金额"]
+    assert not [c for row in rows for c in row if english_sentences(c)]  # docs/i18n.md
     assert [(x[0], D(x[4])) for x in rows[1:3]] == [
         (x["bureau"], D(x["after_cut"])) for x in s["rows"]
     ]
-    assert rows[-2][0] == "TOTAL" and D(rows[-2][-1]) == D(s["total"])
+    assert rows[-2][0] == "合计" and D(rows[-2][-1]) == D(s["total"])
     # The last row anchors the statement in the audit ledger (docs/audit.md).
-    assert rows[-1][0] == "LEDGER HEAD" and s["ledger_head"] in rows[-1][1]
+    assert rows[-1][0] == "审计账本链头" and s["ledger_head"] in rows[-1][1]
+    en = read_csv(seeded.get(f"{B}/statements", by="bureau", format="csv", lang="en", **OCT).text)
+    assert en[0][0] == "bureau" and en[-2][0] == "TOTAL" and en[-1][0] == "LEDGER HEAD"
     x = seeded.get(f"{B}/statements", by="provider", format="xlsx", lang="zh", **OCT)
     assert x.headers["content-type"].startswith("application/vnd.openxmlformats")
     ws = load_workbook(io.BytesIO(x.content)).active
     sheet = [list(row) for row in ws.iter_rows(values_only=True)]
     assert sheet[0] == ["云服务商", "明细条数", "目录价金额", "折扣后金额", "调整后金额"]
     total_row = sheet[-2]
-    assert sheet[-1][0] == "LEDGER HEAD"
+    assert sheet[-1][0] == "审计账本链头"
     prov = seeded.get(f"{B}/statements", by="provider", **OCT).json()
-    assert total_row[0] == "TOTAL" and D(str(total_row[-1])) == D(prov["total"])
+    assert total_row[0] == "合计" and D(str(total_row[-1])) == D(prov["total"])
     body = sheet[1 : 1 + len(prov["rows"])]
     assert sum(D(str(v[-1])) for v in body) == D(prov["lines_total"])
     # every bill line as XLSX: the money column sums back to the total, to the fen
@@ -141,7 +145,9 @@ def test_statement_exports_parse_back(seeded: Api) -> None:
     col = sheet[0].index("调整后金额")
     assert {"虚拟机", "使用单位", "资源池", "云服务商", "单价", "资费版本"} <= set(sheet[0])
     assert sum(D(str(r[col])) for r in sheet[1:]) == D(prov["lines_total"])
-    lc = read_csv(seeded.get(f"{B}/lines", "bureau:health", format="csv", limit=1000, **OCT).text)
+    lc = read_csv(
+        seeded.get(f"{B}/lines", "bureau:health", format="csv", lang="en", limit=1000, **OCT).text
+    )
     assert len(lc) == 1 + 126 and {r[lc[0].index("bureau")] for r in lc[1:]} == {"health"}
 
 

@@ -140,7 +140,9 @@ def test_clean_and_planted_invoices_through_the_api(api, store) -> None:
 
     # exports parse back
     r = client.get(
-        f"/api/v1/invoices/{inv}/findings", params={"format": "csv"}, headers=auth(admin)
+        f"/api/v1/invoices/{inv}/findings",
+        params={"format": "csv", "lang": "en"},
+        headers=auth(admin),
     )
     assert r.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))

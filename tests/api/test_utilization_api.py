@@ -89,11 +89,16 @@ def test_csv_export_with_chinese_headers(seeded: Api) -> None:
     night = body[[row[0] for row in body].index("health-nightbatch")]
     assert float(night[header.index("CPU夜间利用率(%)")]) == pytest.approx(15.0)
     assert night[header.index("夜间负载偏高")] == "true"
-    en = read_csv(seeded.get(U, level="bureau", format="csv", **PERIOD).text)
+    en = read_csv(seeded.get(U, level="bureau", format="csv", lang="en", **PERIOD).text)
     assert en[0][:3] == ["bureau", "day_from", "day_to"] and len(en) == 3
     # an empty export still has its header row
-    empty = read_csv(seeded.get(U, level="vm", format="csv", vm_id="none", **PERIOD).text)
+    empty = read_csv(
+        seeded.get(U, level="vm", format="csv", lang="en", vm_id="none", **PERIOD).text
+    )
     assert len(empty) == 1 and empty[0][0] == "vm_id"
+    # exports are Chinese unless asked otherwise (docs/i18n.md)
+    default = read_csv(seeded.get(U, level="bureau", format="csv", **PERIOD).text)
+    assert default[0][:3] == ["使用单位", "起始日期", "截止日期(不含)"]
 
 
 def test_pool_kpis_with_scores(seeded: Api) -> None:
@@ -182,7 +187,9 @@ def test_rightsizing_with_savings_at_the_pool_price(seeded: Api) -> None:
     assert Decimal(own["totals"]["savings_year"]) == Decimal("8565.33")
     # the default review period is the last complete quarter: no planted data there
     assert seeded.get(f"{U}/candidates/rightsizing", quarter="2023-Q3").json()["total"] == 0
-    rows = read_csv(seeded.get(f"{U}/candidates/rightsizing", format="csv", **PERIOD).text)
+    rows = read_csv(
+        seeded.get(f"{U}/candidates/rightsizing", format="csv", lang="en", **PERIOD).text
+    )
     assert rows[0][:2] == ["kind", "vm_id"] and [r[1] for r in rows[1:]] == [
         c["vm_id"] for c in body["items"]
     ]

@@ -65,10 +65,12 @@ def test_rate_close_and_export(cli_env: Path, server_store: Store, tmp_path: Pat
     lines = res.output.strip().splitlines()
     assert lines[0] == "使用单位,明细条数,目录价金额,折扣后金额,调整后金额"
     assert lines[1].startswith("b1,12,") and lines[1].endswith(",38.16")
-    assert lines[-2] == "TOTAL,16,,,38.59"  # 41.23 − 1.74 − 0.90
-    assert lines[-1].startswith("LEDGER HEAD,") and "(issued revision 0)" in lines[-1]
+    assert lines[-2] == "合计,16,,,38.59"  # 41.23 − 1.74 − 0.90
+    assert lines[-1].startswith("审计账本链头,") and "（已出具第 0 版）" in lines[-1]
     out = tmp_path / "s.xlsx"
-    res = runner.invoke(app, ["statement", "--fy", "2023", "--format", "xlsx", "--out", str(out)])
+    res = runner.invoke(
+        app, ["statement", "--fy", "2023", "--format", "xlsx", "--out", str(out), "--lang", "en"]
+    )
     assert res.exit_code == 0, res.output
     ws = load_workbook(io.BytesIO(out.read_bytes())).active
     assert [c.value for c in ws[1]] == ["provider", "lines", "list_amount", "after_discount",

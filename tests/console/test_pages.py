@@ -42,7 +42,7 @@ def test_admin_sees_every_page_with_data_accessibly(signed_in, console) -> None:
                                 for v in bad]  # fmt: skip
         text = s.page.inner_text("main")
         if name == "bills":  # statement → system → VM → lines with the derivation sentence
-            assert "health-idle" in text and "tender discount" in text, text[:3000]
+            assert "health-idle" in text and "中标折扣" in text, text[:3000]  # zh derivation
         if name == "candidates":
             for vm in ("edu-idle", "health-idle", "health-oversized", "edu-cold"):
                 assert vm in text, (vm, text[:3000])

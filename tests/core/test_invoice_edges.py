@@ -24,10 +24,12 @@ from cloudtally.core.units import basis_of
 from cloudtally.core.verification import (
     Adjustment,
     ExpectedCharge,
+    Finding,
     VerificationPolicy,
     VmLifecycle,
     verify,
 )
+from cloudtally.i18n.findings import render
 
 SH = ZoneInfo("Asia/Shanghai")
 JAN = (dt.datetime(2024, 1, 1, tzinfo=SH), dt.datetime(2024, 2, 1, tzinfo=SH))
@@ -63,6 +65,12 @@ MAPPING = {
     "resource_types": {"云主机CPU": "vcpu", "云主机内存": "memory", "云硬盘": "storage_standard"},
     "bureaus": {"市场监督管理局": "bureau-1"},
 }
+
+
+def said(f: Finding, lang: str = "en") -> str:
+    """The finding's sentence as a reader sees it (rendered from its evidence)."""
+    return render(f.rule_id, f.evidence, lang, stored_id=f.message_id,
+                  resource_id=f.resource_id, resource_type=f.resource_type)  # fmt: skip
 
 
 def monthly(vm: str, rtype: str, unit_hours: str, price: str, bureau="bureau-1") -> ExpectedCharge:
@@ -149,7 +157,8 @@ def test_findings_speak_the_invoices_unit():
     res = verify(lines, FLEET, JAN, provider="p2")
     [q1] = res.findings
     assert q1.rule_id == "Q1"
-    assert q1.message == "billed 6696 核时, metered 5952 核时"
+    assert said(q1) == "billed 6696 核时, metered 5952 核时"
+    assert said(q1, "zh") == "计费 6696 核时，计量 5952 核时：多收"
     assert q1.evidence["unit"] == "核时"
     assert q1.evidence["billed_quantity"] == "6696" and q1.evidence["metered_quantity"] == "5952"
     assert q1.evidence["catalog_unit"] == "vCPU-month"
@@ -223,7 +232,7 @@ def test_wrong_contracted_cost_is_one_finding_with_its_stake():
     assert [(f.rule_id, f.amount_at_stake) for f in res.findings] == [("A1", D("10.00"))]
     a1 = res.findings[0]
     assert a1.evidence["quantity_x_contracted_unit_price"] == "40.92"
-    assert "contracted cost 50.92 is not quantity × contracted unit price = 40.92" in a1.message
+    assert "contracted cost 50.92 is not quantity × contracted unit price = 40.92" in said(a1)
     assert res.over_total == D("10.00")
 
 
@@ -303,5 +312,5 @@ def test_deletion_inside_the_period_names_the_partial_hour_rule():
     pol = VerificationPolicy(partial_hours="started_hour")
     [b2] = verify(lines, [e], JAN, provider="p2", policy=pol).findings
     assert b2.rule_id == "B2" and b2.evidence["partial_hours"] == "started_hour"
-    assert b2.message.startswith("billed 1488 核·时 but the VM was deleted at 2024-01-16T02:20:00Z")
+    assert said(b2).startswith("billed 1488 核·时 but the VM was deleted at 2024-01-16 10:20")
     assert b2.evidence["metered_quantity"] == "727"

@@ -10,6 +10,7 @@ from cloudtally.invoices.cli import app
 def test_cli_generate_import_findings(tmp_path, monkeypatch, chdb_url):
     monkeypatch.setenv("CLOUDTALLY_STORE_URL", chdb_url)
     monkeypatch.setenv("CLOUDTALLY_DATABASE", "cli_invoices")
+    monkeypatch.setenv("CLOUDTALLY_LANG", "en")  # the English words this test reads
     from cloudtally.settings import get_settings
 
     get_settings.cache_clear()
@@ -28,6 +29,9 @@ def test_cli_generate_import_findings(tmp_path, monkeypatch, chdb_url):
     out = r.invoke(app, ["findings", invoice_id, "--format", "html", "--out", str(html)])
     assert out.exit_code == 0, out.output
     assert "未知资源计费" in html.read_text(encoding="utf-8")
+    monkeypatch.setenv("CLOUDTALLY_LANG", "zh")
+    out = r.invoke(app, ["findings", invoice_id])
+    assert "未计量已计费" in out.output and "多收" in out.output, out.output
     bad = tmp_path / "bad.csv"
     bad.write_text("资源ID,资源类型\nx,y\n", encoding="utf-8")
     out = r.invoke(app, ["import", str(bad), "--provider", "provider-a"])

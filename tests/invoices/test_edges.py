@@ -142,8 +142,8 @@ def test_second_provider_layout_end_to_end(store, tmp_path):
         ("V1", [7], D("55.00"), "resource type '网络带宽' is not one cloudtally meters; add it to "
          "the provider's alias map if it is"),
         ("B1", [8], D("22.00"), "resource 'eip-000009' is not in the inventory: nothing was metered"),
-        ("M1", [], D("-40.92"), "103.333333 GB-month of storage_standard metered but not on the invoice"),
-        ("M1", [], D("-409.20"), "516.666667 GB-month of storage_performance metered but not on the invoice"),
+        ("M1", [], D("-40.92"), "103.333333 GB-month of standard storage metered but not on the invoice"),
+        ("M1", [], D("-409.20"), "516.666667 GB-month of performance storage metered but not on the invoice"),
     ]  # fmt: skip
     s = inv_store.summary(store, bad.invoice_id)
     assert (s["over_total"], s["under_total"], s["unverified_total"]) == (

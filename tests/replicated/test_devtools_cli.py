@@ -49,7 +49,7 @@ def test_cloudtally_migrate_on_the_replicated_url(replicated_cluster, test_id: s
         "CLOUDTALLY_STORE_URL": replicated_cluster.url(db),
     }
     done = subprocess.run(
-        [sys.executable, "-m", "cloudtally.cli", "migrate"],
+        [sys.executable, "-m", "cloudtally.cli", "--lang", "en", "migrate"],
         env=env, check=True, capture_output=True, text=True, timeout=180,
     )  # fmt: skip
     assert f"applied {len(available())} migration(s)" in done.stdout

@@ -963,6 +963,27 @@ def render_labels(template: str, labels: dict[str, str]) -> str:
     return out
 
 
+_EXPR = re.compile(r"\{\{.*?\}\}(?:.*?\{\{\s*end\s*\}\})?")
+
+
+def render_like(template: str, rendered: str, other: str) -> str:
+    """``other`` (the same alert's summary in another language, with the same template
+    expressions) rendered with the values that ``template`` shows in ``rendered``."""
+    exprs = _EXPR.findall(template)
+    pattern = "".join(
+        re.escape(part) + ("(.+?)" if i < len(exprs) else "")
+        for i, part in enumerate(_EXPR.split(template))
+    )
+    m = re.fullmatch(pattern, rendered)
+    if m is None:
+        raise ValueError(f"{rendered!r} is not a rendering of {template!r}")
+    values = dict(zip(exprs, m.groups(), strict=True))
+    out = _EXPR.sub(lambda x: values[x.group(0)], other)
+    if "{{" in out:
+        raise ValueError(f"{other!r} uses an expression its English text does not")
+    return out
+
+
 def build() -> str:
     alerts = load_alerts()
     tests = []
@@ -973,11 +994,16 @@ def build() -> str:
             exp = []
             for e in expected:
                 labels = {**e["labels"], **rule["labels"]}
+                a = rule["annotations"]
                 ann = {
                     "summary": e["summary"],
-                    "description": render_labels(rule["annotations"]["description"], labels),
-                    "runbook_url": rule["annotations"]["runbook_url"],
+                    "description": render_labels(a["description"], labels),
+                    "runbook_url": a["runbook_url"],
                 }
+                if "summary_zh" in a:  # the same values, rendered into the Chinese template
+                    ann["summary_zh"] = render_like(a["summary"], e["summary"], a["summary_zh"])
+                if "description_zh" in a:
+                    ann["description_zh"] = render_labels(a["description_zh"], labels)
                 exp.append({"exp_labels": labels, "exp_annotations": ann})
             checks.append({"eval_time": eval_time, "alertname": name, "exp_alerts": exp})
         tests.append(

@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from cloudtally.api.errors import ApiError
 from cloudtally.core.access import Principal, TokenEntry, authenticate, hash_token
 from cloudtally.metrics import TOKENS_FILE_ERRORS, TOKENS_FILE_LOADED, TOKENS_FILE_VALID
 
@@ -145,15 +146,17 @@ def current_principal(
         signed_in = session_principal(request)
         if signed_in is not None:
             return signed_in[1]
-        raise HTTPException(
+        raise ApiError(
             status.HTTP_401_UNAUTHORIZED,
-            "missing bearer token",
+            "error.missing_token",
             headers={"WWW-Authenticate": "Bearer"},
         )
     principal = authenticate(creds.credentials, current_tokens(settings))
     if principal is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "unknown token", headers={"WWW-Authenticate": "Bearer"}
+        raise ApiError(
+            status.HTTP_401_UNAUTHORIZED,
+            "error.unknown_token",
+            headers={"WWW-Authenticate": "Bearer"},
         )
     return principal
 
@@ -163,13 +166,13 @@ CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 def require_read_all(principal: CurrentPrincipal) -> Principal:
     if not principal.can_read_all:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "admin or auditor role required")
+        raise ApiError(status.HTTP_403_FORBIDDEN, "error.read_all_role")
     return principal
 
 
 def require_admin(principal: CurrentPrincipal) -> Principal:
     if not principal.can_write:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "admin role required")
+        raise ApiError(status.HTTP_403_FORBIDDEN, "error.admin_role")
     return principal
 
 

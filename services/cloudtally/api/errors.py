@@ -1,7 +1,8 @@
 """One error shape for every answer that is not a success, declared in the OpenAPI.
 
 Every 4xx/5xx body is ``{"detail": "<one sentence>", "errors": [{loc, msg, type}]}``:
-``detail`` is always a string a person can read; ``errors`` lists the fields at
+``detail`` is always a string a person can read (from the message catalogue, in the
+caller's language: :class:`ApiError`); ``errors`` lists the fields at
 fault (empty when the error is not about a field). Validation errors are 422,
 a body that is not JSON at all is 400, and both are answered only after the
 caller has been authenticated and authorised for the route: an anonymous or
@@ -21,6 +22,18 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cloudtally.api.responses import ExactJSONResponse
+from cloudtally.i18n import translate
+
+
+class ApiError(HTTPException):
+    """An HTTP error whose ``detail`` is a catalogue sentence (``error.<name>``), told in
+    the caller's language (``lang=`` or ``Accept-Language``; English by default)."""
+
+    def __init__(
+        self, status_code: int, key: str, headers: dict[str, str] | None = None, **params: Any
+    ) -> None:
+        super().__init__(status_code, translate("en")(key, **params), headers=headers)
+        self.key, self.params = key, params
 
 
 class ErrorItem(BaseModel):
@@ -69,6 +82,10 @@ def _flatten(detail: Any, loc: tuple[str | int, ...] = ()) -> Iterator[dict[str,
 async def _http_error(request: Request, exc: Exception) -> ExactJSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail
+    if isinstance(exc, ApiError):
+        from cloudtally.api.lang import lang_of
+
+        detail = translate(lang_of(request))(exc.key, **exc.params)
     if isinstance(detail, str):
         return error_response(exc.status_code, detail, headers=exc.headers)
     items = list(_flatten(detail))

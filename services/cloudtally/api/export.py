@@ -1,9 +1,9 @@
 """CSV and XLSX responses for the API's tables, with English or Chinese column headers.
 
 Column keys are the JSON field names (nested fields flattened with ``_``), so a
-CSV column means exactly what the JSON field means. Chinese headers reuse the
-billing export's vocabulary (:data:`cloudtally.billing.statements.HEADERS_ZH`:
-使用单位, 资源池, 云服务商, 金额 …) so the CLI and the API write the same words.
+CSV column means exactly what the JSON field means. Chinese headers come from
+the one catalogue (``col.<key>``: 使用单位, 资源池, 云服务商, 金额 …), so the CLI and the
+API write the same words.
 Money stays exact: CSV cells are the Decimal's own digits; XLSX cells are
 numbers written from the Decimal with a two-decimal format. Text never runs as
 a formula (:mod:`cloudtally.core.cells`).
@@ -25,6 +25,7 @@ from fastapi.responses import Response
 
 from cloudtally.billing.statements import HEADERS_ZH as BILLING_HEADERS_ZH
 from cloudtally.core.cells import neutralise
+from cloudtally.i18n.headers import column_headers
 from cloudtally.sheets import text_cells, xlsx_text
 
 Lang = Literal["en", "zh"]
@@ -35,53 +36,8 @@ FORMAT_DOC = "json (default), csv (UTF-8 with BOM, header row) or xlsx"
 LANG_DOC = "column headers of CSV/XLSX exports: en (field names) or zh (Chinese)"
 LangQuery = Query(description=LANG_DOC)
 
-HEADERS_ZH: dict[str, str] = {
-    **BILLING_HEADERS_ZH,
-    "vms": "虚拟机数",
-    "vcpu": "vCPU数",
-    "mem_gb": "内存(GB)",
-    "day_from": "起始日期",
-    "day_to": "截止日期(不含)",
-    "cpu_day": "CPU日间利用率(%)",
-    "cpu_all": "CPU全天利用率(%)",
-    "cpu_night": "CPU夜间利用率(%)",
-    "mem_day": "内存日间利用率(%)",
-    "mem_all": "内存全天利用率(%)",
-    "mem_night": "内存夜间利用率(%)",
-    "night_heavy": "夜间负载偏高",
-    "samples": "采样数",
-    "coverage": "采样覆盖率",
-    "day_coverage": "日间采样覆盖率",
-    "vcpu_hours": "vCPU小时",
-    "mem_gb_hours": "内存GB小时",
-    "cpu_pct": "CPU利用率(%)",
-    "mem_pct": "内存利用率(%)",
-    "storage_pct": "存储利用率(%)",
-    "utilization_pct": "资源池利用率(%)",
-    "points_2": "2分制得分",
-    "points_10": "10分制得分",
-    "no_data": "无数据",
-    "disk_id": "磁盘",
-    "freed_vcpu": "可释放vCPU",
-    "freed_mem_gb": "可释放内存(GB)",
-    "freed_storage_gb": "可释放存储(GB)",
-    "savings_year": "年节约金额",
-    "evidence": "依据",
-    "hours": "计费小时",
-    "unmetered_hours": "未计量小时",
-    "month_provisional": "月度暂估",
-    "calendar_provisional": "日历暂估",
-    "provisional_lines": "暂估明细条数",
-    "run_id": "计费批次",
-    "budget": "预算",
-    "accrued": "已发生金额",
-    "forecast": "年末预测",
-    "remaining": "预算余额",
-    "scope": "范围",
-    "fiscal_year": "财年",
-    "days_elapsed": "已过天数",
-    "days_in_year": "全年天数",
-}
+# Column headers come from the catalogue (``col.<key>``); this holds any not yet in it.
+HEADERS_ZH: dict[str, str] = {**BILLING_HEADERS_ZH}
 
 AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "missing or unknown bearer token"},
@@ -104,7 +60,7 @@ MEDIA = {
 
 
 def header_names(keys: Sequence[str], lang: str) -> list[str]:
-    return [HEADERS_ZH.get(k, k) if lang == "zh" else k for k in keys]
+    return column_headers(keys, lang, HEADERS_ZH)
 
 
 def flatten(item: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

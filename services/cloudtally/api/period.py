@@ -7,8 +7,9 @@ import datetime as dt
 import re
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 
+from cloudtally.api.errors import ApiError
 from cloudtally.core.access import Principal
 from cloudtally.core.idle import month_start
 from cloudtally.core.policy import Policy, PolicyError, Version
@@ -23,7 +24,7 @@ def current_policy(request: Request) -> Policy:
     try:
         return load_current_policy(request.app.state.settings.policy_file)
     except (OSError, PolicyError) as exc:
-        raise HTTPException(503, f"policy file unusable: {exc}") from None
+        raise ApiError(503, "error.policy_unusable", reason=str(exc)) from None
 
 
 PolicyDep = Annotated[Policy, Depends(current_policy)]
@@ -50,14 +51,14 @@ _QUARTER = re.compile(r"^(\d{4})-?Q([1-4])$", re.IGNORECASE)
 def parse_month(value: str, name: str = "month") -> dt.date:
     m = _MONTH.match(value.strip())
     if not m or not 1 <= int(m.group(2)) <= 12:
-        raise HTTPException(422, f"{name}: expected YYYY-MM (e.g. 2023-10), got {value!r}")
+        raise ApiError(422, "error.bad_month", name=name, value=value)
     return dt.date(int(m.group(1)), int(m.group(2)), 1)
 
 
 def parse_quarter(value: str) -> tuple[dt.date, dt.date]:
     m = _QUARTER.match(value.strip())
     if not m:
-        raise HTTPException(422, f"quarter: expected YYYY-Qn (e.g. 2023-Q4), got {value!r}")
+        raise ApiError(422, "error.bad_quarter", value=value)
     first = dt.date(int(m.group(1)), 3 * int(m.group(2)) - 2, 1)
     return first, month_start(first, -3)
 
@@ -71,17 +72,17 @@ def day_range(
 ) -> tuple[dt.date, dt.date]:
     """[from, to) local days from ``month`` or ``day_from``/``day_to`` (exclusive end)."""
     if month is not None and (day_from is not None or day_to is not None):
-        raise HTTPException(422, "give month or day_from/day_to, not both")
+        raise ApiError(422, "error.month_or_days")
     if month is not None:
         return month_bounds(parse_month(month))
     if day_from is None and day_to is None:
         return default
     if day_from is None or day_to is None:
-        raise HTTPException(422, "day_from and day_to go together (day_to is exclusive)")
+        raise ApiError(422, "error.days_together")
     if day_to <= day_from:
-        raise HTTPException(422, f"day_to ({day_to}) must be after day_from ({day_from})")
+        raise ApiError(422, "error.days_order", day_from=day_from, day_to=day_to)
     if (day_to - day_from).days > max_days:
-        raise HTTPException(422, f"period too long: at most {max_days} days")
+        raise ApiError(422, "error.period_too_long", max_days=max_days)
     return day_from, day_to
 
 
@@ -90,4 +91,4 @@ def check_bureau(principal: Principal, bureau: str | None) -> None:
     so staff never mistake 'forbidden' for 'no data'."""
     scope = principal.scope
     if scope is not None and bureau is not None and bureau != scope:
-        raise HTTPException(403, "a bureau token reads its own bureau only")
+        raise ApiError(403, "error.own_bureau_only")

@@ -29,6 +29,7 @@ from cloudtally.audit.subjects import (
 from cloudtally.billing.rate import current_filter
 from cloudtally.core.hashchain import Part
 from cloudtally.core.statements import month_bounds
+from cloudtally.i18n import translate
 from cloudtally.store import Store
 
 ZERO = Decimal("0.00")
@@ -323,8 +324,15 @@ def issued_statement(store: Store, month: dt.date, *, bureau: str | None = None)
     }
 
 
-def ledger_row(keys: Sequence[str], head: str, issued: dict[str, Any] | None) -> list[Any]:
+def ledger_row(
+    keys: Sequence[str], head: str, issued: dict[str, Any] | None, lang: str = "en"
+) -> list[Any]:
     """The last row of an exported statement: the ledger head that anchors it."""
-    version = f"issued revision {issued['revision']}" if issued and issued["closed"] else "live"
-    row: list[Any] = ["LEDGER HEAD", f"{head or '(empty)'} ({version})"]
+    _ = translate(lang)
+    closed = issued and issued["closed"]
+    version = _("ledger.issued", revision=issued["revision"]) if closed else _("ledger.live")
+    row: list[Any] = [
+        _("ledger.head"),
+        _("ledger.row", head=head or _("ledger.empty"), version=version),
+    ]
     return row + [""] * (len(keys) - len(row))

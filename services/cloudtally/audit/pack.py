@@ -38,6 +38,7 @@ from cloudtally.audit.subjects import (
 from cloudtally.billing.rate import current_filter
 from cloudtally.core.hashchain import canonical_row, canonical_value
 from cloudtally.core.statements import month_bounds
+from cloudtally.i18n import translate
 from cloudtally.store import Store
 
 FORMAT = "cloudtally.evidence/1"
@@ -48,20 +49,20 @@ USAGE_COLUMNS = (
 )  # fmt: skip
 SAMPLE_COLUMNS = ("vm_id", "ts", "cpu_pct", "mem_pct", "source")
 ZERO = Decimal("0.00")
-README = """cloudtally evidence pack ({scope}, {month})
 
-What it proves: the bill lines in bill_lines.csv are the ones cloudtally issued for this
-month (ledger entry {seq}, chained to head {head}), and each line follows from the hourly
-rollups in usage_hourly.csv under the policy in policy.yaml.
 
-Verify it on any machine with Python 3.10+:
-
-    python3 -m venv venv
-    venv/bin/pip install -r requirements.txt
-    venv/bin/python verify_pack.py .
-
-Then compare the ledger head it prints with the one on the statement you hold.
-"""
+def readme(scope: dict[str, str], month: str, seq: str, head: str) -> str:
+    """The pack's README.txt: Chinese first, then English (the catalogue's pack.readme);
+    ``scope`` names its kind (bureau / provider / invoice) and id."""
+    parts = []
+    for lang in ("zh", "en"):
+        _ = translate(lang)
+        ((kind, ident),) = scope.items()
+        parts.append(
+            _("pack.readme", scope=_(f"pack.scope.{kind}", id=ident),
+              month=month or _("pack.invoice_period"), seq=seq or _("pack.not_closed"), head=head)
+        )  # fmt: skip
+    return "\n\n".join(parts)
 
 
 def _csv(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> bytes:
@@ -161,9 +162,9 @@ def build(
         files["samples.csv"] = _csv(SAMPLE_COLUMNS, samples)
     head = entries[-1].entry_hash if entries else ""
     scope = {"bureau": bureau, "provider": provider, "month": f"{first:%Y-%m}"}
-    files["README.txt"] = README.format(
-        scope=f"bureau {bureau}" if bureau else f"provider {provider}", month=f"{first:%Y-%m}",
-        seq=month_entry.seq if month_entry else "none (month not closed)", head=head,
+    files["README.txt"] = readme(
+        {"bureau": bureau} if bureau else {"provider": str(provider)}, f"{first:%Y-%m}",
+        str(month_entry.seq) if month_entry else "", head,
     ).encode("utf-8")  # fmt: skip
     manifest = {
         "format": FORMAT,
@@ -297,9 +298,8 @@ def build_invoice(store: Store, invoice_id: str, out: Path) -> dict[str, Any]:
         "proofs.json": _json({"proofs": proofs}),
         "verify_pack.py": (resources.files("cloudtally.audit") / "verify_pack.py").read_bytes(),
         "requirements.txt": b"PyYAML>=6,<7\n",
-        "README.txt": README.format(scope=f"invoice {invoice_id}", month="its billing period",
-                                    seq=", ".join(str(p["seq"]) for p in proofs),
-                                    head=head).encode("utf-8"),
+        "README.txt": readme({"invoice": invoice_id}, "",
+                             ", ".join(str(p["seq"]) for p in proofs), head).encode("utf-8"),
     })  # fmt: skip
     manifest = {
         "format": FORMAT,

@@ -154,7 +154,9 @@ def statement_cmd(
     bureau: Annotated[str | None, typer.Option(help="restrict to one bureau")] = None,
     fmt: Annotated[str, typer.Option("--format", help="table|csv|xlsx")] = "table",
     out: Annotated[Path | None, typer.Option(help="output file (required for xlsx)")] = None,
-    lang: Annotated[str, typer.Option(help="en|zh column headers")] = "en",
+    lang: Annotated[
+        str | None, typer.Option(help="zh|en (default: CLOUDTALLY_LANG, else zh)")
+    ] = None,
     policy_file: PolicyOpt = None,
 ) -> None:
     """Monthly or fiscal-year statement, as a table, CSV or XLSX."""
@@ -164,13 +166,15 @@ def statement_cmd(
     m = dt.date.fromisoformat(month + "-01") if month else None
     from cloudtally.audit.issue import issued_statement, ledger_row
     from cloudtally.audit.ledger import head_hash
+    from cloudtally.i18n import cli_lang, term, translate
 
     with _store() as store:
         s = st.statement(store, policy, month=m, fiscal_year=fy, by=by, bureau=bureau)
         issued = issued_statement(store, m, bureau=bureau) if m else None
         head = head_hash(store)
-    keys, body = st.statement_table(s)
-    body = [*body, ledger_row(keys, head, issued)]
+    lang = cli_lang(lang)
+    keys, body = st.statement_table(s, lang)
+    body = [*body, ledger_row(keys, head, issued, lang)]
     if fmt == "xlsx":
         if out is None:
             typer.echo("--format xlsx needs --out", err=True)
@@ -187,7 +191,11 @@ def statement_cmd(
         from rich.console import Console
         from rich.table import Table
 
-        table = Table(title=f"statement {s.title} by {s.by}")
+        table = Table(
+            title=translate(lang)(
+                "statement.title", title=s.title, by=term("dimension", s.by, lang)
+            )
+        )
         for h in st.header_names(keys, lang):
             table.add_column(h)
         for row in body:

@@ -31,41 +31,17 @@ from cloudtally.core.policy import Policy
 from cloudtally.core.rating import rate
 from cloudtally.core.statements import Forecast, linear_forecast, month_bounds
 from cloudtally.core.tariff import TariffTable
+from cloudtally.i18n import term, translate
+from cloudtally.i18n.headers import column_headers
 from cloudtally.store.base import Store
 
 Dimension = Literal["provider", "pool", "bureau", "system"]
 DIMENSIONS: tuple[str, ...] = ("provider", "pool", "bureau", "system")
 ZERO = Decimal("0.00")
 
-HEADERS_ZH = {
-    "provider": "云服务商",
-    "pool": "资源池",
-    "bureau": "使用单位",
-    "system": "应用系统",
-    "month": "月份",
-    "lines": "明细条数",
-    "list_amount": "目录价金额",
-    "after_discount": "折扣后金额",
-    "after_cut": "调整后金额",
-    "kind": "类型",
-    "status": "状态",
-    "amount": "金额",
-    "vm_id": "虚拟机",
-    "day": "日期",
-    "resource": "资源",
-    "tariff_version": "资费版本",
-    "quantity": "数量",
-    "unit": "单位",
-    "unit_price": "单价",
-    "price_divisor": "价格折算",
-    "adjustments": "调整规则",
-    "utilization_basis": "利用率依据",
-    "live": "现行金额",
-    "what_if": "模拟金额",
-    "difference": "差额",
-    "previous": "原金额",
-    "current": "新金额",
-}
+# Column headers: the catalogue's ``col.<key>`` (English: the JSON field name itself, so a
+# CSV column means exactly what the field means; Chinese: 使用单位, 金额 …), cloudtally.i18n.
+HEADERS_ZH: dict[str, str] = {}  # keys not yet in the catalogue (folded in at merge)
 
 
 def _dim(by: str) -> str:
@@ -363,19 +339,24 @@ def what_if(
 # ---- export ------------------------------------------------------------------------
 
 
-def statement_table(st: Statement) -> tuple[list[str], list[list[Any]]]:
+def statement_table(st: Statement, lang: str = "en") -> tuple[list[str], list[list[Any]]]:
     """Header keys and rows of a statement, adjustment lines appended, then the total."""
+    _ = translate(lang)
     keys = [st.by, "lines", "list_amount", "after_discount", "after_cut"]
     body: list[list[Any]] = [[r[k] for k in keys] for r in st.rows]
     for a in st.adjustments:
-        label = f"{a['provider']} {a['kind']} {a['month']:%Y-%m} ({a['status']})"
+        kind, status = term("adjustment", a["kind"], lang), term("status", a["status"], lang)
+        month = f"{a['month']:%Y-%m}"
+        label = _(
+            "statement.adjustment", provider=a["provider"], kind=kind, month=month, status=status
+        )
         body.append([label, "", "", "", a["amount"]])
-    body.append(["TOTAL", sum(r["lines"] for r in st.rows), "", "", st.total])
+    body.append([_("statement.total"), sum(r["lines"] for r in st.rows), "", "", st.total])
     return keys, body
 
 
 def header_names(keys: Sequence[str], lang: str = "en") -> list[str]:
-    return [HEADERS_ZH.get(k, k) if lang == "zh" else k for k in keys]
+    return column_headers(keys, lang, HEADERS_ZH)
 
 
 def to_csv(keys: Sequence[str], body: Sequence[Sequence[Any]], lang: str = "en") -> str:

@@ -25,6 +25,8 @@ from cloudtally.billing.statements import budget_status, lines, statement
 from cloudtally.console.app import CtxDep, csv_download, router
 from cloudtally.core.idle import UnitPrices, VmWindowStats, month_start
 from cloudtally.core.statements import month_bounds
+from cloudtally.i18n.candidates import explain as explain_candidate
+from cloudtally.i18n.findings import render_row
 from cloudtally.queries.inventory import get_vm, list_vms
 from cloudtally.queries.search import search
 from cloudtally.rounds import store as rounds
@@ -104,6 +106,9 @@ def _candidates(
     )  # fmt: skip
     storage = find_storage_idle(ctx.store, as_of, policy=util, bureau_scope=ctx.scope,
                                 filters=filters, limit=limit)  # fmt: skip
+    for found in (idle, right, storage):  # the evidence in the reader's words
+        for c in found["items"]:
+            c["explanation"] = explain_candidate(c, ctx.lang)
     return {"idle": idle, "rightsizing": right, "storage_idle": storage, "window_from": d0,
             "as_of": as_of}  # fmt: skip
 
@@ -161,7 +166,7 @@ def bills(
         vms_total, vms = drill.vm_totals(ctx.store, d0, d1, bureau=b, system=system, limit=200)
     detail: list[dict[str, Any]] = []
     if vm:
-        detail = [_line(r) for r in lines(ctx.store, d0=d0, d1=d1, bureau=b, vm_id=vm,
+        detail = [_line(r, ctx.lang) for r in lines(ctx.store, d0=d0, d1=d1, bureau=b, vm_id=vm,
                                           limit=200, offset=max(0, offset))]  # fmt: skip
     query = "&".join(f"{k}={v}" for k, v in ({**period, "bureau": b or ""}).items() if v)
     return ctx.render(
@@ -339,6 +344,8 @@ def invoice_page(
         ctx.store, invoice_id, rule_id=rule or None, pool=pool or None, bureau=bureau or None,
         min_abs_amount=minimum, limit=500,
     )  # fmt: skip
+    for f in found:  # the finding's sentence in the reader's language
+        f["message"] = render_row(f, ctx.lang)
     groups = summary.get("by_group") or []
     return ctx.render(
         "invoice.html", inv=summary, findings=found, rule=rule or "", pool=pool or "",
@@ -372,7 +379,9 @@ def dispute(ctx: CtxDep, provider: str) -> Response:
             counted = rule is None or rule.counted == "over_under"
             if counted and f["amount_at_stake"] > 0:
                 evidence = json.dumps(f["evidence"], ensure_ascii=False)
-                rows.append({**f, "invoice_id": i["invoice_id"], "evidence": evidence})
+                said = render_row(f, ctx.lang)
+                rows.append({**f, "invoice_id": i["invoice_id"], "evidence": evidence,
+                             "message": said})  # fmt: skip
     return csv_download(DISPUTE_KEYS, rows, f"dispute-{provider}")
 
 

@@ -492,6 +492,16 @@ def rightsizing_candidates(
                     "target_vcpu": new_vcpu,
                     "target_mem_gb": str(new_mem),
                     **_night_and_peak(s, rule, new_vcpu, new_mem),
+                    # the method's figures (the sentence is the catalogue's
+                    # candidate.method, cloudtally.i18n.candidates); "method" keeps the
+                    # English text for readers of stored events
+                    "method_rule": {
+                        "percentile": round(rule.percentile * 100),
+                        "target_utilization": str(rule.target_utilization),
+                        "mem_step_gb": str(rule.mem_step_gb),
+                        "min_vcpu": rule.min_vcpu,
+                        "min_mem_gb": str(rule.min_mem_gb),
+                    },
                     "method": (
                         f"target = ceil(daytime p{round(rule.percentile * 100)} used / "
                         f"{rule.target_utilization}); memory rounded up to "

@@ -205,7 +205,9 @@ class Finding:
     period_start: dt.datetime | None
     period_end: dt.datetime | None
     evidence: Mapping[str, str]
-    message: str
+    # The sentence's template (``finding.<id>`` in the catalogue, cloudtally.i18n.findings):
+    # the rule id, or its variant (``A1.contracted``). Rendered at read time from evidence.
+    message_id: str
     bureau: str = ""
     pool: str = ""
     provider: str = ""
@@ -398,7 +400,7 @@ class _Verifier:
         lines: Sequence[InvoiceLine],
         owner: tuple[str, str, str],
         evidence: dict[str, object],
-        message: str,
+        message_id: str,
         *,
         resource_id: str = "",
         resource_type: str = "",
@@ -415,7 +417,7 @@ class _Verifier:
             period_start=period[0] if period else (first.period_start if first else None),
             period_end=period[1] if period else (first.period_end if first else None),
             evidence={k: _s(v) for k, v in evidence.items()},
-            message=message,
+            message_id=message_id,
             provider=owner[0],
             pool=owner[1],
             bureau=owner[2],
@@ -476,8 +478,7 @@ class _Verifier:
                         "charge_class": ln.charge_class,
                         "billed_amount": ln.amount,
                     },
-                    f"{ln.charge_category} charge of {ln.amount} cannot be checked against "
-                    "metering",
+                    "V2",
                 )
                 continue
             if ln.period_start < bp_start or ln.period_end > bp_end:
@@ -493,8 +494,7 @@ class _Verifier:
                         "billing_period_end": self.bp_end,
                         "billed_amount": ln.amount,
                     },
-                    f"charge period {_s(ln.period_start)}–{_s(ln.period_end)} lies outside "
-                    f"the billing period {_s(self.bp_start)}–{_s(self.bp_end)}",
+                    "P1",
                 )
                 continue
             if not ln.resource_type and ln.resource_id and ln.resource_key not in self.vms:
@@ -507,8 +507,7 @@ class _Verifier:
                     [ln],
                     owner,
                     {"resource_type": ln.resource_type_raw, "billed_amount": ln.amount},
-                    f"resource type {ln.resource_type_raw!r} is not one cloudtally meters; "
-                    "add it to the provider's alias map if it is",
+                    "V1",
                 )
                 continue
             if e is None:
@@ -569,7 +568,6 @@ class _Verifier:
         if self.tol.money_ok(diff, expected):
             return
         c0 = credits[0]
-        what = "an SLA credit" if rule_id == "S1" else f"a {c0.kind.replace('_', ' ')} reduction"
         self.add(
             rule_id,
             diff,
@@ -582,7 +580,7 @@ class _Verifier:
                 "tariff_version": c0.tariff_version,
                 "detail": c0.detail,
             },
-            f"the contract requires {what} of {-expected}; the invoice credits {-billed}",
+            "R3.credit" if rule_id == "R3" else rule_id,
             resource_id="",
             resource_type="",
             period=(c0.period_start, c0.period_end),
@@ -610,7 +608,7 @@ class _Verifier:
                 [ln],
                 owner,
                 ev,
-                f"resource {ln.resource_id!r} is not in the inventory: nothing was metered",
+                "B1",
             )
             return
         if vm.deleted_at is not None and vm.deleted_at <= ln.period_start:
@@ -621,8 +619,7 @@ class _Verifier:
                 [ln],
                 owner,
                 ev,
-                f"VM {vm.vm_id} was deleted at {_s(vm.deleted_at)}, before this charge "
-                "period began",
+                "B2.before",
             )
             return
         if vm.created_at is not None:
@@ -636,7 +633,7 @@ class _Verifier:
             [ln],
             owner,
             ev,
-            f"no metered {ln.resource_type} allocation for VM {vm.vm_id} in this period",
+            "B3",
         )
 
     def _metered_not_billed(self, e: ExpectedCharge) -> None:
@@ -656,8 +653,7 @@ class _Verifier:
                 "expected_amount": e.expected_amount,
                 "tariff_version": e.tariff_version,
             },
-            f"{_s(_shown(e.quantity))} {e.unit} of {e.resource_type} metered but not on the "
-            "invoice",
+            "M1",
             resource_id=e.resource_id,
             resource_type=e.resource_type,
             period=(e.period_start, e.period_end),
@@ -668,8 +664,8 @@ class _Verifier:
         (:mod:`cloudtally.core.rules.a1_arithmetic`). ``ln`` is in catalog units."""
         consistent, wrong = a1_arithmetic.check(ln, self.tol.money_ok)
         if wrong is not None:
-            evidence, message = wrong
-            self.add("A1", ln.amount - consistent, [ln], owner, evidence, message)
+            evidence, message_id = wrong
+            self.add("A1", ln.amount - consistent, [ln], owner, evidence, message_id)
         return consistent
 
     def _in_catalog_units(self, ln: InvoiceLine, e: ExpectedCharge) -> InvoiceLine:
@@ -735,8 +731,7 @@ class _Verifier:
                         "duplicate_line": ln.line_no,
                         "billed_amount": ln.amount,
                     },
-                    f"line {ln.line_no} bills the same {ln.resource_type} and period as line "
-                    f"{dup.line_no}",
+                    "D1",
                 )
                 continue
             accepted.append(ln)
@@ -802,7 +797,7 @@ class _Verifier:
         if qty_stake:
             self._quantity(accepted, e, owner, excess, rate_e, qty_stake, base, show)
         if price_stake:
-            billed_p = ", ".join(_s(show.price(p)) for p in sorted(prices))
+            billed_p = ",".join(_s(show.price(p)) for p in sorted(prices))
             self.add(
                 "U1",
                 price_stake,
@@ -810,11 +805,10 @@ class _Verifier:
                 owner,
                 {
                     **base,
-                    "billed_unit_price": billed_p.replace(", ", ","),
+                    "billed_unit_price": billed_p,
                     "catalog_unit_price": show.price(e.unit_price),
                 },
-                f"unit price {billed_p} per {show.unit} differs from the catalog price "
-                f"{_s(show.price(e.unit_price))}",
+                "U1",
             )
         if not rest_ok:
             self._adjustments(accepted, e, owner, bc, rest, base, slack)
@@ -830,7 +824,7 @@ class _Verifier:
                     "gap_quantity": e.gap_quantity,
                     "policy": "bill_unmetered_hours",
                 },
-                f"{e.gap_hours} h without metering were billed on allocation, per policy",
+                "G2",
             )
 
     def _quantity(
@@ -849,7 +843,6 @@ class _Verifier:
             "excess_quantity": show.quantity(excess),
             "expected_rate": money(show.price(rate) * 100) / 100,
         }
-        billed, metered, unit = base["billed_quantity"], base["metered_quantity"], show.unit
         if excess < 0:
             self.add(
                 "Q2",
@@ -857,7 +850,7 @@ class _Verifier:
                 accepted,
                 owner,
                 ev,
-                f"billed {_s(billed)} {unit}, metered {_s(metered)} {unit}",
+                "Q2",
             )
             return
         if e.deleted_at is not None and e.deleted_at < e.period_end:
@@ -869,8 +862,7 @@ class _Verifier:
                 accepted,
                 owner,
                 ev,
-                f"billed {_s(billed)} {unit} but the VM was deleted at "
-                f"{_s(e.deleted_at)}; metered {_s(metered)} {unit}",
+                "B2",
             )
             return
         gap_stake = ZERO
@@ -886,9 +878,10 @@ class _Verifier:
                     **ev,
                     "gap_hours": e.gap_hours,
                     "gap_quantity": e.gap_quantity,
-                    "policy": "unmetered hours are not billable",
+                    "policy": "bill_unmetered_hours=false",
+                    "gap_billed_quantity": show.quantity(gap_q),
                 },
-                f"{_s(show.quantity(gap_q))} {unit} billed for {e.gap_hours} h without metering",
+                "G1",
             )
         if stake - gap_stake:
             self.add(
@@ -897,7 +890,7 @@ class _Verifier:
                 accepted,
                 owner,
                 ev,
-                f"billed {_s(billed)} {unit}, metered {_s(metered)} {unit}",
+                "Q1",
             )
 
     def _adjustments(
@@ -944,8 +937,7 @@ class _Verifier:
                 accepted,
                 owner,
                 ev,
-                f"billed {base['billed_amount']} where the contract rating gives "
-                f"{e.expected_amount}; no single missing adjustment explains it",
+                "X1",
             )
             return
         # Put the missing factors back one at a time: each one's share of the stake.
@@ -964,8 +956,7 @@ class _Verifier:
                 accepted,
                 owner,
                 {**ev, "missing_adjustment": a.kind, "factor": a.factor, "policy_rule": a.rule},
-                f"{a.kind.replace('_', ' ')} (×{_s(a.factor)}) required by the contract "
-                "was not applied",
+                rule,
             )
 
 

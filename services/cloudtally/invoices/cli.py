@@ -9,6 +9,9 @@ from typing import Annotated
 
 import typer
 
+from cloudtally.i18n import cli_lang, translate
+from cloudtally.i18n.findings import render_row
+
 PROGRESS_FROM_BYTES = 1 << 20  # files this large show import progress unless told not to
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -130,12 +133,13 @@ def _verify(store, invoice_id: str) -> None:  # type: ignore[no-untyped-def]
     from cloudtally.invoices.service import verify_invoice
 
     run = verify_invoice(store, invoice_id)
-    typer.echo(
-        f"verified {invoice_id} run={run['run_id']}: lines={run['lines']} "
-        f"findings={run['findings']} billed={m(run['billed_total'])} "
-        f"verified={m(run['verified_total'])} over={m(run['over_total'])} "
-        f"under={m(run['under_total'])} unverifiable={m(run['unverified_total'])}"
-    )
+    said = translate(cli_lang())(
+        "cli.out.verified", invoice_id=invoice_id, run_id=run["run_id"], lines=run["lines"],
+        findings=run["findings"], billed=m(run["billed_total"]),
+        verified=m(run["verified_total"]), over=m(run["over_total"]),
+        under=m(run["under_total"]), unverified=m(run["unverified_total"]),
+    )  # fmt: skip
+    typer.echo(said)
 
 
 @app.command()
@@ -157,7 +161,7 @@ def findings(
     bureau: Annotated[str | None, typer.Option(help="only this bureau's findings")] = None,
     kind: Annotated[str | None, typer.Option(help="only this kind")] = None,
     rule: Annotated[str | None, typer.Option(help="only this rule id")] = None,
-    zh: Annotated[bool, typer.Option(help="Chinese headers")] = True,
+    zh: Annotated[bool, typer.Option(help="Chinese headers and report (--no-zh: English)")] = True,
 ) -> None:
     """Findings of the latest verification run, listed or exported."""
     from cloudtally.core.invoice import money_text as m
@@ -167,18 +171,20 @@ def findings(
     with _store() as store:
         rows = inv_store.findings(store, invoice_id, bureau=bureau, kind=kind, rule_id=rule)
         summary = inv_store.summary(store, invoice_id, bureau=bureau)
+    lang = cli_lang()
     if format == "table":
+        _ = translate(lang)
         for r in rows:
+            numbers = _("cli.out.rows", rows=",".join(map(str, r["line_numbers"])) or "-")
             typer.echo(
                 f"{r['seq']:>5} {r['rule_id']:<3} {m(r['amount_at_stake']):>12} "
-                f"rows={','.join(map(str, r['line_numbers'])) or '-':<10} "
-                f"{r['resource_id']:<20} {r['message']}"
+                f"{numbers:<10} {r['resource_id']:<20} {render_row(r, lang)}"
             )
         typer.echo(
-            f"billed={m(summary['billed_total'])} verified={m(summary['verified_total'])} "
-            f"over={m(summary['over_total'])} under={m(summary['under_total'])} "
-            f"unverifiable={m(summary['unverified_total'])}"
-        )
+            _("cli.out.totals", billed=m(summary["billed_total"]),
+              verified=m(summary["verified_total"]), over=m(summary["over_total"]),
+              under=m(summary["under_total"]), unverified=m(summary["unverified_total"]))
+        )  # fmt: skip
         return
     if format == "csv":
         data = report.findings_csv(rows, zh=zh)
@@ -190,7 +196,7 @@ def findings(
         raise typer.BadParameter("format must be table, csv, xlsx or html")
     target = out or Path(f"{invoice_id}-findings.{format}")
     target.write_bytes(data)
-    typer.echo(f"wrote {len(rows)} findings to {target}")
+    typer.echo(translate(lang)("cli.out.wrote_findings", n=len(rows), target=target))
 
 
 @app.command()

@@ -35,6 +35,8 @@ from cloudtally.core.verification import (
     VerificationResult,
     VmLifecycle,
 )
+from cloudtally.i18n.findings import message_id, rule_label
+from cloudtally.i18n.findings import render as render_finding
 from cloudtally.store.base import Store
 
 ZERO = Decimal(0)
@@ -713,8 +715,11 @@ def save_run(
             "pool": [f.pool for f in fs],
             "provider": [f.provider for f in fs],
             "evidence": [json.dumps(dict(f.evidence), ensure_ascii=False) for f in fs],
-            "message": [f.message for f in fs],
-        }
+            "message_id": [f.message_id for f in fs],
+            "message": [render_finding(f.rule_id, f.evidence, "en", stored_id=f.message_id,
+                                       resource_id=f.resource_id,
+                                       resource_type=f.resource_type) for f in fs],
+        }  # fmt: skip
         if not any(f.line_numbers for f in fs):
             del cols["line_numbers"]  # all empty: no element type for chDB; default is []
         store.insert("verification_findings", cols)
@@ -835,7 +840,7 @@ def findings(
                line_numbers, resource_id, resource_type,
                toUnixTimestamp(period_start) AS period_start,
                toUnixTimestamp(period_end) AS period_end, bureau, pool, provider, evidence,
-               message
+               message, message_id
         FROM verification_findings WHERE {" AND ".join(where)}
         ORDER BY seq {page}
         """,
@@ -847,8 +852,9 @@ def findings(
         r["period_start"] = _utc(r["period_start"]) if r["period_start"] else None
         r["period_end"] = _utc(r["period_end"]) if r["period_end"] else None
         r["evidence"] = json.loads(r["evidence"]) if r["evidence"] else {}
-        r["label"] = RULES[r["rule_id"]].label
-        r["label_zh"] = RULES[r["rule_id"]].label_zh
+        r["message_id"] = message_id(r["rule_id"], r["message_id"], r["evidence"])
+        r["label"] = rule_label(r["rule_id"], "en")
+        r["label_zh"] = rule_label(r["rule_id"], "zh")
     return rows
 
 
@@ -942,8 +948,8 @@ def summary(store: Store, invoice_id: str, *, bureau: str | None = None) -> dict
                 "rule_id": rid,
                 "kind": kind,
                 "severity": sev,
-                "label": rule.label,
-                "label_zh": rule.label_zh,
+                "label": rule_label(rid, "en"),
+                "label_zh": rule_label(rid, "zh"),
                 "findings": int(count),
                 "over": money(Decimal(o)) if counted == "over_under" else ZERO,
                 "under": money(Decimal(u)) if counted == "over_under" else ZERO,
@@ -975,7 +981,7 @@ def finding_from_row(row: dict[str, Any]) -> Finding:
         period_start=row["period_start"],
         period_end=row["period_end"],
         evidence=row["evidence"],
-        message=row["message"],
+        message_id=row.get("message_id", "") or row["rule_id"],
         bureau=row["bureau"],
         pool=row["pool"],
         provider=row["provider"],

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cloudtally.api.auth import AdminPrincipal, CurrentPrincipal, ReadAllPrincipal
 from cloudtally.api.deps import PageDep, StoreDep, parse_instant
+from cloudtally.api.errors import ApiError
 from cloudtally.api.export import (
     AUTH_RESPONSES,
     LANG_DOC,
@@ -30,6 +31,7 @@ from cloudtally.api.export import (
     items_response,
     table_response,
 )
+from cloudtally.api.lang import NO_LANG, LangDep
 from cloudtally.api.period import (
     PolicyDep,
     check_bureau,
@@ -46,6 +48,7 @@ from cloudtally.core.access import Principal
 from cloudtally.core.idle import month_start
 from cloudtally.core.policy import Policy, PolicyError, load_policy
 from cloudtally.core.statements import month_bounds
+from cloudtally.i18n import derivation
 from cloudtally.store import Store
 
 router = APIRouter(prefix="/api/v1/billing", tags=["billing"], responses=AUTH_RESPONSES)
@@ -101,7 +104,7 @@ def _period(
         day_from is not None or day_to is not None
     )
     if given > 1:
-        raise HTTPException(422, "give one of month, fiscal_year or day_from/day_to")
+        raise ApiError(422, "error.one_period")
     if fiscal_year is not None:
         d0, d1 = policy.fiscal_year_range(fiscal_year)
         return None, fiscal_year, d0, d1
@@ -146,16 +149,17 @@ def get_statement(
     by: ByQ = "provider",
     bureau: BureauQ = None,
     fmt: FormatQ = "json",
-    lang: LangQ = "en",
+    langs: LangDep = NO_LANG,
 ) -> Response:
+    lang = langs.of(fmt)
     scope = _scope(principal, bureau)
     first, fy, d0, d1 = _period(policy, month, fiscal_year)
     s = st.statement(store, policy, month=first, fiscal_year=fy, by=by, bureau=scope)
     issued = issued_statement(store, first, bureau=scope) if first else None
     head = head_hash(store)
     if fmt != "json":
-        keys, body = st.statement_table(s)
-        body = [*body, ledger_row(keys, head, issued)]
+        keys, body = st.statement_table(s, lang)
+        body = [*body, ledger_row(keys, head, issued, lang)]
         name = f"statement-{s.title}-{by}" + (f"-{scope}" if scope else "")
         return table_response(keys, body, fmt=fmt, lang=lang, filename=name)
     adjustments = [
@@ -197,27 +201,12 @@ def _issued_summary(issued: dict[str, Any] | None) -> dict[str, Any] | None:
 # ---- bill lines ---------------------------------------------------------------------
 
 
-def explain(line: dict[str, Any]) -> str:
-    """The line's arithmetic in one sentence, from its recorded rules."""
-    rules = {r["rule"]: r for r in line["adjustments"]}
-    qty, unit = _plain(line["quantity"]), line["unit"]
-    price, divisor = _plain(line["unit_price"]), line["price_divisor"]
-    per = f"{price} / {divisor}" if divisor != 1 else f"{price}"
-    text = f"{qty} {unit} × {per} = {line['list_amount']} list"
-    if "tender_discount" in rules:
-        text += f"; × {rules['tender_discount']['pay']} tender discount = {line['after_discount']}"
-    if "low_utilization" in rules:
-        c = rules["low_utilization"]
-        basis = line["utilization_basis"]
-        figure = "" if basis is None else f"{round(float(basis), 2)} % "
-        text += (
-            f"; low utilization ({figure}< {c['threshold_pct']} %, {c['basis']}, per "
-            f"{c['period']}): price cut {c['cut']} = {line['after_cut']}"
-        )
-    return text
+def explain(line: dict[str, Any], lang: str = "en") -> str:
+    """The line's arithmetic in one sentence, from its recorded rules (cloudtally.i18n)."""
+    return derivation.explain(line, lang)
 
 
-def _line(row: dict[str, Any]) -> dict[str, Any]:
+def _line(row: dict[str, Any], lang: str = "en") -> dict[str, Any]:
     row = dict(row)
     row["adjustments"] = json.loads(row["adjustments"] or "[]")
     for k in ("quantity", "unit_price", "hours"):
@@ -230,11 +219,7 @@ def _line(row: dict[str, Any]) -> dict[str, Any]:
     # without an official working-day calendar; both are re-derived by the stream
     for k in ("month_provisional", "calendar_provisional"):
         row[k] = bool(row.get(k, 0))
-    row["derivation"] = explain(row)
-    if row["month_provisional"]:
-        row["derivation"] += "; provisional until the month is complete"
-    if row["calendar_provisional"]:
-        row["derivation"] += "; provisional: no official working-day calendar for the year"
+    row["derivation"] = explain(row, lang)  # with its provisional notes
     return row
 
 
@@ -290,15 +275,16 @@ def get_lines(
     vm_id: Annotated[str | None, Query(description="only this VM")] = None,
     provider: Annotated[str | None, Query(description="only this provider")] = None,
     fmt: FormatQ = "json",
-    lang: LangQ = "en",
+    langs: LangDep = NO_LANG,
 ) -> Response:
+    lang = langs.of(fmt)
     scope = _scope(principal, bureau)
     _, _, d0, d1 = _period(policy, month, fiscal_year, day_from, day_to)
     rows = st.lines(
         store, d0=d0, d1=d1, bureau=scope, vm_id=vm_id, provider=provider,
         limit=page.limit, offset=page.offset,
     )  # fmt: skip
-    items = [_line(r) for r in rows]
+    items = [_line(r, lang) for r in rows]
     totals = _line_totals(store, d0, d1, scope, vm_id, provider)
     if fmt != "json":
         return items_response(
@@ -333,8 +319,9 @@ def get_budget(
     ] = None,
     bureau: BureauQ = None,
     fmt: FormatQ = "json",
-    lang: LangQ = "en",
+    langs: LangDep = NO_LANG,
 ) -> Response:
+    lang = langs.of(fmt)
     scope = _scope(principal, bureau)
     fy = fiscal_year or policy.fiscal_year_of(local_today(policy))
     items = [
@@ -402,16 +389,17 @@ def get_run_diff(
     principal: CurrentPrincipal,
     by: ByQ = "bureau",
     fmt: FormatQ = "json",
-    lang: LangQ = "en",
+    langs: LangDep = NO_LANG,
 ) -> Response:
+    lang = langs.of(fmt)
     # run_diff's own check (max(version) IS NULL) never fires: max() of nothing is 0 here
     known = store.scalar("SELECT count() FROM bill_current WHERE run_id = %(r)s", {"r": run_id})
     if not known:
-        raise HTTPException(404, f"no lines for run {run_id!r}")
+        raise ApiError(404, "error.no_run_lines", run_id=run_id)
     try:
         rows = st.run_diff(store, run_id, by=by, bureau=principal.scope)
     except LookupError:
-        raise HTTPException(404, f"no lines for run {run_id!r}") from None
+        raise ApiError(404, "error.no_run_lines", run_id=run_id) from None
     if fmt != "json":
         return items_response(
             rows, fmt=fmt, lang=lang, filename=f"run-diff-{run_id}",
@@ -524,7 +512,7 @@ def post_rate(
     activate_policy(store, request, policy)
     rerate = req.rerate or req.tariff_version is not None
     if rerate and not req.reason.strip():
-        raise HTTPException(422, "reason: a re-rate needs a reason")
+        raise ApiError(422, "error.rerate_reason")
     used = pin_version(policy, req.tariff_version, t0) if req.tariff_version else policy
     s = rate_period(
         store, used, t0, t1, vm_ids=req.vm_ids, run_kind="rerate" if rerate else "stream",

@@ -40,7 +40,9 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from cloudtally.api.auth import AdminPrincipal, CurrentPrincipal, ReadAllPrincipal
 from cloudtally.api.deps import PageDep, StoreDep
+from cloudtally.api.errors import ApiError
 from cloudtally.api.export import LANG_DOC, Lang, items_response
+from cloudtally.api.lang import NO_LANG, LangDep
 from cloudtally.api.period import check_bureau
 from cloudtally.api.responses import ExactJSONResponse
 from cloudtally.core.access import Principal
@@ -53,6 +55,7 @@ from cloudtally.core.invoice import (
     parse_exchange_rate,
 )
 from cloudtally.core.verification import RULES, Tolerances, VerificationPolicy
+from cloudtally.i18n.findings import render_row
 from cloudtally.invoices import report
 from cloudtally.invoices import store as inv_store
 from cloudtally.invoices.importer import ImportLimits, mapping_provider_conflict
@@ -446,7 +449,7 @@ def list_jobs(principal: ReadAllPrincipal, store: StoreDep) -> Response:
 def get_job(job_id: str, principal: ReadAllPrincipal, store: StoreDep) -> Response:
     job = registry.get(job_id, store)
     if job is None:
-        raise HTTPException(404, f"no job {job_id!r}")
+        raise ApiError(404, "error.no_job", job_id=job_id)
     return ExactJSONResponse(_job_view(job))
 
 
@@ -593,7 +596,7 @@ def _fen(d: dict[str, Any]) -> dict[str, Any]:
 def _invoice_or_404(store: Store, invoice_id: str) -> dict[str, Any]:
     inv = inv_store.get_invoice(store, invoice_id)
     if inv is None:
-        raise HTTPException(404, f"no invoice {invoice_id!r}")
+        raise ApiError(404, "error.no_invoice", invoice_id=invoice_id)
     return inv
 
 
@@ -605,7 +608,7 @@ def _summary(store: Store, invoice_id: str, scope: str | None) -> dict[str, Any]
     s["by_group"] = [_fen(g) for g in s["by_group"]]
     if scope is not None:
         if s["run_id"] is None or not s["by_group"]:
-            raise HTTPException(404, f"no lines of bureau {scope!r} in invoice {invoice_id!r}")
+            raise ApiError(404, "error.no_bureau_lines", bureau=scope, invoice_id=invoice_id)
         return s
     s["invoice"] = {
         k: inv[k]
@@ -704,11 +707,12 @@ def get_findings(
         FindingsFormat,
         Query(alias="format", description="json (default), csv, xlsx or html (printable)"),
     ] = "json",
-    lang: LangQ = "en",
+    langs: LangDep = NO_LANG,
 ) -> Response:
+    lang = langs.of(fmt)
     scope = _scope(principal, bureau)
     if rule_id is not None and rule_id not in RULES:
-        raise HTTPException(422, f"rule: unknown {rule_id!r}; known: {', '.join(RULES)}")
+        raise ApiError(422, "error.unknown_rule", rule=rule_id, known=", ".join(RULES))
     summary = _summary(store, invoice_id, scope)
     run_id = summary["run_id"]
     filters: dict[str, Any] = {
@@ -747,6 +751,8 @@ def get_findings(
         store, invoice_id, run_id=run_id, limit=page.limit, offset=page.offset, **filters
     )
     rows = [_fen(r) for r in rows]
+    for r in rows:  # the sentence in the caller's language, from the stored evidence
+        r["message"] = render_row(r, lang)
     return ExactJSONResponse(
         {
             "invoice_id": invoice_id,
@@ -783,8 +789,9 @@ def get_lines(
         Literal["json", "csv", "xlsx"],
         Query(alias="format", description="json (default), csv (UTF-8, BOM) or xlsx"),
     ] = "json",
-    lang: Annotated[Lang, Query(description=LANG_DOC)] = "en",
+    langs: LangDep = NO_LANG,
 ) -> Response:
+    lang = langs.of(fmt)
     scope = _scope(principal, bureau)
     inv = _invoice_or_404(store, invoice_id)
     n, amount, rows = invoice_lines(

@@ -34,6 +34,7 @@ from cloudtally.api.export import (
     export_responses,
     items_response,
 )
+from cloudtally.api.lang import NO_LANG, LangDep
 from cloudtally.api.period import (
     PolicyDep,
     check_bureau,
@@ -48,6 +49,8 @@ from cloudtally.core.access import Principal
 from cloudtally.core.idle import UnitPrices, VmWindowStats, month_start, review_quarter
 from cloudtally.core.policy import Policy
 from cloudtally.core.savings import annual_prices as pool_annual_prices
+from cloudtally.i18n import translate
+from cloudtally.i18n.candidates import explain as explain_candidate
 from cloudtally.store import Store
 
 router = APIRouter(prefix="/api/v1/utilization", tags=["utilization"], responses=AUTH_RESPONSES)
@@ -74,7 +77,7 @@ KPI_COLUMNS = [
 ]  # fmt: skip
 CANDIDATE_COLUMNS = [
     "kind", "vm_id", "disk_id", "bureau", "system", "pool", "provider", "freed_vcpu",
-    "freed_mem_gb", "freed_storage_gb", "savings_year", "evidence",
+    "freed_mem_gb", "freed_storage_gb", "savings_year", "explanation", "evidence",
 ]  # fmt: skip
 
 # Shared query parameters (documented once).
@@ -136,8 +139,9 @@ def get_utilization(
     pool: PoolQ = None,
     provider: ProviderQ = None,
     fmt: FormatQ = "json",
-    lang: LangQ = "en",
+    langs: LangDep = NO_LANG,
 ) -> Response:  # fmt: skip
+    lang = langs.of(fmt)
     check_bureau(principal, bureau)
     today = local_today(policy)
     d0, d1 = day_range(month, day_from, day_to, (today.replace(day=1), today + dt.timedelta(1)))
@@ -188,8 +192,9 @@ def get_pool_kpis(
     pool: PoolQ = None,
     provider: ProviderQ = None,
     fmt: FormatQ = "json",
-    lang: LangQ = "en",
+    langs: LangDep = NO_LANG,
 ) -> Response:
+    lang = langs.of(fmt)
     first = parse_month(month) if month else month_start(local_today(policy), 1)
     version = version_for(policy, first)
     try:
@@ -212,6 +217,8 @@ def get_pool_kpis(
 def _candidates(
     res: dict[str, Any], page: Any, fmt: str, lang: str, name: str, **extra: Any
 ) -> Response:
+    for c in res["items"]:  # the evidence in the caller's words
+        c["explanation"] = explain_candidate(c, lang)
     if fmt != "json":
         return _export(res["items"], CANDIDATE_COLUMNS, fmt, lang, name, res["total"])
     body = page.envelope(res["total"], res["items"])
@@ -241,8 +248,9 @@ def get_idle(
     pool: PoolQ = None,
     provider: ProviderQ = None,
     fmt: FormatQ = "json",
-    lang: LangQ = "en",
+    langs: LangDep = NO_LANG,
 ) -> Response:
+    lang = langs.of(fmt)
     filters = dict(bureau=bureau, system=system, pool=pool, provider=provider)
     return _window_candidates(find_idle, "idle", store, principal, page, policy, as_of,
                               filters, fmt, lang)  # fmt: skip
@@ -269,8 +277,9 @@ def get_storage_idle(
     pool: PoolQ = None,
     provider: ProviderQ = None,
     fmt: FormatQ = "json",
-    lang: LangQ = "en",
+    langs: LangDep = NO_LANG,
 ) -> Response:
+    lang = langs.of(fmt)
     filters = dict(bureau=bureau, system=system, pool=pool, provider=provider)
     return _window_candidates(find_storage_idle, "storage-idle", store, principal, page, policy,
                               as_of, filters, fmt, lang)  # fmt: skip
@@ -344,8 +353,9 @@ def get_rightsizing(
     pool: PoolQ = None,
     provider: ProviderQ = None,
     fmt: FormatQ = "json",
-    lang: LangQ = "en",
+    langs: LangDep = NO_LANG,
 ) -> Response:
+    lang = langs.of(fmt)
     check_bureau(principal, bureau)
     if quarter is not None and (day_from or day_to):
         raise HTTPException(422, "give quarter or day_from/day_to, not both")
@@ -373,11 +383,8 @@ def get_rightsizing(
         if item["vm_id"] in unpriced:
             item["savings_year"] = None
             ev["unit_prices_year"] = None
-            ev["price_basis"] = f"no price for pool {item['pool']!r} in the tariff on {last}"
+            ev["price_basis"] = translate(lang)("candidate.no_price", pool=item["pool"], day=last)
         else:
-            ev["price_basis"] = (
-                f"tariff {tariff}: catalog price × tender discount, per year "
-                "(8760 h; monthly price ÷ hours_per_month)"
-            )
+            ev["price_basis"] = translate(lang)("candidate.price_basis", tariff=tariff)
     res["items"] = res["items"][page.offset : page.offset + page.limit]
     return _candidates(res, page, fmt, lang, f"rightsizing-{d0}-{d1}")

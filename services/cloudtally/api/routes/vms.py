@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 
 from cloudtally.api.auth import CurrentPrincipal
 from cloudtally.api.deps import PageDep, StoreDep, parse_instant
+from cloudtally.api.errors import ApiError
 from cloudtally.queries.inventory import get_vm, list_vms
 from cloudtally.queries.samples import vm_samples
 
@@ -46,7 +47,7 @@ def get_vms(
 def get_one_vm(vm_id: str, store: StoreDep, principal: CurrentPrincipal) -> dict[str, Any]:
     vm = get_vm(store, vm_id, bureau=principal.scope)
     if vm is None:
-        raise HTTPException(404, f"no VM {vm_id!r}")
+        raise ApiError(404, "error.no_vm", vm_id=vm_id)
     return vm
 
 
@@ -60,10 +61,10 @@ def get_samples(
     limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
 ) -> dict[str, Any]:
     if get_vm(store, vm_id, bureau=principal.scope) is None:
-        raise HTTPException(404, f"no VM {vm_id!r}")
+        raise ApiError(404, "error.no_vm", vm_id=vm_id)
     end = parse_instant(to, "to") if to else dt.datetime.now(dt.UTC)
     start = parse_instant(from_, "from") if from_ else end - dt.timedelta(days=1)
     if start >= end:
-        raise HTTPException(422, "from must be before to")
+        raise ApiError(422, "error.from_before_to")
     rows = vm_samples(store, vm_id, start, end, bureau=principal.scope, limit=limit)
     return {"vm_id": vm_id, "from": start, "to": end, "count": len(rows), "samples": rows}

@@ -1,8 +1,9 @@
 """Verification rules, one module per rule (ruff-style): each module's ``RULE`` is its
-code, kind, severity and labels, and a rule whose check stands alone keeps it beside its
-definition (:mod:`a1_arithmetic`, :mod:`o1_wrong_bureau`). ``RULES`` is the registry in
-report order (the order findings of one line are listed in). The verification pass
-(:mod:`cloudtally.core.verification`) applies them; docs/invoices.md states each one.
+code, kind and severity (its name is the catalogue's ``rule.<code>``), and a rule whose
+check stands alone keeps it beside its definition (:mod:`a1_arithmetic`,
+:mod:`o1_wrong_bureau`). ``RULES`` is the registry in report order (the order findings
+of one line are listed in). The verification pass (:mod:`cloudtally.core.verification`)
+applies them; docs/invoices.md states each one.
 """
 
 from __future__ import annotations

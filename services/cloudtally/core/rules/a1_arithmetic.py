@@ -7,29 +7,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 
-from cloudtally.core.invoice import InvoiceLine, money, money_text
+from cloudtally.core.invoice import InvoiceLine, money
 from cloudtally.core.rules.base import Rule
 
 ZERO = Decimal(0)
 MoneyOk = Callable[[Decimal, Decimal], bool]  # (difference, reference) within tolerance
 
-RULE = Rule(
-    "A1",
-    "arithmetic_error",
-    "error",
-    "quantity × unit price ≠ amount",
-    "金额计算错误",
-)
-
-
-def _s(value: Decimal | None) -> str:
-    return "" if value is None else money_text(value)
+RULE = Rule("A1", "arithmetic_error", "error")  # name: catalogue rule.A1
 
 
 def check(
     ln: InvoiceLine, money_ok: MoneyOk
 ) -> tuple[Decimal, tuple[dict[str, object], str] | None]:
-    """The amount the line's own figures give, and (evidence, message) when it is not what
+    """The amount the line's own figures give, and (evidence, message id) when it is not what
     the line bills. ``ln`` is in catalog units.
 
     With contracted figures (FOCUS ContractedUnitPrice / ContractedCost) the contracted
@@ -80,11 +70,5 @@ def check(
         ev["contracted_amount"] = ln.contracted_amount
         ev["quantity_x_contracted_unit_price"] = c
     ev["consistent_amount"] = consistent
-    if contracted_wrong and not wrong:
-        message = (
-            f"contracted cost {_s(ln.contracted_amount)} is not quantity × contracted unit "
-            f"price = {_s(c)}; the line bills {_s(b)}, its own figures give {_s(consistent)}"
-        )
-    else:
-        message = f"the line's own figures give {_s(consistent)}, it bills {_s(b)}"
-    return consistent, (ev, message)
+    # the sentence (catalogue finding.A1 / finding.A1.contracted) is made from the evidence
+    return consistent, (ev, "A1.contracted" if contracted_wrong and not wrong else "A1")

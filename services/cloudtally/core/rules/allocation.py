@@ -190,10 +190,7 @@ def capacity_findings(
                         "billed_amount": str(line.amount),
                         "missing_share": str(m.missing_share.quantize(Decimal("0.0001"))),
                     },
-                    message=(
-                        f"billed for {m.allocated} {m.resource} but the VM has {m.observed} "
-                        f"({m.observations} observation(s) by {', '.join(m.sources)})"
-                    ),
+                    message_id=RULE_ID,
                     bureau=m.bureau,
                     pool=line.pool,
                 )

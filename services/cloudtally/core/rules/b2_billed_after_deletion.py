@@ -4,10 +4,4 @@ from __future__ import annotations
 
 from cloudtally.core.rules.base import Rule
 
-RULE = Rule(
-    "B2",
-    "billed_not_metered",
-    "error",
-    "billed after the VM was deleted",
-    "资源删除后仍计费",
-)
+RULE = Rule("B2", "billed_not_metered", "error")  # name: catalogue rule.B2

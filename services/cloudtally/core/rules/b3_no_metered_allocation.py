@@ -4,10 +4,4 @@ from __future__ import annotations
 
 from cloudtally.core.rules.base import Rule
 
-RULE = Rule(
-    "B3",
-    "billed_not_metered",
-    "error",
-    "no metered allocation of this resource",
-    "无计量使用量",
-)
+RULE = Rule("B3", "billed_not_metered", "error")  # name: catalogue rule.B3

@@ -1,4 +1,5 @@
-"""A verification rule's identity: code, kind, severity, labels (no I/O)."""
+"""A verification rule's identity: code, kind, severity (no I/O). Its name, in every
+language, is the catalogue's ``rule.<code>`` (cloudtally.i18n)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,6 @@ class Rule:
     rule_id: str
     kind: str
     severity: str  # error | warning | info
-    label: str
-    label_zh: str
 
     @property
     def counted(self) -> str:

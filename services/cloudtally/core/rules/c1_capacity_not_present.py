@@ -5,10 +5,4 @@ from __future__ import annotations
 
 from cloudtally.core.rules.base import Rule
 
-RULE = Rule(
-    "C1",
-    "capacity_not_present",
-    "error",
-    "billed for capacity the VM does not have",
-    "计费规格高于实际规格",
-)
+RULE = Rule("C1", "capacity_not_present", "error")  # name: catalogue rule.C1

@@ -4,10 +4,4 @@ from __future__ import annotations
 
 from cloudtally.core.rules.base import Rule
 
-RULE = Rule(
-    "D1",
-    "duplicate_line",
-    "error",
-    "same resource and period billed twice",
-    "重复计费",
-)
+RULE = Rule("D1", "duplicate_line", "error")  # name: catalogue rule.D1

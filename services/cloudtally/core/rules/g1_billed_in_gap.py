@@ -4,10 +4,4 @@ from __future__ import annotations
 
 from cloudtally.core.rules.base import Rule
 
-RULE = Rule(
-    "G1",
-    "billed_not_metered",
-    "error",
-    "billed during a metering gap",
-    "计量缺失时段计费",
-)
+RULE = Rule("G1", "billed_not_metered", "error")  # name: catalogue rule.G1

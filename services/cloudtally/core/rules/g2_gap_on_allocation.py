@@ -4,10 +4,4 @@ from __future__ import annotations
 
 from cloudtally.core.rules.base import Rule
 
-RULE = Rule(
-    "G2",
-    "metering_gap",
-    "info",
-    "metering gap billed on allocation",
-    "计量缺失按分配量计费",
-)
+RULE = Rule("G2", "metering_gap", "info")  # name: catalogue rule.G2

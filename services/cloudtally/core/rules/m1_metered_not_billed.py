@@ -4,10 +4,4 @@ from __future__ import annotations
 
 from cloudtally.core.rules.base import Rule
 
-RULE = Rule(
-    "M1",
-    "metered_not_billed",
-    "warning",
-    "metered but not billed",
-    "已计量未计费",
-)
+RULE = Rule("M1", "metered_not_billed", "warning")  # name: catalogue rule.M1

@@ -5,23 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from cloudtally.core.invoice import InvoiceLine, money_text, norm_key
+from cloudtally.core.invoice import InvoiceLine, norm_key
 from cloudtally.core.rules.base import Rule
 
-RULE = Rule(
-    "O1",
-    "wrong_bureau",
-    "warning",
-    "billed to a bureau other than the metered owner",
-    "计费委办局与计量归属不符",
-)
+RULE = Rule("O1", "wrong_bureau", "warning")  # name: catalogue rule.O1
 
 
 def check(
     lines: Sequence[InvoiceLine], owners: Sequence[str]
 ) -> Iterator[tuple[InvoiceLine, dict[str, object], str]]:
     """Each line billed to a bureau not among ``owners`` (the metered owners of the VM in
-    the line's period): the line, its evidence, its message. Lines without a bureau and
+    the line's period): the line, its evidence, its message id. Lines without a bureau and
     charges without a known owner say nothing."""
     if not owners:
         return
@@ -36,7 +30,5 @@ def check(
                 "metered_owner": ",".join(owners),
                 "billed_amount": ln.amount,
             },
-            f"billed to {ln.bureau!r} but metering has {', '.join(owners)} as the owner of "
-            f"{ln.resource_id} in this period ({money_text(ln.amount)} charged to the wrong "
-            "bureau)",
+            "O1",
         )

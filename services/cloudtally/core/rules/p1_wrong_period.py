@@ -4,10 +4,4 @@ from __future__ import annotations
 
 from cloudtally.core.rules.base import Rule
 
-RULE = Rule(
-    "P1",
-    "wrong_period",
-    "error",
-    "charge period outside the billing period",
-    "计费周期不在账单周期内",
-)
+RULE = Rule("P1", "wrong_period", "error")  # name: catalogue rule.P1

@@ -4,10 +4,4 @@ from __future__ import annotations
 
 from cloudtally.core.rules.base import Rule
 
-RULE = Rule(
-    "Q1",
-    "quantity_above_metered",
-    "error",
-    "quantity above metered",
-    "计费数量高于计量",
-)
+RULE = Rule("Q1", "quantity_above_metered", "error")  # name: catalogue rule.Q1

@@ -4,10 +4,4 @@ from __future__ import annotations
 
 from cloudtally.core.rules.base import Rule
 
-RULE = Rule(
-    "Q2",
-    "quantity_below_metered",
-    "warning",
-    "quantity below metered",
-    "计费数量低于计量",
-)
+RULE = Rule("Q2", "quantity_below_metered", "warning")  # name: catalogue rule.Q2

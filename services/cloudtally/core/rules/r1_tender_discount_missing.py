@@ -4,10 +4,4 @@ from __future__ import annotations
 
 from cloudtally.core.rules.base import Rule
 
-RULE = Rule(
-    "R1",
-    "discount_missing",
-    "error",
-    "tender discount not applied",
-    "未执行中标折扣",
-)
+RULE = Rule("R1", "discount_missing", "error")  # name: catalogue rule.R1

@@ -4,10 +4,4 @@ from __future__ import annotations
 
 from cloudtally.core.rules.base import Rule
 
-RULE = Rule(
-    "R2",
-    "discount_missing",
-    "error",
-    "low-utilization cut not applied",
-    "未执行低利用率降价",
-)
+RULE = Rule("R2", "discount_missing", "error")  # name: catalogue rule.R2

@@ -4,10 +4,4 @@ from __future__ import annotations
 
 from cloudtally.core.rules.base import Rule
 
-RULE = Rule(
-    "R3",
-    "discount_missing",
-    "error",
-    "volume tier cut not applied",
-    "未执行规模阶梯降价",
-)
+RULE = Rule("R3", "discount_missing", "error")  # name: catalogue rule.R3

@@ -6,13 +6,7 @@ from __future__ import annotations
 from cloudtally.core.invoice import InvoiceLine
 from cloudtally.core.rules.base import Rule
 
-RULE = Rule(
-    "S1",
-    "sla_credit_missing",
-    "error",
-    "SLA credit for availability below target not applied",
-    "未按服务水平协议扣减可用性不达标费用",
-)
+RULE = Rule("S1", "sla_credit_missing", "error")  # name: catalogue rule.S1
 
 KINDS = ("sla_credit",)
 # How providers label an SLA credit line (any of these in its type, name, SKU or class).

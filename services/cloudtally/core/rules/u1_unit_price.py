@@ -4,10 +4,4 @@ from __future__ import annotations
 
 from cloudtally.core.rules.base import Rule
 
-RULE = Rule(
-    "U1",
-    "unit_price_differs",
-    "error",
-    "unit price differs from the catalog",
-    "单价与目录价不符",
-)
+RULE = Rule("U1", "unit_price_differs", "error")  # name: catalogue rule.U1

@@ -5,10 +5,4 @@ from __future__ import annotations
 
 from cloudtally.core.rules.base import Rule
 
-RULE = Rule(
-    "V1",
-    "unverifiable",
-    "warning",
-    "resource type not metered by cloudtally",
-    "资源类型无法核验",
-)
+RULE = Rule("V1", "unverifiable", "warning")  # name: catalogue rule.V1

@@ -4,10 +4,4 @@ from __future__ import annotations
 
 from cloudtally.core.rules.base import Rule
 
-RULE = Rule(
-    "V2",
-    "unverifiable",
-    "warning",
-    "non-usage charge (tax, credit, correction)",
-    "非使用类费用",
-)
+RULE = Rule("V2", "unverifiable", "warning")  # name: catalogue rule.V2

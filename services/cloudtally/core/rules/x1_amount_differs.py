@@ -4,10 +4,4 @@ from __future__ import annotations
 
 from cloudtally.core.rules.base import Rule
 
-RULE = Rule(
-    "X1",
-    "amount_differs",
-    "error",
-    "amount differs from the contract rating",
-    "金额与合同计价不符",
-)
+RULE = Rule("X1", "amount_differs", "error")  # name: catalogue rule.X1
