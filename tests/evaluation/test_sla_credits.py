@@ -91,3 +91,19 @@ def test_sla_and_volume_tier_credits_are_checked_apart() -> None:
     assert [(f.rule_id, f.amount_at_stake) for f in res.findings] == [("S1", D("50.00"))]
     both = [*lines, credit_line(2, "-50.00", "服务水平违约赔付")]
     assert verify(both, [], PERIOD, provider="provider-a", credits=[tier, sla]).findings == []
+
+
+def test_closing_the_month_writes_the_final_credit_line(store: Store) -> None:
+    from cloudtally.billing.rate import close_month
+
+    plant(store)
+    plant_fees(store)
+    rows = close_month(store, POLICY, MARCH, actor="test")
+    sla = [r for r in rows if r.get("kind") == "sla_credit"]
+    assert [(r["provider"], r["amount"]) for r in sla] == [("provider-a", D("-2666.67"))]
+    stored = store.rows(
+        "SELECT status, toString(amount) FROM statement_lines FINAL "
+        "WHERE month = %(m)s AND kind = 'sla_credit'",
+        {"m": MARCH},
+    )
+    assert stored == [("final", "-2666.67")]

@@ -161,7 +161,10 @@ def _vm_filter(vm_ids: set[str]) -> tuple[str, tuple[str, ...]]:
 def _answered(
     store: Store, vm_ids: set[str], scope: Scope, interval: int, tolerance: int, *, declared: bool
 ) -> dict[str, list[Span]]:
-    """VM → answered spans, for the VMs whose samples declare ``interval`` (or none)."""
+    """VM → answered spans, for the VMs whose samples declare ``interval`` (or none).
+
+    groupArray, not groupUniqArray (2× faster measured): a sample stored twice (read
+    without FINAL) is a zero difference, never a silence."""
     if not vm_ids:
         return {}
     min_gap = interval * (tolerance + 1)  # b − a − interval ≥ tolerance × interval
@@ -176,7 +179,7 @@ def _answered(
             SELECT vm_id, times[1] AS first, times[length(times)] AS last,
                    arrayPopBack(times) AS prev, arrayPopFront(times) AS next
             FROM (
-                SELECT vm_id, arraySort(groupUniqArray(toUInt32(ts))) AS times
+                SELECT vm_id, arraySort(groupArray(toUInt32(ts))) AS times
                 FROM samples
                 WHERE {vm_where}
                   AND ts >= toDateTime(%(start)s, 'UTC') AND ts < toDateTime(%(end)s, 'UTC')

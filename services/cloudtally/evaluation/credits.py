@@ -107,14 +107,16 @@ def month_credits(
 def accrue_credits(
     store: Store, policy: Policy, month: dt.date, *, final: bool = False, run_id: str = ""
 ) -> list[dict[str, Any]]:
-    """Write the month's SLA credit lines (provisional or final); a provider whose credit
-    went away gets a zero line, never a stale one."""
+    """Write the month's SLA credit lines (provisional or final): one per provider whose
+    credit is not zero; a provider whose credit went away gets a zero line, never a stale
+    one (a month without a due credit gets no line at all)."""
     first = month.replace(day=1)
-    credits = [r.credit for r in month_credits(store, policy, first)]
+    credits = [r.credit for r in month_credits(store, policy, first) if r.credit.amount != 0]
     existing = {
         r[0]
         for r in store.rows(
-            "SELECT provider FROM statement_lines FINAL WHERE month = %(m)s AND kind = %(k)s",
+            "SELECT provider FROM statement_lines FINAL"
+            " WHERE month = %(m)s AND kind = %(k)s AND amount != 0",
             {"m": first, "k": KIND},
         )
     }

@@ -1,6 +1,8 @@
 """Pool availability gauges (month so far) for the alert CloudtallyPoolBelowAvailabilityTarget.
 
-Display only: the figures of record are computed exactly on request (API, credits).
+Recomputed at most every 15 minutes (a month of 15,000 VMs takes minutes, see
+docs/availability.md). Display only: the figures of record are computed exactly on
+request (API, credits).
 A pool with nothing metered this month publishes no ratio (no evidence is not 100 %).
 """
 
@@ -43,7 +45,19 @@ def availability_values(
     return ratios, targets
 
 
-def refresh_availability_gauges(store: Store, policy: Policy, day: dt.date) -> None:
+REFRESH_EVERY_S = 900.0  # the month-so-far assessment is heavy; the alert waits 1 h anyway
+_last_refresh = 0.0
+
+
+def refresh_availability_gauges(
+    store: Store, policy: Policy, day: dt.date, *, every_s: float = REFRESH_EVERY_S
+) -> None:
+    """Called by the worker's analytics step each minute; recomputes at most every 15 min
+    (the gauges keep their values in between)."""
+    global _last_refresh
+    if time.monotonic() - _last_refresh < every_s and _last_refresh:
+        return
+    _last_refresh = time.monotonic()
     try:
         ratios, targets = availability_values(store, policy, day)
         publish(metrics.POOL_AVAILABILITY, ratios)
