@@ -139,13 +139,26 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--vms", type=int, default=15000)
     ap.add_argument("--rounds", type=int, default=20)
+    ap.add_argument(
+        "--fixture",
+        type=Path,
+        default=None,
+        help="keep the seeded store in this folder and reuse it on the next run",
+    )
     args = ap.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="bench-console-"))
+    folder = args.fixture or Path(tempfile.mkdtemp(prefix="bench-console-"))
+    reuse = args.fixture is not None and (folder / "chdb").exists()
     try:
         store = open_store(f"chdb://{folder}/chdb", "bench_console")
+        c = time.perf_counter()
         migrate(store)
-        print(f"seeding {args.vms} VMs and a month of bill lines ...", flush=True)
-        times = seed(store, args.vms)
+        times: dict[str, float] = {"migrate_s": round(time.perf_counter() - c, 1)}
+        if reuse:
+            print(f"reusing the store in {folder}", flush=True)
+            times["bill_lines"] = int(store.scalar("SELECT count() FROM bill_lines"))
+        else:
+            print(f"seeding {args.vms} VMs and a month of bill lines ...", flush=True)
+            times.update(seed(store, args.vms))
         print(f"  {times}", flush=True)
         tokens = write_demo_tokens(folder / "tokens.yaml", ["bureau-7"])
         settings = Settings(_env_file=None, api_tokens_file=folder / "tokens.yaml",  # type: ignore[call-arg]
@@ -167,7 +180,8 @@ def main() -> None:
         store.close()
         print(f"wrote {out}")
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        if args.fixture is None:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ Every query takes an optional ``bureau`` scope that is applied inside the SQL
 (access scoping lives in the queries, not only in the routes). A bureau-scoped
 statement never shows provider-level lines (volume tiers), which belong to no
 bureau. Statement totals are sums of the rounded lines, summed exactly in
-ClickHouse Decimal.
+ClickHouse Decimal; statements and budgets read them from the per-VM month
+totals the rating step keeps (:mod:`cloudtally.billing.totals`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
+from cloudtally.billing import totals
 from cloudtally.billing.rate import (
     RunSummary,
     current_filter,
@@ -128,13 +130,11 @@ def statement(
     d0, d1, title = period_of(policy, month, fiscal_year)
     col = _dim(by)
     params: dict[str, Any] = {"d0": d0, "d1": d1}
-    scope = _scope(bureau, params)
     rows = store.dicts(
-        f"""SELECT {col}, count() AS lines, sum(list_amount) AS list_amount,
+        f"""SELECT {col}, sum(lines) AS lines, sum(list_amount) AS list_amount,
             sum(after_discount) AS after_discount, sum(after_cut) AS after_cut,
-            toUInt32(sum(month_provisional)) AS provisional_lines
-        FROM bill_lines
-        WHERE day >= %(d0)s AND day < %(d1)s {scope} AND {current_filter()}
+            toUInt32(sum(provisional_lines)) AS provisional_lines
+        {totals.where(params, d0, d1, bureau=bureau)}
         GROUP BY {col} ORDER BY {col}""",
         params,
     )
@@ -208,11 +208,9 @@ def budget_status(
     d0, d1 = policy.fiscal_year_range(fiscal_year)
     budget = policy.budget(fiscal_year)
     params: dict[str, Any] = {"d0": d0, "d1": d1}
-    scope = _scope(bureau, params)
     rows = store.rows(
-        f"""SELECT bureau, sum(after_cut), max(day) FROM bill_lines
-        WHERE day >= %(d0)s AND day < %(d1)s {scope} AND {current_filter()}
-        GROUP BY bureau""",
+        f"""SELECT bureau, sum(after_cut), max(last_day)
+        {totals.where(params, d0, d1, bureau=bureau)} GROUP BY bureau""",
         params,
     )
     through = max((r[2] for r in rows), default=d0 - dt.timedelta(days=1))
