@@ -170,24 +170,72 @@ def lines(
 ) -> list[dict[str, Any]]:
     """Current bill lines with their derivation, paginated (ordered by day, vm, resource)."""
     params: dict[str, Any] = {"d0": d0, "d1": d1, "limit": int(limit), "offset": int(offset)}
-    where = _scope(bureau, params)
-    if vm_id is not None:
-        params["vm"] = vm_id
-        where += " AND vm_id = %(vm)s"
-    if provider is not None:
-        params["provider"] = provider
-        where += " AND provider = %(provider)s"
+    where, vms = _line_filters(params, bureau, vm_id, provider)
     return store.dicts(
         f"""SELECT vm_id, day, bureau, system, pool, provider, resource, tariff_version,
             quantity, unit, unit_price, price_divisor, list_amount, after_discount, after_cut,
             adjustments, utilization_basis, hours, unmetered_hours, run_id, month_provisional,
             calendar_provisional
         FROM bill_lines
-        WHERE day >= %(d0)s AND day < %(d1)s {where} AND {current_filter()}
+        WHERE day >= %(d0)s AND day < %(d1)s {where} AND {current_filter(extra=vms)}
         ORDER BY day, vm_id, resource, tariff_version
         LIMIT %(limit)s OFFSET %(offset)s""",
         params,
     )
+
+
+def _line_filters(
+    params: dict[str, Any], bureau: str | None, vm_id: str | None, provider: str | None
+) -> tuple[str, str]:
+    """(WHERE fragment on bill_lines, VM fragment for the current-run pointers).
+
+    The pointers are looked up only for the VMs that can match: one VM, or the bureau's
+    VMs of those months (from the totals), not the whole fleet's."""
+    where = _scope(bureau, params)
+    vms = ""
+    if vm_id is not None:
+        params["vm"] = vm_id
+        vms = "AND vm_id = %(vm)s"
+    elif bureau is not None:
+        vms = """AND vm_id IN (SELECT vm_id FROM bill_totals WHERE bureau = %(bureau)s
+            AND month >= toStartOfMonth(%(d0)s) AND month < %(d1)s)"""
+    where += f" {vms}"
+    if provider is not None:
+        params["provider"] = provider
+        where += " AND provider = %(provider)s"
+    return where, vms
+
+
+def line_totals(
+    store: Store,
+    d0: dt.date,
+    d1: dt.date,
+    *,
+    bureau: str | None = None,
+    vm_id: str | None = None,
+    provider: str | None = None,
+) -> dict[str, Any]:
+    """Count and sums of the current lines the filters select (whole months: the totals)."""
+    params: dict[str, Any] = {"d0": d0, "d1": d1}
+    if totals.covers(d0, d1):
+        source = totals.where(params, d0, d1, bureau=bureau, vm_ids=None if vm_id is None
+                              else [vm_id], provider=provider)  # fmt: skip
+        counted = "sum(lines)"
+    else:
+        where, vms = _line_filters(params, bureau, vm_id, provider)
+        source = (f"FROM bill_lines WHERE day >= %(d0)s AND day < %(d1)s {where} "
+                  f"AND {current_filter(extra=vms)}")  # fmt: skip
+        counted = "count()"
+    n, lst, disc, cut = store.rows(
+        f"SELECT {counted}, sum(list_amount), sum(after_discount), sum(after_cut) {source}",
+        params,
+    )[0]
+    return {
+        "lines": int(n or 0),
+        "list_amount": Decimal(lst or 0).quantize(ZERO),
+        "after_discount": Decimal(disc or 0).quantize(ZERO),
+        "after_cut": Decimal(cut or 0).quantize(ZERO),
+    }
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,7 @@ def where(
     bureau: str | None = None,
     system: str | None = None,
     vm_ids: Sequence[str] | None = None,
+    provider: str | None = None,
 ) -> str:
     """``FROM bill_totals FINAL WHERE ...`` for the whole months [d0, d1), scoped in SQL."""
     params.update({"m0": d0, "m1": d1})
@@ -97,6 +98,9 @@ def where(
     if vm_ids is not None:
         params["vms"] = tuple(vm_ids)
         sql += " AND vm_id IN %(vms)s"
+    if provider is not None:
+        params["provider"] = provider
+        sql += " AND provider = %(provider)s"
     # a subquery, so the caller may name its sums after the columns (sum(lines) AS lines)
     return f"FROM (SELECT * FROM bill_totals FINAL WHERE {sql}) AS bill_totals"
 

@@ -25,7 +25,7 @@ from cloudtally.billing.statements import budget_status, lines, statement
 from cloudtally.console.app import CtxDep, csv_download, router
 from cloudtally.core.idle import UnitPrices, VmWindowStats, month_start
 from cloudtally.core.statements import month_bounds
-from cloudtally.queries.inventory import get_vm, list_vms
+from cloudtally.queries.inventory import count_vms, get_vm
 from cloudtally.queries.search import search
 from cloudtally.rounds import store as rounds
 
@@ -33,6 +33,9 @@ DAY = dt.timedelta(days=1)
 # The console's default rightsizing window (the API's default is the last complete
 # quarter): the same 14 days as the idle rule, so one look shows both on one period.
 REVIEW_DAYS = 14
+# Rows per candidate kind on the candidates page (a province has thousands; rendering them
+# all took seconds): the heading shows the total, the CSV downloads list every one.
+CANDIDATES_SHOWN = 200
 
 
 def _month(text: str | None) -> dt.date | None:
@@ -120,7 +123,7 @@ def home(ctx: CtxDep, bureau: str | None = None, as_of: dt.date | None = None) -
     budget = next((s for s in budgets if s.scope == (b or "programme")), None)
     _n, costly = drill.vm_totals(ctx.store, m0, m1, bureau=b, limit=10)
     cands = _candidates(ctx, b, as_of, limit=10)
-    fleet_vms, _ = list_vms(ctx.store, bureau=b, limit=1)
+    fleet_vms = count_vms(ctx.store, bureau=b)
     bureaus = []
     if ctx.principal.can_read_all:
         bureaus = [s.scope for s in budgets if s.scope != "programme"]
@@ -223,7 +226,9 @@ def candidates_page(
 ) -> HTMLResponse:
     b = ctx.bureau_filter(bureau)
     day = as_of or _as_of(ctx, b)
-    return ctx.render("candidates.html", cands=_candidates(ctx, b, day), bureau=b)
+    # The first CANDIDATES_SHOWN of each kind; the count says how many, the CSV has them all.
+    cands = _candidates(ctx, b, day, limit=CANDIDATES_SHOWN)
+    return ctx.render("candidates.html", cands=cands, bureau=b)
 
 
 # ---------------------------------------------------------------- rounds

@@ -286,6 +286,8 @@ class ServerStore(Store):
 
     def columns(self, sql: str, params: Params = None) -> dict[str, np.ndarray]:
         data, types = self._run(self.render(sql, params), columnar=True, with_column_types=True)
+        if not data:  # no rows: the driver gives no columns at all, only their types
+            data = [[] for _ in types]
         out = {}
         for (name, _type), col in zip(types, data, strict=True):
             arr = np.asarray(col)
