@@ -6,7 +6,7 @@ and prints per page: the server time, the number of queries, the time spent in t
 the slowest three (first 100 characters of their SQL). Writes
 loadtest/results/console-profile.json.
 
-Usage: python loadtest/console_profile.py --fixture /tmp/console-fixture [--label before]
+Usage: python loadtest/console_profile.py --fixture /tmp/console-fixture [--label before] [--warm]
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--fixture", type=Path, required=True)
     ap.add_argument("--label", default="")
+    ap.add_argument("--warm", action="store_true", help="profile each page's second request")
     args = ap.parse_args()
     store = open_store(f"chdb://{args.fixture}/chdb", "bench_console")
     migrate(store)
@@ -79,6 +80,8 @@ def main() -> None:
             client.post("/console/login", data={"token": tokens[role]}, follow_redirects=False)
             print(f"{role}:", flush=True)
             for name, url in pages("bureau-7").items():
+                if args.warm:  # profile the second request: what a kept answer leaves
+                    client.get(url)
                 log.clear()
                 c = time.perf_counter()
                 r = client.get(url)

@@ -196,10 +196,15 @@ def _line_filters(
     if vm_id is not None:
         params["vm"] = vm_id
         vms = "AND vm_id = %(vm)s"
+        keys = "vm_id = %(vm)s"
     elif bureau is not None:
         vms = """AND vm_id IN (SELECT vm_id FROM bill_totals WHERE bureau = %(bureau)s
             AND month >= toStartOfMonth(%(d0)s) AND month < %(d1)s)"""
-    where += f" {vms}"
+        keys = "bureau = %(bureau)s"
+    if vms:  # (provider, pool, vm_id) leads bill_lines' sort key: the index finds them
+        where += f""" {vms} AND (provider, pool, vm_id) IN (
+            SELECT provider, pool, vm_id FROM bill_totals WHERE {keys}
+            AND month >= toStartOfMonth(%(d0)s) AND month < %(d1)s)"""
     if provider is not None:
         params["provider"] = provider
         where += " AND provider = %(provider)s"

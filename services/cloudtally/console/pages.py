@@ -95,6 +95,21 @@ def search_results(ctx: CtxDep, q: str = "") -> HTMLResponse:
 def _candidates(
     ctx: Any, bureau: str | None, as_of: dt.date, limit: int = MAX_LIMIT
 ) -> dict[str, Any]:
+    """The three candidate kinds as of ``as_of``: kept until the rollups of their windows
+    (storage: the months before; rightsizing: the review days) or the policy change."""
+    from cloudtally.api.freshness import usage_stamp
+    from cloudtally.core.idle import storage_months
+    from cloudtally.queries import memo
+
+    util = _util_policy(ctx, as_of - DAY).utilization
+    start = min(as_of - dt.timedelta(days=max(REVIEW_DAYS, util.idle.window_days)),
+                storage_months(as_of, util.storage_idle)[0])  # fmt: skip
+    key = ("console_candidates", bureau, ctx.scope, as_of, limit, id(ctx.policy()))
+    return memo.cached(ctx.store, key, usage_stamp(ctx.store, start, as_of, disks=True),
+                       lambda: _find_candidates(ctx, bureau, as_of, limit))  # fmt: skip
+
+
+def _find_candidates(ctx: Any, bureau: str | None, as_of: dt.date, limit: int) -> dict[str, Any]:
     version = _util_policy(ctx, as_of - DAY)
     util = version.utilization
     filters = {"bureau": bureau} if bureau and not ctx.scope else None
