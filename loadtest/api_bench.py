@@ -16,7 +16,8 @@ Phase 1 measures the ingest rate alone; phase 2 runs ``--clients`` asyncio clien
 rightsizing candidates and a verified invoice's findings, and prints p50 / p95 / p99
 and requests/s per route and in all, next to the goals (p95 ≤ 100 ms, ≥ 500 req/s,
 ingest slowed ≤ 10 %), with the ingest rate during the load and the ratio. Clients do
-not send If-None-Match (the worst case; a 304 is cheaper still). Writes loadtest/results/api-<mode>-latest.json.
+not send If-None-Match (the worst case; a 304 is cheaper still).
+Writes loadtest/results/api-<mode>-latest.json.
 
 Usage: python loadtest/api_bench.py --fixture /tmp/console-fixture [--mode cluster]
 """
