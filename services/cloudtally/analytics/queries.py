@@ -10,6 +10,7 @@ List results are ``{"total": n, "items": [...]}`` with ``limit``/``offset``.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
@@ -195,9 +196,30 @@ def pool_kpis(
 
     ``tariff_pools`` — (provider, pool) pairs of the contract: one without any usage in
     the month is listed too, with ``no_data`` and the lowest band (the evaluation rule:
-    no evidence counts as the lowest band)."""
+    no evidence counts as the lowest band). Kept until the month's daily rollups change."""
     if level not in ("pool", "provider"):
         raise ValueError("level must be pool or provider")
+    m0, m1 = month_start(month), month_start(month, -1)
+    current = memo.stamp(store, "usage_daily", "day >= %(d0)s AND day < %(d1)s",
+                         {"d0": m0, "d1": m1})  # fmt: skip
+    key = ("pool_kpis", m0, level, bureau_scope, tuple(sorted((filters or {}).items())),
+           repr(policy), tuple(tariff_pools))  # fmt: skip
+    kept = memo.cached(store, key, current, lambda: _pool_kpis(
+        store, month, level=level, bureau_scope=bureau_scope, filters=filters, policy=policy,
+        tariff_pools=tariff_pools))  # fmt: skip
+    return copy.deepcopy(kept)  # callers add to the rows (the console's chart)
+
+
+def _pool_kpis(
+    store: Store,
+    month: dt.date,
+    *,
+    level: Literal["pool", "provider"],
+    bureau_scope: str | None,
+    filters: Mapping[str, str | None] | None,
+    policy: UtilizationPolicy | None,
+    tariff_pools: Sequence[tuple[str, str]],
+) -> dict[str, Any]:
     util = policy or UtilizationPolicy()
     keys = LEVEL_KEYS[level]
     first = month_start(month)

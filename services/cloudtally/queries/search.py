@@ -25,8 +25,9 @@ def _like(prefix: str) -> str:
 
 
 def _index(store: Store, bureau: str | None) -> list[tuple[str, ...]]:
-    """The current VMs under the scope, (vm_id, name, bureau, system, pool, provider), in
-    vm_id order; kept until the inventory changes (search-as-you-type asks on every key)."""
+    """The current VMs under the scope, (vm_id, name, bureau, system, pool, provider, then
+    the same six lowercased), in vm_id order; kept until the inventory changes
+    (search-as-you-type asks on every key)."""
     current = memo.stamp(store, "vm_inventory", "1", {})
     where, params = _filters(bureau, {}, include_deleted=False)
     return memo.cached(
@@ -34,7 +35,7 @@ def _index(store: Store, bureau: str | None) -> list[tuple[str, ...]]:
         ("search_index", bureau),
         current,
         lambda: [
-            tuple(str(v) for v in r)
+            (*(str(v) for v in r), *(str(v).lower() for v in r))
             for r in store.rows(
                 f"SELECT vm_id, name, bureau, system, pool, provider FROM ({CURRENT_VMS})"
                 f" WHERE {where} ORDER BY vm_id",
@@ -69,20 +70,19 @@ def search(
         return out
     p = q.lower()
     vms = _index(store, bureau)
-    by_id = [v for v in vms if v[0].lower().startswith(p)]
-    by_name = [v for v in vms if not v[0].lower().startswith(p) and v[1].lower().startswith(p)]
+    by_id = [v for v in vms if v[6].startswith(p)]
+    by_name = [v for v in vms if not v[6].startswith(p) and v[7].startswith(p)]
     out["vm"] = [
-        dict(zip(("vm_id", "name", "bureau", "system", "pool", "provider"), v, strict=True))
+        dict(zip(("vm_id", "name", "bureau", "system", "pool", "provider"), v[:6], strict=True))
         | {"by_id": int(i < len(by_id))}
         for i, v in enumerate([*by_id, *by_name][:limit])
     ]
-    systems = _grouped([(v[3], v[2]) for v in vms if v[3].lower().startswith(p)], limit)
+    systems = _grouped([(v[3], v[2]) for v in vms if v[9].startswith(p)], limit)
     out["system"] = [{"bureau": b, "system": s, "vms": n} for (s, b), n in systems]
-    bureaus = _grouped([(v[2],) for v in vms if v[2].lower().startswith(p)], limit)
+    bureaus = _grouped([(v[2],) for v in vms if v[8].startswith(p)], limit)
     out["bureau"] = [{"bureau": b, "vms": n} for (b,), n in bureaus]
     pools = _grouped(
-        [(v[5], v[4]) for v in vms if v[4].lower().startswith(p) or v[5].lower().startswith(p)],
-        limit,
+        [(v[5], v[4]) for v in vms if v[10].startswith(p) or v[11].startswith(p)], limit
     )
     out["pool"] = [{"provider": pr, "pool": po, "vms": n} for (pr, po), n in pools]
     params = {"p": _like(q), "n": int(limit)}
