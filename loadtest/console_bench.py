@@ -73,10 +73,12 @@ def seed(store, vms: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
                                           "rows": vms * bench_rating.HOURS})  # fmt: skip
     # The rating generator leaves max/p95 NULL (rating reads averages); the candidate rules
     # read maxima and daytime p95, so give every sampled hour max = p95 = its average.
-    store.execute(
-        "INSERT INTO usage_hourly SELECT * REPLACE (cpu_avg AS cpu_max, cpu_avg AS cpu_p95, "
-        "mem_avg AS mem_max, mem_avg AS mem_p95, toUInt64(2) AS version) FROM usage_hourly"
-    )
+    # (column by column: ClickHouse 18.16 has no SELECT * REPLACE)
+    same = {"cpu_max": "cpu_avg", "cpu_p95": "cpu_avg", "mem_max": "mem_avg",
+            "mem_p95": "mem_avg", "version": "toUInt64(2)"}  # fmt: skip
+    cols = [r[0] for r in store.rows("DESCRIBE TABLE usage_hourly") if r[2] in ("", "DEFAULT")]
+    store.execute(f"INSERT INTO usage_hourly ({', '.join(cols)}) SELECT "
+                  f"{', '.join(same.get(c, c) for c in cols)} FROM usage_hourly")  # fmt: skip
     store.execute("OPTIMIZE TABLE usage_hourly FINAL")
     times["seed_s"] = round(time.perf_counter() - c, 1)
     c = time.perf_counter()

@@ -17,6 +17,7 @@ Per process (each API replica keeps its own), bounded (least recently used out).
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
@@ -26,10 +27,30 @@ from cloudtally.store.base import Store
 T = TypeVar("T")
 
 
-def stamp(store: Store, table: str, where: str, params: dict[str, Any]) -> tuple[int, int]:
-    """(count, max version) of the rows of ``table`` matching ``where``: changes with them."""
-    row = store.rows(f"SELECT count(), max(version) FROM {table} WHERE {where}", params)[0]
-    return int(row[0]), int(row[1] or 0)
+# A stamp read from the store is reused for up to STAMP_TTL_S while nothing was written to
+# its table through this process's store: writes here (the embedded worker's ingest and
+# derivation, an admin action) are seen at once; writes by other processes (cluster-mode
+# workers) within STAMP_TTL_S. Set it to 0 to read every stamp from the store.
+STAMP_TTL_S = 1.0
+_stamps: dict[Hashable, tuple[tuple[int, int], tuple[int, int], float]] = {}
+
+
+def stamp(
+    store: Store, table: str, where: str, params: dict[str, Any], column: str = "version"
+) -> tuple[int, int]:
+    """(count, max ``column``) of the rows of ``table`` matching ``where``: changes with them."""
+    key = (id(store), store.database, table, where, column, tuple(sorted(params.items())))
+    mark = store.write_mark(table)  # before the query: a write during it makes a new mark
+    now = time.monotonic()
+    hit = _stamps.get(key)
+    if hit is not None and hit[1] == mark and now - hit[2] < STAMP_TTL_S:
+        return hit[0]
+    row = store.rows(f"SELECT count(), max({column}) FROM {table} WHERE {where}", params)[0]
+    value = int(row[0]), int(row[1] or 0)
+    if len(_stamps) > 4096:
+        _stamps.clear()
+    _stamps[key] = (value, mark, now)
+    return value
 
 
 class Memo:

@@ -275,7 +275,10 @@ class ServerStore(Store):
         raise AssertionError("unreachable")
 
     def execute(self, sql: str, params: Params = None) -> None:
-        self._run(self.render(sql, params), write=True, settings={"use_numpy": False})
+        try:
+            self._run(self.render(sql, params), write=True, settings={"use_numpy": False})
+        finally:
+            self.note_write(sql)
 
     def query(self, sql: str, params: Params = None) -> tuple[list[str], list[tuple[Any, ...]]]:
         rows, types = self._run(
@@ -299,6 +302,14 @@ class ServerStore(Store):
         return out
 
     def insert(
+        self, table: str, columns: Columns, constants: Mapping[str, Any] | None = None
+    ) -> int:
+        try:
+            return self._insert(table, columns, constants)
+        finally:
+            self.note_write(table, table=True)
+
+    def _insert(
         self, table: str, columns: Columns, constants: Mapping[str, Any] | None = None
     ) -> int:
         names = list(columns)
