@@ -40,13 +40,7 @@ def vm_totals(
         base = totals.where(params, d0, d1, bureau=bureau, system=system, vm_ids=vm_ids)
         counted, days = "sum(lines)", "sum(days)"
     else:
-        where = _scope(bureau, params)
-        if system is not None:
-            params["system"] = system
-            where += " AND system = %(system)s"
-        if vm_ids is not None:
-            params["vms"] = tuple(vm_ids)
-            where += " AND vm_id IN %(vms)s"
+        where = totals.filters(params, bureau=bureau, system=system, vm_ids=vm_ids)
         base = (
             f"FROM bill_lines WHERE day >= %(d0)s AND day < %(d1)s {where} AND {current_filter()}"
         )

@@ -88,7 +88,23 @@ def where(
 ) -> str:
     """``FROM bill_totals FINAL WHERE ...`` for the whole months [d0, d1), scoped in SQL."""
     params.update({"m0": d0, "m1": d1})
-    sql = "month >= %(m0)s AND month < %(m1)s AND lines > 0"
+    sql = "month >= %(m0)s AND month < %(m1)s AND lines > 0" + filters(
+        params, bureau=bureau, system=system, vm_ids=vm_ids, provider=provider
+    )
+    # a subquery, so the caller may name its sums after the columns (sum(lines) AS lines)
+    return f"FROM (SELECT * FROM bill_totals FINAL WHERE {sql}) AS bill_totals"
+
+
+def filters(
+    params: dict[str, Any],
+    *,
+    bureau: str | None = None,
+    system: str | None = None,
+    vm_ids: Sequence[str] | None = None,
+    provider: str | None = None,
+) -> str:
+    """`` AND ...`` equality filters, for the totals or the bill lines (the same columns)."""
+    sql = ""
     if bureau is not None:
         params["bureau"] = bureau
         sql += " AND bureau = %(bureau)s"
@@ -101,8 +117,7 @@ def where(
     if provider is not None:
         params["provider"] = provider
         sql += " AND provider = %(provider)s"
-    # a subquery, so the caller may name its sums after the columns (sum(lines) AS lines)
-    return f"FROM (SELECT * FROM bill_totals FINAL WHERE {sql}) AS bill_totals"
+    return sql
 
 
 def version(store: Store) -> int:

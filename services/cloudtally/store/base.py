@@ -116,7 +116,6 @@ class Store(ABC):
     def columns(self, sql: str, params: Params = None) -> dict[str, np.ndarray]:
         """Run a SELECT for bulk work: numpy columns; DateTime as int64 epoch seconds."""
 
-    @abstractmethod
     def insert(
         self, table: str, columns: Columns, constants: Mapping[str, Any] | None = None
     ) -> int:
@@ -125,6 +124,14 @@ class Store(ABC):
         ``constants`` are columns with one value for every row (source, version):
         the engine fills them in, so the hot path does not build per-row arrays.
         """
+        try:
+            return self._insert(table, columns, constants)
+        finally:
+            self.note_write(table, table=True)
+
+    @abstractmethod
+    def _insert(self, table: str, columns: Columns, constants: Mapping[str, Any] | None) -> int:
+        """The engine's insert (:meth:`insert` counts the write)."""
 
     @abstractmethod
     def close(self) -> None: ...

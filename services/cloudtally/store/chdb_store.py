@@ -99,14 +99,6 @@ class ChdbStore(Store):
         table = self._run(self.render(sql, params), "ArrowTable")
         return {name: _numpy(table.column(i)) for i, name in enumerate(table.column_names)}
 
-    def insert(
-        self, table: str, columns: Columns, constants: Mapping[str, Any] | None = None
-    ) -> int:
-        try:
-            return self._insert(table, columns, constants)
-        finally:
-            self.note_write(table, table=True)
-
     def _insert(
         self, table: str, columns: Columns, constants: Mapping[str, Any] | None = None
     ) -> int:

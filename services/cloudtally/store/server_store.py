@@ -301,14 +301,6 @@ class ServerStore(Store):
             out[name] = arr
         return out
 
-    def insert(
-        self, table: str, columns: Columns, constants: Mapping[str, Any] | None = None
-    ) -> int:
-        try:
-            return self._insert(table, columns, constants)
-        finally:
-            self.note_write(table, table=True)
-
     def _insert(
         self, table: str, columns: Columns, constants: Mapping[str, Any] | None = None
     ) -> int:
