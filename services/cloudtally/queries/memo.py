@@ -30,8 +30,11 @@ T = TypeVar("T")
 # A stamp read from the store is reused for up to STAMP_TTL_S while nothing was written to
 # its table through this process's store: writes here (the embedded worker's ingest and
 # derivation, an admin action) are seen at once; writes by other processes (cluster-mode
-# workers) within STAMP_TTL_S. Set it to 0 to read every stamp from the store.
+# workers) within STAMP_TTL_S. A chDB folder has one process, so every write to it is
+# seen here: its stamps are re-read only to catch mutations (ALTER ... DELETE), which
+# ClickHouse applies after the statement returns. 0 reads every stamp from the store.
 STAMP_TTL_S = 1.0
+STAMP_TTL_CHDB_S = 10.0
 _stamps: dict[Hashable, tuple[tuple[int, int], tuple[int, int], float]] = {}
 
 
@@ -43,7 +46,8 @@ def stamp(
     mark = store.write_mark(table)  # before the query: a write during it makes a new mark
     now = time.monotonic()
     hit = _stamps.get(key)
-    if hit is not None and hit[1] == mark and now - hit[2] < STAMP_TTL_S:
+    ttl = STAMP_TTL_CHDB_S if store.engine == "chdb" else STAMP_TTL_S
+    if hit is not None and hit[1] == mark and now - hit[2] < ttl:
         return hit[0]
     row = store.rows(f"SELECT count(), max({column}) FROM {table} WHERE {where}", params)[0]
     value = int(row[0]), int(row[1] or 0)
