@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import shutil
 import statistics
 import tempfile
@@ -168,6 +169,7 @@ def main() -> None:
         result: dict[str, object] = {
             "when": dt.datetime.now(dt.UTC).isoformat(), "engine": store.engine,
             "vms": args.vms, "rounds": args.rounds, "goal_p95_ms": GOAL_MS, **times,
+            "cpus": os.cpu_count(), "load_average_before": os.getloadavg(),
         }  # fmt: skip
         out = ROOT / "loadtest/results/console-latest.json"
         with TestClient(create_api(settings, lambda: store)) as client:
@@ -179,8 +181,10 @@ def main() -> None:
                     out.write_text(json.dumps(result, indent=2))
 
                 measure(client, tokens[role], pages("bureau-7"), args.rounds, save)
+        result["load_average_after"] = os.getloadavg()
+        out.write_text(json.dumps(result, indent=2))
+        print(f"load average {os.getloadavg()[0]:.1f}; wrote {out}")
         store.close()
-        print(f"wrote {out}")
     finally:
         if args.fixture is None:
             shutil.rmtree(folder, ignore_errors=True)
