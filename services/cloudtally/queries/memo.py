@@ -65,24 +65,39 @@ class Memo:
         self.hits = self.misses = 0
         self._lock = threading.Lock()
         self._kept: OrderedDict[Hashable, tuple[Hashable, Any]] = OrderedDict()
+        self._computing: dict[Hashable, threading.Lock] = {}
 
     def cached(self, store: Store, key: Hashable, current: Hashable, compute: Callable[[], T]) -> T:
         """The value kept under ``key`` if computed at stamp ``current``, else ``compute()``."""
         full = (store.engine, store.database, id(store), key)
+        found, value = self._get(full, current)
+        if found:
+            return value  # type: ignore[no-any-return]
+        with self._lock:
+            if len(self._computing) > 4 * self.size:
+                self._computing.clear()  # a thread holding a dropped lock finishes alone
+            one = self._computing.setdefault(full, threading.Lock())
+        with one:  # one computation per key: concurrent askers wait for it, not redo it
+            found, value = self._get(full, current)
+            if found:
+                return value  # type: ignore[no-any-return]
+            value = compute()  # other keys stay served meanwhile
+            with self._lock:
+                self.misses += 1
+                self._kept[full] = (current, value)
+                self._kept.move_to_end(full)
+                while len(self._kept) > self.size:
+                    self._kept.popitem(last=False)
+        return value
+
+    def _get(self, full: Hashable, current: Hashable) -> tuple[bool, Any]:
         with self._lock:
             hit = self._kept.get(full)
             if hit is not None and hit[0] == current:
                 self._kept.move_to_end(full)
                 self.hits += 1
-                return hit[1]  # type: ignore[no-any-return]
-        value = compute()  # outside the lock: other keys stay served meanwhile
-        with self._lock:
-            self.misses += 1
-            self._kept[full] = (current, value)
-            self._kept.move_to_end(full)
-            while len(self._kept) > self.size:
-                self._kept.popitem(last=False)
-        return value
+                return True, hit[1]
+        return False, None
 
     def clear(self) -> None:
         with self._lock:
