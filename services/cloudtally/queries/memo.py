@@ -16,6 +16,7 @@ Per process (each API replica keeps its own), bounded (least recently used out).
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import OrderedDict
@@ -38,11 +39,23 @@ STAMP_TTL_CHDB_S = 10.0
 _stamps: dict[Hashable, tuple[tuple[int, int], tuple[int, int], float]] = {}
 
 
+_tokens = itertools.count(1)
+
+
+def token(store: Store) -> int:
+    """A number no other store object of this process has (``id`` can be reused once an
+    object is gone; a store opened again on the same database must not see kept values)."""
+    value = store.__dict__.get("_memo_token")
+    if value is None:
+        value = store.__dict__.setdefault("_memo_token", next(_tokens))
+    return int(value)
+
+
 def stamp(
     store: Store, table: str, where: str, params: dict[str, Any], column: str = "version"
 ) -> tuple[int, int]:
     """(count, max ``column``) of the rows of ``table`` matching ``where``: changes with them."""
-    key = (id(store), store.database, table, where, column, tuple(sorted(params.items())))
+    key = (token(store), table, where, column, tuple(sorted(params.items())))
     mark = store.write_mark(table)  # before the query: a write during it makes a new mark
     now = time.monotonic()
     hit = _stamps.get(key)
@@ -69,7 +82,7 @@ class Memo:
 
     def cached(self, store: Store, key: Hashable, current: Hashable, compute: Callable[[], T]) -> T:
         """The value kept under ``key`` if computed at stamp ``current``, else ``compute()``."""
-        full = (store.engine, store.database, id(store), key)
+        full = (token(store), key)
         found, value = self._get(full, current)
         if found:
             return value  # type: ignore[no-any-return]
