@@ -37,6 +37,8 @@ T = TypeVar("T")
 STAMP_TTL_S = 1.0
 STAMP_TTL_CHDB_S = 10.0
 _stamps: dict[Hashable, tuple[tuple[int, int], tuple[int, int], float]] = {}
+_stamp_reads: dict[Hashable, threading.Lock] = {}
+_stamp_lock = threading.Lock()
 
 
 _tokens = itertools.count(1)
@@ -56,17 +58,31 @@ def stamp(
 ) -> tuple[int, int]:
     """(count, max ``column``) of the rows of ``table`` matching ``where``: changes with them."""
     key = (token(store), table, where, column, tuple(sorted(params.items())))
-    mark = store.write_mark(table)  # before the query: a write during it makes a new mark
-    now = time.monotonic()
-    hit = _stamps.get(key)
     ttl = STAMP_TTL_CHDB_S if store.engine == "chdb" else STAMP_TTL_S
-    if hit is not None and hit[1] == mark and now - hit[2] < ttl:
+
+    def kept() -> tuple[int, int] | None:
+        hit = _stamps.get(key)
+        if hit is None or hit[1] != store.write_mark(table) or time.monotonic() - hit[2] >= ttl:
+            return None
         return hit[0]
-    row = store.rows(f"SELECT count(), max({column}) FROM {table} WHERE {where}", params)[0]
-    value = int(row[0]), int(row[1] or 0)
-    if len(_stamps) > 4096:
-        _stamps.clear()
-    _stamps[key] = (value, mark, now)
+
+    if (value := kept()) is not None:
+        return value
+    with _stamp_lock:
+        one = _stamp_reads.setdefault(key, threading.Lock())
+    with one:  # one read per stamp: requests arriving together wait for it, not queue
+        if (value := kept()) is not None:
+            return value
+        mark = store.write_mark(table)  # before the query: a write during it makes a new mark
+        now = time.monotonic()
+        sql = f"SELECT count(), max({column}) FROM {table} WHERE {where}"
+        row = store.rows(sql, params)[0]
+        value = int(row[0]), int(row[1] or 0)
+        with _stamp_lock:
+            if len(_stamps) > 4096:
+                _stamps.clear()
+                _stamp_reads.clear()
+            _stamps[key] = (value, mark, now)
     return value
 
 
