@@ -170,16 +170,7 @@ def _mover_lines(store: Store, bureau: str) -> Decimal:
 
 
 def test_a_vm_that_moves_twice_is_split_by_owner_on_every_total(moved: Any) -> None:
-    import warnings
-
-    from cloudtally.api.auth import write_demo_tokens
-    from cloudtally.api.main import create_api
-    from cloudtally.settings import Settings
-    from tests.api.fleet import policy_text
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from fastapi.testclient import TestClient
+    from tests.security.ownership_fleet import owners_api
 
     store, _pol, tmp_path = moved
     assert stored(store) == from_lines(store)
@@ -190,15 +181,7 @@ def test_a_vm_that_moves_twice_is_split_by_owner_on_every_total(moved: Any) -> N
     assert (mover["edu"][4], mover["health"][4]) == (edu, health)
     assert mover["health"][1] == 10  # the ten days health owned it (2026-01-11 .. 20)
 
-    (tmp_path / "policy.yaml").write_text(policy_text(), encoding="utf-8")
-    tokens = write_demo_tokens(tmp_path / "tokens.yaml", ["edu", "health"])
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        api_tokens_file=tmp_path / "tokens.yaml",
-        data_dir=tmp_path,
-        policy_file=tmp_path / "policy.yaml",
-    )
-    with TestClient(create_api(settings, lambda: store)) as client:
+    with owners_api(store, tmp_path) as (client, tokens):
         for me, other, mine in (("edu", "health", edu), ("health", "edu", health)):
             h = {"Authorization": f"Bearer {tokens[f'bureau:{me}']}"}
             body = client.get("/api/v1/billing/statements", headers=h,
