@@ -14,7 +14,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv install system-deps tools test lint fmt up bench bench-all soak clean i18n
+.PHONY: help venv install system-deps tools test lint fmt up bench bench-all bench-api soak clean i18n
 
 help:
 	@sed -n '2,8p' Makefile | sed 's/^# *//'
@@ -72,6 +72,16 @@ bench-all: bench
 	$(BIN)/python loadtest/sink_bench.py
 	$(BIN)/python loadtest/collectors_bench.py
 	$(BIN)/python loadtest/audit_bench.py
+	$(MAKE) bench-api
+
+# The console's pages and the API under 50 clients with ingest running, on the console
+# benchmark's Hainan month (seeded once into var/bench-console, then reused); embedded
+# (chDB) and cluster mode (ClickHouse 18.16 server, two API replicas).
+BENCH_FIXTURE ?= var/bench-console
+bench-api: install
+	$(BIN)/python loadtest/console_bench.py --vms 15000 --fixture $(BENCH_FIXTURE)
+	$(BIN)/python loadtest/api_bench.py --fixture $(BENCH_FIXTURE)
+	$(BIN)/python loadtest/api_bench.py --mode cluster --replicas 2
 
 # ~10 minutes of steady ingest while the worker, the broker and a ClickHouse server are
 # killed at random, one ClickHouse outage of 4 minutes; prints sent/stored/duplicated/lost

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import shutil
 import statistics
 import tempfile
@@ -73,10 +74,12 @@ def seed(store, vms: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
                                           "rows": vms * bench_rating.HOURS})  # fmt: skip
     # The rating generator leaves max/p95 NULL (rating reads averages); the candidate rules
     # read maxima and daytime p95, so give every sampled hour max = p95 = its average.
-    store.execute(
-        "INSERT INTO usage_hourly SELECT * REPLACE (cpu_avg AS cpu_max, cpu_avg AS cpu_p95, "
-        "mem_avg AS mem_max, mem_avg AS mem_p95, toUInt64(2) AS version) FROM usage_hourly"
-    )
+    # (column by column: ClickHouse 18.16 has no SELECT * REPLACE)
+    same = {"cpu_max": "cpu_avg", "cpu_p95": "cpu_avg", "mem_max": "mem_avg",
+            "mem_p95": "mem_avg", "version": "toUInt64(2)"}  # fmt: skip
+    cols = [r[0] for r in store.rows("DESCRIBE TABLE usage_hourly") if r[2] in ("", "DEFAULT")]
+    store.execute(f"INSERT INTO usage_hourly ({', '.join(cols)}) SELECT "
+                  f"{', '.join(same.get(c, c) for c in cols)} FROM usage_hourly")  # fmt: skip
     store.execute("OPTIMIZE TABLE usage_hourly FINAL")
     times["seed_s"] = round(time.perf_counter() - c, 1)
     c = time.perf_counter()
@@ -139,13 +142,26 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--vms", type=int, default=15000)
     ap.add_argument("--rounds", type=int, default=20)
+    ap.add_argument(
+        "--fixture",
+        type=Path,
+        default=None,
+        help="keep the seeded store in this folder and reuse it on the next run",
+    )
     args = ap.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="bench-console-"))
+    folder = args.fixture or Path(tempfile.mkdtemp(prefix="bench-console-"))
+    reuse = args.fixture is not None and (folder / "chdb").exists()
     try:
         store = open_store(f"chdb://{folder}/chdb", "bench_console")
+        c = time.perf_counter()
         migrate(store)
-        print(f"seeding {args.vms} VMs and a month of bill lines ...", flush=True)
-        times = seed(store, args.vms)
+        times: dict[str, float] = {"migrate_s": round(time.perf_counter() - c, 1)}
+        if reuse:
+            print(f"reusing the store in {folder}", flush=True)
+            times["bill_lines"] = int(store.scalar("SELECT count() FROM bill_lines"))
+        else:
+            print(f"seeding {args.vms} VMs and a month of bill lines ...", flush=True)
+            times.update(seed(store, args.vms))
         print(f"  {times}", flush=True)
         tokens = write_demo_tokens(folder / "tokens.yaml", ["bureau-7"])
         settings = Settings(_env_file=None, api_tokens_file=folder / "tokens.yaml",  # type: ignore[call-arg]
@@ -153,6 +169,7 @@ def main() -> None:
         result: dict[str, object] = {
             "when": dt.datetime.now(dt.UTC).isoformat(), "engine": store.engine,
             "vms": args.vms, "rounds": args.rounds, "goal_p95_ms": GOAL_MS, **times,
+            "cpus": os.cpu_count(), "load_average_before": os.getloadavg(),
         }  # fmt: skip
         out = ROOT / "loadtest/results/console-latest.json"
         with TestClient(create_api(settings, lambda: store)) as client:
@@ -164,10 +181,13 @@ def main() -> None:
                     out.write_text(json.dumps(result, indent=2))
 
                 measure(client, tokens[role], pages("bureau-7"), args.rounds, save)
+        result["load_average_after"] = os.getloadavg()
+        out.write_text(json.dumps(result, indent=2))
+        print(f"load average {os.getloadavg()[0]:.1f}; wrote {out}")
         store.close()
-        print(f"wrote {out}")
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        if args.fixture is None:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

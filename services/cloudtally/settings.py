@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     # HTTP API.
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # `cloudtally api` (cluster mode): processes serving the API on the port (uvicorn workers)
+    api_workers: int = 1
     metrics_port: int = 0  # cluster worker exposes /metrics on this port when > 0
     # Bearer tokens with roles (admin, auditor, bureau); see docs/api.md. Without a file
     # every request is refused unless api_auth is false (local experiments only).

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -66,3 +71,27 @@ def seed_moving_fleet(store: Store, *, hours: int = 30 * 24, step: int = 3600) -
             "version": np.ones(n * len(vms), dtype=np.uint64),
         },
     )
+
+
+@contextlib.contextmanager
+def owners_api(store: Store, tmp_path: Path) -> Iterator[tuple[Any, dict[str, str]]]:
+    """A TestClient over ``store`` with the API fleet's policy and tokens for both owners."""
+    from cloudtally.api.auth import write_demo_tokens
+    from cloudtally.api.main import create_api
+    from cloudtally.settings import Settings
+    from tests.api.fleet import policy_text
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    (tmp_path / "policy.yaml").write_text(policy_text(), encoding="utf-8")
+    tokens = write_demo_tokens(tmp_path / "tokens.yaml", ["edu", "health"])
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        api_tokens_file=tmp_path / "tokens.yaml",
+        data_dir=tmp_path,
+        policy_file=tmp_path / "policy.yaml",
+    )
+    with TestClient(create_api(settings, lambda: store)) as client:
+        yield client, tokens

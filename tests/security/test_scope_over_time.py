@@ -8,27 +8,26 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import warnings
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cloudtally.analytics.rollups import hours_of_days, recompute_days, recompute_hours
-from cloudtally.api.auth import write_demo_tokens
-from cloudtally.api.main import create_api
 from cloudtally.billing.rate import rate_period
 from cloudtally.invoices import store as inv_store
 from cloudtally.invoices.generator import generate_invoice, render_focus_csv
-from cloudtally.settings import Settings
 from cloudtally.store import Store
-from tests.api.fleet import policy, policy_text
+from tests.api.fleet import policy
 from tests.api.test_invoices_api import upload, wait
-from tests.security.ownership_fleet import MOVE_1, MOVE_2, MOVER, T0, seed_moving_fleet
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from fastapi.testclient import TestClient
+from tests.security.ownership_fleet import (
+    MOVE_1,
+    MOVE_2,
+    MOVER,
+    T0,
+    owners_api,
+    seed_moving_fleet,
+)
 
 SH = dt.timezone(dt.timedelta(hours=8))
 D0, D1 = dt.date(2026, 1, 1), dt.date(2026, 1, 31)
@@ -58,15 +57,7 @@ def moved(store: Store, tmp_path: Path) -> Any:
     recompute_hours(store, vms, h0, h1, version.calendar, version.utilization)
     recompute_days(store, vms, D0, D1, version.calendar, version.utilization)
     rate_period(store, pol, START, END)
-    (tmp_path / "policy.yaml").write_text(policy_text(), encoding="utf-8")
-    tokens = write_demo_tokens(tmp_path / "tokens.yaml", ["edu", "health"])
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        api_tokens_file=tmp_path / "tokens.yaml",
-        data_dir=tmp_path,
-        policy_file=tmp_path / "policy.yaml",
-    )
-    with TestClient(create_api(settings, lambda: store)) as client:
+    with owners_api(store, tmp_path) as (client, tokens):
         exp, vms_lc, _ = inv_store.load_expected(
             store, "provider-a", (START, END), granularity="day"
         )

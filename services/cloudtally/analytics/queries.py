@@ -10,6 +10,7 @@ List results are ``{"total": n, "items": [...]}`` with ``limit``/``offset``.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
@@ -31,6 +32,7 @@ from cloudtally.core.idle import (
 )
 from cloudtally.core.kpi import pool_kpi
 from cloudtally.core.utilization import UtilizationSplit, is_night_heavy
+from cloudtally.queries import memo
 from cloudtally.store.base import Store
 
 Level = Literal["vm", "system", "bureau", "pool", "provider"]
@@ -194,9 +196,30 @@ def pool_kpis(
 
     ``tariff_pools`` — (provider, pool) pairs of the contract: one without any usage in
     the month is listed too, with ``no_data`` and the lowest band (the evaluation rule:
-    no evidence counts as the lowest band)."""
+    no evidence counts as the lowest band). Kept until the month's daily rollups change."""
     if level not in ("pool", "provider"):
         raise ValueError("level must be pool or provider")
+    m0, m1 = month_start(month), month_start(month, -1)
+    current = memo.stamp(store, "usage_daily", "day >= %(d0)s AND day < %(d1)s",
+                         {"d0": m0, "d1": m1})  # fmt: skip
+    key = ("pool_kpis", m0, level, bureau_scope, tuple(sorted((filters or {}).items())),
+           repr(policy), tuple(tariff_pools))  # fmt: skip
+    kept = memo.cached(store, key, current, lambda: _pool_kpis(
+        store, month, level=level, bureau_scope=bureau_scope, filters=filters, policy=policy,
+        tariff_pools=tariff_pools))  # fmt: skip
+    return copy.deepcopy(kept)  # callers add to the rows (the console's chart)
+
+
+def _pool_kpis(
+    store: Store,
+    month: dt.date,
+    *,
+    level: Literal["pool", "provider"],
+    bureau_scope: str | None,
+    filters: Mapping[str, str | None] | None,
+    policy: UtilizationPolicy | None,
+    tariff_pools: Sequence[tuple[str, str]],
+) -> dict[str, Any]:
     util = policy or UtilizationPolicy()
     keys = LEVEL_KEYS[level]
     first = month_start(month)
@@ -266,7 +289,20 @@ def night_heavy(s: VmWindowStats, util: UtilizationPolicy) -> bool:
 def _vm_window_stats(
     store: Store, day_from: dt.date, day_to: dt.date, where: str, params: dict[str, Any]
 ) -> list[VmWindowStats]:
-    """Per-VM aggregates over local days [from, to), for VMs that exist on the last day."""
+    """Per-VM aggregates over local days [from, to), for VMs that exist on the last day.
+
+    Kept (:mod:`cloudtally.queries.memo`) until the window's daily rollups change."""
+    window = {"d0": day_from, "d1": day_to}
+    current = memo.stamp(store, "usage_daily", "day >= %(d0)s AND day < %(d1)s", window)
+    key = ("vm_window_stats", day_from, day_to, where, tuple(sorted(params.items())))
+    return memo.cached(
+        store, key, current, lambda: _window_stats(store, day_from, day_to, where, params)
+    )
+
+
+def _window_stats(
+    store: Store, day_from: dt.date, day_to: dt.date, where: str, params: dict[str, Any]
+) -> list[VmWindowStats]:
     rows = store.dicts(
         f"""
         SELECT vm_id,
@@ -387,38 +423,17 @@ def find_rightsizing(
     where, params = _where(bureau_scope, filters)
     stats = _vm_window_stats(store, day_from, day_to, where, params)
     eligible = rightsizing_prefilter(stats, rule)
-    p95: dict[str, tuple[float, float]] = {}
+    p95: dict[str, tuple[float, float, float, float]] = {}
     if eligible:
         h0, h1 = local_day_bounds(day_from, day_to, cal.timezone)
-        for r in store.dicts(
-            """
-            SELECT vm_id,
-                quantileExactWeightedIf(%(q)s)(cpu_x, w, w > 0) AS cpu_used,
-                quantileExactWeightedIf(%(q)s)(mem_x, w, w > 0) AS mem_used,
-                quantileExactWeighted(%(q)s)(cpu_x, w_all) AS cpu_used_all,
-                quantileExactWeighted(%(q)s)(mem_x, w_all) AS mem_used_all,
-                countIf(w > 0) AS day_hours
-            FROM (
-                SELECT vm_id, toFloat64(cpu_p95) * vcpu / 100 AS cpu_x,
-                    toFloat64(mem_p95) * toFloat64(mem_gb) / 100 AS mem_x,
-                    toUInt64(round(business_weight * alloc_fraction * 1000)) AS w,
-                    toUInt64(round(alloc_fraction * 1000)) AS w_all
-                FROM usage_hourly FINAL
-                WHERE alloc_fraction > 0 AND vm_id IN %(vms)s AND hour >= toDateTime(%(h0)s, 'UTC')
-                    AND hour < toDateTime(%(h1)s, 'UTC') AND samples > 0
-            )
-            GROUP BY vm_id
-            HAVING day_hours > 0
-            ORDER BY vm_id
-            """,
-            {"q": rule.percentile, "vms": tuple(eligible), "h0": h0, "h1": h1},
-        ):
-            p95[r["vm_id"]] = (
-                float(r["cpu_used"]),
-                float(r["mem_used"]),
-                float(r["cpu_used_all"]),
-                float(r["mem_used_all"]),
-            )
+        # The daily rollups of a day are rewritten whenever its hours are (the rollup step
+        # recomputes the days of every hour it recomputed): their stamp covers the hours,
+        # at a fraction of the cost of scanning the hourly rows.
+        window = {"d0": day_from, "d1": day_to}
+        current = memo.stamp(store, "usage_daily", "day >= %(d0)s AND day < %(d1)s", window)
+        q = rule.percentile
+        key = ("daytime_p95", h0, h1, q, tuple(eligible))
+        p95 = memo.cached(store, key, current, lambda: _daytime_p95(store, eligible, h0, h1, q))
     enriched = [
         VmWindowStats(
             **{
@@ -452,6 +467,43 @@ def find_rightsizing(
     )
 
 
+def _daytime_p95(
+    store: Store, vms: Sequence[str], h0: int, h1: int, q: float
+) -> dict[str, tuple[float, float, float, float]]:
+    """Per VM: the business-weighted and all-hours p95 of used vCPUs and GB over [h0, h1)."""
+    p95: dict[str, tuple[float, float, float, float]] = {}
+    for r in store.dicts(
+        """
+        SELECT vm_id,
+            quantileExactWeightedIf(%(q)s)(cpu_x, w, w > 0) AS cpu_used,
+            quantileExactWeightedIf(%(q)s)(mem_x, w, w > 0) AS mem_used,
+            quantileExactWeighted(%(q)s)(cpu_x, w_all) AS cpu_used_all,
+            quantileExactWeighted(%(q)s)(mem_x, w_all) AS mem_used_all,
+            countIf(w > 0) AS day_hours
+        FROM (
+            SELECT vm_id, toFloat64(cpu_p95) * vcpu / 100 AS cpu_x,
+                toFloat64(mem_p95) * toFloat64(mem_gb) / 100 AS mem_x,
+                toUInt64(round(business_weight * alloc_fraction * 1000)) AS w,
+                toUInt64(round(alloc_fraction * 1000)) AS w_all
+            FROM usage_hourly FINAL
+            WHERE alloc_fraction > 0 AND vm_id IN %(vms)s AND hour >= toDateTime(%(h0)s, 'UTC')
+                AND hour < toDateTime(%(h1)s, 'UTC') AND samples > 0
+        )
+        GROUP BY vm_id
+        HAVING day_hours > 0
+        ORDER BY vm_id
+        """,
+        {"q": q, "vms": tuple(vms), "h0": h0, "h1": h1},
+    ):
+        p95[r["vm_id"]] = (
+            float(r["cpu_used"]),
+            float(r["mem_used"]),
+            float(r["cpu_used_all"]),
+            float(r["mem_used_all"]),
+        )
+    return p95
+
+
 def find_storage_idle(
     store: Store,
     as_of: dt.date,
@@ -467,7 +519,37 @@ def find_storage_idle(
     months = storage_months(as_of, util.storage_idle)
     d0, d1 = months[0], month_start(months[-1], -1)
     where, params = _where(bureau_scope, filters)
-    rows = store.dicts(
+    window = {"d0": d0, "d1": d1}
+    days = "day >= %(d0)s AND day < %(d1)s"
+    current = (memo.stamp(store, "disk_usage_daily", days, window),
+               memo.stamp(store, "usage_daily", days, window))  # fmt: skip
+    key = ("disk_months", d0, d1, where, tuple(sorted(params.items())))
+    rows = memo.cached(store, key, current, lambda: _disk_months(store, d0, d1, where, params))
+    stats = [
+        DiskMonthStats(
+            vm_id=r["vm_id"],
+            disk_id=r["disk_id"],
+            month=r["month"],
+            tier=r["tier"],
+            size_gb=_plain(r["size_gb"]),
+            used_pct_max=None if r["used_max"] is None else float(r["used_max"]),
+            days_sampled=int(r["days"]),
+            bureau=r["bureau"],
+            system=r["system"],
+            pool=r["pool"],
+            provider=r["provider"],
+        )
+        for r in rows
+    ]
+    found = storage_idle_candidates(stats, util.storage_idle, as_of=as_of)
+    return _paged(found, limit, offset, months=[m.isoformat()[:7] for m in months])
+
+
+def _disk_months(
+    store: Store, d0: dt.date, d1: dt.date, where: str, params: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Each disk's month figures over [d0, d1) with its VM's owner, within ``where``."""
+    return store.dicts(
         f"""
         SELECT vm_id, disk_id, month, tier, size_gb, used_max, days,
             bureau, system, pool, provider
@@ -490,21 +572,3 @@ def find_storage_idle(
         """,
         params | {"d0": d0, "d1": d1},
     )
-    stats = [
-        DiskMonthStats(
-            vm_id=r["vm_id"],
-            disk_id=r["disk_id"],
-            month=r["month"],
-            tier=r["tier"],
-            size_gb=_plain(r["size_gb"]),
-            used_pct_max=None if r["used_max"] is None else float(r["used_max"]),
-            days_sampled=int(r["days"]),
-            bureau=r["bureau"],
-            system=r["system"],
-            pool=r["pool"],
-            provider=r["provider"],
-        )
-        for r in rows
-    ]
-    found = storage_idle_candidates(stats, util.storage_idle, as_of=as_of)
-    return _paged(found, limit, offset, months=[m.isoformat()[:7] for m in months])

@@ -16,6 +16,13 @@ from cloudtally.analytics.rollups import _sorted_sum
 from cloudtally.store.base import Store
 
 
+def _vms(where: str) -> str:
+    """A VM restriction that lets the (vm_id, ...) sort key find the rows: every VM whose
+    inventory ever matched ``where`` (a superset: rows carry their inventory's attributes,
+    so a row that matches belongs to such a VM); the caller's WHERE still decides."""
+    return "" if where == "1" else f"AND vm_id IN (SELECT vm_id FROM vm_inventory WHERE {where})"
+
+
 def hourly(
     store: Store,
     h0: int,
@@ -38,7 +45,7 @@ def hourly(
             max(business_weight) AS business
         FROM usage_hourly FINAL
         WHERE hour >= toDateTime(%(h0)s, 'UTC') AND hour < toDateTime(%(h1)s, 'UTC')
-            AND alloc_fraction > 0 AND {where}
+            AND alloc_fraction > 0 AND {where} {_vms(where)}
         GROUP BY hour ORDER BY hour
         """,
         params | {"h0": int(h0), "h1": int(h1)},
@@ -74,7 +81,7 @@ def daily(
         f"""
         SELECT day, {sums}
         FROM usage_daily FINAL
-        WHERE hours > 0 AND day >= %(d0)s AND day < %(d1)s AND {where}
+        WHERE hours > 0 AND day >= %(d0)s AND day < %(d1)s AND {where} {_vms(where)}
         GROUP BY day ORDER BY day
         """,
         params | {"d0": d0, "d1": d1},

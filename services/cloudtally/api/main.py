@@ -71,6 +71,12 @@ def serve(settings: Settings) -> None:
             "the API alone cannot open a chDB folder the worker owns; run "
             "`cloudtally worker --with-api` (embedded) or set CLOUDTALLY_STORE_URL to a server"
         )
+    if settings.api_workers > 1:  # separate processes, each with its own store client
+        uvicorn.run(
+            "cloudtally.api.main:cluster_app", factory=True, workers=settings.api_workers,
+            host=settings.api_host, port=settings.api_port, log_level="info",
+        )  # fmt: skip
+        return
     store = open_store(settings.resolved_store_url, settings.database)
     uvicorn.run(
         create_api(settings, lambda: store),
@@ -78,3 +84,14 @@ def serve(settings: Settings) -> None:
         port=settings.api_port,
         log_level="info",
     )
+
+
+def cluster_app() -> FastAPI:
+    """One uvicorn worker's app (``CLOUDTALLY_API_WORKERS`` > 1): settings from the
+    environment, a store client of its own."""
+    from cloudtally.settings import get_settings
+    from cloudtally.store import open_store
+
+    settings = get_settings()
+    store = open_store(settings.resolved_store_url, settings.database)
+    return create_api(settings, lambda: store)

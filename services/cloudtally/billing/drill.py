@@ -1,7 +1,9 @@
 """Per-VM bill totals for the console's drill-down, the costliest VMs and round savings.
 
 Same rules as :mod:`cloudtally.billing.statements`: current lines only, the bureau
-scope applied inside the SQL, totals are sums of the rounded lines.
+scope applied inside the SQL, totals are sums of the rounded lines. Whole months are
+read from the rating step's per-VM totals (:mod:`cloudtally.billing.totals`); a day
+billed under two keys (a pool or owner change that day) counts once per key in ``days``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+from cloudtally.billing import totals
 from cloudtally.billing.rate import current_filter
 from cloudtally.billing.statements import ZERO, _scope
 from cloudtally.store.base import Store
@@ -30,22 +33,23 @@ def vm_totals(
 ) -> tuple[int, list[dict[str, Any]]]:
     """Each VM's lines, list and final amount over local days [d0, d1), costliest first
     (``order="amount"``) or by VM id; with the days it was billed."""
+    if vm_ids is not None and not vm_ids:
+        return 0, []
     params: dict[str, Any] = {"d0": d0, "d1": d1}
-    where = _scope(bureau, params)
-    if system is not None:
-        params["system"] = system
-        where += " AND system = %(system)s"
-    if vm_ids is not None:
-        if not vm_ids:
-            return 0, []
-        params["vms"] = tuple(vm_ids)
-        where += " AND vm_id IN %(vms)s"
-    base = f"FROM bill_lines WHERE day >= %(d0)s AND day < %(d1)s {where} AND {current_filter()}"
+    if totals.covers(d0, d1):  # whole months: the rating step's per-VM totals
+        base = totals.where(params, d0, d1, bureau=bureau, system=system, vm_ids=vm_ids)
+        counted, days = "sum(lines)", "sum(days)"
+    else:
+        where = totals.filters(params, bureau=bureau, system=system, vm_ids=vm_ids)
+        base = (
+            f"FROM bill_lines WHERE day >= %(d0)s AND day < %(d1)s {where} AND {current_filter()}"
+        )
+        counted, days = "count()", "uniqExact(day)"
     total = store.scalar(f"SELECT uniqExact(vm_id) {base}", params)
     sort = "amount DESC, vm_id" if order == "amount" else "vm_id"
     rows = store.dicts(
         f"""SELECT vm_id, any(system) AS o_system, any(pool) AS o_pool, any(provider) AS o_provider,
-            count() AS lines, uniqExact(day) AS days, sum(list_amount) AS list_amount,
+            {counted} AS lines, {days} AS days, sum(list_amount) AS list_amount,
             sum(after_cut) AS amount
         {base}
         GROUP BY vm_id ORDER BY {sort} LIMIT {int(limit)} OFFSET {int(offset)}""",
@@ -73,6 +77,8 @@ def last_billed_day(store: Store, *, bureau: str | None = None) -> dt.date | Non
     params: dict[str, Any] = {}
     where = _scope(bureau, params)
     day = store.scalar(
-        f"SELECT if(count() = 0, NULL, max(day)) FROM bill_lines WHERE 1 {where}", params
+        f"SELECT if(count() = 0, NULL, max(last_day)) FROM bill_totals FINAL"
+        f" WHERE lines > 0 {where}",
+        params,
     )
     return day if isinstance(day, dt.date) else None

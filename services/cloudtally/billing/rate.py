@@ -391,6 +391,9 @@ def rate_period(
         vm_days = int(
             store.scalar(f"SELECT count() FROM (SELECT DISTINCT vm_id, dayn FROM {stage})")
         )
+        from cloudtally.billing import totals  # the totals read model, in the same step
+
+        totals.refresh(store, d0, d1, vm_ids)
         timings["write"] += time.perf_counter() - t
     finally:
         store.execute(f"DROP TABLE IF EXISTS {stage}")

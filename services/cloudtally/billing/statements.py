@@ -4,7 +4,8 @@ Every query takes an optional ``bureau`` scope that is applied inside the SQL
 (access scoping lives in the queries, not only in the routes). A bureau-scoped
 statement never shows provider-level lines (volume tiers), which belong to no
 bureau. Statement totals are sums of the rounded lines, summed exactly in
-ClickHouse Decimal.
+ClickHouse Decimal; statements and budgets read them from the per-VM month
+totals the rating step keeps (:mod:`cloudtally.billing.totals`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
+from cloudtally.billing import totals
 from cloudtally.billing.rate import (
     RunSummary,
     current_filter,
@@ -104,13 +106,11 @@ def statement(
     d0, d1, title = period_of(policy, month, fiscal_year)
     col = _dim(by)
     params: dict[str, Any] = {"d0": d0, "d1": d1}
-    scope = _scope(bureau, params)
     rows = store.dicts(
-        f"""SELECT {col}, count() AS lines, sum(list_amount) AS list_amount,
+        f"""SELECT {col}, sum(lines) AS lines, sum(list_amount) AS list_amount,
             sum(after_discount) AS after_discount, sum(after_cut) AS after_cut,
-            toUInt32(sum(month_provisional)) AS provisional_lines
-        FROM bill_lines
-        WHERE day >= %(d0)s AND day < %(d1)s {scope} AND {current_filter()}
+            toUInt32(sum(provisional_lines)) AS provisional_lines
+        {totals.where(params, d0, d1, bureau=bureau)}
         GROUP BY {col} ORDER BY {col}""",
         params,
     )
@@ -146,24 +146,77 @@ def lines(
 ) -> list[dict[str, Any]]:
     """Current bill lines with their derivation, paginated (ordered by day, vm, resource)."""
     params: dict[str, Any] = {"d0": d0, "d1": d1, "limit": int(limit), "offset": int(offset)}
-    where = _scope(bureau, params)
-    if vm_id is not None:
-        params["vm"] = vm_id
-        where += " AND vm_id = %(vm)s"
-    if provider is not None:
-        params["provider"] = provider
-        where += " AND provider = %(provider)s"
+    where, vms = _line_filters(params, bureau, vm_id, provider)
     return store.dicts(
         f"""SELECT vm_id, day, bureau, system, pool, provider, resource, tariff_version,
             quantity, unit, unit_price, price_divisor, list_amount, after_discount, after_cut,
             adjustments, utilization_basis, hours, unmetered_hours, run_id, month_provisional,
             calendar_provisional
         FROM bill_lines
-        WHERE day >= %(d0)s AND day < %(d1)s {where} AND {current_filter()}
+        WHERE day >= %(d0)s AND day < %(d1)s {where} AND {current_filter(extra=vms)}
         ORDER BY day, vm_id, resource, tariff_version
         LIMIT %(limit)s OFFSET %(offset)s""",
         params,
     )
+
+
+def _line_filters(
+    params: dict[str, Any], bureau: str | None, vm_id: str | None, provider: str | None
+) -> tuple[str, str]:
+    """(WHERE fragment on bill_lines, VM fragment for the current-run pointers).
+
+    The pointers are looked up only for the VMs that can match: one VM, or the bureau's
+    VMs of those months (from the totals), not the whole fleet's."""
+    where = _scope(bureau, params)
+    vms = ""
+    if vm_id is not None:
+        params["vm"] = vm_id
+        vms = "AND vm_id = %(vm)s"
+        keys = "vm_id = %(vm)s"
+    elif bureau is not None:
+        vms = """AND vm_id IN (SELECT vm_id FROM bill_totals WHERE bureau = %(bureau)s
+            AND month >= toStartOfMonth(%(d0)s) AND month < %(d1)s)"""
+        keys = "bureau = %(bureau)s"
+    if vms:  # (provider, pool, vm_id) leads bill_lines' sort key: the index finds them
+        where += f""" {vms} AND (provider, pool, vm_id) IN (
+            SELECT provider, pool, vm_id FROM bill_totals WHERE {keys}
+            AND month >= toStartOfMonth(%(d0)s) AND month < %(d1)s)"""
+    if provider is not None:
+        params["provider"] = provider
+        where += " AND provider = %(provider)s"
+    return where, vms
+
+
+def line_totals(
+    store: Store,
+    d0: dt.date,
+    d1: dt.date,
+    *,
+    bureau: str | None = None,
+    vm_id: str | None = None,
+    provider: str | None = None,
+) -> dict[str, Any]:
+    """Count and sums of the current lines the filters select (whole months: the totals)."""
+    params: dict[str, Any] = {"d0": d0, "d1": d1}
+    if totals.covers(d0, d1):
+        source = totals.where(params, d0, d1, bureau=bureau, vm_ids=None if vm_id is None
+                              else [vm_id], provider=provider)  # fmt: skip
+        counted = "sum(lines)"
+    else:
+        where, vms = _line_filters(params, bureau, vm_id, provider)
+        source = (f"FROM bill_lines WHERE day >= %(d0)s AND day < %(d1)s {where} "
+                  f"AND {current_filter(extra=vms)}")  # fmt: skip
+        counted = "count()"
+    n, lst, disc, cut = store.rows(
+        f"SELECT {counted}, sum(list_amount), sum(after_discount), sum(after_cut) {source}",
+        params,
+    )[0]
+    return {
+        "lines": int(n or 0),
+        "list_amount": Decimal(lst or 0).quantize(ZERO),
+        "after_discount": Decimal(disc or 0).quantize(ZERO),
+        "after_cut": Decimal(cut or 0).quantize(ZERO),
+    }
 
 
 @dataclass(frozen=True)
@@ -184,11 +237,9 @@ def budget_status(
     d0, d1 = policy.fiscal_year_range(fiscal_year)
     budget = policy.budget(fiscal_year)
     params: dict[str, Any] = {"d0": d0, "d1": d1}
-    scope = _scope(bureau, params)
     rows = store.rows(
-        f"""SELECT bureau, sum(after_cut), max(day) FROM bill_lines
-        WHERE day >= %(d0)s AND day < %(d1)s {scope} AND {current_filter()}
-        GROUP BY bureau""",
+        f"""SELECT bureau, sum(after_cut), max(last_day)
+        {totals.where(params, d0, d1, bureau=bureau)} GROUP BY bureau""",
         params,
     )
     through = max((r[2] for r in rows), default=d0 - dt.timedelta(days=1))

@@ -27,7 +27,7 @@ from cloudtally.core.idle import UnitPrices, VmWindowStats, month_start
 from cloudtally.core.statements import month_bounds
 from cloudtally.i18n.candidates import explain as explain_candidate
 from cloudtally.i18n.findings import render_row
-from cloudtally.queries.inventory import get_vm, list_vms
+from cloudtally.queries.inventory import count_vms, get_vm
 from cloudtally.queries.search import search
 from cloudtally.rounds import store as rounds
 
@@ -35,6 +35,9 @@ DAY = dt.timedelta(days=1)
 # The console's default rightsizing window (the API's default is the last complete
 # quarter): the same 14 days as the idle rule, so one look shows both on one period.
 REVIEW_DAYS = 14
+# Rows per candidate kind on the candidates page (a province has thousands; rendering them
+# all took seconds): the heading shows the total, the CSV downloads list every one.
+CANDIDATES_SHOWN = 200
 
 
 def _month(text: str | None) -> dt.date | None:
@@ -94,6 +97,21 @@ def search_results(ctx: CtxDep, q: str = "") -> HTMLResponse:
 def _candidates(
     ctx: Any, bureau: str | None, as_of: dt.date, limit: int = MAX_LIMIT
 ) -> dict[str, Any]:
+    """The three candidate kinds as of ``as_of``: kept until the rollups of their windows
+    (storage: the months before; rightsizing: the review days) or the policy change."""
+    from cloudtally.api.freshness import usage_stamp
+    from cloudtally.core.idle import storage_months
+    from cloudtally.queries import memo
+
+    util = _util_policy(ctx, as_of - DAY).utilization
+    start = min(as_of - dt.timedelta(days=max(REVIEW_DAYS, util.idle.window_days)),
+                storage_months(as_of, util.storage_idle)[0])  # fmt: skip
+    key = ("console_candidates", bureau, ctx.scope, as_of, limit, id(ctx.policy()))
+    return memo.cached(ctx.store, key, usage_stamp(ctx.store, start, as_of, disks=True),
+                       lambda: _find_candidates(ctx, bureau, as_of, limit))  # fmt: skip
+
+
+def _find_candidates(ctx: Any, bureau: str | None, as_of: dt.date, limit: int) -> dict[str, Any]:
     version = _util_policy(ctx, as_of - DAY)
     util = version.utilization
     filters = {"bureau": bureau} if bureau and not ctx.scope else None
@@ -125,7 +143,7 @@ def home(ctx: CtxDep, bureau: str | None = None, as_of: dt.date | None = None) -
     budget = next((s for s in budgets if s.scope == (b or "programme")), None)
     _n, costly = drill.vm_totals(ctx.store, m0, m1, bureau=b, limit=10)
     cands = _candidates(ctx, b, as_of, limit=10)
-    fleet_vms, _ = list_vms(ctx.store, bureau=b, limit=1)
+    fleet_vms = count_vms(ctx.store, bureau=b)
     bureaus = []
     if ctx.principal.can_read_all:
         bureaus = [s.scope for s in budgets if s.scope != "programme"]
@@ -228,7 +246,9 @@ def candidates_page(
 ) -> HTMLResponse:
     b = ctx.bureau_filter(bureau)
     day = as_of or _as_of(ctx, b)
-    return ctx.render("candidates.html", cands=_candidates(ctx, b, day), bureau=b)
+    # The first CANDIDATES_SHOWN of each kind; the count says how many, the CSV has them all.
+    cands = _candidates(ctx, b, day, limit=CANDIDATES_SHOWN)
+    return ctx.render("candidates.html", cands=cands, bureau=b)
 
 
 # ---------------------------------------------------------------- rounds

@@ -711,6 +711,9 @@ def _seed_pointers_and_inventory(
             "version": [1] * len(vm_ids),
         },
     )
+    from cloudtally.billing import totals  # what the rating step would have left
+
+    totals.refresh(store, day, day + dt.timedelta(days=1), vm_ids)
     rows = []
     for lc in vms.values():
         rows.append((lc, "created", lc.created_at))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cloudtally.core.ownership import FOREVER
+from cloudtally.queries import memo
 from cloudtally.queries.ownership import owned_at, ownership
 from cloudtally.store import Store
 
@@ -63,13 +64,28 @@ def list_vms(
     where, params = _filters(
         bureau, {"pool": pool, "provider": provider, "system": system}, include_deleted
     )
-    total = store.scalar(f"SELECT count() FROM ({CURRENT_VMS}) WHERE {where}", params)
+    total = _count(store, where, params)
     rows = store.dicts(
         f"SELECT * FROM ({CURRENT_VMS}) WHERE {where} ORDER BY vm_id "
         "LIMIT %(limit)s OFFSET %(offset)s",
         {**params, "limit": limit, "offset": offset},
     )
-    return int(total or 0), [_vm(r) for r in rows]
+    return total, [_vm(r) for r in rows]
+
+
+def _count(store: Store, where: str, params: dict[str, Any]) -> int:
+    """How many current VMs match: needs every VM's latest state, so kept per inventory."""
+    return memo.cached(
+        store, ("vm_count", where, tuple(sorted(params.items()))),
+        memo.stamp(store, "vm_inventory", "1", {}),
+        lambda: int(store.scalar(f"SELECT count() FROM ({CURRENT_VMS}) WHERE {where}", params)),
+    )  # fmt: skip
+
+
+def count_vms(store: Store, *, bureau: str | None = None) -> int:
+    """The bureau's (or the fleet's) current VMs, deleted ones excluded."""
+    where, params = _filters(bureau, {}, include_deleted=False)
+    return _count(store, where, params)
 
 
 def get_vm(store: Store, vm_id: str, *, bureau: str | None = None) -> dict[str, Any] | None:

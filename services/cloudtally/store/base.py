@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
@@ -68,11 +69,34 @@ def render(sql: str, params: Params) -> str:
     return sql % {k: quote(v) for k, v in params.items()}
 
 
+# The table a writing statement changes (anything else written counts for every table).
+_WRITES = re.compile(
+    r"^\s*(?:INSERT\s+INTO|ALTER\s+TABLE|TRUNCATE\s+TABLE(?:\s+IF\s+EXISTS)?|"
+    r"OPTIMIZE\s+TABLE|DROP\s+TABLE(?:\s+IF\s+EXISTS)?)\s+(?:\w+\.)?(\w+)",
+    re.IGNORECASE,
+)
+
+
 class Store(ABC):
     """What the pipeline, the API and the CLI need from ClickHouse."""
 
     engine: Literal["chdb", "server"]
     database: str
+
+    def note_write(self, sql_or_table: str, *, table: bool = False) -> None:
+        """Count a write through this store (after it ran): :func:`write_mark` changes, so
+        read models that keep figures (:mod:`cloudtally.queries.memo`) look again."""
+        marks: dict[str, int] = self.__dict__.setdefault("_write_marks", {})
+        key = sql_or_table
+        if not table:
+            m = _WRITES.match(sql_or_table)
+            key = m.group(1) if m else "*"
+        marks[key] = marks.get(key, 0) + 1
+
+    def write_mark(self, table: str) -> tuple[int, int]:
+        """Writes so far through this store to ``table`` and to unknown tables."""
+        marks: dict[str, int] = self.__dict__.get("_write_marks", {})
+        return marks.get(table, 0), marks.get("*", 0)
 
     def render(self, sql: str, params: Params) -> str:
         """``render`` with large id lists written as data first (:mod:`cloudtally.store.idsets`)."""
@@ -92,7 +116,6 @@ class Store(ABC):
     def columns(self, sql: str, params: Params = None) -> dict[str, np.ndarray]:
         """Run a SELECT for bulk work: numpy columns; DateTime as int64 epoch seconds."""
 
-    @abstractmethod
     def insert(
         self, table: str, columns: Columns, constants: Mapping[str, Any] | None = None
     ) -> int:
@@ -101,6 +124,14 @@ class Store(ABC):
         ``constants`` are columns with one value for every row (source, version):
         the engine fills them in, so the hot path does not build per-row arrays.
         """
+        try:
+            return self._insert(table, columns, constants)
+        finally:
+            self.note_write(table, table=True)
+
+    @abstractmethod
+    def _insert(self, table: str, columns: Columns, constants: Mapping[str, Any] | None) -> int:
+        """The engine's insert (:meth:`insert` counts the write)."""
 
     @abstractmethod
     def close(self) -> None: ...

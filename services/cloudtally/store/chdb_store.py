@@ -75,7 +75,10 @@ class ChdbStore(Store):
                 raise StoreError(f"{exc}\n-- SQL: {sql[:500]}") from exc
 
     def execute(self, sql: str, params: Params = None) -> None:
-        self._run(self.render(sql, params), "CSV")
+        try:
+            self._run(self.render(sql, params), "CSV")
+        finally:
+            self.note_write(sql)
 
     def query(self, sql: str, params: Params = None) -> tuple[list[str], list[tuple[Any, ...]]]:
         text = self.render(sql, params)
@@ -96,7 +99,7 @@ class ChdbStore(Store):
         table = self._run(self.render(sql, params), "ArrowTable")
         return {name: _numpy(table.column(i)) for i, name in enumerate(table.column_names)}
 
-    def insert(
+    def _insert(
         self, table: str, columns: Columns, constants: Mapping[str, Any] | None = None
     ) -> int:
         data = to_arrow(columns)

@@ -275,7 +275,10 @@ class ServerStore(Store):
         raise AssertionError("unreachable")
 
     def execute(self, sql: str, params: Params = None) -> None:
-        self._run(self.render(sql, params), write=True, settings={"use_numpy": False})
+        try:
+            self._run(self.render(sql, params), write=True, settings={"use_numpy": False})
+        finally:
+            self.note_write(sql)
 
     def query(self, sql: str, params: Params = None) -> tuple[list[str], list[tuple[Any, ...]]]:
         rows, types = self._run(
@@ -286,6 +289,8 @@ class ServerStore(Store):
 
     def columns(self, sql: str, params: Params = None) -> dict[str, np.ndarray]:
         data, types = self._run(self.render(sql, params), columnar=True, with_column_types=True)
+        if not data:  # no rows: the driver gives no columns at all, only their types
+            data = [[] for _ in types]
         out = {}
         for (name, _type), col in zip(types, data, strict=True):
             arr = np.asarray(col)
@@ -296,7 +301,7 @@ class ServerStore(Store):
             out[name] = arr
         return out
 
-    def insert(
+    def _insert(
         self, table: str, columns: Columns, constants: Mapping[str, Any] | None = None
     ) -> int:
         names = list(columns)

@@ -31,6 +31,7 @@ from cloudtally.api.export import (
     items_response,
     table_response,
 )
+from cloudtally.api.freshness import billing_stamp, conditional
 from cloudtally.api.lang import NO_LANG, LangDep
 from cloudtally.api.period import (
     PolicyDep,
@@ -43,7 +44,7 @@ from cloudtally.api.responses import ExactJSONResponse
 from cloudtally.audit.issue import IssueError, issued_statement, ledger_row
 from cloudtally.audit.ledger import head_hash, record_policy_file
 from cloudtally.billing import statements as st
-from cloudtally.billing.rate import close_month, current_filter, rate_period
+from cloudtally.billing.rate import close_month, rate_period
 from cloudtally.core.access import Principal
 from cloudtally.core.idle import month_start
 from cloudtally.core.policy import Policy, PolicyError, load_policy
@@ -141,6 +142,7 @@ def _scope(principal: Principal, bureau: str | None) -> str | None:
     ),
 )
 def get_statement(
+    request: Request,
     store: StoreDep,
     principal: CurrentPrincipal,
     policy: PolicyDep,
@@ -154,6 +156,16 @@ def get_statement(
     lang = langs.of(fmt)
     scope = _scope(principal, bureau)
     first, fy, d0, d1 = _period(policy, month, fiscal_year)
+    return conditional(
+        request, store, principal, billing_stamp(store, d0, d1),
+        lambda: _statement(store, policy, first, fy, d0, d1, by, scope, fmt, lang),
+    )  # fmt: skip
+
+
+def _statement(
+    store: Store, policy: Policy, first: dt.date | None, fy: int | None, d0: dt.date,
+    d1: dt.date, by: str, scope: str | None, fmt: str, lang: str,
+) -> Response:  # fmt: skip
     s = st.statement(store, policy, month=first, fiscal_year=fy, by=by, bureau=scope)
     issued = issued_statement(store, first, bureau=scope) if first else None
     head = head_hash(store)
@@ -223,30 +235,6 @@ def _line(row: dict[str, Any], lang: str = "en") -> dict[str, Any]:
     return row
 
 
-def _line_totals(
-    store: Store, d0: dt.date, d1: dt.date, bureau: str | None, vm_id: str | None,
-    provider: str | None,
-) -> dict[str, Any]:  # fmt: skip
-    """Count and sums of the current lines the filters select (the whole result, not a page)."""
-    params: dict[str, Any] = {"d0": d0, "d1": d1}
-    where = ""
-    for col, value in (("bureau", bureau), ("vm_id", vm_id), ("provider", provider)):
-        if value is not None:
-            params[col] = value
-            where += f" AND {col} = %({col})s"
-    n, lst, disc, cut = store.rows(
-        f"""SELECT count(), sum(list_amount), sum(after_discount), sum(after_cut)
-        FROM bill_lines WHERE day >= %(d0)s AND day < %(d1)s {where} AND {current_filter()}""",
-        params,
-    )[0]
-    return {
-        "lines": int(n),
-        "list_amount": Decimal(lst or 0).quantize(ZERO),
-        "after_discount": Decimal(disc or 0).quantize(ZERO),
-        "after_cut": Decimal(cut or 0).quantize(ZERO),
-    }
-
-
 @router.get(
     "/lines",
     responses=SHEET_OK,
@@ -263,6 +251,7 @@ def _line_totals(
     ),
 )
 def get_lines(
+    request: Request,
     store: StoreDep,
     principal: CurrentPrincipal,
     page: PageDep,
@@ -280,12 +269,22 @@ def get_lines(
     lang = langs.of(fmt)
     scope = _scope(principal, bureau)
     _, _, d0, d1 = _period(policy, month, fiscal_year, day_from, day_to)
+    return conditional(
+        request, store, principal, billing_stamp(store, d0, d1),
+        lambda: _lines(store, d0, d1, scope, vm_id, provider, page, fmt, lang),
+    )  # fmt: skip
+
+
+def _lines(
+    store: Store, d0: dt.date, d1: dt.date, scope: str | None, vm_id: str | None,
+    provider: str | None, page: Any, fmt: str, lang: str,
+) -> Response:  # fmt: skip
     rows = st.lines(
         store, d0=d0, d1=d1, bureau=scope, vm_id=vm_id, provider=provider,
         limit=page.limit, offset=page.offset,
     )  # fmt: skip
     items = [_line(r, lang) for r in rows]
-    totals = _line_totals(store, d0, d1, scope, vm_id, provider)
+    totals = st.line_totals(store, d0, d1, bureau=scope, vm_id=vm_id, provider=provider)
     if fmt != "json":
         return items_response(
             items, fmt=fmt, lang=lang, filename=f"bill-lines-{d0}-{d1}", keys=LINE_COLUMNS,
@@ -311,6 +310,7 @@ def get_lines(
     ),
 )
 def get_budget(
+    request: Request,
     store: StoreDep,
     principal: CurrentPrincipal,
     policy: PolicyDep,
@@ -324,6 +324,14 @@ def get_budget(
     lang = langs.of(fmt)
     scope = _scope(principal, bureau)
     fy = fiscal_year or policy.fiscal_year_of(local_today(policy))
+    d0, d1 = policy.fiscal_year_range(fy)
+    return conditional(request, store, principal, billing_stamp(store, d0, d1),
+                       lambda: _budget(store, policy, fy, scope, fmt, lang))  # fmt: skip
+
+
+def _budget(
+    store: Store, policy: Policy, fy: int, scope: str | None, fmt: str, lang: str
+) -> Response:
     items = [
         {"scope": b.scope, **dataclasses.asdict(b.forecast)}
         for b in st.budget_status(store, policy, fy, bureau=scope)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from cloudtally.analytics.queries import (
@@ -34,6 +34,7 @@ from cloudtally.api.export import (
     export_responses,
     items_response,
 )
+from cloudtally.api.freshness import conditional, usage_stamp
 from cloudtally.api.lang import NO_LANG, LangDep
 from cloudtally.api.period import (
     PolicyDep,
@@ -46,7 +47,13 @@ from cloudtally.api.period import (
 )
 from cloudtally.api.responses import ExactJSONResponse
 from cloudtally.core.access import Principal
-from cloudtally.core.idle import UnitPrices, VmWindowStats, month_start, review_quarter
+from cloudtally.core.idle import (
+    UnitPrices,
+    VmWindowStats,
+    month_start,
+    review_quarter,
+    storage_months,
+)
 from cloudtally.core.policy import Policy
 from cloudtally.core.savings import annual_prices as pool_annual_prices
 from cloudtally.i18n import translate
@@ -125,6 +132,7 @@ def _export(
     ),
 )
 def get_utilization(
+    request: Request,
     store: StoreDep,
     principal: CurrentPrincipal,
     page: PageDep,
@@ -146,6 +154,16 @@ def get_utilization(
     today = local_today(policy)
     d0, d1 = day_range(month, day_from, day_to, (today.replace(day=1), today + dt.timedelta(1)))
     filters = dict(vm_id=vm_id, bureau=bureau, system=system, pool=pool, provider=provider)
+    return conditional(
+        request, store, principal, usage_stamp(store, d0, d1),
+        lambda: _utilization(store, principal, page, policy, level, d0, d1, filters, fmt, lang),
+    )  # fmt: skip
+
+
+def _utilization(
+    store: Store, principal: Principal, page: Page, policy: Policy, level: Any, d0: dt.date,
+    d1: dt.date, filters: dict[str, str | None], fmt: str, lang: str,
+) -> Response:  # fmt: skip
     try:
         res = utilization(
             store, level, d0, d1, bureau_scope=principal.scope, filters=filters,
@@ -238,6 +256,7 @@ def _candidates(
     ),
 )
 def get_idle(
+    request: Request,
     store: StoreDep,
     principal: CurrentPrincipal,
     page: PageDep,
@@ -252,7 +271,7 @@ def get_idle(
 ) -> Response:
     lang = langs.of(fmt)
     filters = dict(bureau=bureau, system=system, pool=pool, provider=provider)
-    return _window_candidates(find_idle, "idle", store, principal, page, policy, as_of,
+    return _window_candidates(request, find_idle, "idle", store, principal, page, policy, as_of,
                               filters, fmt, lang)  # fmt: skip
 
 
@@ -267,6 +286,7 @@ def get_idle(
     ),
 )
 def get_storage_idle(
+    request: Request,
     store: StoreDep,
     principal: CurrentPrincipal,
     page: PageDep,
@@ -281,11 +301,12 @@ def get_storage_idle(
 ) -> Response:
     lang = langs.of(fmt)
     filters = dict(bureau=bureau, system=system, pool=pool, provider=provider)
-    return _window_candidates(find_storage_idle, "storage-idle", store, principal, page, policy,
-                              as_of, filters, fmt, lang)  # fmt: skip
+    return _window_candidates(request, find_storage_idle, "storage-idle", store, principal, page,
+                              policy, as_of, filters, fmt, lang)  # fmt: skip
 
 
 def _window_candidates(
+    request: Request,
     finder: Callable[..., dict[str, Any]],
     label: str,
     store: Store,
@@ -300,12 +321,18 @@ def _window_candidates(
     """Idle and storage-idle candidates: the rule's window ends before ``as_of``."""
     check_bureau(principal, filters.get("bureau"))
     end = as_of or local_today(policy)
-    res = finder(
-        store, end, policy=version_for(policy, end - dt.timedelta(days=1)).utilization,
-        bureau_scope=principal.scope, filters=filters, limit=MAX_LIMIT,
-    )  # fmt: skip
-    res["items"] = res["items"][page.offset : page.offset + page.limit]
-    return _candidates(res, page, fmt, lang, f"{label}-{end}")
+    util = version_for(policy, end - dt.timedelta(days=1)).utilization
+    start = min(end - dt.timedelta(days=util.idle.window_days),
+                storage_months(end, util.storage_idle)[0])  # fmt: skip
+
+    def build() -> Response:
+        res = finder(store, end, policy=util, bureau_scope=principal.scope, filters=filters,
+                     limit=MAX_LIMIT)  # fmt: skip
+        res["items"] = res["items"][page.offset : page.offset + page.limit]
+        return _candidates(res, page, fmt, lang, f"{label}-{end}")
+
+    stamp = usage_stamp(store, start, end, disks=True)
+    return conditional(request, store, principal, stamp, build)
 
 
 def annual_prices(
@@ -339,6 +366,7 @@ def annual_prices(
     ),
 )
 def get_rightsizing(
+    request: Request,
     store: StoreDep,
     principal: CurrentPrincipal,
     page: PageDep,
@@ -361,6 +389,17 @@ def get_rightsizing(
         raise HTTPException(422, "give quarter or day_from/day_to, not both")
     default = parse_quarter(quarter) if quarter else review_quarter(local_today(policy))
     d0, d1 = day_range(None, day_from, day_to, default)
+    filters = dict(bureau=bureau, system=system, pool=pool, provider=provider)
+    return conditional(
+        request, store, principal, usage_stamp(store, d0, d1),
+        lambda: _rightsizing(store, principal, page, policy, d0, d1, filters, fmt, lang),
+    )  # fmt: skip
+
+
+def _rightsizing(
+    store: Store, principal: Principal, page: Page, policy: Policy, d0: dt.date, d1: dt.date,
+    filters: dict[str, str | None], fmt: str, lang: str,
+) -> Response:  # fmt: skip
     last = d1 - dt.timedelta(days=1)
     version = version_for(policy, last)
     tariff, of = annual_prices(policy, last)
@@ -373,7 +412,6 @@ def get_rightsizing(
             return UnitPrices(Decimal(0), Decimal(0))
         return p
 
-    filters = dict(bureau=bureau, system=system, pool=pool, provider=provider)
     res = find_rightsizing(
         store, d0, d1, price, policy=version.utilization, calendar=version.calendar,
         bureau_scope=principal.scope, filters=filters, limit=MAX_LIMIT,

@@ -1,0 +1,140 @@
+"""Results of heavy read queries, kept until the rows they read change.
+
+A read model asks :func:`cached` for a value under a key (the query and its
+parameters, scope included) and a *stamp*: a cheap query over exactly the rows the
+value depends on (their ``count()`` and ``max(version)``, partition-pruned to the
+period). Every derived table is ReplacingMergeTree with a version that grows with
+each recomputation, so a recomputed, added or deleted row changes the stamp and
+the next request recomputes; an unchanged stamp gives the kept value, the same one
+a recomputation would give. Closed days (the candidate windows, a closed month's
+bills) change only with late data, so under ingest they are computed once.
+
+Kept values are shared between requests: callers must not mutate them (kept
+values here are lists of frozen dataclasses or plain rows that callers copy).
+Per process (each API replica keeps its own), bounded (least recently used out).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
+
+from cloudtally.store.base import Store
+
+T = TypeVar("T")
+
+
+# A stamp read from the store is reused for up to STAMP_TTL_S while nothing was written to
+# its table through this process's store: writes here (the embedded worker's ingest and
+# derivation, an admin action) are seen at once; writes by other processes (cluster-mode
+# workers) within STAMP_TTL_S. A chDB folder has one process, so every write to it is
+# seen here: its stamps are re-read only to catch mutations (ALTER ... DELETE), which
+# ClickHouse applies after the statement returns. 0 reads every stamp from the store.
+STAMP_TTL_S = 1.0
+STAMP_TTL_CHDB_S = 10.0
+_stamps: dict[Hashable, tuple[tuple[int, int], tuple[int, int], float]] = {}
+_stamp_reads: dict[Hashable, threading.Lock] = {}
+_stamp_lock = threading.Lock()
+
+
+_tokens = itertools.count(1)
+
+
+def token(store: Store) -> int:
+    """A number no other store object of this process has (``id`` can be reused once an
+    object is gone; a store opened again on the same database must not see kept values)."""
+    value = store.__dict__.get("_memo_token")
+    if value is None:
+        value = store.__dict__.setdefault("_memo_token", next(_tokens))
+    return int(value)
+
+
+def stamp(
+    store: Store, table: str, where: str, params: dict[str, Any], column: str = "version"
+) -> tuple[int, int]:
+    """(count, max ``column``) of the rows of ``table`` matching ``where``: changes with them."""
+    key = (token(store), table, where, column, tuple(sorted(params.items())))
+    ttl = STAMP_TTL_CHDB_S if store.engine == "chdb" else STAMP_TTL_S
+
+    def kept() -> tuple[int, int] | None:
+        hit = _stamps.get(key)
+        if hit is None or hit[1] != store.write_mark(table) or time.monotonic() - hit[2] >= ttl:
+            return None
+        return hit[0]
+
+    if (value := kept()) is not None:
+        return value
+    with _stamp_lock:
+        one = _stamp_reads.setdefault(key, threading.Lock())
+    with one:  # one read per stamp: requests arriving together wait for it, not queue
+        if (value := kept()) is not None:
+            return value
+        mark = store.write_mark(table)  # before the query: a write during it makes a new mark
+        now = time.monotonic()
+        sql = f"SELECT count(), max({column}) FROM {table} WHERE {where}"
+        row = store.rows(sql, params)[0]
+        value = int(row[0]), int(row[1] or 0)
+        with _stamp_lock:
+            if len(_stamps) > 4096:
+                _stamps.clear()
+                _stamp_reads.clear()
+            _stamps[key] = (value, mark, now)
+    return value
+
+
+class Memo:
+    """Values by key, each with the stamp it was computed at; at most ``size`` kept."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.hits = self.misses = 0
+        self._lock = threading.Lock()
+        self._kept: OrderedDict[Hashable, tuple[Hashable, Any]] = OrderedDict()
+        self._computing: dict[Hashable, threading.Lock] = {}
+
+    def cached(self, store: Store, key: Hashable, current: Hashable, compute: Callable[[], T]) -> T:
+        """The value kept under ``key`` if computed at stamp ``current``, else ``compute()``."""
+        full = (token(store), key)
+        found, value = self._get(full, current)
+        if found:
+            return value  # type: ignore[no-any-return]
+        with self._lock:
+            if len(self._computing) > 4 * self.size:
+                self._computing.clear()  # a thread holding a dropped lock finishes alone
+            one = self._computing.setdefault(full, threading.Lock())
+        with one:  # one computation per key: concurrent askers wait for it, not redo it
+            found, value = self._get(full, current)
+            if found:
+                return value  # type: ignore[no-any-return]
+            value = compute()  # other keys stay served meanwhile
+            with self._lock:
+                self.misses += 1
+                self._kept[full] = (current, value)
+                self._kept.move_to_end(full)
+                while len(self._kept) > self.size:
+                    self._kept.popitem(last=False)
+        return value
+
+    def _get(self, full: Hashable, current: Hashable) -> tuple[bool, Any]:
+        with self._lock:
+            hit = self._kept.get(full)
+            if hit is not None and hit[0] == current:
+                self._kept.move_to_end(full)
+                self.hits += 1
+                return True, hit[1]
+        return False, None
+
+    def clear(self) -> None:
+        with self._lock:
+            self._kept.clear()
+
+
+# Query results (a window's per-VM figures: up to ~15,000 rows each): a few windows and
+# scopes. HTTP answers (bytes): many routes, periods and bureaus.
+QUERIES = Memo(32)
+ANSWERS = Memo(1024)
+cached = QUERIES.cached
