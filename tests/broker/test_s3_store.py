@@ -129,7 +129,9 @@ def test_listing_pages_past_1000_keys_and_shrugs_off_what_a_killed_server_left(
         assert dict((k, e) for k, e, _ in listed)[f"p/0000000001/records/{6:020d}.batch"] == (
             hashlib.md5(bodies[f"p/0000000001/records/{6:020d}.batch"]).hexdigest()
         )
-        with urllib.request.urlopen(f"{s3.endpoint}/{BUCKET}/p/0000000001/records/{5:020d}.batch") as r:
+        with urllib.request.urlopen(
+            f"{s3.endpoint}/{BUCKET}/p/0000000001/records/{5:020d}.batch"
+        ) as r:
             assert r.read() == bodies[f"p/0000000001/records/{5:020d}.batch"]
         # conditional writes still hold against the repaired MD5
         key6 = f"p/0000000001/records/{6:020d}.batch"
@@ -194,7 +196,7 @@ def test_kill9_of_tansu_and_s3rver_while_producing_keeps_every_partition_fetchab
                     try:
                         producer.send(s.topic_samples, value=value.encode(), partition=0).get(30)
                         break
-                    except Exception:  # noqa: BLE001 - the broker is restarting: send again
+                    except Exception:  # the broker is restarting: send again
                         assert time.monotonic() < deadline, f"could not re-send {value}"
                         sup.check()
                         time.sleep(0.5)
