@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 import pytest
 from kafka import KafkaProducer
+from tests.e2e.test_pipeline import wait_until, worker_process
 
 from cloudtally.broker.topics import ensure_topics
 from cloudtally.collectors.sender import CollectorSender
 from cloudtally.core.samples import DiskColumns, SampleColumns
 from cloudtally.devtools.clickhouse_server import free_port
-from tests.e2e.test_pipeline import wait_until, worker_process
 
 pytestmark = pytest.mark.e2e
 WINDOW = 1_772_409_600  # 2026-03-02T00:00Z
