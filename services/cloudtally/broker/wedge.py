@@ -42,7 +42,10 @@ def fetch_first_records(bootstrap: str, topic: str, timeout_s: float) -> str | N
             enable_auto_commit=False,
             request_timeout_ms=int(timeout_s * 1000) + 1000,
             bootstrap_timeout_ms=int(timeout_s * 1000),  # kafka-python waits 30 s otherwise
-            max_partition_fetch_bytes=1,  # Tansu still returns one whole batch
+            # Tansu 0.6 honours only the request's max_bytes, and returns at least one
+            # batch: 1 byte makes a probe read one batch per partition, not 50 MB of them.
+            fetch_max_bytes=1,
+            max_partition_fetch_bytes=1,
             fetch_max_wait_ms=100,
         )
     except (KafkaError, OSError, ValueError) as exc:
