@@ -54,20 +54,24 @@ def fetch_first_records(bootstrap: str, topic: str, timeout_s: float) -> str | N
         partitions = consumer.partitions_for_topic(topic)
         if not partitions:
             return f"no metadata for topic {topic}"
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
-        for tp in tps:
-            consumer.seek(tp, 0)
-        pending = set(tps)
+        # One partition per fetch: Tansu stops serving a request's partitions once its
+        # max_bytes is spent, so with 1 byte only the first would ever answer.
         deadline = time.monotonic() + timeout_s
-        while pending and time.monotonic() < deadline:
-            got = consumer.poll(timeout_ms=200)
-            for tp in list(pending):
+        silent = []
+        for p in sorted(partitions):
+            tp = TopicPartition(topic, p)
+            consumer.assign([tp])
+            consumer.seek(tp, 0)
+            while True:
+                got = consumer.poll(timeout_ms=200)
                 high = consumer.highwater(tp)
                 if high is not None and (high == 0 or got.get(tp)):
-                    pending.discard(tp)
-        if pending:
-            names = ", ".join(str(tp.partition) for tp in sorted(pending))
+                    break
+                if time.monotonic() >= deadline:
+                    silent.append(p)
+                    break
+        if silent:
+            names = ", ".join(str(p) for p in silent)
             return f"fetch from {topic} partition(s) {names} got no answer in {timeout_s:.0f}s"
         return None
     except (KafkaError, OSError) as exc:
