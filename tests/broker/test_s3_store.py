@@ -143,7 +143,7 @@ def test_listing_pages_past_1000_keys_and_shrugs_off_what_a_killed_server_left(
     assert "removed 2 temporary file(s)" in log
 
 
-@pytest.mark.timeout(600)  # 1,100 acknowledged produces one by one, on a busy 2-core machine
+@pytest.mark.timeout(900)  # 1,100 single-message batches in, then out: ~1 min idle, ~8 at load 30
 def test_kill9_of_tansu_and_s3rver_while_producing_keeps_every_partition_fetchable(
     settings, tmp_path: Path
 ) -> None:
@@ -223,7 +223,7 @@ def test_kill9_of_tansu_and_s3rver_while_producing_keeps_every_partition_fetchab
             consumer.assign([tp])
             consumer.seek(tp, 0)
             got: list[tuple[int, str]] = []
-            deadline = time.monotonic() + 240
+            deadline = time.monotonic() + 420
             while len({v for _, v in got}) < total and time.monotonic() < deadline:
                 for records in consumer.poll(500).values():
                     got += [(r.offset, r.value.decode()) for r in records]
