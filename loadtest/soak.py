@@ -10,7 +10,9 @@ What runs (all on loopback, in a fresh folder):
   * a collector thread: the simulator's fleet and producer at a steady rate (one
     interval of every VM per tick, simulated time running ahead of the wall clock).
 Faults, at random (seeded): kill -9 of the worker (restarted after 1–3 s), of Tansu,
-or of s3rver and Tansu together (the supervisor restarts them), and of the ClickHouse
+or of s3rver and Tansu together (the supervisor restarts them), a wedge (SIGSTOP of
+Tansu or of s3rver: alive, serving nothing; the supervisor must notice it within
+``--wedge-after`` seconds and restart it), and kill -9 of the ClickHouse
 server (restarted after 5–20 s); plus one ClickHouse outage of ``--long-outage`` seconds
 (default 240) in the middle. Then the collector stops, the pipeline drains, and the
 script prints samples sent, stored, duplicated, lost (the goal is 0 and 0) and writes
@@ -143,8 +145,40 @@ class Soak:
         time.sleep(down)
         self.start_worker()
 
+    def wedge_broker(self) -> None:
+        """SIGSTOP Tansu or s3rver: alive but serving nothing, until the supervisor notices."""
+        stack = self.stack
+        name = "s3rver" if stack.s3 is not None and self.rng.random() < 0.5 else "broker"
+        part = stack.s3 if name == "s3rver" else stack.broker
+        assert part is not None and part.pid is not None
+        comp = self.supervisor.status.components[name]
+        before = comp.wedges
+        what = f"{'s3rver' if name == 's3rver' else 'Tansu'} SIGSTOP (wedge)"
+        self.say(what)
+        os.kill(part.pid, signal.SIGSTOP)
+        t = time.monotonic()
+        limit = self.args.wedge_after * 3 + 60
+        while comp.wedges == before and time.monotonic() - t < limit:
+            self.idle(1)
+        noticed = comp.wedges > before
+        self.faults.append(
+            Fault(
+                self.now(),
+                what,
+                round(time.monotonic() - t, 1),
+                "restarted by the supervisor" if noticed else "NOT noticed",
+            )
+        )
+        if not noticed:
+            self.say(f"{what}: the supervisor did not notice in {limit:.0f}s")
+            os.kill(part.pid or 0, signal.SIGCONT)
+
     def kill_broker(self) -> None:
-        both = self.rng.random() < 0.3
+        draw = self.rng.random()
+        if draw < 0.2:
+            self.wedge_broker()
+            return
+        both = draw < 0.45
         stack = self.stack
         if both and stack.s3 is not None:
             os.kill(stack.s3.pid or 0, signal.SIGKILL)
@@ -218,6 +252,7 @@ class Soak:
                 self.stack,
                 say=lambda m: self.say(m),
                 after_broker_start=lambda: ensure_topics(self.settings),
+                wedge_after_s=a.wedge_after,
             )
             self.start_worker()
             self.t0 = time.monotonic()  # the soak's clock starts with the ingest
@@ -250,6 +285,8 @@ class Soak:
             if self.worker is not None and self.worker.poll() is None:
                 self.worker.terminate()
                 self.worker.wait(60)
+            if hasattr(self, "supervisor"):
+                self.supervisor.close()
             self.stack.stop()
             self.ch.stop()
         return result
@@ -292,6 +329,7 @@ class Soak:
             "broker_restarts": {
                 k: c.restarts for k, c in self.supervisor.status.components.items()
             },
+            "broker_wedges": {k: c.wedges for k, c in self.supervisor.status.components.items()},
             "faults": [asdict(f) for f in self.faults],
             "wall_s": self.now(),
             "data_folder": str(self.work),
@@ -307,6 +345,9 @@ def main() -> None:
     ap.add_argument("--long-outage", type=float, default=240, help="ClickHouse outage, seconds")
     ap.add_argument("--drain-timeout", type=float, default=180, help="give up after no progress")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--wedge-after", type=float, default=20, help="supervisor's CLOUDTALLY_BROKER_WEDGE_S"
+    )
     args = ap.parse_args()
     result = Soak(args).run()
     keys = ("sent", "stored", "duplicated", "lost", "redelivered_rows")

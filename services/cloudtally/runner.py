@@ -164,6 +164,7 @@ def up(settings: Settings, *, vms: int, days: float, data_dir: Path | None) -> N
         except KeyboardInterrupt:
             print("\nstopping ...")
         finally:
+            supervisor.close()
             for name, p in reversed(procs):
                 stop(p, name)
     print("stopped; data kept in", data_dir)

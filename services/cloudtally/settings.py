@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     # "memory" keeps nothing across a broker restart. See docs/operations.md.
     broker_storage: Literal["s3", "memory"] = "s3"
     broker_s3_port: int = 19094
+    # The supervisor restarts a broker part that lives but does not serve (fetches fail,
+    # s3rver silent) for this long; 0 turns the fetch probe off.
+    broker_wedge_s: float = 60.0
 
     # Store. "chdb://<folder>" (embedded) or "clickhouse://host:port/database" (server).
     store_url: str = ""

@@ -17,15 +17,21 @@
 // Tansu) left a partition's watermark.json empty, and that partition refused every
 // produce from then on (measured in the fault soak). Here the whole body is read
 // first (a request cut short is refused), written to a temporary file and renamed
-// over the object; readers see the old object or the new one, never a part.
+// over the object; readers see the old object or the new one, never a part. Side files
+// are written the same way, and temporary files a killed server left are swept at start
+// (durable-store.js).
+//
+// And it lists objects itself (listing.js): s3rver's listing answered 500 for any prefix
+// holding more than 1,000 keys (its continuation token uses DES, which Node's OpenSSL 3
+// refuses), so Tansu could not fetch from a partition past its 1,000th record batch.
 'use strict';
 
-const crypto = require('crypto');
-const fs = require('fs-extra');
-const path = require('path');
-
 const S3rver = require('s3rver');
+const bucketCtrl = require('s3rver/lib/controllers/bucket');
 const S3Error = require('s3rver/lib/models/error');
+
+const { install, sweep } = require('./durable-store');
+const { getBucket } = require('./listing');
 
 const [directory, port, bucket] = process.argv.slice(2);
 if (!directory || !port || !bucket) {
@@ -100,27 +106,16 @@ function conditionalWrites(ctx, next) {
   });
 }
 
-let tmpSeq = 0;
-
-async function putObjectAtomically(object) {
-  const store = this;
-  const chunks = [];
-  for await (const chunk of object.content) chunks.push(chunk); // throws if cut short
-  const body = Buffer.concat(chunks);
-  const expected = Number(object.metadata['content-length']);
-  if (Number.isFinite(expected) && body.length !== expected) {
-    throw new S3Error('IncompleteBody', 'You did not provide the number of bytes specified');
+// s3rver runs silent; an error that is not an S3 answer (it becomes a 500) goes to the log.
+async function logUnexpected(ctx, next) {
+  try {
+    await next();
+  } catch (err) {
+    if (!(err instanceof S3Error) || err.code === 'InternalError') {
+      console.error(`${new Date().toISOString()} ${ctx.method} ${ctx.url}: ${err.stack || err}`);
+    }
+    throw err;
   }
-  const objectPath = store.getResourcePath(object.bucket, object.key, 'object');
-  await fs.mkdirp(path.dirname(objectPath));
-  const tmp = `${objectPath}.tmp-${process.pid}-${tmpSeq++}`;
-  await fs.writeFile(tmp, body);
-  const md5 = crypto.createHash('md5').update(body).digest('hex');
-  // A missing .md5 is recomputed from the object on read; a stale one would lie.
-  await fs.remove(store.getResourcePath(object.bucket, object.key, 'object.md5'));
-  await fs.rename(tmp, objectPath);
-  await store.putMetadata(object.bucket, object.key, object.metadata, md5);
-  return { size: body.length, md5 };
 }
 
 const server = new S3rver({
@@ -131,13 +126,19 @@ const server = new S3rver({
   allowMismatchedSignatures: true,
   configureBuckets: [{ name: bucket, configs: [] }],
 });
-server.store.putObject = putObjectAtomically;
+install(server.store);
+bucketCtrl.getBucket = getBucket; // the router looks it up on every request
 // Just before the router, after s3rver's own error rendering and XML encoding.
-server.middleware.splice(server.middleware.length - 1, 0, conditionalWrites);
-server.run().then(
-  ({ address, port: p }) => console.log(`s3rver (conditional writes) on ${address}:${p}`),
-  err => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+server.middleware.splice(server.middleware.length - 1, 0, logUnexpected, conditionalWrites);
+sweep(directory)
+  .then(removed => {
+    if (removed) console.log(`s3rver: removed ${removed} temporary file(s) left by a killed server`);
+    return server.run();
+  })
+  .then(
+    ({ address, port: p }) => console.log(`s3rver (conditional writes) on ${address}:${p}`),
+    err => {
+      console.error(err);
+      process.exit(1);
+    },
+  );

@@ -918,6 +918,28 @@ CASES: list[dict[str, Any]] = [
         ],
     },
     {
+        "name": "an embedded broker part down or wedged for 3 minutes fires; a restart does not",
+        "interval": "1m",
+        "series": [
+            s("cloudtally_broker_up", {**W, "component": "broker"}, "1 0 0 0 0 0 0 0"),
+            s("cloudtally_broker_up", {**W, "component": "s3rver"}, "1 0 1 1 1 1 1 1"),
+        ],
+        "checks": [
+            ("3m", "CloudtallyEmbeddedBrokerDown", []),
+            (
+                "6m",
+                "CloudtallyEmbeddedBrokerDown",
+                [
+                    fire(
+                        {"component": "broker"},
+                        "Embedded broker part broker has been down or not serving fetches "
+                        "for 3 minutes",
+                    )
+                ],
+            ),
+        ],
+    },
+    {
         "name": "read-only tables for 2 minutes fire; a brief read-only spell does not",
         "interval": "1m",
         "series": [

@@ -51,6 +51,7 @@ def broker_ready(bootstrap: str, timeout_s: float = 2.0) -> bool:
         admin = KafkaAdminClient(
             bootstrap_servers=bootstrap,
             request_timeout_ms=int(timeout_s * 1000),
+            bootstrap_timeout_ms=int(timeout_s * 1000),  # else 30 s against a hung broker
             client_id="cloudtally-probe",
         )
     except (KafkaError, OSError, ValueError):

@@ -5,8 +5,9 @@ supervisor writes its state to ``data_dir/broker-supervisor.json`` (atomically,
 on every event), the worker reads it. :class:`BrokerProbe` is readiness's
 broker check — it asks the broker itself (a metadata request) and adds the
 supervisor's account when the broker does not answer. :class:`RestartCollector`
-exports ``cloudtally_broker_restarts_total`` and ``cloudtally_broker_up`` per
-component (broker, s3rver) from the same file.
+exports ``cloudtally_broker_restarts_total``, ``cloudtally_broker_wedges_total``
+and ``cloudtally_broker_up`` (0 while down or failing fetches) per component
+(broker, s3rver) from the same file.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ class ComponentStatus:
     last_exit: int | None = None
     down_since: float | None = None
     reason: str = ""
+    wedges: int = 0  # killed and restarted because it lived but did not serve
+    degraded: str = ""  # up, but failing (the fetch probe's account), not yet a wedge
 
 
 @dataclass
@@ -65,6 +68,12 @@ class SupervisorStatus:
             c.reason or f"{name} down" for name, c in self.components.items() if c.state != "up"
         ]
 
+    def troubles(self) -> list[str]:
+        """What is down, and what is up but failing (a wedge in the making)."""
+        return self.down() + [
+            c.degraded for c in self.components.values() if c.state == "up" and c.degraded
+        ]
+
 
 class BrokerProbe:
     """``() -> None`` when the broker answers, else the reason; cached for ``ttl_s``.
@@ -90,12 +99,16 @@ class BrokerProbe:
     def _probe(self) -> str | None:
         from cloudtally.broker.embedded import broker_ready
 
-        if broker_ready(self.bootstrap, timeout_s=1.0):
+        answers = broker_ready(self.bootstrap, timeout_s=1.0)
+        status = SupervisorStatus.read(self.status_file) if self.status_file else None
+        if answers:
+            # It answers metadata; it may still not serve fetches (a wedge).
+            if status is not None and status.troubles():
+                return "Kafka broker: supervisor: " + "; ".join(status.troubles())
             return None
         reason = f"Kafka broker at {self.bootstrap} does not answer"
-        status = SupervisorStatus.read(self.status_file) if self.status_file else None
-        if status is not None and status.down():
-            reason += "; supervisor: " + "; ".join(status.down())
+        if status is not None and status.troubles():
+            reason += "; supervisor: " + "; ".join(status.troubles())
         return reason
 
 
@@ -116,11 +129,18 @@ class RestartCollector(Collector):
             "1 while the supervisor sees the embedded broker part running, else 0",
             labels=["component"],
         )
+        wedges = CounterMetricFamily(
+            "cloudtally_broker_wedges",
+            "Embedded broker parts killed and restarted because they lived but did not serve",
+            labels=["component"],
+        )
         status = SupervisorStatus.read(self.status_file)
         for name, comp in (status.components if status else {}).items():
             restarts.add_metric([name], comp.restarts)
-            up.add_metric([name], 1.0 if comp.state == "up" else 0.0)
+            wedges.add_metric([name], comp.wedges)
+            up.add_metric([name], 1.0 if comp.state == "up" and not comp.degraded else 0.0)
         yield restarts
+        yield wedges
         yield up
 
 

@@ -102,6 +102,14 @@ def create_app(settings: Settings, store: Store) -> faust.App:
                 result = await write(lambda m=msgs: sink.write_inventory(m), "inventory")
                 await send_dead_letters(result)
 
+    @app.agent(dead_letter_topic, name="ingest-collector-dead-letters")
+    async def ingest_collector_dead_letters(stream: faust.Stream) -> None:
+        """Collectors' rejects (unknown VMs) into dead_letters: worker/collector_dead_letters."""
+        async for events in stream.take_events(1000, settings.take_within_s):
+            with unacked(events):
+                msgs = raw_messages(events)
+                await write(lambda m=msgs: sink.write_collector_dead_letters(m), "dead_letters")
+
     if settings.derive_enabled:
         attach_derivation(app, settings, store)
 

@@ -222,6 +222,26 @@ class IngestSink:
         self._record(result, per_partition, written_by_msg, now)
         return result
 
+    def write_collector_dead_letters(self, messages: Sequence[RawMessage]) -> FlushResult:
+        """Collectors' rejects from the dead-letter topic into ``dead_letters``.
+
+        worker/collector_dead_letters.py: they are stored, not sent on again.
+        """
+        from cloudtally.worker.collector_dead_letters import collector_records
+
+        now = int(time.time())
+        result = FlushResult(dead_letters=collector_records([m.value for m in messages]))
+        per_partition: dict[tuple[str, int], list[int]] = defaultdict(list)
+        for msg in messages:
+            per_partition[(msg.topic, msg.partition)].append(msg.offset)
+        counts: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])
+        for key in per_partition:
+            counts[key][1] = len(result.dead_letters)  # one dead-letter partition
+        self._record(result, per_partition, counts, now)
+        result.rows["dead_letters"] = len(result.dead_letters)
+        result.dead_letters = []
+        return result
+
     # -- steps ---------------------------------------------------------------------------
 
     def _insert(
