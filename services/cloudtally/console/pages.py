@@ -20,6 +20,7 @@ from cloudtally.analytics.queries import (
     find_storage_idle,
     pool_kpis,
 )
+from cloudtally.audit.issue import issued_statement
 from cloudtally.billing import drill
 from cloudtally.billing.statements import budget_status, lines, statement
 from cloudtally.console.app import CtxDep, csv_download, router
@@ -175,7 +176,9 @@ def bills(
         d0, d1 = month_bounds(first)
         st = statement(ctx.store, pol, month=first, by="system", bureau=b)
         period = {"month": f"{first:%Y-%m}"}
+        issued = issued_statement(ctx.store, first, bureau=b)
     else:
+        issued = None
         d0, d1 = pol.fiscal_year_range(fy)
         st = statement(ctx.store, pol, fiscal_year=fy, by="system", bureau=b)
         period = {"fiscal_year": str(fy)}
@@ -189,7 +192,7 @@ def bills(
     query = "&".join(f"{k}={v}" for k, v in ({**period, "bureau": b or ""}).items() if v)
     return ctx.render(
         "bills.html", st=st, d0=d0, d1=d1, period=period, bureau=b, system=system, vm=vm,
-        vms=vms, vms_total=vms_total, detail=detail, query=query, offset=offset,
+        vms=vms, vms_total=vms_total, detail=detail, query=query, offset=offset, issued=issued,
     )  # fmt: skip
 
 
