@@ -202,6 +202,7 @@ def test_import_cli_refuses_a_foreign_mapping_shows_progress_and_prints_fen(
     monkeypatch.setenv("CLOUDTALLY_STORE_URL", chdb_url)
     monkeypatch.setenv("CLOUDTALLY_DATABASE", "cli_edges")
     monkeypatch.setenv("CLOUDTALLY_INVOICE_CHUNK_ROWS", "3")
+    monkeypatch.setenv("CLOUDTALLY_LANG", "en")  # the assertions read the English summary
     get_settings.cache_clear()
     try:
         with _store() as store:

@@ -118,3 +118,11 @@ def test_card_through_the_api(client: Any) -> None:
     assert c.get("/api/v1/scorecards/2022/cetc/nope", headers=admin).status_code == 404
     listed = c.get("/api/v1/scorecards/entries/2022", headers=admin).json()
     assert [e["subject"] for e in listed["items"]] == ["budget_adjustment", "budget", "survey"]
+
+
+def test_a_fiscal_year_out_of_range_is_a_422_not_a_500(client: Any) -> None:
+    """Found by schemathesis: /scorecards/1 used to fail deep inside the calendar."""
+    c, auth = client
+    for url in ("/api/v1/scorecards/1", "/api/v1/scorecards/99999/cetc/pool-1"):
+        r = c.get(url, headers=auth["admin"])
+        assert r.status_code == 422, (url, r.status_code, r.text[:300])

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -34,6 +35,7 @@ router = APIRouter(prefix="/api/v1/scorecards", tags=["scorecards"], responses=A
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MAX_SURVEY_BYTES = 4 << 20
 Year = Annotated[int, Field(ge=2000, le=2100)]
+YearPath = Annotated[int, PathParam(ge=2000, le=2100, description="fiscal year, by its end year")]
 Ident = Annotated[str, Field(max_length=64)]
 
 
@@ -56,7 +58,9 @@ def _pool_exists(policy: Any, provider: str, pool: str, status: int = 404) -> No
 
 @router.get("/scheme", summary="The evaluation scheme in force for a fiscal year (admin, auditor)")
 def get_scheme(
-    request: Request, principal: ReadAllPrincipal, fiscal_year: Annotated[int, Query(ge=2000)]
+    request: Request,
+    principal: ReadAllPrincipal,
+    fiscal_year: Annotated[int, Query(ge=2000, le=2100)],
 ) -> Response:
     return ExactJSONResponse(_scheme(request).version_for(fiscal_year).model_dump(mode="json"))
 
@@ -66,7 +70,7 @@ def get_scheme(
     summary="Every pool's total and grade for a fiscal year (admin, auditor)",
 )
 def get_year(
-    fiscal_year: int, request: Request, store: StoreDep, principal: ReadAllPrincipal,
+    fiscal_year: YearPath, request: Request, store: StoreDep, principal: ReadAllPrincipal,
     policy: PolicyDep,
 ) -> Response:  # fmt: skip
     scheme = _scheme(request)
@@ -92,7 +96,7 @@ def get_year(
     responses={200: {"content": {XLSX: {}, "text/html": {}}}, 404: {}},
 )
 def get_card(
-    fiscal_year: int, provider: str, pool: str, request: Request, store: StoreDep,
+    fiscal_year: YearPath, provider: str, pool: str, request: Request, store: StoreDep,
     principal: ReadAllPrincipal, policy: PolicyDep,
     format: Annotated[Literal["json", "xlsx", "html"], Query()] = "json",
 ) -> Response:  # fmt: skip
