@@ -73,10 +73,11 @@ CREATE TABLE IF NOT EXISTS {FIXTURE_DISKS} (
 
 # Business hours (09:00-12:00, 13:30-18:00 local, Monday-Friday) and the night batch
 # window (00:00-06:00): the level model of collectors.fleet, without the holiday list.
-# ``lt``: local (UTC+8, no DST) epoch seconds; weekday from the day number (epoch day 0 was a Thursday).
+# ``lt``: local (UTC+8, no DST) epoch seconds; weekday from the day number (day 0: Thursday).
 _DAY = (
     "(intDiv(lt, 86400) + 3) %% 7 < 5 AND "
-    "((lt %% 86400 >= 32400 AND lt %% 86400 < 43200) OR (lt %% 86400 >= 48600 AND lt %% 86400 < 64800))"
+    "((lt %% 86400 >= 32400 AND lt %% 86400 < 43200) OR "
+    "(lt %% 86400 >= 48600 AND lt %% 86400 < 64800))"
 )
 _NIGHT = "(lt %% 86400 < 21600)"
 
@@ -361,7 +362,7 @@ def main() -> None:
     Path(args.out).write_text(text + "\n")
     gb = sum(t["bytes"] for t in rep.tables.values()) / 1e9
     print(f"\nraw samples {rep.samples:,} at {rep.bytes_per_sample} B each; bill lines "
-          f"{rep.bill_lines:,} at {rep.bytes_per_bill_line} B each; {gb:.2f} GB in all")  # fmt: skip
+          f"{rep.bill_lines:,} at {rep.bytes_per_bill_line} B each; {gb:.2f} GB")  # fmt: skip
     print(f"rollups {rep.seconds.get('rollups')} s, rating the year {rep.seconds.get('rating')} s")
 
 
