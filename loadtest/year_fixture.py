@@ -204,10 +204,13 @@ def build_year(
     disk_interval_s: int = 3600,
     seed: int = 14,
     bureaus: int = 300,
-    close: bool = True,
+    close_months: int | None = None,
     log: Callable[[str], None] = print,
 ) -> YearReport:
-    """Write the year into ``store`` (migrated, expected empty); see the module docstring."""
+    """Write the year into ``store`` (migrated, expected empty); see the module docstring.
+
+    ``close_months``: how many of the months to close and issue, from the first (None: all).
+    """
     from cloudtally.billing.rate import close_month
     from cloudtally.worker.derive import Derivation
 
@@ -256,8 +259,8 @@ def build_year(
     derivation.rate(now=end + 3600)
     step("rating")
     log(f"  rated the year in {rep.seconds['rating']} s")
-    if close:
-        for m0 in month_list:
+    if close_months != 0:
+        for m0 in month_list[:close_months]:
             close_month(store, policy, m0, actor="year-fixture", reason="fixture year")
         step("close_months")
     store.execute(f"DROP TABLE IF EXISTS {FIXTURE_VMS}")
@@ -331,7 +334,7 @@ def main() -> None:
         rep = build_year(
             store, policy, vms=args.vms, months=args.months, first_month=dt.date(y, m, 1),
             interval_s=args.interval, disk_interval_s=args.disk_interval, seed=args.seed,
-            close=not args.no_close, log=lambda s: print(s, flush=True),
+            close_months=0 if args.no_close else None, log=lambda s: print(s, flush=True),
         )  # fmt: skip
         if args.keep_raw_months:
             from cloudtally.store.retention import apply_retention

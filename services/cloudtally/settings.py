@@ -9,6 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -79,6 +80,11 @@ class Settings(BaseSettings):
     analytics_interval_s: float = 60.0
     # Re-verify the audit ledger this often on the leader worker (0 = never; `audit verify`).
     audit_verify_interval_s: float = 3600.0
+    # Raw retention (store/retention.py): keep raw samples this many whole months
+    # (0 = forever); older UTC months are dropped once issued and fully derived.
+    # Rollups, bills and the ledger are kept forever. Checked this often by the leader.
+    raw_retention_months: int = Field(default=0, ge=0)
+    raw_retention_interval_s: float = 3600.0
 
     def as_env(self) -> dict[str, str]:
         """These settings as CLOUDTALLY_* variables, to hand to a child process."""

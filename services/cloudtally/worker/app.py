@@ -181,6 +181,17 @@ def attach_derivation(app: faust.App, settings: Settings, store: Store) -> None:
     async def close_alerts(_app: Any, **_kw: Any) -> None:
         alerts.close()
 
+    if settings.raw_retention_months > 0:
+
+        @app.timer(interval=settings.raw_retention_interval_s, on_leader=True)
+        async def raw_retention() -> None:
+            """Drop raw months past the kept window once issued and derived."""
+            from cloudtally.store.retention import apply_retention
+
+            keep = settings.raw_retention_months
+            zone = derivation.policy.zone
+            await run_step("retention", lambda: apply_retention(store, keep, zone=zone))
+
     if settings.audit_verify_interval_s > 0:
 
         @app.timer(interval=settings.audit_verify_interval_s, on_leader=True)
