@@ -133,6 +133,7 @@ class YearReport:
     bytes_per_bill_line: float = 0.0
     bytes_per_usage_hour: float = 0.0
     retention: dict[str, Any] = field(default_factory=dict)
+    months_done: int = 0
 
 
 def fiscal_months(first: dt.date, months: int) -> list[dt.date]:
@@ -206,6 +207,7 @@ def build_year(
     bureaus: int = 300,
     close_months: int | None = None,
     log: Callable[[str], None] = print,
+    progress: Callable[[YearReport], None] | None = None,
 ) -> YearReport:
     """Write the year into ``store`` (migrated, expected empty); see the module docstring.
 
@@ -255,6 +257,10 @@ def build_year(
         derivation.rollup()
         step("rollups")
         log(f"  {m0:%Y-%m}: raw {rep.seconds['raw_samples']} s, rollups {rep.seconds['rollups']} s")
+        if progress:  # a long build that is stopped still leaves its figures so far
+            rep.months_done = month_list.index(m0) + 1
+            measure(store, rep)
+            progress(rep)
     # The year has closed: the rating step rates every closed day, whole months.
     derivation.rate(now=end + 3600)
     step("rating")
@@ -327,6 +333,16 @@ def main() -> None:
     y, m = (int(x) for x in args.first_month.split("-"))
     policy = load_policy(example_policy_text())
     started = time.perf_counter()
+
+    def write(rep: YearReport) -> None:
+        result = asdict(rep) | {
+            "wall_seconds": round(time.perf_counter() - started, 1),
+            "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "machine": machine(),
+            "store": url if not folder else "chdb",
+        }
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+
     try:
         migrate(store)
         print(f"year fixture: {args.vms} VMs x {args.months} months from {args.first_month} "
@@ -335,6 +351,7 @@ def main() -> None:
             store, policy, vms=args.vms, months=args.months, first_month=dt.date(y, m, 1),
             interval_s=args.interval, disk_interval_s=args.disk_interval, seed=args.seed,
             close_months=0 if args.no_close else None, log=lambda s: print(s, flush=True),
+            progress=write,
         )  # fmt: skip
         if args.keep_raw_months:
             from cloudtally.store.retention import apply_retention
@@ -354,15 +371,9 @@ def main() -> None:
         store.close()
         if folder and not args.keep:
             shutil.rmtree(folder, ignore_errors=True)
-    result = asdict(rep) | {
-        "wall_seconds": round(time.perf_counter() - started, 1),
-        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
-        "store": url if not folder else "chdb",
-    }
-    text = json.dumps(result, indent=2)
-    print(text)
-    Path(args.out).write_text(text + "\n")
+    rep.months_done = args.months
+    write(rep)
+    print(Path(args.out).read_text())
     gb = sum(t["bytes"] for t in rep.tables.values()) / 1e9
     print(f"\nraw samples {rep.samples:,} at {rep.bytes_per_sample} B each; bill lines "
           f"{rep.bill_lines:,} at {rep.bytes_per_bill_line} B each; {gb:.2f} GB")  # fmt: skip

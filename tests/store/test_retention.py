@@ -28,7 +28,8 @@ TODAY = dt.date(2023, 7, 10)  # keep 2 whole months: May and June (and July)
 
 
 def counts(store: Store, table: str) -> dict[str, int]:
-    return dict(store.rows(f"SELECT toString(toYYYYMM(ts)), count() FROM {table} GROUP BY 1"))
+    sql = f"SELECT toString(toYYYYMM(ts)) AS p, count() FROM {table} GROUP BY p"
+    return dict(store.rows(sql))
 
 
 def derived(store: Store) -> tuple[int, int, object]:
