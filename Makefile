@@ -63,6 +63,10 @@ bench-all: bench
 	$(BIN)/python loadtest/sink_bench.py
 	$(BIN)/python loadtest/collectors_bench.py
 	$(BIN)/python loadtest/audit_bench.py
+	$(BIN)/python loadtest/invoice_bench.py --lines 1000000
+	$(BIN)/python loadtest/ingest_profile.py
+	$(BIN)/python loadtest/year_fixture.py --keep-raw-months 3
+	$(BIN)/python loadtest/goals.py
 
 # ~10 minutes of steady ingest while the worker, the broker and a ClickHouse server are
 # killed at random, one ClickHouse outage of 4 minutes; prints sent/stored/duplicated/lost

@@ -96,11 +96,27 @@ class Settings(BaseSettings):
                 )
         return out
 
+    # chDB's caches and memory cap (embedded mode; chDB's defaults are a server's: a 5 GiB
+    # mark cache and 5 GiB primary-index cache). MiB; 0 = chDB's default. Measured in
+    # docs/operations.md "Memory".
+    chdb_mark_cache_mb: int = Field(default=64, ge=0)
+    chdb_primary_index_cache_mb: int = Field(default=64, ge=0)
+    chdb_uncompressed_cache_mb: int = Field(default=0, ge=0)
+    chdb_max_memory_mb: int = Field(default=0, ge=0)
+
     @property
     def resolved_store_url(self) -> str:
-        if self.store_url:
-            return self.store_url
-        return f"chdb://{(self.data_dir / 'chdb').resolve()}"
+        url = self.store_url or f"chdb://{(self.data_dir / 'chdb').resolve()}"
+        if not url.startswith("chdb://") or "?" in url:
+            return url
+        caps = {
+            "mark_cache_size": self.chdb_mark_cache_mb,
+            "primary_index_cache_size": self.chdb_primary_index_cache_mb,
+            "uncompressed_cache_size": self.chdb_uncompressed_cache_mb,
+            "max_server_memory_usage": self.chdb_max_memory_mb,
+        }
+        query = "&".join(f"{k}={mb * 2**20}" for k, mb in caps.items() if mb)
+        return f"{url}?{query}" if query else url
 
 
 @lru_cache
