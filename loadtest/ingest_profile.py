@@ -84,7 +84,7 @@ def drain(py: str, env: dict[str, str], work: Path, expected: int, label: str, d
     raw = work / f"profile-{label}.txt"
     rss_peak = 0
     try:
-        wait_ready(base, worker)
+        wait_ready(base, worker, timeout=600)  # a loaded shared machine starts slowly
         proc = psutil.Process(worker.pid)
         rss_idle = proc.memory_info().rss
         prof = None

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     # Derived data (rollups, rating, candidate alerts) computed by the leader worker.
     derive_enabled: bool = True
     rollup_interval_s: float = 5.0
+    # Most of the time the rollup step may take (worker/app.py DutyCycle): 0.25 leaves
+    # three quarters of a core to ingest while a backlog drains.
+    rollup_max_duty: float = Field(default=0.25, gt=0, le=1)
     rating_interval_s: float = 60.0
     analytics_interval_s: float = 60.0
     # Re-verify the audit ledger this often on the leader worker (0 = never; `audit verify`).
