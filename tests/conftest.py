@@ -1,7 +1,7 @@
 """Shared fixtures: real servers once per session, a fresh migrated database per test.
 
-Stores (each yields an open, migrated ``Store`` on a database ``t_<hex>`` of its
-own, dropped after the test):
+Stores (each yields an open, migrated ``Store`` on a database ``t_<hex>`` that no
+other test is using, holding no rows but the migrations ledger):
 
 - ``chdb_store``   chDB, in this process's one chDB folder (``chdb_url``).
 - ``server_store`` the ClickHouse 18.16 server started for this session (``clickhouse_server``).
@@ -27,6 +27,7 @@ tests sharing the session broker never see each other's messages.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -86,8 +87,8 @@ def chdb_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def chdb_store(chdb_url: str, test_id: str) -> Iterator[Store]:
-    with _fresh(chdb_url, f"t_{test_id}") as store:
+def chdb_store(chdb_url: str) -> Iterator[Store]:
+    with _POOLS.setdefault(chdb_url, _Pool(chdb_url)).lease() as store:
         yield store
 
 
@@ -108,8 +109,9 @@ def clickhouse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]
 
 
 @pytest.fixture
-def server_store(clickhouse_server: Any, test_id: str) -> Iterator[Store]:
-    with _fresh(f"{clickhouse_server.url}/t_{test_id}", f"t_{test_id}") as store:
+def server_store(clickhouse_server: Any) -> Iterator[Store]:
+    url = clickhouse_server.url
+    with _POOLS.setdefault(url, _Pool(url)).lease() as store:
         yield store
 
 
@@ -121,6 +123,70 @@ def store(request: pytest.FixtureRequest) -> Store:
     """The same test on chDB 26.x and the 18.16 server."""
     name = "chdb_store" if request.param == "chdb" else "server_store"
     return request.getfixturevalue(name)  # type: ignore[no-any-return]
+
+
+class _Pool:
+    """Migrated databases reused across tests: emptied after each, never shared at once.
+
+    Migrating a database costs ~70 DDL statements (seconds on a busy machine), and
+    most tests need only an empty schema. After a test its database is checked: if
+    its tables and migrations ledger are exactly the template's, the tables holding
+    rows are truncated and the database is leased again; otherwise (a test changed
+    the schema or the ledger) it is dropped. So every test still starts on an
+    empty, fully migrated database of its own.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.free: list[str] = []
+        self.shape: tuple[Any, ...] | None = None
+
+    @contextlib.contextmanager
+    def lease(self) -> Iterator[Store]:
+        if self.free:
+            database = self.free.pop()
+            store = open_store(self.url, database=database)
+        else:
+            database = f"t_{uuid.uuid4().hex[:12]}"
+            store = open_store(self.url, database=database)
+            migrate(store)
+            if self.shape is None:
+                self.shape = self._shape(store)
+        ok = False
+        try:
+            yield store
+            ok = True
+        finally:
+            store.close()
+            self._give_back(database, reuse=ok)
+
+    def _give_back(self, database: str, *, reuse: bool) -> None:
+        with open_store(self.url, database=database) as admin:
+            if reuse and self._shape(admin) == self.shape:
+                for (table,) in admin.rows(
+                    "SELECT DISTINCT table FROM system.parts WHERE database = %(db)s "
+                    "AND active AND rows > 0 AND table != 'schema_migrations'",
+                    {"db": database},
+                ):
+                    admin.execute(f"TRUNCATE TABLE {database}.{table}")
+                self.free.append(database)
+            else:
+                admin.execute(f"DROP DATABASE IF EXISTS {database}")
+
+    @staticmethod
+    def _shape(admin: Store) -> tuple[Any, ...]:
+        """The schema (with this database's name taken out) and the migrations ledger."""
+        tables = admin.rows(
+            "SELECT name, engine, create_table_query FROM system.tables "
+            "WHERE database = %(db)s ORDER BY name",
+            {"db": admin.database},
+        )
+        prefix = f"{admin.database}."
+        ledger = admin.rows("SELECT version, checksum FROM schema_migrations ORDER BY version")
+        return tuple((n, e, q.replace(prefix, "")) for n, e, q in tables), tuple(ledger)
+
+
+_POOLS: dict[str, _Pool] = {}
 
 
 class _fresh:

@@ -298,3 +298,19 @@ def test_k8s_store_is_two_replicas_on_a_three_node_keeper() -> None:
     target = parse_server_url(url.group(1))
     assert target.replication is not None
     assert [h for h, _ in target.hosts] == pods["clickhouse"]
+
+
+def test_every_api_replica_signs_console_sessions_with_one_shared_secret() -> None:
+    """Without one shared key a session cookie made by one replica fails on the next."""
+    api_env = compose()["services"]["api"]["environment"]
+    assert api_env["CLOUDTALLY_CONSOLE_SECRET"].startswith("${CLOUDTALLY_CONSOLE_SECRET:?")
+    docs = list(yaml.safe_load_all(K8S.read_text()))
+    api = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "api")
+    refs = [
+        e["secretRef"]["name"]
+        for c in api["spec"]["template"]["spec"]["containers"]
+        for e in c.get("envFrom", [])
+        if "secretRef" in e
+    ]
+    assert "cloudtally-console" in refs
+    assert "secret generic cloudtally-console" in K8S.read_text()
