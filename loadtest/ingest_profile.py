@@ -34,17 +34,24 @@ from year_fixture import machine
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def top_frames(raw: Path, n: int = 25) -> list[tuple[str, float]]:
-    """Self time per frame from py-spy's collapsed stacks (``a;b;c count``)."""
-    counts: collections.Counter[str] = collections.Counter()
-    total = 0
+def _stacks(raw: Path) -> list[tuple[str, int]]:
+    """py-spy's collapsed stacks (``a;b;c count``) as (stack, samples)."""
+    out = []
     for line in raw.read_text().splitlines():
         stack, _, k = line.rpartition(" ")
-        if not stack:
-            continue
-        total += int(k)
-        counts[stack.split(";")[-1]] += int(k)
-    return [(f, round(100 * c / max(total, 1), 1)) for f, c in counts.most_common(n)]
+        if stack:
+            out.append((stack, int(k)))
+    return out
+
+
+def top_frames(raw: Path, n: int = 25) -> list[tuple[str, float]]:
+    """Self time per frame, percent of all samples."""
+    counts: collections.Counter[str] = collections.Counter()
+    stacks = _stacks(raw)
+    for stack, k in stacks:
+        counts[stack.split(";")[-1]] += k
+    total = max(1, sum(k for _, k in stacks))
+    return [(f, round(100 * c / total, 1)) for f, c in counts.most_common(n)]
 
 
 def categories(raw: Path) -> dict[str, float]:
@@ -59,16 +66,13 @@ def categories(raw: Path) -> dict[str, float]:
         "api/metrics": "uvicorn",
     }
     hits: collections.Counter[str] = collections.Counter()
-    total = 0
-    for line in raw.read_text().splitlines():
-        stack, _, k = line.rpartition(" ")
-        if not stack:
-            continue
-        total += int(k)
+    stacks = _stacks(raw)
+    for stack, k in stacks:
         for name, mark in marks.items():
             if mark in stack:
-                hits[name] += int(k)
-    return {name: round(100 * hits[name] / max(total, 1), 1) for name in marks}
+                hits[name] += k
+    total = max(1, sum(k for _, k in stacks))
+    return {name: round(100 * hits[name] / total, 1) for name in marks}
 
 
 def drain(py: str, env: dict[str, str], work: Path, expected: int, label: str, derive: bool,
