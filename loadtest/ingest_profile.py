@@ -1,10 +1,11 @@
-"""Where the worker's ingest time goes: drain a filled topic under py-spy (issue 14 item 3).
+"""Where the worker's ingest time goes: drain a filled topic, sampled (issue 14 item 3).
 
 Fills the samples topic once with the simulator (Tansu, as ``make bench``), then lets a
 fresh worker drain it twice — derivation timers off (ingest path only) and on (as in
-production) — each in a new consumer group and chDB folder, sampled by ``py-spy record``
-(with native frames, so time inside chDB and pyarrow shows). Right after, the same rows
-are inserted straight into the same store, so the ratios come from one run. Prints
+production) — each in a new consumer group and chDB folder, sampled by
+``stack_sampler.py`` (py-spy cannot attach to this machine's Python build). Right
+after, the same rows are inserted straight into the same store: the ratios come from
+one run. Prints
 samples/s, the ratios and the top self-time frames of each profile; writes
 ``loadtest/results/ingest-profile-latest.json``.
 
@@ -35,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _stacks(raw: Path) -> list[tuple[str, int]]:
-    """py-spy's collapsed stacks (``a;b;c count``) as (stack, samples)."""
+    """Collapsed stacks (``a;b;c count``) as (stack, samples)."""
     out = []
     for line in raw.read_text().splitlines():
         stack, _, k = line.rpartition(" ")
@@ -57,13 +58,13 @@ def top_frames(raw: Path, n: int = 25) -> list[tuple[str, float]]:
 def categories(raw: Path) -> dict[str, float]:
     """Share of samples whose stack passes through each stage (inclusive)."""
     marks = {
-        "kafka fetch+parse (aiokafka)": "aiokafka",
-        "faust stream/events": "faust/streams",
-        "decode+validate (core.samples)": "decode_batch",
-        "store insert (chDB)": "ChdbStore.insert",
-        "rollup queue keys": "_queue_rollups",
-        "derivation (rollups, rating)": "derive.py",
-        "api/metrics": "uvicorn",
+        "kafka fetch+parse (aiokafka)": "(fetcher.py",
+        "faust stream/events": "(streams.py",
+        "decode+validate (core.samples)": "decode_batch (",
+        "store insert (chDB)": "insert (chdb_store.py",
+        "rollup queue keys": "_queue_rollups (",
+        "derivation (rollups, rating)": "(derive.py",
+        "api/metrics": "(h11_impl.py",
     }
     hits: collections.Counter[str] = collections.Counter()
     stacks = _stacks(raw)
@@ -82,22 +83,17 @@ def drain(py: str, env: dict[str, str], work: Path, expected: int, label: str, d
            "CLOUDTALLY_STORE_URL": f"chdb://{work / f'chdb-{label}'}",
            "CLOUDTALLY_DERIVE_ENABLED": str(derive).lower()}  # fmt: skip
     base = f"http://127.0.0.1:{port}"
-    worker = subprocess.Popen([py, "-m", "cloudtally.cli", "worker", "--with-api"], env=env,
+    raw = work / f"profile-{label}.txt"
+    sampler = [str(Path(__file__).parent / "stack_sampler.py"), str(raw)] if spy else []
+    worker = subprocess.Popen([py, *sampler, "-m", "cloudtally.cli", "worker", "--with-api"],
+                              env=env,
                               stdout=(work / f"worker-{label}.log").open("wb"),
                               stderr=subprocess.STDOUT)  # fmt: skip
-    raw = work / f"profile-{label}.txt"
     rss_peak = 0
     try:
         wait_ready(base, worker, timeout=600)  # a loaded shared machine starts slowly
         proc = psutil.Process(worker.pid)
         rss_idle = proc.memory_info().rss
-        prof = None
-        if spy and shutil.which("py-spy"):
-            prof = subprocess.Popen(
-                ["py-spy", "record", "--pid", str(worker.pid), "--format", "raw", "--native",
-                 "--rate", "50", "--nonblocking", "-o", str(raw)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
         first = done = 0.0
         t_first = 0.0
         deadline = time.perf_counter() + 900
@@ -110,9 +106,7 @@ def drain(py: str, env: dict[str, str], work: Path, expected: int, label: str, d
                 first, t_first = done, time.perf_counter()
         t_done = time.perf_counter()
         c1 = proc.cpu_times()
-        if prof:
-            prof.send_signal(2)
-            prof.wait(60)
+        time.sleep(2.5)  # the sampler's last rewrite
     finally:
         worker.terminate()
         worker.wait(60)
