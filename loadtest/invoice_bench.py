@@ -54,7 +54,10 @@ def run_phase(url: str, tmp: Path) -> dict[str, object]:
     """Import + verify in this (fresh) process, so its peak RSS is theirs alone."""
     planted = json.loads((tmp / "planted.json").read_text())
     csv_path = tmp / "invoice.csv"
-    store = open_store(url, "invoice_bench")
+    from cloudtally.settings import Settings
+
+    # As the CLI and the API open it: with the chDB cache settings (CLOUDTALLY_CHDB_*).
+    store = open_store(Settings(store_url=url).resolved_store_url, "invoice_bench")
     # A serving process has these loaded already; the first Arrow insert would
     # otherwise pay pandas' import (~0.4 s) inside the timed import.
     import pandas  # noqa: F401
