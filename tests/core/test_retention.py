@@ -55,3 +55,5 @@ def test_rules_in_order() -> None:
     assert not d.drop and "5 hours still to roll up" in d.reason
     d = decide(facts(dt.date(2023, 3, 1), provisional_hours=744), kept)
     assert not d.drop and "provisionally" in d.reason
+    d = decide(facts(dt.date(2023, 3, 1), orphan_vms=2), kept)
+    assert not d.drop and "2 VMs no inventory has announced" in d.reason

@@ -14,13 +14,16 @@ reason):
    current local month and the ``keep_months`` whole months before it. With a zone east
    of UTC a UTC month also holds the first hours of the next local month, so the raw
    data kept is at least ``keep_months`` whole months and at most one more;
-2. **issued** — every local month it overlaps is closed and issued (a month still open
-   can be re-rated from late data, whose rollups read the raw samples);
+2. **issued** — every local month it overlaps that has metered usage is closed and
+   issued (a month still open can be re-rated from late data, whose rollups read the
+   raw samples; a month before metering began has nothing to issue);
 3. **rolled up** — no hour of it is still queued for the rollup step (the rollup
    watermark has passed every queued version);
 4. **official calendar** — no hour of it is weighted provisionally (its year had no
    official working-day schedule): when the schedule is supplied those hours are
-   re-derived from the raw samples (``Derivation.requeue_supplied_years``).
+   re-derived from the raw samples (``Derivation.requeue_supplied_years``);
+5. **owned** — it holds no orphan samples (VM ids no inventory has announced yet): when
+   the VM's inventory arrives, those hours are rolled up from the raw samples.
 
 A restatement of a month whose raw samples are gone re-rates from the kept rollups;
 re-deriving the rollups themselves is what needs the raw samples, hence rules 3 and 4.
@@ -83,6 +86,7 @@ class MonthFacts:
     unissued: tuple[dt.date, ...]  # overlapped local months not closed and issued
     pending_hours: int  # queued for the rollup step, not yet rolled up
     provisional_hours: int  # weighted by the weekday rule (no official schedule)
+    orphan_vms: int = 0  # VM ids with samples that no inventory event has announced
 
 
 @dataclass(frozen=True)
@@ -108,5 +112,12 @@ def decide(facts: MonthFacts, kept: dt.date) -> Decision:
             False,
             f"held: {facts.provisional_hours} hours weighted provisionally (no official "
             "calendar for their year); re-derived from raw samples once it is supplied",
+        )
+    if facts.orphan_vms:
+        return Decision(
+            m,
+            False,
+            f"held: samples of {facts.orphan_vms} VMs no inventory has announced (orphans); "
+            "rolled up from raw samples once their inventory arrives",
         )
     return Decision(m, True, "dropped: issued, rolled up, official calendar, older than kept")

@@ -23,12 +23,14 @@ from cloudtally.core.retention import (
     RAW_TABLES,
     Decision,
     MonthFacts,
+    add_months,
     decide,
     kept_from,
     local_months,
     partition_month,
     partition_span,
 )
+from cloudtally.queries.orphans import KNOWN
 from cloudtally.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -74,12 +76,28 @@ def month_facts(store: Store, month: dt.date, zone: ZoneInfo, rollup_watermark: 
         "AND hour >= toDateTime(%(h0)s, 'UTC') AND hour < toDateTime(%(h1)s, 'UTC')",
         span,
     )
+    orphans = store.scalar(
+        f"SELECT uniqExact(vm_id) FROM samples WHERE ts >= toDateTime(%(h0)s, 'UTC') "
+        f"AND ts < toDateTime(%(h1)s, 'UTC') AND vm_id NOT IN ({KNOWN})",
+        span,
+    )
     return MonthFacts(
         month=month,
         local_months=overlapped,
-        unissued=tuple(m for m in overlapped if not is_issued(store, m)),
+        unissued=tuple(m for m in overlapped if _metered(store, m) and not is_issued(store, m)),
         pending_hours=int(pending or 0),
         provisional_hours=int(provisional or 0),
+        orphan_vms=int(orphans or 0),
+    )
+
+
+def _metered(store: Store, month: dt.date) -> bool:
+    """The local month has rolled-up usage (so something to rate and issue)."""
+    return bool(
+        store.scalar(
+            "SELECT count() FROM usage_daily WHERE day >= %(d0)s AND day < %(d1)s",
+            {"d0": month, "d1": add_months(month, 1)},
+        )
     )
 
 
