@@ -35,18 +35,24 @@ from year_fixture import machine
 ROOT = Path(__file__).resolve().parents[1]
 
 
+# Leaf frames of a thread that is waiting, not working: the sampler itself, an idle
+# thread-pool thread, the event loop in select(), a lock or condition wait.
+IDLE = ("run (stack_sampler.py", "_worker (thread.py", "select (selectors.py",
+        "wait (threading.py", "_acquire_restore (threading.py", "sleep")  # fmt: skip
+
+
 def _stacks(raw: Path) -> list[tuple[str, int]]:
-    """Collapsed stacks (``a;b;c count``) as (stack, samples)."""
+    """Collapsed stacks (``a;b;c count``) as (stack, samples), busy threads only."""
     out = []
     for line in raw.read_text().splitlines():
         stack, _, k = line.rpartition(" ")
-        if stack:
+        if stack and not stack.split(";")[-1].startswith(IDLE):
             out.append((stack, int(k)))
     return out
 
 
 def top_frames(raw: Path, n: int = 25) -> list[tuple[str, float]]:
-    """Self time per frame, percent of all samples."""
+    """Self time per frame, percent of the busy samples."""
     counts: collections.Counter[str] = collections.Counter()
     stacks = _stacks(raw)
     for stack, k in stacks:
@@ -56,7 +62,7 @@ def top_frames(raw: Path, n: int = 25) -> list[tuple[str, float]]:
 
 
 def categories(raw: Path) -> dict[str, float]:
-    """Share of samples whose stack passes through each stage (inclusive)."""
+    """Share of the busy samples whose stack passes through each stage (inclusive)."""
     marks = {
         "kafka fetch+parse (aiokafka)": "(fetcher.py",
         "faust stream/events": "(streams.py",
