@@ -51,9 +51,7 @@ def create_app(settings: Settings, store: Store) -> faust.App:
         consumer_auto_offset_reset="earliest",
         topic_allow_declare=False,
         topic_partitions=settings.samples_partitions,
-        # Two flushes' worth of messages wait while one is written: enough to keep the
-        # sink busy; more only holds raw messages in memory (4096 x 60 KB was ~240 MB).
-        stream_buffer_maxsize=max(64, 2 * settings.take_max_messages),
+        stream_buffer_maxsize=4096,
         # On stop, commit what was acked and go: waiting for every taken message to be
         # acked (the default) never ends while a batch is held for a down store.
         stream_wait_empty=False,
