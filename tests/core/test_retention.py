@@ -7,14 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cloudtally.core.retention import (
-    MonthFacts,
-    add_months,
-    decide,
-    kept_from,
-    local_months,
-    partition_month,
-)
+from cloudtally.core import retention
+from cloudtally.core.retention import MonthFacts, decide, local_months
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -34,14 +28,14 @@ def test_a_utc_month_east_of_utc_overlaps_the_next_local_month() -> None:
 
 
 def test_kept_window_and_month_arithmetic() -> None:
-    assert kept_from(dt.date(2023, 3, 31), 3) == dt.date(2022, 12, 1)
-    assert add_months(dt.date(2023, 1, 1), -13) == dt.date(2021, 12, 1)
+    assert retention.kept_from(dt.date(2023, 3, 31), 3) == dt.date(2022, 12, 1)
+    assert retention.add_months(dt.date(2023, 1, 1), -13) == dt.date(2021, 12, 1)
     with pytest.raises(ValueError):
-        kept_from(dt.date(2023, 3, 1), 0)
-    assert partition_month("202210") == dt.date(2022, 10, 1)
+        retention.kept_from(dt.date(2023, 3, 1), 0)
+    assert retention.partition_month("202210") == dt.date(2022, 10, 1)
     for bad in ("2022-10", "tuple()", "20221"):
         with pytest.raises(ValueError, match="monthly partition"):
-            partition_month(bad)
+            retention.partition_month(bad)
 
 
 def test_rules_in_order() -> None:
