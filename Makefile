@@ -72,7 +72,11 @@ bench-all: bench
 	$(BIN)/python loadtest/sink_bench.py
 	$(BIN)/python loadtest/collectors_bench.py
 	$(BIN)/python loadtest/audit_bench.py
+	$(BIN)/python loadtest/invoice_bench.py --lines 1000000
+	$(BIN)/python loadtest/ingest_profile.py
+	$(BIN)/python loadtest/year_fixture.py --keep-raw-months 3
 	$(MAKE) bench-api
+	$(BIN)/python loadtest/goals.py
 
 # The console's pages and the API under 50 clients with ingest running, on the console
 # benchmark's Hainan month (seeded once into var/bench-console, then reused); embedded

@@ -57,6 +57,35 @@ def migrate(verbose: Verbose = False) -> None:
 
 
 @app.command()
+def retention(
+    keep_months: Annotated[
+        int, typer.Option(help="whole months of raw samples kept (default: the setting)")
+    ] = 0,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="say what, drop nothing")] = False,
+    verbose: Verbose = False,
+) -> None:
+    """Raw retention: drop raw-sample months past the kept window (docs/operations.md)."""
+    _logging(verbose)
+    from cloudtally.policy import current_policy
+    from cloudtally.store import open_store
+    from cloudtally.store.retention import apply_retention, plan
+
+    s = get_settings()
+    keep = keep_months or s.raw_retention_months
+    if keep < 1:
+        raise typer.BadParameter("set --keep-months or CLOUDTALLY_RAW_RETENTION_MONTHS (>= 1)")
+    zone = current_policy(s.policy_file).zone
+    with open_store(s.resolved_store_url, s.database) as store:
+        import datetime as dt
+
+        for d in plan(store, keep, dt.datetime.now(zone).date(), zone):
+            typer.echo(f"{d.month:%Y-%m}  {d.reason}")
+        dropped = apply_retention(store, keep, actor="cli", zone=zone, dry_run=dry_run)
+    verb = "would drop" if dry_run else "dropped"
+    typer.echo(f"{verb} {sum(x.rows for x in dropped):,} raw rows in {len(dropped)} partition(s)")
+
+
+@app.command()
 def broker(verbose: Verbose = False) -> None:
     """Run the embedded Tansu broker in the foreground (embedded mode)."""
     _logging(verbose)

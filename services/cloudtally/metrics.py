@@ -295,3 +295,18 @@ POOL_AVAILABILITY_TARGET = Gauge(
     "The policy's availability target for the pool, 0-1 (compute)",
     ["provider", "pool"],
 )
+
+# Raw-data retention (store/retention.py): partitions dropped, and months held back.
+RAW_PARTITIONS_DROPPED = Counter(
+    "cloudtally_raw_partitions_dropped_total",
+    "Monthly partitions of raw tables dropped by the raw retention",
+    ["table"],
+)
+RAW_ROWS_DROPPED = Counter(
+    "cloudtally_raw_rows_dropped_total", "Raw rows removed by the raw retention", ["table"]
+)
+RAW_MONTHS_HELD = Gauge(
+    "cloudtally_raw_months_held",
+    "Raw months older than the kept window the retention may not drop yet (not issued, "
+    "not rolled up, or provisional calendar)",
+)

@@ -9,6 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -83,10 +84,18 @@ class Settings(BaseSettings):
     # Derived data (rollups, rating, candidate alerts) computed by the leader worker.
     derive_enabled: bool = True
     rollup_interval_s: float = 5.0
+    # Most of the time the rollup step may take (worker/app.py DutyCycle): 0.25 leaves
+    # three quarters of a core to ingest while a backlog drains.
+    rollup_max_duty: float = Field(default=0.25, gt=0, le=1)
     rating_interval_s: float = 60.0
     analytics_interval_s: float = 60.0
     # Re-verify the audit ledger this often on the leader worker (0 = never; `audit verify`).
     audit_verify_interval_s: float = 3600.0
+    # Raw retention (store/retention.py): keep raw samples this many whole months
+    # (0 = forever); older UTC months are dropped once issued and fully derived.
+    # Rollups, bills and the ledger are kept forever. Checked this often by the leader.
+    raw_retention_months: int = Field(default=0, ge=0)
+    raw_retention_interval_s: float = 3600.0
 
     def as_env(self) -> dict[str, str]:
         """These settings as CLOUDTALLY_* variables, to hand to a child process."""
@@ -98,11 +107,27 @@ class Settings(BaseSettings):
                 )
         return out
 
+    # chDB's caches and memory cap (embedded mode; chDB's defaults are a server's: a 5 GiB
+    # mark cache and 5 GiB primary-index cache). MiB; 0 = chDB's default. Measured in
+    # docs/operations.md "Memory".
+    chdb_mark_cache_mb: int = Field(default=64, ge=0)
+    chdb_primary_index_cache_mb: int = Field(default=64, ge=0)
+    chdb_uncompressed_cache_mb: int = Field(default=0, ge=0)
+    chdb_max_memory_mb: int = Field(default=0, ge=0)
+
     @property
     def resolved_store_url(self) -> str:
-        if self.store_url:
-            return self.store_url
-        return f"chdb://{(self.data_dir / 'chdb').resolve()}"
+        url = self.store_url or f"chdb://{(self.data_dir / 'chdb').resolve()}"
+        if not url.startswith("chdb://") or "?" in url:
+            return url
+        caps = {
+            "mark_cache_size": self.chdb_mark_cache_mb,
+            "primary_index_cache_size": self.chdb_primary_index_cache_mb,
+            "uncompressed_cache_size": self.chdb_uncompressed_cache_mb,
+            "max_server_memory_usage": self.chdb_max_memory_mb,
+        }
+        query = "&".join(f"{k}={mb * 2**20}" for k, mb in caps.items() if mb)
+        return f"{url}?{query}" if query else url
 
 
 @lru_cache

@@ -228,6 +228,21 @@ def table_rows(store: Store, subject: Subject) -> list[Part]:
     return [_part(store, table, cols, f"FROM {table} WHERE {cond}", where)]
 
 
+RETENTION_COLUMNS = (
+    "drop_id", "dropped_at", "table_name", "partition", "month", "rows", "bytes",
+    "keep_months", "kept_from", "actor", "reason",
+)  # fmt: skip
+
+
+def raw_retention(store: Store, subject: Subject) -> list[Part]:
+    """The record of one month of raw partitions dropped (cloudtally.store.retention)."""
+    return [
+        _part(store, "raw_retention_log", RETENTION_COLUMNS,
+              "FROM raw_retention_log WHERE drop_id = %(d)s ORDER BY table_name",
+              {"d": subject["drop_id"]})
+    ]  # fmt: skip
+
+
 SELECTORS: dict[str, Selector] = {
     "month_closed": month_issued,
     "restatement": month_issued,
@@ -236,4 +251,5 @@ SELECTORS: dict[str, Selector] = {
     "invoice_imported": invoice_imported,
     "verification_run": verification_run,
     "rows": table_rows,
+    "raw_retention": raw_retention,
 }

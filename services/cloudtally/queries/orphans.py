@@ -59,11 +59,21 @@ def adopted_hours(store: Store, vm_ids: list[str]) -> list[tuple[str, int]]:
     Called before an inventory batch is written: these hours were skipped by the
     rollup (no owner) and must be recomputed now that the VMs get one.
     """
-    if not vm_ids:
+    ids = set(vm_ids)
+    if not ids:
+        return []
+    # Most inventory events are of VMs the inventory knows (resizes, moves): for those
+    # there is nothing to adopt, and the samples table is not read at all.
+    known = store.rows(
+        "SELECT DISTINCT vm_id FROM vm_inventory WHERE vm_id IN %(ids)s",
+        {"ids": tuple(sorted(ids))},
+    )
+    unknown = ids - {str(r[0]) for r in known}
+    if not unknown:
         return []
     rows = store.rows(
-        f"SELECT DISTINCT vm_id, intDiv(toInt64(ts), 3600) * 3600 AS hour FROM samples "
-        f"WHERE vm_id IN %(ids)s AND vm_id NOT IN ({KNOWN})",
-        {"ids": tuple(sorted(set(vm_ids)))},
+        "SELECT DISTINCT vm_id, intDiv(toInt64(ts), 3600) * 3600 AS hour FROM samples "
+        "WHERE vm_id IN %(ids)s",
+        {"ids": tuple(sorted(unknown))},
     )
     return [(str(v), int(h)) for v, h in rows]

@@ -13,9 +13,11 @@ def open_store(url: str, database: str = "cloudtally") -> Store:
         from cloudtally.store.busy import check_chdb_owner
         from cloudtally.store.chdb_store import ChdbStore
 
-        folder = url.removeprefix("chdb://")
+        # chdb:///folder?mark_cache_size=...: chDB server settings (Settings.chdb_*).
+        folder, _, query = url.removeprefix("chdb://").partition("?")
         check_chdb_owner(Path(folder))  # another live process owns it: StoreBusy, one line
-        return ChdbStore(folder, database)
+        engine = dict(kv.split("=", 1) for kv in query.split("&") if "=" in kv)
+        return ChdbStore(folder, database, engine)
     if url.startswith(("clickhouse://", "tcp://")):
         from cloudtally.store.server_store import ServerStore
 

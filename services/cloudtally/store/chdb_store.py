@@ -55,13 +55,24 @@ def _numpy(col: pa.ChunkedArray) -> np.ndarray:
 class ChdbStore(Store):
     engine: Literal["chdb"] = "chdb"
 
-    def __init__(self, path: str | Path, database: str = "cloudtally") -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        database: str = "cloudtally",
+        engine_settings: Mapping[str, str] | None = None,
+    ) -> None:
+        """``engine_settings``: chDB server settings (cache sizes, memory cap) given at
+        start-up; chDB's defaults are a server's (5 GiB mark cache ...)."""
         from chdb import session
 
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         self.database = database
-        self._session = session.Session(str(self.path))
+        for name in engine_settings or {}:
+            if not name.replace("_", "").isalnum():
+                raise ValueError(f"bad chDB setting name {name!r}")
+        query = "&".join(f"{k}={v}" for k, v in (engine_settings or {}).items())
+        self._session = session.Session(f"{self.path}?{query}" if query else str(self.path))
         # chDB serialises queries internally; a lock keeps our own state simple too.
         self._lock = threading.RLock()
         self._session.query(f"CREATE DATABASE IF NOT EXISTS {database}")

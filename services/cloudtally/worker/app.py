@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import faust
@@ -159,9 +159,14 @@ def attach_derivation(app: faust.App, settings: Settings, store: Store) -> None:
     current_policy(settings.policy_file)  # a bad policy file fails the start, loudly
     derivation = Derivation(store, activated_policy(store, settings.policy_file))
 
+    duty = DutyCycle(settings.rollup_max_duty)
+
     @app.timer(interval=settings.rollup_interval_s, on_leader=True)
     async def rollup() -> None:
-        result = await run_step("rollup", derivation.rollup)
+        if not duty.due():
+            return
+        with duty.timed():
+            result = await run_step("rollup", derivation.rollup)
         if result and result.hours:
             log.info(
                 "rollup: %d hours, %d days in %.2fs", result.hours, len(result.days), result.seconds
@@ -189,6 +194,17 @@ def attach_derivation(app: faust.App, settings: Settings, store: Store) -> None:
     async def close_alerts(_app: Any, **_kw: Any) -> None:
         alerts.close()
 
+    if settings.raw_retention_months > 0:
+
+        @app.timer(interval=settings.raw_retention_interval_s, on_leader=True)
+        async def raw_retention() -> None:
+            """Drop raw months past the kept window once issued and derived."""
+            from cloudtally.store.retention import apply_retention
+
+            keep = settings.raw_retention_months
+            zone = derivation.policy.zone
+            await run_step("retention", lambda: apply_retention(store, keep, zone=zone))
+
     if settings.audit_verify_interval_s > 0:
 
         @app.timer(interval=settings.audit_verify_interval_s, on_leader=True)
@@ -201,6 +217,34 @@ def attach_derivation(app: faust.App, settings: Settings, store: Store) -> None:
                 metrics.record_audit(report)
                 if not report.ok:
                     log.error("audit: ledger verification failed: %s", report.first)
+
+
+class DutyCycle:
+    """Keep a recurring step to at most ``share`` of the time: after a run of d seconds
+    the next is not due before d * (1 / share - 1) seconds. While the worker drains a
+    backlog every tick re-derives the hours the last flushes touched again, so without a
+    cap the rollups take the cores the ingest needs; in steady state a run is short and
+    every tick runs. Nothing is skipped for good: the queue keeps the touched hours."""
+
+    def __init__(self, share: float) -> None:
+        self.share = min(1.0, max(share, 0.01))
+        self.next_at = 0.0
+
+    def due(self) -> bool:
+        import time
+
+        return time.monotonic() >= self.next_at
+
+    @contextlib.contextmanager
+    def timed(self) -> Iterator[None]:
+        import time
+
+        t0 = time.monotonic()
+        try:
+            yield
+        finally:
+            d = time.monotonic() - t0
+            self.next_at = t0 + d / self.share
 
 
 class AlertPublisher:

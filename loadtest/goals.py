@@ -1,0 +1,70 @@
+"""Each issue-14 goal next to the latest measured figure (``make bench-all`` ends here).
+
+Reads loadtest/results/*-latest.json (whatever benchmarks have run) and prints one line
+per goal: the figure, the goal, MET / NOT MET / not measured, and the machine load the
+figure was taken under (the machine is shared: a ratio measured in one run is what
+to compare, not absolute rates).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+# (file, label, getter, goal, at_most)
+Goal = tuple[str, str, Callable[[dict[str, Any]], Any], float, bool]
+GOALS: list[Goal] = [
+    ("latest.json", "ingest end to end / direct insert",
+     lambda d: d.get("ratio_end_to_end_vs_direct"), 0.3, False),
+    ("ingest-profile-latest.json", "worker alone (ingest only) / direct insert",
+     lambda d: d["ingest-only"]["ratio_vs_direct"], 0.7, False),
+    ("ingest-profile-latest.json", "worker alone (with derivation) / direct insert",
+     lambda d: d["with-derive"]["ratio_vs_direct"], 0.7, False),
+    ("latest.json", "worker peak RSS at full ingest, MB",
+     lambda d: d.get("worker_rss_peak_mb"), 600, True),
+    ("ingest-profile-latest.json", "worker idle RSS, MB",
+     lambda d: d["ingest-only"]["rss_idle_mb"], 300, True),
+    ("invoice-latest.json", "invoice import+verify 1M lines, s",
+     lambda d: d.get("import_plus_verify_s") if d.get("lines", 0) >= 1_000_000 else None,
+     20, True),
+    ("invoice-latest.json", "invoice import+verify 1M lines, peak RSS MB",
+     lambda d: d.get("peak_rss_mb_import_verify") if d.get("lines", 0) >= 1_000_000 else None,
+     600, True),
+    ("year-latest.json", "year fixture: bytes per raw sample",
+     lambda d: d.get("bytes_per_sample"), 0, True),
+    ("year-latest.json", "year fixture: bytes per bill line",
+     lambda d: d.get("bytes_per_bill_line"), 0, True),
+    ("year-latest.json", "year fixture: rollups, s",
+     lambda d: d["seconds"].get("rollups"), 0, True),
+    ("year-latest.json", "year fixture: rating the year, s",
+     lambda d: d["seconds"].get("rating"), 0, True),
+]  # fmt: skip
+
+
+def main() -> None:
+    print(f"{'goal':<50} {'figure':>12} {'goal':>8}  verdict   load")
+    for name, label, get, goal, at_most in GOALS:
+        path = RESULTS / name
+        try:
+            data = json.loads(path.read_text())
+            value = get(data)
+        except (OSError, KeyError, TypeError, ValueError):
+            data, value = {}, None
+        load = (data.get("machine") or {}).get("load_average", "")
+        if value is None:
+            verdict, shown = "not measured", "-"
+        elif goal == 0:
+            verdict, shown = "reported", f"{value}"
+        else:
+            ok = value <= goal if at_most else value >= goal
+            verdict, shown = ("MET" if ok else "NOT MET"), f"{value}"
+        goal_text = "-" if goal == 0 else ("≤ " if at_most else "≥ ") + f"{goal:g}"
+        print(f"{label:<50} {shown:>12} {goal_text:>8}  {verdict:<9} {load}")
+
+
+if __name__ == "__main__":
+    main()
