@@ -12,7 +12,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Re-install only when pyproject.toml changes (the package is editable, code changes need nothing).
 STAMP := $(VENV)/.installed
-PYTEST_ARGS ?=
+# Two test processes: most tests wait on servers and subprocesses, so two share two cores
+# well (each has its own chDB folder, ClickHouse server and broker; files stay together).
+PYTEST_ARGS ?= -n 2 --dist loadfile
 
 .PHONY: help venv install system-deps tools test lint fmt up bench bench-all bench-api soak clean i18n
 
