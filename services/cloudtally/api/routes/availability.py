@@ -142,13 +142,7 @@ async def post_faults(
     from fastapi.concurrency import run_in_threadpool
     from starlette.datastructures import UploadFile
 
-    from cloudtally.api.routes.invoices import (
-        _field,
-        _save_upload,
-        _too_large,
-        _TooLarge,
-        bounded_form,
-    )
+    from cloudtally.api.uploads import TooLarge, bounded_form, form_field, save_upload, too_large
     from cloudtally.evaluation.faults import FaultImportError, import_file
     from cloudtally.invoices.importer import ImportLimits
 
@@ -158,15 +152,15 @@ async def post_faults(
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise HTTPException(422, "file: the fault report file part is missing")
-        provider = _field(form, "provider")
+        provider = form_field(form, "provider")
         if not provider:
             raise HTTPException(422, "provider: required (the provider id in the policy)")
         name = upload.filename or "faults.csv"
         folder = request.app.state.settings.data_dir / "fault-uploads"
         try:
-            saved, _ = await run_in_threadpool(_save_upload, upload, folder, limit)
-        except _TooLarge:
-            raise _too_large(limit) from None
+            saved, _ = await run_in_threadpool(save_upload, upload, folder, limit)
+        except TooLarge:
+            raise too_large(limit) from None
     finally:
         await form.close()
     suffix = ".xlsx" if name.lower().endswith((".xlsx", ".xlsm")) else ".csv"

@@ -21,11 +21,7 @@ polled at the ``Location`` the 202 answer gives.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import tempfile
-from collections.abc import AsyncGenerator
 from decimal import Decimal
-from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -36,7 +32,6 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import UploadFile
-from starlette.formparsers import MultiPartException, MultiPartParser
 
 from cloudtally.api.auth import AdminPrincipal, CurrentPrincipal, ReadAllPrincipal
 from cloudtally.api.deps import PageDep, StoreDep
@@ -45,6 +40,7 @@ from cloudtally.api.export import LANG_DOC, Lang, items_response
 from cloudtally.api.lang import NO_LANG, LangDep
 from cloudtally.api.period import check_bureau
 from cloudtally.api.responses import ExactJSONResponse
+from cloudtally.api.uploads import TooLarge, bounded_form, form_field, save_upload, too_large
 from cloudtally.core.access import Principal
 from cloudtally.core.invoice import (
     InvoiceError,
@@ -67,7 +63,6 @@ router = APIRouter(prefix="/api/v1/invoices", tags=["invoices"])
 
 SH = ZoneInfo("Asia/Shanghai")
 ZERO = Decimal("0.00")
-FORM_SLACK = 1 << 20  # multipart headers and the small fields around the file
 UploadFormat = Literal["csv", "xlsx", "focus"]
 FindingsFormat = Literal["json", "csv", "xlsx", "html"]
 
@@ -193,79 +188,6 @@ UPLOAD_BODY = {
 }
 
 
-class _TooLarge(Exception):
-    pass
-
-
-async def _limited(request: Request, limit: int) -> AsyncGenerator[bytes, None]:
-    n = 0
-    async for chunk in request.stream():
-        n += len(chunk)
-        if n > limit:
-            raise _TooLarge
-        yield chunk
-
-
-def _too_large(limit: int) -> HTTPException:
-    return HTTPException(
-        413,
-        f"the invoice is larger than the limit of {limit:,} bytes "
-        "(CLOUDTALLY_INVOICE_MAX_BYTES); split it or raise the limit",
-    )
-
-
-async def bounded_form(
-    request: Request, limit: int, *, what: str, max_files: int, max_fields: int
-) -> Any:
-    """The multipart form of an upload, refused past ``limit`` bytes (declared or read)."""
-    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        raise HTTPException(415, f"send {what} as multipart/form-data (field 'file')")
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit + FORM_SLACK:
-        raise _too_large(limit)  # refused before a byte of the body is read
-    parser = MultiPartParser(
-        request.headers,
-        _limited(request, limit + FORM_SLACK),
-        max_files=max_files,
-        max_fields=max_fields,
-    )
-    try:
-        return await parser.parse()
-    except _TooLarge:
-        raise _too_large(limit) from None
-    except MultiPartException as exc:
-        raise HTTPException(400, f"malformed multipart body: {exc.message}") from None
-
-
-def _save_upload(upload: UploadFile, folder: Path, limit: int) -> tuple[Path, int]:
-    """Copy the uploaded file to a file of our own, refusing it past ``limit`` bytes."""
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix="invoice-", suffix=".upload", dir=folder)
-    size = 0
-    try:
-        with os.fdopen(fd, "wb") as out:
-            upload.file.seek(0)
-            while chunk := upload.file.read(1 << 20):
-                size += len(chunk)
-                if size > limit:
-                    raise _TooLarge
-                out.write(chunk)
-    except BaseException:
-        os.unlink(name)
-        raise
-    return Path(name), size
-
-
-def _field(form: Any, name: str) -> str | None:
-    value = form.get(name)
-    if value is None:
-        return None
-    if isinstance(value, UploadFile):  # a mapping sent as a file part
-        data = value.file.read(1 << 20)
-        return data.decode("utf-8-sig", errors="replace")
-    return str(value).strip() or None
-
-
 def _mapping(text: str | None, provider: str) -> InvoiceMapping | None:
     if text is None:
         return None
@@ -332,26 +254,26 @@ async def post_import(request: Request, store: StoreDep, principal: AdminPrincip
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise HTTPException(422, "file: the invoice file part is missing")
-        provider = _field(form, "provider")
+        provider = form_field(form, "provider")
         if not provider:
             raise HTTPException(422, "provider: required (the provider id in the tariff)")
-        fmt = _field(form, "format")
+        fmt = form_field(form, "format")
         if fmt is not None and fmt not in ("csv", "xlsx", "focus"):
             raise HTTPException(422, f"format: expected csv, xlsx or focus, got {fmt!r}")
         file_name = upload.filename or ""
         if fmt is None and file_name.lower().endswith((".xlsx", ".xlsm")):
             fmt = "xlsx"
-        verify_text = (_field(form, "verify") or "true").lower()
+        verify_text = (form_field(form, "verify") or "true").lower()
         if verify_text not in ("true", "false", "1", "0", "yes", "no"):
             raise HTTPException(422, f"verify: expected true or false, got {verify_text!r}")
-        mapping = _mapping(_field(form, "mapping"), provider)
-        period = _period(_field(form, "period"))
-        rate = _rate(_field(form, "exchange_rate"))
+        mapping = _mapping(form_field(form, "mapping"), provider)
+        period = _period(form_field(form, "period"))
+        rate = _rate(form_field(form, "exchange_rate"))
         folder = request.app.state.settings.data_dir / "invoice-uploads"
         try:
-            path, _ = await run_in_threadpool(_save_upload, upload, folder, limit)
-        except _TooLarge:
-            raise _too_large(limit) from None
+            path, _ = await run_in_threadpool(save_upload, upload, folder, limit)
+        except TooLarge:
+            raise too_large(limit) from None
     finally:
         await form.close()
     job = registry.submit_import(
