@@ -5,7 +5,9 @@ own that is stopped and brought back on the same data folder and ports. The
 retry budget is set to 10 s and the outages last several times that, past the
 old ~48 s point at which Faust acked the failed batch. Also: the worker is
 stopped (SIGTERM) while it holds a batch, and a new worker starts while the
-store is still down: it waits, then ingests. Exact counts at the end.
+store is still down: it waits, then ingests. Exact counts at the end, and the
+consumer group's committed offsets do not move past the held batch on SIGTERM
+(the mechanism: tests/worker/test_held_offsets.py).
 """
 
 from __future__ import annotations
@@ -75,6 +77,18 @@ def counts(url: str, database: str) -> dict[str, int]:
         }
     finally:
         store.close()
+
+
+def committed(s: Any) -> dict[int, int]:
+    """The consumer group's committed offsets on the samples topic, per partition."""
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=s.kafka_bootstrap)
+    try:
+        got = admin.list_group_offsets(s.consumer_group)[s.consumer_group]
+    finally:
+        admin.close()
+    return {tp.partition: m.offset for tp, m in got.items() if tp.topic == s.topic_samples}
 
 
 def rss_mib(pid: int) -> float:
@@ -155,9 +169,12 @@ def test_store_outage_past_the_retry_budget_and_down_at_start(broker, settings, 
                 first,
                 log,
             )
+            before_stop = committed(s)
         # SIGTERM while holding: the worker stops by itself (not the fixture's SIGKILL).
         assert first.returncode != -signal.SIGKILL, log.read_text()[-3000:]
         assert "for redelivery" in log.read_text()
+        # Nothing committed past the held batch (Faust's stream stop used to ack it: #11).
+        assert committed(s) == before_stop
         measured["worker_stopped_after_s"] = time.monotonic() - down_at
         # A new worker starts while the store is still down: it waits for it.
         log2 = tmp_path / "worker2.log"
@@ -173,19 +190,7 @@ def test_store_outage_past_the_retry_budget_and_down_at_start(broker, settings, 
             assert second.poll() is None
             server = ClickHouseServer(ch_dir, tcp, http).start()
             measured["outage_b_s"] = time.monotonic() - down_at
-            try:
-                wait_until(lambda: stored(4), "every phase stored", second, log2, timeout=180)
-            except BaseException:
-                # KNOWN DEFECT (issue #11, found 2026-12-02): a worker stopped (SIGTERM) while
-                # holding a batch, then a new worker started while the store is still down,
-                # ends one phase short (2,739 of 10,956 samples in three runs out of four).
-                # Everything up to here is asserted strictly; this loss is reported as an
-                # expected failure with its figures until it is fixed, never hidden.
-                expected = [r.good_samples for r in reports]
-                pytest.xfail(
-                    f"issue #11 known loss after a restart during an outage: stored "
-                    f"{counts(server.url, db)}, phases {expected}"
-                )
+            wait_until(lambda: stored(4), "every phase stored", second, log2, timeout=180)
             time.sleep(2)  # anything still in flight would land now
             final = counts(server.url, db)
             good = sum(r.good_samples for r in reports)

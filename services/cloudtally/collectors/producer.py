@@ -235,6 +235,15 @@ class SampleProducer:
         self._outbox.send(self.topic, payload, partition=int(partition))
         self.messages_sent += 1
 
+    @property
+    def outbox(self) -> Outbox:
+        return self._outbox
+
+    def send_record(self, topic: str, value: bytes, *, key: bytes | None = None) -> None:
+        """A record for another topic (a collector's dead letter) through the same outbox:
+        held until acknowledged and re-sent after a broker outage, like the samples."""
+        self._outbox.send(topic, value, key=key)
+
     def flush(self, timeout: float | None = None) -> None:
         """Wait until the broker acknowledged every message, re-sending failed ones."""
         self._outbox.flush(timeout)

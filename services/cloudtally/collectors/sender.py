@@ -4,19 +4,25 @@ Order matters: a window's samples go to their VMs' partitions first, then a
 heartbeat to *every* partition, then the producer is flushed. The worker
 stores the beat after the samples before it, so the stored beats are the
 collector's watermark (core.heartbeat).
+
+Dead letters (series of VMs not in inventory) go through the samples'
+outbox (collectors/delivery.py): held until the broker acknowledged them and
+re-sent after an outage, so a broker that is down loses none of them. Each has
+a stable key (source, window, hash of the series) so a re-sent window is
+recognisable on the topic; the store keeps one row per series either way.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import Any
 
 import numpy as np
 import orjson
-from kafka import KafkaProducer
 
 from cloudtally.collectors import health
-from cloudtally.collectors.producer import PRODUCER_TUNING, SampleProducer
+from cloudtally.collectors.producer import SampleProducer
 from cloudtally.core.heartbeat import Heartbeat
 from cloudtally.core.samples import DiskColumns, SampleColumns
 from cloudtally.settings import Settings
@@ -38,11 +44,6 @@ class CollectorSender:
             source=source,
             wire_format=wire_format,
             interval_s=interval_s,  # declared per batch: rollups and availability read it
-        )
-        self._dl = KafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap,
-            client_id=f"cloudtally-{source}-dead-letter",
-            **{**PRODUCER_TUNING, "linger_ms": 5},
         )
         self.dl_topic = settings.topic_dead_letter
         self.partitions = self.samples.partitions
@@ -100,13 +101,13 @@ class CollectorSender:
                 allocation=tuple(alloc_by_part.get(p, ())),
             )
             self.samples.send_raw(p, beat.to_json())
-        self.samples.flush()
-        self._dl.flush()
+        self.samples.flush()  # samples, dead letters and beats: all acknowledged
         self.samples_sent += len(samples)
         health.window_done(self.source, data_until)
 
     def _dead_letter(self, item: dict[str, Any], window_start: int) -> None:
         """A rejected series, in the dead-letter schema (topic = the source, offset = window)."""
+        payload = orjson.dumps(item).decode()
         doc = {
             "schema": "cloudtally.dead-letter/1",
             "topic": f"collector:{self.source}",
@@ -115,15 +116,15 @@ class CollectorSender:
             "row_index": -1,
             "section": "samples",
             "reason": item["reason"],
-            "payload": orjson.dumps(item).decode(),
+            "payload": payload,
             "payload_encoding": "utf-8",
             "received_at": int(time.time()),
         }
-        self._dl.send(self.dl_topic, value=orjson.dumps(doc))
+        sha = hashlib.sha256(payload.encode()).hexdigest()[:16]
+        key = f"collector:{self.source}/{window_start}/{sha}".encode()
+        self.samples.send_record(self.dl_topic, orjson.dumps(doc), key=key)
         self.dead_letters_sent += 1
 
     def close(self) -> None:
         self.samples.flush()
         self.samples.close()
-        self._dl.flush()
-        self._dl.close()

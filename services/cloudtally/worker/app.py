@@ -25,7 +25,8 @@ from cloudtally.settings import Settings
 from cloudtally.store import Store, open_store
 from cloudtally.store.migrate import migrate
 from cloudtally.worker.dead_letters import topic_record
-from cloudtally.worker.hold import STORE_GATE, unacked, wait_for_store, write_until_stored
+from cloudtally.worker.held_offsets import CommitFence, held
+from cloudtally.worker.hold import STORE_GATE, wait_for_store, write_until_stored
 from cloudtally.worker.sink import FlushResult, IngestSink, RawMessage
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ def create_app(settings: Settings, store: Store) -> faust.App:
         consumer_max_fetch_size=8 * 1024 * 1024,
     )
     sink = IngestSink(store, consumer=settings.consumer_group)
+    fence = CommitFence()  # offsets taken and not yet written: never committed past
 
     async def write(fn: Callable[[], FlushResult], stage: str) -> FlushResult:
         """Held until stored: the body does not return, so take_events does not ack."""
@@ -89,7 +91,7 @@ def create_app(settings: Settings, store: Store) -> faust.App:
     @app.agent(samples_topic, name="ingest-samples")
     async def ingest_samples(stream: faust.Stream) -> None:
         async for events in stream.take_events(settings.take_max_messages, settings.take_within_s):
-            with unacked(events):
+            with held(events, app.consumer, fence):
                 msgs = raw_messages(events)
                 result = await write(lambda m=msgs: sink.write_samples(m), "samples")
                 await send_dead_letters(result)
@@ -97,7 +99,7 @@ def create_app(settings: Settings, store: Store) -> faust.App:
     @app.agent(inventory_topic, name="ingest-inventory")
     async def ingest_inventory(stream: faust.Stream) -> None:
         async for events in stream.take_events(1000, settings.take_within_s):
-            with unacked(events):
+            with held(events, app.consumer, fence):
                 msgs = raw_messages(events)
                 result = await write(lambda m=msgs: sink.write_inventory(m), "inventory")
                 await send_dead_letters(result)
@@ -106,7 +108,7 @@ def create_app(settings: Settings, store: Store) -> faust.App:
     async def ingest_collector_dead_letters(stream: faust.Stream) -> None:
         """Collectors' rejects (unknown VMs) into dead_letters: worker/collector_dead_letters."""
         async for events in stream.take_events(1000, settings.take_within_s):
-            with unacked(events):
+            with held(events, app.consumer, fence):
                 msgs = raw_messages(events)
                 await write(lambda m=msgs: sink.write_collector_dead_letters(m), "dead_letters")
 

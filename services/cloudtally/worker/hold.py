@@ -9,16 +9,16 @@ not return, the batch is not acked, its offsets are not committed, and Faust's
 bounded stream buffer (``stream_buffer_maxsize``) pauses the partitions so
 memory stays bounded while it waits.
 
-On stop (SIGTERM) the hold ends with CancelledError and :func:`unacked` marks
-the held messages as already acknowledged *in Faust's bookkeeping only*: the
-``finally`` then acks nothing, the consumer never records their offsets, and the
-next owner of the partition re-reads them from the last commit. The app runs
-with ``stream_wait_empty=False`` because Faust's stop otherwise waits for every
-message it has taken to be acked, which a held batch never is. A rebalance does
-not end the hold: the batch is written when the store returns (if the partition
-moved meanwhile, its new owner writes it too, and the store's keys collapse the
-copies). Checked against the real Faust in tests/faults/test_store_outage.py:
-without :func:`unacked`, the SIGTERM there commits past the unwritten batch.
+On stop (SIGTERM) the hold ends with CancelledError. The batch's messages are
+shielded from every ack and from commits from the moment they are taken until
+they are written (worker/held_offsets.py: Faust's own stream stop acked a held
+batch before the body ended), so the next owner of the partition re-reads them
+from the last commit. The app runs with ``stream_wait_empty=False`` because
+Faust's stop otherwise waits for every message it has taken to be acked, which a
+held batch never is. A rebalance does not end the hold: the batch is written when
+the store returns (if the partition moved meanwhile, its new owner writes it too,
+and the store's keys collapse the copies). Checked against the real Faust in
+tests/faults/test_store_outage.py and tests/worker/test_held_offsets.py.
 
 ``STORE_GATE`` is what ``/readyz`` and the metrics read: which stages hold a
 batch, since when, and why.
@@ -27,11 +27,10 @@ batch, since when, and why.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -129,7 +128,7 @@ async def write_until_stored(
     and the batch is still held and retried every ``max_delay_s`` at most.
 
     When the worker stops (``stopping()``) while the batch is unwritten, the hold
-    ends with CancelledError, and :func:`unacked` keeps the batch from being acked:
+    ends with CancelledError (the batch stays unacknowledged, worker/held_offsets.py):
     Faust's shutdown waits for every taken message to be acked before it stops, so
     holding on would keep a SIGTERM from ever finishing.
     """
@@ -216,22 +215,3 @@ def wait_for_store(
         if gate.stored("startup") is not None:
             log.warning("store reachable: starting to consume")
         return result
-
-
-@contextlib.contextmanager
-def unacked(events: Sequence[Any]) -> Iterator[None]:
-    """If the body does not complete, keep Faust from acking (and committing) ``events``.
-
-    ``Message.ack`` and ``Consumer.ack`` do nothing for a message whose ``acked``
-    flag is set, so the offsets of these messages are never added to the
-    consumer's acked list and the commit cannot pass them.
-    """
-    try:
-        yield
-    except BaseException:
-        for event in events:
-            event.message.acked = True
-        log.warning(
-            "batch of %d messages not written: left unacknowledged for redelivery", len(events)
-        )
-        raise
