@@ -10,7 +10,9 @@ offsets persist in the data folder across runs.
 Supervision: a broker or s3rver that dies is restarted within about a second
 and the event printed (:mod:`cloudtally.broker.supervisor`); the worker's
 ``/readyz`` says "broker unavailable" meanwhile and ``/metrics`` counts the
-restarts. A worker or simulator that exits ends the run (their log says why).
+restarts. A worker that exits is started again after a bounded backoff
+(:mod:`cloudtally.restarting`; the event printed); the simulator exiting ends
+the run (its log says why).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from cloudtally.settings import Settings
 
@@ -66,7 +69,7 @@ def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
 
 def wait_ready(
     url: str,
-    proc: subprocess.Popen[bytes],
+    proc: Any,  # a Popen, or a Restarting child (cloudtally.restarting)
     tick: Callable[[], object] = lambda: None,
     timeout: float = READY_TIMEOUT_S,
 ) -> None:
@@ -130,8 +133,15 @@ def up(settings: Settings, *, vms: int, days: float, data_dir: Path | None) -> N
             say=lambda m: print(m, flush=True),
             after_broker_start=lambda: ensure_topics(settings),
         )
-        worker = _spawn(["worker", "--with-api"], env, logs / "worker.log")
-        procs = [("worker", worker)]
+        from cloudtally.restarting import Restarting
+
+        worker: Any = Restarting(  # an exit restarts it (bounded backoff), never ends the run
+            "worker",
+            lambda: _spawn(["worker", "--with-api"], env, logs / "worker.log"),
+            say=lambda m: print(m, flush=True),
+            log=str(logs / "worker.log"),
+        )
+        procs: list[tuple[str, Any]] = [("worker", worker)]
         try:
             wait_ready(f"{base}/readyz", worker, supervisor.check)
             sim = _spawn(

@@ -368,9 +368,11 @@ def attach_api(app: faust.App, settings: Settings, store: Store) -> None:
 
 def run_worker(settings: Settings, *, with_api: bool = False) -> None:
     from cloudtally.broker.topics import ensure_topics
+    from cloudtally.worker.broker_wait import wait_for_broker
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    ensure_topics(settings)
+    serves_api = with_api or settings.resolved_store_url.startswith("chdb")
+    wait_for_broker(settings, ensure_topics, serve_readiness=serves_api)  # down at start: wait
     store = open_worker_store(settings)
     app = create_app(settings, store)
     # chDB allows one process per folder: the worker that owns it must serve the API.
