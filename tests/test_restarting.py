@@ -31,6 +31,8 @@ def test_a_child_that_exits_is_started_again_and_stops_when_asked(tmp_path: Path
     while child.restarts == 0 and time.monotonic() < deadline:
         assert child.poll() is None  # the run goes on while the restart is pending
         time.sleep(0.05)
+    while starts.read_text() != "xx" and time.monotonic() < deadline:  # the second start
+        time.sleep(0.05)
     assert child.restarts == 1 and starts.read_text() == "xx"
     assert said == [
         "worker exited with code 1; see worker.log; restarting it in 0s",

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kafka import KafkaConsumer, TopicPartition
 
 from cloudtally.broker.s3 import s3rver_binary
 from cloudtally.broker.stack import BrokerStack
@@ -94,6 +95,22 @@ def test_dead_letters_sent_while_the_broker_is_down_are_stored_once_each(
             wait_until(lambda: len(mine()) >= 6, "every dead letter stored", proc, log, 180)
             time.sleep(2)  # a duplicate still in flight would land now
             items = mine()
+        keys = topic_keys(s.kafka_bootstrap, s.topic_dead_letter)
     assert sorted(i["reason"] for i in items) == sorted(series(n)["reason"] for n in range(6))
     assert sorted(i["offset"] for i in items) == [WINDOW] + [WINDOW + 300] * 5
     assert sender.dead_letters_sent == 6
+    # At least once on the topic, each record under a stable key: six keys, one per series.
+    assert len(set(keys)) == 6 and len(keys) >= 6
+    assert all(k.startswith(f"collector:{SOURCE}/") for k in keys)
+
+
+def topic_keys(bootstrap: str, topic: str) -> list[str]:
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=3000
+    )
+    tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or set()]
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    keys = [m.key.decode() for m in consumer if m.key]
+    consumer.close()
+    return keys
