@@ -62,14 +62,18 @@ def create_app(settings: Settings, store: Store) -> faust.App:
     sink = IngestSink(store, consumer=settings.consumer_group)
     fence = CommitFence()  # offsets taken and not yet written: never committed past
 
-    async def write(fn: Callable[[], FlushResult], stage: str) -> FlushResult:
-        """Held until stored: the body does not return, so take_events does not ack."""
+    async def write(fn: Callable[[], FlushResult], stage: str, agent: Any) -> FlushResult:
+        """Held until stored: the body does not return, so take_events does not ack.
+
+        The hold ends when *the agent* stops, not the app: an agent body that raises
+        before Faust stops its agent is taken for a rebalance and restarted, and the
+        restarted actor could keep the worker's stop from finishing (SIGKILL)."""
         return await write_until_stored(
             fn,
             stage,
             budget_s=settings.store_retry_budget_s,
             max_delay_s=settings.store_retry_max_delay_s,
-            stopping=lambda: bool(app.should_stop),
+            stopping=lambda: bool(agent.should_stop),
         )
 
     samples_topic = app.topic(settings.topic_samples, value_serializer="raw", key_serializer="raw")
@@ -93,7 +97,9 @@ def create_app(settings: Settings, store: Store) -> faust.App:
         async for events in stream.take_events(settings.take_max_messages, settings.take_within_s):
             with held(events, app.consumer, fence):
                 msgs = raw_messages(events)
-                result = await write(lambda m=msgs: sink.write_samples(m), "samples")
+                result = await write(
+                    lambda m=msgs: sink.write_samples(m), "samples", ingest_samples
+                )
                 await send_dead_letters(result)
 
     @app.agent(inventory_topic, name="ingest-inventory")
@@ -101,7 +107,9 @@ def create_app(settings: Settings, store: Store) -> faust.App:
         async for events in stream.take_events(1000, settings.take_within_s):
             with held(events, app.consumer, fence):
                 msgs = raw_messages(events)
-                result = await write(lambda m=msgs: sink.write_inventory(m), "inventory")
+                result = await write(
+                    lambda m=msgs: sink.write_inventory(m), "inventory", ingest_inventory
+                )
                 await send_dead_letters(result)
 
     @app.agent(dead_letter_topic, name="ingest-collector-dead-letters")
@@ -110,7 +118,11 @@ def create_app(settings: Settings, store: Store) -> faust.App:
         async for events in stream.take_events(1000, settings.take_within_s):
             with held(events, app.consumer, fence):
                 msgs = raw_messages(events)
-                await write(lambda m=msgs: sink.write_collector_dead_letters(m), "dead_letters")
+                await write(
+                    lambda m=msgs: sink.write_collector_dead_letters(m),
+                    "dead_letters",
+                    ingest_collector_dead_letters,
+                )
 
     if settings.derive_enabled:
         attach_derivation(app, settings, store)
