@@ -9,14 +9,16 @@ What runs (all on loopback, in a fresh folder):
   * one ``cloudtally worker --with-api`` process, restarted by this script when it dies;
   * a collector thread: the simulator's fleet and producer at a steady rate (one
     interval of every VM per tick, simulated time running ahead of the wall clock).
-Faults, at random (seeded): kill -9 of the worker (restarted after 1–3 s), of Tansu,
+Faults, at random (seeded): kill -9 or SIGTERM of the worker (restarted), of Tansu,
 or of s3rver and Tansu together (the supervisor restarts them), a wedge (SIGSTOP of
 Tansu or of s3rver: alive, serving nothing; the supervisor must notice it within
 ``--wedge-after`` seconds and restart it), and kill -9 of the ClickHouse
 server (restarted after 5–20 s); plus one ClickHouse outage of ``--long-outage`` seconds
-(default 240) in the middle. Then the collector stops, the pipeline drains, and the
-script prints samples sent, stored, duplicated, lost (the goal is 0 and 0) and writes
-them, with every fault, to loadtest/results/soak-<time>.json.
+(default 240) in the middle, halfway through which the worker is stopped with
+SIGTERM while it holds a batch and a new one starts while the store is down.
+Then the collector stops, the pipeline drains, and the script prints samples sent,
+stored, duplicated, lost (the goal is 0 and 0) and writes them, with every fault, to
+loadtest/results/soak-<time>.json.
 
 Definitions: *sent* = distinct (vm_id, ts) samples the collector produced and the broker
 acknowledged; *stored* = distinct keys of those in ``samples``; *lost* = sent - stored;
@@ -145,6 +147,25 @@ class Soak:
         time.sleep(down)
         self.start_worker()
 
+    def stop_worker(self, why: str) -> None:
+        """SIGTERM (a graceful stop, as an operator or Kubernetes does), then a new worker.
+
+        The case of issue #11: a worker stopped while it holds a batch for a down store
+        committed past it, and its successor skipped that batch."""
+        assert self.worker is not None
+        t = time.monotonic()
+        self.worker.send_signal(signal.SIGTERM)
+        try:
+            self.worker.wait(60)
+            note = f"stopped in {time.monotonic() - t:.1f}s, code {self.worker.returncode}"
+        except subprocess.TimeoutExpired:
+            self.worker.kill()
+            self.worker.wait()
+            note = "did not stop in 60s: killed"
+        self.faults.append(Fault(self.now(), f"worker SIGTERM ({why})", note=note))
+        self.say(f"SIGTERM worker ({why}): {note}; starting a new one")
+        self.start_worker()
+
     def wedge_broker(self) -> None:
         """SIGSTOP Tansu or s3rver: alive but serving nothing, until the supervisor notices."""
         stack = self.stack
@@ -191,7 +212,7 @@ class Soak:
         self.faults.append(Fault(self.now(), what, round(time.monotonic() - t, 1)))
         self.say(what)
 
-    def clickhouse_outage(self, down: float, kind: str) -> None:
+    def clickhouse_outage(self, down: float, kind: str, *, stop_worker: bool = False) -> None:
         proc = self.ch.proc
         assert proc is not None
         proc.send_signal(signal.SIGKILL)
@@ -199,6 +220,10 @@ class Soak:
         self.ch.proc = None
         self.faults.append(Fault(self.now(), kind, round(down, 1)))
         self.say(f"{kind}: ClickHouse down for {down:.0f}s")
+        if stop_worker:  # halfway: stop the worker holding a batch, start one that waits
+            self.idle(down / 2)
+            self.stop_worker("holding a batch during the outage")
+            down /= 2
         self.idle(down)
         self.ch.start()
         self.say("ClickHouse back")
@@ -266,11 +291,15 @@ class Soak:
                 if self.now() >= duration:
                     break
                 if not long_done and self.now() >= long_at:
-                    self.clickhouse_outage(a.long_outage, "ClickHouse long outage (kill -9)")
+                    self.clickhouse_outage(
+                        a.long_outage, "ClickHouse long outage (kill -9)", stop_worker=True
+                    )
                     long_done = True
                     continue
                 kind = self.rng.choice(("worker", "broker", "clickhouse"))
-                if kind == "worker":
+                if kind == "worker" and self.rng.random() < 0.5:
+                    self.stop_worker("at random")
+                elif kind == "worker":
                     self.kill_worker()
                 elif kind == "broker":
                     self.kill_broker()
