@@ -80,6 +80,8 @@ def test_worker_started_while_the_broker_is_down_waits_then_ingests(
             )
             status, body = readyz(base)
             assert status == 503 and body["status"] == "broker unavailable"
+            with urllib.request.urlopen(f"{base}/healthz", timeout=3) as r:
+                assert r.status == 200  # alive: a liveness probe does not kill it for waiting
             time.sleep(3)
             assert proc.poll() is None  # still waiting, not exited
 

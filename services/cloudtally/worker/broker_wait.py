@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 class WaitingReadiness:
-    """503 on every path, with why the worker is not consuming yet (thread-safe)."""
+    """503 with why the worker is not consuming yet, on every path but ``/healthz``."""
 
     def __init__(self, host: str, port: int) -> None:
         self.state: dict[str, Any] = {"status": "broker unavailable", "reason": "starting"}
@@ -35,8 +35,9 @@ class WaitingReadiness:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                body = json.dumps(outer.state).encode()
-                self.send_response(503)
+                alive = self.path.split("?")[0] == "/healthz"  # alive, only not consuming
+                body = json.dumps({"status": "ok"} if alive else outer.state).encode()
+                self.send_response(200 if alive else 503)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
