@@ -168,7 +168,8 @@ class RowError:
 
     def __str__(self) -> str:
         shown = f" (value {self.value!r})" if self.value else ""
-        return f"row {self.row}, column {self.column!r}: {self.reason}{shown}"
+        where = f"row {self.row}, column {self.column!r}" if self.column else f"row {self.row}"
+        return f"{where}: {self.reason}{shown}"
 
 
 class RowRejected(ValueError):
