@@ -89,14 +89,21 @@ def test_every_import_reason_keeps_its_figures() -> None:
 def test_a_rejected_upload_answers_in_the_callers_language(api, store) -> None:
     client, tokens = api
     token = tokens["admin"]
-    rows = [",".join(HEADER), ",".join(BAD_ROWS["not_a_number"]), ",".join(BAD_ROWS["discount_range"])]
+    rows = [
+        ",".join(HEADER),
+        ",".join(BAD_ROWS["not_a_number"]),
+        ",".join(BAD_ROWS["discount_range"]),
+    ]
     job = wait(client, token, upload(client, token, "\n".join(rows).encode(), "bad.csv"))
     assert job["state"] == "failed"
     assert job["message"].startswith("2 of 2 rows are invalid")  # English by default
     url = job["status_url"]
     zh = client.get(url, headers={**auth(token), "Accept-Language": "zh-CN,zh;q=0.9"}).json()
     assert zh["message"] == "2 行中有 2 行无效；未导入任何内容"
-    assert [e["reason"] for e in zh["errors"]] == ["不是数字", "折扣率须在 0 到 1 之间（或 0–100%）"]
+    assert [e["reason"] for e in zh["errors"]] == [
+        "不是数字",
+        "折扣率须在 0 到 1 之间（或 0–100%）",
+    ]
     assert [e["reason_id"] for e in zh["errors"]] == ["not_a_number", "discount_range"]
     assert [(e["row"], e["column"], e["value"]) for e in zh["errors"]] == [
         (2, "数量", "约12"), (3, "折扣", "150%")]  # fmt: skip

@@ -30,6 +30,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from cloudtally.core.refusal import BadValue
 from cloudtally.core.units import BASES, basis_of
 
 FEN = Decimal("0.01")
@@ -137,18 +138,6 @@ FIELDS: tuple[str, ...] = (
     "price_unit",
 )
 REQUIRED_FIELDS: tuple[str, ...] = ("resource_id", "resource_type", "quantity", "amount")
-
-
-class BadValue(ValueError):
-    """A refusal as data: ``reason_id`` (the catalogue's ``import.<id>``) and its
-    parameters beside the English text (``str()``), so that an API answer, an export or the
-    CLI tells it in the reader's language (``cloudtally.i18n.reasons``) and a stored job
-    keeps it in neither. An empty id: the English text is all there is."""
-
-    def __init__(self, text: str, reason_id: str = "", **params: object) -> None:
-        super().__init__(text)
-        self.reason_id = reason_id
-        self.params = {k: str(v) for k, v in params.items()}
 
 
 class InvoiceError(BadValue):

@@ -26,7 +26,12 @@ def reason(reason_id: str, params: Mapping[str, Any] | None, english: str, lang:
 
 
 def of_error(exc: BaseException, lang: str) -> str:
-    """An exception's refusal (a ``BadValue``'s id and parameters, else its text)."""
+    """An exception's refusal (a ``BadValue``'s id and parameters, a policy's issues,
+    else its text)."""
+    if getattr(exc, "issues", None):
+        from cloudtally.i18n.validation import policy_lines
+
+        return "; ".join(policy_lines(exc, lang))
     return reason(getattr(exc, "reason_id", ""), getattr(exc, "params", None), str(exc), lang)
 
 

@@ -32,7 +32,7 @@ from cloudtally.api.export import (
     table_response,
 )
 from cloudtally.api.freshness import billing_stamp, conditional
-from cloudtally.api.lang import NO_LANG, LangDep
+from cloudtally.api.lang import NO_LANG, LangDep, lang_of
 from cloudtally.api.period import (
     PolicyDep,
     check_bureau,
@@ -50,6 +50,7 @@ from cloudtally.core.idle import month_start
 from cloudtally.core.policy import Policy, PolicyError, load_policy
 from cloudtally.core.statements import month_bounds
 from cloudtally.i18n import derivation
+from cloudtally.i18n.validation import policy_lines
 from cloudtally.store import Store
 
 router = APIRouter(prefix="/api/v1/billing", tags=["billing"], responses=AUTH_RESPONSES)
@@ -590,7 +591,11 @@ def post_close_month(
     ),
 )
 def post_what_if(
-    req: WhatIfRequest, store: StoreDep, principal: AdminPrincipal, policy: PolicyDep
+    req: WhatIfRequest,
+    store: StoreDep,
+    principal: AdminPrincipal,
+    policy: PolicyDep,
+    request: Request,
 ) -> Response:
     t0, t1 = _instants(req)
     alt = policy
@@ -599,7 +604,8 @@ def post_what_if(
             # always text, never a path on this server (load_policy reads a one-line *.yaml)
             alt = load_policy(req.policy_yaml + "\n")
         except PolicyError as exc:
-            raise HTTPException(422, {"policy_yaml": exc.errors}) from None
+            lines = policy_lines(exc, lang_of(request))  # in the caller's language
+            raise HTTPException(422, {"policy_yaml": lines}) from None
     if req.tariff_version is not None:
         alt = pin_version(alt, req.tariff_version, t0)
     if req.low_utilization_basis is not None:
