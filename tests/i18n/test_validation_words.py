@@ -4,18 +4,26 @@ what pydantic and the policy loader say; the shape (loc, type) does not change."
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from cloudtally.core.policy import PolicyError, load_policy
 from cloudtally.i18n.validation import policy_lines
-from tests.api.conftest import auth
-from tests.security.conftest import chdb_api  # noqa: F401  (the fixture)
+from cloudtally.store import Store
+from tests.api.conftest import auth, serve_two_bureaus
 from tests.i18n.english import digits, english_sentences
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "services/cloudtally/policy/example.yaml"
+
+
+@pytest.fixture
+def http(chdb_store: Store, tmp_path: Path) -> Iterator[Any]:
+    """The API on chDB only: what is tested is the HTTP answer, not the store."""
+    yield from serve_two_bureaus(chdb_store, tmp_path)
 
 
 def _broken() -> str:
@@ -65,8 +73,8 @@ def test_policy_validate_cli_in_chinese(tmp_path: Path, monkeypatch: pytest.Monk
     assert not english_sentences(ok.output.replace(str(EXAMPLE), "")), ok.output
 
 
-def test_the_apis_422_by_type(chdb_api) -> None:
-    client, tokens = chdb_api
+def test_the_apis_422_by_type(http) -> None:
+    client, tokens = http
     admin = auth(tokens["admin"])
     url = "/api/v1/invoices/jobs/x"
     en = client.get("/api/v1/billing/lines", params={"limit": 0, "offset": "abc"}, headers=admin)
@@ -79,7 +87,9 @@ def test_the_apis_422_by_type(chdb_api) -> None:
     by_type = {i["type"]: i["msg"] for i in e}
     assert by_type["greater_than_equal"] == "Input should be greater than or equal to 1"
     assert {i["type"]: i["msg"] for i in z} == {
-        "greater_than_equal": "须大于或等于 1", "int_parsing": "须为整数：无法将文本解析为整数"}  # fmt: skip
+        "greater_than_equal": "须大于或等于 1",
+        "int_parsing": "须为整数：无法将文本解析为整数",
+    }
     assert "须大于或等于 1" in zh.json()["detail"] and not english_sentences(zh.json()["detail"])
     bad_json = client.post("/api/v1/billing/what-if", content=b"{", params={"lang": "zh"},
                            headers={**admin, "Content-Type": "application/json"})  # fmt: skip
@@ -87,8 +97,8 @@ def test_the_apis_422_by_type(chdb_api) -> None:
     assert client.get(url, headers=admin).status_code == 404
 
 
-def test_what_if_policy_errors_in_chinese(chdb_api) -> None:
-    client, tokens = chdb_api
+def test_what_if_policy_errors_in_chinese(http) -> None:
+    client, tokens = http
     body = {"from": "2023-10-09", "to": "2023-10-23", "policy_yaml": _broken()}
     r = client.post("/api/v1/billing/what-if", json=body, params={"lang": "zh"},
                     headers=auth(tokens["admin"]))  # fmt: skip
