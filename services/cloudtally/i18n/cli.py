@@ -58,7 +58,7 @@ def option_help(path: Sequence[str], name: str, english: str, lang: str) -> str:
     return english
 
 
-def localise_command(cmd: click.Command, lang: str, path: tuple[str, ...] = ()) -> None:
+def localise_command(cmd: Any, lang: str, path: tuple[str, ...] = ()) -> None:
     """Every help text under ``cmd`` (commands, groups, options, arguments) in ``lang``."""
     key = "cli" + "".join(f".{p}" for p in path)
     text = gettext(key, lang)

@@ -49,7 +49,7 @@ def _shown(value: Any, lang: str) -> str:
     return text.replace(" or ", " 或 ") if lang == "zh" else text  # literal_error's expected
 
 
-def policy_lines(exc: Exception, lang: str) -> list[str]:
+def policy_lines(exc: BaseException, lang: str) -> list[str]:
     """A :class:`~cloudtally.core.policy.PolicyError`'s ``path: reason`` lines in ``lang``."""
     issues = getattr(exc, "issues", None)
     if not issues:
