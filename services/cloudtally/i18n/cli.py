@@ -72,7 +72,7 @@ def localise_command(cmd: Any, lang: str, path: tuple[str, ...] = ()) -> None:
             english = getattr(param, "help", None) or ""
             setattr(param, _ENGLISH, english)
         if english and param.name:
-            param.help = option_help(path, param.name, english, lang)  # type: ignore[attr-defined]
+            param.help = option_help(path, param.name, english, lang)
     for name, sub in getattr(cmd, "commands", {}).items():
         localise_command(sub, lang, (*path, name))
 
