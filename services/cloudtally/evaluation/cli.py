@@ -118,6 +118,8 @@ def faults_import(
 ) -> None:
     """Import a fault report (CSV/XLSX); rejected rows are printed; exit 2 if any."""
     from cloudtally.evaluation.faults import FaultImportError, import_file
+    from cloudtally.i18n import cli_lang, translate
+    from cloudtally.i18n.reasons import fault_rejection
 
     policy = resolve_policy(policy_file)
     with _store() as store:
@@ -126,9 +128,12 @@ def faults_import(
         except FaultImportError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
-    for r in out["rejections"]:
-        typer.echo(f"rejected: row {r['row']}: {r['column']}: {r['reason']}", err=True)
-    typer.echo(f"{out['file_name']}: {out['imported']} imported, {out['rejected']} rejected")
+    _ = translate(lang := cli_lang())
+    for r in (fault_rejection(r, lang) for r in out["rejections"]):
+        typer.echo(_("cli.out.fault_rejected", row=r["row"], column=r["column_text"],
+                     reason=r["reason"]), err=True)  # fmt: skip
+    typer.echo(_("cli.out.fault_imported", file=out["file_name"], imported=out["imported"],
+                 rejected=out["rejected"]))  # fmt: skip
     if out["rejected"]:
         raise typer.Exit(2)
 

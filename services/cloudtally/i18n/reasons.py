@@ -12,14 +12,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from cloudtally.i18n import gettext, translate
+from cloudtally.i18n import gettext, term, translate
 
 
-def reason(reason_id: str, params: Mapping[str, Any] | None, english: str, lang: str) -> str:
-    """The text of ``import.<reason_id>`` in ``lang``; ``english`` when there is none."""
+def reason(
+    reason_id: str,
+    params: Mapping[str, Any] | None,
+    english: str,
+    lang: str,
+    family: str = "import",
+) -> str:
+    """The text of ``<family>.<reason_id>`` in ``lang`` (``import``: an invoice file,
+    ``fault``: a fault report); ``english`` when there is none."""
     if not reason_id:
         return english
-    key = f"import.{reason_id}"
+    key = f"{family}.{reason_id}"
     if gettext(key, lang) == key:
         return english
     return translate(lang)(key, **{k: str(v) for k, v in (params or {}).items()})
@@ -35,7 +42,15 @@ def of_error(exc: BaseException, lang: str) -> str:
     return reason(getattr(exc, "reason_id", ""), getattr(exc, "params", None), str(exc), lang)
 
 
-def row_error(e: Any, lang: str) -> dict[str, Any]:
+def fault_rejection(r: Any, lang: str) -> dict[str, Any]:
+    """A rejected fault-report row (a ``Rejection`` or its dict) with ``reason`` in
+    ``lang`` and its id and parameters beside it."""
+    d = row_error(r, lang, family="fault")
+    d["column_text"] = term("fault.field", str(d["column"]), lang)  # the report's word for it
+    return d
+
+
+def row_error(e: Any, lang: str, family: str = "import") -> dict[str, Any]:
     """One bad row (a ``RowError`` or its stored dict) with ``reason`` in ``lang`` and its
     id and parameters kept beside it (the ``row``/``column``/``value`` as found)."""
     d = e if isinstance(e, Mapping) else _as_dict(e)
@@ -46,7 +61,7 @@ def row_error(e: Any, lang: str) -> dict[str, Any]:
     return {
         "row": d.get("row"),
         "column": d.get("column"),
-        "reason": reason(rid, params, str(d.get("reason", "")), lang),
+        "reason": reason(rid, params, str(d.get("reason", "")), lang, family),
         "value": d.get("value", ""),
         "reason_id": rid,
         "params": {str(k): str(v) for k, v in params.items()},

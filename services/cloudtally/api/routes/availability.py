@@ -142,8 +142,10 @@ async def post_faults(
     from fastapi.concurrency import run_in_threadpool
     from starlette.datastructures import UploadFile
 
+    from cloudtally.api.lang import lang_of
     from cloudtally.api.uploads import TooLarge, bounded_form, form_field, save_upload, too_large
     from cloudtally.evaluation.faults import FaultImportError, import_file
+    from cloudtally.i18n.reasons import fault_rejection
     from cloudtally.invoices.importer import ImportLimits
 
     limit = ImportLimits().max_bytes
@@ -166,9 +168,12 @@ async def post_faults(
     suffix = ".xlsx" if name.lower().endswith((".xlsx", ".xlsm")) else ".csv"
     path = saved.rename(saved.with_suffix(suffix))
     try:
-        return await run_in_threadpool(
+        out = await run_in_threadpool(
             lambda: import_file(store, policy, path, provider=provider, file_name=name)
         )
+        lang = lang_of(request)  # each rejected row's reason in the caller's language
+        out["rejections"] = [fault_rejection(r, lang) for r in out["rejections"]]
+        return out
     except FaultImportError as exc:
         raise HTTPException(422, str(exc)) from None
     finally:
