@@ -19,6 +19,7 @@ from cloudtally import metrics
 from cloudtally.api.auth import AdminPrincipal, ReadAllPrincipal
 from cloudtally.api.deps import StoreDep
 from cloudtally.api.export import AUTH_RESPONSES
+from cloudtally.api.lang import NO_LANG, LangDep
 from cloudtally.api.period import PolicyDep
 from cloudtally.api.responses import ExactJSONResponse
 from cloudtally.audit import ledger
@@ -99,10 +100,11 @@ def get_card(
     fiscal_year: YearPath, provider: str, pool: str, request: Request, store: StoreDep,
     principal: ReadAllPrincipal, policy: PolicyDep,
     format: Annotated[Literal["json", "xlsx", "html"], Query()] = "json",
+    langs: LangDep = NO_LANG,
 ) -> Response:  # fmt: skip
     _pool_exists(policy, provider, pool)
     card = build(store, policy, _scheme(request), fiscal_year, provider, pool)
-    doc = card_json(card, ledger_head=ledger.head_hash(store))
+    doc = card_json(card, lang=langs.of(format), ledger_head=ledger.head_hash(store))
     name = f"scorecard-{fiscal_year}-{provider}-{pool}"
     if format == "xlsx":
         disposition = f'attachment; filename="{name}.xlsx"'
