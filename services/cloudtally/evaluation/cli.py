@@ -104,10 +104,15 @@ def credits_cmd(
         rows = [r.as_row() for r in month_credits(store, policy, first)]
         if write:
             accrue_credits(store, policy, first)
+    from cloudtally.i18n import cli_lang, translate
+    from cloudtally.i18n.sla import credit_sentence
+
+    _ = translate(lang := cli_lang())
     if not rows:
-        typer.echo("no provider has an SLA credit rule in force for this month")
+        typer.echo(_("cli.out.no_credit_rule"))
     for r in rows:
-        typer.echo(f"{r['month'][:7]} {r['provider']}: credit {r['amount']} — {r['derivation']}")
+        typer.echo(_("cli.out.credit", month=r["month"][:7], provider=r["provider"],
+                     amount=r["amount"], derivation=credit_sentence(r, lang)))  # fmt: skip
 
 
 @faults_app.command("import")

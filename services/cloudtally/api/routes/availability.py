@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from cloudtally.api.auth import AdminPrincipal, CurrentPrincipal, ReadAllPrincipal
 from cloudtally.api.deps import StoreDep
 from cloudtally.api.export import AUTH_RESPONSES
+from cloudtally.api.lang import NO_LANG, LangDep
 from cloudtally.api.period import PolicyDep, check_bureau, parse_month
 from cloudtally.api.routes.allocation import _period
 from cloudtally.core.policy import Policy
@@ -97,11 +98,20 @@ def get_credits(
     _p: ReadAllPrincipal,
     month: str = Query(..., description="YYYY-MM"),
     provider: str | None = None,
+    langs: LangDep = NO_LANG,
 ) -> list[dict[str, Any]]:
+    """``derivation`` in the caller's language (lang= / Accept-Language; English default)."""
     from cloudtally.evaluation.credits import month_credits
+    from cloudtally.i18n.sla import credit_sentence, pool_sentence
 
     first = parse_month(month)
-    return [c.as_row() for c in month_credits(store, policy, first, provider=provider)]
+    rows = [c.as_row() for c in month_credits(store, policy, first, provider=provider)]
+    if langs.json != "en":
+        for r in rows:
+            r["derivation"] = credit_sentence(r, langs.json)
+            for p in r["pools"]:
+                p["derivation"] = pool_sentence(p, r["month"], langs.json)
+    return rows
 
 
 def _fault_upload_body() -> dict[str, Any]:
