@@ -22,8 +22,21 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cloudtally.api.responses import ExactJSONResponse
-from cloudtally.i18n import translate
+from cloudtally.i18n import gettext, translate
 from cloudtally.i18n.reasons import of_error
+
+
+class Words(str):
+    """A parameter of an :class:`ApiError` that is itself a catalogue key (``error.what.*``),
+    told in the caller's language with the sentence."""
+
+
+def _told(value: Any, lang: str) -> Any:
+    if isinstance(value, Words):
+        return gettext(value, lang)
+    if isinstance(value, BaseException):  # a refusal: its id and figures, in lang
+        return of_error(value, lang)
+    return value
 
 
 class ApiError(HTTPException):
@@ -33,7 +46,7 @@ class ApiError(HTTPException):
     def __init__(
         self, status_code: int, key: str, headers: dict[str, str] | None = None, **params: Any
     ) -> None:
-        english = {k: str(v) for k, v in params.items()}
+        english = {k: str(_told(v, "en")) for k, v in params.items()}
         super().__init__(status_code, translate("en")(key, **english), headers=headers)
         self.key, self.params = key, params
 
@@ -88,8 +101,7 @@ async def _http_error(request: Request, exc: Exception) -> ExactJSONResponse:
         from cloudtally.api.lang import lang_of
 
         lang = lang_of(request)
-        params = {k: of_error(v, lang) if isinstance(v, BaseException) else v
-                  for k, v in exc.params.items()}  # fmt: skip  # a refusal: told in lang
+        params = {k: _told(v, lang) for k, v in exc.params.items()}
         detail = translate(lang)(exc.key, **params)
     if isinstance(detail, str):
         return error_response(exc.status_code, detail, headers=exc.headers)

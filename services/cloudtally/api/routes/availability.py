@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from cloudtally.api.auth import AdminPrincipal, CurrentPrincipal, ReadAllPrincipal
 from cloudtally.api.deps import StoreDep
+from cloudtally.api.errors import ApiError
 from cloudtally.api.export import AUTH_RESPONSES
 from cloudtally.api.lang import NO_LANG, LangDep
 from cloudtally.api.period import PolicyDep, check_bureau, parse_month
@@ -39,18 +40,18 @@ def period_of(
         start is not None or end is not None
     )
     if given != 1:
-        raise HTTPException(422, "give exactly one of month, fiscal_year or from/to")
+        raise ApiError(422, "error.one_span")
     if month is not None:
         return month_span(policy, parse_month(month))
     if fiscal_year is not None:
         if not 2000 <= fiscal_year <= 2100:
-            raise HTTPException(422, f"fiscal_year: 2000-2100, got {fiscal_year}")
+            raise ApiError(422, "error.fiscal_year_range", value=fiscal_year)
         return fiscal_year_span(policy, fiscal_year)
     if start is None or end is None:
-        raise HTTPException(422, "from and to go together (to is exclusive)")
+        raise ApiError(422, "error.from_to_together")
     t0, t1 = _period(start, end)
     if t1 <= t0 or t1 - t0 > MAX_SPAN_S:
-        raise HTTPException(422, "to must be after from, and the span at most 400 days")
+        raise ApiError(422, "error.span_order")
     return t0, t1
 
 
@@ -159,14 +160,14 @@ async def post_faults(
     from cloudtally.invoices.importer import ImportLimits
 
     limit = ImportLimits().max_bytes
-    form = await bounded_form(request, limit, what="the fault report", max_files=1, max_fields=5)
+    form = await bounded_form(request, limit, what="fault_report", max_files=1, max_fields=5)
     try:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
-            raise HTTPException(422, "file: the fault report file part is missing")
+            raise ApiError(422, "error.no_fault_file")
         provider = form_field(form, "provider")
         if not provider:
-            raise HTTPException(422, "provider: required (the provider id in the policy)")
+            raise ApiError(422, "error.no_provider_policy")
         name = upload.filename or "faults.csv"
         folder = request.app.state.settings.data_dir / "fault-uploads"
         try:

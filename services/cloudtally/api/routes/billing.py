@@ -469,9 +469,9 @@ class WhatIfRequest(Period):
 def _instants(req: Period) -> tuple[dt.datetime, dt.datetime]:
     t0, t1 = parse_instant(req.from_, "from"), parse_instant(req.to, "to")
     if t1 <= t0:
-        raise HTTPException(422, "to must be after from")
+        raise ApiError(422, "error.to_after_from")
     if (t1 - t0).days > 400:
-        raise HTTPException(422, "period too long: at most 400 days per request")
+        raise ApiError(422, "error.period_too_long")
     return t0, t1
 
 
@@ -480,7 +480,7 @@ def pin_version(policy: Policy, label: str, t0: dt.datetime) -> Policy:
     version = next((v for v in policy.versions if v.version == label), None)
     if version is None:
         known = ", ".join(v.version for v in policy.versions)
-        raise HTTPException(422, f"tariff_version: unknown {label!r} (policy has: {known})")
+        raise ApiError(422, "error.unknown_tariff_version", label=repr(label), known=known)
     start = month_start(t0.astimezone(policy.zone).date())
     pinned = version.model_copy(update={"effective_from": min(version.effective_from, start)})
     return policy.model_copy(update={"versions": [pinned]})

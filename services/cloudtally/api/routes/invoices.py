@@ -27,7 +27,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import yaml
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -55,7 +55,7 @@ from cloudtally.i18n import DEFAULT_API_LANG, gettext, reasons, term
 from cloudtally.i18n.findings import render_row
 from cloudtally.invoices import report
 from cloudtally.invoices import store as inv_store
-from cloudtally.invoices.importer import ImportLimits, mapping_provider_conflict
+from cloudtally.invoices.importer import ImportLimits
 from cloudtally.invoices.service import Job, policy_from_settings, registry, verify_invoice
 from cloudtally.queries.invoice_lines import invoice_lines
 from cloudtally.store import Store
@@ -198,11 +198,13 @@ def _mapping(text: str | None, provider: str) -> InvoiceMapping | None:
         doc = yaml.safe_load(text)  # JSON is YAML
         m = mapping_from_dict(doc)
     except yaml.YAMLError as exc:
-        raise HTTPException(422, f"mapping: not valid YAML/JSON: {exc}") from None
+        raise ApiError(422, "error.mapping_not_yaml", error=str(exc)) from None
     except InvoiceError as exc:
-        raise HTTPException(422, f"mapping: {exc}") from None
+        raise ApiError(422, "error.mapping", reason=exc) from None
     if m.provider != provider:
-        raise HTTPException(422, mapping_provider_conflict(m.provider, provider))
+        raise ApiError(
+            422, "import.mapping_provider", mapping_provider=m.provider, provider=provider
+        )
     return m
 
 
@@ -212,16 +214,14 @@ def _period(text: str | None) -> tuple[dt.datetime, dt.datetime] | None:
     try:
         return PeriodParser(SH).period(text)
     except (InvoiceError, ValueError) as exc:
-        raise HTTPException(
-            422, f"period: expected e.g. 2024-01 or 2024-01-01~2024-01-31, got {text!r} ({exc})"
-        ) from None
+        raise ApiError(422, "error.invoice_period", value=repr(text), reason=exc) from None
 
 
 def _rate(text: str | None) -> Decimal | None:
     try:
         return None if text is None else parse_exchange_rate(text)
     except ValueError as exc:
-        raise HTTPException(422, f"exchange_rate: {exc}") from None
+        raise ApiError(422, "error.exchange_rate", reason=exc) from None
 
 
 def _job_url(job_id: str) -> str:
@@ -252,23 +252,23 @@ def _job_url(job_id: str) -> str:
 )
 async def post_import(request: Request, store: StoreDep, principal: AdminPrincipal) -> Response:
     limit = ImportLimits().max_bytes
-    form = await bounded_form(request, limit, what="the invoice", max_files=2, max_fields=10)
+    form = await bounded_form(request, limit, what="invoice", max_files=2, max_fields=10)
     try:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
-            raise HTTPException(422, "file: the invoice file part is missing")
+            raise ApiError(422, "error.no_invoice_file")
         provider = form_field(form, "provider")
         if not provider:
-            raise HTTPException(422, "provider: required (the provider id in the tariff)")
+            raise ApiError(422, "error.no_provider_tariff")
         fmt = form_field(form, "format")
         if fmt is not None and fmt not in ("csv", "xlsx", "focus"):
-            raise HTTPException(422, f"format: expected csv, xlsx or focus, got {fmt!r}")
+            raise ApiError(422, "error.invoice_format", value=repr(fmt))
         file_name = upload.filename or ""
         if fmt is None and file_name.lower().endswith((".xlsx", ".xlsm")):
             fmt = "xlsx"
         verify_text = (form_field(form, "verify") or "true").lower()
         if verify_text not in ("true", "false", "1", "0", "yes", "no"):
-            raise HTTPException(422, f"verify: expected true or false, got {verify_text!r}")
+            raise ApiError(422, "error.verify_flag", value=repr(verify_text))
         mapping = _mapping(form_field(form, "mapping"), provider)
         period = _period(form_field(form, "period"))
         rate = _rate(form_field(form, "exchange_rate"))
