@@ -55,5 +55,11 @@ def test_report_credits_and_faults(cli_env: None, tmp_path: Path) -> None:
     res = runner.invoke(app, ["availability", "faults", "check", "--month", "2023-03"])
     assert res.exit_code == 0, res.output
     assert "F-1 on_site: limit 30 min" in res.output
+    zh = runner.invoke(app, ["--lang", "zh", "availability", "report", "--month", "2023-03"])
+    assert "pool-1：可用率 99.4680%" in zh.output and "未达标" in zh.output, zh.output
+    zh = runner.invoke(app, ["--lang", "zh", "availability", "faults", "check", "--month",
+                             "2023-03"])  # fmt: skip
+    assert "F-1 on_site：时限 30 min" in zh.output, zh.output
+    runner.invoke(app, ["--lang", "en", "--help"])
     bad = runner.invoke(app, ["availability", "report"])
     assert bad.exit_code == 2

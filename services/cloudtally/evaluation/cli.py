@@ -73,20 +73,23 @@ def report_cmd(
     if as_json:
         _echo(doc)
         return
+    from cloudtally.i18n import cli_lang, translate
+
+    _ = translate(cli_lang())
+    verdicts = {True: "meets", False: "below", None: "no_data"}
     for row in doc["period"]:
         t = row.get("target") or {}
-        verdict = {True: "meets", False: "BELOW", None: "no data"}[t.get("met")] if t else ""
-        typer.echo(
-            f"{row[by] or '(all)'}: availability {row['availability_pct']} % "
-            f"(coverage {row['coverage_pct']} %, {row['incidents']} incidents, "
-            f"{row['down_s'] // 60} min down)"
-            + (f" — target {t['target_pct']} %: {verdict}" if t else "")
-        )
+        line = _("cli.out.availability", group=row[by] or _("cli.out.all"),
+                 pct=row["availability_pct"], coverage=row["coverage_pct"],
+                 incidents=row["incidents"], minutes=row["down_s"] // 60)  # fmt: skip
+        if t:
+            verdict = _(f"cli.out.target.{verdicts[t.get('met')]}")
+            line += _("cli.out.target", target=t["target_pct"], verdict=verdict)
+        typer.echo(line)
     for i in doc.get("incidents", [])[:50]:
         start = dt.datetime.fromtimestamp(i["start"], policy.zone)
-        typer.echo(
-            f"  {i['vm_id']} {start:%Y-%m-%d %H:%M} {i['duration_s'] // 60} min {i['cause']}"
-        )
+        typer.echo(_("cli.out.incident", vm_id=i["vm_id"], start=f"{start:%Y-%m-%d %H:%M}",
+                     minutes=i["duration_s"] // 60, cause=i["cause"]))  # fmt: skip
 
 
 @app.command("credits")
@@ -161,16 +164,16 @@ def faults_check(
     if as_json:
         _echo(doc)
         return
+    from cloudtally.i18n import cli_lang, translate
+
+    _ = translate(cli_lang())
     s = doc["summary"]
-    typer.echo(
-        f"{s['faults']} faults, {s['breaches']} breaches of {s['checks']} checks; "
-        f"{s['faults_without_metered_downtime']} without metered downtime, "
-        f"{s['metered_downtime_without_report']} metered outages not reported"
-    )
+    typer.echo(_("cli.out.faults_summary", faults=s["faults"], breaches=s["breaches"],
+                 checks=s["checks"], unmatched=s["faults_without_metered_downtime"],
+                 unreported=s["metered_downtime_without_report"]))  # fmt: skip
     for f in doc["faults"]:
         for c in f["checks"]:
             if c["status"] == "breach":
-                typer.echo(
-                    f"  {f['fault_id']} {c['check']}: limit {c['limit']}, deadline "
-                    f"{c['deadline']}, actual {c['actual'] or 'none'}"
-                )
+                typer.echo(_("cli.out.fault_breach", fault_id=f["fault_id"], check=c["check"],
+                             limit=c["limit"], deadline=c["deadline"],
+                             actual=c["actual"] or _("cli.out.none")))  # fmt: skip
