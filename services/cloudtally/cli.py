@@ -13,9 +13,10 @@ from typing import Annotated
 
 import typer
 
+from cloudtally.i18n.cli import LocalisedGroup
 from cloudtally.settings import get_settings
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, cls=LocalisedGroup)
 
 
 def _logging(verbose: bool) -> None:
@@ -245,15 +246,6 @@ def _language(
         if not normalise(lang):
             raise typer.BadParameter("expected zh or en", param_hint="--lang")
         os.environ["CLOUDTALLY_LANG"] = normalise(lang)
-
-
-def _localise() -> None:
-    from cloudtally.i18n.cli import localise_help
-
-    localise_help(app)
-
-
-_localise()
 
 
 def main() -> None:

@@ -18,7 +18,8 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "services/cloudtally/policy/exam
 runner = CliRunner()
 
 
-def test_policy_validate(tmp_path: Path) -> None:
+def test_policy_validate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLOUDTALLY_LANG", "en")  # the English words this test reads
     ok = runner.invoke(app, ["policy", "validate", str(EXAMPLE)])
     assert ok.exit_code == 0, ok.output
     assert "ok — hainan-example: 2 version(s)" in ok.output

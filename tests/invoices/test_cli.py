@@ -35,5 +35,10 @@ def test_cli_generate_import_findings(tmp_path, monkeypatch, chdb_url):
     bad = tmp_path / "bad.csv"
     bad.write_text("资源ID,资源类型\nx,y\n", encoding="utf-8")
     out = r.invoke(app, ["import", str(bad), "--provider", "provider-a"])
-    assert out.exit_code == 2 and "missing columns" in out.output
+    assert out.exit_code == 2 and "已拒绝：缺少列：数量" in out.output, (
+        out.output
+    )  # zh: the reason too
+    monkeypatch.setenv("CLOUDTALLY_LANG", "en")
+    out = r.invoke(app, ["import", str(bad), "--provider", "provider-a"])
+    assert out.exit_code == 2 and "rejected: missing columns: 数量" in out.output, out.output
     get_settings.cache_clear()

@@ -38,7 +38,7 @@ def test_enter_import_show_report(tmp_path: Path) -> None:
     run(env, "scorecard", "survey", *year, str(survey))
     out = run(env, "scorecard", "show", *year, "--provider", "cetc", "--pool", "pool-1").stdout
     assert re.search(r"2\.50 /\s+4\s+人工录入\s+绩效指标明确性", out)
-    assert "total 12.50 of 100 → 差" in out  # 2.5 entered + 2 budget + 6 survey + 2 price
+    assert "总分 12.50 / 100 → 差" in out  # 2.5 entered + 2 budget + 6 survey + 2 price
     assert "满意率 96.00%" in out and "预算执行率" in out
     html = tmp_path / "card.html"
     run(env, "scorecard", "report", *year, "--provider", "cetc", "--pool", "pool-1",

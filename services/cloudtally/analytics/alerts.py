@@ -112,6 +112,14 @@ class AnnualPrices:
             f"{self.version.hours_per_month}) × 8760 h × tender discount"
         )
 
+    @property
+    def basis_params(self) -> dict[str, str]:
+        """The figures of ``basis`` (the catalogue's ``event.price_basis``)."""
+        return {
+            "tariff": self.version.version,
+            "hours_per_month": str(self.version.hours_per_month),
+        }
+
 
 # -- current candidates ---------------------------------------------------------------------------
 
@@ -181,14 +189,24 @@ def current_candidates(store: Store, policy: Policy, as_of: dt.date | dt.datetim
     priced = []
     for c in right:
         evidence = dict(c["evidence"])
+        # price_basis: English as written; _id + _params: told in a reader's language
+        # (cloudtally.i18n.events), so an event on the topic is in neither language
         if prices.priced(c["provider"], c["pool"]):
             evidence["price_basis"] = prices.basis
+            evidence["price_basis_id"] = "event.price_basis"
+            evidence["price_basis_params"] = prices.basis_params
             priced.append(c | {"evidence": evidence})
         else:
             evidence["unit_prices_year"] = None
             evidence["price_basis"] = (
                 f"no price for {c['provider']}/{c['pool']} in tariff {version.version}"
             )
+            evidence["price_basis_id"] = "event.no_price"
+            evidence["price_basis_params"] = {
+                "provider": c["provider"],
+                "pool": c["pool"],
+                "tariff": version.version,
+            }
             priced.append(c | {"evidence": evidence, "savings_year": None})
 
     items = sorted(

@@ -22,7 +22,21 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cloudtally.api.responses import ExactJSONResponse
-from cloudtally.i18n import translate
+from cloudtally.i18n import gettext, translate
+from cloudtally.i18n.reasons import of_error
+
+
+class Words(str):
+    """A parameter of an :class:`ApiError` that is itself a catalogue key (``error.what.*``),
+    told in the caller's language with the sentence."""
+
+
+def _told(value: Any, lang: str) -> Any:
+    if isinstance(value, Words):
+        return gettext(value, lang)
+    if isinstance(value, BaseException):  # a refusal: its id and figures, in lang
+        return of_error(value, lang)
+    return value
 
 
 class ApiError(HTTPException):
@@ -32,7 +46,8 @@ class ApiError(HTTPException):
     def __init__(
         self, status_code: int, key: str, headers: dict[str, str] | None = None, **params: Any
     ) -> None:
-        super().__init__(status_code, translate("en")(key, **params), headers=headers)
+        english = {k: str(_told(v, "en")) for k, v in params.items()}
+        super().__init__(status_code, translate("en")(key, **english), headers=headers)
         self.key, self.params = key, params
 
 
@@ -85,7 +100,9 @@ async def _http_error(request: Request, exc: Exception) -> ExactJSONResponse:
     if isinstance(exc, ApiError):
         from cloudtally.api.lang import lang_of
 
-        detail = translate(lang_of(request))(exc.key, **exc.params)
+        lang = lang_of(request)
+        params = {k: _told(v, lang) for k, v in exc.params.items()}
+        detail = translate(lang)(exc.key, **params)
     if isinstance(detail, str):
         return error_response(exc.status_code, detail, headers=exc.headers)
     items = list(_flatten(detail))
@@ -127,15 +144,20 @@ async def _validation_error(request: Request, exc: Exception) -> ExactJSONRespon
     refused = await _authorise_first(request)
     if refused is not None:
         return refused
+    from cloudtally.api.lang import lang_of
+    from cloudtally.i18n.validation import pydantic_msg
+
+    lang = lang_of(request)  # msg by its type in the caller's language; English: pydantic's
     items = [
         {"loc": [str(x) if not isinstance(x, int) else x for x in e.get("loc", ())],
-         "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+         "msg": pydantic_msg(e, lang), "type": str(e.get("type", ""))}
         for e in exc.errors()
     ]  # fmt: skip
+    _ = translate(lang)
     if any(i["type"] == "json_invalid" for i in items):
-        return error_response(400, "the request body is not valid JSON", items)
+        return error_response(400, _("error.json_invalid"), items)
     text = "; ".join(f"{'.'.join(map(str, i['loc']))}: {i['msg']}" for i in items)
-    return error_response(422, text or "invalid request", items)
+    return error_response(422, text or _("error.invalid_request"), items)
 
 
 def install(app: FastAPI) -> None:

@@ -24,7 +24,7 @@ def current_policy(request: Request) -> Policy:
     try:
         return load_current_policy(request.app.state.settings.policy_file)
     except (OSError, PolicyError) as exc:
-        raise ApiError(503, "error.policy_unusable", reason=str(exc)) from None
+        raise ApiError(503, "error.policy_unusable", reason=exc) from None
 
 
 PolicyDep = Annotated[Policy, Depends(current_policy)]

@@ -13,6 +13,8 @@ from fastapi import HTTPException, Request
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
+from cloudtally.api.errors import ApiError, Words
+
 FORM_SLACK = 1 << 20  # multipart headers and the small fields around the file
 
 
@@ -38,11 +40,16 @@ def too_large(limit: int) -> HTTPException:
 
 
 async def bounded_form(
-    request: Request, limit: int, *, what: str, max_files: int, max_fields: int
+    request: Request,
+    limit: int,
+    *,
+    what: str,  # error.what.<what>: invoice | fault_report
+    max_files: int,
+    max_fields: int,
 ) -> Any:
     """The multipart form of an upload, refused past ``limit`` bytes (declared or read)."""
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        raise HTTPException(415, f"send {what} as multipart/form-data (field 'file')")
+        raise ApiError(415, "error.not_multipart", what=Words(f"error.what.{what}"))
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit + FORM_SLACK:
         raise too_large(limit)  # refused before a byte of the body is read
@@ -57,7 +64,7 @@ async def bounded_form(
     except TooLarge:
         raise too_large(limit) from None
     except MultiPartException as exc:
-        raise HTTPException(400, f"malformed multipart body: {exc.message}") from None
+        raise ApiError(400, "error.bad_multipart", error=exc.message) from None
 
 
 def save_upload(upload: UploadFile, folder: Path, limit: int) -> tuple[Path, int]:

@@ -13,6 +13,8 @@ from typing import Annotated
 import typer
 
 from cloudtally.core.policy import Policy, PolicyError, json_document, json_schema, load_policy
+from cloudtally.i18n import cli_lang, translate
+from cloudtally.i18n.validation import policy_lines
 from cloudtally.policy import example_policy_text
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -32,7 +34,7 @@ def resolve_policy(path: Path | None) -> Policy:
     try:
         return load_policy(chosen) if chosen else load_policy(example_policy_text())
     except PolicyError as exc:
-        for e in exc.errors:
+        for e in policy_lines(exc, cli_lang()):
             typer.echo(f"{chosen}: {e}", err=True)
         raise typer.Exit(2) from None
 
@@ -60,7 +62,7 @@ def validate(file: Path) -> None:
     try:
         policy = load_policy(text)
     except PolicyError as exc:
-        for e in exc.errors:
+        for e in policy_lines(exc, cli_lang()):
             typer.echo(f"{file}: {e}", err=True)
         raise typer.Exit(2) from None
     schema = json_schema()
@@ -69,14 +71,15 @@ def validate(file: Path) -> None:
         typer.echo(f"{file}: schema: {e.json_path}: {e.message}", err=True)
     if errors:
         raise typer.Exit(2)
-    spans = ", ".join(f"{v.version} from {v.effective_from}" for v in policy.versions)
-    typer.echo(f"{file}: ok — {policy.name}: {len(policy.versions)} version(s): {spans}")
-    known = sorted(policy.official.years)
-    supplied = ", ".join(str(y) for y in sorted(policy.official_calendar)) or "none"
-    typer.echo(
-        f"official calendar: {known[0]}–{known[-1]} (years from this file: {supplied}); "
-        "other years follow the weekday rule, provisional"
+    _ = translate(cli_lang())
+    spans = ", ".join(
+        _("cli.out.policy_span", version=v.version, start=v.effective_from) for v in policy.versions
     )
+    typer.echo(_("cli.out.policy_ok", file=file, name=policy.name, n=len(policy.versions),
+                 spans=spans))  # fmt: skip
+    known = sorted(policy.official.years)
+    supplied = ", ".join(str(y) for y in sorted(policy.official_calendar)) or _("cli.out.none")
+    typer.echo(_("cli.out.official_calendar", first=known[0], last=known[-1], supplied=supplied))
 
 
 @app.command("rate")

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from cloudtally.core.faults import FaultReport, systems_of
 from cloudtally.core.localtime import parse_local_time
+from cloudtally.core.refusal import BadValue
 from cloudtally.core.sla import SlaVersion
 
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -63,7 +64,9 @@ class Rejection:
     row: int
     column: str
     value: str
-    reason: str
+    reason: str  # English, as written
+    reason_id: str = ""  # the catalogue's fault.<id> (cloudtally.i18n.reasons.fault_reason)
+    params: tuple[tuple[str, str], ...] = ()
 
     def __str__(self) -> str:
         return f"row {self.row}: {self.column}: {self.reason} ({self.value!r})"
@@ -101,7 +104,7 @@ def parse_time(text: str, zone: ZoneInfo) -> int | None:
     if re.fullmatch(r"\d{4,5}(\.\d+)?", s):  # an Excel serial day number
         days = float(s)
         if not 20000 < days < 80000:
-            raise ValueError(f"not a date: {text!r}")
+            raise BadValue(f"not a date: {text!r}", "not_a_date", value=repr(text))
         d = EXCEL_EPOCH + dt.timedelta(days=int(days))
         secs = round((days - int(days)) * 86400)
         local = dt.datetime(d.year, d.month, d.day, tzinfo=zone) + dt.timedelta(seconds=secs)
@@ -143,17 +146,24 @@ def parse_rows(
             try:
                 times[f] = parse_time(cell(f), zone)
             except ValueError as exc:
-                bad = Rejection(n, f, cell(f), str(exc))
+                rid, params = getattr(exc, "reason_id", ""), getattr(exc, "params", {})
+                bad = Rejection(n, f, cell(f), str(exc), rid, tuple(params.items()))
                 break
         if bad is None and times["received"] is None:
-            bad = Rejection(n, "received", "", "the received time is required")
+            bad = Rejection(n, "received", "", "the received time is required", "no_received")
         if bad is None:
             bad = _order(n, times, cell)
         sev_raw = cell("severity")
         if bad is None and sla.severity(sev_raw) is None:
             known = sorted({*sla.fault_handling, *sla.fault_severity_aliases})
+            shown = ", ".join(known)
             bad = Rejection(
-                n, "severity", sev_raw, f"unknown severity; the policy knows {', '.join(known)}"
+                n,
+                "severity",
+                sev_raw,
+                f"unknown severity; the policy knows {shown}",
+                "unknown_severity",
+                (("known", shown),),
             )
         if bad is not None:
             rejected.append(bad)
@@ -190,5 +200,7 @@ def _order(n: int, times: dict[str, int | None], cell: object) -> Rejection | No
         t = times[f]
         if t is not None and after is not None and t < after:
             shown = dt.datetime.fromtimestamp(t, dt.UTC).isoformat()
-            return Rejection(n, f, shown, f"{f.replace('_', ' ')} is before {what}")
+            return Rejection(
+                n, f, shown, f"{f.replace('_', ' ')} is before {what}", f"{f}_before_{what}"
+            )
     return None

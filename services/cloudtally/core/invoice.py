@@ -30,6 +30,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from cloudtally.core.refusal import BadValue
 from cloudtally.core.units import BASES, basis_of
 
 FEN = Decimal("0.01")
@@ -139,7 +140,7 @@ FIELDS: tuple[str, ...] = (
 REQUIRED_FIELDS: tuple[str, ...] = ("resource_id", "resource_type", "quantity", "amount")
 
 
-class InvoiceError(ValueError):
+class InvoiceError(BadValue):
     """The whole file is unusable (encoding, header, size); says what to fix."""
 
 
@@ -149,12 +150,15 @@ class RowError:
 
     row: int
     column: str
-    reason: str
+    reason: str  # English, as written at import time
     value: str = ""
+    reason_id: str = ""  # the catalogue's import.<id>; '' = only the English reason
+    params: tuple[tuple[str, str], ...] = ()  # the reason's placeholders
 
     def __str__(self) -> str:
         shown = f" (value {self.value!r})" if self.value else ""
-        return f"row {self.row}, column {self.column!r}: {self.reason}{shown}"
+        where = f"row {self.row}, column {self.column!r}" if self.column else f"row {self.row}"
+        return f"{where}: {self.reason}{shown}"
 
 
 class RowRejected(ValueError):
@@ -417,7 +421,11 @@ def parse_exchange_rate(text: str) -> Decimal:
     except ArithmeticError:
         rate = Decimal(0)
     if not rate.is_finite() or rate <= 0:
-        raise ValueError(f"expected a positive number (CNY per unit), got {text!r}")
+        raise BadValue(
+            f"expected a positive number (CNY per unit), got {text!r}",
+            "rate_not_positive",
+            value=text,
+        )
     return rate
 
 
@@ -431,7 +439,9 @@ def convert_currency(
     other currency is refused (the caller names it).
     """
     if rate <= 0:
-        raise InvoiceError(f"the exchange rate must be positive, got {rate}")
+        raise InvoiceError(
+            f"the exchange rate must be positive, got {rate}", "rate_not_positive", value=rate
+        )
     out = []
     for ln in lines:
         if ln.currency == BASE_CURRENCY:
@@ -439,7 +449,11 @@ def convert_currency(
             continue
         if ln.currency != currency:
             raise InvoiceError(
-                f"row {ln.line_no} is in {ln.currency}; the rate given converts {currency}"
+                f"row {ln.line_no} is in {ln.currency}; the rate given converts {currency}",
+                "row_other_currency",
+                row=ln.line_no,
+                currency=ln.currency,
+                converts=currency,
             )
         c = copy.copy(ln)
         c.amount = money(ln.amount * rate)
@@ -590,9 +604,9 @@ def parse_decimal(text: str) -> Decimal:
     try:
         d = Decimal(s)
     except InvalidOperation:
-        raise ValueError("not a number") from None
+        raise BadValue("not a number", "not_a_number") from None
     if not d.is_finite():
-        raise ValueError("not a finite number")
+        raise BadValue("not a finite number", "not_finite")
     return -d if negative else d
 
 
@@ -602,7 +616,9 @@ def parse_rate(text: str) -> Decimal:
         d = Decimal(text)
         d = d / 100 if d > 1 else d
         if d < 0 or d > 1:
-            raise ValueError("a discount ratio must be between 0 and 1 (or 0-100 %)")
+            raise BadValue(
+                "a discount ratio must be between 0 and 1 (or 0-100 %)", "discount_range"
+            )
         return d
     s = unicodedata.normalize("NFKC", text).strip().replace(" ", "")
     if s.endswith("%"):
@@ -614,7 +630,7 @@ def parse_rate(text: str) -> Decimal:
         if d > 1:
             d = d / 100  # "55" in a 折扣(%) column
     if d < 0 or d > 1:
-        raise ValueError("a discount ratio must be between 0 and 1 (or 0-100 %)")
+        raise BadValue("a discount ratio must be between 0 and 1 (or 0-100 %)", "discount_range")
     return d
 
 
@@ -653,7 +669,7 @@ class PeriodParser:
             else:  # one date: that whole day, however ends are written
                 out = (self.instant(s), self.instant(s, end=True))
         if out[1] <= out[0]:
-            raise ValueError("period ends before it starts")
+            raise BadValue("period ends before it starts", "ends_before_start")
         self._cache[text] = out
         return out
 
@@ -669,7 +685,7 @@ class PeriodParser:
             try:
                 day = dt.date(int(m[1]), int(m[2]), int(m[3]))
             except ValueError:
-                raise ValueError("not a valid date") from None
+                raise BadValue("not a valid date", "not_a_valid_date") from None
             value = dt.datetime.combine(day, dt.time(), self.tz)
             if end:
                 value += dt.timedelta(days=1)
@@ -677,8 +693,8 @@ class PeriodParser:
             try:
                 value = dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
             except ValueError:
-                raise ValueError(
-                    "not a date or date-time (use 2024-01, 2024-01-31 or ISO)"
+                raise BadValue(
+                    "not a date or date-time (use 2024-01, 2024-01-31 or ISO)", "not_a_date"
                 ) from None
             if value.tzinfo is None:
                 value = value.replace(tzinfo=self.tz)
@@ -697,7 +713,7 @@ class LineParser:
         self.mapping = mapping
         self.header = [str(h or "").strip().lstrip("\ufeff") for h in header]
         if not any(self.header):
-            raise InvoiceError("the first row is empty: expected a header row")
+            raise InvoiceError("the first row is empty: expected a header row", "no_header")
         index = {norm_header(h): i for i, h in enumerate(self.header) if h}
         self.pos: dict[str, int] = {}
         for name, candidates in mapping.columns.items():
@@ -719,11 +735,12 @@ class LineParser:
             hint = ""
             if _looks_garbled(self.header) or not self.pos:
                 hint = " (no expected header found: is the encoding or the provider mapping wrong?)"
+            has = ", ".join(h for h in self.header if h)[:400]
             raise InvoiceError(
-                "missing columns: "
-                + "; ".join(missing)
-                + f"; the file has: {', '.join(h for h in self.header if h)[:400]}"
-                + hint
+                "missing columns: " + "; ".join(missing) + f"; the file has: {has}" + hint,
+                "missing_columns_garbled" if hint else "missing_columns",
+                missing="; ".join(missing),
+                has=has,
             )
         self.width = len(self.header)
         self.periods = PeriodParser(mapping.tz, end_inclusive=mapping.period_end == "inclusive")
@@ -758,14 +775,22 @@ class LineParser:
         from_unit = basis_of(unit_text, aliases) if unit_text else ""
         from_price = basis_of(price_text, aliases) if price_text else ""
         if declared.quantity and from_unit and from_unit != declared.quantity:
-            raise ValueError(
+            raise BadValue(
                 f"the unit {unit_text!r} is per {from_unit} but the mapping declares "
-                f"quantities per {declared.quantity}"
+                f"quantities per {declared.quantity}",
+                "unit_contradicts",
+                unit=unit_text,
+                basis=from_unit,
+                declared=declared.quantity,
             )
         if declared.price and from_price and from_price != declared.price:
-            raise ValueError(
+            raise BadValue(
                 f"the price unit {price_text!r} is per {from_price} but the mapping declares "
-                f"prices per {declared.price}"
+                f"prices per {declared.price}",
+                "price_unit_contradicts",
+                unit=price_text,
+                basis=from_price,
+                declared=declared.price,
             )
         q = declared.quantity or from_unit
         out = (q, declared.price or from_price or q)
@@ -788,8 +813,15 @@ class LineParser:
         w = len(raw)
         return {n: (raw[i] or "").strip() for n, i in self._items if i < w}
 
-    def _fail(self, row_no: int, name: str, reason: str, value: str = "") -> RowRejected:
-        return RowRejected(RowError(row_no, self.column_name(name), reason, value[:80]))
+    def _fail(
+        self, row_no: int, name: str, reason: str | ValueError, value: str = "", rid: str = ""
+    ) -> RowRejected:
+        """``reason``: the English text and its id ``rid``, or the parser's refusal."""
+        params: tuple[tuple[str, str], ...] = ()
+        if isinstance(reason, BadValue):
+            rid, params = reason.reason_id, tuple(reason.params.items())
+        text = str(reason)
+        return RowRejected(RowError(row_no, self.column_name(name), text, value[:80], rid, params))
 
     def _dec(
         self, row: Mapping[str, str], row_no: int, name: str, *, required: bool
@@ -797,12 +829,12 @@ class LineParser:
         s = self._text(row, name)
         if not s:
             if required:
-                raise self._fail(row_no, name, "empty; a number is required")
+                raise self._fail(row_no, name, "empty; a number is required", rid="empty_number")
             return None
         try:
             return parse_decimal(s)
         except ValueError as exc:
-            raise self._fail(row_no, name, str(exc), s) from None
+            raise self._fail(row_no, name, exc, s) from None
 
     def _amount(
         self, row: Mapping[str, str], row_no: int, name: str, *, required: bool
@@ -811,7 +843,9 @@ class LineParser:
         if d is None:
             return None
         if abs(d) > MAX_AMOUNT:
-            raise self._fail(row_no, name, "amount out of range", self._text(row, name))
+            raise self._fail(
+                row_no, name, "amount out of range", self._text(row, name), "amount_range"
+            )
         return money(d)
 
     def is_blank(self, row: Sequence[str]) -> bool:
@@ -821,8 +855,15 @@ class LineParser:
     def parse(self, row_no: int, raw: Sequence[str]) -> InvoiceLine:
         """One data row → InvoiceLine, or RowRejected naming row, column and reason."""
         if len(raw) > self.width and any((c or "").strip() for c in raw[self.width :]):
+            cells = len(raw)
             raise RowRejected(
-                RowError(row_no, "", f"{len(raw)} cells but the header has {self.width} columns")
+                RowError(
+                    row_no,
+                    "",
+                    f"{cells} cells but the header has {self.width} columns",
+                    reason_id="row_wider_than_header",
+                    params=(("cells", str(cells)), ("columns", str(self.width))),
+                )
             )
         row = self._values(raw)
         cat_raw = self._text(row, "charge_category")
@@ -832,10 +873,17 @@ class LineParser:
         is_usage = category == "usage"
         rid = self._text(row, "resource_id")
         if not rid and is_usage:
-            raise self._fail(row_no, "resource_id", "empty; a resource id is required")
+            raise self._fail(
+                row_no, "resource_id", "empty; a resource id is required", rid="empty_resource_id"
+            )
         type_raw = self._text(row, "resource_type")
         if not type_raw and is_usage:
-            raise self._fail(row_no, "resource_type", "empty; a resource type is required")
+            raise self._fail(
+                row_no,
+                "resource_type",
+                "empty; a resource type is required",
+                rid="empty_resource_type",
+            )
         rtype = self._types.get(type_raw)
         if rtype is None:
             rtype = self._types[type_raw] = self.aliases.get(norm_key(type_raw), "")
@@ -846,18 +894,27 @@ class LineParser:
                 s_txt, e_txt = self._text(row, "period_start"), self._text(row, "period_end")
                 if not s_txt:
                     name = "period_start" if "period_start" in self.pos else "period"
-                    raise self._fail(row_no, name, "empty; a charge period is required")
+                    raise self._fail(
+                        row_no, name, "empty; a charge period is required", rid="empty_period"
+                    )
                 if not e_txt:
-                    raise self._fail(row_no, "period_end", "empty; a charge period end is required")
+                    raise self._fail(
+                        row_no,
+                        "period_end",
+                        "empty; a charge period end is required",
+                        rid="empty_period_end",
+                    )
                 start = self.periods.instant(s_txt)
                 end = self.periods.instant(e_txt, end=self._inclusive_end(e_txt))
                 if end <= start:
-                    raise self._fail(row_no, "period_end", "ends before it starts", e_txt)
+                    raise self._fail(
+                        row_no, "period_end", "ends before it starts", e_txt, "ends_before_start"
+                    )
         except ValueError as exc:
             if isinstance(exc, RowRejected):
                 raise
             name = "period" if "period" in self.pos else "period_start"
-            raise self._fail(row_no, name, str(exc), self._text(row, name)) from None
+            raise self._fail(row_no, name, exc, self._text(row, name)) from None
         bstart = bend = None
         b_s, b_e = self._text(row, "billing_period_start"), self._text(row, "billing_period_end")
         if b_s and b_e:
@@ -865,18 +922,32 @@ class LineParser:
                 bstart = self.periods.instant(b_s)
                 bend = self.periods.instant(b_e, end=self._inclusive_end(b_e))
             except ValueError as exc:
-                raise self._fail(row_no, "billing_period_start", str(exc), b_s) from None
+                raise self._fail(row_no, "billing_period_start", exc, b_s) from None
         quantity = self._dec(row, row_no, "quantity", required=is_usage) or Decimal(0)
         if quantity < 0 and is_usage:
-            raise self._fail(row_no, "quantity", "negative quantity", self._text(row, "quantity"))
+            raise self._fail(
+                row_no,
+                "quantity",
+                "negative quantity",
+                self._text(row, "quantity"),
+                "negative_quantity",
+            )
         if abs(quantity) > MAX_QUANTITY:
             raise self._fail(
-                row_no, "quantity", "quantity out of range", self._text(row, "quantity")
+                row_no,
+                "quantity",
+                "quantity out of range",
+                self._text(row, "quantity"),
+                "quantity_range",
             )
         unit_price = self._dec(row, row_no, "unit_price", required=False)
         if unit_price is not None and unit_price < 0:
             raise self._fail(
-                row_no, "unit_price", "negative unit price", self._text(row, "unit_price")
+                row_no,
+                "unit_price",
+                "negative unit price",
+                self._text(row, "unit_price"),
+                "negative_unit_price",
             )
         amount = self._amount(row, row_no, "amount", required=True)
         assert amount is not None
@@ -886,14 +957,14 @@ class LineParser:
             try:
                 rate = parse_rate(rate_txt)
             except ValueError as exc:
-                raise self._fail(row_no, "discount_rate", str(exc), rate_txt) from None
+                raise self._fail(row_no, "discount_rate", exc, rate_txt) from None
         currency = self._text(row, "currency") or self.mapping.currency
         unit_text, price_text = self._text(row, "unit"), self._text(row, "price_unit")
         try:
             q_per, p_per = self.units(rtype, unit_text, price_text)
         except ValueError as exc:
             name = "unit" if "unit" in self.pos else "price_unit"
-            raise self._fail(row_no, name, str(exc), unit_text or price_text) from None
+            raise self._fail(row_no, name, exc, unit_text or price_text) from None
         return InvoiceLine(
             line_no=row_no,
             resource_id=rid,
@@ -1136,7 +1207,7 @@ def parse_rows(
     it = iter(rows)
     header = next(it, None)
     if header is None:
-        raise InvoiceError("the file is empty: no header row")
+        raise InvoiceError("the file is empty: no header row", "no_header")
     parser = LineParser(header, mapping)
     lines: list[InvoiceLine] = []
     errors: list[RowError] = []
@@ -1152,7 +1223,7 @@ def parse_rows(
             if len(errors) < max_errors:
                 errors.append(exc.error)
     if n == 0:
-        raise InvoiceError("the file has a header but no invoice lines")
+        raise InvoiceError("the file has a header but no invoice lines", "no_lines")
     return ParseResult(lines, errors, count, n)
 
 
@@ -1170,11 +1241,13 @@ def detect_encoding(head: bytes) -> str:
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise InvoiceError("the file is UTF-16; save it as UTF-8 or GB18030 CSV")
+        raise InvoiceError("the file is UTF-16; save it as UTF-8 or GB18030 CSV", "utf16")
     if head.startswith(b"PK\x03\x04"):
-        raise InvoiceError("this is a ZIP/XLSX file, not CSV: import it with format xlsx")
+        raise InvoiceError(
+            "this is a ZIP/XLSX file, not CSV: import it with format xlsx", "zip_not_csv"
+        )
     if b"\x00" in head[:4096]:
-        raise InvoiceError("the file contains NUL bytes: not a text CSV")
+        raise InvoiceError("the file contains NUL bytes: not a text CSV", "nul_bytes")
     try:
         codecs.getincrementaldecoder("utf-8")("strict").decode(head, final=False)
         return "utf-8"
@@ -1186,7 +1259,8 @@ def detect_encoding(head: bytes) -> str:
     except UnicodeDecodeError:
         raise InvoiceError(
             "the file is neither UTF-8 nor GB18030 text; save it as UTF-8 or GB18030 CSV "
-            "or set 'encoding' in the provider mapping"
+            "or set 'encoding' in the provider mapping",
+            "unknown_encoding",
         ) from None
 
 
@@ -1202,7 +1276,10 @@ def decode_chunks(chunks: Iterable[bytes], encoding: str) -> Iterator[str]:
             raise InvoiceError(
                 f"byte {offset + exc.start} is not valid {encoding}: the file is in another "
                 "encoding (UTF-8, UTF-8 with BOM and GB18030 are read; set 'encoding' in the "
-                "provider mapping)"
+                "provider mapping)",
+                "bad_byte",
+                byte=offset + exc.start,
+                encoding=encoding,
             ) from None
         offset += len(chunk)
         if text:
@@ -1210,6 +1287,10 @@ def decode_chunks(chunks: Iterable[bytes], encoding: str) -> Iterator[str]:
     try:
         tail = decoder.decode(b"", final=True)
     except UnicodeDecodeError:
-        raise InvoiceError(f"the file ends inside a {encoding} character: truncated?") from None
+        raise InvoiceError(
+            f"the file ends inside a {encoding} character: truncated?",
+            "truncated",
+            encoding=encoding,
+        ) from None
     if tail:
         yield tail

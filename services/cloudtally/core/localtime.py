@@ -11,6 +11,8 @@ import datetime as dt
 import re
 from zoneinfo import ZoneInfo
 
+from cloudtally.core.refusal import BadValue
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 _FORM = re.compile(
     r"(\d{4})-(\d{1,2})-(\d{1,2})"
@@ -26,7 +28,11 @@ def parse_local_time(text: str, tz: dt.tzinfo = SHANGHAI) -> int:
     s = re.sub(r"^(\d{4})[/.](\d{1,2})[/.](\d{1,2})", r"\1-\2-\3", s)
     m = _FORM.fullmatch(s)
     if not m:
-        raise ValueError(f"not a date: {text!r} (use 2025-03-01 or 2025-03-01 08:00)")
+        raise BadValue(
+            f"not a date: {text!r} (use 2025-03-01 or 2025-03-01 08:00)",
+            "not_a_date_form",
+            value=repr(text),
+        )
     y, mo, d, hh, mm, ss = (int(g) if g else 0 for g in m.groups()[:6])
     zone: dt.tzinfo = tz
     off = m.group(7)
@@ -40,7 +46,9 @@ def parse_local_time(text: str, tz: dt.tzinfo = SHANGHAI) -> int:
     try:
         return int(dt.datetime(y, mo, d, hh, mm, ss, tzinfo=zone).timestamp())
     except ValueError as exc:
-        raise ValueError(f"not a date: {text!r} ({exc})") from None
+        raise BadValue(
+            f"not a date: {text!r} ({exc})", "no_such_date", value=repr(text), error=exc
+        ) from None
 
 
 def parse_when(text: str, tz: dt.tzinfo = SHANGHAI) -> int:

@@ -41,6 +41,7 @@ from pydantic import (
 
 from cloudtally.core.calendar import CalendarPolicy, OfficialCalendar, OfficialYear
 from cloudtally.core.idle import UtilizationPolicy
+from cloudtally.core.refusal import BadValue
 from cloudtally.core.sla import Sla, SlaVersion
 
 SCHEMA: Literal["cloudtally.policy/1"] = "cloudtally.policy/1"
@@ -74,11 +75,18 @@ Money = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2)]
 Ident = Annotated[str, Field(min_length=1, max_length=64)]
 
 
-class PolicyError(ValueError):
-    """A policy file is unusable; ``errors`` holds ``path: reason`` strings."""
+Issue = tuple[str, str, dict[str, Any], str]  # (path, kind, its figures, English reason)
 
-    def __init__(self, errors: list[str]) -> None:
+
+class PolicyError(ValueError):
+    """A policy file is unusable; ``errors`` holds ``path: reason`` strings (English) and
+    ``issues`` the same as data — path, kind (pydantic's error type or a validator's
+    reason id, the catalogue's ``validation.<kind>``), its figures and the English reason —
+    so a reader gets them in its language (``cloudtally.i18n.validation.policy_lines``)."""
+
+    def __init__(self, errors: list[str], issues: list[Issue] | None = None) -> None:
         self.errors = errors
+        self.issues = issues or []
         super().__init__("; ".join(errors))
 
 
@@ -110,10 +118,19 @@ class Prices(_Strict):
     def _one_basis(self) -> Prices:
         for r in RESOURCES:
             if getattr(self, f"{r}_hour") is not None and getattr(self, f"{r}_month") is not None:
-                raise ValueError(f"@.{r}_month: give {r}_hour or {r}_month, not both")
+                raise BadValue(
+                    f"@.{r}_month: give {r}_hour or {r}_month, not both",
+                    "policy_both_bases",
+                    hour=f"{r}_hour",
+                    month=f"{r}_month",
+                )
         for r in BILLED_RESOURCES:
             if getattr(self, f"{r}_hour") is None and getattr(self, f"{r}_month") is None:
-                raise ValueError(f"@.{r}_month: required (or {r}_hour)")
+                raise BadValue(
+                    f"@.{r}_month: required (or {r}_hour)",
+                    "policy_basis_required",
+                    hour=f"{r}_hour",
+                )
         return self
 
     def price(self, resource: str) -> tuple[Decimal, Literal["hour", "month"]] | None:
@@ -133,7 +150,9 @@ def _unique_ids(items: list[_Identified]) -> list[_Identified]:
     seen: set[str] = set()
     for i, item in enumerate(items):
         if item.id in seen:
-            raise ValueError(f"@[{i}].id: {item.id!r} is duplicated")
+            raise BadValue(
+                f"@[{i}].id: {item.id!r} is duplicated", "policy_duplicated", value=repr(item.id)
+            )
         seen.add(item.id)
     return items
 
@@ -172,9 +191,12 @@ class VolumeTiers(_Strict):
     def _ascending(cls, tiers: list[VolumeTier]) -> list[VolumeTier]:
         for i in range(1, len(tiers)):
             if tiers[i].above <= tiers[i - 1].above:
-                raise ValueError(
+                raise BadValue(
                     f"@[{i}].above: must be greater than "
-                    f"tiers[{i - 1}].above ({tiers[i - 1].above})"
+                    f"tiers[{i - 1}].above ({tiers[i - 1].above})",
+                    "policy_tier_order",
+                    prev=i - 1,
+                    above=tiers[i - 1].above,
                 )
         return tiers
 
@@ -315,7 +337,9 @@ class Policy(_Strict):
         try:
             ZoneInfo(value)
         except Exception:
-            raise ValueError(f"unknown timezone {value!r}") from None
+            raise BadValue(
+                f"unknown timezone {value!r}", "policy_timezone", value=repr(value)
+            ) from None
         return value
 
     @field_validator("versions")
@@ -324,13 +348,21 @@ class Policy(_Strict):
         names: set[str] = set()
         for i, v in enumerate(versions):
             if v.version in names:
-                raise ValueError(f"@[{i}].version: {v.version!r} is duplicated")
+                raise BadValue(
+                    f"@[{i}].version: {v.version!r} is duplicated",
+                    "policy_duplicated",
+                    value=repr(v.version),
+                )
             names.add(v.version)
             if i and v.effective_from <= versions[i - 1].effective_from:
-                raise ValueError(
+                prev = versions[i - 1].effective_from
+                raise BadValue(
                     f"@[{i}].effective_from: {v.effective_from} must be after "
-                    f"versions[{i - 1}].effective_from {versions[i - 1].effective_from} "
-                    "(versions sorted, no overlap)"
+                    f"versions[{i - 1}].effective_from {prev} (versions sorted, no overlap)",
+                    "policy_version_order",
+                    value=v.effective_from,
+                    prev=i - 1,
+                    prev_value=prev,
                 )
         return versions
 
@@ -340,7 +372,9 @@ class Policy(_Strict):
         years = [b.fiscal_year for b in budgets]
         for i, y in enumerate(years):
             if y in years[:i]:
-                raise ValueError(f"@[{i}].fiscal_year: {y} is duplicated")
+                raise BadValue(
+                    f"@[{i}].fiscal_year: {y} is duplicated", "policy_duplicated", value=y
+                )
         return budgets
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -440,7 +474,10 @@ def parse_yaml(text: str) -> Any:
     try:
         return yaml.load(text, Loader=_DecimalLoader)
     except yaml.YAMLError as exc:
-        raise PolicyError([f"(file): not valid YAML: {exc}"]) from None
+        text = f"not valid YAML: {exc}"
+        raise PolicyError(
+            [f"(file): {text}"], [("(file)", "policy_not_yaml", {"error": exc}, text)]
+        ) from None
 
 
 def json_document(text: str) -> Any:
@@ -490,6 +527,14 @@ def _reason(err: Any) -> str:
     return str(err["msg"])
 
 
+def _kind(err: Any) -> tuple[str, dict[str, Any]]:
+    """An error's kind and figures: a BadValue's own id, else pydantic's type and ctx."""
+    cause = (err.get("ctx") or {}).get("error")
+    if err["type"] == "value_error" and isinstance(cause, BadValue) and cause.reason_id:
+        return cause.reason_id, dict(cause.params)
+    return err["type"], {k: _num(v) for k, v in (err.get("ctx") or {}).items()}
+
+
 def _strip_model_path(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     """Drop pydantic's union/function tags (e.g. 'function-after[...]') from a location."""
     return tuple(p for p in loc if not (isinstance(p, str) and "[" in p and "]" in p))
@@ -498,18 +543,20 @@ def _strip_model_path(loc: tuple[Any, ...]) -> tuple[Any, ...]:
 def policy_from_document(doc: Any) -> Policy:
     """Validate a parsed document; errors say the exact field path and reason."""
     if not isinstance(doc, dict):
-        raise PolicyError(["(file): the policy must be a mapping"])
+        text = "the policy must be a mapping"
+        raise PolicyError([f"(file): {text}"], [("(file)", "policy_not_mapping", {}, text)])
     try:
         return Policy.model_validate(doc)
     except ValidationError as exc:
-        errors = []
+        errors, issues = [], []
         for e in exc.errors():
             where, reason = _path(_strip_model_path(e["loc"])), _reason(e)
             if reason.startswith("@"):  # a validator naming a sub-path: "@[1].id: reason"
                 sub, _, reason = reason[1:].partition(": ")
                 where = (where if where != "(file)" else "") + sub
             errors.append(f"{where}: {reason}")
-        raise PolicyError(errors) from None
+            issues.append((where, *_kind(e), reason))
+        raise PolicyError(errors, issues) from None
 
 
 def load_policy(path_or_text: str | Path) -> Policy:

@@ -73,20 +73,23 @@ def report_cmd(
     if as_json:
         _echo(doc)
         return
+    from cloudtally.i18n import cli_lang, translate
+
+    _ = translate(cli_lang())
+    verdicts = {True: "meets", False: "below", None: "no_data"}
     for row in doc["period"]:
         t = row.get("target") or {}
-        verdict = {True: "meets", False: "BELOW", None: "no data"}[t.get("met")] if t else ""
-        typer.echo(
-            f"{row[by] or '(all)'}: availability {row['availability_pct']} % "
-            f"(coverage {row['coverage_pct']} %, {row['incidents']} incidents, "
-            f"{row['down_s'] // 60} min down)"
-            + (f" — target {t['target_pct']} %: {verdict}" if t else "")
-        )
+        line = _("cli.out.availability", group=row[by] or _("cli.out.all"),
+                 pct=row["availability_pct"], coverage=row["coverage_pct"],
+                 incidents=row["incidents"], minutes=row["down_s"] // 60)  # fmt: skip
+        if t:
+            verdict = _(f"cli.out.target.{verdicts[t.get('met')]}")
+            line += _("cli.out.target", target=t["target_pct"], verdict=verdict)
+        typer.echo(line)
     for i in doc.get("incidents", [])[:50]:
         start = dt.datetime.fromtimestamp(i["start"], policy.zone)
-        typer.echo(
-            f"  {i['vm_id']} {start:%Y-%m-%d %H:%M} {i['duration_s'] // 60} min {i['cause']}"
-        )
+        typer.echo(_("cli.out.incident", vm_id=i["vm_id"], start=f"{start:%Y-%m-%d %H:%M}",
+                     minutes=i["duration_s"] // 60, cause=i["cause"]))  # fmt: skip
 
 
 @app.command("credits")
@@ -104,10 +107,15 @@ def credits_cmd(
         rows = [r.as_row() for r in month_credits(store, policy, first)]
         if write:
             accrue_credits(store, policy, first)
+    from cloudtally.i18n import cli_lang, translate
+    from cloudtally.i18n.sla import credit_sentence
+
+    _ = translate(lang := cli_lang())
     if not rows:
-        typer.echo("no provider has an SLA credit rule in force for this month")
+        typer.echo(_("cli.out.no_credit_rule"))
     for r in rows:
-        typer.echo(f"{r['month'][:7]} {r['provider']}: credit {r['amount']} — {r['derivation']}")
+        typer.echo(_("cli.out.credit", month=r["month"][:7], provider=r["provider"],
+                     amount=r["amount"], derivation=credit_sentence(r, lang)))  # fmt: skip
 
 
 @faults_app.command("import")
@@ -118,6 +126,8 @@ def faults_import(
 ) -> None:
     """Import a fault report (CSV/XLSX); rejected rows are printed; exit 2 if any."""
     from cloudtally.evaluation.faults import FaultImportError, import_file
+    from cloudtally.i18n import cli_lang, translate
+    from cloudtally.i18n.reasons import fault_rejection
 
     policy = resolve_policy(policy_file)
     with _store() as store:
@@ -126,9 +136,12 @@ def faults_import(
         except FaultImportError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
-    for r in out["rejections"]:
-        typer.echo(f"rejected: row {r['row']}: {r['column']}: {r['reason']}", err=True)
-    typer.echo(f"{out['file_name']}: {out['imported']} imported, {out['rejected']} rejected")
+    _ = translate(lang := cli_lang())
+    for r in (fault_rejection(r, lang) for r in out["rejections"]):
+        typer.echo(_("cli.out.fault_rejected", row=r["row"], column=r["column_text"],
+                     reason=r["reason"]), err=True)  # fmt: skip
+    typer.echo(_("cli.out.fault_imported", file=out["file_name"], imported=out["imported"],
+                 rejected=out["rejected"]))  # fmt: skip
     if out["rejected"]:
         raise typer.Exit(2)
 
@@ -151,16 +164,16 @@ def faults_check(
     if as_json:
         _echo(doc)
         return
+    from cloudtally.i18n import cli_lang, translate
+
+    _ = translate(cli_lang())
     s = doc["summary"]
-    typer.echo(
-        f"{s['faults']} faults, {s['breaches']} breaches of {s['checks']} checks; "
-        f"{s['faults_without_metered_downtime']} without metered downtime, "
-        f"{s['metered_downtime_without_report']} metered outages not reported"
-    )
+    typer.echo(_("cli.out.faults_summary", faults=s["faults"], breaches=s["breaches"],
+                 checks=s["checks"], unmatched=s["faults_without_metered_downtime"],
+                 unreported=s["metered_downtime_without_report"]))  # fmt: skip
     for f in doc["faults"]:
         for c in f["checks"]:
             if c["status"] == "breach":
-                typer.echo(
-                    f"  {f['fault_id']} {c['check']}: limit {c['limit']}, deadline "
-                    f"{c['deadline']}, actual {c['actual'] or 'none'}"
-                )
+                typer.echo(_("cli.out.fault_breach", fault_id=f["fault_id"], check=c["check"],
+                             limit=c["limit"], deadline=c["deadline"],
+                             actual=c["actual"] or _("cli.out.none")))  # fmt: skip

@@ -12,6 +12,7 @@ itself is unreadable.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 import uuid
 from pathlib import Path
@@ -128,6 +129,8 @@ def store_rejections(
             "column": [r.column for r in rejected],
             "value": [r.value[:500] for r in rejected],
             "reason": [r.reason for r in rejected],
+            "reason_id": [r.reason_id for r in rejected],
+            "reason_params": [json.dumps(dict(r.params), ensure_ascii=False) for r in rejected],
             "imported_at": [int(time.time())] * n,
         },
     )

@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
-from cloudtally.i18n import cli_lang, translate
+from cloudtally.i18n import cli_lang, term, translate
 from cloudtally.i18n.findings import render_row
+from cloudtally.i18n.reasons import of_error, row_line
 
 PROGRESS_FROM_BYTES = 1 << 20  # files this large show import progress unless told not to
 
@@ -72,13 +73,15 @@ def import_(
     try:  # a bad or foreign mapping is refused before the store is opened
         resolved = resolve_mapping(provider, fmt, mapping)
     except InvoiceError as exc:
-        typer.echo(f"rejected: {exc}", err=True)
-        raise typer.Exit(2) from None
+        _rejected(exc)
     size = file.stat().st_size if file.is_file() else 0
 
     def report(rows: int, read: int) -> None:
         share = f" ({100 * read / size:.0f} %)" if size and read else ""
-        typer.echo(f"importing: {rows:,} rows, {read:,} of {size:,} bytes{share}", err=True)
+        said = translate(cli_lang())(
+            "cli.out.importing", rows=f"{rows:,}", read=f"{read:,}", size=f"{size:,}", share=share
+        )
+        typer.echo(said, err=True)
 
     if progress is None:
         progress = size > PROGRESS_FROM_BYTES
@@ -96,27 +99,37 @@ def import_(
                 progress=report if progress else None,
             )
         except ImportRejected as exc:
-            typer.echo(
-                f"rejected: {exc.error_count} bad rows of {exc.rows}; nothing imported", err=True
-            )
-            for e in exc.errors[:50]:
-                typer.echo(f"  {e}", err=True)
-            raise typer.Exit(2) from None
+            lines = [f"  {row_line(e, cli_lang())}" for e in exc.errors[:50]]
+            _rejected(exc, lines)
         except InvoiceError as exc:
-            typer.echo(f"rejected: {exc}", err=True)
-            raise typer.Exit(2) from None
+            _rejected(exc)
+        _ = translate(cli_lang())
         converted = (
-            f" (converted from {res.source_currency} at {res.exchange_rate} CNY per "
-            f"{res.source_currency}; amounts rounded to the fen per line)"
+            _("cli.out.converted", currency=res.source_currency, rate=res.exchange_rate)
             if res.source_currency
             else ""
         )
         typer.echo(
-            f"{res.status}: {res.invoice_id} rows={res.rows} "
-            f"billed={money_text(res.billed_total)} CNY{converted}"
+            _(
+                "cli.out.imported",
+                status=term("import.job", res.status, cli_lang()),
+                invoice_id=res.invoice_id,
+                rows=res.rows,
+                billed=money_text(res.billed_total),
+                converted=converted,
+            )
         )
         if verify:
             _verify(store, res.invoice_id)
+
+
+def _rejected(exc: Exception, lines: list[str] | None = None) -> NoReturn:
+    """Why nothing was imported, in the CLI's language (exit 2)."""
+    lang = cli_lang()
+    typer.echo(translate(lang)("import.rejected", reason=of_error(exc, lang)), err=True)
+    for line in lines or []:
+        typer.echo(line, err=True)
+    raise typer.Exit(2)
 
 
 def _rate(text: str) -> Decimal | None:
@@ -125,7 +138,7 @@ def _rate(text: str) -> Decimal | None:
     try:
         return parse_exchange_rate(text) if text else None
     except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+        raise typer.BadParameter(of_error(exc, cli_lang())) from None
 
 
 def _verify(store, invoice_id: str) -> None:  # type: ignore[no-untyped-def]

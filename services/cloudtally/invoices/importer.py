@@ -117,7 +117,10 @@ class ImportRejected(InvoiceError):
         shown = "; ".join(str(e) for e in errors[:5])
         more = f" (and {error_count - 5} more)" if error_count > 5 else ""
         super().__init__(
-            f"{error_count} of {rows} rows are invalid; nothing was imported: {shown}{more}"
+            f"{error_count} of {rows} rows are invalid; nothing was imported: {shown}{more}",
+            "rejected_rows",
+            errors=error_count,
+            rows=rows,
         )
         self.errors = errors
         self.error_count = error_count
@@ -161,7 +164,9 @@ def load_mapping(path: str | Path) -> InvoiceMapping:
     try:
         doc = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:
-        raise InvoiceError(f"{path}: not valid YAML/JSON: {exc}") from None
+        raise InvoiceError(
+            f"{path}: not valid YAML/JSON: {exc}", "mapping_not_yaml", path=path, error=exc
+        ) from None
     return mapping_from_dict(doc)
 
 
@@ -184,7 +189,12 @@ def resolve_mapping(
     else:
         m = default_provider_mapping(provider)
     if m.provider != provider:  # as the API refuses it: never bill one provider's file to another
-        raise MappingConflict(mapping_provider_conflict(m.provider, provider))
+        raise MappingConflict(
+            mapping_provider_conflict(m.provider, provider),
+            "mapping_provider",
+            mapping_provider=m.provider,
+            provider=provider,
+        )
     if fmt and fmt != m.format and not (fmt == "xlsx" and m.format == "csv"):
         m = InvoiceMapping(**{**m.__dict__, "format": fmt})
     elif fmt == "xlsx":
@@ -206,17 +216,20 @@ def _spool(source: IO[bytes], limit: int) -> tuple[Path, str, int]:
             if size > limit:
                 out.close()
                 os.unlink(name)
-                raise InvoiceError(_too_big(size, limit, partial=True))
+                raise _too_big(size, limit, partial=True)
             h.update(chunk)
             out.write(chunk)
     return Path(name), h.hexdigest(), size
 
 
-def _too_big(size: int, limit: int, *, partial: bool = False) -> str:
+def _too_big(size: int, limit: int, *, partial: bool = False) -> InvoiceError:
     at_least = "more than " if partial else ""
-    return (
+    return InvoiceError(
         f"the file is {at_least}{size:,} bytes; the limit is {limit:,} bytes "
-        "(CLOUDTALLY_INVOICE_MAX_BYTES); split the invoice or raise the limit"
+        "(CLOUDTALLY_INVOICE_MAX_BYTES); split the invoice or raise the limit",
+        "too_big_partial" if partial else "too_big",
+        size=f"{size:,}",
+        limit=f"{limit:,}",
     )
 
 
@@ -250,7 +263,7 @@ def _csv_rows(
     with path.open("rb") as raw:
         head = raw.read(65536)
         if not head.strip():
-            raise InvoiceError("the file is empty")
+            raise InvoiceError("the file is empty", "empty")
         encoding = mapping.encoding if mapping.encoding != "auto" else detect_encoding(head)
         if encoding in ("utf-8", "utf8"):
             encoding = "utf-8-sig"
@@ -268,13 +281,20 @@ def _csv_rows(
                 n += 1
                 yield row
         except UnicodeDecodeError as exc:
+            name = encoding.replace("-sig", "")
             raise InvoiceError(
-                f"row {n + 1}: bytes are not valid {encoding.replace('-sig', '')} "
+                f"row {n + 1}: bytes are not valid {name} "
                 f"({exc.reason}); the file is in another encoding (UTF-8, UTF-8 with BOM and "
-                "GB18030 are read; set 'encoding' in the provider mapping)"
+                "GB18030 are read; set 'encoding' in the provider mapping)",
+                "row_bad_bytes",
+                row=n + 1,
+                encoding=name,
+                error=exc.reason,
             ) from None
         except csv.Error as exc:
-            raise InvoiceError(f"row {n + 1}: not valid CSV: {exc}") from None
+            raise InvoiceError(
+                f"row {n + 1}: not valid CSV: {exc}", "row_not_csv", row=n + 1, error=exc
+            ) from None
 
 
 def _cell(v: Any) -> str:
@@ -299,13 +319,16 @@ def _xlsx_rows(path: Path, mapping: InvoiceMapping) -> Iterator[Sequence[str]]:
     try:
         wb = load_workbook(path.open("rb"), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError, InvalidFileException) as exc:
-        raise InvoiceError(f"not a readable XLSX workbook: {exc}") from None
+        raise InvoiceError(f"not a readable XLSX workbook: {exc}", "not_xlsx", error=exc) from None
     try:
         if mapping.sheet:
             if mapping.sheet not in wb.sheetnames:
+                sheets = ", ".join(wb.sheetnames)
                 raise InvoiceError(
-                    f"sheet {mapping.sheet!r} not found; the workbook has "
-                    f"{', '.join(wb.sheetnames)}"
+                    f"sheet {mapping.sheet!r} not found; the workbook has {sheets}",
+                    "no_sheet",
+                    sheet=mapping.sheet,
+                    sheets=sheets,
                 )
             ws = wb[mapping.sheet]
         else:
@@ -374,7 +397,11 @@ def import_invoice(
     if fmt is None and xlsx_name:
         fmt = "xlsx"  # as the CLI and the API decide it: by the file's name
     if exchange_rate is not None and not exchange_rate > 0:
-        raise InvoiceError(f"the exchange rate must be a positive number, got {exchange_rate}")
+        raise InvoiceError(
+            f"the exchange rate must be a positive number, got {exchange_rate}",
+            "rate_not_positive",
+            value=exchange_rate,
+        )
     m = resolve_mapping(provider, fmt, mapping)
     cleanup: Path | None = None
     if isinstance(source, bytes):
@@ -382,10 +409,10 @@ def import_invoice(
     if isinstance(source, str | Path):
         path = Path(source)
         if not path.is_file():
-            raise InvoiceError(f"no such file: {path}")
+            raise InvoiceError(f"no such file: {path}", "no_file", path=path)
         size = path.stat().st_size
         if size > limits.max_bytes:
-            raise InvoiceError(_too_big(size, limits.max_bytes))
+            raise _too_big(size, limits.max_bytes)
         digest = file_hash(path)
         file_name = file_name or path.name
     else:
@@ -393,7 +420,7 @@ def import_invoice(
         cleanup = path
     try:
         if size == 0:
-            raise InvoiceError("the file is empty")
+            raise InvoiceError("the file is empty", "empty")
         with _hash_locks[digest]:
             existing = inv_store.find_by_hash(store, digest)
             if existing is not None:
@@ -448,7 +475,7 @@ def _import(
     rows = bounded_cells(_xlsx_rows(path, m) if m.format == "xlsx" else _csv_rows(path, m, counter))
     header = next(iter(rows), None)
     if header is None:
-        raise InvoiceError("the file is empty: no header row")
+        raise InvoiceError("the file is empty: no header row", "no_header")
     parser = LineParser(header, m)
     import_id = uuid.uuid4().hex
     invoice_id = f"{_slug(m.provider)}-{digest[:16]}"
@@ -506,7 +533,9 @@ def _import(
             if n > limits.max_rows:
                 raise InvoiceError(
                     f"more than {limits.max_rows:,} rows (CLOUDTALLY_INVOICE_MAX_ROWS); "
-                    "split the invoice or raise the limit"
+                    "split the invoice or raise the limit",
+                    "too_many_rows",
+                    limit=f"{limits.max_rows:,}",
                 )
             batch.append((row_no, row))
             if len(batch) >= limits.chunk_rows:
@@ -524,16 +553,23 @@ def _import(
         if error_count:
             raise ImportRejected(errors, error_count, n)
         if n == 0:
-            raise InvoiceError("the file has a header but no invoice lines")
+            raise InvoiceError("the file has a header but no invoice lines", "no_lines")
         if len(currencies) > 1:
-            raise InvoiceError(f"the invoice mixes currencies: {sorted(currencies)}")
+            mixed = ", ".join(sorted(currencies))
+            raise InvoiceError(
+                f"the invoice mixes currencies: {sorted(currencies)}",
+                "mixed_currencies",
+                currencies=mixed,
+            )
         source = next(iter(currencies))
         if source != BASE_CURRENCY and exchange_rate is None:
-            raise CurrencyRefused(currency_refused(source))
+            raise CurrencyRefused(currency_refused(source), "currency_refused", currency=source)
         if source == BASE_CURRENCY and exchange_rate is not None:
             raise CurrencyRefused(
                 f"an exchange rate ({exchange_rate}) was given but the invoice is already in "
-                f"{BASE_CURRENCY}; import it without a rate"
+                f"{BASE_CURRENCY}; import it without a rate",
+                "rate_for_cny",
+                rate=exchange_rate,
             )
         months: collections.Counter[tuple[int, int]] = collections.Counter()
         for start, count in starts.items():

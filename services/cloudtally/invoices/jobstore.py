@@ -37,6 +37,8 @@ def save(store: Store, job: Job) -> None:
             "bytes_read": [int(job.bytes_read)],
             "bytes_total": [int(job.bytes_total)],
             "message": [job.message],
+            "message_id": [job.message_id],
+            "message_params": [json.dumps(job.message_params, default=str)],
             "errors": [json.dumps(d["errors"], default=str)],
             "result": [json.dumps(d["result"], default=str)],
             "created_at": [float(job.created_at)],
@@ -49,7 +51,7 @@ def save(store: Store, job: Job) -> None:
 
 _COLUMNS = (
     "job_id, kind, subject, state, rows, bytes_read, bytes_total, message, errors, result, "
-    "created_at, finished_at, boot"
+    "created_at, finished_at, boot, message_id, message_params"
 )
 
 
@@ -65,6 +67,8 @@ def _job(row: dict[str, Any]) -> Job:
         bytes_read=int(row["bytes_read"]),
         bytes_total=int(row["bytes_total"]),
         message=row["message"],
+        message_id=row["message_id"],
+        message_params=json.loads(row["message_params"] or "{}"),
         errors=json.loads(row["errors"] or "[]"),
         result=json.loads(row["result"] or "{}"),
         created_at=float(row["created_at"]),
@@ -73,6 +77,9 @@ def _job(row: dict[str, Any]) -> Job:
     if job.state in ("queued", "running") and row["boot"] != BOOT:
         job.state = "interrupted"
         job.message = rerun_hint(job)
+        verify = job.kind == "verify" and job.subject
+        job.message_id = "interrupted_verify" if verify else "interrupted_import"
+        job.message_params = {"subject": job.subject}
     return job
 
 

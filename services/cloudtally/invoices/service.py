@@ -214,7 +214,9 @@ class Job:
     rows: int = 0
     bytes_read: int = 0
     bytes_total: int = 0
-    message: str = ""
+    message: str = ""  # English, as written; message_id + message_params render it anew
+    message_id: str = ""  # the catalogue's import.<id> of a failure ('' = message only)
+    message_params: dict[str, str] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
     result: dict[str, Any] = field(default_factory=dict)
     created_at: float = field(default_factory=time.time)
@@ -292,9 +294,12 @@ class JobRegistry:
                     job.state = "done"
                 except ImportRejected as exc:
                     job.state, job.message = "failed", str(exc)
+                    job.message_id, job.message_params = exc.reason_id, exc.params
                     job.errors = [asdict(e) for e in exc.errors]
                 except (InvoiceError, LookupError) as exc:
                     job.state, job.message = "failed", str(exc)
+                    if isinstance(exc, InvoiceError):
+                        job.message_id, job.message_params = exc.reason_id, exc.params
                 except Exception as exc:  # report, never lose the job
                     job.state, job.message = "failed", f"{type(exc).__name__}: {exc}"
                 finally:

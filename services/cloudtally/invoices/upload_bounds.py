@@ -72,27 +72,41 @@ def check_xlsx_archive(path: Path, bounds: UploadBounds | None = None) -> None:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise InvoiceError(f"not a readable XLSX workbook: {exc}") from None
+        raise InvoiceError(f"not a readable XLSX workbook: {exc}", "not_xlsx", error=exc) from None
     total = sum(i.file_size for i in infos)
     if total > b.max_uncompressed:
         raise InvoiceError(
             f"the workbook would inflate to {_mib(total)} (from {_mib(path.stat().st_size)}), "
             f"more than the {_mib(b.max_uncompressed)} allowed "
-            "(CLOUDTALLY_INVOICE_MAX_UNCOMPRESSED_BYTES); refused before parsing"
+            "(CLOUDTALLY_INVOICE_MAX_UNCOMPRESSED_BYTES); refused before parsing",
+            "xlsx_inflates",
+            size=_mib(total),
+            compressed=_mib(path.stat().st_size),
+            limit=_mib(b.max_uncompressed),
         )
     for i in infos:
         if i.filename.lower().endswith("sharedstrings.xml") and i.file_size > b.max_shared_strings:
             raise InvoiceError(
                 f"the workbook's shared strings ({i.filename}) inflate to {_mib(i.file_size)}, "
                 f"more than the {_mib(b.max_shared_strings)} allowed "
-                "(CLOUDTALLY_INVOICE_MAX_SHARED_STRINGS_BYTES); refused before parsing"
+                "(CLOUDTALLY_INVOICE_MAX_SHARED_STRINGS_BYTES); refused before parsing",
+                "xlsx_shared_strings",
+                part=i.filename,
+                size=_mib(i.file_size),
+                limit=_mib(b.max_shared_strings),
             )
         ratio = i.file_size / max(1, i.compress_size)
         if i.file_size > RATIO_FLOOR and ratio > MAX_RATIO:
             raise InvoiceError(
                 f"the workbook part {i.filename} inflates {ratio:,.0f} times "
                 f"({_mib(i.compress_size)} → {_mib(i.file_size)}; real sheets stay under "
-                f"{MAX_RATIO}×): a decompression bomb, refused before parsing"
+                f"{MAX_RATIO}×): a decompression bomb, refused before parsing",
+                "xlsx_bomb",
+                part=i.filename,
+                ratio=f"{ratio:,.0f}",
+                compressed=_mib(i.compress_size),
+                size=_mib(i.file_size),
+                max_ratio=MAX_RATIO,
             )
 
 
@@ -101,7 +115,10 @@ def check_sheet_width(max_column: int | None, bounds: UploadBounds | None = None
     if max_column is not None and max_column > b.max_columns:
         raise InvoiceError(
             f"the sheet declares {max_column:,} columns, more than the {b.max_columns:,} "
-            "allowed (CLOUDTALLY_INVOICE_MAX_COLUMNS)"
+            "allowed (CLOUDTALLY_INVOICE_MAX_COLUMNS)",
+            "sheet_too_wide",
+            columns=f"{max_column:,}",
+            limit=f"{b.max_columns:,}",
         )
 
 
@@ -116,12 +133,19 @@ def bounded_cells(
         if width > b.max_columns:
             raise InvoiceError(
                 f"row {n}: {width:,} columns, more than the {b.max_columns:,} allowed "
-                "(CLOUDTALLY_INVOICE_MAX_COLUMNS)"
+                "(CLOUDTALLY_INVOICE_MAX_COLUMNS)",
+                "row_too_wide",
+                row=n,
+                columns=f"{width:,}",
+                limit=f"{b.max_columns:,}",
             )
         cells += width
         if cells > b.max_cells:
             raise InvoiceError(
                 f"row {n}: the file holds more than {b.max_cells:,} cells "
-                "(CLOUDTALLY_INVOICE_MAX_CELLS); nothing was imported"
+                "(CLOUDTALLY_INVOICE_MAX_CELLS); nothing was imported",
+                "too_many_cells",
+                row=n,
+                limit=f"{b.max_cells:,}",
             )
         yield row

@@ -17,6 +17,8 @@ from typing import Annotated, Any
 
 import typer
 
+from cloudtally.i18n import cli_lang, translate
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 
 Year = Annotated[int, typer.Option("--year", help="fiscal year (as the policy labels it)")]
@@ -43,7 +45,7 @@ def _doc(year: int, provider: str, pool: str) -> dict[str, Any]:
     store, policy, scheme = _ctx()
     with store:
         card = build(store, policy, scheme, year, provider, pool)
-        return card_json(card, ledger_head=ledger.head_hash(store))
+        return card_json(card, lang=cli_lang(), ledger_head=ledger.head_hash(store))
 
 
 @app.command()
@@ -54,12 +56,15 @@ def show(year: Year, provider: Prov, pool: PoolOpt,
     if as_json:
         typer.echo(json.dumps(doc, ensure_ascii=False, indent=1, default=str))
         return
+    zh = doc["lang"] == "zh"
     for i in doc["indicators"]:
-        typer.echo(f"{i['points_shown']:>7} / {i['weight']:>3}  {i['status_zh']:<8} "
-                   f"{i['name']}  {i['figure_text']}")  # fmt: skip
-    typer.echo(f"total {doc['total_shown']} of {doc['full_marks']} → {doc['grade']} "
-               f"({doc['grade_en']})" + ("" if doc["complete"] else
-                                         f"; {len(doc['missing'])} not entered yet"))  # fmt: skip
+        typer.echo(f"{i['points_shown']:>7} / {i['weight']:>3}  {i['status_text']:<8} "
+                   f"{i['name'] if zh else i['name_en']}  {i['figure_text']}")  # fmt: skip
+    _ = translate(doc["lang"])
+    typer.echo(_("cli.out.scorecard_total", total=doc["total_shown"], full=doc["full_marks"],
+                 grade=doc["grade"] if zh else doc["grade_en"])
+               + ("" if doc["complete"] else
+                  _("cli.out.scorecard_missing", n=len(doc["missing"]))))  # fmt: skip
 
 
 @app.command()
@@ -73,7 +78,8 @@ def report(year: Year, provider: Prov, pool: PoolOpt,
         out.write_bytes(card_xlsx(doc))
     else:
         out.write_text(card_html(doc), encoding="utf-8")
-    typer.echo(f"wrote {out}: {doc['total_shown']} → {doc['grade']}")
+    typer.echo(translate(doc["lang"])("cli.out.scorecard_wrote", file=out,
+                                      total=doc["total_shown"], grade=doc["grade"]))  # fmt: skip
 
 
 def _admin(by: str) -> Any:

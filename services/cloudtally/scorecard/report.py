@@ -13,10 +13,25 @@ from pathlib import Path
 from typing import Any
 
 from cloudtally.core.scorecard.card import Line, Scorecard
+from cloudtally.i18n import DEFAULT_EXPORT_LANG, gettext, translate
 
-STATUS_ZH = {"measured": "计量", "entered": "人工录入", "adjusted": "计量·酌情调整",
-             "no_data": "无数据", "missing": "待填写"}  # fmt: skip
+STATUSES = ("measured", "entered", "adjusted", "no_data", "missing")
 HERE = Path(__file__).parent
+
+
+def status_text(status: str, lang: str) -> str:
+    """An indicator's source (measured, entered …) in ``lang`` (``scorecard.status.*``)."""
+    return gettext(f"scorecard.status.{status}", lang)
+
+
+def _text(r: Any, lang: str) -> tuple[str, str]:
+    """(figure text, remark) in ``lang`` from the rule's ids and figures; a result without
+    ids keeps its texts (an entry's comment is the reviewer's words, shown as written)."""
+    _ = translate(lang)
+    params = dict(r.params)
+    figure = _(f"scorecard.figure.{r.text_id}", **params) if r.text_id else r.figure_text
+    note = _(f"scorecard.note.{r.note_id}", **params) if r.note_id else r.note
+    return figure, note
 
 
 def plain(value: Decimal) -> str:
@@ -28,16 +43,18 @@ def shown(value: Decimal | None) -> str:
     return "" if value is None else str(value.quantize(Decimal("0.01"), rounding=ROUND_DOWN))
 
 
-def _line(ln: Line) -> dict[str, Any]:
+def _line(ln: Line, lang: str) -> dict[str, Any]:
     ind, r = ln.indicator, ln.result
+    figure_text, note = _text(r, lang)
     return {
         "code": ind.code, "level1": ind.level1, "level2": ind.level2, "name": ind.name,
         "name_en": ind.name_en, "weight": str(ind.weight), "description": ind.description,
         "rule": ind.rule, "measure": ind.measure, "params": ind.params, "status": r.status,
-        "status_zh": STATUS_ZH[r.status], "figure": None if r.figure is None else str(r.figure),
-        "figure_text": r.figure_text, "points": plain(r.points), "points_shown": shown(r.points),
+        "status_zh": status_text(r.status, "zh"), "status_text": status_text(r.status, lang),
+        "figure": None if r.figure is None else str(r.figure),
+        "figure_text": figure_text, "points": plain(r.points), "points_shown": shown(r.points),
         "rule_points": None if ln.rule_points is None else plain(ln.rule_points),
-        "evidence": [dict(e) for e in r.evidence], "note": r.note,
+        "evidence": [dict(e) for e in r.evidence], "note": note,
         "entry": None if ln.entry is None else {
             "points": plain(ln.entry.points), "comment": ln.entry.comment,
             "entered_by": ln.entry.entered_by, "entered_at": ln.entry.entered_at,
@@ -45,8 +62,9 @@ def _line(ln: Line) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def card_json(card: Scorecard, **extra: Any) -> dict[str, Any]:
-    lines = [_line(ln) for ln in card.lines]
+def card_json(card: Scorecard, lang: str = DEFAULT_EXPORT_LANG, **extra: Any) -> dict[str, Any]:
+    """The scorecard as data; its texts (source, remarks) in ``lang``."""
+    lines = [_line(ln, lang) for ln in card.lines]
     levels: dict[str, dict[str, Any]] = {}
     for ln in card.lines:
         name = ln.indicator.level1
@@ -70,7 +88,7 @@ def card_json(card: Scorecard, **extra: Any) -> dict[str, Any]:
                    for g in card.scheme.grades],
         "complete": card.complete, "missing": card.missing,
         "measured": [ln.indicator.code for ln in card.lines if ln.indicator.measure != "manual"],
-        "levels": level_rows, "indicators": lines, **extra,
+        "levels": level_rows, "indicators": lines, "lang": lang, **extra,
     }  # fmt: skip
 
 
@@ -92,19 +110,25 @@ def _spans(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def card_html(doc: dict[str, Any]) -> str:
+    """The printable report in the document's language (the catalogue's ``scorecard.*``)."""
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
     env = Environment(loader=FileSystemLoader(HERE / "templates"),
                       autoescape=select_autoescape(["html"]))  # fmt: skip
     rows = _spans(doc["indicators"])
-    return env.get_template("scorecard.html").render(doc=doc, rows=rows)
+    lang = doc.get("lang", DEFAULT_EXPORT_LANG)
+    return env.get_template("scorecard.html").render(doc=doc, rows=rows, _=translate(lang),
+                                                     lang=lang)  # fmt: skip
 
 
-XLSX_COLUMNS = [
-    ("level1", "一级指标"), ("level2", "二级指标"), ("name", "三级指标"), ("weight", "权重（分）"),
-    ("description", "指标说明"), ("rule", "评分标准"), ("figure_text", "测量值"),
-    ("status_zh", "来源"), ("points", "评价得分"), ("rule_points", "规则得分（调整前）"),
-    ("note", "评价意见"), ("code", "code"), ("name_en", "indicator"),
+XLSX_COLUMNS = [  # (field, the catalogue's column key)
+    ("level1", "scorecard.col.level1"), ("level2", "scorecard.col.level2"),
+    ("name", "scorecard.col.name"), ("weight", "scorecard.col.weight"),
+    ("description", "scorecard.col.description"), ("rule", "scorecard.col.rule"),
+    ("figure_text", "scorecard.col.figure"), ("status_text", "scorecard.col.status"),
+    ("points", "scorecard.col.points"), ("rule_points", "scorecard.col.rule_points"),
+    ("note", "scorecard.col.note"), ("code", "scorecard.col.code"),
+    ("name_en", "scorecard.col.name_en"),
 ]  # fmt: skip
 
 
@@ -116,34 +140,46 @@ def card_xlsx(doc: dict[str, Any]) -> bytes:
 
     from cloudtally.sheets import text_cells, xlsx_text
 
+    _ = translate(doc.get("lang", DEFAULT_EXPORT_LANG))
     wb = Workbook()
     ws = wb.active
-    ws.title = "评分表"
-    ws.append([title for _, title in XLSX_COLUMNS])
+    ws.title = _("scorecard.sheet.table")
+    ws.append([_(key) for _f, key in XLSX_COLUMNS])
     for ind in doc["indicators"]:
         values: list[Any] = []
-        for key, _ in XLSX_COLUMNS:
+        for key, _title in XLSX_COLUMNS:
             v = ind.get(key)
             if key in ("weight", "points", "rule_points") and v is not None:
                 v = Decimal(v)  # numbers stay numbers in the sheet
             values.append(xlsx_text(v) if isinstance(v, str) else v)
         ws.append(values)
         text_cells(ws[ws.max_row])
-    summary = wb.create_sheet("汇总")
-    summary.append(["一级指标", "分值", "评价得分", "得分率"])
+    summary = wb.create_sheet(_("scorecard.sheet.summary"))
+    summary.append([_("scorecard.col.level1"), _("scorecard.col.full"),
+                    _("scorecard.col.points"), _("scorecard.col.rate")])  # fmt: skip
     for lv in doc["levels"]:
         summary.append([lv["level1"], Decimal(lv["weight"]), Decimal(lv["points"]),
                         lv["rate_shown"]])  # fmt: skip
         text_cells(summary[summary.max_row])
     for row in (
-        ["评价总得分", Decimal(doc["full_marks"]), Decimal(doc["total"]), doc["rate_shown"]],
-        ["绩效等级", doc["grade"], doc["grade_en"], "完整" if doc["complete"] else "待填写"],
-        ["财年 / 服务商 / 资源池", str(doc["fiscal_year"]), doc["provider"], doc["pool"]],
+        [
+            _("scorecard.total"),
+            Decimal(doc["full_marks"]),
+            Decimal(doc["total"]),
+            doc["rate_shown"],
+        ],
+        [
+            _("scorecard.grade"),
+            doc["grade"],
+            doc["grade_en"],
+            _("scorecard.complete") if doc["complete"] else _("scorecard.status.missing"),
+        ],
+        [_("scorecard.subject"), str(doc["fiscal_year"]), doc["provider"], doc["pool"]],
     ):
         summary.append([xlsx_text(v) if isinstance(v, str) else v for v in row])
         text_cells(summary[summary.max_row])
-    ev = wb.create_sheet("佐证")
-    ev.append(["code", "三级指标", "佐证"])
+    ev = wb.create_sheet(_("scorecard.sheet.evidence"))
+    ev.append([_("scorecard.col.code"), _("scorecard.col.name"), _("scorecard.sheet.evidence")])
     for ind in doc["indicators"]:
         for e in ind["evidence"]:
             ev.append([ind["code"], ind["name"],

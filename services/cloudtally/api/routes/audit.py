@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cloudtally import metrics
 from cloudtally.api.auth import AdminPrincipal, CurrentPrincipal, ReadAllPrincipal
 from cloudtally.api.deps import PageDep, StoreDep
+from cloudtally.api.errors import ApiError
 from cloudtally.api.export import AUTH_RESPONSES
 from cloudtally.api.period import PolicyDep, check_bureau, parse_month
 from cloudtally.api.responses import ExactJSONResponse
@@ -99,14 +100,14 @@ def post_restatement(
 ) -> Response:
     first = parse_month(req.month)
     if not issue.is_issued(store, first):
-        raise HTTPException(409, f"{first:%Y-%m} is not closed: close it first")
+        raise ApiError(409, "error.month_not_closed", month=f"{first:%Y-%m}")
     try:
         close_month(store, policy, first, actor=principal.name, reason=req.reason,
                     reference=req.reference)  # fmt: skip
     except issue.IssueError as exc:
         raise HTTPException(409, str(exc)) from None
     if issue.latest_revision(store, first) == 0:
-        raise HTTPException(409, f"{first:%Y-%m}: nothing changed since it was issued")
+        raise ApiError(409, "error.nothing_changed", month=f"{first:%Y-%m}")
     return ExactJSONResponse(issue.issued_statement(store, first), status_code=201)
 
 
@@ -125,14 +126,14 @@ def get_pack(
     raw: Annotated[bool, Query(description="include the raw samples")] = False,
 ) -> Response:
     if invoice is None and ((bureau is None) == (provider is None) or month is None):
-        raise HTTPException(422, "give month and exactly one of bureau or provider, or invoice")
+        raise ApiError(422, "error.pack_subject")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "pack.zip"
         try:
             if invoice is not None:
                 if not any(e.subject.get("invoice_id") == invoice
                            for e in ledger.entries(store, kind="invoice_imported")):  # fmt: skip
-                    raise HTTPException(404, f"no imported invoice {invoice!r} in the ledger")
+                    raise ApiError(404, "error.no_ledger_invoice", invoice=repr(invoice))
                 info = pack.build_invoice(store, invoice, out)
             else:
                 info = pack.build(store, parse_month(month or ""), out, bureau=bureau,

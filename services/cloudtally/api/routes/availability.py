@@ -14,7 +14,9 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from cloudtally.api.auth import AdminPrincipal, CurrentPrincipal, ReadAllPrincipal
 from cloudtally.api.deps import StoreDep
+from cloudtally.api.errors import ApiError
 from cloudtally.api.export import AUTH_RESPONSES
+from cloudtally.api.lang import NO_LANG, LangDep
 from cloudtally.api.period import PolicyDep, check_bureau, parse_month
 from cloudtally.api.routes.allocation import _period
 from cloudtally.core.policy import Policy
@@ -38,18 +40,18 @@ def period_of(
         start is not None or end is not None
     )
     if given != 1:
-        raise HTTPException(422, "give exactly one of month, fiscal_year or from/to")
+        raise ApiError(422, "error.one_span")
     if month is not None:
         return month_span(policy, parse_month(month))
     if fiscal_year is not None:
         if not 2000 <= fiscal_year <= 2100:
-            raise HTTPException(422, f"fiscal_year: 2000-2100, got {fiscal_year}")
+            raise ApiError(422, "error.fiscal_year_range", value=fiscal_year)
         return fiscal_year_span(policy, fiscal_year)
     if start is None or end is None:
-        raise HTTPException(422, "from and to go together (to is exclusive)")
+        raise ApiError(422, "error.from_to_together")
     t0, t1 = _period(start, end)
     if t1 <= t0 or t1 - t0 > MAX_SPAN_S:
-        raise HTTPException(422, "to must be after from, and the span at most 400 days")
+        raise ApiError(422, "error.span_order")
     return t0, t1
 
 
@@ -97,11 +99,20 @@ def get_credits(
     _p: ReadAllPrincipal,
     month: str = Query(..., description="YYYY-MM"),
     provider: str | None = None,
+    langs: LangDep = NO_LANG,
 ) -> list[dict[str, Any]]:
+    """``derivation`` in the caller's language (lang= / Accept-Language; English default)."""
     from cloudtally.evaluation.credits import month_credits
+    from cloudtally.i18n.sla import credit_sentence, pool_sentence
 
     first = parse_month(month)
-    return [c.as_row() for c in month_credits(store, policy, first, provider=provider)]
+    rows = [c.as_row() for c in month_credits(store, policy, first, provider=provider)]
+    if langs.json != "en":
+        for r in rows:
+            r["derivation"] = credit_sentence(r, langs.json)
+            for p in r["pools"]:
+                p["derivation"] = pool_sentence(p, r["month"], langs.json)
+    return rows
 
 
 def _fault_upload_body() -> dict[str, Any]:
@@ -142,19 +153,21 @@ async def post_faults(
     from fastapi.concurrency import run_in_threadpool
     from starlette.datastructures import UploadFile
 
+    from cloudtally.api.lang import lang_of
     from cloudtally.api.uploads import TooLarge, bounded_form, form_field, save_upload, too_large
     from cloudtally.evaluation.faults import FaultImportError, import_file
+    from cloudtally.i18n.reasons import fault_rejection
     from cloudtally.invoices.importer import ImportLimits
 
     limit = ImportLimits().max_bytes
-    form = await bounded_form(request, limit, what="the fault report", max_files=1, max_fields=5)
+    form = await bounded_form(request, limit, what="fault_report", max_files=1, max_fields=5)
     try:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
-            raise HTTPException(422, "file: the fault report file part is missing")
+            raise ApiError(422, "error.no_fault_file")
         provider = form_field(form, "provider")
         if not provider:
-            raise HTTPException(422, "provider: required (the provider id in the policy)")
+            raise ApiError(422, "error.no_provider_policy")
         name = upload.filename or "faults.csv"
         folder = request.app.state.settings.data_dir / "fault-uploads"
         try:
@@ -166,9 +179,12 @@ async def post_faults(
     suffix = ".xlsx" if name.lower().endswith((".xlsx", ".xlsm")) else ".csv"
     path = saved.rename(saved.with_suffix(suffix))
     try:
-        return await run_in_threadpool(
+        out = await run_in_threadpool(
             lambda: import_file(store, policy, path, provider=provider, file_name=name)
         )
+        lang = lang_of(request)  # each rejected row's reason in the caller's language
+        out["rejections"] = [fault_rejection(r, lang) for r in out["rejections"]]
+        return out
     except FaultImportError as exc:
         raise HTTPException(422, str(exc)) from None
     finally:

@@ -32,7 +32,7 @@ from cloudtally.api.export import (
     table_response,
 )
 from cloudtally.api.freshness import billing_stamp, conditional
-from cloudtally.api.lang import NO_LANG, LangDep
+from cloudtally.api.lang import NO_LANG, LangDep, lang_of
 from cloudtally.api.period import (
     PolicyDep,
     check_bureau,
@@ -50,6 +50,7 @@ from cloudtally.core.idle import month_start
 from cloudtally.core.policy import Policy, PolicyError, load_policy
 from cloudtally.core.statements import month_bounds
 from cloudtally.i18n import derivation
+from cloudtally.i18n.validation import policy_lines
 from cloudtally.store import Store
 
 router = APIRouter(prefix="/api/v1/billing", tags=["billing"], responses=AUTH_RESPONSES)
@@ -468,9 +469,9 @@ class WhatIfRequest(Period):
 def _instants(req: Period) -> tuple[dt.datetime, dt.datetime]:
     t0, t1 = parse_instant(req.from_, "from"), parse_instant(req.to, "to")
     if t1 <= t0:
-        raise HTTPException(422, "to must be after from")
+        raise ApiError(422, "error.to_after_from")
     if (t1 - t0).days > 400:
-        raise HTTPException(422, "period too long: at most 400 days per request")
+        raise ApiError(422, "error.period_too_long")
     return t0, t1
 
 
@@ -479,7 +480,7 @@ def pin_version(policy: Policy, label: str, t0: dt.datetime) -> Policy:
     version = next((v for v in policy.versions if v.version == label), None)
     if version is None:
         known = ", ".join(v.version for v in policy.versions)
-        raise HTTPException(422, f"tariff_version: unknown {label!r} (policy has: {known})")
+        raise ApiError(422, "error.unknown_tariff_version", label=repr(label), known=known)
     start = month_start(t0.astimezone(policy.zone).date())
     pinned = version.model_copy(update={"effective_from": min(version.effective_from, start)})
     return policy.model_copy(update={"versions": [pinned]})
@@ -590,7 +591,11 @@ def post_close_month(
     ),
 )
 def post_what_if(
-    req: WhatIfRequest, store: StoreDep, principal: AdminPrincipal, policy: PolicyDep
+    req: WhatIfRequest,
+    store: StoreDep,
+    principal: AdminPrincipal,
+    policy: PolicyDep,
+    request: Request,
 ) -> Response:
     t0, t1 = _instants(req)
     alt = policy
@@ -599,7 +604,8 @@ def post_what_if(
             # always text, never a path on this server (load_policy reads a one-line *.yaml)
             alt = load_policy(req.policy_yaml + "\n")
         except PolicyError as exc:
-            raise HTTPException(422, {"policy_yaml": exc.errors}) from None
+            lines = policy_lines(exc, lang_of(request))  # in the caller's language
+            raise HTTPException(422, {"policy_yaml": lines}) from None
     if req.tariff_version is not None:
         alt = pin_version(alt, req.tariff_version, t0)
     if req.low_utilization_basis is not None:

@@ -27,7 +27,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import yaml
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -51,10 +51,11 @@ from cloudtally.core.invoice import (
     parse_exchange_rate,
 )
 from cloudtally.core.verification import RULES, Tolerances, VerificationPolicy
+from cloudtally.i18n import DEFAULT_API_LANG, gettext, reasons, term
 from cloudtally.i18n.findings import render_row
 from cloudtally.invoices import report
 from cloudtally.invoices import store as inv_store
-from cloudtally.invoices.importer import ImportLimits, mapping_provider_conflict
+from cloudtally.invoices.importer import ImportLimits
 from cloudtally.invoices.service import Job, policy_from_settings, registry, verify_invoice
 from cloudtally.queries.invoice_lines import invoice_lines
 from cloudtally.store import Store
@@ -92,8 +93,10 @@ class ImportAccepted(BaseModel):
 class RowErrorDoc(BaseModel):
     row: int | None = Field(description="spreadsheet row number; the header is row 1")
     column: str | None = Field(description="column header as in the file")
-    reason: str
+    reason: str = Field(description="why, in the caller's language (lang= / Accept-Language)")
     value: str = ""
+    reason_id: str = Field("", description="stable reason id (catalogue import.<id>); '' if none")
+    params: dict[str, str] = Field(default_factory=dict, description="the reason's figures")
 
 
 class JobStatus(BaseModel):
@@ -195,11 +198,13 @@ def _mapping(text: str | None, provider: str) -> InvoiceMapping | None:
         doc = yaml.safe_load(text)  # JSON is YAML
         m = mapping_from_dict(doc)
     except yaml.YAMLError as exc:
-        raise HTTPException(422, f"mapping: not valid YAML/JSON: {exc}") from None
+        raise ApiError(422, "error.mapping_not_yaml", error=str(exc)) from None
     except InvoiceError as exc:
-        raise HTTPException(422, f"mapping: {exc}") from None
+        raise ApiError(422, "error.mapping", reason=exc) from None
     if m.provider != provider:
-        raise HTTPException(422, mapping_provider_conflict(m.provider, provider))
+        raise ApiError(
+            422, "import.mapping_provider", mapping_provider=m.provider, provider=provider
+        )
     return m
 
 
@@ -209,16 +214,14 @@ def _period(text: str | None) -> tuple[dt.datetime, dt.datetime] | None:
     try:
         return PeriodParser(SH).period(text)
     except (InvoiceError, ValueError) as exc:
-        raise HTTPException(
-            422, f"period: expected e.g. 2024-01 or 2024-01-01~2024-01-31, got {text!r} ({exc})"
-        ) from None
+        raise ApiError(422, "error.invoice_period", value=repr(text), reason=exc) from None
 
 
 def _rate(text: str | None) -> Decimal | None:
     try:
         return None if text is None else parse_exchange_rate(text)
     except ValueError as exc:
-        raise HTTPException(422, f"exchange_rate: {exc}") from None
+        raise ApiError(422, "error.exchange_rate", reason=exc) from None
 
 
 def _job_url(job_id: str) -> str:
@@ -249,23 +252,23 @@ def _job_url(job_id: str) -> str:
 )
 async def post_import(request: Request, store: StoreDep, principal: AdminPrincipal) -> Response:
     limit = ImportLimits().max_bytes
-    form = await bounded_form(request, limit, what="the invoice", max_files=2, max_fields=10)
+    form = await bounded_form(request, limit, what="invoice", max_files=2, max_fields=10)
     try:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
-            raise HTTPException(422, "file: the invoice file part is missing")
+            raise ApiError(422, "error.no_invoice_file")
         provider = form_field(form, "provider")
         if not provider:
-            raise HTTPException(422, "provider: required (the provider id in the tariff)")
+            raise ApiError(422, "error.no_provider_tariff")
         fmt = form_field(form, "format")
         if fmt is not None and fmt not in ("csv", "xlsx", "focus"):
-            raise HTTPException(422, f"format: expected csv, xlsx or focus, got {fmt!r}")
+            raise ApiError(422, "error.invoice_format", value=repr(fmt))
         file_name = upload.filename or ""
         if fmt is None and file_name.lower().endswith((".xlsx", ".xlsm")):
             fmt = "xlsx"
         verify_text = (form_field(form, "verify") or "true").lower()
         if verify_text not in ("true", "false", "1", "0", "yes", "no"):
-            raise HTTPException(422, f"verify: expected true or false, got {verify_text!r}")
+            raise ApiError(422, "error.verify_flag", value=repr(verify_text))
         mapping = _mapping(form_field(form, "mapping"), provider)
         period = _period(form_field(form, "period"))
         rate = _rate(form_field(form, "exchange_rate"))
@@ -297,31 +300,40 @@ async def post_import(request: Request, store: StoreDep, principal: AdminPrincip
     )
 
 
-def _job_view(job: Job) -> dict[str, Any]:
+def _job_view(job: Job, lang: str = DEFAULT_API_LANG) -> dict[str, Any]:
+    """A job as answered: its failure and each bad row's reason in ``lang`` (from the
+    stored reason ids; a job stored before them shows its English text)."""
     d = job.as_dict()
-    errors = d["errors"]
+    errors = [reasons.row_error(e, lang) for e in d["errors"]]
+    message = reasons.reason(d["message_id"], d["message_params"], d["message"], lang)
     if d["state"] == "failed" and not errors:
         # a whole-file error: say where it is when the message names the header
-        message = d["message"]
-        if message.startswith("missing columns: "):
-            named = message.removeprefix("missing columns: ").split("; the file has:")[0]
+        named = d["message_params"].get("missing") if d["message_id"] else None
+        if named is None and d["message"].startswith("missing columns: "):
+            named = d["message"].removeprefix("missing columns: ").split("; the file has:")[0]
+        if named is not None:
             errors = [
-                {
-                    "row": 1,
-                    "column": col,
-                    "reason": "missing column"
-                    + ("; any one of these headers will do" if " or " in col else ""),
-                    "value": "",
-                }
+                reasons.row_error(
+                    {
+                        "row": 1,
+                        "column": col,
+                        "reason_id": rid,
+                        "value": "",
+                        "reason": "missing column"
+                        + ("; any one of these headers will do" if " or " in col else ""),
+                    },
+                    lang,
+                )
                 for col in named.split("; ")
+                for rid in ["missing_column_any" if " or " in col else "missing_column"]
             ]
         else:
-            errors = [{"row": None, "column": None, "reason": message, "value": ""}]
+            errors = [{"row": None, "column": None, "reason": message, "value": "",
+                       "reason_id": d["message_id"], "params": d["message_params"]}]  # fmt: skip
     result = d["result"]
-    message = d["message"]
     if d["state"] == "done":  # the last step's word ('verifying') is stale once done
-        message = result.get("status", "done") + (
-            " and verified" if "verification" in result else ""
+        message = term("import.job", result.get("status", "done"), lang) + (
+            gettext("import.job.and_verified", lang) if "verification" in result else ""
         )
     return {
         "job_id": d["job_id"],
@@ -349,8 +361,8 @@ def _job_view(job: Job) -> dict[str, Any]:
     summary="Recent import and verification jobs (admin, auditor)",
     description="The latest 200 jobs (kept in the store across restarts), newest first.",
 )
-def list_jobs(principal: ReadAllPrincipal, store: StoreDep) -> Response:
-    jobs = [_job_view(j) for j in reversed(registry.list(store))]
+def list_jobs(principal: ReadAllPrincipal, store: StoreDep, langs: LangDep = NO_LANG) -> Response:
+    jobs = [_job_view(j, langs.json) for j in reversed(registry.list(store))]
     return ExactJSONResponse({"items": jobs})
 
 
@@ -368,11 +380,13 @@ def list_jobs(principal: ReadAllPrincipal, store: StoreDep) -> Response:
     ),
     responses={200: {"model": JobStatus}, 404: {"description": "unknown job"}},
 )
-def get_job(job_id: str, principal: ReadAllPrincipal, store: StoreDep) -> Response:
+def get_job(
+    job_id: str, principal: ReadAllPrincipal, store: StoreDep, langs: LangDep = NO_LANG
+) -> Response:
     job = registry.get(job_id, store)
     if job is None:
         raise ApiError(404, "error.no_job", job_id=job_id)
-    return ExactJSONResponse(_job_view(job))
+    return ExactJSONResponse(_job_view(job, langs.json))
 
 
 # ---- reads -------------------------------------------------------------------------------

@@ -18,7 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from cloudtally import metrics
 from cloudtally.api.auth import AdminPrincipal, ReadAllPrincipal
 from cloudtally.api.deps import StoreDep
+from cloudtally.api.errors import ApiError
 from cloudtally.api.export import AUTH_RESPONSES
+from cloudtally.api.lang import NO_LANG, LangDep
 from cloudtally.api.period import PolicyDep
 from cloudtally.api.responses import ExactJSONResponse
 from cloudtally.audit import ledger
@@ -49,7 +51,7 @@ def _scheme(request: Request) -> Scheme:
 def _pool_exists(policy: Any, provider: str, pool: str, status: int = 404) -> None:
     """A scope the tariff policy knows ('' = every provider / every pool of the provider)."""
     if pool and not provider:
-        raise HTTPException(422, "a pool is named together with its provider")
+        raise ApiError(422, "error.pool_needs_provider")
     if provider and not any(v.provider(provider) for v in policy.versions):
         raise HTTPException(status, f"no provider {provider!r} in the tariff policy")
     if pool and not any(v.pool(provider, pool) for v in policy.versions):
@@ -99,10 +101,11 @@ def get_card(
     fiscal_year: YearPath, provider: str, pool: str, request: Request, store: StoreDep,
     principal: ReadAllPrincipal, policy: PolicyDep,
     format: Annotated[Literal["json", "xlsx", "html"], Query()] = "json",
+    langs: LangDep = NO_LANG,
 ) -> Response:  # fmt: skip
     _pool_exists(policy, provider, pool)
     card = build(store, policy, _scheme(request), fiscal_year, provider, pool)
-    doc = card_json(card, ledger_head=ledger.head_hash(store))
+    doc = card_json(card, lang=langs.of(format), ledger_head=ledger.head_hash(store))
     name = f"scorecard-{fiscal_year}-{provider}-{pool}"
     if format == "xlsx":
         disposition = f'attachment; filename="{name}.xlsx"'
@@ -202,10 +205,10 @@ async def post_survey(
     _pool_exists(policy, provider, pool, 422)
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_SURVEY_BYTES:
-        raise HTTPException(413, f"a survey file is at most {MAX_SURVEY_BYTES:,} bytes")
+        raise ApiError(413, "error.survey_too_big", limit=f"{MAX_SURVEY_BYTES:,}")
     body = await request.body()
     if len(body) > MAX_SURVEY_BYTES:
-        raise HTTPException(413, f"a survey file is at most {MAX_SURVEY_BYTES:,} bytes")
+        raise ApiError(413, "error.survey_too_big", limit=f"{MAX_SURVEY_BYTES:,}")
     suffix = ".xlsx" if file_name.lower().endswith((".xlsx", ".xlsm")) else ".csv"
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"survey{suffix}"

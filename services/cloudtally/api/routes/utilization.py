@@ -27,6 +27,7 @@ from cloudtally.analytics.queries import (
 )
 from cloudtally.api.auth import CurrentPrincipal, ReadAllPrincipal
 from cloudtally.api.deps import Page, PageDep, StoreDep
+from cloudtally.api.errors import ApiError
 from cloudtally.api.export import (
     AUTH_RESPONSES,
     LANG_DOC,
@@ -386,7 +387,7 @@ def get_rightsizing(
     lang = langs.of(fmt)
     check_bureau(principal, bureau)
     if quarter is not None and (day_from or day_to):
-        raise HTTPException(422, "give quarter or day_from/day_to, not both")
+        raise ApiError(422, "error.quarter_or_days")
     default = parse_quarter(quarter) if quarter else review_quarter(local_today(policy))
     d0, d1 = day_range(None, day_from, day_to, default)
     filters = dict(bureau=bureau, system=system, pool=pool, provider=provider)

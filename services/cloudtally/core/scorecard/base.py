@@ -36,7 +36,12 @@ class IndicatorResult:
     figure: Decimal | None = None  # the measured figure the rule bands (a percentage mostly)
     figure_text: str = ""  # the figure as the report prints it (Chinese first)
     evidence: tuple[Mapping[str, object], ...] = field(default_factory=tuple)
-    note: str = ""
+    note: str = ""  # English remark (an entry's: the reviewer's comment, as written)
+    # The texts as catalogue ids + figures, for a report in either language:
+    # scorecard.figure.<text_id> and scorecard.note.<note_id> filled from ``params``.
+    text_id: str = ""
+    note_id: str = ""
+    params: Mapping[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -83,8 +88,9 @@ def first_at_most(value: Decimal, bands: Sequence[tuple[Decimal, Decimal]]) -> D
     return min(p for _, p in bands)
 
 
-def no_data(points: Decimal, why: str) -> IndicatorResult:
-    return IndicatorResult("no_data", cut(points), None, "无数据", (), why)
+def no_data(points: Decimal, why: str, note_id: str = "") -> IndicatorResult:
+    """No evidence: the points the scheme gives for none; ``note_id``: ``why``'s key."""
+    return IndicatorResult("no_data", cut(points), None, "无数据", (), why, "no_data", note_id)
 
 
 Evidence = Mapping[str, object]

@@ -32,9 +32,13 @@ class Params(_Params):
 def evaluate(params: Params, weight: Decimal, inputs: ScorecardInputs) -> IndicatorResult:
     b = inputs.budget
     if b is None or b.approved is None or b.approved <= 0:
-        return no_data(params.no_evidence_points, "no approved budget for the fiscal year")
+        return no_data(
+            params.no_evidence_points, "no approved budget for the fiscal year", "no_budget"
+        )
     if b.reduced_to_other is None and b.recovered is None:
-        return no_data(params.no_evidence_points, "no entry of amounts moved or recovered")
+        return no_data(
+            params.no_evidence_points, "no entry of amounts moved or recovered", "no_moved"
+        )
     moved = abs(b.reduced_to_other or Decimal(0)) + abs(b.recovered or Decimal(0))
     rate = moved / b.approved * 100
     evidence = (
@@ -44,4 +48,6 @@ def evaluate(params: Params, weight: Decimal, inputs: ScorecardInputs) -> Indica
         },
     )  # fmt: skip
     return IndicatorResult("measured", cut(first_at_most(rate, params.bands)), rate,
-                           f"{moved} ÷ {b.approved} = {pct_text(rate)}", evidence)  # fmt: skip
+                           f"{moved} ÷ {b.approved} = {pct_text(rate)}", evidence,
+                           text_id="ratio", params={"a": str(moved), "b": str(b.approved),
+                                                    "pct": pct_text(rate)})  # fmt: skip

@@ -24,10 +24,13 @@ class Params(_Params):
 def evaluate(params: Params, weight: Decimal, inputs: ScorecardInputs) -> IndicatorResult:
     b = inputs.budget
     if b is None or b.available is None or b.paid is None or b.available <= 0:
-        return no_data(params.no_evidence_points, "no budget entry with available and paid")
+        return no_data(
+            params.no_evidence_points, "no budget entry with available and paid", "no_budget_paid"
+        )
     rate = b.paid / b.available * 100
     evidence = ({"available": str(b.available), "paid": str(b.paid), "source": b.source},)
     return IndicatorResult(
         "measured", clamp(rate / 100 * weight, weight), rate,
-        f"{b.paid} ÷ {b.available} = {pct_text(rate)}", evidence,
+        f"{b.paid} ÷ {b.available} = {pct_text(rate)}", evidence, text_id="ratio",
+        params={"a": str(b.paid), "b": str(b.available), "pct": pct_text(rate)},
     )  # fmt: skip

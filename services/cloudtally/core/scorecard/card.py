@@ -60,11 +60,13 @@ def apply_entry(ind: Indicator, result: IndicatorResult, entry: Entry | None) ->
     who = {"entered_by": entry.entered_by, "entered_at": entry.entered_at,
            "comment": entry.comment, "evidence": entry.evidence}  # fmt: skip
     if ind.measure == "manual":
-        text = f"人工录入 {format(points.normalize(), 'f') if points else '0'}"
-        return Line(ind, IndicatorResult("entered", points, None, text, (who,), entry.comment),
-                    None, entry)  # fmt: skip
+        shown = format(points.normalize(), "f") if points else "0"
+        result = IndicatorResult("entered", points, None, f"人工录入 {shown}", (who,),
+                                 entry.comment, "entered", params={"points": shown})  # fmt: skip
+        return Line(ind, result, None, entry)
     adjusted = replace(result, status="adjusted", points=points,
-                       evidence=(*result.evidence, who), note=entry.comment)  # fmt: skip
+                       evidence=(*result.evidence, who), note=entry.comment,
+                       note_id="")  # fmt: skip  # the reviewer's words, as written
     return Line(ind, adjusted, result.points, entry)
 
 

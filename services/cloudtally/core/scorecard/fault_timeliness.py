@@ -24,7 +24,9 @@ class Params(_Params):
 def evaluate(params: Params, weight: Decimal, inputs: ScorecardInputs) -> IndicatorResult:
     f = inputs.faults
     if f is None:
-        return no_data(params.no_evidence_points, "no fault report imported for the fiscal year")
+        return no_data(
+            params.no_evidence_points, "no fault report imported for the fiscal year", "no_faults"
+        )
     late = [c for c in f.checks if c.breaches]
     evidence = tuple(
         {"fault_id": c.fault_id, "severity": c.severity, "breaches": list(c.breaches)}
@@ -35,4 +37,5 @@ def evaluate(params: Params, weight: Decimal, inputs: ScorecardInputs) -> Indica
     return IndicatorResult(
         "measured", clamp(weight - params.per_breach * len(late), weight), figure,
         f"{len(late)}/{n} 次故障处理超时", evidence, f.source,
+        "faults_late", params={"late": str(len(late)), "n": str(n)},
     )  # fmt: skip

@@ -31,7 +31,9 @@ class Params(_Params):
 def evaluate(params: Params, weight: Decimal, inputs: ScorecardInputs) -> IndicatorResult:
     rounds = inputs.rounds
     if rounds is None or rounds.opened == 0:
-        return no_data(params.no_evidence_points, "no rightsizing round opened in the fiscal year")
+        return no_data(
+            params.no_evidence_points, "no rightsizing round opened in the fiscal year", "no_rounds"
+        )
     evidence, missed = [], 0
     for c in sorted(rounds.candidates, key=lambda c: (c.found_on, c.vm_id)):
         days = None if c.reclaimed_on is None else (c.reclaimed_on - c.found_on).days
@@ -50,4 +52,7 @@ def evaluate(params: Params, weight: Decimal, inputs: ScorecardInputs) -> Indica
     text = f"{n - missed}/{n} 台按时回收（{params.within_days} 天内）" if n else "无闲置候选"
     points = clamp(weight - params.per_miss * missed, weight)
     return IndicatorResult("measured", points, figure, text, tuple(evidence),
-                           f"{rounds.opened} round(s) opened in the fiscal year")  # fmt: skip
+                           f"{rounds.opened} round(s) opened in the fiscal year",
+                           "reclaimed" if n else "no_idle", "rounds_opened",
+                           {"ok": str(n - missed), "n": str(n), "days": str(params.within_days),
+                            "opened": str(rounds.opened)})  # fmt: skip

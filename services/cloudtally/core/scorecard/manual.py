@@ -20,4 +20,5 @@ class Params(_Params):
 def evaluate(params: Params, weight: Decimal, inputs: ScorecardInputs) -> IndicatorResult:
     """Placeholder result; the scorecard applies the indicator's entry over it."""
     return IndicatorResult("missing", clamp(Decimal(0), weight), None, "待填写", (),
-                           "needs documents: enter the points (API or CLI)")  # fmt: skip
+                           "needs documents: enter the points (API or CLI)", "missing",
+                           "needs_entry")  # fmt: skip

@@ -29,7 +29,11 @@ def evaluate(params: Params, weight: Decimal, inputs: ScorecardInputs) -> Indica
     got = [(c, inputs.availability.get(c)) for c in params.classes]
     figures = [(c, a) for c, a in got if a is not None and a.pct is not None]
     if len(figures) < len(params.classes):
-        return no_data(params.no_evidence_points, "no metered availability for the fiscal year")
+        return no_data(
+            params.no_evidence_points,
+            "no metered availability for the fiscal year",
+            "no_availability",
+        )
     cls, worst = min(figures, key=lambda ca: Fraction(ca[1].pct or 0))
     exact = Fraction(worst.pct or 0)
     short = max(Fraction(0), Fraction(params.target_pct) - exact)
@@ -43,6 +47,8 @@ def evaluate(params: Params, weight: Decimal, inputs: ScorecardInputs) -> Indica
     return IndicatorResult(
         "measured", clamp(weight - steps * params.per_point, weight), pct,
         f"{cls} 可用率 {pct_text(pct, '0.001')}（目标 {params.target_pct}%）", evidence,
+        text_id="availability", params={"cls": str(cls), "pct": pct_text(pct, "0.001"),
+                                        "target": str(params.target_pct)},
     )  # fmt: skip
 
 

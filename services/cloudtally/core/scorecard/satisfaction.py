@@ -57,8 +57,11 @@ def evaluate(params: Params, weight: Decimal, inputs: ScorecardInputs) -> Indica
     s = inputs.survey
     r = None if s is None else rate(dict(s.answers), params.answer_values)
     if s is None or r is None:
-        return no_data(params.no_evidence_points, "no survey imported for the fiscal year")
+        return no_data(
+            params.no_evidence_points, "no survey imported for the fiscal year", "no_survey"
+        )
     evidence = ({"basis": s.basis, "source": s.source}
                 | {a: str(s.answers.get(a, 0)) for a in ANSWERS},)  # fmt: skip
     return IndicatorResult("measured", points(r, weight, params), r, f"满意率 {pct_text(r)}",
-                           evidence)  # fmt: skip
+                           evidence, text_id="satisfaction",
+                           params={"pct": pct_text(r)})  # fmt: skip

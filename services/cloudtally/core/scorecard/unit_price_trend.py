@@ -55,10 +55,16 @@ def evaluate(params: Params, weight: Decimal, inputs: ScorecardInputs) -> Indica
     lowest = min(p for _, p in params.bands)
     start, end = inputs.tariff_start, inputs.tariff_end
     if start is None or end is None:
-        return no_data(lowest, "no tariff version in force at the fiscal year's start or end")
+        return no_data(
+            lowest, "no tariff version in force at the fiscal year's start or end", "no_tariff"
+        )
     p0, p1 = basket_price(start, params.basket), basket_price(end, params.basket)
     if p0 is None or p1 is None or p0 <= 0:
-        return no_data(lowest, "the pool does not price every basket resource in both versions")
+        return no_data(
+            lowest,
+            "the pool does not price every basket resource in both versions",
+            "basket_unpriced",
+        )
     exact = (p0 - p1) / p0 * 100
     fall = Decimal(exact.numerator) / Decimal(exact.denominator)  # display; banded exactly
     points = next((p for at_least, p in params.bands if exact >= Fraction(at_least)), lowest)
@@ -68,10 +74,12 @@ def evaluate(params: Params, weight: Decimal, inputs: ScorecardInputs) -> Indica
             "basket": {k: str(v) for k, v in params.basket.items()},
             "basket_price_hour": str(Decimal(p.numerator) / Decimal(p.denominator)), "on": on,
         }
-        for t, p, on in ((start, p0, "fiscal year start"), (end, p1, "fiscal year end"))
+        for t, p, on in ((start, p0, "fiscal_year_start"), (end, p1, "fiscal_year_end"))
     )  # fmt: skip
     text = f"{start.version} → {end.version}：下降 {pct_text(fall)}"
+    text_id = "price_fall"
     if start.version == end.version:
-        text = f"{start.version} 全年未调价：下降 0%"
-    return IndicatorResult("measured", cut(points), fall, text,
-                           evidence)  # fmt: skip
+        text, text_id = f"{start.version} 全年未调价：下降 0%", "price_unchanged"
+    figures = {"start": start.version, "end": end.version, "pct": pct_text(fall)}
+    return IndicatorResult("measured", cut(points), fall, text, evidence, text_id=text_id,
+                           params=figures)  # fmt: skip

@@ -49,18 +49,21 @@ def evaluate_utilization(
         return IndicatorResult(
             "no_data", lowest, None, "无数据", tuple(evidence),
             "no month of the fiscal year has CPU, memory and storage figures: "
-            "no evidence counts as the lowest band",
+            "no evidence counts as the lowest band", "no_data", "no_months",
         )  # fmt: skip
     if params.basis == "last_month":
         label, figure = months[-1]
-        text = f"{label}：{pct_text(figure, '0.1')}"
+        text, text_id = f"{label}：{pct_text(figure, '0.1')}", "last_month"
     else:
         figure = sum((u for _, u in months), Decimal(0)) / len(months)
-        text = f"{len(months)} 个月平均：{pct_text(figure, '0.1')}"
+        text, text_id = f"{len(months)} 个月平均：{pct_text(figure, '0.1')}", "months_average"
     points = Decimal(band_points(figure, bands))
     missing = len(inputs.months) - len(months)
     note = f"{missing} month(s) without all three figures" if missing else ""
-    return IndicatorResult("measured", cut(points), figure, text, tuple(evidence), note)
+    figures = {"label": label if params.basis == "last_month" else "", "n": str(len(months)),
+              "pct": pct_text(figure, "0.1"), "missing": str(missing)}  # fmt: skip
+    return IndicatorResult("measured", cut(points), figure, text, tuple(evidence), note,
+                           text_id, "months_missing" if missing else "", figures)  # fmt: skip
 
 
 def _s(d: Decimal | None) -> str | None:
