@@ -62,6 +62,14 @@ def test_first_run_shows_every_capability(store: Store, tmp_path: Path) -> None:
         st = api(f"/api/v1/billing/statements?month={last}")
         assert Decimal(str(st["total"])) > 0, st
 
+        # the bills page's downloads are the API's exports (the links were once 404s)
+        bills = page(f"/console/bills?month={last}")
+        links = re.findall(r'href="(/api/v1/billing/statements\?[^"]+)"', bills)
+        assert len(links) == 2, links  # CSV and XLSX
+        for href in links:
+            r = c.get(href.replace("&amp;", "&"))
+            assert r.status_code == 200 and len(r.content) > 100, (href, r.status_code)
+
         # the demo invoice verified, with findings of several rules
         inv = api(f"/api/v1/invoices/{record['invoice_id']}")
         findings = api(f"/api/v1/invoices/{record['invoice_id']}/findings?limit=500")

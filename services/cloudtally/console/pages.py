@@ -24,6 +24,7 @@ from cloudtally.audit.issue import issued_statement
 from cloudtally.billing import drill
 from cloudtally.billing.statements import budget_status, lines, statement
 from cloudtally.console.app import CtxDep, csv_download, router
+from cloudtally.console.paging import top_rows
 from cloudtally.core.idle import UnitPrices, VmWindowStats, month_start
 from cloudtally.core.statements import month_bounds
 from cloudtally.i18n.candidates import explain as explain_candidate
@@ -39,6 +40,8 @@ REVIEW_DAYS = 14
 # Rows per candidate kind on the candidates page (a province has thousands; rendering them
 # all took seconds): the heading shows the total, the CSV downloads list every one.
 CANDIDATES_SHOWN = 200
+# Systems on the home page and the bills statement before "show all" (console/paging.py).
+HOME_SYSTEMS, BILLS_SYSTEMS = 15, 50
 
 
 def _month(text: str | None) -> dt.date | None:
@@ -151,6 +154,7 @@ def home(ctx: CtxDep, bureau: str | None = None, as_of: dt.date | None = None) -
     return ctx.render(
         "home.html", bureau=b, month=m0, statement=st, budget=budget, costly=costly,
         cands=cands, fleet_vms=fleet_vms, bureaus=bureaus, fy=fy,
+        systems=top_rows(st.rows, HOME_SYSTEMS, "after_cut"),
     )  # fmt: skip
 
 
@@ -166,6 +170,7 @@ def bills(
     system: str | None = None,
     vm: str | None = None,
     offset: int = 0,
+    all: int = 0,
 ) -> HTMLResponse:
     from cloudtally.api.routes.billing import _line
 
@@ -193,6 +198,7 @@ def bills(
     return ctx.render(
         "bills.html", st=st, d0=d0, d1=d1, period=period, bureau=b, system=system, vm=vm,
         vms=vms, vms_total=vms_total, detail=detail, query=query, offset=offset, issued=issued,
+        systems=top_rows(st.rows, BILLS_SYSTEMS, "after_cut", show_all=bool(all)),
     )  # fmt: skip
 
 
