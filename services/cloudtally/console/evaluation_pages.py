@@ -41,6 +41,36 @@ def _span(ctx: Any, month: str | None, months: int, bureau: str | None) -> tuple
     return last, firsts, t0, max(t0 + 60, t1)
 
 
+# ---------------------------------------------------------------- kept reads
+
+
+def _local_days(ctx: Any, t0: int, t1: int) -> tuple[dt.date, dt.date]:
+    z = ctx.policy().zone
+    return (dt.datetime.fromtimestamp(t0, z).date(),
+            dt.datetime.fromtimestamp(t1 - 1, z).date() + DAY)  # fmt: skip
+
+
+def evaluation_stamp(ctx: Any, t0: int, t1: int, *tables: str) -> Any:
+    """What an availability figure over [t0, t1) reads, as cheap stamps: the rollups of its
+    days (recomputed whenever samples arrive: raw samples are too many to stamp), the
+    collectors' heartbeats, the inventory (ownership), and ``tables`` whole."""
+    from cloudtally.api.freshness import usage_stamp
+    from cloudtally.queries import memo
+
+    d0, d1 = _local_days(ctx, t0, t1)
+    whole = {"collector_heartbeats", "vm_inventory", *tables}
+    return (usage_stamp(ctx.store, d0, d1),
+            *(memo.stamp(ctx.store, name, "1", {}) for name in sorted(whole)))  # fmt: skip
+
+
+def _kept(ctx: Any, key: tuple[Any, ...], stamp: Any, compute: Any) -> Any:
+    """A page's evaluation figures, kept until their stamp moves (queries/memo.py): an
+    availability assessment of a province's VMs took seconds per request."""
+    from cloudtally.queries import memo
+
+    return memo.cached(ctx.store, (*key, ctx.scope, id(ctx.policy())), stamp, compute)
+
+
 # ---------------------------------------------------------------- availability
 
 
@@ -63,12 +93,19 @@ def availability_page(
         raise HTTPException(422, f"by: one of {', '.join(groups)}")
     last, firsts, t0, t1 = _span(ctx, month, months, b)
     pol = ctx.policy()
-    doc = report(ctx.store, pol, Scope(t0, t1, bureau=b), by=by, incidents=True)
+    read_all = ctx.principal.can_read_all
+
+    def compute() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        doc = report(ctx.store, pol, Scope(t0, t1, bureau=b), by=by, incidents=True)
+        credits = []
+        if read_all:  # money of the contract: the buyer's and auditors'
+            for first in firsts:
+                credits += [c.as_row() for c in month_credits(ctx.store, pol, first)]
+        return doc, credits
+
+    stamp = evaluation_stamp(ctx, t0, t1, "bill_totals")  # credits: the pools' month fees
+    doc, credits = _kept(ctx, ("availability", b, by, t0, t1, read_all), stamp, compute)
     incidents = sorted(doc.get("incidents", []), key=lambda i: -i["duration_s"])
-    credits = []
-    if ctx.principal.can_read_all:  # money of the contract: the buyer's and auditors'
-        for first in firsts:
-            credits += [c.as_row() for c in month_credits(ctx.store, pol, first)]
     return ctx.render(
         "availability.html", month=last, months=len(firsts), by=by, bureau=b, doc=doc,
         incidents=incidents[:INCIDENTS_SHOWN], incidents_total=len(incidents), credits=credits,
@@ -98,7 +135,11 @@ def faults_page(
 
     ctx.need_read_all()
     last, firsts, t0, t1 = _span(ctx, month, months, None)
-    doc = fault_report(ctx.store, ctx.policy(), t0, t1, provider=provider or None)
+    who = provider or None
+    # an open fault's deadline passes with the clock: kept for five minutes at most
+    key = ("faults", who, t0, t1, int(time.time()) // 300)
+    doc = _kept(ctx, key, evaluation_stamp(ctx, t0, t1, "fault_reports"),
+                lambda: fault_report(ctx.store, ctx.policy(), t0, t1, provider=who))  # fmt: skip
     return ctx.render(
         "faults.html", month=last, months=len(firsts), provider=provider or "", doc=doc,
         rejections=fault_rejections(ctx.store), zone=ctx.policy().zone,
@@ -112,11 +153,26 @@ def _pools(policy: Any) -> list[tuple[str, str]]:
     return sorted({(p.id, q.id) for v in policy.versions for p in v.providers for q in p.pools})
 
 
+CARD_TABLES = ("bill_totals", "fault_reports", "rightsizing_rounds")  # items: with their round
+
+
 def _card(ctx: Any, fy: int, provider: str, pool: str) -> Any:
+    """One pool's card, kept until what it reads moves: usage, availability, faults,
+    rounds, bills and the buyer's entries of the year (a province's card took seconds)."""
     from cloudtally.api.routes.scorecards import _scheme
+    from cloudtally.evaluation.availability import fiscal_year_span
+    from cloudtally.queries import memo
     from cloudtally.scorecard.gather import build
 
-    return build(ctx.store, ctx.policy(), _scheme(ctx.request), fy, provider, pool)
+    scheme = _scheme(ctx.request)
+    t0, t1 = fiscal_year_span(ctx.policy(), fy)
+    entries = memo.stamp(ctx.store, "scorecard_entries", "fiscal_year = %(fy)s", {"fy": fy},
+                         column="seq")  # fmt: skip
+    decisions = memo.stamp(ctx.store, "rightsizing_decisions", "1", {}, column="seq")
+    stamp = (evaluation_stamp(ctx, t0, min(t1, int(time.time())), *CARD_TABLES), entries,
+             decisions)  # fmt: skip
+    return _kept(ctx, ("scorecard", fy, provider, pool, id(scheme)), stamp,
+                 lambda: build(ctx.store, ctx.policy(), scheme, fy, provider, pool))  # fmt: skip
 
 
 def _fiscal_year(ctx: Any, fy: int | None) -> int:

@@ -205,6 +205,23 @@ def bills(
 # ---------------------------------------------------------------- utilization
 
 
+def _kept_series(
+    ctx: Any,
+    kind: str,
+    filters: dict[str, str | None],
+    d0: dt.date,
+    d1: dt.date,
+    compute: Callable[[], list[dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """A chart's series, kept until the rollups of its days change (queries/memo.py): a
+    system's month of hourly rows was read again on every request."""
+    from cloudtally.api.freshness import usage_stamp
+    from cloudtally.queries import memo
+
+    key = ("console_series", kind, ctx.scope, tuple(sorted(filters.items())), d0, d1)
+    return memo.cached(ctx.store, key, usage_stamp(ctx.store, d0, d1), compute)
+
+
 @router.get("/utilization")
 def utilization_page(
     ctx: CtxDep,
@@ -223,7 +240,12 @@ def utilization_page(
     w0 = week or (as_of - dt.timedelta(days=7))
     zone = pol.zone
     h0 = int(dt.datetime(w0.year, w0.month, w0.day, tzinfo=zone).timestamp())
-    hours = series.hourly(ctx.store, h0, h0 + 7 * 86400, bureau_scope=ctx.scope, filters=filters)
+
+    def week() -> list[dict[str, Any]]:
+        return series.hourly(ctx.store, h0, h0 + 7 * 86400, bureau_scope=ctx.scope,
+                             filters=filters)  # fmt: skip
+
+    hours = _kept_series(ctx, "hourly", filters, w0, w0 + 7 * DAY, week)
     days = [w0 + dt.timedelta(days=i) for i in range(7)]
     cells = []
     for h in hours:
@@ -233,7 +255,9 @@ def utilization_page(
             cells.append([local.hour, y, h["cpu"], h["mem"], h["business"] > 0])
     first = _month(month) or month_bounds(as_of - DAY)[0]
     m0, m1 = month_bounds(first)
-    daily = series.daily(ctx.store, m0, m1, bureau_scope=ctx.scope, filters=filters)
+    daily = _kept_series(ctx, "daily", filters, m0, m1,
+                         lambda: series.daily(ctx.store, m0, m1, bureau_scope=ctx.scope,
+                                              filters=filters))  # fmt: skip
     vm_row = get_vm(ctx.store, vm, bureau=ctx.scope) if vm else None
     chart = {
         "days": [d.isoformat() for d in days],
