@@ -171,7 +171,8 @@ def _card(ctx: Any, fy: int, provider: str, pool: str) -> Any:
     decisions = memo.stamp(ctx.store, "rightsizing_decisions", "1", {}, column="seq")
     stamp = (evaluation_stamp(ctx, t0, min(t1, int(time.time())), *CARD_TABLES), entries,
              decisions)  # fmt: skip
-    return _kept(ctx, ("scorecard", fy, provider, pool, id(scheme)), stamp,
+    rules = scheme.version_for(fy).model_dump_json()  # the scheme is read anew per request
+    return _kept(ctx, ("scorecard", fy, provider, pool, rules), stamp,
                  lambda: build(ctx.store, ctx.policy(), scheme, fy, provider, pool))  # fmt: skip
 
 
