@@ -156,22 +156,31 @@ def _pools(policy: Any) -> list[tuple[str, str]]:
 CARD_TABLES = ("bill_totals", "fault_reports", "rightsizing_rounds")  # items: with their round
 
 
-def _card(ctx: Any, fy: int, provider: str, pool: str) -> Any:
+def _scheme(ctx: Any) -> tuple[Any, dict[int, str]]:
+    """The evaluation scheme (read and validated anew on each call: once per request) and
+    a cache of its versions' rules as text, the kept cards' key."""
+    from cloudtally.api.routes.scorecards import _scheme as read
+
+    return read(ctx.request), {}
+
+
+def _card(ctx: Any, fy: int, provider: str, pool: str, read: tuple[Any, dict[int, str]]) -> Any:
     """One pool's card, kept until what it reads moves: usage, availability, faults,
     rounds, bills and the buyer's entries of the year (a province's card took seconds)."""
-    from cloudtally.api.routes.scorecards import _scheme
     from cloudtally.evaluation.availability import fiscal_year_span
     from cloudtally.queries import memo
     from cloudtally.scorecard.gather import build
 
-    scheme = _scheme(ctx.request)
+    scheme, rules_of = read
     t0, t1 = fiscal_year_span(ctx.policy(), fy)
     entries = memo.stamp(ctx.store, "scorecard_entries", "fiscal_year = %(fy)s", {"fy": fy},
                          column="seq")  # fmt: skip
     decisions = memo.stamp(ctx.store, "rightsizing_decisions", "1", {}, column="seq")
     stamp = (evaluation_stamp(ctx, t0, min(t1, int(time.time())), *CARD_TABLES), entries,
              decisions)  # fmt: skip
-    rules = scheme.version_for(fy).model_dump_json()  # the scheme is read anew per request
+    if fy not in rules_of:
+        rules_of[fy] = scheme.version_for(fy).model_dump_json()
+    rules = rules_of[fy]
     return _kept(ctx, ("scorecard", fy, provider, pool, rules), stamp,
                  lambda: build(ctx.store, ctx.policy(), scheme, fy, provider, pool))  # fmt: skip
 
@@ -190,9 +199,9 @@ def scorecards_page(ctx: CtxDep, fy: int | None = None) -> HTMLResponse:
 
     ctx.need_read_all()
     year = _fiscal_year(ctx, fy)
-    cards = []
+    cards, scheme = [], _scheme(ctx)
     for provider, pool in _pools(ctx.policy()):
-        card = _card(ctx, year, provider, pool)
+        card = _card(ctx, year, provider, pool, scheme)
         cards.append({"provider": provider, "pool": pool, "total": plain(card.total),
                       "total_shown": shown(card.total), "grade": card.grade.grade,
                       "grade_en": card.grade.grade_en, "complete": card.complete,
@@ -210,10 +219,12 @@ def scorecard_page(ctx: CtxDep, fy: int, provider: str, pool: str) -> HTMLRespon
     ctx.need_read_all()
     year = _fiscal_year(ctx, fy)
     _pool_exists(ctx.policy(), provider, pool)
-    doc = card_json(_card(ctx, year, provider, pool), ledger_head=ledger.head_hash(ctx.store))
+    scheme = _scheme(ctx)
+    doc = card_json(_card(ctx, year, provider, pool, scheme),
+                    ledger_head=ledger.head_hash(ctx.store))  # fmt: skip
     history = []
     for y in range(year - HISTORY_YEARS + 1, year + 1):  # the pool's years, oldest first
-        c = doc if y == year else card_json(_card(ctx, y, provider, pool))
+        c = doc if y == year else card_json(_card(ctx, y, provider, pool, scheme))
         history.append({"fy": y, "total_shown": c["total_shown"], "grade": c["grade"],
                         "grade_en": c["grade_en"], "complete": c["complete"]})  # fmt: skip
     mine = [e for e in entries.history(ctx.store, year)
