@@ -145,6 +145,12 @@ def simulate(
     rows_per_message: Annotated[
         int, typer.Option(help="sample rows per Kafka message (per-message costs amortize)")
     ] = 2000,
+    heartbeats: Annotated[
+        bool, typer.Option(help="beat every partition after each chunk, as exporters do")
+    ] = True,
+    outage: Annotated[
+        str, typer.Option(help="POOL,FROM,TO: the pool's VMs silent (down) in [FROM, TO)")
+    ] = "",
     verbose: Verbose = False,
 ) -> None:
     """Send a deterministic simulated fleet (inventory + samples) to Kafka."""
@@ -166,6 +172,8 @@ def simulate(
         bad_ratio=bad_ratio,
         wire_format=wire_format,
         rows_per_message=rows_per_message,
+        heartbeats=heartbeats,
+        outage=outage,
     )
 
 

@@ -3,7 +3,9 @@
 One planted fleet per engine (module scope, like tests/api/fleet.py): the two-bureau
 utilization fleet of October 2023 (idle, rightsizing, night-batch, storage-idle VMs),
 rolled up and rated, plus the invoice tests' rated fleet of January 2024 (bill lines
-for invoices with planted errors, uploaded through the browser). The API app with the
+for invoices with planted errors, uploaded through the browser), plus the availability
+fleet of March–April 2023 (tests/evaluation/fleet.py: known downtime, a collector
+outage, a VM that moves from edu to health). The API app with the
 console runs under uvicorn on a free loopback port; Playwright drives
 ``/usr/bin/chromium`` (never a browser of its own).
 """
@@ -32,6 +34,7 @@ from cloudtally.store.migrate import migrate
 from cloudtally.worker.sink import IngestSink, RawMessage
 from tests.api.fleet import BUREAU_VMS, plant, policy, policy_text
 from tests.conftest import unavailable
+from tests.evaluation.fleet import plant as plant_availability
 
 CHROMIUM = os.environ.get("CLOUDTALLY_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -90,6 +93,7 @@ def console(
         pol = policy()
         plant(store, pol)
         charges = invoice_fleet(store)
+        plant_availability(store)  # March–April 2023: downtime, an outage, a moved VM
         # the pipeline page's data: a malformed message through the real ingest sink
         IngestSink(store).write_samples([RawMessage("samples", 1, 7, b"\xff not json")])
         policy_file = tmp / "policy.yaml"

@@ -108,6 +108,12 @@ class SimVM:
     resized_vcpu: int | None = None
     resized_mem_gb: int | None = None
     gaps: list[tuple[int, int]] = field(default_factory=list)  # [from, to) without samples
+    # [from, to) the VM does not answer while its collector runs (a planted outage)
+    outages: list[tuple[int, int]] = field(default_factory=list)
+
+    @property
+    def silent(self) -> list[tuple[int, int]]:
+        return self.gaps + self.outages
 
     def alive(self, ts: int) -> bool:
         return self.created <= ts and (self.deleted is None or ts < self.deleted)
@@ -336,7 +342,7 @@ class Fleet:
             c, m = _profile_params(v.profile, prng)
             self.cpu.set(v.index, **c)
             self.mem.set(v.index, **m)
-        self.gap_vms = np.array([v.index for v in vms if v.gaps], dtype=np.int64)
+        self.gap_vms = np.array([v.index for v in vms if v.silent], dtype=np.int64)
         disks = [(v.index, d) for v in vms for d in v.disks]
         self.disk_vm = np.array([i for i, _ in disks], dtype=np.int32)
         self.disk_ids = np.array([d.disk_id for _, d in disks], dtype=object)
@@ -486,7 +492,18 @@ class Fleet:
         out["deleted_in_range"] = [v.vm_id for v in self.vms if v.deleted is not None]
         out["resized"] = [v.vm_id for v in self.vms if v.resized_at is not None]
         out["gap"] = [v.vm_id for v in self.vms if v.gaps]
+        out["outage"] = [v.vm_id for v in self.vms if v.outages]
         return out
+
+    def plant_outage(self, pool: str, t0: int, t1: int) -> list[str]:
+        """Every VM of ``pool`` alive at ``t0`` stops answering over [t0, t1) (a pool-wide
+        fault: the hosts or the pool's network), while the collector keeps beating — so
+        availability shows downtime and the SLA credit rule has something to credit."""
+        hit = [v for v in self.vms if v.pool == pool and v.alive(t0)]
+        for v in hit:
+            v.outages.append((t0, t1))
+        self.gap_vms = np.array([v.index for v in self.vms if v.silent], dtype=np.int64)
+        return [v.vm_id for v in hit]
 
     # -------------------------------------------------------------- samples
     def samples(
@@ -531,12 +548,12 @@ class Fleet:
         full = (created <= ts[0]) & (deleted > ts[-1])
         gap_cols = np.flatnonzero(np.isin(vm, self.gap_vms))
         if full.all() and not any(
-            g0 <= ts[-1] and g1 > ts[0] for c in gap_cols for g0, g1 in self.vms[int(vm[c])].gaps
+            g0 <= ts[-1] and g1 > ts[0] for c in gap_cols for g0, g1 in self.vms[int(vm[c])].silent
         ):
             return None
         mask: np.ndarray = (ts[:, None] >= created[None, :]) & (ts[:, None] < deleted[None, :])
         for c in gap_cols:
-            for g0, g1 in self.vms[int(vm[c])].gaps:
+            for g0, g1 in self.vms[int(vm[c])].silent:
                 mask[:, c] &= ~((ts >= g0) & (ts < g1))
         return mask
 

@@ -105,10 +105,19 @@ def run(
     providers: int = 3,
     stop: threading.Event | None = None,
     wire_format: str = "arrow",
+    heartbeats: bool = False,
+    outage: tuple[str, int, int] | None = None,
 ) -> SimulationReport:
-    """Backfill [start, end) as fast as possible, then (realtime) follow the wall clock."""
+    """Backfill [start, end) as fast as possible, then (realtime) follow the wall clock.
+
+    ``heartbeats``: beat every partition after each chunk, as a real exporter does (the
+    CLI's default; off here so byte-level tests see samples only). ``outage``: (pool,
+    from, to) — every VM of the pool silent over [from, to) while the beats go on."""
     t_start, t_end = parse_time(start), parse_time(end)
     fleet = Fleet.build(seed, vms, pools, bureaus, providers, start=t_start, end=t_end)
+    if outage is not None:
+        fleet.plant_outage(*outage)
+    beat_source = "simulate" if heartbeats else None
     report = SimulationReport(seed, vms, t_start, t_end, interval, labels=fleet.labels)
     plan = BadInputPlan(bad_ratio, seed, wire_format=wire_format) if bad_ratio > 0 else None
     bootstrap = settings.kafka_bootstrap
@@ -136,7 +145,7 @@ def run(
     vm_part = np.array([partition_for(v, sp.partitions) for v in fleet.vm_ids], dtype=np.int32)
     sp.use_vm_ids(fleet.vm_ids)
     try:
-        _send_range(fleet, sp, vm_part, t_start, t_end, interval)
+        _send_range(fleet, sp, vm_part, t_start, t_end, interval, beat_source=beat_source)
         sp.send_remaining_bad_messages()
         sp.flush()
         _fill(report, sp, plan, time.perf_counter() - began)
@@ -150,7 +159,7 @@ def run(
                     wait = nxt - time.time()
                     if wait > 0 and stop.wait(wait):
                         break
-                    _send_range(fleet, sp, vm_part, t, nxt, interval)
+                    _send_range(fleet, sp, vm_part, t, nxt, interval, beat_source=beat_source)
                     sp.flush()
                     t = nxt
                     report.end = t
@@ -165,8 +174,19 @@ def run(
 
 
 def _send_range(
-    fleet: Fleet, sp: SampleProducer, vm_part: np.ndarray, t0: int, t1: int, interval: int
+    fleet: Fleet,
+    sp: SampleProducer,
+    vm_part: np.ndarray,
+    t0: int,
+    t1: int,
+    interval: int,
+    *,
+    beat_source: str | None = None,
 ) -> None:
+    """Send [t0, t1); with ``beat_source``, each chunk's heartbeats after its samples (the
+    same producer: on each partition the beat follows the samples it vouches for)."""
+    from cloudtally.collectors.simbeats import chunk_beats
+
     for chunk in fleet.samples(t0, t1, interval):
         sp.send_chunk(
             chunk.samples,
@@ -175,6 +195,9 @@ def _send_range(
             disk_partitions=vm_part[chunk.disk_vm_index],
             sample_vm_index=chunk.vm_index,
         )
+        if beat_source is not None:
+            for beat in chunk_beats(beat_source, sp.partitions, chunk, vm_part):
+                sp.send_raw(beat.partition, beat.to_json())
 
 
 def _fill(
@@ -205,8 +228,11 @@ def run_cli(
     bad_ratio: float,
     wire_format: str = "arrow",
     rows_per_message: int = 2000,
+    heartbeats: bool = True,
+    outage: str = "",
 ) -> SimulationReport:
-    """CLI entry: default end = now rounded down to the interval, start = end - days."""
+    """CLI entry: default end = now rounded down to the interval, start = end - days;
+    ``outage`` is ``POOL,FROM,TO`` (epoch seconds or ISO times)."""
     _quiet_kafka()
     t_end = parse_time(end) if end else int(time.time()) // interval * interval
     t_start = parse_time(start) if start else t_end - int(days * 86_400) // interval * interval
@@ -223,9 +249,22 @@ def run_cli(
         bad_ratio=bad_ratio,
         wire_format=wire_format,
         rows_per_message=rows_per_message,
+        heartbeats=heartbeats,
+        outage=parse_outage(outage) if outage else None,
     )
     print(report.summary())
     return report
+
+
+def parse_outage(text: str) -> tuple[str, int, int]:
+    """``pool-1,FROM,TO`` → (pool, from, to); times as epoch seconds or ISO."""
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) != 3 or not parts[0]:
+        raise ValueError(f"outage: POOL,FROM,TO, got {text!r}")
+    t0, t1 = (int(p) if p.isdigit() else parse_time(p) for p in parts[1:])
+    if t1 <= t0:
+        raise ValueError(f"outage: TO must be after FROM, got {text!r}")
+    return parts[0], t0, t1
 
 
 def _quiet_kafka() -> None:

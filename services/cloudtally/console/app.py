@@ -157,7 +157,10 @@ def mount(app: FastAPI) -> None:
             status_code=exc.status_code,
         )  # fmt: skip
 
-    from cloudtally.console import pages  # noqa: F401  (registers the page routes)
+    from cloudtally.console import (
+        evaluation_pages,  # noqa: F401  (availability, scorecards)
+        pages,  # noqa: F401  (registers the page routes)
+    )
 
 
 # ---------------------------------------------------------------- sign-in, language

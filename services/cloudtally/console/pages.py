@@ -24,6 +24,7 @@ from cloudtally.audit.issue import issued_statement
 from cloudtally.billing import drill
 from cloudtally.billing.statements import budget_status, lines, statement
 from cloudtally.console.app import CtxDep, csv_download, router
+from cloudtally.console.paging import top_rows
 from cloudtally.core.idle import UnitPrices, VmWindowStats, month_start
 from cloudtally.core.statements import month_bounds
 from cloudtally.i18n.candidates import explain as explain_candidate
@@ -39,6 +40,8 @@ REVIEW_DAYS = 14
 # Rows per candidate kind on the candidates page (a province has thousands; rendering them
 # all took seconds): the heading shows the total, the CSV downloads list every one.
 CANDIDATES_SHOWN = 200
+# Systems on the home page and the bills statement before "show all" (console/paging.py).
+HOME_SYSTEMS, BILLS_SYSTEMS = 15, 50
 
 
 def _month(text: str | None) -> dt.date | None:
@@ -151,6 +154,7 @@ def home(ctx: CtxDep, bureau: str | None = None, as_of: dt.date | None = None) -
     return ctx.render(
         "home.html", bureau=b, month=m0, statement=st, budget=budget, costly=costly,
         cands=cands, fleet_vms=fleet_vms, bureaus=bureaus, fy=fy,
+        systems=top_rows(st.rows, HOME_SYSTEMS, "after_cut"),
     )  # fmt: skip
 
 
@@ -166,6 +170,7 @@ def bills(
     system: str | None = None,
     vm: str | None = None,
     offset: int = 0,
+    all: int = 0,
 ) -> HTMLResponse:
     from cloudtally.api.routes.billing import _line
 
@@ -193,10 +198,28 @@ def bills(
     return ctx.render(
         "bills.html", st=st, d0=d0, d1=d1, period=period, bureau=b, system=system, vm=vm,
         vms=vms, vms_total=vms_total, detail=detail, query=query, offset=offset, issued=issued,
+        systems=top_rows(st.rows, BILLS_SYSTEMS, "after_cut", show_all=bool(all)),
     )  # fmt: skip
 
 
 # ---------------------------------------------------------------- utilization
+
+
+def _kept_series(
+    ctx: Any,
+    kind: str,
+    filters: dict[str, str | None],
+    d0: dt.date,
+    d1: dt.date,
+    compute: Callable[[], list[dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """A chart's series, kept until the rollups of its days change (queries/memo.py): a
+    system's month of hourly rows was read again on every request."""
+    from cloudtally.api.freshness import usage_stamp
+    from cloudtally.queries import memo
+
+    key = ("console_series", kind, ctx.scope, tuple(sorted(filters.items())), d0, d1)
+    return memo.cached(ctx.store, key, usage_stamp(ctx.store, d0, d1), compute)
 
 
 @router.get("/utilization")
@@ -217,7 +240,12 @@ def utilization_page(
     w0 = week or (as_of - dt.timedelta(days=7))
     zone = pol.zone
     h0 = int(dt.datetime(w0.year, w0.month, w0.day, tzinfo=zone).timestamp())
-    hours = series.hourly(ctx.store, h0, h0 + 7 * 86400, bureau_scope=ctx.scope, filters=filters)
+
+    def week() -> list[dict[str, Any]]:
+        return series.hourly(ctx.store, h0, h0 + 7 * 86400, bureau_scope=ctx.scope,
+                             filters=filters)  # fmt: skip
+
+    hours = _kept_series(ctx, "hourly", filters, w0, w0 + 7 * DAY, week)
     days = [w0 + dt.timedelta(days=i) for i in range(7)]
     cells = []
     for h in hours:
@@ -227,7 +255,9 @@ def utilization_page(
             cells.append([local.hour, y, h["cpu"], h["mem"], h["business"] > 0])
     first = _month(month) or month_bounds(as_of - DAY)[0]
     m0, m1 = month_bounds(first)
-    daily = series.daily(ctx.store, m0, m1, bureau_scope=ctx.scope, filters=filters)
+    daily = _kept_series(ctx, "daily", filters, m0, m1,
+                         lambda: series.daily(ctx.store, m0, m1, bureau_scope=ctx.scope,
+                                              filters=filters))  # fmt: skip
     vm_row = get_vm(ctx.store, vm, bureau=ctx.scope) if vm else None
     chart = {
         "days": [d.isoformat() for d in days],

@@ -105,6 +105,28 @@
         };
         xhr.send(fd);
       });
+    },
+    faultUpload: function () {
+      /* A fault report is imported in the request (no job): show its counts, then reload so
+         the lists show the new faults and the rejected rows with their reasons. */
+      var form = document.getElementById("fault-form"); if (!form) return;
+      var bar = document.getElementById("f-progress"), status = document.getElementById("f-status");
+      form.addEventListener("submit", function (e) {
+        e.preventDefault();
+        var xhr = new XMLHttpRequest();
+        xhr.open("POST", "/api/v1/availability/faults");
+        xhr.setRequestHeader("X-CSRF-Token", csrf);
+        bar.hidden = false; bar.value = 0;
+        xhr.upload.onprogress = function (ev) { if (ev.lengthComputable) bar.value = Math.round(90 * ev.loaded / ev.total); };
+        xhr.onload = function () {
+          if (xhr.status !== 200) { status.textContent = xhr.status + " " + xhr.responseText; return; }
+          var r = JSON.parse(xhr.responseText); bar.value = 100;
+          status.innerHTML = ""; var s = document.createElement("span"); s.id = "f-result";
+          s.textContent = r.file_name + ": " + r.imported + " ✓ · " + r.rejected + " ✗"; status.appendChild(s);
+          setTimeout(function () { window.location.reload(); }, 600);
+        };
+        xhr.send(new FormData(form));
+      });
     }
   };
 })();

@@ -1,0 +1,99 @@
+"""The first run ``make up`` does (console/firstrun.py) on a fresh store leaves every
+capability showing, read back through the console and the API as a newcomer would:
+idle, storage-idle and rightsizing candidates, a rated month, a verified invoice with
+its planted findings, an open round, availability below target with the planted pool
+outage and its SLA credit, and a scorecard. CI-sized: 24 VMs instead of 300."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from cloudtally.api.main import create_api
+from cloudtally.collectors.fleet import Fleet
+from cloudtally.console import firstrun
+from cloudtally.policy import current_policy
+from cloudtally.settings import Settings
+from cloudtally.store import Store
+
+VMS, SEED = 24, 1
+
+
+def _month(ts: int, zone: dt.tzinfo) -> str:
+    return dt.datetime.fromtimestamp(ts, zone).strftime("%Y-%m")
+
+
+@pytest.mark.timeout(900)
+def test_first_run_shows_every_capability(store: Store, tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, api_auth=False, data_dir=tmp_path)  # type: ignore[call-arg]
+    record = firstrun.build(settings, vms=VMS, seed=SEED, store=store)
+    fleet = Fleet.build(SEED, VMS, 2, 20, start=record["start"], end=record["end"])
+    outage = record["outage"]
+    hit = fleet.plant_outage(outage["pool"], outage["from"], outage["to"])
+    assert len(hit) == outage["vms"] > 0
+    labels = fleet.labels
+    with TestClient(create_api(settings, lambda: store)) as c:
+
+        def page(path: str) -> str:
+            r = c.get(path)
+            assert r.status_code == 200, (path, r.status_code, r.text[:500])
+            return r.text
+
+        def api(path: str) -> object:
+            r = c.get(path)
+            assert r.status_code == 200, (path, r.status_code, r.text[:500])
+            return r.json()
+
+        zone = current_policy(settings.policy_file).zone
+        last = _month(outage["from"], zone)
+
+        # candidates of all three kinds, each the planted profile's VMs
+        cands = page("/console/candidates")
+        for profile in ("idle_portal", "oversized", "cold_partition"):
+            assert labels[profile], profile
+            assert any(vm in cands for vm in labels[profile]), (profile, labels[profile])
+
+        # last month rated: a statement with a non-zero total
+        st = api(f"/api/v1/billing/statements?month={last}")
+        assert Decimal(str(st["total"])) > 0, st
+
+        # the bills page's downloads are the API's exports (the links were once 404s)
+        bills = page(f"/console/bills?month={last}")
+        links = re.findall(r'href="(/api/v1/billing/statements\?[^"]+)"', bills)
+        assert len(links) == 2, links  # CSV and XLSX
+        for href in links:
+            r = c.get(href.replace("&amp;", "&"))
+            assert r.status_code == 200 and len(r.content) > 100, (href, r.status_code)
+
+        # the demo invoice verified, with findings of several rules
+        inv = api(f"/api/v1/invoices/{record['invoice_id']}")
+        findings = api(f"/api/v1/invoices/{record['invoice_id']}/findings?limit=500")
+        rules = {f["rule_id"] for f in findings["items"]}
+        assert len(rules) >= 3, (inv, rules)
+        assert record["invoice_id"] in page("/console/invoices")
+
+        # an open round listed on the rounds page
+        assert record["round_id"] in page("/console/rounds")
+
+        # availability: pool-1 below target last month, the outage's VMs among the incidents
+        doc = api(f"/api/v1/availability?month={last}&by=pool")
+        pool1 = next(r for r in doc["period"] if r["pool"] == "pool-1")
+        assert pool1["target"]["met"] is False, pool1
+        assert pool1["down_s"] >= outage["vms"] * (outage["to"] - outage["from"]), pool1
+        down = {i["vm_id"] for i in doc["incidents"] if i["start"] <= outage["from"] + 900}
+        assert set(labels["outage"]) <= down, (labels["outage"], down)
+        html = page(f"/console/availability?month={last}&months=1")
+        assert "未达标" in html and labels["outage"][0] in html
+        # the SLA credit due to the buyer (a fee reduction: negative), and on the page
+        credits = api(f"/api/v1/availability/credits?month={last}&provider=provider-a")
+        assert credits and Decimal(str(credits[0]["amount"])) < 0, credits
+        assert re.search(r"provider-a</td><td>pool-1", html), "credit row"
+
+        # a scorecard for the fiscal year of last month, every pool listed
+        fy = c.get("/console/scorecards").text
+        assert "pool-1" in fy and "pool-2" in fy
