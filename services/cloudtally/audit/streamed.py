@@ -135,12 +135,11 @@ def invoice_imported_parts(
         params,
     )
     # The line numbers alone (4 bytes each) say how many lines each range holds.
-    numbers = np.sort(
-        store.columns(f"SELECT line_no FROM invoice_lines WHERE {where}", params)["line_no"]
-    )
+    got = store.columns(f"SELECT line_no FROM invoice_lines WHERE {where}", params)["line_no"]
+    numbers = np.sort(got.astype(np.int64))  # int64 bounds: no conversion of it per search
 
     def count(lo: int, hi: int) -> int:
-        return int(np.searchsorted(numbers, hi) - np.searchsorted(numbers, lo))
+        return int(numbers.searchsorted(np.int64(hi)) - numbers.searchsorted(np.int64(lo)))
 
     plan = lexical_chunks(int(max_no), chunk_lines, count) if int(n) else []
     select = ", ".join(_select(c) for c in INVOICE_LINE_COLUMNS)
