@@ -46,7 +46,15 @@ def test_chunks_leave_out_numbers_no_line_has() -> None:
     assert walked == sorted(lines, key=str) and len(chunks) == 4  # 9 lines, 3 a chunk at most
 
 
-ODD = ['a "quoted" name', "back\\slash", "new\nline", "tab\tand\x01control", "政务云 主机 🚀", ""]
+ODD = [
+    'a "quoted" name',
+    "back\\slash",
+    "new\nline",
+    "tab\tand\x01control",
+    "政务云 主机 🚀",
+    "",
+    "\u2028\x7f\u00a0",
+]
 LINE_NOS = [2, 3, 9, 10, 11, 19, 100, 101, 999, 1000, 1001, 12345, 20000]
 
 

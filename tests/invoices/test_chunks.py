@@ -29,7 +29,8 @@ def _outcome(store: Any, data: bytes, chunk_rows: int) -> tuple[Any, ...]:
     rows = inv_store.findings(store, res.invoice_id, run_id=run["run_id"])
     summary = inv_store.summary(store, res.invoice_id)
     lines = inv_store.load_lines(store, res.invoice_id)
-    imported = next(e for e in ledger.entries(store) if e.subject.get("invoice_id") == res.invoice_id)  # fmt: skip
+    entries = ledger.entries(store)
+    imported = next(e for e in entries if e.subject.get("invoice_id") == res.invoice_id)
     return (
         (res.rows, res.billed_total, res.billing_period),
         {k: v for k, v in run.items() if k not in ("run_id", "ledger_head", "invoice_id")},
@@ -50,9 +51,8 @@ def test_many_chunks_import_and_verify_as_one(store) -> None:
     # The same rows under another file hash (a blank row at the end is skipped).
     many = _outcome(store, data + b",,,\r\n", 7)
     assert many == one
-    assert sorted((r["rule_id"], tuple(r["line_numbers"]), r["amount_at_stake"]) for r in one[2]) == sorted(
-        (p.rule_id, p.line_numbers, p.amount_at_stake) for p in planted
-    )  # fmt: skip
+    found = sorted((r["rule_id"], tuple(r["line_numbers"]), r["amount_at_stake"]) for r in one[2])
+    assert found == sorted((p.rule_id, p.line_numbers, p.amount_at_stake) for p in planted)
     assert ledger.verify(store).ok
 
 

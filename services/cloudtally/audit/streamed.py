@@ -94,7 +94,17 @@ def lexical_chunks(
 
 def _texts(values: Any) -> list[str]:
     out: list[Any] = values.tolist()
+    if set(map(type, out)) <= {str}:
+        return out
     return [v.decode() if isinstance(v, bytes) else ("" if v is None else str(v)) for v in out]
+
+
+def _json(text: str) -> str:
+    """``json.dumps(text, ensure_ascii=False)``; directly when it has nothing to escape
+    (JSON escapes only quotes, backslashes and control characters, none of them printable)."""
+    if text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"{text}"'
+    return json.dumps(text, ensure_ascii=False)
 
 
 def _canonical(column: str) -> Callable[[str], str]:
@@ -156,7 +166,7 @@ def invoice_imported_parts(
             encoded = []
             for name, to_text in zip(INVOICE_LINE_COLUMNS, canon, strict=True):
                 values = _texts(cols[f"t_{name}"])
-                table = {v: json.dumps(to_text(v), ensure_ascii=False) for v in set(values)}
+                table = {v: _json(to_text(v)) for v in set(values)}
                 encoded.append(map(table.__getitem__, values))
             for row in zip(*encoded, strict=True):
                 yield "[" + ",".join(row) + "]"
