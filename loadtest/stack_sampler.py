@@ -27,9 +27,9 @@ def _frames(frame) -> str:  # type: ignore[no-untyped-def]
 
 def start(path: str, interval: float = 0.01) -> None:
     counts: collections.Counter[str] = collections.Counter()
-    me = threading.get_ident()
 
     def run() -> None:
+        me = threading.get_ident()  # the sampler's own thread (not the caller's)
         last = time.monotonic()
         while True:
             time.sleep(interval)

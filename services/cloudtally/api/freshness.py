@@ -59,6 +59,20 @@ def usage_stamp(store: Store, d0: dt.date, d1: dt.date, *, disks: bool = False) 
     return (d0, d1, usage, memo.stamp(store, "disk_usage_daily", where, days) if disks else None)
 
 
+def invoice_stamp(store: Store, invoice_id: str) -> Hashable:
+    """Changes when the invoice's header (an import, a status), its runs or the ledger change.
+
+    A verification run's findings and totals are written before its run row and never
+    after, so the runs' stamp covers them: one run's answers are kept for good."""
+    one = {"id": invoice_id}
+    return (
+        invoice_id,
+        memo.stamp(store, "invoices", "invoice_id = %(id)s", one),
+        memo.stamp(store, "verification_runs", "invoice_id = %(id)s", one),
+        memo.stamp(store, "audit_ledger", "1", {}, column="seq"),
+    )
+
+
 def etag_of(request: Request, principal: Principal, stamp: Hashable) -> str:
     settings = request.app.state.settings
     path = settings.policy_file

@@ -24,8 +24,8 @@ import datetime as dt
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -83,6 +83,10 @@ class Part:
     def canonical_lines(self) -> list[str]:
         return sorted(canonical_row(r) for r in self.rows)
 
+    def iter_canonical_lines(self) -> Iterator[str]:
+        """The canonical lines in sorted order (a streamed part yields them chunk by chunk)."""
+        return iter(self.canonical_lines())
+
     @property
     def count(self) -> int:
         """Rows this part stands for (a digest part stands for the lines it digests)."""
@@ -92,22 +96,69 @@ class Part:
         return len(self.rows)
 
     def digest(self) -> str:
-        return hashlib.sha256(
-            ("\n".join(self.canonical_lines()) + "\n").encode("utf-8")
-        ).hexdigest()
+        return _lines_digest(self.iter_canonical_lines())
+
+
+@dataclass(frozen=True)
+class StreamedPart(Part):
+    """A part too large to hold as rows: its canonical lines come, already sorted, from
+    ``lines`` (called once per pass), and it stands for ``n`` rows. Hashes are those of
+    the same rows held as a :class:`Part`; the first full pass keeps the part's digest,
+    so hashing the content and then the part reads the rows once."""
+
+    lines: Callable[[], Iterable[str]] = field(default=lambda: (), compare=False)
+    n: int = 0
+    _digest: list[str] = field(default_factory=list, compare=False, repr=False)
+
+    def canonical_lines(self) -> list[str]:
+        return list(self.iter_canonical_lines())
+
+    def iter_canonical_lines(self) -> Iterator[str]:
+        h = hashlib.sha256()
+        empty = True
+        for line in self.lines():
+            h.update(line.encode("utf-8") + b"\n")
+            empty = False
+            yield line
+        self._digest[:] = [_lines_digest(()) if empty else h.hexdigest()]
+
+    @property
+    def count(self) -> int:
+        return self.n
+
+    def digest(self) -> str:
+        return self._digest[0] if self._digest else super().digest()
+
+
+def _lines_digest(lines: Iterable[str]) -> str:
+    """SHA-256 of the lines joined by newlines plus a final one (no lines: one newline)."""
+    h = hashlib.sha256()
+    empty = True
+    for line in lines:
+        h.update(line.encode("utf-8") + b"\n")
+        empty = False
+    if empty:
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def _content_lines(parts: Iterable[Part]) -> Iterator[str]:
+    for part in sorted(parts, key=lambda p: p.name):
+        yield f"# {part.name}"
+        yield canonical_row(part.columns)
+        yield from part.iter_canonical_lines()
 
 
 def canonical_content(parts: Iterable[Part]) -> bytes:
-    out: list[str] = []
-    for part in sorted(parts, key=lambda p: p.name):
-        out.append(f"# {part.name}")
-        out.append(canonical_row(part.columns))
-        out.extend(part.canonical_lines())
-    return ("\n".join(out) + "\n").encode("utf-8")
+    return "".join(line + "\n" for line in _content_lines(parts)).encode("utf-8")
 
 
 def content_hash(parts: Iterable[Part]) -> str:
-    return hashlib.sha256(canonical_content(parts)).hexdigest()
+    """SHA-256 of :func:`canonical_content`, computed line by line (never all in memory)."""
+    h = hashlib.sha256()
+    for line in _content_lines(parts):
+        h.update(line.encode("utf-8") + b"\n")
+    return h.hexdigest()
 
 
 def row_count(parts: Iterable[Part]) -> int:

@@ -604,9 +604,12 @@ def _import(
             },
         )
         from cloudtally.audit.ledger import append  # an imported invoice is evidence
+        from cloudtally.audit.streamed import invoice_imported_parts
 
-        append(store, "invoice_imported", {"invoice_id": invoice_id, "import_id": import_id},
-               actor=imported_by, reason=f"invoice {file_name} imported")  # fmt: skip
+        subject = {"invoice_id": invoice_id, "import_id": import_id}
+        append(store, "invoice_imported", subject, actor=imported_by,
+               reason=f"invoice {file_name} imported",
+               parts=invoice_imported_parts(store, subject))  # fmt: skip
         if progress:
             progress(n, size)
         return ImportResult(

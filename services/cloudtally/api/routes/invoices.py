@@ -34,9 +34,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import UploadFile
 
 from cloudtally.api.auth import AdminPrincipal, CurrentPrincipal, ReadAllPrincipal
-from cloudtally.api.deps import PageDep, StoreDep
+from cloudtally.api.deps import Page, PageDep, StoreDep
 from cloudtally.api.errors import ApiError
 from cloudtally.api.export import LANG_DOC, Lang, items_response
+from cloudtally.api.freshness import conditional, invoice_stamp
 from cloudtally.api.lang import NO_LANG, LangDep
 from cloudtally.api.period import check_bureau
 from cloudtally.api.responses import ExactJSONResponse
@@ -576,10 +577,17 @@ def _summary(store: Store, invoice_id: str, scope: str | None) -> dict[str, Any]
     responses={404: {"description": "unknown invoice (or none of the bureau's lines in it)"}},
 )
 def get_invoice(
-    invoice_id: str, store: StoreDep, principal: CurrentPrincipal, bureau: BureauQ = None
+    request: Request,
+    invoice_id: str,
+    store: StoreDep,
+    principal: CurrentPrincipal,
+    bureau: BureauQ = None,
 ) -> Response:
     scope = _scope(principal, bureau)
-    return ExactJSONResponse(_summary(store, invoice_id, scope))
+    return conditional(
+        request, store, principal, invoice_stamp(store, invoice_id),
+        lambda: ExactJSONResponse(_summary(store, invoice_id, scope)),
+    )  # fmt: skip
 
 
 def _findings_total(
@@ -625,6 +633,7 @@ def _findings_total(
     },
 )
 def get_findings(
+    request: Request,
     invoice_id: str,
     store: StoreDep,
     principal: CurrentPrincipal,
@@ -649,12 +658,29 @@ def get_findings(
     scope = _scope(principal, bureau)
     if rule_id is not None and rule_id not in RULES:
         raise ApiError(422, "error.unknown_rule", rule=rule_id, known=", ".join(RULES))
-    summary = _summary(store, invoice_id, scope)
-    run_id = summary["run_id"]
     filters: dict[str, Any] = {
         "bureau": scope, "kind": kind, "rule_id": rule_id, "severity": severity,
         "pool": pool, "resource_id": resource_id,
     }  # fmt: skip
+    # A run's findings never change once written: the answer is kept, and ETagged, until
+    # the invoice is re-imported, withdrawn or verified again (or the ledger grows).
+    return conditional(
+        request, store, principal, invoice_stamp(store, invoice_id),
+        lambda: _findings_answer(store, invoice_id, scope, filters, page, fmt, lang),
+    )  # fmt: skip
+
+
+def _findings_answer(
+    store: Store,
+    invoice_id: str,
+    scope: str | None,
+    filters: dict[str, Any],
+    page: Page,
+    fmt: str,
+    lang: str,
+) -> Response:
+    summary = _summary(store, invoice_id, scope)
+    run_id = summary["run_id"]
     if fmt != "json":
         rows = inv_store.findings(store, invoice_id, run_id=run_id, **filters) if run_id else []
         rows = [_fen(r) for r in rows]
