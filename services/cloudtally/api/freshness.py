@@ -42,8 +42,8 @@ def billing_stamp(store: Store, d0: dt.date, d1: dt.date) -> Hashable:
     return (
         d0,
         d1,
-        memo.stamp(store, "bill_totals", period, months),
-        memo.stamp(store, "statement_lines", period, months),
+        memo.stamp(store, "bill_totals", period, months, period=(months["m0"], d1)),
+        memo.stamp(store, "statement_lines", period, months, period=(months["m0"], d1)),
         memo.stamp(store, "audit_ledger", "1", {}, column="seq"),
     )
 
@@ -55,8 +55,9 @@ def usage_stamp(store: Store, d0: dt.date, d1: dt.date, *, disks: bool = False) 
     so this also covers answers computed from the hourly rows of those days."""
     days = {"d0": d0, "d1": d1}
     where = "day >= %(d0)s AND day < %(d1)s"
-    usage = memo.stamp(store, "usage_daily", where, days)
-    return (d0, d1, usage, memo.stamp(store, "disk_usage_daily", where, days) if disks else None)
+    usage = memo.stamp(store, "usage_daily", where, days, period=(d0, d1))
+    disk = memo.stamp(store, "disk_usage_daily", where, days, period=(d0, d1)) if disks else None
+    return (d0, d1, usage, disk)
 
 
 def etag_of(request: Request, principal: Principal, stamp: Hashable) -> str:

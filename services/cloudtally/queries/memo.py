@@ -9,6 +9,10 @@ the next request recomputes; an unchanged stamp gives the kept value, the same o
 a recomputation would give. Closed days (the candidate windows, a closed month's
 bills) change only with late data, so under ingest they are computed once.
 
+The stamp query itself runs only when the table's data parts changed since it last
+ran (:mod:`cloudtally.queries.parts`, one metadata query a second shared by the whole
+process): a request whose rows did not change costs no store query at all.
+
 Kept values are shared between requests: callers must not mutate them (kept
 values here are lists of frozen dataclasses or plain rows that callers copy).
 Per process (each API replica keeps its own), bounded (least recently used out).
@@ -16,29 +20,26 @@ Per process (each API replica keeps its own), bounded (least recently used out).
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
+from cloudtally.queries.parts import signature
 from cloudtally.store.base import Store
 
 T = TypeVar("T")
 
 
-# A stamp read from the store is reused for up to STAMP_TTL_S while nothing was written to
-# its table through this process's store: writes here (the embedded worker's ingest and
-# derivation, an admin action) are seen at once; writes by other processes (cluster-mode
-# workers) within STAMP_TTL_S. A chDB folder has one process, so every write to it is
-# seen here: its stamps are re-read only to catch mutations (ALTER ... DELETE), which
-# ClickHouse applies after the statement returns. 0 reads every stamp from the store.
-STAMP_TTL_S = 1.0
-STAMP_TTL_CHDB_S = 10.0
-_stamps: dict[Hashable, tuple[tuple[int, int], tuple[int, int], float]] = {}
+# A stamp is re-read from the store only when its table's data parts changed
+# (:mod:`cloudtally.queries.parts`: one shared metadata query a second, at once after
+# this process wrote to the table): an answer whose rows did not change costs no query.
+_stamps: dict[Hashable, tuple[tuple[int, int], Hashable]] = {}
 _stamp_reads: dict[Hashable, threading.Lock] = {}
 _stamp_lock = threading.Lock()
+stamp_queries = 0  # stamps read from the store by this process (tests, benchmarks)
 
 
 _tokens = itertools.count(1)
@@ -54,35 +55,39 @@ def token(store: Store) -> int:
 
 
 def stamp(
-    store: Store, table: str, where: str, params: dict[str, Any], column: str = "version"
+    store: Store,
+    table: str,
+    where: str,
+    params: dict[str, Any],
+    column: str = "version",
+    *,
+    period: tuple[dt.date, dt.date] | None = None,
 ) -> tuple[int, int]:
-    """(count, max ``column``) of the rows of ``table`` matching ``where``: changes with them."""
+    """(count, max ``column``) of the rows of ``table`` matching ``where``: changes with them.
+
+    ``period`` = [d0, d1) when ``where`` selects rows of those days of a table partitioned
+    by month: changes to other months' partitions then do not make it look again."""
+    global stamp_queries
     key = (token(store), table, where, column, tuple(sorted(params.items())))
-    ttl = STAMP_TTL_CHDB_S if store.engine == "chdb" else STAMP_TTL_S
-
-    def kept() -> tuple[int, int] | None:
-        hit = _stamps.get(key)
-        if hit is None or hit[1] != store.write_mark(table) or time.monotonic() - hit[2] >= ttl:
-            return None
+    parts = signature(store, table, period)  # before the query: a change during it shows
+    hit = _stamps.get(key)
+    if hit is not None and hit[1] == parts:
         return hit[0]
-
-    if (value := kept()) is not None:
-        return value
     with _stamp_lock:
         one = _stamp_reads.setdefault(key, threading.Lock())
     with one:  # one read per stamp: requests arriving together wait for it, not queue
-        if (value := kept()) is not None:
-            return value
-        mark = store.write_mark(table)  # before the query: a write during it makes a new mark
-        now = time.monotonic()
+        hit = _stamps.get(key)
+        if hit is not None and hit[1] == parts:
+            return hit[0]
         sql = f"SELECT count(), max({column}) FROM {table} WHERE {where}"
         row = store.rows(sql, params)[0]
         value = int(row[0]), int(row[1] or 0)
         with _stamp_lock:
+            stamp_queries += 1
             if len(_stamps) > 4096:
                 _stamps.clear()
                 _stamp_reads.clear()
-            _stamps[key] = (value, mark, now)
+            _stamps[key] = (value, parts)
     return value
 
 
