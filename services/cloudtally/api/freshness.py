@@ -33,6 +33,9 @@ from cloudtally.queries import memo
 from cloudtally.store import Store
 
 CACHE_CONTROL = "private, no-cache"
+# Whether this answer was computed for this request or served from the kept answers
+# (benchmarks and operators tell hits from misses by it).
+ANSWER_HEADER = "X-Cloudtally-Answer"
 
 
 def billing_stamp(store: Store, d0: dt.date, d1: dt.date) -> Hashable:
@@ -89,7 +92,14 @@ def conditional(
     headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
     if _matches(request, etag):
         return Response(status_code=304, headers=headers)
-    status, body, media, kept = memo.ANSWERS.cached(store, etag, stamp, lambda: _freeze(build()))
+    computed: list[bool] = []
+
+    def compute() -> tuple[int, bytes, str | None, dict[str, Any]]:
+        computed.append(True)
+        return _freeze(build())
+
+    status, body, media, kept = memo.ANSWERS.cached(store, etag, stamp, compute)
+    headers[ANSWER_HEADER] = "computed" if computed else "kept"
     return Response(body, status_code=status, media_type=media, headers={**kept, **headers})
 
 
