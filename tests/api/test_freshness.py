@@ -167,3 +167,28 @@ def test_a_kept_answer_and_a_304_cost_no_store_query(seeded: Api, monkeypatch: A
     url, params = routes[1]
     oct_ = first[(url, str(params))]
     assert _get(seeded, url, "bureau:edu", oct_.headers["etag"], **params).status_code == 304
+
+
+def test_a_kept_answer_is_refused_at_once_to_a_revoked_token(seeded: Api) -> None:
+    """The fast path (api/fastpath.py) answers a repeated request before FastAPI; a token
+    taken out of the tokens file must be refused on its very next request all the same."""
+    import yaml
+
+    url, params = f"{B}/statements", {"by": "system", **OCT}
+    first = _get(seeded, url, "bureau:health", **params)
+    again = _get(seeded, url, "bureau:health", **params)
+    assert again.status_code == 200 and again.headers["x-cloudtally-answer"] == "kept"
+    assert again.content == first.content and again.headers["etag"] == first.headers["etag"]
+    assert again.headers["x-content-type-options"] == "nosniff"  # the same headers
+    path = seeded.client.app.state.settings.api_tokens_file
+    original = path.read_text()
+    doc = yaml.safe_load(original)
+    doc["tokens"] = [t for t in doc["tokens"] if t.get("bureau") != "health"]
+    try:
+        path.write_text(yaml.safe_dump(doc))
+        assert _get(seeded, url, "bureau:health", **params).status_code == 401
+        etag = first.headers["etag"]
+        assert _get(seeded, url, "bureau:health", etag, **params).status_code == 401
+    finally:
+        path.write_text(original)
+    assert _get(seeded, url, "bureau:health", **params).content == first.content

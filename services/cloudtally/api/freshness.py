@@ -28,6 +28,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import Response
 
+from cloudtally.api import fastpath
 from cloudtally.core.access import Principal
 from cloudtally.queries import memo
 from cloudtally.store import Store
@@ -88,6 +89,7 @@ def conditional(
     build: Callable[[], Response],
 ) -> Response:
     """304 if the client holds the current answer, else the (kept) answer with its ETag."""
+    stamps = memo.recorded()  # the stamps ``stamp`` was made of (api/fastpath.py)
     etag = etag_of(request, principal, stamp)
     headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
     if _matches(request, etag):
@@ -99,8 +101,13 @@ def conditional(
         return _freeze(build())
 
     status, body, media, kept = memo.ANSWERS.cached(store, etag, stamp, compute)
-    headers[ANSWER_HEADER] = "computed" if computed else "kept"
-    return Response(body, status_code=status, media_type=media, headers={**kept, **headers})
+    headers[ANSWER_HEADER] = "kept"
+    response = Response(body, status_code=status, media_type=media, headers={**kept, **headers})
+    if status == 200 and stamps:
+        fastpath.leave(request, principal, etag, stamps, response)
+    if computed:
+        response.headers[ANSWER_HEADER] = "computed"
+    return response
 
 
 def _freeze(response: Response) -> tuple[int, bytes, str | None, dict[str, Any]]:

@@ -20,6 +20,7 @@ Per process (each API replica keeps its own), bounded (least recently used out).
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import itertools
 import threading
@@ -27,7 +28,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
-from cloudtally.queries.parts import signature
+from cloudtally.queries.parts import signature, signature_if_read
 from cloudtally.store.base import Store
 
 T = TypeVar("T")
@@ -72,6 +73,7 @@ def stamp(
     parts = signature(store, table, period)  # before the query: a change during it shows
     hit = _stamps.get(key)
     if hit is not None and hit[1] == parts:
+        _note((store, table, where, params, column, period), hit[0])
         return hit[0]
     with _stamp_lock:
         one = _stamp_reads.setdefault(key, threading.Lock())
@@ -88,7 +90,45 @@ def stamp(
                 _stamps.clear()
                 _stamp_reads.clear()
             _stamps[key] = (value, parts)
+    _note((store, table, where, params, column, period), value)
     return value
+
+
+StampCall = tuple[Store, str, str, dict[str, Any], str, "tuple[dt.date, dt.date] | None"]
+# The stamps read while a request computed its ETag (cloudtally.api.fastpath records
+# them, so the same request can later be checked without entering the route).
+_recording: contextvars.ContextVar[list[tuple[StampCall, tuple[int, int]]] | None] = (
+    contextvars.ContextVar("stamp_recording", default=None)
+)
+
+
+def _note(call: StampCall, value: tuple[int, int]) -> None:
+    seen = _recording.get()
+    if seen is not None:
+        seen.append((call, value))
+
+
+def recording() -> list[tuple[StampCall, tuple[int, int]]]:
+    """Start noting, in this context, every stamp read from now on; returns the list."""
+    seen: list[tuple[StampCall, tuple[int, int]]] = []
+    _recording.set(seen)
+    return seen
+
+
+def recorded() -> list[tuple[StampCall, tuple[int, int]]] | None:
+    """A copy of the stamps noted so far in this context (None: not recording)."""
+    seen = _recording.get()
+    return None if seen is None else list(seen)
+
+
+def stamp_now(call: StampCall) -> tuple[int, int] | None:
+    """The stamp ``call`` would give now, if that needs no store query; else None."""
+    store, table, where, params, column, period = call
+    parts = signature_if_read(store, table, period)
+    if parts is None:
+        return None
+    hit = _stamps.get((token(store), table, where, column, tuple(sorted(params.items()))))
+    return hit[0] if hit is not None and hit[1] == parts else None
 
 
 class Memo:

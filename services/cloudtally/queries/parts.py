@@ -86,6 +86,15 @@ def snapshot(store: Store, table: str) -> Snapshot:
         return fresh
 
 
+def current_if_read(store: Store, table: str) -> Snapshot | None:
+    """The part list if it can be used without reading it again (young, and nothing
+    written to ``table`` here since), else None: for checks that must not wait."""
+    now: Snapshot | None = store.__dict__.get("_parts_snapshot")
+    if now is None or not now.fresh_for(store, table) or time.monotonic() - now.at >= REFRESH_S:
+        return None
+    return now
+
+
 def _month_id(day: dt.date) -> int:
     return day.year * 100 + day.month
 
@@ -96,7 +105,21 @@ def signature(
     """The digests of ``table``'s partitions: all of them, or with ``period`` = [d0, d1)
     only the monthly partitions (``toYYYYMM``) it overlaps and any partition that is not
     a month (an unpartitioned table's ``all``). Changes whenever those rows may have."""
-    found = snapshot(store, table).parts.get(table, {})
+    return _pick(snapshot(store, table), table, period)
+
+
+def signature_if_read(
+    store: Store, table: str, period: tuple[dt.date, dt.date] | None = None
+) -> tuple[tuple[str, str], ...] | None:
+    """:func:`signature` if it needs no store query now, else None."""
+    now = current_if_read(store, table)
+    return None if now is None else _pick(now, table, period)
+
+
+def _pick(
+    now: Snapshot, table: str, period: tuple[dt.date, dt.date] | None
+) -> tuple[tuple[str, str], ...]:
+    found = now.parts.get(table, {})
     if period is not None:
         lo, hi = _month_id(period[0]), _month_id(period[1] - dt.timedelta(days=1))
         found = {
