@@ -158,6 +158,7 @@ def test_a_kept_answer_and_a_304_cost_no_store_query(seeded: Api, monkeypatch: A
     old = first[(url, str(params))]
     assert _get(seeded, url, "bureau:edu", old.headers["etag"], **params).status_code == 304
     monkeypatch.setattr(parts, "REFRESH_S", 0.0)  # the interval has passed
+    monkeypatch.setattr(parts, "STALE_S", 0.0)
     stamps_before = memo.stamp_queries
     now = _get(seeded, url, "bureau:edu", old.headers["etag"], **params)
     assert now.status_code == 200 and now.headers["etag"] != old.headers["etag"]

@@ -14,7 +14,8 @@ The list is read at most once per :data:`REFRESH_S` for all tables together, and
 once after this process wrote to the table asked about (the store counts its own
 writes, :meth:`Store.note_write`): the process's own writes are seen immediately,
 other processes' (cluster-mode workers, a mutation ClickHouse applied later) within
-:data:`REFRESH_S` plus the time of one metadata query. While one thread re-reads an
+:data:`REFRESH_S` plus the time of one metadata query (answers served before FastAPI:
+up to :data:`STALE_S` while the store is too busy to answer it). While one thread re-reads an
 aged list, the others keep using the previous one instead of queueing behind it (on
 chDB a query may wait behind an insert).
 
@@ -33,6 +34,9 @@ from dataclasses import dataclass, field
 from cloudtally.store.base import Store
 
 REFRESH_S = 1.0
+# The answers served before FastAPI (api/fastpath.py) use a list read in the background
+# while the store is slow to answer it (a chDB query waits behind an insert), up to this.
+STALE_S = 5.0
 
 _SQL = (
     "SELECT table, partition_id, groupArray(name), sum(rows) FROM system.parts "
@@ -87,12 +91,36 @@ def snapshot(store: Store, table: str) -> Snapshot:
 
 
 def current_if_read(store: Store, table: str) -> Snapshot | None:
-    """The part list if it can be used without reading it again (young, and nothing
-    written to ``table`` here since), else None: for checks that must not wait."""
+    """The part list if it can be used without waiting for a query (nothing written to
+    ``table`` here since, and young), else None: for checks on the event loop. An aged
+    list is read again in the background and used meanwhile up to :data:`STALE_S`."""
     now: Snapshot | None = store.__dict__.get("_parts_snapshot")
-    if now is None or not now.fresh_for(store, table) or time.monotonic() - now.at >= REFRESH_S:
+    if now is None or not now.fresh_for(store, table):
         return None
-    return now
+    age = time.monotonic() - now.at
+    if age < REFRESH_S:
+        return now
+    _refresh_soon(store)
+    return now if age < STALE_S else None
+
+
+def _refresh_soon(store: Store) -> None:
+    """Read the part list again in a thread, unless a read is under way already."""
+    state = store.__dict__
+    lock: threading.Lock = state.setdefault("_parts_lock", threading.Lock())
+    if not lock.acquire(blocking=False):
+        return
+
+    def read() -> None:
+        try:
+            old: Snapshot | None = state.get("_parts_snapshot")
+            state["_parts_snapshot"] = _read(store, old.reads if old else 0)
+        except Exception:  # the next request's own read reports it
+            pass
+        finally:
+            lock.release()
+
+    threading.Thread(target=read, name="parts-refresh", daemon=True).start()
 
 
 def _month_id(day: dt.date) -> int:
