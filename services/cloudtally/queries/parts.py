@@ -75,8 +75,14 @@ def snapshot(store: Store, table: str) -> Snapshot:
     lock: threading.Lock = state.setdefault("_parts_lock", threading.Lock())
     now: Snapshot | None = state.get("_parts_snapshot")
     if now is not None and now.fresh_for(store, table):
-        if time.monotonic() - now.at < REFRESH_S or not lock.acquire(blocking=False):
-            return now  # young, or another thread is reading it again: the last list
+        age = time.monotonic() - now.at
+        if age < REFRESH_S:
+            return now
+        if not lock.acquire(blocking=False):  # another thread is reading it again
+            if age < STALE_S:
+                return now  # meanwhile the last list
+            with lock:  # too old to use: wait for that read
+                return state.get("_parts_snapshot") or now
         try:
             state["_parts_snapshot"] = now = _read(store, now.reads)
         finally:
