@@ -93,6 +93,9 @@ def conditional(
     etag = etag_of(request, principal, stamp)
     headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
     if _matches(request, etag):
+        found, answer = memo.ANSWERS.peek(store, etag, stamp)
+        if found and stamps and answer[0] == 200:  # one that only revalidates: fast path too
+            fastpath.leave(request, principal, etag, stamps, _response(answer, headers))
         return Response(status_code=304, headers=headers)
     computed: list[bool] = []
 
@@ -100,14 +103,21 @@ def conditional(
         computed.append(True)
         return _freeze(build())
 
-    status, body, media, kept = memo.ANSWERS.cached(store, etag, stamp, compute)
-    headers[ANSWER_HEADER] = "kept"
-    response = Response(body, status_code=status, media_type=media, headers={**kept, **headers})
-    if status == 200 and stamps:
+    answer = memo.ANSWERS.cached(store, etag, stamp, compute)
+    response = _response(answer, headers)
+    if response.status_code == 200 and stamps:
         fastpath.leave(request, principal, etag, stamps, response)
     if computed:
         response.headers[ANSWER_HEADER] = "computed"
     return response
+
+
+def _response(
+    answer: tuple[int, bytes, str | None, dict[str, Any]], headers: dict[str, str]
+) -> Response:
+    status, body, media, kept = answer
+    return Response(body, status_code=status, media_type=media,
+                    headers={**kept, **headers, ANSWER_HEADER: "kept"})  # fmt: skip
 
 
 def _freeze(response: Response) -> tuple[int, bytes, str | None, dict[str, Any]]:

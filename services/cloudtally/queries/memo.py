@@ -164,6 +164,10 @@ class Memo:
                     self._kept.popitem(last=False)
         return value
 
+    def peek(self, store: Store, key: Hashable, current: Hashable) -> tuple[bool, Any]:
+        """(True, the kept value) if one was computed at stamp ``current``; never computes."""
+        return self._get((token(store), key), current)
+
     def _get(self, full: Hashable, current: Hashable) -> tuple[bool, Any]:
         with self._lock:
             hit = self._kept.get(full)
