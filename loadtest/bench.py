@@ -290,6 +290,7 @@ def main() -> None:
         interval_s=args.interval,
         minutes=args.minutes,
         machine={"cpus": os.cpu_count(), "python": platform.python_version()},
+        load_average_after=os.getloadavg(),  # the machine may be shared: say how busy
         when=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     )
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     api_port: int = 8000
     # `cloudtally api` (cluster mode): processes serving the API on the port (uvicorn workers)
     api_workers: int = 1
+    # Threads running route handlers at once (0: 4 in embedded mode, next to the ingest;
+    # anyio's 40 otherwise). See cloudtally.api.threads.
+    api_threads: int = Field(default=0, ge=0)
     metrics_port: int = 0  # cluster worker exposes /metrics on this port when > 0
     # Bearer tokens with roles (admin, auditor, bureau); see docs/api.md. Without a file
     # every request is refused unless api_auth is false (local experiments only).

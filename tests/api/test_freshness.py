@@ -9,6 +9,7 @@ import datetime as dt
 from typing import Any
 
 from cloudtally.billing.rate import rate_period
+from cloudtally.queries import memo
 from tests.api import fleet
 from tests.api.fleet import SH, Api
 
@@ -92,3 +93,103 @@ def test_an_answer_in_one_language_is_never_served_for_another(seeded: Api) -> N
     assert zh.status_code == en.status_code == 200
     assert en.headers["etag"] != zh.headers["etag"]
     assert en.text != zh.text and "合计" in zh.text and "合计" not in en.text
+
+
+def _count_queries(store: Any, monkeypatch: Any) -> list[str]:
+    """Every statement the store runs from now on (its query, columns and execute)."""
+    seen: list[str] = []
+    for name in ("query", "columns", "execute"):
+        real = getattr(store, name)
+
+        def counted(sql: str, params: Any = None, _real: Any = real) -> Any:
+            seen.append(sql)
+            return _real(sql, params)
+
+        monkeypatch.setattr(store, name, counted)
+    return seen
+
+
+def _other_writer(api: Api) -> Any:
+    """A write the API's store does not count: another process's (cluster mode), or on
+    chDB, where no other process can write, a statement run past the store's counting."""
+    store = api.store
+    if store.engine == "server":
+        from cloudtally.store.server_store import ServerStore
+
+        return ServerStore(store.target).execute
+    return lambda sql: store._run(sql, "CSV")
+
+
+def test_a_kept_answer_and_a_304_cost_no_store_query(seeded: Api, monkeypatch: Any) -> None:
+    """Repeated reads of unchanged data are served from memory: no stamp query, no
+    metadata query inside the refresh interval; a write by another process is seen once
+    the interval has passed, and a change to another month leaves this month's ETag."""
+    from cloudtally.queries import parts
+
+    june = {"month": "2023-06"}  # no bill lines in the fleet: an empty statement
+    routes = [(f"{B}/statements", {"by": "bureau", **june}),
+              (f"{B}/statements", {"by": "system", **OCT}),
+              (f"{B}/lines", {"limit": 5, **OCT}),
+              ("/api/v1/utilization", {"level": "vm", **OCT})]  # fmt: skip
+    first = {(u, str(p)): _get(seeded, u, "bureau:edu", **p) for u, p in routes}
+    assert all(r.status_code == 200 for r in first.values())
+    assert first[(f"{B}/statements", str(routes[0][1]))].json()["rows"] == []
+
+    monkeypatch.setattr(parts, "REFRESH_S", 3600.0)  # no refresh due inside this block
+    seen = _count_queries(seeded.store, monkeypatch)
+    for _ in range(3):
+        for u, p in routes:
+            kept = first[(u, str(p))]
+            again = _get(seeded, u, "bureau:edu", **p)
+            assert again.status_code == 200 and again.content == kept.content
+            assert again.headers["etag"] == kept.headers["etag"]
+            assert _get(seeded, u, "bureau:edu", kept.headers["etag"], **p).status_code == 304
+    assert seen == []  # twelve answers and twelve 304s without one store query
+
+    # another process puts a June bill total for edu in the store
+    _other_writer(seeded)(
+        "INSERT INTO bill_totals (month, bureau, system, vm_id, pool, provider, lines, days, "
+        "last_day, list_amount, after_discount, after_cut, provisional_lines, version) "
+        "SELECT toDate('2023-06-01'), 'edu', 'sys-june', 'vm-june', 'pool-1', 'provider-a', "
+        "1, 1, toDate('2023-06-30'), toDecimal64(12.5, 2), toDecimal64(12.5, 2), "
+        "toDecimal64(12.5, 2), 0, toUInt64(1)"
+    )
+    url, params = routes[0]
+    old = first[(url, str(params))]
+    assert _get(seeded, url, "bureau:edu", old.headers["etag"], **params).status_code == 304
+    monkeypatch.setattr(parts, "REFRESH_S", 0.0)  # the interval has passed
+    monkeypatch.setattr(parts, "STALE_S", 0.0)
+    stamps_before = memo.stamp_queries
+    now = _get(seeded, url, "bureau:edu", old.headers["etag"], **params)
+    assert now.status_code == 200 and now.headers["etag"] != old.headers["etag"]
+    assert [r["after_cut"] for r in now.json()["rows"]] == ["12.50"]
+    assert any("system.parts" in s for s in seen) and memo.stamp_queries > stamps_before
+    # October's answer is not disturbed by a June total
+    url, params = routes[1]
+    oct_ = first[(url, str(params))]
+    assert _get(seeded, url, "bureau:edu", oct_.headers["etag"], **params).status_code == 304
+
+
+def test_a_kept_answer_is_refused_at_once_to_a_revoked_token(seeded: Api) -> None:
+    """The fast path (api/fastpath.py) answers a repeated request before FastAPI; a token
+    taken out of the tokens file must be refused on its very next request all the same."""
+    import yaml
+
+    url, params = f"{B}/statements", {"by": "system", **OCT}
+    first = _get(seeded, url, "bureau:health", **params)
+    again = _get(seeded, url, "bureau:health", **params)
+    assert again.status_code == 200 and again.headers["x-cloudtally-answer"] == "kept"
+    assert again.content == first.content and again.headers["etag"] == first.headers["etag"]
+    assert again.headers["x-content-type-options"] == "nosniff"  # the same headers
+    path = seeded.client.app.state.settings.api_tokens_file
+    original = path.read_text()
+    doc = yaml.safe_load(original)
+    doc["tokens"] = [t for t in doc["tokens"] if t.get("bureau") != "health"]
+    try:
+        path.write_text(yaml.safe_dump(doc))
+        assert _get(seeded, url, "bureau:health", **params).status_code == 401
+        etag = first.headers["etag"]
+        assert _get(seeded, url, "bureau:health", etag, **params).status_code == 401
+    finally:
+        path.write_text(original)
+    assert _get(seeded, url, "bureau:health", **params).content == first.content

@@ -55,7 +55,13 @@ def create_api(settings: Settings, store_provider: Callable[[], Store]) -> FastA
     from cloudtally.console.app import mount as mount_console
 
     mount_console(app)  # the staff console at / (console/)
+    from cloudtally.api.fastpath import KeptAnswers
+
+    app.add_middleware(KeptAnswers, settings=settings)  # inside SecurityHeaders: same headers
     app.add_middleware(SecurityHeaders)
+    from cloudtally.api.threads import HandlerThreads, handler_threads
+
+    app.add_middleware(HandlerThreads, threads=handler_threads(settings))
     errors.install(app)
     return app
 

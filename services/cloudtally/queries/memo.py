@@ -9,6 +9,10 @@ the next request recomputes; an unchanged stamp gives the kept value, the same o
 a recomputation would give. Closed days (the candidate windows, a closed month's
 bills) change only with late data, so under ingest they are computed once.
 
+The stamp query itself runs only when the table's data parts changed since it last
+ran (:mod:`cloudtally.queries.parts`, one metadata query a second shared by the whole
+process): a request whose rows did not change costs no store query at all.
+
 Kept values are shared between requests: callers must not mutate them (kept
 values here are lists of frozen dataclasses or plain rows that callers copy).
 Per process (each API replica keeps its own), bounded (least recently used out).
@@ -16,29 +20,27 @@ Per process (each API replica keeps its own), bounded (least recently used out).
 
 from __future__ import annotations
 
+import contextvars
+import datetime as dt
 import itertools
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
+from cloudtally.queries.parts import signature, signature_if_read
 from cloudtally.store.base import Store
 
 T = TypeVar("T")
 
 
-# A stamp read from the store is reused for up to STAMP_TTL_S while nothing was written to
-# its table through this process's store: writes here (the embedded worker's ingest and
-# derivation, an admin action) are seen at once; writes by other processes (cluster-mode
-# workers) within STAMP_TTL_S. A chDB folder has one process, so every write to it is
-# seen here: its stamps are re-read only to catch mutations (ALTER ... DELETE), which
-# ClickHouse applies after the statement returns. 0 reads every stamp from the store.
-STAMP_TTL_S = 1.0
-STAMP_TTL_CHDB_S = 10.0
-_stamps: dict[Hashable, tuple[tuple[int, int], tuple[int, int], float]] = {}
+# A stamp is re-read from the store only when its table's data parts changed
+# (:mod:`cloudtally.queries.parts`: one shared metadata query a second, at once after
+# this process wrote to the table): an answer whose rows did not change costs no query.
+_stamps: dict[Hashable, tuple[tuple[int, int], Hashable]] = {}
 _stamp_reads: dict[Hashable, threading.Lock] = {}
 _stamp_lock = threading.Lock()
+stamp_queries = 0  # stamps read from the store by this process (tests, benchmarks)
 
 
 _tokens = itertools.count(1)
@@ -54,36 +56,79 @@ def token(store: Store) -> int:
 
 
 def stamp(
-    store: Store, table: str, where: str, params: dict[str, Any], column: str = "version"
+    store: Store,
+    table: str,
+    where: str,
+    params: dict[str, Any],
+    column: str = "version",
+    *,
+    period: tuple[dt.date, dt.date] | None = None,
 ) -> tuple[int, int]:
-    """(count, max ``column``) of the rows of ``table`` matching ``where``: changes with them."""
+    """(count, max ``column``) of the rows of ``table`` matching ``where``: changes with them.
+
+    ``period`` = [d0, d1) when ``where`` selects rows of those days of a table partitioned
+    by month: changes to other months' partitions then do not make it look again."""
+    global stamp_queries
     key = (token(store), table, where, column, tuple(sorted(params.items())))
-    ttl = STAMP_TTL_CHDB_S if store.engine == "chdb" else STAMP_TTL_S
-
-    def kept() -> tuple[int, int] | None:
-        hit = _stamps.get(key)
-        if hit is None or hit[1] != store.write_mark(table) or time.monotonic() - hit[2] >= ttl:
-            return None
+    parts = signature(store, table, period)  # before the query: a change during it shows
+    hit = _stamps.get(key)
+    if hit is not None and hit[1] == parts:
+        _note((store, table, where, params, column, period), hit[0])
         return hit[0]
-
-    if (value := kept()) is not None:
-        return value
     with _stamp_lock:
         one = _stamp_reads.setdefault(key, threading.Lock())
     with one:  # one read per stamp: requests arriving together wait for it, not queue
-        if (value := kept()) is not None:
-            return value
-        mark = store.write_mark(table)  # before the query: a write during it makes a new mark
-        now = time.monotonic()
+        hit = _stamps.get(key)
+        if hit is not None and hit[1] == parts:
+            return hit[0]
         sql = f"SELECT count(), max({column}) FROM {table} WHERE {where}"
         row = store.rows(sql, params)[0]
         value = int(row[0]), int(row[1] or 0)
         with _stamp_lock:
+            stamp_queries += 1
             if len(_stamps) > 4096:
                 _stamps.clear()
                 _stamp_reads.clear()
-            _stamps[key] = (value, mark, now)
+            _stamps[key] = (value, parts)
+    _note((store, table, where, params, column, period), value)
     return value
+
+
+StampCall = tuple[Store, str, str, dict[str, Any], str, "tuple[dt.date, dt.date] | None"]
+# The stamps read while a request computed its ETag (cloudtally.api.fastpath records
+# them, so the same request can later be checked without entering the route).
+_recording: contextvars.ContextVar[list[tuple[StampCall, tuple[int, int]]] | None] = (
+    contextvars.ContextVar("stamp_recording", default=None)
+)
+
+
+def _note(call: StampCall, value: tuple[int, int]) -> None:
+    seen = _recording.get()
+    if seen is not None:
+        seen.append((call, value))
+
+
+def recording() -> list[tuple[StampCall, tuple[int, int]]]:
+    """Start noting, in this context, every stamp read from now on; returns the list."""
+    seen: list[tuple[StampCall, tuple[int, int]]] = []
+    _recording.set(seen)
+    return seen
+
+
+def recorded() -> list[tuple[StampCall, tuple[int, int]]] | None:
+    """A copy of the stamps noted so far in this context (None: not recording)."""
+    seen = _recording.get()
+    return None if seen is None else list(seen)
+
+
+def stamp_now(call: StampCall) -> tuple[int, int] | None:
+    """The stamp ``call`` would give now, if that needs no store query; else None."""
+    store, table, where, params, column, period = call
+    parts = signature_if_read(store, table, period)
+    if parts is None:
+        return None
+    hit = _stamps.get((token(store), table, where, column, tuple(sorted(params.items()))))
+    return hit[0] if hit is not None and hit[1] == parts else None
 
 
 class Memo:
@@ -118,6 +163,10 @@ class Memo:
                 while len(self._kept) > self.size:
                     self._kept.popitem(last=False)
         return value
+
+    def peek(self, store: Store, key: Hashable, current: Hashable) -> tuple[bool, Any]:
+        """(True, the kept value) if one was computed at stamp ``current``; never computes."""
+        return self._get((token(store), key), current)
 
     def _get(self, full: Hashable, current: Hashable) -> tuple[bool, Any]:
         with self._lock:
