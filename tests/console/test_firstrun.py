@@ -97,3 +97,20 @@ def test_first_run_shows_every_capability(store: Store, tmp_path: Path) -> None:
         # a scorecard for the fiscal year of last month, every pool listed
         fy = c.get("/console/scorecards").text
         assert "pool-1" in fy and "pool-2" in fy
+
+
+def test_the_simulator_is_given_the_first_runs_outage() -> None:
+    """``make up`` streams the fleet again over the history: without the same outage its
+    samples would fill the planted silence and the downtime would vanish."""
+    import datetime as dt
+
+    from cloudtally.collectors.simulate import parse_outage
+
+    zone = current_policy(None).zone
+    pool, t0, t1 = firstrun.outage_of(dt.date(2026, 3, 2), zone)
+    assert dt.datetime.fromtimestamp(t0, zone) == dt.datetime(2026, 2, 10, 10, tzinfo=zone)
+    record = {"start": t0 - 86_400, "end": t1 + 86_400,
+              "outage": {"pool": pool, "from": t0, "to": t1, "vms": 3}}  # fmt: skip
+    args = firstrun.simulator_args(record)
+    assert parse_outage(args[args.index("--outage") + 1]) == (pool, t0, t1)
+    assert "--outage" not in firstrun.simulator_args({"start": t0, "end": t1})  # old marker
