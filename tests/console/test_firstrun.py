@@ -87,6 +87,10 @@ def test_first_run_shows_every_capability(store: Store, tmp_path: Path) -> None:
         assert pool1["down_s"] >= outage["vms"] * (outage["to"] - outage["from"]), pool1
         down = {i["vm_id"] for i in doc["incidents"] if i["start"] <= outage["from"] + 900}
         assert set(labels["outage"]) <= down, (labels["outage"], down)
+        # the history's newest minutes are up, and after its last beat a gap, never down
+        edge = api(f"/api/v1/availability?from={record['end'] - 3600}&to={record['end'] + 900}")
+        assert edge["incidents"] == [], edge["incidents"][:3]
+        assert edge["period"][0]["gap_s"] > 0
         html = page(f"/console/availability?month={last}&months=1")
         assert "未达标" in html and labels["outage"][0] in html
         # the SLA credit due to the buyer (a fee reduction: negative), and on the page
