@@ -87,6 +87,10 @@ def test_first_run_shows_every_capability(store: Store, tmp_path: Path) -> None:
         assert pool1["down_s"] >= outage["vms"] * (outage["to"] - outage["from"]), pool1
         down = {i["vm_id"] for i in doc["incidents"] if i["start"] <= outage["from"] + 900}
         assert set(labels["outage"]) <= down, (labels["outage"], down)
+        # the history's newest minutes are up, and after its last beat a gap, never down
+        edge = api(f"/api/v1/availability?from={record['end'] - 3600}&to={record['end'] + 900}")
+        assert edge["incidents"] == [], edge["incidents"][:3]
+        assert edge["period"][0]["gap_s"] > 0
         html = page(f"/console/availability?month={last}&months=1")
         assert "未达标" in html and labels["outage"][0] in html
         # the SLA credit due to the buyer (a fee reduction: negative), and on the page
@@ -97,3 +101,20 @@ def test_first_run_shows_every_capability(store: Store, tmp_path: Path) -> None:
         # a scorecard for the fiscal year of last month, every pool listed
         fy = c.get("/console/scorecards").text
         assert "pool-1" in fy and "pool-2" in fy
+
+
+def test_the_simulator_is_given_the_first_runs_outage() -> None:
+    """``make up`` streams the fleet again over the history: without the same outage its
+    samples would fill the planted silence and the downtime would vanish."""
+    import datetime as dt
+
+    from cloudtally.collectors.simulate import parse_outage
+
+    zone = current_policy(None).zone
+    pool, t0, t1 = firstrun.outage_of(dt.date(2026, 3, 2), zone)
+    assert dt.datetime.fromtimestamp(t0, zone) == dt.datetime(2026, 2, 10, 10, tzinfo=zone)
+    record = {"start": t0 - 86_400, "end": t1 + 86_400,
+              "outage": {"pool": pool, "from": t0, "to": t1, "vms": 3}}  # fmt: skip
+    args = firstrun.simulator_args(record)
+    assert parse_outage(args[args.index("--outage") + 1]) == (pool, t0, t1)
+    assert "--outage" not in firstrun.simulator_args({"start": t0, "end": t1})  # old marker

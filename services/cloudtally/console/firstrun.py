@@ -39,7 +39,11 @@ MARKER = "firstrun.json"
 DAY_S = 86_400
 FINE_DAYS = 15  # the idle and the console's rightsizing windows (14 days), plus one
 COARSE_S, FINE_S = 900, 60  # sample intervals of the history and of its last 15 days
-SOURCE = "simulate"  # the simulator's source: its later stream lands on the same keys
+# The history's own sources, one per sample interval (samples are keyed by VM and time,
+# so the simulator's later stream still lands on the same rows). A source's beats vouch
+# for its largest declared interval past their last sample: one source at 900 s would
+# vouch for 15 minutes past the newest 60 s sample, and every VM would read as down then.
+SOURCES = {COARSE_S: "firstrun-900s", FINE_S: "firstrun-60s"}
 OUTAGE_POOL, OUTAGE_S = "pool-1", 90 * 60
 
 
@@ -55,6 +59,7 @@ def _insert_samples(
 ) -> tuple[int, int]:
     """The chunks' samples (declaring their interval) and, after them, their heartbeats:
     what the simulator would have sent, written straight to the store."""
+    source = SOURCES[interval]
     from cloudtally.collectors.simbeats import chunk_beats
     from cloudtally.worker.heartbeats import insert_heartbeats
 
@@ -66,7 +71,7 @@ def _insert_samples(
             n_samples += store.insert(
                 "samples",
                 {"vm_id": s.vm_id, "ts": s.ts, "cpu_pct": s.cpu_pct, "mem_pct": s.mem_pct,
-                 "source": np.full(n, SOURCE, dtype=object),
+                 "source": np.full(n, source, dtype=object),
                  "version": np.full(n, version, dtype=np.uint64),
                  "interval_s": np.full(n, interval, dtype=np.uint32)},
             )  # fmt: skip
@@ -76,10 +81,10 @@ def _insert_samples(
             n_disks += store.insert(
                 "disk_samples",
                 {"vm_id": d.vm_id, "disk_id": d.disk_id, "ts": d.ts, "used_gb": d.used_gb,
-                 "source": np.full(n, SOURCE, dtype=object),
+                 "source": np.full(n, source, dtype=object),
                  "version": np.full(n, version, dtype=np.uint64)},
             )  # fmt: skip
-        insert_heartbeats(store, chunk_beats(SOURCE, partitions, c, vm_part), int(time.time()),
+        insert_heartbeats(store, chunk_beats(source, partitions, c, vm_part), int(time.time()),
                           version)  # fmt: skip
     return n_samples, n_disks
 
