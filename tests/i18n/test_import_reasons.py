@@ -159,3 +159,25 @@ def test_cli_rejection_in_chinese(tmp_path, monkeypatch, chdb_url) -> None:
     assert "已拒绝：1 行中有 1 行无效" in out.output, out.output
     assert "第 2 行，“数量”列：数量为负（值 '-744'）" in out.output, out.output
     assert not english_sentences(out.output), out.output
+
+
+COLS = {"resource_id": "a", "resource_type": "t", "quantity": "q", "amount": "m", "period": "p"}
+MAPPINGS = [  # what an operator's mapping file gets wrong
+    ([], "map_not_object", "映射须为含 provider 和 columns 的对象"),
+    ({"provider": "p", "columns": {"资源": "x"}}, "map_unknown_field",
+     "mapping.columns.资源：未知字段"),
+    ({"provider": "p", "columns": COLS, "oops": 1}, "map_unknown_keys", "映射含未知的键：oops"),
+    ({"provider": "p", "columns": COLS, "timezone": "Asia/Beijing"}, "map_timezone",
+     "mapping.timezone 'Asia/Beijing' 不是已知的时区"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("doc", "reason_id", "zh"), MAPPINGS)
+def test_mapping_refusals_in_both_languages(doc: object, reason_id: str, zh: str) -> None:
+    from cloudtally.core.invoice import mapping_from_dict
+
+    with pytest.raises(InvoiceError) as caught:
+        mapping_from_dict(doc)  # type: ignore[arg-type]
+    assert caught.value.reason_id == reason_id
+    assert of_error(caught.value, "en") == str(caught.value)
+    assert of_error(caught.value, "zh").startswith(zh), of_error(caught.value, "zh")

@@ -259,7 +259,9 @@ class InvoiceMapping:
 def mapping_from_dict(doc: Mapping[str, Any]) -> InvoiceMapping:
     """Validate a mapping document (already parsed from YAML/JSON)."""
     if not isinstance(doc, Mapping):
-        raise InvoiceError("mapping must be an object with 'provider' and 'columns'")
+        raise InvoiceError(
+            "mapping must be an object with 'provider' and 'columns'", "map_not_object"
+        )
     unknown = set(doc) - {
         "provider",
         "columns",
@@ -275,66 +277,99 @@ def mapping_from_dict(doc: Mapping[str, Any]) -> InvoiceMapping:
         "bureaus",
     }
     if unknown:
-        raise InvoiceError(f"mapping has unknown keys: {sorted(unknown)}")
+        keys = ", ".join(sorted(map(str, unknown)))
+        raise InvoiceError(f"mapping has unknown keys: {keys}", "map_unknown_keys", keys=keys)
     provider = doc.get("provider")
     if not isinstance(provider, str) or not provider.strip():
-        raise InvoiceError("mapping.provider must be a non-empty string")
+        raise InvoiceError("mapping.provider must be a non-empty string", "map_provider")
     cols_doc = doc.get("columns")
     if not isinstance(cols_doc, Mapping) or not cols_doc:
-        raise InvoiceError("mapping.columns must map field names to header names")
+        raise InvoiceError("mapping.columns must map field names to header names", "map_columns")
     columns: dict[str, tuple[str, ...]] = {}
     for name, headers in cols_doc.items():
         if name not in FIELDS:
-            raise InvoiceError(f"mapping.columns.{name}: unknown field; known: {', '.join(FIELDS)}")
+            raise InvoiceError(
+                f"mapping.columns.{name}: unknown field; known: {', '.join(FIELDS)}",
+                "map_unknown_field",
+                name=name,
+                known=", ".join(FIELDS),
+            )
         names = (headers,) if isinstance(headers, str) else tuple(headers or ())
         if not names or not all(isinstance(h, str) and h.strip() for h in names):
-            raise InvoiceError(f"mapping.columns.{name}: give a header name or a list of them")
+            raise InvoiceError(
+                f"mapping.columns.{name}: give a header name or a list of them",
+                "map_header_names",
+                name=name,
+            )
         columns[name] = names
     missing = [f for f in REQUIRED_FIELDS if f not in columns]
     if "period" not in columns and not {"period_start", "period_end"} <= set(columns):
         missing.append("period (or period_start and period_end)")
     if missing:
-        raise InvoiceError(f"mapping.columns lacks required fields: {', '.join(missing)}")
+        raise InvoiceError(
+            f"mapping.columns lacks required fields: {', '.join(missing)}",
+            "map_required",
+            missing=", ".join(missing),
+        )
     fmt = doc.get("format", "csv")
     if fmt not in ("csv", "xlsx", "focus"):
-        raise InvoiceError("mapping.format must be csv, xlsx or focus")
+        raise InvoiceError("mapping.format must be csv, xlsx or focus", "map_format")
     encoding = str(doc.get("encoding", "auto")).lower()
     if encoding != "auto":
         try:
             codecs.lookup(encoding)
         except LookupError:
-            raise InvoiceError(f"mapping.encoding {encoding!r} is not a known encoding") from None
+            raise InvoiceError(
+                f"mapping.encoding {encoding!r} is not a known encoding",
+                "map_encoding",
+                value=repr(encoding),
+            ) from None
     tz = str(doc.get("timezone", "Asia/Shanghai"))
     try:
         ZoneInfo(tz)
     except Exception:
-        raise InvoiceError(f"mapping.timezone {tz!r} is not a known time zone") from None
+        raise InvoiceError(
+            f"mapping.timezone {tz!r} is not a known time zone", "map_timezone", value=repr(tz)
+        ) from None
     types = doc.get("resource_types") or {}
     if not isinstance(types, Mapping):
-        raise InvoiceError("mapping.resource_types must map provider names to resource types")
+        raise InvoiceError(
+            "mapping.resource_types must map provider names to resource types", "map_types"
+        )
     for k, v in types.items():
         if v not in RESOURCE_TYPES:
             raise InvoiceError(
-                f"mapping.resource_types.{k}: {v!r} is not one of {', '.join(RESOURCE_TYPES)}"
+                f"mapping.resource_types.{k}: {v!r} is not one of {', '.join(RESOURCE_TYPES)}",
+                "map_type",
+                name=k,
+                value=repr(v),
+                known=", ".join(RESOURCE_TYPES),
             )
     delimiter = str(doc.get("delimiter", ","))
     if len(delimiter) != 1:
-        raise InvoiceError("mapping.delimiter must be one character")
+        raise InvoiceError("mapping.delimiter must be one character", "map_delimiter")
     units, by_type, unit_aliases = _units_from_doc(doc.get("units"))
     period_end = doc.get("period_end", "inclusive")
     if period_end not in ("inclusive", "exclusive"):
         raise InvoiceError(
             "mapping.period_end must be inclusive (a date-only end is the last day billed) "
-            "or exclusive (the first day not billed)"
+            "or exclusive (the first day not billed)",
+            "map_period_end",
         )
     bureaus = doc.get("bureaus") or {}
     if not isinstance(bureaus, Mapping) or not all(
         isinstance(v, str) and v.strip() for v in bureaus.values()
     ):
-        raise InvoiceError("mapping.bureaus must map the provider's bureau names to bureau ids")
+        raise InvoiceError(
+            "mapping.bureaus must map the provider's bureau names to bureau ids", "map_bureaus"
+        )
     currency = currency_code(str(doc.get("currency", "CNY")))
     if not re.fullmatch(r"[A-Z]{3}", currency):
-        raise InvoiceError(f"mapping.currency {currency!r} is not an ISO 4217 code like CNY")
+        raise InvoiceError(
+            f"mapping.currency {currency!r} is not an ISO 4217 code like CNY",
+            "map_currency",
+            value=repr(currency),
+        )
     return InvoiceMapping(
         provider=provider.strip(),
         columns=columns,
@@ -355,7 +390,13 @@ def mapping_from_dict(doc: Mapping[str, Any]) -> InvoiceMapping:
 
 def _basis(value: object, where: str) -> str:
     if value not in BASES:
-        raise InvoiceError(f"mapping.units.{where}: {value!r} is not one of {', '.join(BASES)}")
+        raise InvoiceError(
+            f"mapping.units.{where}: {value!r} is not one of {', '.join(BASES)}",
+            "map_basis",
+            name=where,
+            value=repr(value),
+            known=", ".join(BASES),
+        )
     return str(value)
 
 
@@ -366,7 +407,9 @@ def _units_from_doc(
     if doc is None:
         return UnitDeclaration(), {}, {}
     if not isinstance(doc, Mapping):
-        raise InvoiceError("mapping.units must be an object (quantity, price, per type, aliases)")
+        raise InvoiceError(
+            "mapping.units must be an object (quantity, price, per type, aliases)", "map_units"
+        )
     default = UnitDeclaration()
     by_type: dict[str, UnitDeclaration] = {}
     aliases: dict[str, str] = {}
@@ -378,14 +421,20 @@ def _units_from_doc(
             )
         elif key == "aliases":
             if not isinstance(value, Mapping):
-                raise InvoiceError("mapping.units.aliases must map unit texts to hour/day/month")
+                raise InvoiceError(
+                    "mapping.units.aliases must map unit texts to hour/day/month", "map_aliases"
+                )
             for text, b in value.items():
                 aliases[unicodedata.normalize("NFKC", str(text)).strip().casefold()] = _basis(
                     b, f"aliases.{text}"
                 )
         elif key in RESOURCE_TYPES:
             if not isinstance(value, Mapping) or not set(value) <= {"quantity", "price"}:
-                raise InvoiceError(f"mapping.units.{key} must be {{quantity: ..., price: ...}}")
+                raise InvoiceError(
+                    f"mapping.units.{key} must be {{quantity: ..., price: ...}}",
+                    "map_unit_decl",
+                    name=key,
+                )
             by_type[str(key)] = UnitDeclaration(
                 _basis(value["quantity"], f"{key}.quantity") if "quantity" in value else "",
                 _basis(value["price"], f"{key}.price") if "price" in value else "",
@@ -393,7 +442,10 @@ def _units_from_doc(
         else:
             raise InvoiceError(
                 f"mapping.units.{key}: unknown key; use quantity, price, aliases or a resource "
-                f"type ({', '.join(RESOURCE_TYPES)})"
+                f"type ({', '.join(RESOURCE_TYPES)})",
+                "map_units_key",
+                name=key,
+                known=", ".join(RESOURCE_TYPES),
             )
     return default, by_type, aliases
 

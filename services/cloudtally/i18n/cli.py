@@ -25,26 +25,6 @@ from cloudtally.i18n import cli_lang, gettext, normalise
 _ENGLISH = "_cloudtally_english_help"
 
 
-def localise_help(app: Any, lang: str | None = None, prefix: str = "cli.") -> None:
-    """Set every command's and group's help of a Typer ``app`` from the catalogue (a key the
-    catalogue lacks keeps the docstring)."""
-    lang = lang or cli_lang()
-    if prefix == "cli.":
-        text = gettext("cli", lang)
-        if text != "cli":
-            app.info.help = text
-    for cmd in app.registered_commands:
-        name = cmd.name or cmd.callback.__name__.strip("_").replace("_", "-")
-        text = gettext(f"{prefix}{name}", lang)
-        if text != f"{prefix}{name}":
-            cmd.help = text
-    for group in app.registered_groups:
-        text = gettext(f"{prefix}{group.name}", lang)
-        if text != f"{prefix}{group.name}":
-            group.help = text
-        localise_help(group.typer_instance, lang, f"{prefix}{group.name}.")
-
-
 def option_keys(path: Sequence[str], name: str) -> tuple[str, str]:
     """The catalogue keys of an option's help: its own, then the one shared by its name."""
     return f"cli.opt.{'.'.join((*path, name))}", f"cli.opt.{name}"
