@@ -168,7 +168,7 @@ def invoice_imported_parts(
                 values = _texts(cols[f"t_{name}"])
                 table = {v: _json(to_text(v)) for v in set(values)}
                 encoded.append(map(table.__getitem__, values))
-            for row in zip(*encoded, strict=True):
-                yield "[" + ",".join(row) + "]"
+            if cols["t_line_no"].size:  # one block a chunk: its rows joined by newlines
+                yield "[" + "]\n[".join(map(",".join, zip(*encoded, strict=True))) + "]"
 
     return [header, StreamedPart("invoice_lines", INVOICE_LINE_COLUMNS, (), lines=lines, n=int(n))]

@@ -102,9 +102,11 @@ class Part:
 @dataclass(frozen=True)
 class StreamedPart(Part):
     """A part too large to hold as rows: its canonical lines come, already sorted, from
-    ``lines`` (called once per pass), and it stands for ``n`` rows. Hashes are those of
-    the same rows held as a :class:`Part`; the first full pass keeps the part's digest,
-    so hashing the content and then the part reads the rows once."""
+    ``lines`` (called once per pass) in blocks, each block one or more lines joined by
+    newlines (never empty), and it stands for ``n`` rows. Hashes are those of the same
+    rows held as a :class:`Part` (a block hashes as its lines do); the first full pass
+    keeps the part's digest, so hashing the content and then the part reads the rows
+    once. ``canonical_lines`` gives the blocks."""
 
     lines: Callable[[], Iterable[str]] = field(default=lambda: (), compare=False)
     n: int = 0
