@@ -30,7 +30,7 @@ from cloudtally.audit.subjects import (
 from cloudtally.core.hashchain import Part, StreamedPart, canonical_value
 from cloudtally.store.base import Store
 
-CHUNK_LINES = 50_000
+CHUNK_LINES = 20_000  # a chunk's block of text is ~7 MB
 _DECIMALS = frozenset(
     {"quantity", "unit_price", "list_amount", "discount_rate", "contracted_unit_price",
      "contracted_amount", "amount"}

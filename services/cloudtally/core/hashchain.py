@@ -119,7 +119,8 @@ class StreamedPart(Part):
         h = hashlib.sha256()
         empty = True
         for line in self.lines():
-            h.update(line.encode("utf-8") + b"\n")
+            h.update(line.encode("utf-8"))
+            h.update(b"\n")
             empty = False
             yield line
         self._digest[:] = [_lines_digest(()) if empty else h.hexdigest()]
@@ -137,7 +138,8 @@ def _lines_digest(lines: Iterable[str]) -> str:
     h = hashlib.sha256()
     empty = True
     for line in lines:
-        h.update(line.encode("utf-8") + b"\n")
+        h.update(line.encode("utf-8"))
+        h.update(b"\n")
         empty = False
     if empty:
         h.update(b"\n")
@@ -159,7 +161,8 @@ def content_hash(parts: Iterable[Part]) -> str:
     """SHA-256 of :func:`canonical_content`, computed line by line (never all in memory)."""
     h = hashlib.sha256()
     for line in _content_lines(parts):
-        h.update(line.encode("utf-8") + b"\n")
+        h.update(line.encode("utf-8"))
+        h.update(b"\n")
     return h.hexdigest()
 
 
