@@ -30,7 +30,7 @@ from cloudtally.audit.subjects import (
 from cloudtally.core.hashchain import Part, StreamedPart, canonical_value
 from cloudtally.store.base import Store
 
-CHUNK_LINES = 50_000
+CHUNK_LINES = 20_000  # a chunk's block of text is ~7 MB
 _DECIMALS = frozenset(
     {"quantity", "unit_price", "list_amount", "discount_rate", "contracted_unit_price",
      "contracted_amount", "amount"}
@@ -168,7 +168,7 @@ def invoice_imported_parts(
                 values = _texts(cols[f"t_{name}"])
                 table = {v: _json(to_text(v)) for v in set(values)}
                 encoded.append(map(table.__getitem__, values))
-            for row in zip(*encoded, strict=True):
-                yield "[" + ",".join(row) + "]"
+            if cols["t_line_no"].size:  # one block a chunk: its rows joined by newlines
+                yield "[" + "]\n[".join(map(",".join, zip(*encoded, strict=True))) + "]"
 
     return [header, StreamedPart("invoice_lines", INVOICE_LINE_COLUMNS, (), lines=lines, n=int(n))]

@@ -102,9 +102,11 @@ class Part:
 @dataclass(frozen=True)
 class StreamedPart(Part):
     """A part too large to hold as rows: its canonical lines come, already sorted, from
-    ``lines`` (called once per pass), and it stands for ``n`` rows. Hashes are those of
-    the same rows held as a :class:`Part`; the first full pass keeps the part's digest,
-    so hashing the content and then the part reads the rows once."""
+    ``lines`` (called once per pass) in blocks, each block one or more lines joined by
+    newlines (never empty), and it stands for ``n`` rows. Hashes are those of the same
+    rows held as a :class:`Part` (a block hashes as its lines do); the first full pass
+    keeps the part's digest, so hashing the content and then the part reads the rows
+    once. ``canonical_lines`` gives the blocks."""
 
     lines: Callable[[], Iterable[str]] = field(default=lambda: (), compare=False)
     n: int = 0
@@ -117,7 +119,8 @@ class StreamedPart(Part):
         h = hashlib.sha256()
         empty = True
         for line in self.lines():
-            h.update(line.encode("utf-8") + b"\n")
+            h.update(line.encode("utf-8"))
+            h.update(b"\n")
             empty = False
             yield line
         self._digest[:] = [_lines_digest(()) if empty else h.hexdigest()]
@@ -135,7 +138,8 @@ def _lines_digest(lines: Iterable[str]) -> str:
     h = hashlib.sha256()
     empty = True
     for line in lines:
-        h.update(line.encode("utf-8") + b"\n")
+        h.update(line.encode("utf-8"))
+        h.update(b"\n")
         empty = False
     if empty:
         h.update(b"\n")
@@ -157,7 +161,8 @@ def content_hash(parts: Iterable[Part]) -> str:
     """SHA-256 of :func:`canonical_content`, computed line by line (never all in memory)."""
     h = hashlib.sha256()
     for line in _content_lines(parts):
-        h.update(line.encode("utf-8") + b"\n")
+        h.update(line.encode("utf-8"))
+        h.update(b"\n")
     return h.hexdigest()
 
 

@@ -78,7 +78,7 @@ def granularity(lines: list[Any]) -> str:
     return "month"
 
 
-PARTITION_LINES = 125_000  # lines verified at once; bounds memory for huge invoices
+PARTITION_LINES = 50_000  # lines verified at once; bounds memory for huge invoices
 
 
 def verify_invoice(
@@ -92,7 +92,7 @@ def verify_invoice(
     """Run verification for one stored invoice and store the run; return the run's totals.
 
     An invoice of more than ``partition_lines`` lines (default
-    CLOUDTALLY_INVOICE_PARTITION_LINES or 125,000) is verified in partitions
+    CLOUDTALLY_INVOICE_PARTITION_LINES or 50,000) is verified in partitions
     by resource key, one in memory at a time; the result is the same.
     """
     inv = inv_store.get_invoice(store, invoice_id)
