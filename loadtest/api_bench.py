@@ -280,6 +280,8 @@ def main() -> None:
     ap.add_argument("--replicas", type=int, default=2)
     ap.add_argument("--routes", default=",".join(ROUTES),
                     help="comma-separated subset of the route mix (weights kept)")  # fmt: skip
+    ap.add_argument("--label", default="",
+                    help="results to api-MODE-LABEL-latest.json (e.g. kept-routes)")  # fmt: skip
     ap.add_argument("--revalidating", type=float, default=0.5,
                     help="share of clients that send If-None-Match like a browser")  # fmt: skip
     # child options
@@ -398,7 +400,8 @@ def main() -> None:
               f"load {load1[0]:.1f}")  # fmt: skip
         if res["errors"]:
             print(f"  errors: {res['errors']}")
-        out = ROOT / f"loadtest/results/api-{args.mode}-latest.json"
+        label = f"-{args.label}" if args.label else ""
+        out = ROOT / f"loadtest/results/api-{args.mode}{label}-latest.json"
         out.write_text(json.dumps(result, indent=2))
         print(f"wrote {out}")
     finally:

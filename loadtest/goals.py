@@ -34,6 +34,17 @@ GOALS: list[Goal] = [
     ("invoice-1m-latest.json", "invoice import+verify 1M lines, peak RSS MB",
      lambda d: d.get("peak_rss_mb_import_verify") if d.get("lines", 0) >= 1_000_000 else None,
      600, True),
+    ("latest.json", "worker alone (bench.py drain) / direct insert",
+     lambda d: d.get("ratio_worker_alone_vs_direct"), 0.7, False),
+    *(
+        (f"api-{run}-latest.json", f"API {run}: {label}", get, goal, at_most)
+        for run in ("cluster", "cluster-kept-routes", "embedded", "embedded-kept-routes")
+        for label, get, goal, at_most in (
+            ("p95 ms, 50 clients", lambda d: d["clients_result"]["all"]["p95_ms"], 100, True),
+            ("requests/s", lambda d: d["clients_result"]["all"]["rps"], 500, False),
+            ("ingest with / without the API", lambda d: d.get("ingest_ratio"), 0.9, False),
+        )
+    ),
     ("year-latest.json", "year fixture: bytes per raw sample",
      lambda d: d.get("bytes_per_sample"), 0, True),
     ("year-latest.json", "year fixture: bytes per bill line",
@@ -54,7 +65,11 @@ def main() -> None:
             value = get(data)
         except (OSError, KeyError, TypeError, ValueError):
             data, value = {}, None
-        load = (data.get("machine") or {}).get("load_average", "")
+        load = (data.get("machine") or {}).get("load_average") or next(
+            (data[k] for k in ("load_average_after", "load_average_during") if k in data), ""
+        )
+        if isinstance(load, list):
+            load = "/".join(f"{x:.1f}" for x in load[:2])
         if value is None:
             verdict, shown = "not measured", "-"
         elif goal == 0:

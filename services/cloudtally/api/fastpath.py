@@ -32,7 +32,7 @@ from typing import Any
 
 from cloudtally.queries import memo
 
-MAX_AGE_S = 30.0
+MAX_AGE_S = 600.0  # a safety net: every input of the ETag is checked anyway
 SIZE = 4096
 
 
