@@ -24,6 +24,7 @@ The store adapter (:mod:`cloudtally.evaluation.availability`) builds one
 from __future__ import annotations
 
 import datetime as dt
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -126,6 +127,60 @@ def gaps_to_spans(first_ts: int, last_ts: int, gaps: Iterable[Span], interval_s:
         out.append((cur, a + interval_s))
         cur = b
     out.append((cur, last_ts + interval_s))
+    return merge(out)
+
+
+# ---- the interval in force ------------------------------------------------------------
+
+Run = tuple[int, int]  # (first sample time, the interval the samples declare from then on)
+
+
+def interval_at(runs: Sequence[Run], t: int, default: int) -> int:
+    """The sample interval in force at ``t``: that of the last run starting at or before
+    it (before the first run: the first run's; no runs: ``default``).
+
+    Why: a collector whose scrape interval changes (300 s → 60 s) is expected at the new
+    interval from the change on; the largest interval ever seen over-covers before a
+    growth and leaves false downtime at the live edge after a shrink."""
+    if not runs:
+        return default
+    i = bisect_right(runs, (t, 1 << 62)) - 1
+    return runs[max(i, 0)][1]
+
+
+def heard_spans(beats: Iterable[Span], runs: Sequence[Run], default: int) -> list[Span]:
+    """When a collector listened for one VM: each beat ``(data_from, data_until)`` covers
+    up to ``data_until`` plus the VM's interval in force then (its next scrape is due
+    no earlier), never the largest interval the source ever declared."""
+    return merge((a, b + interval_at(runs, b, default)) for a, b in beats)
+
+
+def answered_from_silences(
+    first: int,
+    last: int,
+    silences: Iterable[tuple[int, int]],
+    runs: Sequence[Run],
+    default: int,
+    *,
+    created: int | None = None,
+    tolerance_samples: int = 2,
+) -> list[Span]:
+    """Answered spans from the first and last sample and the silences ``(a, b)`` between
+    consecutive samples that exceed the tolerance at the interval in force at ``a``.
+
+    Each sample answers its own interval. The creation edge: a VM is not expected to
+    answer before its first scrape, so the time from ``created`` to the first sample is
+    judged like a silence between two samples — shorter than ``tolerance_samples + 1``
+    intervals it counts as answered; longer, it is down in full."""
+    out: list[Span] = []
+    start = first
+    iv0 = interval_at(runs, first, default)
+    if created is not None and created <= first < created + (tolerance_samples + 1) * iv0:
+        start = created
+    for a, b in sorted(silences):
+        out.append((start, a + interval_at(runs, a, default)))
+        start = b
+    out.append((start, last + interval_at(runs, last, default)))
     return merge(out)
 
 
