@@ -148,11 +148,41 @@ def interval_at(runs: Sequence[Run], t: int, default: int) -> int:
     return runs[max(i, 0)][1]
 
 
-def heard_spans(beats: Iterable[Span], runs: Sequence[Run], default: int) -> list[Span]:
-    """When a collector listened for one VM: each beat ``(data_from, data_until)`` covers
-    up to ``data_until`` plus the VM's interval in force then (its next scrape is due
-    no earlier), never the largest interval the source ever declared."""
-    return merge((a, b + interval_at(runs, b, default)) for a, b in beats)
+Bucket = tuple[int, int, int]  # a source's samples of one interval in one hour: first, last, iv
+
+
+def source_interval_at(
+    buckets: Sequence[Bucket], t: int, default: int, longest: int | None = None
+) -> int:
+    """The interval a source is scraping at ``t``: the smallest among the intervals its
+    samples declared around ``t`` (a bucket, sorted by first sample, is in force from its
+    first sample to its last plus its interval); between them, the last one begun; none
+    at all, ``default``. ``longest``: the buckets' largest interval (computed if None).
+
+    Why the smallest: one source may carry VMs at 900 s and at 60 s; its beat proves only
+    what it looked at up to ``data_until``, and it looks again one short step later."""
+    if not buckets:
+        return default
+    if longest is None:
+        longest = max(b[2] for b in buckets)
+    i = bisect_right(buckets, (t, 1 << 62, 0))
+    live: list[int] = []
+    j = i - 1
+    while j >= 0 and buckets[j][0] >= t - 3600 - longest:  # a bucket spans ≤ one hour
+        if buckets[j][1] + buckets[j][2] >= t:
+            live.append(buckets[j][2])
+        j -= 1
+    if live:
+        return min(live)
+    return buckets[i - 1][2] if i else buckets[0][2]
+
+
+def heard_spans(beats: Iterable[Span], buckets: Sequence[Bucket], default: int) -> list[Span]:
+    """When a source listened: each beat ``(data_from, data_until)`` covers up to
+    ``data_until`` plus the interval the source was scraping at then (its next look is
+    due no earlier), never the largest interval it ever declared."""
+    top = max((b[2] for b in buckets), default=default)
+    return merge((a, b + source_interval_at(buckets, b, default, top)) for a, b in beats)
 
 
 def answered_from_silences(

@@ -25,6 +25,7 @@ from typing import Any
 
 from cloudtally.core.availability import (
     Assessment,
+    Bucket,
     Span,
     VmEvidence,
     answered_from_silences,
@@ -233,6 +234,36 @@ def _created(store: Store, vm_ids: set[str]) -> dict[str, int]:
     return {r[0]: int(r[1]) for r in rows if r[0] in vm_ids}
 
 
+def _buckets(
+    store: Store, sources: set[str], scope: Scope, default_iv: int
+) -> dict[str, list[Bucket]]:
+    """Source → per hour and declared interval: first and last sample (sorted), for the
+    interval each beat is extended by (core.source_interval_at)."""
+    if not sources:
+        return {}
+    rows = store.rows(
+        """
+        SELECT source, toUInt32(min(ts)) AS lo, toUInt32(max(ts)),
+               if(interval_s = 0, %(dflt)s, toUInt32(interval_s))
+        FROM samples
+        WHERE source IN %(sources)s
+          AND ts >= toDateTime(%(lo)s, 'UTC') AND ts < toDateTime(%(end)s, 'UTC')
+        GROUP BY source, toStartOfHour(ts), interval_s
+        ORDER BY source, lo
+        """,
+        {
+            "sources": tuple(sorted(sources)),
+            "lo": max(0, scope.start - 2 * 3600),
+            "end": scope.end,
+            "dflt": default_iv,
+        },
+    )
+    out: dict[str, list[Bucket]] = defaultdict(list)
+    for src, lo, hi, iv in rows:
+        out[src].append((int(lo), int(hi), int(iv)))
+    return out
+
+
 def evidence(
     store: Store, policy: Policy, scope: Scope
 ) -> tuple[dict[str, VmEvidence], dict[str, dict[str, str]]]:
@@ -254,23 +285,20 @@ def evidence(
     dflt, tol = meas.default_interval_s, meas.tolerance_samples
     samples = _samples(store, set(exists), scope, dflt, tol)
     created = _created(store, set(exists))
-    heard_cache: dict[tuple[tuple[str, ...], tuple[tuple[int, int], ...]], list[Span]] = {}
+    buckets = _buckets(store, wanted, scope, dflt)
+    heard = {src: heard_spans(bs, buckets.get(src, []), dflt) for src, bs in beats.items()}
     out = {}
     for vm, spans in exists.items():
         smp = samples.get(vm)
         runs = smp.runs if smp else []
-        srcs = tuple(sorted(vm_sources.get(vm, ())))
-        # A VM at one interval needs no run times: share its sources' spans with its peers.
-        key = (srcs, ((0, runs[0][1]),) if len(runs) == 1 else tuple(runs))
-        if key not in heard_cache:
-            heard_cache[key] = heard_spans((b for s in srcs for b in beats.get(s, ())), runs, dflt)
         answered: list[Span] = []
         if smp:
             answered = answered_from_silences(
                 smp.first, smp.last, smp.silences, runs, dflt,
                 created=created.get(vm), tolerance_samples=tol,
             )  # fmt: skip
-        out[vm] = VmEvidence(vm, spans, heard_cache[key], answered)
+        listening = merge(x for src in vm_sources.get(vm, ()) for x in heard.get(src, ()))
+        out[vm] = VmEvidence(vm, spans, listening, answered)
     return out, attrs
 
 
