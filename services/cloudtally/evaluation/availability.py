@@ -1,6 +1,6 @@
 """Availability evidence from the store, for :mod:`cloudtally.core.availability`.
 
-Per VM and period the adapter asks the store four things, each in one query:
+Per VM and period the adapter asks the store these things, each in one query:
 
 * **exists** — the VM's ownership periods (:mod:`cloudtally.queries.ownership`): for a
   bureau only the time it owned the VM, so a bureau never sees another's downtime;
@@ -8,9 +8,14 @@ Per VM and period the adapter asks the store four things, each in one query:
   90 days before it: a VM down for the whole period still has a known source);
 * **listening** — those sources' heartbeat windows ``[data_from, data_until + interval)``
   without errors, up to the source's watermark (the least over partitions of the
-  greatest stored ``data_until``: what the store vouches for, principle 8);
-* **answered** — from the VM's samples, computed in SQL as first / last sample and the
-  silences longer than the tolerance, so a year of samples never leaves the store.
+  greatest stored ``data_until``: what the store vouches for, principle 8); *interval*
+  is the one the source was scraping at ``data_until`` (from its samples' declared
+  intervals per hour, core.source_interval_at), not the largest it ever declared;
+* **answered** — from the VM's samples, computed in SQL as first / last sample, the
+  silences longer than the tolerance at each sample's own interval and the times the
+  interval changed, so a year of samples never leaves the store;
+* **created** — the VM's first inventory event: it is not expected to answer before its
+  first scrape (the creation edge, core.answered_from_silences).
 
 Everything that decides up, down or gap is the pure core's.
 """
