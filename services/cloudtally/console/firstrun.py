@@ -40,9 +40,9 @@ DAY_S = 86_400
 FINE_DAYS = 15  # the idle and the console's rightsizing windows (14 days), plus one
 COARSE_S, FINE_S = 900, 60  # sample intervals of the history and of its last 15 days
 # The history's own sources, one per sample interval (samples are keyed by VM and time,
-# so the simulator's later stream still lands on the same rows). A source's beats vouch
-# for its largest declared interval past their last sample: one source at 900 s would
-# vouch for 15 minutes past the newest 60 s sample, and every VM would read as down then.
+# so the simulator's later stream still lands on the same rows). One source would do too
+# (a beat vouches for the shortest interval in force at its end, docs/availability.md);
+# two keep each history's beats and samples apart.
 SOURCES = {COARSE_S: "firstrun-900s", FINE_S: "firstrun-60s"}
 OUTAGE_POOL, OUTAGE_S = "pool-1", 90 * 60
 

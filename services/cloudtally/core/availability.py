@@ -24,6 +24,7 @@ The store adapter (:mod:`cloudtally.evaluation.availability`) builds one
 from __future__ import annotations
 
 import datetime as dt
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -126,6 +127,90 @@ def gaps_to_spans(first_ts: int, last_ts: int, gaps: Iterable[Span], interval_s:
         out.append((cur, a + interval_s))
         cur = b
     out.append((cur, last_ts + interval_s))
+    return merge(out)
+
+
+# ---- the interval in force ------------------------------------------------------------
+
+Run = tuple[int, int]  # (first sample time, the interval the samples declare from then on)
+
+
+def interval_at(runs: Sequence[Run], t: int, default: int) -> int:
+    """The sample interval in force at ``t``: that of the last run starting at or before
+    it (before the first run: the first run's; no runs: ``default``).
+
+    Why: a collector whose scrape interval changes (300 s → 60 s) is expected at the new
+    interval from the change on; the largest interval ever seen over-covers before a
+    growth and leaves false downtime at the live edge after a shrink."""
+    if not runs:
+        return default
+    i = bisect_right(runs, (t, 1 << 62)) - 1
+    return runs[max(i, 0)][1]
+
+
+Bucket = tuple[int, int, int]  # a source's samples of one interval in one hour: first, last, iv
+
+
+def source_interval_at(
+    buckets: Sequence[Bucket], t: int, default: int, longest: int | None = None
+) -> int:
+    """The interval a source is scraping at ``t``: the smallest among the intervals its
+    samples declared around ``t`` (a bucket, sorted by first sample, is in force from its
+    first sample to its last plus its interval); between them, the last one begun; none
+    at all, ``default``. ``longest``: the buckets' largest interval (computed if None).
+
+    Why the smallest: one source may carry VMs at 900 s and at 60 s; its beat proves only
+    what it looked at up to ``data_until``, and it looks again one short step later."""
+    if not buckets:
+        return default
+    if longest is None:
+        longest = max(b[2] for b in buckets)
+    i = bisect_right(buckets, (t, 1 << 62, 0))
+    live: list[int] = []
+    j = i - 1
+    while j >= 0 and buckets[j][0] >= t - 3600 - longest:  # a bucket spans ≤ one hour
+        if buckets[j][1] + buckets[j][2] >= t:
+            live.append(buckets[j][2])
+        j -= 1
+    if live:
+        return min(live)
+    return buckets[i - 1][2] if i else buckets[0][2]
+
+
+def heard_spans(beats: Iterable[Span], buckets: Sequence[Bucket], default: int) -> list[Span]:
+    """When a source listened: each beat ``(data_from, data_until)`` covers up to
+    ``data_until`` plus the interval the source was scraping at then (its next look is
+    due no earlier), never the largest interval it ever declared."""
+    top = max((b[2] for b in buckets), default=default)
+    return merge((a, b + source_interval_at(buckets, b, default, top)) for a, b in beats)
+
+
+def answered_from_silences(
+    first: int,
+    last: int,
+    silences: Iterable[tuple[int, int]],
+    runs: Sequence[Run],
+    default: int,
+    *,
+    created: int | None = None,
+    tolerance_samples: int = 2,
+) -> list[Span]:
+    """Answered spans from the first and last sample and the silences ``(a, b)`` between
+    consecutive samples that exceed the tolerance at the interval in force at ``a``.
+
+    Each sample answers its own interval. The creation edge: a VM is not expected to
+    answer before its first scrape, so the time from ``created`` to the first sample is
+    judged like a silence between two samples — shorter than ``tolerance_samples + 1``
+    intervals it counts as answered; longer, it is down in full."""
+    out: list[Span] = []
+    start = first
+    iv0 = interval_at(runs, first, default)
+    if created is not None and created <= first < created + (tolerance_samples + 1) * iv0:
+        start = created
+    for a, b in sorted(silences):
+        out.append((start, a + interval_at(runs, a, default)))
+        start = b
+    out.append((start, last + interval_at(runs, last, default)))
     return merge(out)
 
 

@@ -1,6 +1,6 @@
 """Availability evidence from the store, for :mod:`cloudtally.core.availability`.
 
-Per VM and period the adapter asks the store four things, each in one query:
+Per VM and period the adapter asks the store these things, each in one query:
 
 * **exists** — the VM's ownership periods (:mod:`cloudtally.queries.ownership`): for a
   bureau only the time it owned the VM, so a bureau never sees another's downtime;
@@ -8,9 +8,14 @@ Per VM and period the adapter asks the store four things, each in one query:
   90 days before it: a VM down for the whole period still has a known source);
 * **listening** — those sources' heartbeat windows ``[data_from, data_until + interval)``
   without errors, up to the source's watermark (the least over partitions of the
-  greatest stored ``data_until``: what the store vouches for, principle 8);
-* **answered** — from the VM's samples, computed in SQL as first / last sample and the
-  silences longer than the tolerance, so a year of samples never leaves the store.
+  greatest stored ``data_until``: what the store vouches for, principle 8); *interval*
+  is the one the source was scraping at ``data_until`` (from its samples' declared
+  intervals per hour, core.source_interval_at), not the largest it ever declared;
+* **answered** — from the VM's samples, computed in SQL as first / last sample, the
+  silences longer than the tolerance at each sample's own interval and the times the
+  interval changed, so a year of samples never leaves the store;
+* **created** — the VM's first inventory event: it is not expected to answer before its
+  first scrape (the creation edge, core.answered_from_silences).
 
 Everything that decides up, down or gap is the pure core's.
 """
@@ -25,9 +30,11 @@ from typing import Any
 
 from cloudtally.core.availability import (
     Assessment,
+    Bucket,
     Span,
     VmEvidence,
-    gaps_to_spans,
+    answered_from_silences,
+    heard_spans,
     merge,
     month_periods,
     split_evidence,
@@ -91,29 +98,24 @@ def _attributes(store: Store, end: int) -> dict[str, dict[str, str]]:
     return {r[0]: {"vm_id": r[0], **dict(zip(ATTRIBUTES, r[1:], strict=True))} for r in rows}
 
 
-def _sources(store: Store, scope: Scope) -> tuple[dict[str, set[str]], dict[str, int]]:
-    """VM → sources that delivered its samples; source → its declared interval (0: none)."""
+def _sources(store: Store, scope: Scope) -> dict[str, set[str]]:
+    """VM → the sources that delivered its samples (in the period or the 90 days before)."""
     rows = store.rows(
         """
-        SELECT vm_id, source, max(interval_s)
+        SELECT DISTINCT vm_id, source
         FROM samples
         WHERE ts >= toDateTime(%(lo)s, 'UTC') AND ts < toDateTime(%(end)s, 'UTC')
-        GROUP BY vm_id, source
         """,
         {"lo": max(0, scope.start - SOURCE_LOOKBACK_S), "end": scope.end},
     )
     by_vm: dict[str, set[str]] = defaultdict(set)
-    interval: dict[str, int] = {}
-    for vm, src, iv in rows:
+    for vm, src in rows:
         by_vm[vm].add(src)
-        interval[src] = max(interval.get(src, 0), int(iv))
-    return by_vm, interval
+    return by_vm
 
 
-def _listening(
-    store: Store, sources: set[str], scope: Scope, interval: dict[str, int], default_iv: int
-) -> dict[str, list[Span]]:
-    """Source → the windows its stored, error-free heartbeats vouch for."""
+def _beats(store: Store, sources: set[str], scope: Scope) -> dict[str, list[Span]]:
+    """Source → its stored, error-free heartbeat windows ``(data_from, data_until)``."""
     if not sources:
         return {}
     marks = store.rows(
@@ -139,16 +141,16 @@ def _listening(
         """,
         {"sources": tuple(sorted(sources)), "lo": max(0, scope.start - 3600), "end": scope.end},
     )
-    spans: dict[str, list[Span]] = defaultdict(list)
+    out: dict[str, list[Span]] = defaultdict(list)
     for src, a, b, errors in rows:
         if int(errors) or src not in watermark or int(b) > watermark[src]:
             continue  # a window with failed queries, or beyond what the store vouches for
-        iv = interval.get(src) or default_iv
-        spans[src].append((int(a), int(b) + iv))
-    return {s: merge(v) for s, v in spans.items()}
+        out[src].append((int(a), int(b)))
+    return out
 
 
 IN_LIMIT = 2000
+_IV_BITS = 1048576  # a sample is sorted as ts × 2^20 + its interval (any ClickHouse)
 
 
 def _vm_filter(vm_ids: set[str]) -> tuple[str, tuple[str, ...]]:
@@ -158,68 +160,112 @@ def _vm_filter(vm_ids: set[str]) -> tuple[str, tuple[str, ...]]:
     return "vm_id IN %(vms)s", tuple(sorted(vm_ids))
 
 
-def _answered(
-    store: Store, vm_ids: set[str], scope: Scope, interval: int, tolerance: int, *, declared: bool
-) -> dict[str, list[Span]]:
-    """VM → answered spans, for the VMs whose samples declare ``interval`` (or none).
+@dataclass(frozen=True)
+class _Samples:
+    """One VM's samples in the store's compact form (core.answered_from_silences)."""
+
+    first: int
+    last: int
+    silences: list[tuple[int, int]]
+    runs: list[tuple[int, int]]
+
+
+def _samples(
+    store: Store, vm_ids: set[str], scope: Scope, default_iv: int, tolerance: int
+) -> dict[str, _Samples]:
+    """VM → first and last sample, the silences longer than the tolerance at the interval
+    in force (each sample's own, undeclared = the policy default) and the interval runs.
 
     groupArray, not groupUniqArray (2× faster measured): a sample stored twice (read
     without FINAL) is a zero difference, never a silence."""
     if not vm_ids:
         return {}
-    min_gap = interval * (tolerance + 1)  # b − a − interval ≥ tolerance × interval
     vm_where, vms = _vm_filter(vm_ids)
-    iv_filter = "max(interval_s) = %(iv)s" if declared else "max(interval_s) = 0"
     rows = store.rows(
         f"""
-        SELECT vm_id, first, last,
-            arrayFilter((a, b) -> b - a >= %(gap)s, prev, next) AS gap_from,
-            arrayFilter((b, a) -> b - a >= %(gap)s, next, prev) AS gap_to
+        SELECT vm_id, times[1], times[length(times)],
+            arrayFilter((a, b, i) -> b - a >= %(k)s * i, prev, next, prev_iv),
+            arrayFilter((b, a, i) -> b - a >= %(k)s * i, next, prev, prev_iv),
+            arrayFilter((t, i, p) -> i != p, times, ivs, shifted),
+            arrayFilter((i, p) -> i != p, ivs, shifted)
         FROM (
-            SELECT vm_id, times[1] AS first, times[length(times)] AS last,
-                   arrayPopBack(times) AS prev, arrayPopFront(times) AS next
+            SELECT vm_id, times, ivs,
+                   arrayPopBack(times) AS prev, arrayPopFront(times) AS next,
+                   arrayPopBack(ivs) AS prev_iv, arrayPushFront(arrayPopBack(ivs), 0) AS shifted
             FROM (
-                SELECT vm_id, arraySort(groupArray(toUInt32(ts))) AS times
-                FROM samples
-                WHERE {vm_where}
-                  AND ts >= toDateTime(%(start)s, 'UTC') AND ts < toDateTime(%(end)s, 'UTC')
-                GROUP BY vm_id
-                HAVING {iv_filter}
+                SELECT vm_id, arrayMap(x -> intDiv(x, {_IV_BITS}), keys) AS times,
+                       arrayMap(x -> modulo(x, {_IV_BITS}), keys) AS ivs
+                FROM (
+                    SELECT vm_id, arraySort(groupArray(
+                        toUInt64(toUInt32(ts)) * {_IV_BITS}
+                        + if(interval_s = 0, %(dflt)s, least(interval_s, {_IV_BITS - 1}))
+                    )) AS keys
+                    FROM samples
+                    WHERE {vm_where}
+                      AND ts >= toDateTime(%(start)s, 'UTC') AND ts < toDateTime(%(end)s, 'UTC')
+                    GROUP BY vm_id
+                )
             )
         )
         """,
         {
             "vms": vms,
-            "start": max(0, scope.start - interval),
+            "start": max(0, scope.start - 3600),
             "end": scope.end,
-            "gap": min_gap,
-            "iv": interval,
+            "k": tolerance + 1,  # b − a − interval ≥ tolerance × interval
+            "dflt": default_iv,
         },
     )
     out = {}
-    for vm, first, last, g_from, g_to in rows:
+    for vm, first, last, g_from, g_to, r_ts, r_iv in rows:
         if vm not in vm_ids:
             continue
-        gaps = list(zip((int(x) for x in g_from), (int(x) for x in g_to), strict=True))
-        out[vm] = gaps_to_spans(int(first), int(last), gaps, interval)
+        out[vm] = _Samples(
+            int(first),
+            int(last),
+            list(zip((int(x) for x in g_from), (int(x) for x in g_to), strict=True)),
+            list(zip((int(x) for x in r_ts), (int(x) for x in r_iv), strict=True)),
+        )
     return out
 
 
-def _intervals(store: Store, vm_ids: set[str], scope: Scope) -> dict[int, set[str]]:
+def _created(store: Store, vm_ids: set[str]) -> dict[str, int]:
+    """VM → its first inventory event (its creation), for the creation edge."""
     vm_where, vms = _vm_filter(vm_ids)
     rows = store.rows(
-        f"""
-        SELECT vm_id, max(interval_s) FROM samples
-        WHERE {vm_where}
-          AND ts >= toDateTime(%(start)s, 'UTC') AND ts < toDateTime(%(end)s, 'UTC')
-        GROUP BY vm_id
-        """,
-        {"vms": vms, "start": scope.start, "end": scope.end},
+        f"SELECT vm_id, toUInt32(min(event_ts)) FROM vm_inventory WHERE {vm_where} GROUP BY vm_id",
+        {"vms": vms},
     )
-    out: dict[int, set[str]] = defaultdict(set)
-    for vm, iv in rows:
-        if vm in vm_ids:
-            out[int(iv)].add(vm)
+    return {r[0]: int(r[1]) for r in rows if r[0] in vm_ids}
+
+
+def _buckets(
+    store: Store, sources: set[str], scope: Scope, default_iv: int
+) -> dict[str, list[Bucket]]:
+    """Source → per hour and declared interval: first and last sample (sorted), for the
+    interval each beat is extended by (core.source_interval_at)."""
+    if not sources:
+        return {}
+    rows = store.rows(
+        """
+        SELECT source, toUInt32(min(ts)) AS lo, toUInt32(max(ts)),
+               if(interval_s = 0, %(dflt)s, toUInt32(interval_s))
+        FROM samples
+        WHERE source IN %(sources)s
+          AND ts >= toDateTime(%(lo)s, 'UTC') AND ts < toDateTime(%(end)s, 'UTC')
+        GROUP BY source, toStartOfHour(ts), interval_s
+        ORDER BY source, lo
+        """,
+        {
+            "sources": tuple(sorted(sources)),
+            "lo": max(0, scope.start - 2 * 3600),
+            "end": scope.end,
+            "dflt": default_iv,
+        },
+    )
+    out: dict[str, list[Bucket]] = defaultdict(list)
+    for src, lo, hi, iv in rows:
+        out[src].append((int(lo), int(hi), int(iv)))
     return out
 
 
@@ -238,20 +284,26 @@ def evidence(
             del exists[vm]
     if not exists:
         return {}, attrs
-    vm_sources, src_interval = _sources(store, scope)
+    vm_sources = _sources(store, scope)
     wanted = {s for vm in exists for s in vm_sources.get(vm, ())}
-    listening = _listening(store, wanted, scope, src_interval, meas.default_interval_s)
-    answered: dict[str, list[Span]] = {}
-    for iv, vms in _intervals(store, set(exists), scope).items():
-        vms &= set(exists)
-        use = iv or meas.default_interval_s
-        answered.update(
-            _answered(store, vms, scope, use, meas.tolerance_samples, declared=bool(iv))
-        )
+    beats = _beats(store, wanted, scope)
+    dflt, tol = meas.default_interval_s, meas.tolerance_samples
+    samples = _samples(store, set(exists), scope, dflt, tol)
+    created = _created(store, set(exists))
+    buckets = _buckets(store, wanted, scope, dflt)
+    heard = {src: heard_spans(bs, buckets.get(src, []), dflt) for src, bs in beats.items()}
     out = {}
     for vm, spans in exists.items():
-        heard = merge(s for src in vm_sources.get(vm, ()) for s in listening.get(src, ()))
-        out[vm] = VmEvidence(vm, spans, heard, answered.get(vm, []))
+        smp = samples.get(vm)
+        runs = smp.runs if smp else []
+        answered: list[Span] = []
+        if smp:
+            answered = answered_from_silences(
+                smp.first, smp.last, smp.silences, runs, dflt,
+                created=created.get(vm), tolerance_samples=tol,
+            )  # fmt: skip
+        listening = merge(x for src in vm_sources.get(vm, ()) for x in heard.get(src, ()))
+        out[vm] = VmEvidence(vm, spans, listening, answered)
     return out, attrs
 
 
