@@ -68,3 +68,25 @@ def test_findings_and_summary_are_etagged_until_a_new_run(api, store) -> None:
     s_tag, _ = tags[(f"/api/v1/invoices/{inv}", "admin", "{}")]
     s = _get(client, f"/api/v1/invoices/{inv}", admin, s_tag)
     assert s.status_code == 200 and s.json()["run_id"] == loose.json()["run_id"]
+
+
+def test_a_not_here_404_is_kept_in_the_callers_language(api, store) -> None:
+    """A bureau with no lines in the invoice gets its 404 from the kept answers the second
+    time (no recomputation of its summary), with no ETag and in the language it asked."""
+    client, tokens = api
+    admin = tokens["admin"]
+    exp, lifecycle = fleet(store)
+    lines, _ = generate_invoice(exp, lifecycle, errors=["Q1"])
+    job = wait(client, admin, upload(client, admin, render_provider_csv(lines), "a.csv"))
+    url = f"/api/v1/invoices/{job['invoice_id']}/findings"
+    answers = []
+    for lang in ("en", "en", "zh", "zh"):
+        r = client.get(
+            url, params={"bureau": "nobody"}, headers=auth(admin) | {"Accept-Language": lang}
+        )
+        assert r.status_code == 404 and "etag" not in r.headers, r.headers
+        assert r.headers["cache-control"] == "no-store"
+        answers.append((r.headers.get("x-cloudtally-answer"), r.json()["detail"]))
+    assert [a for a, _ in answers] == ["computed", "kept", "computed", "kept"]
+    assert answers[0][1] == answers[1][1] and "nobody" in answers[0][1]
+    assert answers[2][1] == answers[3][1] != answers[0][1] and "nobody" in answers[2][1]

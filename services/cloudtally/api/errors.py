@@ -96,6 +96,11 @@ def _flatten(detail: Any, loc: tuple[str | int, ...] = ()) -> Iterator[dict[str,
 
 async def _http_error(request: Request, exc: Exception) -> ExactJSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    return told(request, exc)
+
+
+def told(request: Request, exc: StarletteHTTPException) -> ExactJSONResponse:
+    """The error answer for ``exc`` in the caller's language (also kept by api/freshness)."""
     detail = exc.detail
     if isinstance(exc, ApiError):
         from cloudtally.api.lang import lang_of

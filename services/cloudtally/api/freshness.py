@@ -29,6 +29,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from cloudtally.api import fastpath
+from cloudtally.api.errors import ApiError, told
 from cloudtally.core.access import Principal
 from cloudtally.queries import memo
 from cloudtally.store import Store
@@ -115,10 +116,15 @@ def conditional(
 
     def compute() -> tuple[int, bytes, str | None, dict[str, Any]]:
         computed.append(True)
-        return _freeze(build())
+        try:
+            return _freeze(build())
+        except ApiError as e:  # "not here" depends on the same data: keep it like an answer
+            if e.status_code != 404:
+                raise
+            return _freeze(told(request, e))
 
     answer = memo.ANSWERS.cached(store, etag, stamp, compute)
-    response = _response(answer, headers)
+    response = _response(answer, headers if answer[0] == 200 else {})  # no ETag on a 404
     if response.status_code == 200 and stamps:
         fastpath.leave(request, principal, etag, stamps, response)
     if computed:
