@@ -95,7 +95,7 @@ def stop(proc: subprocess.Popen[bytes], name: str, timeout: float = 20) -> None:
     try:
         proc.wait(timeout)
     except subprocess.TimeoutExpired:
-        print(f"  {name} did not stop in {timeout}s; killing it")
+        print(_say()("cli.out.up.killing", name=name, timeout=timeout))
         proc.kill()
         proc.wait()
 
@@ -159,25 +159,26 @@ def up(settings: Settings, *, vms: int, days: float, data_dir: Path | None) -> N
             )
             procs.append(("simulator", sim))
             storage = (
-                f"durable: Tansu on s3rver, files in {data_dir / 'broker-s3'}"
+                _say()("cli.out.up.durable", folder=data_dir / "broker-s3")
                 if stack.durable
-                else "memory storage: a broker restart loses topics and offsets"
+                else _say()("cli.out.up.memory")
             )
-            _banner(base, data_dir, tokens, plain, storage + "; supervised")
+            _banner(base, data_dir, tokens, plain, storage)
             print("\n".join(firstrun.banner(base, demo, plain)), flush=True)
             while all(p.poll() is None for _, p in procs):
                 supervisor.check()
                 time.sleep(0.5)
             for name, p in procs:
                 if p.returncode not in (None, 0):
-                    print(f"{name} exited with code {p.returncode}; see {logs / (name + '.log')}")
+                    log = logs / (name + ".log")
+                    print(_say()("cli.out.up.exited", name=name, code=p.returncode, log=log))
         except KeyboardInterrupt:
-            print("\nstopping ...")
+            print("\n" + _say()("cli.out.up.stopping"))
         finally:
             supervisor.close()
             for name, p in reversed(procs):
                 stop(p, name)
-    print("stopped; data kept in", data_dir)
+    print(_say()("cli.out.up.stopped", folder=data_dir))
 
 
 def _fleet_bureaus(seed: int, vms: int) -> list[str]:
@@ -192,25 +193,41 @@ def _fleet_bureaus(seed: int, vms: int) -> list[str]:
     return [b for b, _ in counts.most_common()]
 
 
+def _say() -> Any:
+    """What ``up`` prints for a person, in the CLI's language (``--lang``, ``CLOUDTALLY_LANG``,
+    default zh); URLs, paths and tokens are values, never translated."""
+    from cloudtally.i18n import cli_lang, translate
+
+    return translate(cli_lang())
+
+
 def _banner(base: str, data_dir: Path, tokens: Path, plain: dict[str, str], storage: str) -> None:
-    admin = plain.get("admin", "<admin token from " + str(tokens) + ">")
+    print("\n".join(banner_lines(base, data_dir, tokens, plain, storage)), flush=True)
+
+
+def banner_lines(
+    base: str, data_dir: Path, tokens: Path, plain: dict[str, str], storage: str
+) -> list[str]:
+    """``up``'s start-up lines: where the API, metrics, data and tokens are."""
+    _ = _say()
+    admin = plain.get("admin", _("cli.out.up.admin_token_in", file=tokens))
     lines = [
         "",
-        "cloudtally is up (embedded: Tansu broker, Faust worker + API on chDB, simulated fleet)",
-        f"  broker        {storage}",
-        f"  API docs      {base}/docs",
-        f"  readiness     {base}/readyz",
-        f"  metrics       {base}/metrics (Bearer token in {data_dir / 'metrics.token'})",
-        f"  data folder   {data_dir}   (logs in {data_dir / 'logs'})",
-        f"  tokens file   {tokens}",
+        _("cli.out.up.title"),
+        _("cli.out.up.broker", storage=storage),
+        _("cli.out.up.docs", url=f"{base}/docs"),
+        _("cli.out.up.readiness", url=f"{base}/readyz"),
+        _("cli.out.up.metrics", url=f"{base}/metrics", file=data_dir / "metrics.token"),
+        _("cli.out.up.data", folder=data_dir, logs=data_dir / "logs"),
+        _("cli.out.up.tokens", file=tokens),
     ]
     for name, token in plain.items():
         lines.append(f"    {name:<24} {token}")
     lines += [
-        "  try:",
+        _("cli.out.up.try"),
         f"    curl -s -H 'Authorization: Bearer {admin}' {base}/api/v1/fleet",
         f"    curl -s -H 'Authorization: Bearer {admin}' '{base}/api/v1/vms?limit=5'",
-        "  Ctrl-C stops everything.",
+        _("cli.out.up.ctrl_c"),
         "",
     ]
-    print("\n".join(lines), flush=True)
+    return lines

@@ -120,7 +120,8 @@ def test_upload_progress_summary_findings_and_dispute(signed_in, console, tmp_pa
     with s.page.expect_download() as dl:
         s.page.click("text=争议清单（按服务商导出）")
     rows = list(csv.DictReader(io.StringIO(Path(dl.value.path()).read_text(encoding="utf-8-sig"))))
-    assert rows and all(Decimal(r["amount_at_stake"]) > 0 and r["evidence"] for r in rows)
-    assert sum(Decimal(r["amount_at_stake"]) for r in rows) == over
+    amount = "涉及金额（元）"  # the Chinese console's export: Chinese headers
+    assert rows and all(Decimal(r[amount]) > 0 and r["证据"] for r in rows)
+    assert sum(Decimal(r[amount]) for r in rows) == over
     # a bureau may not see invoices
     assert signed_in("bureau:edu").goto("/console/invoices").status == 403

@@ -54,15 +54,16 @@ ZERO = Decimal("0.00")
 def readme(scope: dict[str, str], month: str, seq: str, head: str) -> str:
     """The pack's README.txt: Chinese first, then English (the catalogue's pack.readme);
     ``scope`` names its kind (bureau / provider / invoice) and id."""
-    parts = []
-    for lang in ("zh", "en"):
-        _ = translate(lang)
-        ((kind, ident),) = scope.items()
-        parts.append(
-            _("pack.readme", scope=_(f"pack.scope.{kind}", id=ident),
-              month=month or _("pack.invoice_period"), seq=seq or _("pack.not_closed"), head=head)
-        )  # fmt: skip
-    return "\n\n".join(parts)
+    return "\n\n".join(readme_in(lang, scope, month, seq, head) for lang in ("zh", "en"))
+
+
+def readme_in(lang: str, scope: dict[str, str], month: str, seq: str, head: str) -> str:
+    """The README's text in one language."""
+    _ = translate(lang)
+    ((kind, ident),) = scope.items()
+    return _("pack.readme", scope=_(f"pack.scope.{kind}", id=ident),
+             month=month or _("pack.invoice_period"), seq=seq or _("pack.not_closed"),
+             head=head)  # fmt: skip
 
 
 def _csv(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> bytes:

@@ -244,7 +244,10 @@ def run_cli(settings: Settings, vm_id: str, interval: float, count: int) -> None
                 log.info("%s cpu %.1f%% mem %.1f%%", vm_id, samples.cpu_pct[0], samples.mem_pct[0])
         except KeyboardInterrupt:
             pass
-    print(f"node {vm_id}: {sent} sample(s) sent to {settings.topic_samples}")
+    from cloudtally.i18n import cli_lang, translate
+
+    _ = translate(cli_lang())  # a summary a person reads, not a log line
+    print(_("cli.out.node.sent", vm_id=vm_id, sent=sent, topic=settings.topic_samples))
 
 
 def _quiet_kafka() -> None:

@@ -61,17 +61,22 @@ class SimulationReport:
     def dead_letters_expected(self) -> int:
         return len(self.bad_rows) + len(self.bad_messages) + self.bad_inventory_events
 
-    def summary(self) -> str:
+    def summary(self, lang: str | None = None) -> str:
+        """What the run sent, in the CLI's language (``cli.out.sim.*``; default zh)."""
+        from cloudtally.i18n import cli_lang, translate
+
+        _ = translate(lang or cli_lang())
         rate = self.good_samples / self.seconds if self.seconds else 0.0
         lines = [
-            f"fleet seed={self.seed} vms={self.vms} "
-            f"{_iso(self.start)} .. {_iso(self.end)} every {self.interval}s",
-            f"inventory events: {self.inventory_events} good, {self.bad_inventory_events} bad",
-            f"samples: {self.good_samples} good ({self.samples_sent} rows sent), "
-            f"disk samples: {self.good_disk_samples}, messages: {self.messages}",
-            f"planted bad rows: {len(self.bad_rows)}, bad messages: {len(self.bad_messages)}",
-            f"took {self.seconds:.1f}s ({rate:,.0f} samples/s)",
-        ]
+            _("cli.out.sim.fleet", seed=self.seed, vms=self.vms, start=_iso(self.start),
+              end=_iso(self.end), interval=self.interval),
+            _("cli.out.sim.inventory", good=self.inventory_events,
+              bad=self.bad_inventory_events),
+            _("cli.out.sim.samples", good=self.good_samples, sent=self.samples_sent,
+              disk=self.good_disk_samples, messages=self.messages),
+            _("cli.out.sim.planted", rows=len(self.bad_rows), messages=len(self.bad_messages)),
+            _("cli.out.sim.took", seconds=f"{self.seconds:.1f}", rate=f"{rate:,.0f}"),
+        ]  # fmt: skip
         return "\n".join(lines)
 
 

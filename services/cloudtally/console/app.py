@@ -247,8 +247,13 @@ def csv_download(keys: list[str], rows: list[dict[str, Any]], name: str) -> Resp
     w.writerow(keys)
     for r in rows:
         w.writerow(["" if r.get(k) is None else r.get(k) for k in keys])
+    return csv_response(("\ufeff" + buf.getvalue()).encode("utf-8"), name)
+
+
+def csv_response(body: bytes, name: str) -> Response:
+    """A CSV file (UTF-8, its BOM in ``body``) downloaded as ``<name>.csv``."""
     return Response(
-        "\ufeff" + buf.getvalue(),
+        body,
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}.csv"},
     )

@@ -287,15 +287,20 @@ def simulator_args(record: dict[str, Any]) -> list[str]:
 
 
 def banner(base: str, record: dict[str, Any], plain: dict[str, str]) -> list[str]:
+    """``up``'s console lines in the CLI's language: the URL, the demo invoice and round,
+    and the tokens to sign in with (values as they are)."""
+    from cloudtally.i18n import cli_lang, translate
+
+    _ = translate(cli_lang())
     bureau = next((k for k in plain if k.startswith("bureau:")), None)
     lines = [
-        f"  console       {base}/   (中文; English at the top right)",
-        f"    demo invoice {record['invoice_id']}   round {record['round_id']}",
+        _("cli.out.up.console", url=f"{base}/"),
+        _("cli.out.up.demo", invoice=record["invoice_id"], round=record["round_id"]),
     ]
     if plain:
-        lines.append(f"    sign in as the buyer:  {plain.get('admin')}")
+        lines.append(_("cli.out.up.sign_in_buyer", token=plain.get("admin")))
         if bureau:
-            lines.append(f"    sign in as {bureau}:  {plain[bureau]}")
+            lines.append(_("cli.out.up.sign_in_bureau", bureau=bureau, token=plain[bureau]))
     return lines
 
 

@@ -23,7 +23,7 @@ from cloudtally.analytics.queries import (
 from cloudtally.audit.issue import issued_statement
 from cloudtally.billing import drill
 from cloudtally.billing.statements import budget_status, lines, statement
-from cloudtally.console.app import CtxDep, csv_download, router
+from cloudtally.console.app import CtxDep, csv_download, csv_response, router
 from cloudtally.console.paging import top_rows
 from cloudtally.core.idle import UnitPrices, VmWindowStats, month_start
 from cloudtally.core.statements import month_bounds
@@ -407,13 +407,6 @@ def invoice_page(
     )  # fmt: skip
 
 
-DISPUTE_KEYS = [
-    "invoice_id", "provider", "seq", "rule_id", "label_zh", "label", "amount_at_stake",
-    "line_numbers", "resource_id", "bureau", "pool", "period_start", "period_end", "message",
-    "evidence",
-]  # fmt: skip
-
-
 @router.get("/invoices/dispute/{provider}.csv")
 def dispute(ctx: CtxDep, provider: str) -> Response:
     """Over-billing findings of the provider's invoices (latest runs), to send back.
@@ -421,21 +414,12 @@ def dispute(ctx: CtxDep, provider: str) -> Response:
     Only money the verification counts as over-billed: charges cloudtally cannot verify
     (V1/V2) and a wrong bureau (O1) are shown on the invoice page, not disputed here.
     """
-    from cloudtally.core.rules import RULES
-    from cloudtally.invoices import store as inv
+    from cloudtally.invoices.report import dispute_csv, dispute_rows
 
     ctx.need_read_all()
-    rows = []
-    for i in inv.list_invoices(ctx.store, provider):
-        for f in inv.findings(ctx.store, i["invoice_id"]):
-            rule = RULES.get(f["rule_id"])
-            counted = rule is None or rule.counted == "over_under"
-            if counted and f["amount_at_stake"] > 0:
-                evidence = json.dumps(f["evidence"], ensure_ascii=False)
-                said = render_row(f, ctx.lang)
-                rows.append({**f, "invoice_id": i["invoice_id"], "evidence": evidence,
-                             "message": said})  # fmt: skip
-    return csv_download(DISPUTE_KEYS, rows, f"dispute-{provider}")
+    # in the reader's language: headers, rule names, sentences, Beijing times
+    return csv_response(dispute_csv(dispute_rows(ctx.store, provider), ctx.lang),
+                        f"dispute-{provider}")  # fmt: skip
 
 
 # ---------------------------------------------------------------- pools

@@ -55,8 +55,9 @@ TIME_FIELDS = ("received", "on_site", "resolved", "report_delivered")
 EXCEL_EPOCH = dt.date(1899, 12, 30)
 
 
-class FaultFileError(ValueError):
-    """The file cannot be read as a fault report at all (no usable header)."""
+class FaultFileError(BadValue):
+    """The file cannot be read as a fault report at all (no usable header); a refusal as
+    data (``fault.<reason_id>``), told in the reader's language."""
 
 
 @dataclass(frozen=True)
@@ -86,9 +87,13 @@ def map_header(header: Sequence[str]) -> dict[str, int]:
             out[f] = i
     missing = [f for f in REQUIRED if f not in out]
     if missing:
+        has, accepted = ", ".join(h for h in header if h), ", ".join(ALIASES[missing[0]][:4])
         raise FaultFileError(
-            f"no column for {', '.join(missing)} (headers: {', '.join(h for h in header if h)}; "
-            f"accepted, e.g.: {', '.join(ALIASES[missing[0]][:4])})"
+            f"no column for {', '.join(missing)} (headers: {has}; accepted, e.g.: {accepted})",
+            "no_column",
+            missing=", ".join(missing),
+            has=has,
+            accepted=accepted,
         )
     return out
 

@@ -127,16 +127,16 @@ def faults_import(
     """Import a fault report (CSV/XLSX); rejected rows are printed; exit 2 if any."""
     from cloudtally.evaluation.faults import FaultImportError, import_file
     from cloudtally.i18n import cli_lang, translate
-    from cloudtally.i18n.reasons import fault_rejection
+    from cloudtally.i18n.reasons import fault_rejection, of_error
 
     policy = resolve_policy(policy_file)
+    _ = translate(lang := cli_lang())
     with _store() as store:
         try:
             out = import_file(store, policy, file, provider=provider)
         except FaultImportError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            typer.echo(_("cli.out.fault_file_refused", reason=of_error(exc, lang)), err=True)
             raise typer.Exit(2) from None
-    _ = translate(lang := cli_lang())
     for r in (fault_rejection(r, lang) for r in out["rejections"]):
         typer.echo(_("cli.out.fault_rejected", row=r["row"], column=r["column_text"],
                      reason=r["reason"]), err=True)  # fmt: skip

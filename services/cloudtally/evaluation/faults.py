@@ -23,13 +23,26 @@ from cloudtally.core.availability import pct_shown
 from cloudtally.core.fault_rows import FaultFileError, Rejection, parse_rows
 from cloudtally.core.faults import FaultReport, SystemIncident, Timeliness, cross_check, timeliness
 from cloudtally.core.policy import Policy
+from cloudtally.core.refusal import BadValue
 from cloudtally.core.sla import SlaVersion
 from cloudtally.evaluation.availability import Scope, assess, sla_version
 from cloudtally.store import Store
 
 
-class FaultImportError(ValueError):
-    """The file was refused whole (unreadable, too large, no header, no SLA policy)."""
+class FaultImportError(BadValue):
+    """The file was refused whole (unreadable, too large, no header, no SLA policy): a
+    reason id and its figures (``family``: ``fault.<id>``, or ``import.<id>`` when the
+    invoice importer's bounds refused it), told in the caller's language."""
+
+    def __init__(self, text: str, reason_id: str = "", family: str = "fault", **params: object):
+        super().__init__(text, reason_id, **params)
+        self.family = family
+
+    @classmethod
+    def of(cls, exc: BaseException, family: str) -> FaultImportError:
+        """``exc``'s refusal (its id and figures when it has them) as a whole-file one."""
+        params = getattr(exc, "params", None) or {}
+        return cls(str(exc), getattr(exc, "reason_id", ""), family, **params)
 
 
 def read_file(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
@@ -43,15 +56,17 @@ def read_file(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
             check_xlsx_archive(path)
         header, rows = read_table(path)
         list(bounded_cells([header, *(r for _, r in rows)]))
-    except (InvoiceError, TableError) as exc:
-        raise FaultImportError(str(exc)) from None
+    except (InvoiceError, TableError) as exc:  # a TableError has no id: its English
+        raise FaultImportError.of(exc, "import") from None
     return header, rows
 
 
 def _version_for_import(policy: Policy) -> SlaVersion:
     levels = policy.service_levels
     if levels is None or not levels.versions:
-        raise FaultImportError("the policy states no sla section: no fault severities known")
+        raise FaultImportError(
+            "the policy states no sla section: no fault severities known", "no_sla"
+        )
     return levels.versions[-1]
 
 
@@ -60,7 +75,9 @@ def import_file(
 ) -> dict[str, Any]:
     """Import one fault report file; returns counts, rejections and the import id."""
     if not provider:
-        raise FaultImportError("provider is required (the contract the faults are under)")
+        raise FaultImportError(
+            "provider is required (the contract the faults are under)", "no_provider"
+        )
     header, rows = read_file(path)
     try:
         reports, rejected = parse_rows(
@@ -68,7 +85,7 @@ def import_file(
         )
     except FaultFileError as exc:
         metrics.FAULT_ROWS.labels("refused_file").inc()
-        raise FaultImportError(str(exc)) from None
+        raise FaultImportError.of(exc, "fault") from None
     import_id = uuid.uuid4().hex[:16]
     name = file_name or path.name
     now = int(time.time())

@@ -39,7 +39,13 @@ def of_error(exc: BaseException, lang: str) -> str:
         from cloudtally.i18n.validation import policy_lines
 
         return "; ".join(policy_lines(exc, lang))
-    return reason(getattr(exc, "reason_id", ""), getattr(exc, "params", None), str(exc), lang)
+    family = getattr(exc, "family", "import")  # a fault report's own refusals: fault.<id>
+    params = dict(getattr(exc, "params", None) or {})
+    if family == "fault" and "missing" in params:  # field ids, in the report's words
+        params["missing"] = ", ".join(
+            term("fault.field", f, lang) for f in str(params["missing"]).split(", ")
+        )
+    return reason(getattr(exc, "reason_id", ""), params, str(exc), lang, family)
 
 
 def fault_rejection(r: Any, lang: str) -> dict[str, Any]:

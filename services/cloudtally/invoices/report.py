@@ -78,6 +78,42 @@ def findings_csv(rows: Sequence[dict[str, Any]], *, zh: bool = False) -> bytes:
     return buf.getvalue().encode("utf-8-sig")
 
 
+DISPUTE_KEYS = [
+    "invoice_id", "provider", "seq", "rule_id", "label", "amount_at_stake", "line_numbers",
+    "resource_id", "bureau", "pool", "period_start", "period_end", "message", "evidence",
+]  # fmt: skip
+
+
+def dispute_rows(store: Any, provider: str) -> list[dict[str, Any]]:
+    """The provider's over-billed findings (latest runs of its invoices), to send back.
+    Only money the verification counts as over-billed: charges cloudtally cannot verify
+    (V1/V2) and a wrong bureau (O1) are shown on the invoice page, not disputed."""
+    from cloudtally.core.rules import RULES
+    from cloudtally.invoices import store as inv
+
+    rows = []
+    for i in inv.list_invoices(store, provider):
+        for f in inv.findings(store, i["invoice_id"]):
+            rule = RULES.get(f["rule_id"])
+            counted = rule is None or rule.counted == "over_under"
+            if counted and f["amount_at_stake"] > 0:
+                rows.append({**f, "invoice_id": i["invoice_id"]})
+    return rows
+
+
+def dispute_csv(rows: Sequence[dict[str, Any]], lang: str) -> bytes:
+    """The over-billed findings to send back to a provider (争议清单): the findings
+    export's cells in ``lang`` (rule name, sentence, Beijing times); headers in Chinese
+    (``report.col.*``), or the field names themselves in English, so a script reads it."""
+    zh = lang == "zh"
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow([gettext(f"report.col.{k}", "zh") for k in DISPUTE_KEYS] if zh else DISPUTE_KEYS)
+    for r in rows:
+        w.writerow([_csv(_cell(r, k, zh)) for k in DISPUTE_KEYS])
+    return buf.getvalue().encode("utf-8-sig")
+
+
 def findings_xlsx(
     rows: Sequence[dict[str, Any]], summary: dict[str, Any] | None = None, *, zh: bool = False
 ) -> bytes:

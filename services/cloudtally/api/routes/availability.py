@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from cloudtally.api.auth import AdminPrincipal, CurrentPrincipal, ReadAllPrincipal
 from cloudtally.api.deps import StoreDep
@@ -185,8 +185,8 @@ async def post_faults(
         lang = lang_of(request)  # each rejected row's reason in the caller's language
         out["rejections"] = [fault_rejection(r, lang) for r in out["rejections"]]
         return out
-    except FaultImportError as exc:
-        raise HTTPException(422, str(exc)) from None
+    except FaultImportError as exc:  # the reason in the caller's language
+        raise ApiError(422, "error.fault_file", reason=exc) from None
     finally:
         path.unlink(missing_ok=True)
 
