@@ -32,6 +32,7 @@ from typing import Any
 
 from cloudtally.queries import memo
 
+CACHE_CONTROL = "private, no-cache"  # a browser may keep a kept answer, but revalidates
 MAX_AGE_S = 600.0  # a safety net: every input of the ETag is checked anyway
 SIZE = 4096
 
@@ -111,15 +112,20 @@ class KeptAnswers:
         for k, v in scope["headers"]:
             if k == b"if-none-match":
                 given = v
-        tags = {t.strip().removeprefix("W/") for t in given.decode("latin-1").split(",")}
-        if "*" in tags or entry.etag in tags:
-            headers = [(b"etag", entry.etag.encode()), (b"cache-control", b"private, no-cache")]
+        if etag_matches(given.decode("latin-1"), entry.etag):
+            headers = [(b"etag", entry.etag.encode()), (b"cache-control", CACHE_CONTROL.encode())]
             await send({"type": "http.response.start", "status": 304, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
             return
         await send({"type": "http.response.start", "status": entry.status,
                     "headers": entry.headers})  # fmt: skip
         await send({"type": "http.response.body", "body": entry.body})
+
+
+def etag_matches(if_none_match: str, etag: str) -> bool:
+    """Whether an ``If-None-Match`` value names ``etag`` (weak or strong) or is ``*``."""
+    tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",") if t.strip()}
+    return "*" in tags or etag in tags
 
 
 def tokens_in_force(settings: Any) -> object:

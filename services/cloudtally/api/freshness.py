@@ -34,7 +34,7 @@ from cloudtally.core.access import Principal
 from cloudtally.queries import memo
 from cloudtally.store import Store
 
-CACHE_CONTROL = "private, no-cache"
+CACHE_CONTROL = fastpath.CACHE_CONTROL
 # Whether this answer was computed for this request or served from the kept answers
 # (benchmarks and operators tell hits from misses by it).
 ANSWER_HEADER = "X-Cloudtally-Answer"
@@ -80,9 +80,7 @@ def invoice_stamp(store: Store, invoice_id: str) -> Hashable:
 
 
 def etag_of(request: Request, principal: Principal, stamp: Hashable) -> str:
-    settings = request.app.state.settings
-    path = settings.policy_file
-    policy = f"{path}:{path.stat().st_mtime_ns}" if path is not None and path.exists() else ""
+    policy = fastpath.policy_key(request.app.state.settings)
     query = "&".join(sorted(f"{k}={v}" for k, v in request.query_params.multi_items()))
     # The answer's language may come from Accept-Language rather than ``lang=`` (#17).
     language = request.headers.get("accept-language", "")
@@ -91,9 +89,7 @@ def etag_of(request: Request, principal: Principal, stamp: Hashable) -> str:
 
 
 def _matches(request: Request, etag: str) -> bool:
-    given = request.headers.get("if-none-match", "")
-    tags = {t.strip().removeprefix("W/") for t in given.split(",") if t.strip()}
-    return "*" in tags or etag in tags
+    return fastpath.etag_matches(request.headers.get("if-none-match", ""), etag)
 
 
 def conditional(
