@@ -59,27 +59,35 @@ def main() -> None:
     import sys
 
     sys.path.insert(0, str(ROOT / "loadtest"))
-    from console_bench import pages
+    from console_bench import BUREAUS, furnish, user_pages
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--fixture", type=Path, required=True)
     ap.add_argument("--label", default="")
     ap.add_argument("--warm", action="store_true", help="profile each page's second request")
+    ap.add_argument("--only", default="", help="comma-separated pages (default: all)")
     args = ap.parse_args()
     store = open_store(f"chdb://{args.fixture}/chdb", "bench_console")
     migrate(store)
     log: list[tuple[str, float]] = []
     instrument(store, log)
-    tokens = write_demo_tokens(args.fixture / "tokens.yaml", ["bureau-7"])
-    settings = Settings(_env_file=None, api_tokens_file=args.fixture / "tokens.yaml",  # type: ignore[call-arg]
+    furnished = furnish(store, args.fixture)
+    only = {p for p in args.only.split(",") if p}
+    tokens_file = args.fixture / f"tokens-{os.getpid()}.yaml"
+    tokens = write_demo_tokens(tokens_file, BUREAUS)
+    settings = Settings(_env_file=None, api_tokens_file=tokens_file,  # type: ignore[call-arg]
                         data_dir=args.fixture)  # fmt: skip
     out: dict[str, Any] = {"when": dt.datetime.now(dt.UTC).isoformat(), "label": args.label,
                            "load_average": os.getloadavg()}  # fmt: skip
     with TestClient(create_api(settings, lambda: store)) as client:
-        for role in ("admin", "bureau:bureau-7"):
+        for role in ("admin", f"bureau:{BUREAUS[0]}"):
             client.post("/console/login", data={"token": tokens[role]}, follow_redirects=False)
             print(f"{role}:", flush=True)
-            for name, url in pages("bureau-7").items():
+            user = role.removeprefix("bureau:")
+            for name, urls in user_pages(user, furnished).items():
+                if only and name not in only:
+                    continue
+                url = urls[0]
                 if args.warm:  # profile the second request: what a kept answer leaves
                     client.get(url)
                 log.clear()
@@ -101,6 +109,7 @@ def main() -> None:
                     print(f"      {s * 1000:>7.0f} ms  {sql}")
             client.cookies.clear()
     store.close()
+    tokens_file.unlink(missing_ok=True)
     name = f"console-profile{'-' + args.label if args.label else ''}.json"
     (ROOT / "loadtest/results" / name).write_text(json.dumps(out, indent=2))
     print(f"wrote loadtest/results/{name}")

@@ -310,3 +310,35 @@ RAW_MONTHS_HELD = Gauge(
     "Raw months older than the kept window the retention may not drop yet (not issued, "
     "not rolled up, or provisional calendar)",
 )
+
+# Kept results (queries/memo.py): read-model results and HTTP answers kept until their
+# rows change, bounded by CLOUDTALLY_KEPT_RESULTS_MB (docs/operations.md "Kept results").
+KEPT_HITS = Counter(
+    "cloudtally_kept_results_hits_total", "Requests for a kept result served from it", ["cache"]
+)
+KEPT_MISSES = Counter(
+    "cloudtally_kept_results_misses_total",
+    "Kept results computed (absent, or their rows changed since)",
+    ["cache"],
+)
+KEPT_EVICTIONS = Counter(
+    "cloudtally_kept_results_evictions_total",
+    "Kept results dropped, least recently used first, to stay within the bound",
+    ["cache"],
+)
+KEPT_BYTES = Gauge(
+    "cloudtally_kept_results_bytes", "Bytes the kept results hold (estimated)", ["cache"]
+)
+KEPT_ENTRIES = Gauge("cloudtally_kept_results_entries", "Kept results held", ["cache"])
+# Console warming (console/warming.py): heavy pages computed in the background after
+# the data behind them changed, so the first reader does not pay for it.
+WARM_RUNS = Counter(
+    "cloudtally_console_warm_runs_total",
+    "Background warm runs of the console's heavy pages, by outcome (done, failed)",
+    ["outcome"],
+)
+WARM_SECONDS = Histogram(
+    "cloudtally_console_warm_seconds",
+    "Duration of one background warm run of the console's heavy pages",
+    buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300),
+)

@@ -117,6 +117,12 @@ class Settings(BaseSettings):
     chdb_primary_index_cache_mb: int = Field(default=64, ge=0)
     chdb_uncompressed_cache_mb: int = Field(default=0, ge=0)
     chdb_max_memory_mb: int = Field(default=0, ge=0)
+    # Memory bound (MiB) of the API's kept query results, and separately of its kept HTTP
+    # answers (queries/memo.py; docs/operations.md "Kept results"). LRU within it.
+    kept_results_mb: int = Field(default=128, ge=1)
+    # The console's heavy pages computed in the background after a rating run, a close, an
+    # invoice or fault import (console/warming.py); seconds between checks, 0 = never.
+    console_warm_interval_s: float = Field(default=5.0, ge=0)
 
     @property
     def resolved_store_url(self) -> str:

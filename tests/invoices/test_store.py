@@ -66,6 +66,12 @@ def test_planted_errors_found_exactly_from_the_store_and_scoped_by_bureau(store,
     assert inv_store.findings(store, res.invoice_id, rule_id="Q1")[0]["evidence"][
         "metered_quantity"
     ]
+    # the console's amount filter (a bug on chDB: the WHERE read the SELECT's text alias)
+    cut = sorted(abs(r["amount_at_stake"]) for r in stored)[len(stored) // 2]
+    big = inv_store.findings(store, res.invoice_id, min_abs_amount=cut)
+    assert big and {r["seq"] for r in big} == {
+        r["seq"] for r in stored if abs(r["amount_at_stake"]) >= cut
+    }
 
 
 def test_clean_focus_invoice_verifies_to_zero_findings(store, tmp_path):

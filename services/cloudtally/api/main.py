@@ -47,6 +47,9 @@ def create_api(settings: Settings, store_provider: Callable[[], Store]) -> FastA
     )
     app.state.settings = settings
     app.state.store_provider = store_provider
+    from cloudtally.queries import memo
+
+    memo.configure(settings)  # the kept results' memory bound (CLOUDTALLY_KEPT_RESULTS_MB)
     for module in (
         health, fleet, vms, ingest, utilization, allocation, collectors, billing, invoices, audit,
         availability, scorecards,

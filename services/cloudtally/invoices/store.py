@@ -19,7 +19,7 @@ import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 import numpy as np
@@ -829,14 +829,16 @@ def findings(
             where.append(f"{name} = %({name})s")
             params[name] = value
     if min_abs_amount is not None:
-        where.append("abs(amount_at_stake) >= %(min_amt)s")
-        params["min_amt"] = min_abs_amount
+        # exact: a Decimal against a Decimal (18.16 compares no Decimal with a Float64); the
+        # amounts are in fen, so ">= x" is ">= x rounded up to the fen" (never down across it)
+        where.append("abs(amount_at_stake) >= toDecimal64(%(min_amt)s, 2)")
+        params["min_amt"] = str(min_abs_amount.quantize(Decimal("0.01"), ROUND_CEILING))
     page = ""
     if limit is not None:
         page = f"LIMIT {int(limit)} OFFSET {int(offset)}"
     rows = store.dicts(
         f"""
-        SELECT seq, kind, rule_id, severity, toString(amount_at_stake) AS amount_at_stake,
+        SELECT seq, kind, rule_id, severity, toString(amount_at_stake) AS amount_text,
                line_numbers, resource_id, resource_type,
                toUnixTimestamp(period_start) AS period_start,
                toUnixTimestamp(period_end) AS period_end, bureau, pool, provider, evidence,
@@ -846,8 +848,8 @@ def findings(
         """,
         params,
     )
-    for r in rows:
-        r["amount_at_stake"] = money(Decimal(r["amount_at_stake"]))
+    for r in rows:  # (aliased apart: chDB 26 reads a WHERE name as the SELECT's alias)
+        r["amount_at_stake"] = money(Decimal(r.pop("amount_text")))
         r["line_numbers"] = [int(x) for x in r["line_numbers"]]
         r["period_start"] = _utc(r["period_start"]) if r["period_start"] else None
         r["period_end"] = _utc(r["period_end"]) if r["period_end"] else None

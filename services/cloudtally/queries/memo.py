@@ -132,13 +132,19 @@ def stamp_now(call: StampCall) -> tuple[int, int] | None:
 
 
 class Memo:
-    """Values by key, each with the stamp it was computed at; at most ``size`` kept."""
+    """Values by key, each with the stamp it was computed at, least recently used out.
 
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.hits = self.misses = 0
+    Bounded by ``size`` entries and, when ``max_bytes`` is set, by the bytes the kept
+    values hold (:func:`cloudtally.queries.sizes.approx_bytes`, weighed once when a value
+    is kept): a province's per-VM window and a pool's card are not the same size. A value
+    bigger than the whole bound is returned but not kept. ``name`` labels the metrics."""
+
+    def __init__(self, size: int, *, max_bytes: int | None = None, name: str = "") -> None:
+        self.size, self.max_bytes, self.name = size, max_bytes, name
+        self.hits = self.misses = self.evictions = 0
+        self.bytes = 0
         self._lock = threading.Lock()
-        self._kept: OrderedDict[Hashable, tuple[Hashable, Any]] = OrderedDict()
+        self._kept: OrderedDict[Hashable, tuple[Hashable, Any, int]] = OrderedDict()
         self._computing: dict[Hashable, threading.Lock] = {}
 
     def cached(self, store: Store, key: Hashable, current: Hashable, compute: Callable[[], T]) -> T:
@@ -156,13 +162,36 @@ class Memo:
             if found:
                 return value  # type: ignore[no-any-return]
             value = compute()  # other keys stay served meanwhile
-            with self._lock:
-                self.misses += 1
-                self._kept[full] = (current, value)
-                self._kept.move_to_end(full)
-                while len(self._kept) > self.size:
-                    self._kept.popitem(last=False)
+            self.keep(full, current, value)
         return value
+
+    def keep(self, full: Hashable, current: Hashable, value: Any) -> None:
+        from cloudtally import metrics
+        from cloudtally.queries.sizes import approx_bytes
+
+        weight = approx_bytes(value) if self.max_bytes is not None else 0
+        with self._lock:
+            self.misses += 1
+            metrics.KEPT_MISSES.labels(self.name).inc()
+            old = self._kept.pop(full, None)
+            if old is not None:
+                self.bytes -= old[2]
+            if self.max_bytes is None or weight <= self.max_bytes:
+                self._kept[full] = (current, value, weight)
+                self.bytes += weight
+            dropped = 0
+            while self._kept and (
+                len(self._kept) > self.size
+                or (self.max_bytes is not None and self.bytes > self.max_bytes)
+            ):
+                _key, (_stamp, _value, w) = self._kept.popitem(last=False)
+                self.bytes -= w
+                dropped += 1
+            self.evictions += dropped
+            if dropped:
+                metrics.KEPT_EVICTIONS.labels(self.name).inc(dropped)
+            metrics.KEPT_BYTES.labels(self.name).set(self.bytes)
+            metrics.KEPT_ENTRIES.labels(self.name).set(len(self._kept))
 
     def peek(self, store: Store, key: Hashable, current: Hashable) -> tuple[bool, Any]:
         """(True, the kept value) if one was computed at stamp ``current``; never computes."""
@@ -174,16 +203,32 @@ class Memo:
             if hit is not None and hit[0] == current:
                 self._kept.move_to_end(full)
                 self.hits += 1
+                _hit(self.name)
                 return True, hit[1]
         return False, None
 
     def clear(self) -> None:
         with self._lock:
             self._kept.clear()
+            self.bytes = 0
 
 
-# Query results (a window's per-VM figures: up to ~15,000 rows each): a few windows and
-# scopes. HTTP answers (bytes): many routes, periods and bureaus.
-QUERIES = Memo(32)
-ANSWERS = Memo(1024)
+def _hit(name: str) -> None:
+    from cloudtally import metrics
+
+    metrics.KEPT_HITS.labels(name).inc()
+
+
+def configure(settings: Any) -> None:
+    """Bound the kept query results, and the kept answers, each by
+    ``settings.kept_results_mb`` (the API calls this when it starts)."""
+    QUERIES.max_bytes = ANSWERS.max_bytes = int(settings.kept_results_mb) * 2**20
+
+
+# Query results (a window's per-VM figures: up to ~15,000 rows each, a page's figures):
+# bounded by bytes (CLOUDTALLY_KEPT_RESULTS_MB, :func:`configure`; this default until
+# then). HTTP answers (bytes): many routes, periods and bureaus.
+DEFAULT_MAX_BYTES = 128 * 2**20
+QUERIES = Memo(100_000, max_bytes=DEFAULT_MAX_BYTES, name="queries")
+ANSWERS = Memo(1024, max_bytes=DEFAULT_MAX_BYTES, name="answers")
 cached = QUERIES.cached
