@@ -301,7 +301,7 @@ def main() -> None:
     ap.add_argument("--warmed", action="store_true",
                     help="cold requests after the background warm job ran")  # fmt: skip
     ap.add_argument("--fixture", type=Path, default=None,
-                    help="keep the seeded store in this folder and reuse it on the next run")  # fmt: skip
+                    help="keep the seeded store in this folder and reuse it next time")  # fmt: skip
     args = ap.parse_args()
     folder = args.fixture or Path(tempfile.mkdtemp(prefix="bench-console-"))
     reuse = args.fixture is not None and (folder / "chdb").exists()
@@ -338,7 +338,7 @@ def main() -> None:
                 from cloudtally.console.warming import warm_now
 
                 def warm() -> None:
-                    warm_now(store, settings)
+                    warm_now(app)
 
             with TestClient(app):
                 clients = sign_in(app, tokens)

@@ -44,7 +44,9 @@ def test_least_recently_used_out_by_bytes_with_metrics() -> None:
     store = _Store()
     hits0 = _sample("cloudtally_kept_results_hits_total", "test-bound")
     for key in ("a", "b", "c"):
-        assert kept.cached(store, key, 1, lambda key=key: key.encode() * 3_000) == key.encode() * 3_000
+        assert (
+            kept.cached(store, key, 1, lambda key=key: key.encode() * 3_000) == key.encode() * 3_000
+        )
     assert kept.cached(store, "a", 1, lambda: b"recomputed") == b"a" * 3_000  # a: recent now
     kept.cached(store, "d", 1, lambda: b"d" * 3_000)  # over 10,000 bytes: b goes, not a
     assert kept.peek(store, "b", 1) == (False, None)

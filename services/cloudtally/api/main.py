@@ -87,8 +87,12 @@ def serve(settings: Settings) -> None:
         )  # fmt: skip
         return
     store = open_store(settings.resolved_store_url, settings.database)
+    from cloudtally.console import warming
+
+    app = create_api(settings, lambda: store)
+    warming.start(app)  # the console's heavy pages, after the data behind them changed
     uvicorn.run(
-        create_api(settings, lambda: store),
+        app,
         host=settings.api_host,
         port=settings.api_port,
         log_level="info",
@@ -103,4 +107,8 @@ def cluster_app() -> FastAPI:
 
     settings = get_settings()
     store = open_store(settings.resolved_store_url, settings.database)
-    return create_api(settings, lambda: store)
+    from cloudtally.console import warming
+
+    app = create_api(settings, lambda: store)
+    warming.start(app)  # each replica keeps (and warms) its own
+    return app

@@ -23,6 +23,7 @@ from cloudtally.analytics.queries import (
 from cloudtally.audit.issue import issued_statement
 from cloudtally.billing import drill
 from cloudtally.billing.statements import budget_status, lines, statement
+from cloudtally.console import kept
 from cloudtally.console.app import CtxDep, csv_download, csv_response, router
 from cloudtally.console.paging import top_rows
 from cloudtally.core.idle import UnitPrices, VmWindowStats, month_start
@@ -40,6 +41,8 @@ REVIEW_DAYS = 14
 # Rows per candidate kind on the candidates page (a province has thousands; rendering them
 # all took seconds): the heading shows the total, the CSV downloads list every one.
 CANDIDATES_SHOWN = 200
+# Items of a rightsizing round on one page of the round (the buyer's: thousands).
+ROUND_ITEMS_SHOWN = 200
 # Systems on the home page and the bills statement before "show all" (console/paging.py).
 HOME_SYSTEMS, BILLS_SYSTEMS = 15, 50
 
@@ -54,7 +57,7 @@ def _month(text: str | None) -> dt.date | None:
 
 def _as_of(ctx: Any, bureau: str | None) -> dt.date:
     """'Today' for the pages: the day after the last billed day (the data's present)."""
-    last = drill.last_billed_day(ctx.store, bureau=bureau)
+    last = kept.last_billed_day(ctx, bureau)
     if last is None:
         from cloudtally.api.period import local_today
 
@@ -103,16 +106,24 @@ def _candidates(
 ) -> dict[str, Any]:
     """The three candidate kinds as of ``as_of``: kept until the rollups of their windows
     (storage: the months before; rightsizing: the review days) or the policy change."""
+    from cloudtally.queries import memo
+
+    # the explanations are in the reader's language: it is part of the key
+    key = ("console_candidates", bureau, ctx.scope, as_of, limit, ctx.lang, id(ctx.policy()))
+    return memo.cached(ctx.store, key, _candidates_stamp(ctx, as_of),
+                       lambda: _find_candidates(ctx, bureau, as_of, limit))  # fmt: skip
+
+
+def _candidates_stamp(ctx: Any, as_of: dt.date) -> Any:
+    """The rollups the candidates as of ``as_of`` are found from (storage: the months
+    before; idle and rightsizing: their windows)."""
     from cloudtally.api.freshness import usage_stamp
     from cloudtally.core.idle import storage_months
-    from cloudtally.queries import memo
 
     util = _util_policy(ctx, as_of - DAY).utilization
     start = min(as_of - dt.timedelta(days=max(REVIEW_DAYS, util.idle.window_days)),
                 storage_months(as_of, util.storage_idle)[0])  # fmt: skip
-    key = ("console_candidates", bureau, ctx.scope, as_of, limit, id(ctx.policy()))
-    return memo.cached(ctx.store, key, usage_stamp(ctx.store, start, as_of, disks=True),
-                       lambda: _find_candidates(ctx, bureau, as_of, limit))  # fmt: skip
+    return usage_stamp(ctx.store, start, as_of, disks=True)
 
 
 def _find_candidates(ctx: Any, bureau: str | None, as_of: dt.date, limit: int) -> dict[str, Any]:
@@ -139,7 +150,16 @@ def _find_candidates(ctx: Any, bureau: str | None, as_of: dt.date, limit: int) -
 def home(ctx: CtxDep, bureau: str | None = None, as_of: dt.date | None = None) -> HTMLResponse:
     b = ctx.bureau_filter(bureau)
     pol = ctx.policy()
-    as_of = as_of or _as_of(ctx, b)
+    day = as_of or _as_of(ctx, b)
+    fy = pol.fiscal_year_of(day - DAY)
+    stamp = (kept.billing(ctx, *pol.fiscal_year_range(fy)), kept.inventory(ctx),
+             _candidates_stamp(ctx, day))  # fmt: skip
+    values = kept.page(ctx, "home", (b, day), stamp, lambda: _home(ctx, b, day))
+    return ctx.render("home.html", **values)
+
+
+def _home(ctx: Any, b: str | None, as_of: dt.date) -> dict[str, Any]:
+    pol = ctx.policy()
     m0, m1 = month_bounds(as_of - DAY)
     st = statement(ctx.store, pol, month=m0, by="system", bureau=b)
     fy = pol.fiscal_year_of(as_of - DAY)
@@ -151,8 +171,8 @@ def home(ctx: CtxDep, bureau: str | None = None, as_of: dt.date | None = None) -
     bureaus = []
     if ctx.principal.can_read_all:
         bureaus = [s.scope for s in budgets if s.scope != "programme"]
-    return ctx.render(
-        "home.html", bureau=b, month=m0, statement=st, budget=budget, costly=costly,
+    return dict(
+        bureau=b, month=m0, statement=st, budget=budget, costly=costly,
         cands=cands, fleet_vms=fleet_vms, bureaus=bureaus, fy=fy,
         systems=top_rows(st.rows, HOME_SYSTEMS, "after_cut"),
     )  # fmt: skip
@@ -172,12 +192,34 @@ def bills(
     offset: int = 0,
     all: int = 0,
 ) -> HTMLResponse:
-    from cloudtally.api.routes.billing import _line
-
     b = ctx.bureau_filter(bureau)
     pol = ctx.policy()
+    first = None
     if fy is None:
         first = _month(month) or month_bounds(_as_of(ctx, b) - DAY)[0]
+        d0, d1 = month_bounds(first)
+    else:
+        d0, d1 = pol.fiscal_year_range(fy)
+    args = (b, first, fy, system, vm, max(0, offset), bool(all))
+    values = kept.page(ctx, "bills", args, kept.billing(ctx, d0, d1),
+                       lambda: _bills(ctx, *args))  # fmt: skip
+    return ctx.render("bills.html", **values)
+
+
+def _bills(
+    ctx: Any,
+    b: str | None,
+    first: dt.date | None,
+    fy: int | None,
+    system: str | None,
+    vm: str | None,
+    offset: int,
+    all: bool,
+) -> dict[str, Any]:
+    from cloudtally.api.routes.billing import _line
+
+    pol = ctx.policy()
+    if first is not None:
         d0, d1 = month_bounds(first)
         st = statement(ctx.store, pol, month=first, by="system", bureau=b)
         period = {"month": f"{first:%Y-%m}"}
@@ -193,12 +235,12 @@ def bills(
     detail: list[dict[str, Any]] = []
     if vm:
         detail = [_line(r, ctx.lang) for r in lines(ctx.store, d0=d0, d1=d1, bureau=b, vm_id=vm,
-                                          limit=200, offset=max(0, offset))]  # fmt: skip
+                                          limit=200, offset=offset)]  # fmt: skip
     query = "&".join(f"{k}={v}" for k, v in ({**period, "bureau": b or ""}).items() if v)
-    return ctx.render(
-        "bills.html", st=st, d0=d0, d1=d1, period=period, bureau=b, system=system, vm=vm,
+    return dict(
+        st=st, d0=d0, d1=d1, period=period, bureau=b, system=system, vm=vm,
         vms=vms, vms_total=vms_total, detail=detail, query=query, offset=offset, issued=issued,
-        systems=top_rows(st.rows, BILLS_SYSTEMS, "after_cut", show_all=bool(all)),
+        systems=top_rows(st.rows, BILLS_SYSTEMS, "after_cut", show_all=all),
     )  # fmt: skip
 
 
@@ -258,7 +300,10 @@ def utilization_page(
     daily = _kept_series(ctx, "daily", filters, m0, m1,
                          lambda: series.daily(ctx.store, m0, m1, bureau_scope=ctx.scope,
                                               filters=filters))  # fmt: skip
-    vm_row = get_vm(ctx.store, vm, bureau=ctx.scope) if vm else None
+    vm_row = None
+    if vm:
+        vm_row = kept.page(ctx, "vm", (vm,), kept.inventory(ctx),
+                           lambda: get_vm(ctx.store, vm, bureau=ctx.scope))  # fmt: skip
     chart = {
         "days": [d.isoformat() for d in days],
         "cells": cells,
@@ -289,7 +334,7 @@ def candidates_page(
 
 @router.get("/rounds")
 def rounds_page(ctx: CtxDep) -> HTMLResponse:
-    listed = rounds.list_rounds(ctx.store)
+    listed = _rounds(ctx)
     as_of = _as_of(ctx, ctx.scope)
     start = as_of - dt.timedelta(days=REVIEW_DAYS)
     return ctx.render("rounds.html", rounds=listed, default_from=start, default_to=as_of)
@@ -313,23 +358,44 @@ def open_round(
     return Response(status_code=204, headers={"HX-Redirect": f"/console/rounds/{round_id}"})
 
 
+def _rounds(ctx: Any) -> list[dict[str, Any]]:
+    return kept.page(ctx, "rounds", (), kept.table(ctx, "rightsizing_rounds"),
+                     lambda: rounds.list_rounds(ctx.store))  # fmt: skip
+
+
+def _round_items(ctx: Any, round_id: str) -> list[dict[str, Any]]:
+    """The round's items under the reader's scope, with the decisions in force: kept until
+    an item or a decision of the round is written (a decision is written through this
+    process's store, so the next read sees it at once)."""
+    one = {"r": round_id}
+    stamp = (kept.table(ctx, "rightsizing_round_items", "round_id = %(r)s", one),
+             kept.table(ctx, "rightsizing_decisions", "round_id = %(r)s", one, "seq"))  # fmt: skip
+    return kept.page(ctx, "round_items", (round_id,), stamp,
+                     lambda: rounds.items(ctx.store, round_id, bureau=ctx.scope))  # fmt: skip
+
+
 def _round_or_404(ctx: Any, round_id: str) -> dict[str, Any]:
-    rnd = rounds.get_round(ctx.store, round_id)
+    rnd = next((r for r in _rounds(ctx) if r["round_id"] == round_id), None)
     if rnd is None:
         raise HTTPException(404, f"no round {round_id}")
     return rnd
 
 
 @router.get("/rounds/{round_id}")
-def round_page(ctx: CtxDep, round_id: str) -> HTMLResponse:
+def round_page(ctx: CtxDep, round_id: str, offset: int = 0) -> HTMLResponse:
     rnd = _round_or_404(ctx, round_id)
-    its = rounds.items(ctx.store, round_id, bureau=ctx.scope)
+    its = _round_items(ctx, round_id)
     check = None
     if rnd["previous_round"]:
         check = rounds.verify(ctx.store, rnd["previous_round"], _as_of(ctx, ctx.scope),
                               bureau=ctx.scope)  # fmt: skip
     counts = {k: sum(1 for i in its if i["decision"] == k) for k in ("accepted", "declined")}
-    return ctx.render("round.html", rnd=rnd, items=its, check=check, counts=counts)
+    # A province's round has thousands of items: a page of them, biggest saving first (the
+    # work order CSV has every accepted one); a bureau's own items fit on one page.
+    start = max(0, min(offset, len(its)))
+    shown = its[start : start + ROUND_ITEMS_SHOWN]
+    return ctx.render("round.html", rnd=rnd, items=shown, items_total=len(its), offset=start,
+                      page_size=ROUND_ITEMS_SHOWN, check=check, counts=counts)  # fmt: skip
 
 
 @router.post("/rounds/{round_id}/decide")
@@ -366,10 +432,14 @@ def invoices_page(ctx: CtxDep) -> HTMLResponse:
     from cloudtally.invoices import store as inv
 
     ctx.need_read_all()
-    listed = []
-    for i in reversed(inv.list_invoices(ctx.store)):
-        run = inv.latest_run(ctx.store, i["invoice_id"])
-        listed.append({**i, "run": run})
+
+    def compute() -> list[dict[str, Any]]:
+        return [{**i, "run": inv.latest_run(ctx.store, i["invoice_id"])}
+                for i in reversed(inv.list_invoices(ctx.store))]  # fmt: skip
+
+    stamp = (kept.table(ctx, "invoices"), kept.table(ctx, "verification_runs"),
+             kept.table(ctx, "audit_ledger", column="seq"))  # fmt: skip
+    listed = kept.page(ctx, "invoices", (), stamp, compute)
     providers = sorted({i["provider"] for i in listed})
     return ctx.render("invoices.html", invoices=listed, providers=providers)
 
@@ -383,22 +453,33 @@ def invoice_page(
     bureau: str | None = None,
     min_amount: str | None = None,
 ) -> HTMLResponse:
+    from cloudtally.api.freshness import invoice_stamp
     from cloudtally.invoices import store as inv
 
     ctx.need_read_all()
-    if inv.get_invoice(ctx.store, invoice_id) is None:
-        raise HTTPException(404, f"no invoice {invoice_id}")
-    summary = inv.summary(ctx.store, invoice_id)
     try:
         minimum = Decimal(min_amount) if min_amount else None
     except ArithmeticError:
         raise HTTPException(422, f"min_amount: not a number: {min_amount!r}") from None
-    found = inv.findings(
-        ctx.store, invoice_id, rule_id=rule or None, pool=pool or None, bureau=bureau or None,
-        min_abs_amount=minimum, limit=500,
-    )  # fmt: skip
-    for f in found:  # the finding's sentence in the reader's language
-        f["message"] = render_row(f, ctx.lang)
+    if minimum is not None and not minimum.is_finite():
+        raise HTTPException(422, f"min_amount: not a number: {min_amount!r}")
+
+    def compute() -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+        if inv.get_invoice(ctx.store, invoice_id) is None:
+            return None
+        found = inv.findings(
+            ctx.store, invoice_id, rule_id=rule or None, pool=pool or None,
+            bureau=bureau or None, min_abs_amount=minimum, limit=500,
+        )  # fmt: skip
+        for f in found:  # the finding's sentence in the reader's language
+            f["message"] = render_row(f, ctx.lang)
+        return inv.summary(ctx.store, invoice_id), found
+
+    args = (invoice_id, rule, pool, bureau, minimum)
+    got = kept.page(ctx, "invoice", args, invoice_stamp(ctx.store, invoice_id), compute)
+    if got is None:
+        raise HTTPException(404, f"no invoice {invoice_id}")
+    summary, found = got
     groups = summary.get("by_group") or []
     return ctx.render(
         "invoice.html", inv=summary, findings=found, rule=rule or "", pool=pool or "",

@@ -6,8 +6,10 @@ every reader and writer (the worker serves the API in embedded mode).
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,6 +20,21 @@ import pyarrow as pa
 from cloudtally.store.base import Columns, Params, Store, StoreError, converter, quote
 
 _JSON_SETTINGS = "date_time_output_format='unix_timestamp', output_format_json_quote_decimals=1"
+# Background work (console/warming.py) gives way to every other query waiting for chDB,
+# for up to this long per query (then it waits in line like the others: never starved).
+GIVE_WAY_MAX_S = 60.0
+_background = threading.local()
+
+
+@contextlib.contextmanager
+def background(store: Any) -> Iterator[None]:
+    """This thread's store queries run only when no other thread waits for chDB (the
+    one chDB session runs one query at a time: ingest must not queue behind a warm-up)."""
+    _background.on = True
+    try:
+        yield
+    finally:
+        _background.on = False
 
 
 def to_arrow(columns: Columns) -> pa.Table:
@@ -75,15 +92,39 @@ class ChdbStore(Store):
         self._session = session.Session(f"{self.path}?{query}" if query else str(self.path))
         # chDB serialises queries internally; a lock keeps our own state simple too.
         self._lock = threading.RLock()
+        self._waiting = 0  # threads waiting for the lock (background work gives way to them)
+        self._waiting_lock = threading.Lock()
         self._session.query(f"CREATE DATABASE IF NOT EXISTS {database}")
         self._session.query(f"USE {database}")
 
     def _run(self, sql: str, fmt: str) -> Any:
-        with self._lock:
+        if getattr(_background, "on", False):
+            self._give_way()
+        else:
+            with self._waiting_lock:
+                self._waiting += 1
             try:
-                return self._session.query(sql, fmt)
-            except Exception as exc:  # chdb raises plain RuntimeError
-                raise StoreError(f"{exc}\n-- SQL: {sql[:500]}") from exc
+                self._lock.acquire()
+            finally:
+                with self._waiting_lock:
+                    self._waiting -= 1
+        try:
+            return self._session.query(sql, fmt)
+        except Exception as exc:  # chdb raises plain RuntimeError
+            raise StoreError(f"{exc}\n-- SQL: {sql[:500]}") from exc
+        finally:
+            self._lock.release()
+
+    def _give_way(self) -> None:
+        """Take the lock only when it is free and nobody else waits for it."""
+        deadline = time.monotonic() + GIVE_WAY_MAX_S
+        while time.monotonic() < deadline:
+            if not self._waiting and self._lock.acquire(blocking=False):
+                if not self._waiting:
+                    return
+                self._lock.release()  # someone came meanwhile: after them
+            time.sleep(0.005)
+        self._lock.acquire()
 
     def execute(self, sql: str, params: Params = None) -> None:
         try:

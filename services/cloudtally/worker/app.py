@@ -362,6 +362,9 @@ def attach_api(app: faust.App, settings: Settings, store: Store) -> None:
     from cloudtally.broker.status import install_broker_health
 
     install_broker_health(api, settings)  # /readyz says when the broker is down
+    from cloudtally.console import warming
+
+    warmer = warming.start(api)  # the console's heavy pages, after the data behind them changed
     server = _Server(
         uvicorn.Config(
             api, host=settings.api_host, port=settings.api_port, log_level="warning", lifespan="off"
@@ -376,6 +379,8 @@ def attach_api(app: faust.App, settings: Settings, store: Store) -> None:
     @app.on_before_shutdown.connect
     async def stop_api(_app: Any, **_kw: Any) -> None:
         server.should_exit = True
+        if warmer is not None:
+            warmer.stop()
 
 
 def run_worker(settings: Settings, *, with_api: bool = False) -> None:

@@ -1,0 +1,153 @@
+"""The console's heavy pages computed in the background after the data behind them
+changed, so the first reader after a rating run does not wait seconds for them.
+
+Why: at Hainan scale the buyer's scorecards took ~40 s, availability, the candidates
+(on the home page) and the fault report 1.5–5 s on the first request after a rating run,
+a close, an invoice import or a fault upload; later requests are served from the kept
+results (:mod:`cloudtally.queries.memo`) in milliseconds. The API process's warm thread
+looks every ``CLOUDTALLY_CONSOLE_WARM_INTERVAL_S`` seconds at the data-part signatures
+of the tables those acts write (:data:`TRIGGERS`, :mod:`cloudtally.queries.parts`: no
+store query when nothing changed) and, when one moved, computes the buyer's default
+pages (:data:`PAGES`) through their own handlers — the same kept keys a reader's request
+uses, so the reader gets the warmed result, and the figures are the ones a fresh
+computation gives (they are one).
+
+Bounded: one warm run at a time, in one thread at the lowest CPU priority (nice 19);
+in embedded mode its store queries give way to any other query waiting for chDB
+(:func:`cloudtally.store.chdb_store.background`), so ingest and readers wait at most for
+the one warm query already running. Runs and their duration are counted
+(``cloudtally_console_warm_runs_total``, ``cloudtally_console_warm_seconds``).
+Live ingest changes the current month's rollups every few seconds, so a current
+month's availability is stale again soon; the warm run follows the triggers, not every
+rollup.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from starlette.requests import Request
+
+from cloudtally.core.access import Principal
+
+log = logging.getLogger(__name__)
+
+# What a rating run, a close, an invoice import or verification, a fault upload and a
+# scorecard entry write.
+TRIGGERS = ("rating_runs", "audit_ledger", "invoices", "verification_runs", "fault_reports",
+            "scorecard_entries", "rightsizing_rounds")  # fmt: skip
+WARM = Principal("console-warm", "admin")  # the buyer's view: what the buyer's pages keep
+
+
+def _ctx(app: Any, path: str) -> Any:
+    from cloudtally.console.app import Ctx
+
+    scope = {"type": "http", "app": app, "method": "GET", "path": path, "root_path": "",
+             "headers": [], "query_string": b"", "scheme": "http", "server": ("warm", 80),
+             "state": {}}  # fmt: skip
+    request = Request(scope)
+    request.state.started = time.perf_counter()
+    return Ctx(request, WARM, "", "zh")
+
+
+def _pages() -> list[tuple[str, Callable[[Any], Any]]]:
+    from cloudtally.console import evaluation_pages as ev
+    from cloudtally.console import pages
+
+    return [
+        ("/console/home", lambda c: pages.home(c)),
+        ("/console/bills", lambda c: pages.bills(c)),
+        ("/console/candidates", lambda c: pages.candidates_page(c)),
+        ("/console/availability", lambda c: ev.availability_page(c)),
+        ("/console/faults", lambda c: ev.faults_page(c)),
+        ("/console/scorecards", lambda c: ev.scorecards_page(c)),
+    ]
+
+
+def warm_now(app: Any) -> dict[str, float]:
+    """Compute the buyer's heavy pages once (what is kept and current costs little);
+    seconds per page."""
+    from cloudtally.store.chdb_store import background
+
+    took: dict[str, float] = {}
+    store = app.state.store_provider()
+    with background(store):
+        for path, handler in _pages():
+            c = time.perf_counter()
+            try:
+                handler(_ctx(app, path))
+            except Exception as exc:  # a page that fails warms nothing; the reader sees why
+                took[path] = -1.0
+                log.warning("warming %s failed: %s", path, exc)
+                continue
+            took[path] = round(time.perf_counter() - c, 3)
+    return took
+
+
+def signature(store: Any) -> tuple[Any, ...]:
+    from cloudtally.queries.parts import signature as parts
+
+    return tuple(parts(store, t) for t in TRIGGERS)
+
+
+class Warmer:
+    """The warm thread of one API process."""
+
+    def __init__(self, app: Any, interval_s: float) -> None:
+        self.app, self.interval_s = app, interval_s
+        self.seen: tuple[Any, ...] | None = None
+        self.runs = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="console-warm", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _loop(self) -> None:
+        with contextlib.suppress(OSError, AttributeError):  # the lowest CPU priority
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        while not self._stop.wait(self.interval_s):
+            try:
+                now = signature(self.app.state.store_provider())
+            except Exception as exc:  # the store is down: try again at the next look
+                log.debug("warm check failed: %s", exc)
+                continue
+            if now != self.seen:
+                self.seen = now
+                self.run()
+
+    def run(self) -> None:
+        from cloudtally import metrics
+
+        c = time.perf_counter()
+        try:
+            took = warm_now(self.app)
+        except Exception:
+            metrics.WARM_RUNS.labels("failed").inc()
+            log.exception("console warm run failed")
+            return
+        finally:
+            metrics.WARM_SECONDS.observe(time.perf_counter() - c)
+        self.runs += 1
+        metrics.WARM_RUNS.labels("failed" if -1.0 in took.values() else "done").inc()
+        log.info("console pages warmed in %.1f s: %s", time.perf_counter() - c, took)
+
+
+def start(app: Any) -> Warmer | None:
+    """Start the API process's warm thread (unless ``console_warm_interval_s`` is 0)."""
+    interval = float(app.state.settings.console_warm_interval_s)
+    if interval <= 0:
+        return None
+    warmer = Warmer(app, interval)
+    app.state.console_warmer = warmer
+    warmer.start()
+    return warmer
