@@ -14,8 +14,9 @@ by key. Two figures per page:
 
 * **cold**: the first request after a data change — every kept result dropped just before
   it (:func:`forget`, what a rating run, a close or an import does to the pages it feeds);
-  ``--warmed`` runs the background warm job (:mod:`cloudtally.console.warming`) after the
-  drop first, as the worker does after such a change;
+  with ``--warmed``: every kept result dropped once, the background warm run
+  (:mod:`cloudtally.console.warming`) done, as the API does after such a change, then
+  each page's first request;
 * **warm**: ``--rounds`` passes over every page and user in a shuffled order (after one
   unmeasured pass), so kept results compete for the cache as with real users.
 
@@ -254,10 +255,14 @@ def measure(
         assert r.status_code == 200, (url, r.status_code)
         times.setdefault(label, {"cold": [], "warm": []})[kind].append(ms)
 
-    for label, user, url in asks:  # cold: each right after every kept result is dropped
+    if warmed:  # one change of all the data, one warm run, then every page's first request
         forget()
-        if warmed:
-            warmed()
+        c = time.perf_counter()
+        warmed()
+        print(f"  warm run {time.perf_counter() - c:.1f} s", flush=True)
+    for label, user, url in asks:  # cold: each right after every kept result is dropped
+        if not warmed:
+            forget()
         ask(label, user, url, "cold")
     shuffle = random.Random(13)
     for r in range(rounds + 1):  # warm: the first pass unmeasured, then shuffled passes

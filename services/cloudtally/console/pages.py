@@ -368,7 +368,9 @@ def _round_items(ctx: Any, round_id: str) -> list[dict[str, Any]]:
     an item or a decision of the round is written (a decision is written through this
     process's store, so the next read sees it at once)."""
     one = {"r": round_id}
-    stamp = (kept.table(ctx, "rightsizing_round_items", "round_id = %(r)s", one),
+    # items have no version (a snapshot written once at the opening): their hash instead
+    items = "cityHash64(kind, vm_id, evidence)"
+    stamp = (kept.table(ctx, "rightsizing_round_items", "round_id = %(r)s", one, items),
              kept.table(ctx, "rightsizing_decisions", "round_id = %(r)s", one, "seq"))  # fmt: skip
     return kept.page(ctx, "round_items", (round_id,), stamp,
                      lambda: rounds.items(ctx.store, round_id, bureau=ctx.scope))  # fmt: skip
