@@ -116,14 +116,20 @@ class Warmer:
         with contextlib.suppress(OSError, AttributeError):  # the lowest CPU priority
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
         while not self._stop.wait(self.interval_s):
-            try:
-                now = signature(self.app.state.store_provider())
-            except Exception as exc:  # the store is down: try again at the next look
-                log.debug("warm check failed: %s", exc)
-                continue
-            if now != self.seen:
-                self.seen = now
-                self.run()
+            self.look()
+
+    def look(self) -> bool:
+        """Warm if a trigger table changed since the last look; whether it did."""
+        try:
+            now = signature(self.app.state.store_provider())
+        except Exception as exc:  # the store is down: try again at the next look
+            log.debug("warm check failed: %s", exc)
+            return False
+        if now == self.seen:
+            return False
+        self.seen = now
+        self.run()
+        return True
 
     def run(self) -> None:
         from cloudtally import metrics
