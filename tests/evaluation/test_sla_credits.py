@@ -45,6 +45,10 @@ def plant_fees(store: Store) -> None:
         {"vm_id": [f"fee-{p}" for p in FEES], "day": [dt.date(2023, 3, 30)] * n,
          "run_id": ["r1"] * n, "version": [1] * n},
     )  # fmt: skip
+    # as the rating step does after writing lines: the per-VM month totals fees are read from
+    from cloudtally.billing import totals
+
+    totals.refresh(store, MARCH, dt.date(2023, 4, 1))
 
 
 def credit_line(no: int, amount: str, label: str) -> InvoiceLine:
