@@ -353,9 +353,10 @@ def main() -> None:
             from cloudtally.queries import memo
 
             kept = memo.QUERIES
-            result["kept_results"] = {"bytes": kept.bytes, "entries": len(kept._kept),
-                                      "hits": kept.hits, "misses": kept.misses,
-                                      "evictions": kept.evictions, "max_bytes": kept.max_bytes}  # fmt: skip
+            result["kept_results"] = {
+                "bytes": kept.bytes, "entries": len(kept._kept), "hits": kept.hits,
+                "misses": kept.misses, "evictions": kept.evictions, "max_bytes": kept.max_bytes,
+            }  # fmt: skip
             result["load_average_after"] = os.getloadavg()
             out.write_text(json.dumps(result, indent=2))
             print(f"load average {os.getloadavg()}; wrote {out}")
