@@ -56,11 +56,15 @@ def _ctx(app: Any, path: str) -> Any:
     return Ctx(request, WARM, "", "zh")
 
 
-def _pages() -> list[tuple[str, Callable[[Any], Any]]]:
+def _pages(app: Any) -> list[tuple[str, Callable[[Any], Any]]]:
+    """The buyer's default pages, heaviest first: home, the month's statement, the
+    candidates, availability, faults, the scorecards and each pool's card (with its
+    history), the pools, the newest round and invoice, and the search index."""
     from cloudtally.console import evaluation_pages as ev
     from cloudtally.console import pages
+    from cloudtally.queries.search import search
 
-    return [
+    found: list[tuple[str, Callable[[Any], Any]]] = [
         ("/console/home", lambda c: pages.home(c)),
         ("/console/bills", lambda c: pages.bills(c)),
         ("/console/candidates", lambda c: pages.candidates_page(c)),
@@ -68,6 +72,27 @@ def _pages() -> list[tuple[str, Callable[[Any], Any]]]:
         ("/console/faults", lambda c: ev.faults_page(c)),
         ("/console/scorecards", lambda c: ev.scorecards_page(c)),
     ]
+    ctx = _ctx(app, "/console/scorecards")
+    year = ev._fiscal_year(ctx, None)
+    for provider, pool in ev._pools(ctx.policy()):
+        found.append((f"/console/scorecards/{year}/{provider}/{pool}",
+                      lambda c, p=provider, q=pool: ev.scorecard_page(c, year, p, q)))  # fmt: skip
+    found += [
+        ("/console/pools", lambda c: pages.pools_page(c)),
+        ("/console/invoices", lambda c: pages.invoices_page(c)),
+        ("/console/rounds", lambda c: pages.rounds_page(c)),
+        ("search", lambda c: search(c.store, "a", bureau=None, invoices=True)),
+    ]
+    from cloudtally.invoices import store as inv
+
+    for r in pages._rounds(ctx)[:1]:  # the newest round
+        found.append((f"/console/rounds/{r['round_id']}",
+                      lambda c, r=r: pages.round_page(c, r["round_id"])))  # fmt: skip
+    for i in inv.list_invoices(ctx.store)[-1:]:  # the newest invoice, unfiltered
+        found.append((f"/console/invoices/{i['invoice_id']}",
+                      lambda c, i=i: pages.invoice_page(c, i["invoice_id"], None, None, None,
+                                                        None)))  # fmt: skip
+    return found
 
 
 def warm_now(app: Any) -> dict[str, float]:
@@ -78,7 +103,7 @@ def warm_now(app: Any) -> dict[str, float]:
     took: dict[str, float] = {}
     store = app.state.store_provider()
     with background(store):
-        for path, handler in _pages():
+        for path, handler in _pages(app):
             c = time.perf_counter()
             try:
                 handler(_ctx(app, path))
