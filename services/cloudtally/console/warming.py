@@ -8,7 +8,7 @@ results (:mod:`cloudtally.queries.memo`) in milliseconds. The API process's warm
 looks every ``CLOUDTALLY_CONSOLE_WARM_INTERVAL_S`` seconds at the data-part signatures
 of the tables those acts write (:data:`TRIGGERS`, :mod:`cloudtally.queries.parts`: no
 store query when nothing changed) and, when one moved, computes the buyer's default
-pages (:data:`PAGES`) through their own handlers — the same kept keys a reader's request
+pages (:func:`_pages`) through their own handlers — the same kept keys a reader's request
 uses, so the reader gets the warmed result, and the figures are the ones a fresh
 computation gives (they are one).
 
