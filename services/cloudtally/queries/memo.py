@@ -154,7 +154,7 @@ class Memo:
         if found:
             return value  # type: ignore[no-any-return]
         with self._lock:
-            if len(self._computing) > 4 * self.size:
+            if len(self._computing) > min(4 * self.size, 4096):
                 self._computing.clear()  # a thread holding a dropped lock finishes alone
             one = self._computing.setdefault(full, threading.Lock())
         with one:  # one computation per key: concurrent askers wait for it, not redo it
