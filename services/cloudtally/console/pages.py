@@ -365,7 +365,11 @@ def work_order(ctx: CtxDep, round_id: str) -> Response:
 def invoices_page(ctx: CtxDep) -> HTMLResponse:
     from cloudtally.invoices import store as inv
 
-    ctx.need_read_all()
+    if ctx.scope is not None:  # a bureau: the invoices with its lines, its figures only
+        from cloudtally.console import bureau_invoices
+
+        return ctx.render("invoices.html", invoices=bureau_invoices.listed(ctx.store, ctx.scope),
+                          providers=[])  # fmt: skip
     listed = []
     for i in reversed(inv.list_invoices(ctx.store)):
         run = inv.latest_run(ctx.store, i["invoice_id"])
@@ -385,10 +389,15 @@ def invoice_page(
 ) -> HTMLResponse:
     from cloudtally.invoices import store as inv
 
-    ctx.need_read_all()
     if inv.get_invoice(ctx.store, invoice_id) is None:
         raise HTTPException(404, f"no invoice {invoice_id}")
-    summary = inv.summary(ctx.store, invoice_id)
+    if ctx.scope is not None:  # a bureau: its own lines and findings (console/bureau_invoices)
+        from cloudtally.console import bureau_invoices
+
+        bureau = ctx.bureau_filter(bureau)
+        summary = bureau_invoices.summary(ctx.store, invoice_id, ctx.scope)
+    else:
+        summary = inv.summary(ctx.store, invoice_id)
     try:
         minimum = Decimal(min_amount) if min_amount else None
     except ArithmeticError:
