@@ -116,11 +116,13 @@ def _candidates(
 
 
 def _find_candidates(ctx: Any, bureau: str | None, as_of: dt.date, limit: int) -> dict[str, Any]:
+    from cloudtally.api.routes.utilization import annual_prices
+
     version = _util_policy(ctx, as_of - DAY)
     util = version.utilization
     filters = {"bureau": bureau} if bureau and not ctx.scope else None
     idle = find_idle(ctx.store, as_of, policy=util, bureau_scope=ctx.scope, filters=filters,
-                     limit=limit)  # fmt: skip
+                     limit=limit, prices=annual_prices(ctx.policy(), as_of - DAY)[1])  # fmt: skip
     d0 = as_of - dt.timedelta(days=REVIEW_DAYS)
     right = find_rightsizing(
         ctx.store, d0, as_of, _prices(ctx, as_of - DAY), policy=util, calendar=version.calendar,

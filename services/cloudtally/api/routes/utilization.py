@@ -272,7 +272,13 @@ def get_idle(
 ) -> Response:
     lang = langs.of(fmt)
     filters = dict(bureau=bureau, system=system, pool=pool, provider=provider)
-    return _window_candidates(request, find_idle, "idle", store, principal, page, policy, as_of,
+
+    def priced(store: Store, end: dt.date, **kw: Any) -> dict[str, Any]:
+        """With what reclaiming each VM would save a year, at its pool's prices."""
+        _label, of = annual_prices(policy, end - dt.timedelta(days=1))
+        return find_idle(store, end, prices=of, **kw)
+
+    return _window_candidates(request, priced, "idle", store, principal, page, policy, as_of,
                               filters, fmt, lang)  # fmt: skip
 
 
