@@ -140,4 +140,5 @@ def test_upload_progress_summary_findings_and_dispute(signed_in, console, tmp_pa
     assert bureaus and set(bureaus) == {"edu"}, bureaus
     assert "争议清单" not in edu.page.inner_text("main")
     edu.shot("invoice")
+    assert not [(v["id"], v["help"]) for v in edu.axe()]
     assert edu.goto("/console/invoices/dispute/provider-a.csv").status == 403
