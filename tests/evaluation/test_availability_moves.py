@@ -168,6 +168,13 @@ def test_each_part_of_an_outage_is_labelled_with_the_place_of_its_time(store: St
     assert [(i.start, i.end) for _, i in pb.incidents()] == [
         (MOVE, t(15, 11, 30)), (t(15, 14), t(15, 14, 10))
     ]  # fmt: skip
+    # the fault cross-check: provider-b's unreported downtime is its own parts, under 档案
+    from cloudtally.evaluation.faults import fault_report
+
+    doc = fault_report(store, POLICY, S, E, provider="provider-b", as_of=E)
+    assert sorted((i["start"], i["system"]) for i in doc["metered_downtime_without_report"]) == [
+        (MOVE, "档案"), (t(15, 14), "档案")
+    ]  # fmt: skip
     # the time vm-m existed is the same, cut or not: up + down + gap over the period
     span = sum(v.up_s + v.down_s + v.gap_s for _, v in a.per_vm if v.vm_id == "vm-m")
     assert span == E - S
