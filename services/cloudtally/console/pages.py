@@ -23,6 +23,7 @@ from cloudtally.analytics.queries import (
 from cloudtally.audit.issue import issued_statement
 from cloudtally.billing import drill
 from cloudtally.billing.statements import budget_status, lines, statement
+from cloudtally.console import bureau_invoices
 from cloudtally.console.app import CtxDep, csv_download, csv_response, router
 from cloudtally.console.paging import top_rows
 from cloudtally.core.idle import UnitPrices, VmWindowStats, month_start
@@ -367,11 +368,9 @@ def work_order(ctx: CtxDep, round_id: str) -> Response:
 def invoices_page(ctx: CtxDep) -> HTMLResponse:
     from cloudtally.invoices import store as inv
 
-    if ctx.scope is not None:  # a bureau: the invoices with its lines, its figures only
-        from cloudtally.console import bureau_invoices
-
-        return ctx.render("invoices.html", invoices=bureau_invoices.listed(ctx.store, ctx.scope),
-                          providers=[])  # fmt: skip
+    if ctx.scope is not None:  # a bureau: the invoices with its lines (console/bureau_invoices)
+        return bureau_invoices.listing(ctx)
+    ctx.need_read_all()
     listed = []
     for i in reversed(inv.list_invoices(ctx.store)):
         run = inv.latest_run(ctx.store, i["invoice_id"])
@@ -391,15 +390,10 @@ def invoice_page(
 ) -> HTMLResponse:
     from cloudtally.invoices import store as inv
 
+    bureau = bureau_invoices.readable(ctx, invoice_id, bureau)  # a bureau: its own lines
     if inv.get_invoice(ctx.store, invoice_id) is None:
         raise HTTPException(404, f"no invoice {invoice_id}")
-    if ctx.scope is not None:  # a bureau: its own lines and findings (console/bureau_invoices)
-        from cloudtally.console import bureau_invoices
-
-        bureau = ctx.bureau_filter(bureau)
-        summary = bureau_invoices.summary(ctx.store, invoice_id, ctx.scope)
-    else:
-        summary = inv.summary(ctx.store, invoice_id)
+    summary = inv.summary(ctx.store, invoice_id, bureau=ctx.scope)
     try:
         minimum = Decimal(min_amount) if min_amount else None
     except ArithmeticError:
