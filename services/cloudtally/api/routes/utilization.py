@@ -253,7 +253,8 @@ def _candidates(
         "policy's window (seed rule: 14 days, average < 5 %, maximum < 10 %) ending before "
         "`as_of`. A VM metered for less than the rule's minimum coverage is never idle "
         "(a gap is no evidence). `evidence` carries the window, the figures, samples and "
-        "coverage; `freed_vcpu`/`freed_mem_gb` are what reclaiming it frees."
+        "coverage; `freed_vcpu`/`freed_mem_gb` are what reclaiming it frees, `savings_year` "
+        "what that saves a year at its pool's prices."
     ),
 )
 def get_idle(
