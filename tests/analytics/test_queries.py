@@ -82,6 +82,11 @@ def test_planted_fleet_candidates(store: Store) -> None:
     assert idle["window"] == {"start": "2023-10-09", "end": "2023-10-23"}
     ev = idle["items"][0]["evidence"]
     assert ev["cpu_avg"] == 2.0 and ev["mem_max"] == 3.0 and ev["coverage"] == 1.0
+    assert idle["items"][0]["savings_year"] is None  # no prices given: no money claimed
+    # with prices: reclaiming frees the whole VM, its vCPU and memory at the pool's prices
+    priced = find_idle(store, D1, policy=POLICY, prices=lambda _s: PRICES)["items"][0]
+    freed = (priced["freed_vcpu"], Decimal(priced["freed_mem_gb"]))
+    assert Decimal(priced["savings_year"]) == freed[0] * 600 + freed[1] * 150 > 0
 
     right = find_rightsizing(store, D0, D1, PRICES, policy=POLICY)
     by_vm = {c["vm_id"]: c for c in right["items"]}

@@ -70,12 +70,28 @@ def test_first_run_shows_every_capability(store: Store, tmp_path: Path) -> None:
             r = c.get(href.replace("&amp;", "&"))
             assert r.status_code == 200 and len(r.content) > 100, (href, r.status_code)
 
-        # the demo invoice verified, with findings of several rules
+        # both complete months closed and issued (revision 0), and shown so on the bills page
+        assert record["closed"] == [_month(record["start"], zone), last]
+        for month in record["closed"]:
+            issued = api(f"/api/v1/audit/months/{month}")
+            assert issued["revision"] == 0, issued
+        text = re.search(r'data-testid="issued-version">(.*?)</p>', bills, re.S)
+        assert text and "第 0 版" in text.group(1) and "待重述" not in text.group(1), text
+
+        # the SLA credit is a final statement line of the closed month, the invoice leaves
+        # it out, and rule S1 finds exactly its amount
+        credits = api(f"/api/v1/availability/credits?month={last}&provider=provider-a")
+        assert credits and Decimal(str(credits[0]["amount"])) == Decimal("-47.07"), credits
         inv = api(f"/api/v1/invoices/{record['invoice_id']}")
         findings = api(f"/api/v1/invoices/{record['invoice_id']}/findings?limit=500")
         rules = {f["rule_id"] for f in findings["items"]}
         assert len(rules) >= 3, (inv, rules)
+        s1 = [f for f in findings["items"] if f["rule_id"] == "S1"]
+        assert len(s1) == 1 and Decimal(str(s1[0]["amount_at_stake"])) == Decimal("47.07"), s1
+        assert Decimal(str(s1[0]["evidence"]["expected_credit"])) == Decimal("-47.07"), s1
         assert record["invoice_id"] in page("/console/invoices")
+        shown = page(f"/console/invoices/{record['invoice_id']}?rule=S1")
+        assert "S1" in shown and "47.07" in shown
 
         # an open round listed on the rounds page
         assert record["round_id"] in page("/console/rounds")
@@ -93,9 +109,7 @@ def test_first_run_shows_every_capability(store: Store, tmp_path: Path) -> None:
         assert edge["period"][0]["gap_s"] > 0
         html = page(f"/console/availability?month={last}&months=1")
         assert "未达标" in html and labels["outage"][0] in html
-        # the SLA credit due to the buyer (a fee reduction: negative), and on the page
-        credits = api(f"/api/v1/availability/credits?month={last}&provider=provider-a")
-        assert credits and Decimal(str(credits[0]["amount"])) < 0, credits
+        # the SLA credit due to the buyer (a fee reduction), on the page
         assert re.search(r"provider-a</td><td>pool-1", html), "credit row"
 
         # a scorecard for the fiscal year of last month, every pool listed

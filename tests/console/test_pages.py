@@ -71,6 +71,7 @@ def test_a_bureau_sees_nothing_of_another(signed_in, console) -> None:
         f"/console/search?q={other[:2]}",
         "/console/availability?month=2023-04&months=2",  # the availability fleet's months
         "/console/availability?month=2023-10&by=system",
+        "/console/invoices",  # only invoices with its own lines, its own figures
     ]
     for path in mine:
         r = s.goto(path)
@@ -95,7 +96,8 @@ def test_a_bureau_sees_nothing_of_another(signed_in, console) -> None:
     s.goto(f"/console/candidates?as_of={AS_OF}")
     assert "health-idle" in s.page.inner_text("main")  # its own idle VM
     s.shot("candidates")
-    for path in ("/console/invoices", "/console/pools", "/console/pipeline", "/console/faults",
+    for path in ("/console/invoices/dispute/provider-a.csv", "/console/pools",
+                 "/console/pipeline", "/console/faults",
                  "/console/scorecards", "/console/scorecards/2024/provider-a/pool-1",
                  f"/console/home?bureau={other}", f"/console/bills?bureau={other}"):  # fmt: skip
         assert s.goto(path).status == 403, path

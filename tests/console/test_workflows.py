@@ -104,6 +104,7 @@ def test_upload_progress_summary_findings_and_dispute(signed_in, console, tmp_pa
     s.shot("invoices-uploaded")
     s.page.click("#up-result")
     s.page.wait_for_selector("[data-testid=over-total]")
+    invoice_id = s.page.url.rstrip("/").rsplit("/", 1)[-1].split("?")[0]
     over = Decimal(s.page.inner_text("[data-testid=over-total]").replace(",", ""))
     assert over > 0
     n = int(s.page.inner_text("[data-testid=findings-count]"))
@@ -123,5 +124,21 @@ def test_upload_progress_summary_findings_and_dispute(signed_in, console, tmp_pa
     amount = "涉及金额（元）"  # the Chinese console's export: Chinese headers
     assert rows and all(Decimal(r[amount]) > 0 and r["证据"] for r in rows)
     assert sum(Decimal(r[amount]) for r in rows) == over
-    # a bureau may not see invoices
-    assert signed_in("bureau:edu").goto("/console/invoices").status == 403
+    # a bureau sees the invoice over its own lines only, as the API's bureau view; no dispute
+    edu = signed_in("bureau:edu")
+    assert edu.goto("/console/invoices").status == 200
+    edu.page.click(f"a:has-text('{invoice_id}')")
+    edu.page.wait_for_selector("[data-testid=over-total]")
+    api = edu.page.request.get(
+        f"{console.base}/api/v1/invoices/{invoice_id}",
+        headers={"Authorization": f"Bearer {console.tokens['bureau:edu']}"},
+    )
+    assert api.ok, api.text()
+    mine = Decimal(edu.page.inner_text("[data-testid=over-total]").replace(",", ""))
+    assert mine == Decimal(str(api.json()["over_total"])) <= over
+    bureaus = edu.page.locator("table.findings tbody tr td:nth-child(5)").all_inner_texts()
+    assert bureaus and set(bureaus) == {"edu"}, bureaus
+    assert "争议清单" not in edu.page.inner_text("main")
+    edu.shot("invoice")
+    assert not [(v["id"], v["help"]) for v in edu.axe()]
+    assert edu.goto("/console/invoices/dispute/provider-a.csv").status == 403

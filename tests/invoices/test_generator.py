@@ -50,16 +50,19 @@ def test_clean_generated_invoice_round_trips_with_no_findings(form):
 def test_every_planted_kind_is_found_with_its_exact_amount(form):
     exp, vms = simulate_fleet(seed=5, vms=60, gap_share=0.3, low_util_share=0.4)
     period = _period(exp)
-    credit = ExpectedCredit("volume_tier", Decimal("-12.34"), *period, "provider-a", "sim-1")
+    credits = [
+        ExpectedCredit("volume_tier", Decimal("-12.34"), *period, "provider-a", "sim-1"),
+        ExpectedCredit("sla_credit", Decimal("-47.07"), *period, "provider-a", "sla-1"),
+    ]
     lines, planted = generate_invoice(
-        exp, vms, errors=ALL_ERRORS, credits=[credit], form=form, bill_unmetered_hours=False
+        exp, vms, errors=ALL_ERRORS, credits=credits, form=form, bill_unmetered_hours=False
     )
     assert {p.rule_id for p in planted} == set(ALL_ERRORS)
     parsed = _reparse(lines, form, period)
     assert parsed.ok, parsed.errors[:3]
     pol = VerificationPolicy(bill_unmetered_hours=False)
     res = verify(
-        parsed.lines, exp, period, vms=vms, policy=pol, provider="provider-a", credits=[credit]
+        parsed.lines, exp, period, vms=vms, policy=pol, provider="provider-a", credits=credits
     )
     got = sorted((f.rule_id, f.line_numbers, f.amount_at_stake) for f in res.findings)
     want = sorted((p.rule_id, p.line_numbers, p.amount_at_stake) for p in planted)

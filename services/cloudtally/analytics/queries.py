@@ -381,8 +381,10 @@ def find_idle(
     filters: Mapping[str, str | None] | None = None,
     limit: int = 100,
     offset: int = 0,
+    prices: Callable[[VmWindowStats], UnitPrices | None] | None = None,
 ) -> dict[str, Any]:
-    """Idle-reclaim candidates over the ``idle.window_days`` local days before ``as_of``."""
+    """Idle-reclaim candidates over the ``idle.window_days`` local days before ``as_of``
+    (with ``prices``: what reclaiming each would save a year)."""
     util = policy or UtilizationPolicy()
     start = as_of - dt.timedelta(days=util.idle.window_days)
     where, params = _where(bureau_scope, filters)
@@ -393,6 +395,7 @@ def find_idle(
         window_start=start,
         window_end=as_of,
         sample_interval_s=util.expected_sample_interval_s,
+        prices=prices,
     )
     return _paged(
         found, limit, offset, window={"start": start.isoformat(), "end": as_of.isoformat()}

@@ -86,9 +86,9 @@ def availability_page(
     from cloudtally.evaluation.credits import month_credits
 
     b = ctx.bureau_filter(bureau)
-    # A bureau groups its own VMs by pool or system: by bureau would name the owner a moved
-    # VM has now (the attributes are the latest), not the bureau that owned it then.
-    groups = GROUPS if ctx.scope is None else GROUPS[:3]
+    # Every part of a VM's time is labelled with its place then (core.placement), so a
+    # bureau grouping by bureau sees only itself, over exactly the time it owned each VM.
+    groups = GROUPS
     if by not in groups:
         raise HTTPException(422, f"by: one of {', '.join(groups)}")
     last, firsts, t0, t1 = _span(ctx, month, months, b)

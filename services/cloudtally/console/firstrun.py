@@ -11,10 +11,12 @@ one process own the folder), by :func:`prepare`; one function per step (:data:`S
    policy expects 60 s samples; the 14-day idle and rightsizing windows need full coverage);
    with the collector's heartbeats, as the simulator sends them, and a planted pool
    outage last month (:func:`outage_of`), so availability and an SLA credit show;
-2. rollups and rating of every closed day (closed months accrue their SLA credits);
-3. a provider invoice for last month generated from those bill lines with every
-   planted error, imported and verified;
-4. a rightsizing round opened over the last 14 days.
+2. rollups and rating of every closed day;
+3. the two complete months closed and issued, as the buyer does at month end: their
+   volume tiers and SLA credits (the planted outage's) become final statement lines;
+4. a provider invoice for last month generated from those bill lines with every
+   planted error (the SLA credit left out: rule S1), imported and verified;
+5. a rightsizing round opened over the last 14 days.
 
 The simulator then streams the same fleet, with the same outage and its own heartbeats,
 from the history's start (its 300 s samples collapse onto the stored ones by key) and
@@ -166,12 +168,24 @@ def _rollups(d: Demo) -> str:
 
 
 def _rating(d: Demo) -> str:
-    """Every closed day rated; closed months' SLA credits accrue from the availability."""
+    """Every closed day rated."""
     from cloudtally.billing.rate import rate_period
 
     rate_period(d.store, d.pol, d.day_start(d.first_day), d.day_start(d.today),
                 actor="first run", reason="demo history")  # fmt: skip
     return "rating"
+
+
+def _close(d: Demo) -> str:
+    """The history's complete months closed and issued (revision 0), oldest first: their
+    final volume-tier and SLA-credit lines, which the invoice is then checked against."""
+    from cloudtally.billing.rate import close_month
+
+    months = [d.first_day, _month_start(d.today, 1)]
+    for month in months:
+        close_month(d.store, d.pol, month, actor="first run")
+    d.record["closed"] = [f"{m:%Y-%m}" for m in months]
+    return f"closed {', '.join(d.record['closed'])}"
 
 
 def _invoice(d: Demo) -> str:
@@ -215,7 +229,14 @@ def _round(d: Demo) -> str:
     return f"round {round_id}"
 
 
-STEPS: tuple[Callable[[Demo], str], ...] = (_history, _rollups, _rating, _invoice, _round)
+STEPS: tuple[Callable[[Demo], str], ...] = (
+    _history,
+    _rollups,
+    _rating,
+    _close,
+    _invoice,
+    _round,
+)
 
 
 def build(

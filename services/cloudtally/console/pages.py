@@ -23,7 +23,7 @@ from cloudtally.analytics.queries import (
 from cloudtally.audit.issue import issued_statement
 from cloudtally.billing import drill
 from cloudtally.billing.statements import budget_status, lines, statement
-from cloudtally.console import kept
+from cloudtally.console import bureau_invoices, kept
 from cloudtally.console.app import CtxDep, csv_download, csv_response, router
 from cloudtally.console.paging import top_rows
 from cloudtally.core.idle import UnitPrices, VmWindowStats, month_start
@@ -127,11 +127,13 @@ def _candidates_stamp(ctx: Any, as_of: dt.date) -> Any:
 
 
 def _find_candidates(ctx: Any, bureau: str | None, as_of: dt.date, limit: int) -> dict[str, Any]:
+    from cloudtally.api.routes.utilization import annual_prices
+
     version = _util_policy(ctx, as_of - DAY)
     util = version.utilization
     filters = {"bureau": bureau} if bureau and not ctx.scope else None
     idle = find_idle(ctx.store, as_of, policy=util, bureau_scope=ctx.scope, filters=filters,
-                     limit=limit)  # fmt: skip
+                     limit=limit, prices=annual_prices(ctx.policy(), as_of - DAY)[1])  # fmt: skip
     d0 = as_of - dt.timedelta(days=REVIEW_DAYS)
     right = find_rightsizing(
         ctx.store, d0, as_of, _prices(ctx, as_of - DAY), policy=util, calendar=version.calendar,
@@ -433,6 +435,8 @@ def work_order(ctx: CtxDep, round_id: str) -> Response:
 def invoices_page(ctx: CtxDep) -> HTMLResponse:
     from cloudtally.invoices import store as inv
 
+    if ctx.scope is not None:  # a bureau: the invoices with its lines (console/bureau_invoices)
+        return bureau_invoices.listing(ctx)
     ctx.need_read_all()
 
     def compute() -> list[dict[str, Any]]:
@@ -458,7 +462,7 @@ def invoice_page(
     from cloudtally.api.freshness import invoice_stamp
     from cloudtally.invoices import store as inv
 
-    ctx.need_read_all()
+    bureau = bureau_invoices.readable(ctx, invoice_id, bureau)  # a bureau: its own lines
     try:
         minimum = Decimal(min_amount) if min_amount else None
     except ArithmeticError:
@@ -475,7 +479,7 @@ def invoice_page(
         )  # fmt: skip
         for f in found:  # the finding's sentence in the reader's language
             f["message"] = render_row(f, ctx.lang)
-        return inv.summary(ctx.store, invoice_id), found
+        return inv.summary(ctx.store, invoice_id, bureau=ctx.scope), found
 
     args = (invoice_id, rule, pool, bureau, minimum)
     got = kept.page(ctx, "invoice", args, invoice_stamp(ctx.store, invoice_id), compute)

@@ -15,7 +15,9 @@ The store adapter (:mod:`cloudtally.evaluation.availability`) builds one
 
 * :func:`assess` — one VM: up, down, gap seconds and its incidents.
 * :func:`month_periods` / :func:`split_evidence` — periods in the policy zone; an
-  incident across a month boundary is split at the boundary (each month its share).
+  incident across a month boundary is split at the boundary (each month its share),
+  and so is one across a move (:mod:`cloudtally.core.placement`): each part is labelled
+  with the bureau, system, pool and provider of its own time.
 * :func:`aggregate` / :func:`group` — per system, pool, provider: Σ up / Σ (up + down),
   i.e. VM-time weighted.
 * :func:`compare` — a figure against a target from the policy.
@@ -27,11 +29,13 @@ import datetime as dt
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_DOWN, Decimal
 from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from cloudtally.core.placement import Placement, placed_periods
 
 Span = tuple[int, int]
 
@@ -296,6 +300,14 @@ class VmAvailability:
     down_s: int
     gap_s: int
     incidents: tuple[Incident, ...] = ()
+    # where the VM was over ``period`` (core.placement: bureau, system, pool, provider)
+    labels: tuple[tuple[str, str], ...] = ()
+
+    def label(self, by: str) -> str:
+        """The VM's ``by`` (vm_id, bureau, system, pool, provider) over this period."""
+        if by == "vm_id":
+            return self.vm_id
+        return next((v for k, v in self.labels if k == by), "")
 
     @property
     def measured_s(self) -> int:
@@ -383,6 +395,22 @@ def split_evidence(
     return out
 
 
+def split_placed(
+    ev: VmEvidence, periods: Sequence[tuple[Any, Span]], placements: Sequence[Placement]
+) -> list[tuple[Any, VmAvailability]]:
+    """:func:`split_evidence` per period *and* place: a period is cut where the VM moved
+    (bureau, system, pool or provider), each part labelled with the place of its time;
+    parts the VM was not in scope for (another bureau's time) are left out."""
+    exists = merge(ev.exists)
+    out = []
+    for key, place, span in placed_periods(periods, placements):
+        if not intersect(exists, [span]):
+            continue
+        for k, va in split_evidence(ev, [(key, span)]):
+            out.append((k, replace(va, labels=place.labels())))
+    return out
+
+
 # ---- aggregation and targets -----------------------------------------------------------
 
 PCT_PLACES = Decimal("0.0001")
@@ -430,14 +458,17 @@ class Figure:
 
 
 def aggregate(items: Iterable[VmAvailability]) -> Figure:
-    up = down = gap = n = inc = 0
+    """Σ over the items; ``vms`` counts distinct VMs (a VM split by month or by a move
+    counts once)."""
+    up = down = gap = inc = 0
+    vms: set[str] = set()
     for v in items:
         up += v.up_s
         down += v.down_s
         gap += v.gap_s
-        n += 1
+        vms.add(v.vm_id)
         inc += len(v.incidents)
-    return Figure(up, down, gap, n, inc)
+    return Figure(up, down, gap, len(vms), inc)
 
 
 def group(
@@ -492,19 +523,21 @@ class Assessment:
     """Everything one run computed: per VM and period, with the VMs' attributes."""
 
     per_vm: list[tuple[Any, VmAvailability]] = field(default_factory=list)
-    attributes: dict[str, dict[str, str]] = field(default_factory=dict)  # vm → system, pool…
 
     def figures(self, by: str | None = None) -> dict[tuple[Any, str], Figure]:
-        """(period key, group) → figure; ``by`` names an attribute (system, pool, provider,
-        bureau) or None for one figure per period over all VMs."""
+        """(period key, group) → figure; ``by`` names an attribute (vm_id, system, pool,
+        provider, bureau: each item's own, of its time) or None for one per period."""
         buckets: dict[tuple[Any, str], list[VmAvailability]] = defaultdict(list)
         for key, v in self.per_vm:
-            g = "" if by is None else self.attributes.get(v.vm_id, {}).get(by, "")
-            buckets[(key, g)].append(v)
+            buckets[(key, "" if by is None else v.label(by))].append(v)
         return {k: aggregate(vs) for k, vs in sorted(buckets.items(), key=lambda kv: str(kv[0]))}
 
     def incidents(self) -> list[tuple[Any, Incident]]:
+        return [(k, i) for k, i, _ in self.placed_incidents()]
+
+    def placed_incidents(self) -> list[tuple[Any, Incident, VmAvailability]]:
+        """(period key, incident, the item it belongs to: its VM's place at the time)."""
         return sorted(
-            ((k, i) for k, v in self.per_vm for i in v.incidents),
-            key=lambda ki: (ki[1].start, ki[1].vm_id),
+            ((k, i, v) for k, v in self.per_vm for i in v.incidents),
+            key=lambda kiv: (kiv[1].start, kiv[1].vm_id),
         )

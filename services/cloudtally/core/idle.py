@@ -228,8 +228,12 @@ def idle_candidates(
     window_start: dt.date,
     window_end: dt.date,
     sample_interval_s: int,
+    prices: Callable[[VmWindowStats], UnitPrices | None] | None = None,
 ) -> list[Candidate]:
     """VMs idle over [window_start, window_end): averages and maxima under the rule.
+
+    With ``prices`` (the pool's annual catalog prices) each candidate says what reclaiming
+    it would save a year: its whole vCPU and memory (:func:`yearly_savings`).
 
     The VM must have existed for the whole window: one younger than the window
     (created inside it) never qualifies, however well it was metered — 13 days
@@ -269,6 +273,7 @@ def idle_candidates(
                 provider=s.provider,
                 freed_vcpu=s.vcpu,
                 freed_mem_gb=s.mem_gb,
+                savings_year=_reclaimed(s, prices),
                 evidence={
                     "window_start": window_start.isoformat(),
                     "window_end": window_end.isoformat(),
@@ -424,6 +429,14 @@ def _night_and_peak(
             fills.append(s.mem_p95_used_gb_all / float(new_mem) * 100)
         out["peak_fill_of_target_pct"] = _r(max(fills), 1)
     return out
+
+
+def _reclaimed(
+    s: VmWindowStats, prices: Callable[[VmWindowStats], UnitPrices | None] | None
+) -> Decimal | None:
+    """A reclaimed VM's yearly saving at its pool's prices (None without prices)."""
+    p = prices(s) if prices is not None else None
+    return None if p is None else yearly_savings(s.vcpu, Decimal(s.mem_gb), p)
 
 
 def yearly_savings(freed_vcpu: int, freed_mem_gb: Decimal, prices: UnitPrices) -> Decimal:

@@ -15,7 +15,11 @@ Per VM and period the adapter asks the store these things, each in one query:
   silences longer than the tolerance at each sample's own interval and the times the
   interval changed, so a year of samples never leaves the store;
 * **created** — the VM's first inventory event: it is not expected to answer before its
-  first scrape (the creation edge, core.answered_from_silences).
+  first scrape (the creation edge, core.answered_from_silences);
+* **placements** — where the VM was over time (core.placement): a month is cut where it
+  moved, and each part (its downtime, its incidents) is labelled with the bureau, system,
+  pool and provider of that time, never the latest; a pool or provider scope keeps only
+  the time the VM was there.
 
 Everything that decides up, down or gap is the pure core's.
 """
@@ -35,17 +39,18 @@ from cloudtally.core.availability import (
     VmEvidence,
     answered_from_silences,
     heard_spans,
+    intersect,
     merge,
     month_periods,
-    split_evidence,
+    split_placed,
 )
+from cloudtally.core.placement import ATTRIBUTES, PlaceEvent, Placement, placements_from_events
 from cloudtally.core.policy import Policy
 from cloudtally.core.sla import Measurement, SlaVersion
 from cloudtally.queries.ownership import ownership
 from cloudtally.store import Store
 
 SOURCE_LOOKBACK_S = 90 * 86400
-ATTRIBUTES = ("bureau", "system", "pool", "provider")
 
 
 @dataclass(frozen=True)
@@ -83,19 +88,26 @@ def _exists(store: Store, scope: Scope) -> dict[str, list[Span]]:
     return out
 
 
-def _attributes(store: Store, end: int) -> dict[str, dict[str, str]]:
-    """Each VM's bureau, system, pool, provider as of its last event before ``end``."""
+def _placements(store: Store, vm_ids: set[str], end: int) -> dict[str, list[Placement]]:
+    """VM → where it was over time (core.placement), from its inventory events before
+    ``end``: each incident and minute is labelled with the place of its own time."""
+    if not vm_ids:
+        return {}
+    vm_where, vms = _vm_filter(vm_ids)
     rows = store.rows(
-        """
-        SELECT vm_id, argMax(bureau, event_ts), argMax(system, event_ts),
-               argMax(pool, event_ts), argMax(provider, event_ts)
+        f"""
+        SELECT vm_id, toUInt32(event_ts), event = 'deleted', bureau, system, pool, provider
         FROM vm_inventory FINAL
-        WHERE event != 'deleted' AND event_ts < toDateTime(%(end)s, 'UTC')
-        GROUP BY vm_id
+        WHERE {vm_where} AND event_ts < toDateTime(%(end)s, 'UTC')
+        ORDER BY vm_id, event_ts
         """,
-        {"end": end},
+        {"vms": vms, "end": end},
     )
-    return {r[0]: {"vm_id": r[0], **dict(zip(ATTRIBUTES, r[1:], strict=True))} for r in rows}
+    events: dict[str, list[PlaceEvent]] = defaultdict(list)
+    for vm, ts, deleted, *place in rows:
+        if vm in vm_ids:
+            events[vm].append(PlaceEvent(int(ts), *map(str, place), deleted=bool(deleted)))
+    return {vm: placements_from_events(vm, evs) for vm, evs in events.items()}
 
 
 def _sources(store: Store, scope: Scope) -> dict[str, set[str]]:
@@ -269,21 +281,33 @@ def _buckets(
     return out
 
 
+def _in_place(spans: list[Span], places: list[Placement], scope: Scope) -> list[Span]:
+    """The spans, restricted to the time the VM was in the scope's pool and provider."""
+    if not (scope.pool or scope.provider):
+        return spans
+    wanted = [
+        (p.start, p.end)
+        for p in places
+        if (not scope.pool or p.pool == scope.pool)
+        and (not scope.provider or p.provider == scope.provider)
+    ]
+    return intersect(spans, merge(wanted))
+
+
 def evidence(
     store: Store, policy: Policy, scope: Scope
-) -> tuple[dict[str, VmEvidence], dict[str, dict[str, str]]]:
-    """One :class:`VmEvidence` per VM in scope, and every VM's attributes."""
+) -> tuple[dict[str, VmEvidence], dict[str, list[Placement]]]:
+    """One :class:`VmEvidence` per VM in scope (a bureau: the time it owned the VM; a pool
+    or provider: the time the VM was there), and each VM's placements."""
     meas = measurement(policy, scope.end - 1)
-    attrs = _attributes(store, scope.end)
     exists = _exists(store, scope)
+    places = _placements(store, set(exists), scope.end)
     for vm in list(exists):
-        a = attrs.get(vm, {})
-        if (scope.pool and a.get("pool") != scope.pool) or (
-            scope.provider and a.get("provider") != scope.provider
-        ):
+        exists[vm] = _in_place(exists[vm], places.get(vm, []), scope)
+        if not exists[vm]:
             del exists[vm]
     if not exists:
-        return {}, attrs
+        return {}, places
     vm_sources = _sources(store, scope)
     wanted = {s for vm in exists for s in vm_sources.get(vm, ())}
     beats = _beats(store, wanted, scope)
@@ -304,16 +328,17 @@ def evidence(
             )  # fmt: skip
         listening = merge(x for src in vm_sources.get(vm, ()) for x in heard.get(src, ()))
         out[vm] = VmEvidence(vm, spans, listening, answered)
-    return out, attrs
+    return out, places
 
 
 def assess(store: Store, policy: Policy, scope: Scope) -> Assessment:
-    """Per VM and local calendar month of the scope: up, down, gap and incidents."""
-    ev, attrs = evidence(store, policy, scope)
+    """Per VM, local calendar month of the scope and place (a move cuts the month):
+    up, down, gap and incidents, each labelled with the VM's place at the time."""
+    ev, places = evidence(store, policy, scope)
     periods = month_periods(scope.start, scope.end, policy.zone)
-    result = Assessment(attributes=attrs)
+    result = Assessment()
     for vm in sorted(ev):
-        result.per_vm.extend(split_evidence(ev[vm], periods))
+        result.per_vm.extend(split_placed(ev[vm], periods, places.get(vm, [])))
     return result
 
 
@@ -359,8 +384,7 @@ def report(
         months.append(row)
     totals: dict[str, list[Any]] = defaultdict(list)
     for _, v in a.per_vm:
-        g = "" if group_key is None else a.attributes.get(v.vm_id, {}).get(group_key, "")
-        totals[g].append(v)
+        totals["" if group_key is None else v.label(group_key)].append(v)
     whole = []
     for g, items in sorted(totals.items()):
         fig = aggregate(items)
@@ -381,8 +405,8 @@ def report(
             {
                 "month": m.isoformat(),
                 **i.as_dict(),
-                **{k: a.attributes.get(i.vm_id, {}).get(k, "") for k in ATTRIBUTES},
+                **{k: v.label(k) for k in ATTRIBUTES},
             }
-            for m, i in a.incidents()
+            for m, i, v in a.placed_incidents()
         ]
     return doc

@@ -91,8 +91,8 @@ def month_credits(
         a = assess(store, policy, Scope(t0, t1, provider=rule.provider))
         figures = {g: f for (_, g), f in a.figures("pool").items()}
         incidents: dict[str, list[Incident]] = {}
-        for _, i in a.incidents():
-            incidents.setdefault(a.attributes.get(i.vm_id, {}).get("pool", ""), []).append(i)
+        for _, i, v in a.placed_incidents():  # the pool the VM was in at the time
+            incidents.setdefault(v.label("pool"), []).append(i)
         fees = pool_fees(store, first, rule.provider)
         c = month_credit(
             version,

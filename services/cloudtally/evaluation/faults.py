@@ -236,13 +236,9 @@ def fault_report(
             }
         )
     a = assess(store, policy, Scope(start, end, provider=provider))
-    incidents = [
-        SystemIncident(
-            i,
-            a.attributes.get(i.vm_id, {}).get("system", ""),
-            a.attributes.get(i.vm_id, {}).get("provider", ""),
-        )
-        for _, i in a.incidents()
+    incidents = [  # the system and provider of the incident's time
+        SystemIncident(i, v.label("system"), v.label("provider"))
+        for _, i, v in a.placed_incidents()
     ]
     cc = cross_check(
         faults, incidents, as_of=now, slack_s=slack_s, min_unreported_s=min_unreported_s

@@ -30,9 +30,8 @@ def availability_values(
         return {}, {}
     a = assess(store, policy, Scope(t0, end))
     groups: dict[tuple[str, str], list[VmAvailability]] = defaultdict(list)
-    for _, v in a.per_vm:
-        attrs = a.attributes.get(v.vm_id, {})
-        groups[(attrs.get("provider", ""), attrs.get("pool", ""))].append(v)
+    for _, v in a.per_vm:  # the provider and pool of each part's own time
+        groups[(v.label("provider"), v.label("pool"))].append(v)
     ratios, targets = {}, {}
     for key, items in groups.items():
         fig = aggregate(items).availability

@@ -27,6 +27,7 @@ from cloudtally.core.invoice import (
     money,
     norm_resource_id,
 )
+from cloudtally.core.rules.s1_sla_credit_missing import KINDS as SLA_KINDS
 from cloudtally.core.units import label as unit_label
 from cloudtally.core.verification import (
     Adjustment,
@@ -37,7 +38,9 @@ from cloudtally.core.verification import (
 from cloudtally.store import Store
 
 SH = ZoneInfo("Asia/Shanghai")
-ALL_ERRORS = ("P1", "D1", "A1", "B1", "B2", "B3", "G1", "Q1", "U1", "R1", "R2", "R3", "M1", "V1")
+ALL_ERRORS = (
+    "P1", "D1", "A1", "B1", "B2", "B3", "G1", "Q1", "U1", "R1", "R2", "R3", "M1", "V1", "S1",
+)  # fmt: skip
 TYPE_NAMES_ZH = {
     "vcpu": "vCPU",
     "memory": "内存",
@@ -242,7 +245,7 @@ def generate_invoice(
             "R2": lambda e: any(a.kind == "low_utilization_cut" for a in e.adjustments),
             "G1": lambda e: e.gap_quantity > 0 and not bill_unmetered_hours,
         }.get(rule)
-        if rule in ("B1", "B2", "B3", "V1", "R3"):
+        if rule in ("B1", "B2", "B3", "V1", "R3", "S1"):
             continue
         if rule == "G1" and bill_unmetered_hours:
             continue
@@ -440,8 +443,11 @@ def generate_invoice(
             )
         if form == "focus":
             lines = [replace(x, discount_rate=None) for x in lines]
-    for c in credits:
-        if "R3" in wanted:
+    for c in credits:  # R3 leaves out the volume-tier credits, S1 the SLA credits
+        if c.kind in SLA_KINDS and "S1" in wanted:
+            planted.append(PlantedError("S1", (), -c.amount, "", "SLA credit missing"))
+            continue
+        if c.kind not in SLA_KINDS and "R3" in wanted:
             planted.append(PlantedError("R3", (), -c.amount, "", "volume tier credit missing"))
             continue
         lines.append(

@@ -36,8 +36,8 @@ def inputs(
     fig = aggregate(v for _, v in a.per_vm)
     exact = fig.availability
     incidents = [
-        {"month": str(m), **i.as_dict(), "system": a.attributes.get(i.vm_id, {}).get("system", "")}
-        for m, i in a.incidents()
+        {"month": str(m), **i.as_dict(), "system": v.label("system")}
+        for m, i, v in a.placed_incidents()
     ]
     return {"faults": faults(store, policy, provider, start, end), "availability": {
             "compute": Availability(

@@ -253,7 +253,8 @@ def _candidates(
         "policy's window (seed rule: 14 days, average < 5 %, maximum < 10 %) ending before "
         "`as_of`. A VM metered for less than the rule's minimum coverage is never idle "
         "(a gap is no evidence). `evidence` carries the window, the figures, samples and "
-        "coverage; `freed_vcpu`/`freed_mem_gb` are what reclaiming it frees."
+        "coverage; `freed_vcpu`/`freed_mem_gb` are what reclaiming it frees, `savings_year` "
+        "what that saves a year at its pool's prices."
     ),
 )
 def get_idle(
@@ -272,7 +273,13 @@ def get_idle(
 ) -> Response:
     lang = langs.of(fmt)
     filters = dict(bureau=bureau, system=system, pool=pool, provider=provider)
-    return _window_candidates(request, find_idle, "idle", store, principal, page, policy, as_of,
+
+    def priced(store: Store, end: dt.date, **kw: Any) -> dict[str, Any]:
+        """With what reclaiming each VM would save a year, at its pool's prices."""
+        _label, of = annual_prices(policy, end - dt.timedelta(days=1))
+        return find_idle(store, end, prices=of, **kw)
+
+    return _window_candidates(request, priced, "idle", store, principal, page, policy, as_of,
                               filters, fmt, lang)  # fmt: skip
 
 

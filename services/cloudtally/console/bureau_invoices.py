@@ -1,0 +1,49 @@
+"""A bureau's view of the providers' invoices: its own lines only, as the API gives it.
+
+An invoice covers many bureaus; a bureau sees only the invoices in which the latest
+verification attributed lines to it, with its own billed, over and under figures and its
+own findings (the API's ``GET /api/v1/invoices`` and ``/findings`` with a bureau token:
+the same read models, the same scope). Whole-invoice figures, the upload and the dispute
+export stay the buyer's.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from fastapi import HTTPException
+from fastapi.responses import HTMLResponse
+
+
+def listing(ctx: Any) -> HTMLResponse:
+    """The invoices with the bureau's lines, newest first, with the bureau's figures."""
+    from cloudtally.api.routes.invoices import _bureau_totals
+    from cloudtally.invoices import store as inv
+
+    mine = _bureau_totals(ctx.store, ctx.scope)
+    listed = []
+    for i in reversed(inv.list_invoices(ctx.store)):
+        t = mine.get(i["invoice_id"])
+        if t is not None:
+            run = {"over_total": Decimal(t["over"]), "under_total": Decimal(t["under"])}
+            listed.append({**i, "provider_invoice_no": "", "billed_total": Decimal(t["billed"]),
+                           "run": run})  # fmt: skip
+    return ctx.render("invoices.html", invoices=listed, providers=[])  # type: ignore[no-any-return]
+
+
+def readable(ctx: Any, invoice_id: str, bureau: str | None) -> str | None:
+    """The bureau filter of an invoice page. The buyer and auditors read every invoice; a
+    bureau only one with its lines in the latest verification (404 otherwise, as the API),
+    and only its own (another bureau named: 403)."""
+    if ctx.scope is None:
+        ctx.need_read_all()
+        return bureau
+    from cloudtally.invoices import store as inv
+
+    b: str | None = ctx.bureau_filter(bureau)
+    if inv.get_invoice(ctx.store, invoice_id) is not None:
+        s = inv.summary(ctx.store, invoice_id, bureau=ctx.scope)
+        if s["run_id"] is None or not s["by_group"]:
+            raise HTTPException(404, f"no lines of {ctx.scope} in invoice {invoice_id}")
+    return b
