@@ -182,6 +182,7 @@ def verify_invoice(
         "lines": result.lines,
         "matched_lines": result.matched_lines,
         "expected_charges": n_expected,
+        "lines_settled_in_store": done.cleared_lines if done else 0,
         "findings": len(result.findings),
         "billed_total": result.billed_total,
         "verified_total": result.verified_total,

@@ -83,7 +83,7 @@ def _money(expr: str) -> str:
 
 def _d(column: str, scale: int) -> str:
     """A (possibly Nullable) Decimal column as Decimal128 (18.16 mis-multiplies mixed widths)."""
-    return f"toDecimal128(ifNull({column}, 0), {scale})"
+    return f"ifNull(toDecimal128({column}, {scale}), toDecimal128(0, {scale}))"
 
 
 def _expected_sql(slot: str, slot_end: str) -> str:
