@@ -42,7 +42,7 @@ from decimal import Decimal
 from typing import Any
 
 from cloudtally.core.verification import GroupTotals, VerificationPolicy
-from cloudtally.invoices.store import _PLAIN_ID_RE, odd_ids
+from cloudtally.invoices.store import _PLAIN_ID_RE, _range_sql, odd_ids, plan_partitions
 from cloudtally.store.base import Store
 
 TABLE = "invoice_verify_keys"
@@ -52,6 +52,7 @@ Owner = tuple[str, str, str]
 # (chDB wraps silently on overflow; 18.16 raises).
 _MAX_QUANTITY = "1000000000000"  # 10^12
 _MAX_PRICE = "10000000000"  # 10^10
+PASS_LINES = 250_000  # lines joined at once (chDB holds one range's metered charges)
 
 
 @dataclass
@@ -86,8 +87,8 @@ def _d(column: str, scale: int) -> str:
     return f"ifNull(toDecimal128({column}, {scale}), toDecimal128(0, {scale}))"
 
 
-def _expected_sql(slot: str, slot_end: str) -> str:
-    """The metered charges of plain ids, one row per (key, resource, slot)."""
+def _expected_sql(slot: str, slot_end: str, where: str = "") -> str:
+    """The metered charges of plain ids (``where`` too), one row per (key, resource, slot)."""
     return f"""
         SELECT vm_id AS resource_key, resource AS resource_type, {slot} AS slot,
                toUnixTimestamp(toDateTime(slot, %(tz)s)) AS e_start,
@@ -102,10 +103,10 @@ def _expected_sql(slot: str, slot_end: str) -> str:
                toUInt32(count()) AS e_parts,
                toUInt32(max(price_divisor)) AS e_dmax, toUInt32(min(price_divisor)) AS e_dmin,
                groupUniqArray(tariff_version) AS e_versions,
-               toUInt8(1) AS e_found
+               any(vm_id) AS e_key, toUInt8(1) AS e_found
         FROM bill_lines FINAL
         WHERE provider = %(p)s AND day >= %(d0)s AND day < %(d1)s
-          AND match(vm_id, %(plain)s)
+          AND match(vm_id, %(plain)s) {where}
           AND (vm_id, day, run_id) IN (
               SELECT vm_id, day, argMax(run_id, version) FROM bill_current
               WHERE day >= %(d0)s AND day < %(d1)s GROUP BY vm_id, day)
@@ -113,54 +114,54 @@ def _expected_sql(slot: str, slot_end: str) -> str:
     """
 
 
-def _lines_sql(slot: str) -> str:
+def _lines_sql(slot: str, where: str = "") -> str:
+    """The invoice's lines with rule A1 done on each alone: whether its own figures agree
+    (``a1_ok``) and the amount they give (``consistent``). Each step is a column of the
+    step below it, so every product is computed once."""
+    tol_m = "toDecimal128(%(tol_m)s, 8)"
+    zero8 = "toDecimal128(0, 8)"
+    figures = f"""
+        SELECT resource_key, resource_type, {slot} AS slot, bureau AS l_bureau,
+               charge_category, charge_class, quantity_per, price_per,
+               toUnixTimestamp(period_start) AS l_start, toUnixTimestamp(period_end) AS l_end,
+               toDecimal128(quantity, 6) AS q, toDecimal128(amount, 2) AS b,
+               isNotNull(unit_price) AS has_up, {_d("unit_price", 8)} AS up,
+               isNotNull(list_amount) AS has_la, {_d("list_amount", 2)} AS la,
+               isNotNull(discount_rate) AS has_dr, {_d("discount_rate", 6)} AS dr,
+               isNotNull(contracted_unit_price) AND isNotNull(contracted_amount) AS has_c,
+               {_d("contracted_unit_price", 8)} AS cup, {_d("contracted_amount", 2)} AS ca,
+               toUInt8(abs(q) < toDecimal128('{_MAX_QUANTITY}', 0)
+                       AND abs(up) < toDecimal128('{_MAX_PRICE}', 0)
+                       AND abs(cup) < toDecimal128('{_MAX_PRICE}', 0)) AS small,
+               q * if(small = 1, up, {zero8}) AS x_gross, q * if(small = 1, cup, {zero8}) AS x_c,
+               toUInt8(1) AS l_found
+        FROM invoice_lines WHERE invoice_id = %(id)s AND import_id = %(imp)s {where}"""
+    rounded = f"""
+        SELECT *, {_money("x_gross")} AS gross, {_money("x_c")} AS c_amt,
+               {_money("la * dr")} AS la_dr
+        FROM ({figures})"""
+    discounted = f"SELECT *, {_money('gross * dr')} AS g_dr FROM ({rounded})"
+    # A list amount without a discount counts only when it is the gross (or zero).
     return f"""
-        SELECT resource_key, resource_type, {slot} AS slot, line_no,
-               bureau AS l_bureau, charge_category, charge_class, quantity_per, price_per,
-               toUnixTimestamp(period_start) AS l_start,
-               toUnixTimestamp(period_end) AS l_end,
-               toDecimal128(quantity, 6) AS q, unit_price, list_amount, discount_rate,
-               contracted_unit_price, contracted_amount, toDecimal128(amount, 2) AS b
-        FROM invoice_lines WHERE invoice_id = %(id)s AND import_id = %(imp)s
-    """
+        SELECT *,
+               toUInt8((has_up = 0
+                 OR (has_la AND has_dr AND abs(la - gross) <= {tol_m} AND abs(b - la_dr) <= {tol_m})
+                 OR (has_la AND NOT has_dr AND (la = gross OR la = 0))
+                 OR (NOT has_la AND has_dr AND abs(b - g_dr) <= {tol_m})
+                 OR (NOT has_la AND NOT has_dr))
+               AND (has_c = 0 OR abs(ca - c_amt) <= {tol_m})) AS a1_ok,
+               if(has_up = 1 AND has_dr = 1, g_dr, b) AS consistent
+        FROM ({discounted})"""
 
 
 def _line_ok_sql(policy: VerificationPolicy) -> str:
     """1 when every rule is certainly silent for the line (see the module's docstring)."""
     tol_m = "toDecimal128(%(tol_m)s, 8)"
     tol_q = "toDecimal128(%(tol_q)s, 8)"
-    q = "q"
-    up, cup = _d("unit_price", 8), _d("contracted_unit_price", 8)
-    la, dr, ca = _d("list_amount", 2), _d("discount_rate", 6), _d("contracted_amount", 2)
-    big = (
-        f"abs({q}) < toDecimal128('{_MAX_QUANTITY}', 0) "
-        f"AND abs({up}) < toDecimal128('{_MAX_PRICE}', 0) "
-        f"AND abs({cup}) < toDecimal128('{_MAX_PRICE}', 0)"
-    )
-    gross = _money(f"{q} * if({big}, {up}, toDecimal128(0, 8))")
-    g_dr = _money(f"{gross} * {dr}")
-    # The amount the line's own figures give (rule A1's "consistent amount") and whether
-    # they agree; a list amount without a discount counts only when it is the gross.
-    consistent = f"""multiIf(
-        isNull(unit_price), b,
-        isNotNull(list_amount) AND isNotNull(discount_rate), {g_dr},
-        isNotNull(list_amount), b,
-        isNotNull(discount_rate), {g_dr},
-        b)"""
-    a1_ok = f"""(
-        isNull(unit_price)
-        OR (isNotNull(list_amount) AND isNotNull(discount_rate)
-            AND abs({la} - {gross}) <= {tol_m} AND abs(b - {_money(f"{la} * {dr}")}) <= {tol_m})
-        OR (isNotNull(list_amount) AND isNull(discount_rate)
-            AND ({la} = {gross} OR {la} = 0))
-        OR (isNull(list_amount) AND isNotNull(discount_rate) AND abs(b - {g_dr}) <= {tol_m})
-        OR (isNull(list_amount) AND isNull(discount_rate)))
-      AND (isNull(contracted_unit_price) OR isNull(contracted_amount)
-        OR abs({ca} - {_money(f"{q} * if({big}, {cup}, toDecimal128(0, 8))")}) <= {tol_m})"""
     slack = "toDecimal128(toDecimal128('0.005', 3) * (e_parts - 1), 3)"
     qty_ok = f"""if(e_dmax <= 1,
-        abs({q} - e_qh) <= {tol_q},
-        abs({q} * toDecimal128(e_dmax, 0) - e_qh) <= {tol_q} * toDecimal128(e_dmax, 0))"""
+        abs(q - e_qh) <= {tol_q},
+        abs(q * toDecimal128(e_dmax, 0) - e_qh) <= {tol_q} * toDecimal128(e_dmax, 0))"""
     gap_ok = "1"
     if policy.bill_unmetered_hours:
         micro = policy.gap_info_threshold * 1_000_000
@@ -179,12 +180,10 @@ def _line_ok_sql(policy: VerificationPolicy) -> str:
         AND (l_bureau = '' OR empty(e_owners) OR has(e_owners, l_bureau))
         AND (quantity_per = '' OR (e_dmax <= 1 AND quantity_per = 'hour'
                                    AND price_per IN ('', 'hour')))
-        AND {big}
+        AND small = 1 AND a1_ok = 1
         AND {qty_ok}
-        AND (isNull(unit_price) OR abs({up} - toDecimal128(e_pmin, 8))
-                                   <= toDecimal128('0.000001', 8))
-        AND {a1_ok}
-        AND abs({consistent} - e_amount) <= {tol_m} + {slack}
+        AND (has_up = 0 OR abs(up - toDecimal128(e_pmin, 8)) <= toDecimal128('0.000001', 8))
+        AND abs(consistent - e_amount) <= {tol_m} + {slack}
         AND {gap_ok})"""
 
 
@@ -212,14 +211,33 @@ def _params(
     }
 
 
-def _joined_sql(line_slot: str, slot: str, slot_end: str, policy: VerificationPolicy) -> str:
-    """Every line with its metered charge and whether the store clears it."""
+def _pass_sql(
+    line_slot: str, slot: str, slot_end: str, policy: VerificationPolicy, ranges: tuple[str, str]
+) -> str:
+    """Per (key, metered owner): whether the store clears it, its lines, billed and expected
+    fen, metered charges and tariff versions. Lines and metered charges are joined in full:
+    a charge no line bills is cleared only when it is nothing (no M1)."""
+    unbilled_ok = (
+        "NOT (e_start >= %(bp0)s AND e_end <= %(bp1)s AND abs(e_amount) > "
+        "toDecimal128(%(tol_m)s, 8) + toDecimal128(toDecimal128('0.005', 3) * (e_parts - 1), 3))"
+    )
     return f"""
-        SELECT resource_key, resource_type, slot, b, e_amount, e_pool, e_bureau,
-               toUInt8({_line_ok_sql(policy)}) AS ok
-        FROM ({_lines_sql(line_slot)}) AS l
-        ANY LEFT JOIN ({_expected_sql(slot, slot_end)}) AS e
-        USING (resource_key, resource_type, slot)
+        SELECT k, e_pool, e_bureau,
+               toUInt8(min(ok) = 1 AND countIf(l_found = 1)
+                       = uniqExactIf(resource_type, slot, l_found = 1)) AS ok,
+               toUInt32(countIf(l_found = 1)) AS n,
+               toInt64(sumIf(b, l_found = 1) * 100) AS billed_fen,
+               toInt64(sumIf(e_amount, l_found = 1) * 100) AS expected_fen,
+               toUInt32(countIf(e_found = 1)) AS charges,
+               arrayStringConcat(arraySort(groupUniqArrayArray(e_versions)), ',') AS versions
+        FROM (
+            SELECT if(l_found = 1, resource_key, e_key) AS k, resource_type, slot, e_pool,
+                   e_bureau, b, e_amount, l_found, e_found, e_versions,
+                   if(l_found = 1, toUInt8({_line_ok_sql(policy)}), toUInt8({unbilled_ok})) AS ok
+            FROM ({_lines_sql(line_slot, ranges[0])}) AS l
+            ALL FULL OUTER JOIN ({_expected_sql(slot, slot_end, ranges[1])}) AS e
+            USING (resource_key, resource_type, slot))
+        GROUP BY k, e_pool, e_bureau
     """
 
 
@@ -231,11 +249,14 @@ def cleared(
     granularity: str,
     policy: VerificationPolicy,
     tz: str = "Asia/Shanghai",
+    pass_lines: int | None = None,
 ) -> Iterator[Cleared]:
     """Settle what the store can; the keys left for the Python rules are in ``TABLE``
-    under the token while the context lasts."""
+    under the token while the context lasts. The invoice is joined in key ranges of
+    about ``pass_lines`` lines (the join's memory)."""
+    import pandas as pd
+
     token = uuid.uuid4().hex
-    params = _params(invoice, policy, tz, token)
     period = (invoice["billing_period_start"], invoice["billing_period_end"])
     if granularity == "month":
         slot, slot_end = "toStartOfMonth(day)", "addMonths(slot, 1)"
@@ -243,72 +264,68 @@ def cleared(
     else:
         slot, slot_end = "day", "addDays(slot, 1)"
         line_slot = "toDate(period_start, %(tz)s)"
-    joined = _joined_sql(line_slot, slot, slot_end, policy)
-    mine = f"(SELECT resource_key FROM {TABLE} WHERE token = %(tok)s)"
+    n_lines = int(
+        store.scalar(
+            "SELECT count() FROM invoice_lines WHERE invoice_id = %(id)s AND import_id = %(imp)s",
+            {"id": invoice["invoice_id"], "imp": invoice["import_id"]},
+        )
+    )
+    parts = plan_partitions(
+        store,
+        invoice["invoice_id"],
+        invoice["import_id"],
+        invoice["provider"],
+        period,
+        lines=n_lines,
+        partition_lines=pass_lines or PASS_LINES,
+        tz=tz,
+    )
+    odd = set((parts[0].odd or odd_ids(store, invoice["provider"], period, tz=tz)).values())
+    out = Cleared(token, candidate_lines=0)
     try:
-        # Ids that need Unicode normalisation: their keys are always Python's.
-        odd = odd_ids(store, invoice["provider"], period, tz=tz)
-        if odd:
-            keys = sorted(set(odd.values()))
-            store.insert(TABLE, {"token": [token] * len(keys), "resource_key": keys})
-        # Keys with a line the store does not clear, or two lines in one slot, and keys
-        # with a metered charge in the period that no line bills and that is not nothing.
-        store.execute(
-            f"""
-            INSERT INTO {TABLE} (token, resource_key)
-            SELECT %(tok)s, resource_key FROM (
-                SELECT resource_key FROM ({joined})
-                GROUP BY resource_key
-                HAVING min(ok) = 0 OR count() != uniqExact(resource_type, slot)
-                UNION ALL
-                SELECT resource_key FROM ({_expected_sql(slot, slot_end)}) AS e
-                ANY LEFT JOIN (
-                    SELECT DISTINCT resource_key, resource_type, {line_slot} AS slot,
-                           toUInt8(1) AS billed
-                    FROM invoice_lines WHERE invoice_id = %(id)s AND import_id = %(imp)s
-                ) AS l USING (resource_key, resource_type, slot)
-                WHERE billed = 0 AND e_start >= %(bp0)s AND e_end <= %(bp1)s
-                  AND abs(e_amount) > toDecimal128(%(tol_m)s, 8)
-                      + toDecimal128(toDecimal128('0.005', 3) * (e_parts - 1), 3)
-            ) GROUP BY resource_key
-            """,
-            params,
-        )
-        out = Cleared(token, candidate_lines=0)
-        out.candidate_lines = int(
-            store.scalar(
-                "SELECT count() FROM invoice_lines WHERE invoice_id = %(id)s "
-                f"AND import_id = %(imp)s AND resource_key IN {mine}",
-                params,
+        for part in parts:
+            params = _params(invoice, policy, tz, token)
+            ranges = (
+                _range_sql("resource_key", part.key_range, params),
+                _range_sql("vm_id", part.key_range, params),
             )
-        )
-        provider = invoice["provider"]
-        for pool, bureau, billed, expected, n in store.rows(
-            f"""
-            SELECT e_pool, e_bureau, toString(sum(b)), toString(sum(e_amount)), count()
-            FROM ({joined}) WHERE resource_key NOT IN {mine}
-            GROUP BY e_pool, e_bureau ORDER BY e_pool, e_bureau
-            """,
-            params,
-        ):
-            t = out.totals.setdefault((provider, str(pool), str(bureau)), GroupTotals())
-            t.billed += Decimal(billed)
-            t.expected += Decimal(expected)
-            t.lines += int(n)
-            out.cleared_lines += int(n)
-        count, versions = store.rows(
-            f"""
-            SELECT count(), groupUniqArrayArray(e_versions)
-            FROM ({_expected_sql(slot, slot_end)}) WHERE resource_key NOT IN {mine}
-            """,
-            params,
-        )[0]
-        out.expected_charges = int(count)
-        for v in versions:
-            out.tariff_versions.update(str(v).split(","))
+            sql = _pass_sql(line_slot, slot, slot_end, policy, ranges)
+            df = pd.DataFrame(store.columns(sql, params))
+            if df.empty:
+                continue
+            df["k"] = df["k"].map(_text)
+            bad = df["ok"].eq(0) | df["k"].isin(odd)
+            left = df["k"].isin(set(df.loc[bad, "k"]))
+            keys = sorted(set(df.loc[left, "k"]) | (odd & _in_range(odd, part.key_range)))
+            if keys:
+                store.insert(TABLE, {"token": [token] * len(keys), "resource_key": keys})
+            out.candidate_lines += int(df.loc[left, "n"].sum())
+            clean = df[~left]
+            out.expected_charges += int(clean["charges"].sum())
+            for v in set(clean["versions"].map(_text)):
+                out.tariff_versions.update(v.split(","))
+            billed = clean[clean["n"] > 0]
+            sums = billed.groupby(
+                [billed["e_pool"].map(_text), billed["e_bureau"].map(_text)], sort=True
+            )[["billed_fen", "expected_fen", "n"]].sum()
+            for (pool, bureau), row in sums.iterrows():
+                t = out.totals.setdefault((invoice["provider"], pool, bureau), GroupTotals())
+                t.billed += Decimal(int(row["billed_fen"])).scaleb(-2)
+                t.expected += Decimal(int(row["expected_fen"])).scaleb(-2)
+                t.lines += int(row["n"])
+                out.cleared_lines += int(row["n"])
         yield out
     finally:
         store.execute(f"ALTER TABLE {TABLE} DELETE WHERE token = %(tok)s", {"tok": token})
+
+
+def _text(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def _in_range(keys: set[str], key_range: tuple[str | None, str | None]) -> set[str]:
+    lo, hi = key_range
+    return {k for k in keys if (lo is None or k >= lo) and (hi is None or k < hi)}
 
 
 def merge(result_totals: dict[Owner, GroupTotals], done: Cleared) -> None:
