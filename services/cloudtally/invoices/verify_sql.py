@@ -94,15 +94,17 @@ def _expected_sql(slot: str, slot_end: str, where: str = "") -> str:
                toUnixTimestamp(toDateTime(slot, %(tz)s)) AS e_start,
                toUnixTimestamp(toDateTime({slot_end}, %(tz)s)) AS e_end,
                -- min/max, not uniqExact/groupUniqArray: no hash set per charge
-               min(pool) AS e_pool, max(pool) AS e_pool_max,
-               min(bureau) AS e_bmin, max(bureau) AS e_bmax,
+               min(pool) AS e_pool, min(bureau) AS e_bmin, max(bureau) AS e_bmax,
                if(e_bmin = e_bmax, e_bmin, '') AS e_bureau,
                toDecimal128(sum(quantity), 7) AS e_qh,
                min(unit_price) AS e_pmin, max(unit_price) AS e_pmax,
                toDecimal128(sum(after_cut), 2) AS e_amount,
                toUInt64(sum(unmetered_hours)) AS e_gap,
                toUInt32(count()) AS e_parts,
-               toUInt32(max(price_divisor)) AS e_dmax, toUInt32(min(price_divisor)) AS e_dmin,
+               toUInt32(max(price_divisor)) AS e_dmax,
+               -- one pool, one price and one divisor in the slot, or Python decides
+               toUInt8(e_pool = max(pool) AND e_dmax = min(price_divisor)
+                       AND e_pmin = e_pmax) AS e_ok,
                min(tariff_version) AS e_vmin, max(tariff_version) AS e_vmax,
                any(vm_id) AS e_key, toUInt8(1) AS e_found
         FROM bill_lines FINAL
@@ -116,9 +118,10 @@ def _expected_sql(slot: str, slot_end: str, where: str = "") -> str:
 
 
 def _lines_sql(slot: str, where: str = "") -> str:
-    """The invoice's lines with rule A1 done on each alone: whether its own figures agree
-    (``a1_ok``) and the amount they give (``consistent``). Each step is a column of the
-    step below it, so every product is computed once."""
+    """The invoice's lines with the checks that need only the line done before the join:
+    whether it is in the period, typed and its own figures agree (rule A1: ``l_ok``), and
+    the amount its figures give (``consistent``). Each step is a column of the step below
+    it, so every product is computed once."""
     tol_m = "toDecimal128(%(tol_m)s, 8)"
     zero8 = "toDecimal128(0, 8)"
     figures = f"""
@@ -142,17 +145,34 @@ def _lines_sql(slot: str, where: str = "") -> str:
                {_money("la * dr")} AS la_dr
         FROM ({figures})"""
     discounted = f"SELECT *, {_money('gross * dr')} AS g_dr FROM ({rounded})"
-    # A list amount without a discount counts only when it is the gross (or zero).
-    return f"""
-        SELECT *,
-               toUInt8((has_up = 0
+    # Only what the join needs leaves: the line's own checks as one flag (in the billing
+    # period, a usage line with a type, figures small enough and agreeing: A1); its unit
+    # basis (0: catalog, 1: hourly on both sides, 2: needs converting). A list amount
+    # without a discount counts only when it is the gross (or zero).
+    per_line = f"""
+        SELECT resource_key, resource_type, slot, l_bureau AS bureau_1, l_start AS start_1,
+               q AS q_1, b AS b_1, has_up AS has_up_1, up AS up_1,
+               toUInt8(charge_category = 'usage' AND charge_class != 'correction'
+                 AND l_start >= %(bp0)s AND l_end <= %(bp1)s AND resource_type != ''
+                 AND small = 1 AND (has_up = 0
                  OR (has_la AND has_dr AND abs(la - gross) <= {tol_m} AND abs(b - la_dr) <= {tol_m})
                  OR (has_la AND NOT has_dr AND (la = gross OR la = 0))
                  OR (NOT has_la AND has_dr AND abs(b - g_dr) <= {tol_m})
                  OR (NOT has_la AND NOT has_dr))
-               AND (has_c = 0 OR abs(ca - c_amt) <= {tol_m})) AS a1_ok,
-               if(has_up = 1 AND has_dr = 1, g_dr, b) AS consistent
+               AND (has_c = 0 OR abs(ca - c_amt) <= {tol_m})) AS ok_1,
+               multiIf(quantity_per = '', 0,
+                       quantity_per = 'hour' AND price_per IN ('', 'hour'), 1, 2) AS basis_1,
+               if(has_up = 1 AND has_dr = 1, g_dr, b) AS consistent_1
         FROM ({discounted})"""
+    # One row per (key, type, slot): a slot billed twice (l_n > 1) is Python's (D1), so a
+    # cleared slot's any() is its one line.
+    return f"""
+        SELECT resource_key, resource_type, slot, toUInt32(count()) AS l_n,
+               toDecimal128(sum(b_1), 2) AS l_b, any(bureau_1) AS l_bureau,
+               any(start_1) AS l_start, any(q_1) AS q, any(has_up_1) AS has_up,
+               any(up_1) AS up, min(ok_1) AS l_ok, any(basis_1) AS l_basis,
+               any(consistent_1) AS consistent, toUInt8(1) AS l_found
+        FROM ({per_line}) GROUP BY resource_key, resource_type, slot"""
 
 
 def _line_ok_sql(policy: VerificationPolicy) -> str:
@@ -174,14 +194,9 @@ def _line_ok_sql(policy: VerificationPolicy) -> str:
         else:
             gap_ok = "e_gap = 0"
     return f"""(
-        charge_category = 'usage' AND charge_class != 'correction'
-        AND l_start >= %(bp0)s AND l_end <= %(bp1)s
-        AND resource_type != '' AND e_found = 1 AND l_start < e_end
-        AND e_pool = e_pool_max AND e_dmin = e_dmax AND e_pmin = e_pmax
+        l_n = 1 AND l_ok = 1 AND e_found = 1 AND l_start < e_end AND e_ok = 1
         AND (l_bureau = '' OR (e_bmin = e_bmax AND (e_bmin = '' OR e_bmin = l_bureau)))
-        AND (quantity_per = '' OR (e_dmax <= 1 AND quantity_per = 'hour'
-                                   AND price_per IN ('', 'hour')))
-        AND small = 1 AND a1_ok = 1
+        AND (l_basis = 0 OR (l_basis = 1 AND e_dmax <= 1))
         AND {qty_ok}
         AND (has_up = 0 OR abs(up - toDecimal128(e_pmin, 8)) <= toDecimal128('0.000001', 8))
         AND abs(consistent - e_amount) <= {tol_m} + {slack}
@@ -224,16 +239,14 @@ def _pass_sql(
     )
     return f"""
         SELECT k, e_pool, e_bureau,
-               toUInt8(min(ok) = 1 AND countIf(l_found = 1)
-                       = uniqExactIf(resource_type, slot, l_found = 1)) AS ok,
-               toUInt32(countIf(l_found = 1)) AS n,
-               toInt64(sumIf(b, l_found = 1) * 100) AS billed_fen,
+               min(ok) AS ok, toUInt32(sumIf(l_n, l_found = 1)) AS n,
+               toInt64(sumIf(l_b, l_found = 1) * 100) AS billed_fen,
                toInt64(sumIf(e_amount, l_found = 1) * 100) AS expected_fen,
                toUInt32(countIf(e_found = 1)) AS charges,
                minIf(e_vmin, e_found = 1) AS vmin, maxIf(e_vmax, e_found = 1) AS vmax
         FROM (
-            SELECT if(l_found = 1, resource_key, e_key) AS k, resource_type, slot, e_pool,
-                   e_bureau, b, e_amount, l_found, e_found, e_vmin, e_vmax,
+            SELECT if(l_found = 1, resource_key, e_key) AS k, e_pool, e_bureau, l_n, l_b,
+                   e_amount, l_found, e_found, e_vmin, e_vmax,
                    if(l_found = 1, toUInt8({_line_ok_sql(policy)}), toUInt8({unbilled_ok})) AS ok
             FROM ({_lines_sql(line_slot, ranges[0])}) AS l
             ALL FULL OUTER JOIN ({_expected_sql(slot, slot_end, ranges[1])}) AS e
