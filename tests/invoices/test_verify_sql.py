@@ -13,6 +13,8 @@ import random
 from decimal import Decimal as D
 from typing import Any
 
+from tests.invoices import test_edges as edges
+
 from cloudtally.core.verification import VerificationPolicy
 from cloudtally.invoices import store as inv_store
 from cloudtally.invoices import verify_sql
@@ -26,7 +28,6 @@ from cloudtally.invoices.generator import (
 )
 from cloudtally.invoices.importer import import_invoice
 from cloudtally.invoices.service import verify_invoice
-from tests.invoices import test_edges as edges
 
 PROVIDER = "provider-a"
 _RUN_ONLY = ("run_id", "ledger_head", "lines_settled_in_store")

@@ -36,9 +36,8 @@ from cloudtally.core.verification import (
     VmLifecycle,
     verify_partitions,
 )
-from cloudtally.invoices import jobstore
+from cloudtally.invoices import jobstore, verify_sql
 from cloudtally.invoices import store as inv_store
-from cloudtally.invoices import verify_sql
 from cloudtally.invoices.capacity import add_capacity_findings
 from cloudtally.invoices.importer import ImportRejected, gc_paused, import_invoice
 from cloudtally.store.base import Store

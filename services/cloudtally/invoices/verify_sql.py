@@ -367,4 +367,3 @@ def merge(result_totals: dict[Owner, GroupTotals], done: Cleared) -> None:
         into.billed += t.billed
         into.expected += t.expected
         into.lines += t.lines
-
