@@ -9,9 +9,11 @@ catalog, a bureau column, an upper-case id) and on FOCUS rows with contracted fi
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import random
 from decimal import Decimal as D
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from tests.invoices import test_edges as edges
 
@@ -30,6 +32,7 @@ from cloudtally.invoices.importer import import_invoice
 from cloudtally.invoices.service import verify_invoice
 
 PROVIDER = "provider-a"
+SH = ZoneInfo("Asia/Shanghai")
 _RUN_ONLY = ("run_id", "ledger_head", "lines_settled_in_store")
 
 
@@ -132,3 +135,21 @@ def test_second_provider_settlement_sheet(store, tmp_path) -> None:
             store, edges.sheet(body, tmp_path, name), provider=edges.PROVIDER, mapping=edges.MAPPING
         )
         same_both_ways(store, res.invoice_id)
+
+
+def test_daily_invoice(store) -> None:
+    """Lines of one local day each: the store matches them to the day's bill lines."""
+    exp, vms = simulate_fleet(seed=24, vms=30, gap_share=0.0)
+    day = dt.datetime(2024, 1, 20, tzinfo=SH).astimezone(dt.UTC)
+    # seed_metering rates a charge on the UTC date of its period's start + 14 days: Jan 20.
+    rated = day + dt.timedelta(hours=12) - dt.timedelta(days=14)
+    seeded = [dataclasses.replace(e, period_start=rated) for e in exp]
+    seed_metering(store, seeded, vms)
+    daily = [
+        dataclasses.replace(e, period_start=day, period_end=day + dt.timedelta(days=1)) for e in exp
+    ]
+    lines, planted = generate_invoice(daily, vms, errors=["Q1", "U1", "A1", "D1", "M1"])
+    assert planted
+    res = import_invoice(store, render_provider_csv(lines), provider=PROVIDER)
+    n, settled = same_both_ways(store, res.invoice_id)
+    assert n - 20 <= settled < n  # a planted error sends its VM's 3 lines to the rules
