@@ -18,16 +18,9 @@ from zoneinfo import ZoneInfo
 from tests.invoices import test_edges as edges
 
 from cloudtally.core.verification import VerificationPolicy
+from cloudtally.invoices import generator as gen
 from cloudtally.invoices import store as inv_store
 from cloudtally.invoices import verify_sql
-from cloudtally.invoices.generator import (
-    ALL_ERRORS,
-    generate_invoice,
-    render_focus_csv,
-    render_provider_csv,
-    seed_metering,
-    simulate_fleet,
-)
 from cloudtally.invoices.importer import import_invoice
 from cloudtally.invoices.service import verify_invoice
 
@@ -93,11 +86,11 @@ def _nudged(lines: list[Any], seed: int) -> list[Any]:
 
 def test_planted_errors_same_findings_and_totals(store, monkeypatch) -> None:
     monkeypatch.setattr(verify_sql, "PASS_LINES", 37)  # the store joins key range by range
-    exp, vms = simulate_fleet(seed=21, vms=60, gap_share=0.3, low_util_share=0.4, deleted=4)
-    seed_metering(store, exp, vms)
-    lines, planted = generate_invoice(exp, vms, errors=[e for e in ALL_ERRORS if e != "R3"])
+    exp, vms = gen.simulate_fleet(seed=21, vms=60, gap_share=0.3, low_util_share=0.4, deleted=4)
+    gen.seed_metering(store, exp, vms)
+    lines, planted = gen.generate_invoice(exp, vms, errors=[e for e in gen.ALL_ERRORS if e != "R3"])
     assert len(planted) >= 10
-    res = import_invoice(store, render_provider_csv(lines), provider=PROVIDER)
+    res = import_invoice(store, gen.render_provider_csv(lines), provider=PROVIDER)
     n, settled = same_both_ways(store, res.invoice_id)
     # The lines that agree are settled in the store (the point of it); planted ones are not.
     assert n - 40 <= settled < n
@@ -106,23 +99,23 @@ def test_planted_errors_same_findings_and_totals(store, monkeypatch) -> None:
 
 
 def test_lines_nudged_around_every_tolerance(store) -> None:
-    exp, vms = simulate_fleet(seed=22, vms=50, gap_share=0.0, low_util_share=0.3)
-    seed_metering(store, exp, vms)
-    lines, _ = generate_invoice(exp, vms)
-    res = import_invoice(store, render_provider_csv(_nudged(lines, 5)), provider=PROVIDER)
+    exp, vms = gen.simulate_fleet(seed=22, vms=50, gap_share=0.0, low_util_share=0.3)
+    gen.seed_metering(store, exp, vms)
+    lines, _ = gen.generate_invoice(exp, vms)
+    res = import_invoice(store, gen.render_provider_csv(_nudged(lines, 5)), provider=PROVIDER)
     n, settled = same_both_ways(store, res.invoice_id)
     assert 0 < settled < n
     # A clean invoice is settled whole.
-    clean = import_invoice(store, render_provider_csv(lines), provider=PROVIDER)
+    clean = import_invoice(store, gen.render_provider_csv(lines), provider=PROVIDER)
     assert same_both_ways(store, clean.invoice_id) == (len(lines), len(lines))
 
 
 def test_focus_rows_with_contracted_figures(store) -> None:
-    exp, vms = simulate_fleet(seed=23, vms=30, gap_share=0.2)
-    seed_metering(store, exp, vms)
-    lines, _ = generate_invoice(exp, vms, errors=["A1", "Q1", "U1", "M1", "B1"], form="focus")
+    exp, vms = gen.simulate_fleet(seed=23, vms=30, gap_share=0.2)
+    gen.seed_metering(store, exp, vms)
+    lines, _ = gen.generate_invoice(exp, vms, errors=["A1", "Q1", "U1", "M1", "B1"], form="focus")
     period = (exp[0].period_start, exp[0].period_end)
-    data = render_focus_csv(lines, provider=PROVIDER, billing_period=period)
+    data = gen.render_focus_csv(lines, provider=PROVIDER, billing_period=period)
     res = import_invoice(store, data, provider=PROVIDER, fmt="focus", file_name="focus.csv")
     n, settled = same_both_ways(store, res.invoice_id)
     assert settled > n // 2
@@ -139,17 +132,17 @@ def test_second_provider_settlement_sheet(store, tmp_path) -> None:
 
 def test_daily_invoice(store) -> None:
     """Lines of one local day each: the store matches them to the day's bill lines."""
-    exp, vms = simulate_fleet(seed=24, vms=30, gap_share=0.0)
+    exp, vms = gen.simulate_fleet(seed=24, vms=30, gap_share=0.0)
     day = dt.datetime(2024, 1, 20, tzinfo=SH).astimezone(dt.UTC)
-    # seed_metering rates a charge on the UTC date of its period's start + 14 days: Jan 20.
+    # gen.seed_metering rates a charge on the UTC date of its period's start + 14 days: Jan 20.
     rated = day + dt.timedelta(hours=12) - dt.timedelta(days=14)
     seeded = [dataclasses.replace(e, period_start=rated) for e in exp]
-    seed_metering(store, seeded, vms)
+    gen.seed_metering(store, seeded, vms)
     daily = [
         dataclasses.replace(e, period_start=day, period_end=day + dt.timedelta(days=1)) for e in exp
     ]
-    lines, planted = generate_invoice(daily, vms, errors=["Q1", "U1", "A1", "D1", "M1"])
+    lines, planted = gen.generate_invoice(daily, vms, errors=["Q1", "U1", "A1", "D1", "M1"])
     assert planted
-    res = import_invoice(store, render_provider_csv(lines), provider=PROVIDER)
+    res = import_invoice(store, gen.render_provider_csv(lines), provider=PROVIDER)
     n, settled = same_both_ways(store, res.invoice_id)
     assert n - 20 <= settled < n  # a planted error sends its VM's 3 lines to the rules
