@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import replace
 
+from cloudtally.core.invoice import norm_resource_id
 from cloudtally.core.rules.allocation import capacity_findings
 from cloudtally.core.verification import GroupTotals, VerificationResult
 from cloudtally.invoices import store as inv_store
@@ -35,11 +36,18 @@ def add_capacity_findings(
             {"ids": tuple(sorted({m.vm_id for m in found}))},
         )
     )
-    lines = [
-        ln
-        for ln in inv_store.load_lines(store, invoice_id)
-        if ln.resource_type in ("vcpu", "memory")
-    ]
+    # Only the lines of VMs short of capacity (a 1M-line invoice is never loaded whole);
+    # in batches, so no query grows past the server's query size.
+    short = sorted({norm_resource_id(m.vm_id) for m in found if m.missing_share > 0})
+    lines = sorted(
+        (
+            ln
+            for i in range(0, len(short), 2_000)
+            for ln in inv_store.load_lines(store, invoice_id, keys=short[i : i + 2_000])
+            if ln.resource_type in ("vcpu", "memory")
+        ),
+        key=lambda ln: ln.line_no,
+    )
     by_vm = {m.vm_id.lower(): m.vm_id for m in found}
     added = 0
     for f in capacity_findings(lines, found):

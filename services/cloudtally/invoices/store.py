@@ -226,10 +226,16 @@ KeyRange = tuple[str | None, str | None]  # [low, high) of normalised resource k
 
 
 def load_lines(
-    store: Store, invoice_id: str, *, key_range: KeyRange | None = None, token: str = ""
+    store: Store,
+    invoice_id: str,
+    *,
+    key_range: KeyRange | None = None,
+    token: str = "",
+    keys: Sequence[str] = (),
 ) -> list[InvoiceLine]:
     """The visible lines of an invoice, in line order; only keys in ``key_range`` if given,
-    and only the keys a verification pass left for Python (``token``) if given."""
+    only the keys a verification pass left for Python (``token``) if given, and only the
+    resource ``keys`` if given."""
     inv = get_invoice(store, invoice_id)
     if inv is None:
         raise LookupError(f"no invoice {invoice_id!r}")
@@ -240,6 +246,9 @@ def load_lines(
     if token:
         params["tok"] = token
         where += f" AND resource_key IN {_LEFT_KEYS}"
+    if keys:
+        params["keys"] = tuple(keys)
+        where += " AND resource_key IN %(keys)s"
     dec_sql = ", ".join(f"ifNull(toString({c}), '') AS {c}" for c in _LINE_DECIMALS)
     cols = store.columns(
         f"SELECT line_no, toUInt32(toUnixTimestamp(period_start)) AS ps, "
