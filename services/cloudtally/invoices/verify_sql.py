@@ -112,7 +112,7 @@ def _expected_sql(slot: str, slot_end: str, where: str = "") -> str:
           AND match(vm_id, %(plain)s) {where}
           AND (vm_id, day, run_id) IN (
               SELECT vm_id, day, argMax(run_id, version) FROM bill_current
-              WHERE day >= %(d0)s AND day < %(d1)s GROUP BY vm_id, day)
+              WHERE day >= %(d0)s AND day < %(d1)s {where} GROUP BY vm_id, day)
         GROUP BY resource_key, resource_type, slot
     """
 
