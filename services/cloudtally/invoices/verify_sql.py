@@ -34,6 +34,7 @@ decided by the rule itself.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -291,7 +292,7 @@ def cleared(
         invoice["provider"],
         period,
         lines=n_lines,
-        partition_lines=pass_lines or PASS_LINES,
+        partition_lines=pass_lines or _env_lines("CLOUDTALLY_INVOICE_PASS_LINES", PASS_LINES),
         tz=tz,
     )
     odd = set((parts[0].odd or odd_ids(store, invoice["provider"], period, tz=tz)).values())
@@ -349,6 +350,13 @@ def _versions(
     )
     (versions,) = store.rows(f"SELECT groupUniqArrayArray(e_vs) FROM ({sql})", params)[0]
     return {_text(v) for v in versions}
+
+
+def _env_lines(name: str, default: int) -> int:
+    try:
+        return max(1, int(os.environ.get(name, "")))
+    except ValueError:
+        return default
 
 
 def _text(v: Any) -> str:
