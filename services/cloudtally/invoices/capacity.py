@@ -54,7 +54,9 @@ def add_capacity_findings(
         vm = by_vm.get(f.resource_id.lower(), f.resource_id)
         owner = (provider, pools.get(vm, ""), f.bureau)
         if owner not in result.totals:
-            same = [k for k in result.totals if k[0] == provider and k[2] == f.bureau]
+            # sorted: the totals' order depends on how the pass was split (partitions,
+            # the store's settled keys), the pool a finding goes to must not
+            same = sorted(k for k in result.totals if k[0] == provider and k[2] == f.bureau)
             owner = same[0] if same else owner
         f = replace(f, provider=owner[0], pool=owner[1])
         result.findings.append(f)
