@@ -135,6 +135,8 @@ def run_phase(url: str, tmp: Path, profile: bool = False) -> dict[str, object]:
         "verify_cpu_s": round(c_verify, 2),
         "findings_summary_query_s": round(t_query, 2),
         "findings": run["findings"],
+        # settled in the store (verify_sql); the rest were checked by the Python rules
+        "lines_settled_in_store": run.get("lines_settled_in_store", 0),
         "findings_exact": ok,
         "billed_total": str(summary["billed_total"]),
         "rss_mb_after_open": rss0,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import replace
 
+from cloudtally.core.invoice import norm_resource_id
 from cloudtally.core.rules.allocation import capacity_findings
 from cloudtally.core.verification import GroupTotals, VerificationResult
 from cloudtally.invoices import store as inv_store
@@ -35,18 +36,27 @@ def add_capacity_findings(
             {"ids": tuple(sorted({m.vm_id for m in found}))},
         )
     )
-    lines = [
-        ln
-        for ln in inv_store.load_lines(store, invoice_id)
-        if ln.resource_type in ("vcpu", "memory")
-    ]
+    # Only the lines of VMs short of capacity (a 1M-line invoice is never loaded whole);
+    # in batches, so no query grows past the server's query size.
+    short = sorted({norm_resource_id(m.vm_id) for m in found if m.missing_share > 0})
+    lines = sorted(
+        (
+            ln
+            for i in range(0, len(short), 2_000)
+            for ln in inv_store.load_lines(store, invoice_id, keys=short[i : i + 2_000])
+            if ln.resource_type in ("vcpu", "memory")
+        ),
+        key=lambda ln: ln.line_no,
+    )
     by_vm = {m.vm_id.lower(): m.vm_id for m in found}
     added = 0
     for f in capacity_findings(lines, found):
         vm = by_vm.get(f.resource_id.lower(), f.resource_id)
         owner = (provider, pools.get(vm, ""), f.bureau)
         if owner not in result.totals:
-            same = [k for k in result.totals if k[0] == provider and k[2] == f.bureau]
+            # sorted: the totals' order depends on how the pass was split (partitions,
+            # the store's settled keys), the pool a finding goes to must not
+            same = sorted(k for k in result.totals if k[0] == provider and k[2] == f.bureau)
             owner = same[0] if same else owner
         f = replace(f, provider=owner[0], pool=owner[1])
         result.findings.append(f)

@@ -14,6 +14,7 @@ still answers after a restart, and a job a restart cut off says so.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -31,10 +32,11 @@ from cloudtally.core.verification import (
     ExpectedCharge,
     Tolerances,
     VerificationPolicy,
+    VerificationResult,
     VmLifecycle,
     verify_partitions,
 )
-from cloudtally.invoices import jobstore
+from cloudtally.invoices import jobstore, verify_sql
 from cloudtally.invoices import store as inv_store
 from cloudtally.invoices.capacity import add_capacity_findings
 from cloudtally.invoices.importer import ImportRejected, gc_paused, import_invoice
@@ -88,11 +90,15 @@ def verify_invoice(
     policy: VerificationPolicy | None = None,
     tz: str = "Asia/Shanghai",
     partition_lines: int | None = None,
+    in_store: bool | None = None,
 ) -> dict[str, Any]:
     """Run verification for one stored invoice and store the run; return the run's totals.
 
-    An invoice of more than ``partition_lines`` lines (default
-    CLOUDTALLY_INVOICE_PARTITION_LINES or 50,000) is verified in partitions
+    First the store settles every resource key whose lines certainly match metering
+    (:mod:`cloudtally.invoices.verify_sql`; ``in_store=False`` or
+    CLOUDTALLY_INVOICE_VERIFY_IN_STORE=0 skips it); the Python rules check the rest.
+    More than ``partition_lines`` such lines (default
+    CLOUDTALLY_INVOICE_PARTITION_LINES or 50,000) are verified in partitions
     by resource key, one in memory at a time; the result is the same.
     """
     inv = inv_store.get_invoice(store, invoice_id)
@@ -114,51 +120,33 @@ def verify_invoice(
             partition_lines = int(os.environ.get("CLOUDTALLY_INVOICE_PARTITION_LINES", ""))
         except ValueError:
             partition_lines = PARTITION_LINES
-    parts = inv_store.plan_partitions(
-        store,
-        invoice_id,
-        inv["import_id"],
-        inv["provider"],
-        period,
-        lines=int(n_lines),
-        partition_lines=partition_lines,
-        tz=tz,
-    )
     pol = policy or policy_from_settings(period[0])
-    credits = (
-        inv_store.load_credits(store, inv["provider"], period, tz=tz) if gran == "month" else []
-    )
-    versions: set[str] = set()
-    n_expected = 0
-
-    def partitions() -> Iterator[
-        tuple[list[InvoiceLine], list[ExpectedCharge], dict[str, VmLifecycle]]
-    ]:
-        """One key range at a time: its lines, expected charges and VM lifecycles."""
-        nonlocal n_expected
-        with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="invoice-load") as pool:
-            for part in parts:
-                # The store answers one query while Python builds the other's objects.
-                loading = pool.submit(
-                    inv_store.load_expected,
-                    store,
-                    inv["provider"],
-                    period,
-                    granularity=gran,
-                    tz=tz,
-                    part=part,
-                )
-                lines = inv_store.load_lines(store, invoice_id, key_range=part.key_range)
-                expected, vms, _ = loading.result()
-                n_expected += len(expected)
-                for tv in {e.tariff_version for e in expected}:
-                    versions.update(tv.split(","))
-                yield lines, expected, vms
-
-    with gc_paused():
-        result = verify_partitions(
-            partitions(), period, policy=pol, provider=inv["provider"], credits=credits
+    if in_store is None:
+        in_store = os.environ.get("CLOUDTALLY_INVOICE_VERIFY_IN_STORE", "1") != "0"
+    with contextlib.ExitStack() as stack:
+        done = (
+            stack.enter_context(verify_sql.cleared(store, inv, granularity=gran, policy=pol, tz=tz))
+            if in_store and verify_sql.applicable(pol)
+            else None
         )
+        parts = inv_store.plan_partitions(
+            store,
+            invoice_id,
+            inv["import_id"],
+            inv["provider"],
+            period,
+            lines=done.candidate_lines if done else int(n_lines),
+            partition_lines=partition_lines,
+            tz=tz,
+            token=done.token if done else "",
+        )
+        result, versions, n_expected = _verify_parts(store, inv, parts, pol, gran, tz)
+    if done is not None:
+        verify_sql.merge(result.totals, done)
+        result.lines += done.cleared_lines
+        result.matched_lines += done.cleared_lines
+        n_expected += done.expected_charges
+        versions |= done.tariff_versions
     # Rule C1 (observed vs allocated capacity), in its own module.
     add_capacity_findings(store, result, invoice_id, inv["provider"], period)
     run_id = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
@@ -193,6 +181,7 @@ def verify_invoice(
         "lines": result.lines,
         "matched_lines": result.matched_lines,
         "expected_charges": n_expected,
+        "lines_settled_in_store": done.cleared_lines if done else 0,
         "findings": len(result.findings),
         "billed_total": result.billed_total,
         "verified_total": result.verified_total,
@@ -200,6 +189,55 @@ def verify_invoice(
         "under_total": result.under_total,
         "unverified_total": result.unverified_total,
     }
+
+
+def _verify_parts(
+    store: Store,
+    inv: dict[str, Any],
+    parts: list[inv_store.VmPart],
+    pol: VerificationPolicy,
+    gran: str,
+    tz: str,
+) -> tuple[VerificationResult, set[str], int]:
+    """The Python rules over the parts' lines; the result, tariff versions and charges."""
+    invoice_id, period = inv["invoice_id"], (inv["billing_period_start"], inv["billing_period_end"])
+    credits = (
+        inv_store.load_credits(store, inv["provider"], period, tz=tz) if gran == "month" else []
+    )
+    versions: set[str] = set()
+    n_expected = 0
+
+    def partitions() -> Iterator[
+        tuple[list[InvoiceLine], list[ExpectedCharge], dict[str, VmLifecycle]]
+    ]:
+        """One key range at a time: its lines, expected charges and VM lifecycles."""
+        nonlocal n_expected
+        with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="invoice-load") as pool:
+            for part in parts:
+                # The store answers one query while Python builds the other's objects.
+                loading = pool.submit(
+                    inv_store.load_expected,
+                    store,
+                    inv["provider"],
+                    period,
+                    granularity=gran,
+                    tz=tz,
+                    part=part,
+                )
+                lines = inv_store.load_lines(
+                    store, invoice_id, key_range=part.key_range, token=part.token
+                )
+                expected, vms, _ = loading.result()
+                n_expected += len(expected)
+                for tv in {e.tariff_version for e in expected}:
+                    versions.update(tv.split(","))
+                yield lines, expected, vms
+
+    with gc_paused():
+        result = verify_partitions(
+            partitions(), period, policy=pol, provider=inv["provider"], credits=credits
+        )
+    return result, versions, n_expected
 
 
 # ---------------------------------------------------------------- jobs

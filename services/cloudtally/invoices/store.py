@@ -226,9 +226,16 @@ KeyRange = tuple[str | None, str | None]  # [low, high) of normalised resource k
 
 
 def load_lines(
-    store: Store, invoice_id: str, *, key_range: KeyRange | None = None
+    store: Store,
+    invoice_id: str,
+    *,
+    key_range: KeyRange | None = None,
+    token: str = "",
+    keys: Sequence[str] = (),
 ) -> list[InvoiceLine]:
-    """The visible lines of an invoice, in line order; only keys in ``key_range`` if given."""
+    """The visible lines of an invoice, in line order; only keys in ``key_range`` if given,
+    only the keys a verification pass left for Python (``token``) if given, and only the
+    resource ``keys`` if given."""
     inv = get_invoice(store, invoice_id)
     if inv is None:
         raise LookupError(f"no invoice {invoice_id!r}")
@@ -236,6 +243,12 @@ def load_lines(
     where = "invoice_id = %(id)s AND import_id = %(imp)s"
     if key_range is not None:
         where += _range_sql("resource_key", key_range, params)
+    if token:
+        params["tok"] = token
+        where += f" AND resource_key IN {_LEFT_KEYS}"
+    if keys:
+        params["keys"] = tuple(keys)
+        where += " AND resource_key IN %(keys)s"
     dec_sql = ", ".join(f"ifNull(toString({c}), '') AS {c}" for c in _LINE_DECIMALS)
     cols = store.columns(
         f"SELECT line_no, toUInt32(toUnixTimestamp(period_start)) AS ps, "
@@ -364,6 +377,8 @@ def _str(v: Any) -> str:
 # Raw ids made only of these characters are their own normalised key (printable
 # ASCII without capitals or spaces); any other id is normalised in Python.
 _PLAIN_ID_RE = "^[!-@\\[-~]*$"
+# The keys a verification pass left for the Python rules (cloudtally.invoices.verify_sql).
+_LEFT_KEYS = "(SELECT resource_key FROM invoice_verify_keys WHERE token = %(tok)s)"
 
 
 @dataclass(frozen=True)
@@ -378,12 +393,21 @@ class VmPart:
 
     key_range: KeyRange
     odd: Mapping[str, str]
+    # A verification pass's token: only the keys it left for Python (and every odd id).
+    token: str = ""
 
     def contains(self, key: str) -> bool:
         lo, hi = self.key_range
         return (lo is None or key >= lo) and (hi is None or key < hi)
 
     def sql(self, column: str, params: dict[str, Any]) -> str:
+        sql = self._range(column, params)
+        if self.token:
+            params["tok"], params["plain"] = self.token, _PLAIN_ID_RE
+            sql += f" AND ({column} IN {_LEFT_KEYS} OR NOT match({column}, %(plain)s))"
+        return sql
+
+    def _range(self, column: str, params: dict[str, Any]) -> str:
         sql = _range_sql(column, self.key_range, params)
         if not self.odd:
             return sql
@@ -405,34 +429,48 @@ def plan_partitions(
     lines: int,
     partition_lines: int,
     tz: str = "Asia/Shanghai",
+    token: str = "",
 ) -> list[VmPart]:
     """Key ranges splitting an invoice into about ``partition_lines`` lines each.
 
     Boundaries are quantiles of a sample of the invoice's resource keys; the
     ranges cover every key, so every line, expected charge and VM falls in
-    exactly one part.
+    exactly one part. With ``token``, ``lines`` counts the lines left for
+    Python and every part holds only theirs.
     """
-    from zoneinfo import ZoneInfo
-
-    from cloudtally.core.invoice import norm_resource_id
-
     n_parts = -(-lines // max(1, partition_lines))
     if n_parts <= 1:
-        return [VmPart((None, None), {})]
+        return [VmPart((None, None), {}, token)]
     step = max(1, lines // (n_parts * 100))
+    params: dict[str, Any] = {"id": invoice_id, "imp": import_id, "step": step, "tok": token}
+    left = f" AND resource_key IN {_LEFT_KEYS}" if token else ""
     sample = sorted(
         str(k)
         for (k,) in store.rows(
             "SELECT resource_key FROM invoice_lines WHERE invoice_id = %(id)s "
-            "AND import_id = %(imp)s AND line_no %% %(step)s = 0",
-            {"id": invoice_id, "imp": import_id, "step": step},
+            f"AND import_id = %(imp)s{left} AND line_no %% %(step)s = 0",
+            params,
         )
     )
     bounds = sorted({sample[len(sample) * i // n_parts] for i in range(1, n_parts)} - {""})
+    odd = odd_ids(store, provider, period, tz=tz)
+    edges: list[str | None] = [None, *bounds, None]
+    return [VmPart((edges[i], edges[i + 1]), odd, token) for i in range(len(edges) - 1)]
+
+
+def odd_ids(
+    store: Store, provider: str, period: tuple[dt.datetime, dt.datetime], *, tz: str
+) -> dict[str, str]:
+    """Raw VM ids (inventory, and the provider's bill lines in the period) that are not
+    their own normalised key, each with its key."""
+    from zoneinfo import ZoneInfo
+
+    from cloudtally.core.invoice import norm_resource_id
+
     zone = ZoneInfo(tz)
     d0 = period[0].astimezone(zone).date()
     d1 = period[1].astimezone(zone).date()
-    odd_ids = store.rows(
+    rows = store.rows(
         """
         SELECT DISTINCT vm_id FROM (
             SELECT vm_id FROM vm_inventory
@@ -443,9 +481,7 @@ def plan_partitions(
         """,
         {"p": provider, "d0": d0, "d1": d1, "plain": _PLAIN_ID_RE},
     )
-    odd = {str(r): norm_resource_id(str(r)) for (r,) in odd_ids}
-    edges: list[str | None] = [None, *bounds, None]
-    return [VmPart((edges[i], edges[i + 1]), odd) for i in range(len(edges) - 1)]
+    return {str(r): norm_resource_id(str(r)) for (r,) in rows}
 
 
 def load_expected(
