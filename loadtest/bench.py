@@ -181,6 +181,7 @@ def main() -> None:
         "CLOUDTALLY_API_PORT": str(api_port),
         "CLOUDTALLY_API_AUTH": "false",
         "CLOUDTALLY_MODE": "embedded",
+        "CLOUDTALLY_LANG": "en",  # the simulator's summary is parsed below
     }
     end = int(dt.datetime(2026, 3, 2, 0, 0, tzinfo=dt.UTC).timestamp())
     start = end - args.minutes * 60
