@@ -144,9 +144,13 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="cloudtally-ingest-profile-"))
     settings = Settings(data_dir=work, kafka_bootstrap=f"127.0.0.1:{free_port()}",
                         api_auth=False)  # fmt: skip
-    env = {**os.environ, "CLOUDTALLY_DATA_DIR": str(work), "CLOUDTALLY_API_AUTH": "false",
-           "CLOUDTALLY_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-           "CLOUDTALLY_LANG": "en"}  # fmt: skip  (the simulator's summary is parsed)
+    env = {
+        **os.environ,
+        "CLOUDTALLY_DATA_DIR": str(work),
+        "CLOUDTALLY_API_AUTH": "false",
+        "CLOUDTALLY_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "CLOUDTALLY_LANG": "en",
+    }  # fmt: skip  (the simulator's summary is parsed)
     end = int(dt.datetime(2026, 3, 2, tzinfo=dt.UTC).timestamp())
     start = end - args.minutes * 60
     py = sys.executable

@@ -6,6 +6,7 @@ import orjson
 
 from cloudtally.core.inventory import InventoryEvent
 from cloudtally.core.samples import encode_batch
+from cloudtally.worker.adoption import adopt_announced
 from cloudtally.worker.sink import IngestSink, RawMessage
 from tests.api.conftest import T0, auth
 
@@ -55,7 +56,11 @@ def test_orphans_are_kept_counted_listed_and_adopted_when_inventory_arrives(api,
         }
     )
     result = sink.write_inventory([RawMessage("inventory", 0, 0, event.to_json())])
-    assert result.touched_hours == 2
+    assert result.touched_hours == 0  # the flush only writes; the leader's step adopts
+    assert store.scalar("SELECT count() FROM rollup_queue WHERE vm_id = 'vm-unknown'") == queued
+    adopted = adopt_announced(store)
+    assert (adopted.sampled_vms, adopted.hours) == (1, 2)
+    assert adopt_announced(store).vms == 0  # once
     hours = store.rows(
         "SELECT DISTINCT toInt64(hour) FROM rollup_queue WHERE vm_id = 'vm-unknown' ORDER BY 1"
     )
