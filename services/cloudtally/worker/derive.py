@@ -5,9 +5,9 @@ The ingest sink records every (VM, hour) whose raw samples changed in
 each with its own watermark in ``worker_state``:
 
 * **rollup**: first adopt newly announced VMs (their orphan samples' hours join
-  the queue, worker/adoption.py), then recompute ``usage_hourly`` for every touched hour (all VMs alive
-  in it, so a VM with a metering gap still gets its hour row, marked as a
-  gap) and ``usage_daily`` for the touched local days;
+  the queue, worker/adoption.py), then recompute ``usage_hourly`` for every
+  touched hour (all VMs alive in it, so a VM with a metering gap still gets its
+  hour row, marked as a gap) and ``usage_daily`` for the touched local days;
 * **rating**: rate each local day once it has closed (bill lines are per
   closed day), re-rate closed days that late data touched (after the rollup
   step has covered them) and the days of any tariff version that is new or
