@@ -46,8 +46,9 @@ def test_inventory_stored_then_kill_9_before_adoption_bills_the_orphan_hours_onc
         payload = encode_batch("late-agent", [LATE] * 18, ts, [30.0] * 18, [40.0] * 18)
         producer.send_raw(partition_for(LATE, producer.partitions), payload)
     with worker_process(deriving, log, with_api=False) as first:
-        wait_until(lambda: count(store, "SELECT count() FROM samples WHERE vm_id = %(v)s") == 18
-                   and rollups_caught_up(store), "the orphan samples rolled up", first, log)  # fmt: skip
+        stored = "SELECT count() FROM samples WHERE vm_id = %(v)s"
+        wait_until(lambda: count(store, stored) == 18 and rollups_caught_up(store),
+                   "the orphan samples rolled up", first, log)  # fmt: skip
         first.send_signal(signal.SIGKILL)
         first.wait()
     assert count(store, "SELECT count() FROM usage_hourly WHERE vm_id = %(v)s") == 0
