@@ -263,6 +263,27 @@ def _column(table: pa.Table, name: str, section: str) -> pa.Array:
     return arr
 
 
+def _may_hold_forbidden(arr: pa.Array) -> bool:
+    """False only if no id in ``arr`` (utf8) can hold a character ``FORBIDDEN`` rejects.
+
+    Those are U+0000-U+001F and U+007F-U+009F: in UTF-8 the bytes 0x00-0x1F and 0x7F,
+    or 0xC2 followed by 0x80-0x9F. One numpy pass over the ids' bytes (~10 ms for a
+    million ids) instead of a regex over every id (~400 ms); True means only that the
+    exact per-id regex must run.
+    """
+    if len(arr) == 0:
+        return False
+    _validity, offsets_buf, data_buf = arr.buffers()
+    if data_buf is None:
+        return False
+    offsets = np.frombuffer(offsets_buf, dtype=np.int32, count=len(arr) + 1, offset=arr.offset * 4)
+    data = np.frombuffer(data_buf, dtype=np.uint8)[offsets[0] : offsets[-1]]
+    if bool(((data < 0x20) | (data == 0x7F)).any()):
+        return True
+    after_c2 = data[1:][data[:-1] == 0xC2]
+    return bool(((after_c2 >= 0x80) & (after_c2 <= 0x9F)).any())
+
+
 def _validate(
     table: pa.Table, names: Sequence[str], section: str, max_ts: int
 ) -> tuple[ArrowColumns, list[RowReject]]:
@@ -299,6 +320,8 @@ def _validate(
                     (chars == 0) | (chars > MAX_ID_LEN),
                     f"{n} must be a non-empty string of at most {MAX_ID_LEN} characters",
                 )
+            if not _may_hold_forbidden(arr):
+                continue  # the usual case: no byte that could encode a control character
             control = pc.match_substring_regex(arr, FORBIDDEN_RE2).fill_null(False)
             if pc.any(control).as_py():  # rare: reasons per row as the JSON path gives them
                 mask = control.to_numpy(zero_copy_only=False)
