@@ -26,7 +26,7 @@ def test_every_forbidden_character_is_caught_wherever_it_sits() -> None:
 
 
 def test_clean_ids_skip_the_regex_and_slices_see_only_their_own_bytes() -> None:
-    clean = pa.array(ALLOWED + [None], pa.string())
+    clean = pa.array([*ALLOWED, None], pa.string())
     assert not regex_finds(clean) and not _may_hold_forbidden(clean)
     mixed = pa.array(["\x01bad", "vm-1", "vm-2", "\u0085", "vm-3"], pa.string())
     assert not _may_hold_forbidden(mixed.slice(1, 2))  # the slice holds vm-1, vm-2 only
