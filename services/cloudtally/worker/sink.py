@@ -31,6 +31,7 @@ from cloudtally.core.heartbeat import (
 )
 from cloudtally.core.inventory import InventoryRejected, decode_event
 from cloudtally.core.samples import BatchRejected, decode_batch
+from cloudtally.core.samples_arrow import ARROW_MAGIC, decode_arrow_batches
 from cloudtally.store import Store
 from cloudtally.worker.dead_letters import make_record, message_sha256
 from cloudtally.worker.heartbeats import insert_heartbeats
@@ -103,18 +104,39 @@ class IngestSink:
         written_by_msg: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])
         beats: list[Heartbeat] = []  # collector heartbeats: stored after the samples they follow
 
-        for msg in messages:
+        # Arrow messages are checked together (one pass over the flush's rows, split back
+        # per message: the same rows and rejects as one by one, without the per-call cost).
+        arrow = [i for i, m in enumerate(messages) if m.value and m.value[:4] == ARROW_MAGIC]
+        joint = dict(
+            zip(
+                arrow,
+                decode_arrow_batches(
+                    [messages[i].value or b"" for i in arrow],
+                    now=now,
+                    max_future_s=self.max_future_s,
+                ),
+                strict=True,
+            )
+        )
+        for i, msg in enumerate(messages):
             key = (msg.topic, msg.partition)
             per_partition[key].append(msg.offset)
             metrics.MESSAGES_CONSUMED.labels(msg.topic).inc()
             try:
-                if is_heartbeat(msg.value):
+                decoded = joint.get(i)
+                if isinstance(decoded, BatchRejected):
+                    raise decoded
+                if decoded is None and is_heartbeat(msg.value):
                     assert msg.value is not None
                     beats.append(replace(decode_heartbeat(msg.value), partition=msg.partition))
                     continue
                 if msg.value is None:
                     raise BatchRejected("empty message (no value)")
-                batch = decode_batch(msg.value, now=now, max_future_s=self.max_future_s)
+                batch = (
+                    decoded
+                    if decoded is not None
+                    else decode_batch(msg.value, now=now, max_future_s=self.max_future_s)
+                )
             except (BatchRejected, HeartbeatRejected) as exc:
                 result.dead_letters.append(dead_letter(msg, str(exc), now=now))
                 written_by_msg[key][1] += 1
