@@ -18,6 +18,25 @@ def orphan_batch(vm: str, n: int) -> RawMessage:
     )
 
 
+def announce(vm: str, ts: int, event: str = "created") -> RawMessage:
+    """A VM's inventory event (bureau edu), as a collector of the inventory sends it."""
+    ev = InventoryEvent.model_validate(
+        {
+            "schema": "cloudtally.inventory/1",
+            "event": event,
+            "vm_id": vm,
+            "ts": ts,
+            "bureau": "edu",
+            "system": "edu-sys",
+            "pool": "A-1",
+            "provider": "A",
+            "vcpu": 2,
+            "mem_gb": 4,
+        }
+    )
+    return RawMessage("inventory", 0, 0, ev.to_json())
+
+
 def test_orphans_are_kept_counted_listed_and_adopted_when_inventory_arrives(api, store) -> None:
     client, tokens = api
     sink = IngestSink(store)
@@ -41,21 +60,7 @@ def test_orphans_are_kept_counted_listed_and_adopted_when_inventory_arrives(api,
 
     # The inventory arrives late: the VM gets an owner, its sampled hours are queued.
     queued = store.scalar("SELECT count() FROM rollup_queue WHERE vm_id = 'vm-unknown'")
-    event = InventoryEvent.model_validate(
-        {
-            "schema": "cloudtally.inventory/1",
-            "event": "created",
-            "vm_id": "vm-unknown",
-            "ts": T0,
-            "bureau": "edu",
-            "system": "edu-sys",
-            "pool": "A-1",
-            "provider": "A",
-            "vcpu": 2,
-            "mem_gb": 4,
-        }
-    )
-    result = sink.write_inventory([RawMessage("inventory", 0, 0, event.to_json())])
+    result = sink.write_inventory([announce("vm-unknown", T0)])
     assert result.touched_hours == 0  # the flush only writes; the leader's step adopts
     assert store.scalar("SELECT count() FROM rollup_queue WHERE vm_id = 'vm-unknown'") == queued
     adopted = adopt_announced(store)

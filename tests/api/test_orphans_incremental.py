@@ -13,7 +13,6 @@ from importlib import resources
 from typing import Any
 
 from cloudtally import metrics
-from cloudtally.core.inventory import InventoryEvent
 from cloudtally.core.samples import encode_batch
 from cloudtally.core.samples_arrow import encode_arrow_batch
 from cloudtally.queries.orphans import list_orphans, orphan_summary
@@ -21,6 +20,7 @@ from cloudtally.store.base import split_statements
 from cloudtally.worker.adoption import adopt_announced
 from cloudtally.worker.app import refresh_orphan_gauges
 from cloudtally.worker.sink import IngestSink, RawMessage
+from tests.api.test_orphans import announce
 
 FEB = int(dt.datetime(2026, 2, 27, 22, tzinfo=dt.UTC).timestamp())  # spans two partitions
 
@@ -42,24 +42,6 @@ def batch(vms: list[str], n: int, *, step: int = 1800, arrow: bool = False) -> R
     return RawMessage("samples", 0, 0, encode("agent", ids, ts, [5.0] * len(ids), [7.0] * len(ids)))
 
 
-def announce(vm: str, event: str = "created") -> RawMessage:
-    ev = InventoryEvent.model_validate(
-        {
-            "schema": "cloudtally.inventory/1",
-            "event": event,
-            "vm_id": vm,
-            "ts": FEB - 86_400,
-            "bureau": "edu",
-            "system": "edu-sys",
-            "pool": "A-1",
-            "provider": "A",
-            "vcpu": 2,
-            "mem_gb": 4,
-        }
-    )
-    return RawMessage("inventory", 0, 0, ev.to_json())
-
-
 def same_as_full_scan(store: Any) -> int:
     expected = [dict(r) for r in store.dicts(FULL_SCAN)]
     total, items = list_orphans(store, limit=1000)
@@ -79,7 +61,7 @@ def same_as_full_scan(store: Any) -> int:
 
 def test_orphans_match_the_full_scan_as_inventory_arrives_late(store) -> None:
     sink = IngestSink(store, max_future_s=10**9)
-    sink.write_inventory([announce("vm-known")])
+    sink.write_inventory([announce("vm-known", FEB - 86_400)])
     sink.write_samples([batch(["vm-known", "vm-o1", "vm-o2"], 8)])
     assert same_as_full_scan(store) == 2
     # Redelivered (a crash before the ack), by a restarted worker: same keys again.
@@ -92,11 +74,13 @@ def test_orphans_match_the_full_scan_as_inventory_arrives_late(store) -> None:
     assert store.scalar("SELECT count() FROM disk_samples WHERE vm_id = 'vm-disk'") == 1
     assert same_as_full_scan(store) == 3  # vm-disk has no samples: listed by neither
     # Inventory arrives for two of them (one a deletion: still known, not an orphan).
-    sink.write_inventory([announce("vm-o2"), announce("vm-o3", "deleted")])
+    sink.write_inventory(
+        [announce("vm-o2", FEB - 86_400), announce("vm-o3", FEB - 86_400, "deleted")]
+    )
     assert same_as_full_scan(store) == 1
     adopt_announced(store)
     assert same_as_full_scan(store) == 1
-    sink.write_inventory([announce("vm-o1")])
+    sink.write_inventory([announce("vm-o1", FEB - 86_400)])
     assert same_as_full_scan(store) == 0
 
 
