@@ -313,13 +313,14 @@ def main() -> None:
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     (RESULTS / f"ingest-{stamp}.json").write_text(text + "\n")
     print(text)
-    met_rate = "MET" if result["end_to_end_samples_per_s"] >= 300_000 else "NOT MET"
+    exact_rate = expected / e2e_s  # compared unrounded: a figure never rounds across a goal
+    met_rate = "MET" if exact_rate >= 300_000 else "NOT MET"
     print(
         f"\nend to end {result['end_to_end_samples_per_s']:,} samples/s "
         f"(target 300,000: {met_rate}); "
         f"direct insert {result['direct_insert_samples_per_s']:,} samples/s; "
         f"ratio {result['ratio_end_to_end_vs_direct']} (target 0.3: "
-        f"{'MET' if result['ratio_end_to_end_vs_direct'] >= 0.3 else 'NOT MET'}); "
+        f"{'MET' if exact_rate / direct_rate >= 0.3 else 'NOT MET'}); "
         f"worker peak RSS {result['worker_rss_peak_mb']} MB; worker alone (no producer "
         f"sharing the cores) {result['worker_alone_samples_per_s']:,} samples/s, ratio "
         f"{result['ratio_worker_alone_vs_direct']}"
