@@ -260,7 +260,7 @@ def cpu_parts(procs: list[Any], counter: Path, server: Any, mode: str) -> Any:
     """The processes (and, embedded, the ingest thread) whose CPU each phase counts."""
     from cpu_share import CpuShare
 
-    share = CpuShare(processes={"bench_clients": os.getpid()})
+    share = CpuShare(processes={"bench_clients": os.getpid()}, alone={"bench_clients"})
     tid = int(json.loads(counter.read_text()).get("tid", 0)) if counter.exists() else 0
     if mode == "embedded":
         share.processes["api_rest_of_process"] = procs[0].pid

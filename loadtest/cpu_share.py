@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 import psutil
 
 
-def _process_cpu(pid: int) -> float:
-    """User + system seconds of a process and its children (uvicorn workers)."""
+def _process_cpu(pid: int, children: bool = True) -> float:
+    """User + system seconds of a process and (unless told not to) its children."""
     try:
         p = psutil.Process(pid)
         total = sum(p.cpu_times()[:2])
-        for c in p.children(recursive=True):
+        for c in p.children(recursive=True) if children else []:
             with contextlib.suppress(psutil.Error):
                 total += sum(c.cpu_times()[:2])
         return float(total)
@@ -44,13 +44,18 @@ def _thread_cpu(pid: int, tid: int) -> float:
 class CpuShare:
     """``processes``: name -> pid; ``threads``: name -> (pid, native thread id), whose
     CPU is taken out of its process's figure (so an embedded worker's ingest thread and
-    the rest of its process are told apart)."""
+    the rest of its process are told apart). A process in ``alone`` is counted without
+    its children (the benchmark itself, whose children are the other parts)."""
 
     processes: dict[str, int] = field(default_factory=dict)
     threads: dict[str, tuple[int, int]] = field(default_factory=dict)
+    alone: set[str] = field(default_factory=set)  # processes counted without children
 
     def snapshot(self) -> dict[str, float]:
-        snap = {name: _process_cpu(pid) for name, pid in self.processes.items()}
+        snap = {
+            name: _process_cpu(pid, children=name not in self.alone)
+            for name, pid in self.processes.items()
+        }
         for name, (pid, tid) in self.threads.items():
             snap[name] = _thread_cpu(pid, tid)
             owner = next((n for n, p in self.processes.items() if p == pid), None)
