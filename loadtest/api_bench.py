@@ -105,7 +105,8 @@ def ingest_loop(store: Any, counter: Path, stop: threading.Event, vms: int) -> N
         rows += BATCH
         k += 1
         if time.monotonic() - last > 0.5:
-            counter.write_text(json.dumps({"rows": rows, "t": time.monotonic()}))
+            counter.write_text(json.dumps({"rows": rows, "t": time.monotonic(),
+                                           "tid": threading.get_native_id()}))  # fmt: skip
             last = time.monotonic()
 
 
@@ -255,6 +256,24 @@ def ingest_rate(counter: Path, seconds: float) -> float:
     return (r1 - r0) / (t1 - t0) if t1 > t0 else float("nan")
 
 
+def cpu_parts(procs: list[Any], counter: Path, server: Any, mode: str) -> Any:
+    """The processes (and, embedded, the ingest thread) whose CPU each phase counts."""
+    from cpu_share import CpuShare
+
+    share = CpuShare(processes={"bench_clients": os.getpid()}, alone={"bench_clients"})
+    tid = int(json.loads(counter.read_text()).get("tid", 0)) if counter.exists() else 0
+    if mode == "embedded":
+        share.processes["api_rest_of_process"] = procs[0].pid
+        share.threads["ingest_thread"] = (procs[0].pid, tid)
+    else:
+        share.processes["ingest_process"] = procs[0].pid
+        for i, p in enumerate(procs[1:], 1):
+            share.processes[f"api_replica_{i}"] = p.pid
+        if server is not None and getattr(server, "proc", None) is not None:
+            share.processes["clickhouse_server"] = server.proc.pid
+    return share
+
+
 def wait_http(base: str, timeout: float = 600) -> None:
     import httpx
 
@@ -358,8 +377,11 @@ def main() -> None:
                 bases.append(f"http://127.0.0.1:{port}")
         for b in bases:
             wait_http(b)
+        cpu = cpu_parts(procs, counter, server, args.mode)
         print(f"ingest alone for {args.seconds:.0f} s ...", flush=True)
+        c0 = cpu.snapshot()
         alone = ingest_rate(counter, args.seconds)
+        c1 = cpu.snapshot()
         load0 = os.getloadavg()
         print(f"  {alone:,.0f} samples/s   load {load0[0]:.1f}", flush=True)
         print(f"{args.clients} clients for {args.seconds:.0f} s with ingest ...", flush=True)
@@ -369,6 +391,9 @@ def main() -> None:
         res = asyncio.run(run_clients(bases, tokens, args.seconds, args.clients, invoice,
                                       args.revalidating))  # fmt: skip
         t.join()
+        c2 = cpu.snapshot()
+        result["cpu_cores"] = {"ingest_alone": cpu.between(c0, c1),
+                               "with_api": cpu.between(c1, c2)}  # fmt: skip
         load1 = os.getloadavg()
         ratio = box["rate"] / alone if alone else float("nan")
         result.update(clients_result=res, ingest_alone_sps=round(alone),
@@ -398,6 +423,8 @@ def main() -> None:
               f"{ratio:.2f} (goal ≥ {GOAL_INGEST_RATIO}: "
               f"{'ok' if ratio >= GOAL_INGEST_RATIO else 'UNDER'}); "
               f"load {load1[0]:.1f}")  # fmt: skip
+        for phase, cores in result["cpu_cores"].items():
+            print(f"  cores used, {phase}: " + ", ".join(f"{k} {v}" for k, v in cores.items()))
         if res["errors"]:
             print(f"  errors: {res['errors']}")
         label = f"-{args.label}" if args.label else ""

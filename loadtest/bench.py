@@ -134,16 +134,29 @@ def drain_alone(py: str, env: dict[str, str], work: Path, expected: int) -> dict
         t_first = t_done = 0.0
         deadline = time.perf_counter() + 900
         while done < expected and time.perf_counter() < deadline:
-            time.sleep(0.1)
+            time.sleep(
+                0.5
+            )  # each poll is a full /metrics render in the worker (~5 % of its CPU at 10 Hz)
             done = metric(base, "cloudtally_samples_ingested_total", 'table="samples"')
             if done and not first:
                 first, t_first = done, time.perf_counter()
         t_done = time.perf_counter()
+        # Where the drain's time went, by the worker's own histograms: whole flushes
+        # (decode, validation, every insert) and the raw-sample inserts within them.
+        spent = {
+            "wall": t_done - t_first,
+            "flushes": metric(base, "cloudtally_flush_seconds_sum", 'topic="samples"'),
+            "samples_inserts": metric(base, "cloudtally_insert_seconds_sum", 'table="samples"')
+            + metric(base, "cloudtally_insert_seconds_sum", 'table="disk_samples"'),
+        }
     finally:
         worker.terminate()
         worker.wait(60)
     rate = (done - first) / max(t_done - t_first, 1e-9)
-    return {"worker_alone_samples_per_s": round(rate)}
+    return {
+        "worker_alone_samples_per_s": round(rate),
+        "worker_alone_seconds": {k: round(v, 2) for k, v in spent.items()},
+    }
 
 
 def main() -> None:
@@ -181,6 +194,7 @@ def main() -> None:
         "CLOUDTALLY_API_PORT": str(api_port),
         "CLOUDTALLY_API_AUTH": "false",
         "CLOUDTALLY_MODE": "embedded",
+        "CLOUDTALLY_LANG": "en",  # the simulator's summary is parsed below
     }
     end = int(dt.datetime(2026, 3, 2, 0, 0, tzinfo=dt.UTC).timestamp())
     start = end - args.minutes * 60
@@ -299,13 +313,14 @@ def main() -> None:
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     (RESULTS / f"ingest-{stamp}.json").write_text(text + "\n")
     print(text)
-    met_rate = "MET" if result["end_to_end_samples_per_s"] >= 300_000 else "NOT MET"
+    exact_rate = expected / e2e_s  # compared unrounded: a figure never rounds across a goal
+    met_rate = "MET" if exact_rate >= 300_000 else "NOT MET"
     print(
         f"\nend to end {result['end_to_end_samples_per_s']:,} samples/s "
         f"(target 300,000: {met_rate}); "
         f"direct insert {result['direct_insert_samples_per_s']:,} samples/s; "
         f"ratio {result['ratio_end_to_end_vs_direct']} (target 0.3: "
-        f"{'MET' if result['ratio_end_to_end_vs_direct'] >= 0.3 else 'NOT MET'}); "
+        f"{'MET' if exact_rate / direct_rate >= 0.3 else 'NOT MET'}); "
         f"worker peak RSS {result['worker_rss_peak_mb']} MB; worker alone (no producer "
         f"sharing the cores) {result['worker_alone_samples_per_s']:,} samples/s, ratio "
         f"{result['ratio_worker_alone_vs_direct']}"

@@ -6,6 +6,7 @@ import orjson
 
 from cloudtally.core.inventory import InventoryEvent
 from cloudtally.core.samples import encode_batch
+from cloudtally.worker.adoption import adopt_announced
 from cloudtally.worker.sink import IngestSink, RawMessage
 from tests.api.conftest import T0, auth
 
@@ -15,6 +16,25 @@ def orphan_batch(vm: str, n: int) -> RawMessage:
     return RawMessage(
         "samples", 0, 0, encode_batch("late-agent", [vm] * n, ts, [5.0] * n, [9.0] * n)
     )
+
+
+def announce(vm: str, ts: int, event: str = "created") -> RawMessage:
+    """A VM's inventory event (bureau edu), as a collector of the inventory sends it."""
+    ev = InventoryEvent.model_validate(
+        {
+            "schema": "cloudtally.inventory/1",
+            "event": event,
+            "vm_id": vm,
+            "ts": ts,
+            "bureau": "edu",
+            "system": "edu-sys",
+            "pool": "A-1",
+            "provider": "A",
+            "vcpu": 2,
+            "mem_gb": 4,
+        }
+    )
+    return RawMessage("inventory", 0, 0, ev.to_json())
 
 
 def test_orphans_are_kept_counted_listed_and_adopted_when_inventory_arrives(api, store) -> None:
@@ -40,22 +60,12 @@ def test_orphans_are_kept_counted_listed_and_adopted_when_inventory_arrives(api,
 
     # The inventory arrives late: the VM gets an owner, its sampled hours are queued.
     queued = store.scalar("SELECT count() FROM rollup_queue WHERE vm_id = 'vm-unknown'")
-    event = InventoryEvent.model_validate(
-        {
-            "schema": "cloudtally.inventory/1",
-            "event": "created",
-            "vm_id": "vm-unknown",
-            "ts": T0,
-            "bureau": "edu",
-            "system": "edu-sys",
-            "pool": "A-1",
-            "provider": "A",
-            "vcpu": 2,
-            "mem_gb": 4,
-        }
-    )
-    result = sink.write_inventory([RawMessage("inventory", 0, 0, event.to_json())])
-    assert result.touched_hours == 2
+    result = sink.write_inventory([announce("vm-unknown", T0)])
+    assert result.touched_hours == 0  # the flush only writes; the leader's step adopts
+    assert store.scalar("SELECT count() FROM rollup_queue WHERE vm_id = 'vm-unknown'") == queued
+    adopted = adopt_announced(store)
+    assert (adopted.sampled_vms, adopted.hours) == (1, 2)
+    assert adopt_announced(store).vms == 0  # once
     hours = store.rows(
         "SELECT DISTINCT toInt64(hour) FROM rollup_queue WHERE vm_id = 'vm-unknown' ORDER BY 1"
     )

@@ -228,15 +228,18 @@ def test_embedded_pipeline_counts_exactly_with_bad_input(broker, settings, tmp_p
         with urllib.request.urlopen(f"{base}/api/v1/fleet", timeout=5) as r:
             fleet = json.loads(r.read())
         assert fleet["samples"] == report.good_samples
-        ingested_at = time.time()
-        # The leader's derivation passes: rollup, then rating, then candidate alerts.
-        for task in ("rollup", "rating", "alerts"):
+        after = time.time()
+        # The leader's derivation passes: rollup, then rating, then candidate alerts. Each
+        # step's timer runs on its own, so a pass that ends after the previous step's may
+        # have started before it: wait for two, the second started after the first ended.
+        for task in ("rollup", "rating", "rating", "alerts"):
             wait_until(
-                lambda t=task: last_success(base, t) > ingested_at,
+                lambda t=task, a=after: last_success(base, t) > a,
                 f"a {task} pass after ingest",
                 proc,
                 log,
             )
+            after = last_success(base, task)
     # The worker has stopped: read its chDB folder from a fresh process (one folder per process).
     counts = json.loads(
         subprocess.check_output(

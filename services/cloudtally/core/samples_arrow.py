@@ -181,6 +181,56 @@ def encode_arrow_batch(
 
 def decode_arrow_batch(raw: bytes, *, now: int, max_future_s: int = 300) -> DecodedBatch:
     """Parse and validate one Arrow message. Raises BatchRejected for an unusable message."""
+    (result,) = decode_arrow_batches([raw], now=now, max_future_s=max_future_s)
+    if isinstance(result, BatchRejected):
+        raise result
+    return result
+
+
+def decode_arrow_batches(
+    raws: Sequence[bytes], *, now: int, max_future_s: int = 300
+) -> list[DecodedBatch | BatchRejected]:
+    """Each message as :func:`decode_arrow_batch` gives it (the rejection as a value).
+
+    Why: the row checks cost ~1.5 ms of fixed overhead per call, and a flush holds
+    hundreds of 2,000-row messages. Each message is parsed and its columns put in
+    canonical types on its own (a message-level fault rejects that message only);
+    then the rows of all of them are checked in one pass and split back, so every
+    message gets exactly the rows, rejects and reasons it would get alone.
+    """
+    results: list[DecodedBatch | BatchRejected | None] = []
+    parsed: list[tuple[int, _Parsed]] = []
+    for raw in raws:
+        try:
+            parsed.append((len(results), _parse(raw)))
+            results.append(None)  # filled in below
+        except BatchRejected as exc:
+            results.append(exc)
+    max_ts = now + max_future_s
+    samples = _check_together([p.samples for _, p in parsed], SAMPLE_FIELDS, "samples", max_ts)
+    with_disks = [p.disks for _, p in parsed if p.disks is not None]
+    disks = iter(_check_together(with_disks, DISK_FIELDS, "disks", max_ts))
+    for (slot, p), (s_cols, s_rejects) in zip(parsed, samples, strict=True):
+        d_rejects: list[RowReject] = []
+        if p.disks is None:
+            d_cols = ArrowColumns(DISKS_SCHEMA.empty_table())
+        else:
+            d_cols, d_rejects = next(disks)
+        results[slot] = DecodedBatch(p.source, s_cols, d_cols, s_rejects + d_rejects, p.interval_s)
+    return [r for r in results if r is not None]  # every slot is filled
+
+
+@dataclass
+class _Parsed:
+    """One message read and its columns in canonical types, rows not yet checked."""
+
+    source: str
+    interval_s: int
+    samples: dict[str, pa.Array]
+    disks: dict[str, pa.Array] | None
+
+
+def _parse(raw: bytes) -> _Parsed:
     buf = pa.py_buffer(raw)
     reader = pa.BufferReader(buf)
     samples_t, meta = _read_section(reader, buf, "samples")
@@ -200,14 +250,9 @@ def decode_arrow_batch(raw: bytes, *, now: int, max_future_s: int = 300) -> Deco
             raise BatchRejected(
                 f"trailing bytes after the disks stream ({len(buf) - reader.tell()} bytes)"
             )
-    max_ts = now + max_future_s
-    samples, rejects = _validate(samples_t, SAMPLE_FIELDS, "samples", max_ts)
-    if disks_t is None:
-        disks = ArrowColumns(DISKS_SCHEMA.empty_table())
-    else:
-        disks, drejects = _validate(disks_t, DISK_FIELDS, "disks", max_ts)
-        rejects.extend(drejects)
-    return DecodedBatch(source, samples, disks, rejects, interval_s)
+    samples = _columns(samples_t, SAMPLE_FIELDS, "samples")
+    disks = None if disks_t is None else _columns(disks_t, DISK_FIELDS, "disks")
+    return _Parsed(source, interval_s, samples, disks)
 
 
 def _read_section(
@@ -263,9 +308,29 @@ def _column(table: pa.Table, name: str, section: str) -> pa.Array:
     return arr
 
 
-def _validate(
-    table: pa.Table, names: Sequence[str], section: str, max_ts: int
-) -> tuple[ArrowColumns, list[RowReject]]:
+def _may_hold_forbidden(arr: pa.Array) -> bool:
+    """False only if no id in ``arr`` (utf8) can hold a character ``FORBIDDEN`` rejects.
+
+    Those are U+0000-U+001F and U+007F-U+009F: in UTF-8 the bytes 0x00-0x1F and 0x7F,
+    or 0xC2 followed by 0x80-0x9F. One numpy pass over the ids' bytes (~10 ms for a
+    million ids) instead of a regex over every id (~400 ms); True means only that the
+    exact per-id regex must run.
+    """
+    if len(arr) == 0:
+        return False
+    _validity, offsets_buf, data_buf = arr.buffers()
+    if data_buf is None:
+        return False
+    offsets = np.frombuffer(offsets_buf, dtype=np.int32, count=len(arr) + 1, offset=arr.offset * 4)
+    data = np.frombuffer(data_buf, dtype=np.uint8)[offsets[0] : offsets[-1]]
+    if bool(((data < 0x20) | (data == 0x7F)).any()):
+        return True
+    after_c2 = data[1:][data[:-1] == 0xC2]
+    return bool(((after_c2 >= 0x80) & (after_c2 <= 0x9F)).any())
+
+
+def _columns(table: pa.Table, names: Sequence[str], section: str) -> dict[str, pa.Array]:
+    """The section's columns in canonical types; a schema fault rejects the message."""
     have = table.column_names
     missing = [n for n in names if n not in have]
     if missing:
@@ -273,8 +338,49 @@ def _validate(
     unknown = sorted(set(have) - set(names))
     if unknown:
         raise BatchRejected(f"unknown fields in {section} {unknown}")
-    n_rows = table.num_rows
-    cols = {n: _column(table, n, section) for n in names}
+    return {n: _column(table, n, section) for n in names}
+
+
+def _check_together(
+    many: list[dict[str, pa.Array]], names: Sequence[str], section: str, max_ts: int
+) -> list[tuple[ArrowColumns, list[RowReject]]]:
+    """Row checks of several messages' columns in one pass, split back per message."""
+    if len(many) <= 1:
+        return [_check_rows(cols, names, section, max_ts) for cols in many]
+    joined = {n: pa.concat_arrays([cols[n] for cols in many]) for n in names}
+    table, bad, rejects = _flag_rows(joined, names, section, max_ts)
+    out: list[tuple[ArrowColumns, list[RowReject]]] = []
+    start = 0
+    pending = iter(rejects)
+    nxt = next(pending, None)
+    for cols in many:
+        n = len(cols[names[0]])
+        part = table.slice(start, n)
+        mine: list[RowReject] = []
+        while nxt is not None and nxt.index < start + n:
+            mine.append(RowReject(section, nxt.index - start, nxt.reason, nxt.row))
+            nxt = next(pending, None)
+        if mine and bad is not None:
+            part = part.filter(pa.array(~bad[start : start + n]))
+        out.append((ArrowColumns(part), mine))
+        start += n
+    return out
+
+
+def _check_rows(
+    cols: dict[str, pa.Array], names: Sequence[str], section: str, max_ts: int
+) -> tuple[ArrowColumns, list[RowReject]]:
+    table, bad, rejects = _flag_rows(cols, names, section, max_ts)
+    if bad is not None:
+        table = table.filter(pa.array(~bad))
+    return ArrowColumns(table), rejects
+
+
+def _flag_rows(
+    cols: dict[str, pa.Array], names: Sequence[str], section: str, max_ts: int
+) -> tuple[pa.Table, np.ndarray | None, list[RowReject]]:
+    """All rows as a table, the mask of bad ones (None: none) and their rejects in order."""
+    n_rows = len(cols[names[0]])
     bad: np.ndarray | None = None
     reasons: dict[int, str] = {}
 
@@ -299,6 +405,8 @@ def _validate(
                     (chars == 0) | (chars > MAX_ID_LEN),
                     f"{n} must be a non-empty string of at most {MAX_ID_LEN} characters",
                 )
+            if not _may_hold_forbidden(arr):
+                continue  # the usual case: no byte that could encode a control character
             control = pc.match_substring_regex(arr, FORBIDDEN_RE2).fill_null(False)
             if pc.any(control).as_py():  # rare: reasons per row as the JSON path gives them
                 mask = control.to_numpy(zero_copy_only=False)
@@ -324,7 +432,7 @@ def _validate(
             flag(values < 0, f"{n} is negative")
             if n.endswith("_pct"):
                 flag(values > 100, f"{n} above 100")
-    out = pa.table(list(cols.values()), names=list(names))
+    out = pa.table([cols[n] for n in names], names=list(names))
     rejects: list[RowReject] = []
     if bad is not None:
         idx = sorted(reasons)
@@ -333,8 +441,7 @@ def _validate(
             RowReject(section, i, reasons[i], _json_safe(row))
             for i, row in zip(idx, rows, strict=True)
         ]
-        out = out.filter(pa.array(~bad))
-    return ArrowColumns(out), rejects
+    return out, bad, rejects
 
 
 def _json_safe(row: dict[str, Any]) -> dict[str, Any]:

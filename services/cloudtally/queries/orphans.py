@@ -5,8 +5,9 @@ simply be late), kept out of everything that needs an owner (rollups, bills,
 bureau-scoped reads), counted in ``/api/v1/fleet`` and listed at
 ``/api/v1/fleet/orphans`` for admins and auditors, and exported as
 ``cloudtally_orphan_vms`` / ``cloudtally_orphan_oldest_age_seconds``. When the
-VM's first inventory event arrives, the worker queues its sampled hours for the
-rollup, so nothing metered before the inventory is lost. An orphan older than
+VM's first inventory event arrives, the leader's adoption step queues its sampled
+hours for the rollup (cloudtally.worker.adoption), so nothing metered before the
+inventory is lost. An orphan older than
 the alert's grace period (CloudtallyOrphanSamples, 1 h) means a collector meters
 a VM that no inventory source knows: a typo in ids, or a missing import.
 """
@@ -19,13 +20,19 @@ from cloudtally.store import Store
 
 KNOWN = "SELECT DISTINCT vm_id FROM vm_inventory"
 
+# VM ids with samples (vm_sampled, ~one row per VM, kept by the sink) that the
+# inventory does not know: the only ones whose samples need reading. `samples` is
+# ordered by vm_id, so reading them touches those VMs' rows and no others, where a
+# `NOT IN` over `samples` itself read every sample of the year each time.
+CANDIDATES = f"SELECT vm_id FROM vm_sampled WHERE vm_id NOT IN ({KNOWN})"
+
 # Per orphan VM: distinct sample times, first/last sample and when it first arrived
 # (version is the ingest time in ms).
 ORPHANS = f"""
 SELECT vm_id, uniqExact(ts) AS samples, toInt64(min(ts)) AS first_ts,
        toInt64(max(ts)) AS last_ts, intDiv(min(version), 1000) AS first_ingested
 FROM samples
-WHERE vm_id NOT IN ({KNOWN})
+WHERE vm_id IN ({CANDIDATES})
 GROUP BY vm_id
 """
 
@@ -51,29 +58,3 @@ def list_orphans(store: Store, *, limit: int = 100, offset: int = 0) -> tuple[in
         {"limit": limit, "offset": offset},
     )
     return int(total or 0), rows
-
-
-def adopted_hours(store: Store, vm_ids: list[str]) -> list[tuple[str, int]]:
-    """(vm_id, hour) of samples of these VMs that the inventory does not know yet.
-
-    Called before an inventory batch is written: these hours were skipped by the
-    rollup (no owner) and must be recomputed now that the VMs get one.
-    """
-    ids = set(vm_ids)
-    if not ids:
-        return []
-    # Most inventory events are of VMs the inventory knows (resizes, moves): for those
-    # there is nothing to adopt, and the samples table is not read at all.
-    known = store.rows(
-        "SELECT DISTINCT vm_id FROM vm_inventory WHERE vm_id IN %(ids)s",
-        {"ids": tuple(sorted(ids))},
-    )
-    unknown = ids - {str(r[0]) for r in known}
-    if not unknown:
-        return []
-    rows = store.rows(
-        "SELECT DISTINCT vm_id, intDiv(toInt64(ts), 3600) * 3600 AS hour FROM samples "
-        "WHERE vm_id IN %(ids)s",
-        {"ids": tuple(sorted(unknown))},
-    )
-    return [(str(v), int(h)) for v, h in rows]

@@ -157,6 +157,11 @@ class ChdbStore(Store):
         data = to_arrow(columns)
         if data.num_rows == 0:
             return 0
+        if any(col.num_chunks > 1 for col in data.columns):
+            # chDB's Python() source pays per Arrow chunk: a flush's 500 message-sized
+            # chunks took ~1.6x as long to insert as the same rows in one chunk, and
+            # joining them costs ~8 ms per 500k rows (one copy, freed after the insert).
+            data = data.combine_chunks()
         names = list(data.column_names)
         values = list(names)
         for name, value in (constants or {}).items():

@@ -4,9 +4,10 @@ The ingest sink records every (VM, hour) whose raw samples changed in
 ``rollup_queue`` (version = ingest time in ms). Two steps consume that queue,
 each with its own watermark in ``worker_state``:
 
-* **rollup**: recompute ``usage_hourly`` for every touched hour (all VMs alive
-  in it, so a VM with a metering gap still gets its hour row, marked as a
-  gap) and ``usage_daily`` for the touched local days;
+* **rollup**: first adopt newly announced VMs (their orphan samples' hours join
+  the queue, worker/adoption.py), then recompute ``usage_hourly`` for every
+  touched hour (all VMs alive in it, so a VM with a metering gap still gets its
+  hour row, marked as a gap) and ``usage_daily`` for the touched local days;
 * **rating**: rate each local day once it has closed (bill lines are per
   closed day), re-rate closed days that late data touched (after the rollup
   step has covered them) and the days of any tariff version that is new or
@@ -35,6 +36,7 @@ from cloudtally.analytics.rollups import recompute_days, recompute_hours
 from cloudtally.core.calendar import HOUR
 from cloudtally.core.policy import Policy
 from cloudtally.store import Store
+from cloudtally.worker.adoption import adopt_announced
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +212,7 @@ class Derivation:
         # the watermark, and once settled recompute again from where it was held.
         settled = self.store.replication_settled()
         self.requeue_supplied_years()
+        adopt_announced(self.store)  # newly announced VMs' orphan hours, into the queue
         after = watermark(self.store, ROLLUP)
         if not settled and self._held_from is None:
             self._held_from = max(0, after - HOLD_MARGIN_MS)

@@ -31,7 +31,7 @@ from cloudtally.core.heartbeat import (
 )
 from cloudtally.core.inventory import InventoryRejected, decode_event
 from cloudtally.core.samples import BatchRejected, decode_batch
-from cloudtally.queries.orphans import adopted_hours
+from cloudtally.core.samples_arrow import ARROW_MAGIC, decode_arrow_batches
 from cloudtally.store import Store
 from cloudtally.worker.dead_letters import make_record, message_sha256
 from cloudtally.worker.heartbeats import insert_heartbeats
@@ -88,6 +88,7 @@ class IngestSink:
         self.store = store
         self.consumer = consumer
         self.max_future_s = max_future_s
+        self._sampled: set[str] = set()  # VM ids this process has stored in vm_sampled
 
     def write_samples(self, messages: Sequence[RawMessage]) -> FlushResult:
         started = time.perf_counter()
@@ -103,18 +104,39 @@ class IngestSink:
         written_by_msg: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])
         beats: list[Heartbeat] = []  # collector heartbeats: stored after the samples they follow
 
-        for msg in messages:
+        # Arrow messages are checked together (one pass over the flush's rows, split back
+        # per message: the same rows and rejects as one by one, without the per-call cost).
+        arrow = [i for i, m in enumerate(messages) if m.value and m.value[:4] == ARROW_MAGIC]
+        joint = dict(
+            zip(
+                arrow,
+                decode_arrow_batches(
+                    [messages[i].value or b"" for i in arrow],
+                    now=now,
+                    max_future_s=self.max_future_s,
+                ),
+                strict=True,
+            )
+        )
+        for i, msg in enumerate(messages):
             key = (msg.topic, msg.partition)
             per_partition[key].append(msg.offset)
             metrics.MESSAGES_CONSUMED.labels(msg.topic).inc()
             try:
-                if is_heartbeat(msg.value):
+                decoded = joint.get(i)
+                if isinstance(decoded, BatchRejected):
+                    raise decoded
+                if decoded is None and is_heartbeat(msg.value):
                     assert msg.value is not None
                     beats.append(replace(decode_heartbeat(msg.value), partition=msg.partition))
                     continue
                 if msg.value is None:
                     raise BatchRejected("empty message (no value)")
-                batch = decode_batch(msg.value, now=now, max_future_s=self.max_future_s)
+                batch = (
+                    decoded
+                    if decoded is not None
+                    else decode_batch(msg.value, now=now, max_future_s=self.max_future_s)
+                )
             except (BatchRejected, HeartbeatRejected) as exc:
                 result.dead_letters.append(dead_letter(msg, str(exc), now=now))
                 written_by_msg[key][1] += 1
@@ -207,18 +229,10 @@ class IngestSink:
             rows["disk_tiers"].append([d.tier for d in ev.disks])
             rows["version"].append(version)
         if rows:
-            adopted = adopted_hours(self.store, rows["vm_id"])  # before the VMs get an owner
+            # One insert and no read: a VM announced here for the first time is adopted
+            # (its orphan samples' hours queued) by the leader's rollup step, from the
+            # inventory itself (worker/adoption.py), not on this path.
             result.rows["vm_inventory"] = self._insert("vm_inventory", rows)
-            if adopted:
-                result.touched_hours = self.store.insert(
-                    "rollup_queue",
-                    {
-                        "vm_id": [v for v, _ in adopted],
-                        "hour": np.array([h for _, h in adopted], dtype=np.int64),
-                        "version": np.full(len(adopted), version, dtype=np.uint64),
-                    },
-                )
-                log.info("inventory adopted %d orphan VM-hours for the rollup", len(adopted))
         self._record(result, per_partition, written_by_msg, now)
         return result
 
@@ -287,12 +301,29 @@ class IngestSink:
             .group_by(["vm_id", "hour"], use_threads=False)
             .aggregate([])
         )
+        self._note_sampled(keys.column("vm_id"), version)
         cols: dict[str, Any] = {
             "vm_id": keys.column("vm_id"),
             "hour": pc.multiply(keys.column("hour"), 3600).to_numpy(),
             "version": np.full(keys.num_rows, version, dtype=np.uint64),
         }
         return self.store.insert("rollup_queue", cols)
+
+    def _note_sampled(self, vm_id: pa.ChunkedArray, version: int) -> None:
+        """Write to ``vm_sampled`` the VM ids this process has not written there yet.
+
+        The orphans timer and the adoption step read that table (one row per VM)
+        instead of scanning ``samples``. Written before the flush is acknowledged, so
+        a crash before it means a redelivery that writes it again; remembered only
+        once stored. After the first flushes of a fleet this writes nothing.
+        """
+        new = [v for v in pc.unique(vm_id).to_pylist() if v not in self._sampled]
+        if not new:
+            return
+        self.store.insert(
+            "vm_sampled", {"vm_id": new, "version": np.full(len(new), version, dtype=np.uint64)}
+        )
+        self._sampled.update(new)
 
     def _record(
         self,
