@@ -179,7 +179,7 @@ def run_mode(mode: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
                             raise SystemExit(f"{mode}: timed out at {ingested()} of {total}")
                         time.sleep(0.25)
 
-                phase("idle-empty", lambda: time.sleep(20))
+                phase("idle-empty", lambda: time.sleep(args.empty_s))
                 small_start = END - 86400 * 2
                 expected = 0
 
@@ -204,10 +204,11 @@ def run_mode(mode: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
                     result["full_ingest_samples"] = n
 
                 phase("full-ingest", full)
-                phase("after", lambda: time.sleep(20))
+                phase("after", lambda: time.sleep(args.empty_s))
                 if server is not None and server.proc is not None:
                     result["server_rss_mb"] = round(
-                        psutil.Process(server.proc.pid).memory_info().rss / 2**20)
+                        psutil.Process(server.proc.pid).memory_info().rss / 2**20
+                    )
             finally:
                 worker.terminate()
                 try:
@@ -233,7 +234,8 @@ def table(results: dict[str, Any]) -> str:
         for name, p in r.get("phases", {}).items():
             eng = p.get("engine_peak_mb", {}).get("MemoryTracking", "-")
             lines.append(
-                f"{mode:9} {name:12} {p.get('rss_peak_mb', 0):6.0f} {p.get('rss_settled_mb', 0):8.0f}"
+                f"{mode:9} {name:12} {p.get('rss_peak_mb', 0):6.0f}"
+                f" {p.get('rss_settled_mb', 0):8.0f}"
                 f" {p.get('pss_settled_mb', 0):8.0f} {p.get('uss_settled_mb', 0):8.0f}"
                 f" {p.get('anon_settled_mb', 0):9.0f} {p.get('file_settled_mb', 0):9.0f}"
                 f" {p.get('arrow_peak_mb', 0):9.0f} {p.get('py_peak_mb', '-')!s:>6}"
@@ -250,6 +252,7 @@ def main() -> None:
     ap.add_argument("--minutes", type=int, default=360)
     ap.add_argument("--small-vms", type=int, default=300)
     ap.add_argument("--idle-s", type=float, default=75, help="idle after the small fleet")
+    ap.add_argument("--empty-s", type=float, default=20, help="idle at start and at the end")
     ap.add_argument("--trace", action="store_true", help="tracemalloc in the worker (slower)")
     ap.add_argument("--label", default="latest")
     args = ap.parse_args()
@@ -269,10 +272,12 @@ def main() -> None:
     for mode, r in results.items():
         idle = r["phases"].get("small-fleet", {}).get("rss_settled_mb", 0)
         peak = max(p.get("rss_peak_mb", 0) for p in r["phases"].values())
-        print(f"{mode}: idle RSS on {args.small_vms} VMs {idle:.0f} MB (goal ≤ 300: "
-              f"{'MET' if idle <= 300 else 'NOT MET'}), peak RSS {peak:.0f} MB (goal ≤ 600: "
-              f"{'MET' if peak <= 600 else 'NOT MET'}), full ingest "
-              f"{r.get('full_ingest_samples_per_s', 0):,} samples/s")
+        print(
+            f"{mode}: idle RSS on {args.small_vms} VMs {idle:.0f} MB (goal ≤ 300: "
+            f"{'MET' if idle <= 300 else 'NOT MET'}), peak RSS {peak:.0f} MB (goal ≤ 600: "
+            f"{'MET' if peak <= 600 else 'NOT MET'}), full ingest "
+            f"{r.get('full_ingest_samples_per_s', 0):,} samples/s"
+        )
 
 
 if __name__ == "__main__":

@@ -65,8 +65,8 @@ def test_a_cluster_worker_maps_no_chdb(broker, settings, server_store, tmp_path:
 
         while not worked():
             assert proc.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, "worker did not ingest and rate in time\n" + (
-                log.read_text()[-3000:]
+            assert time.monotonic() < deadline, (
+                "worker did not ingest and rate in time\n" + (log.read_text()[-3000:])
             )
             time.sleep(0.5)
         time.sleep(3)  # one more tick of every timer
