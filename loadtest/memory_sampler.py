@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import os
-import runpy
 import sys
 import threading
 import time
@@ -120,8 +119,6 @@ def start(path: str, interval: float = 0.5) -> None:
 
 
 if __name__ == "__main__":
-    out, flag, module, *rest = sys.argv[1:]
-    assert flag == "-m"
-    start(out)
-    sys.argv = [module, *rest]
-    runpy.run_module(module, run_name="__main__", alter_sys=True)
+    from stack_sampler import run_sampled  # the script's folder is on sys.path
+
+    run_sampled(start)

@@ -8,16 +8,13 @@ alerts and gauges, orphans); then its memory map must hold no chDB library.
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+from tests.e2e.test_pipeline import wait_until, worker_process
 
 from cloudtally.collectors.simulate import run
 from cloudtally.devtools.clickhouse_server import free_port
@@ -42,42 +39,26 @@ def test_a_cluster_worker_maps_no_chdb(broker, settings, server_store, tmp_path:
                  metrics_port=port)  # fmt: skip
     store: Store = server_store
     log = tmp_path / "worker.log"
-    env = {**os.environ, **s.as_env(), "CLOUDTALLY_API_AUTH": "false"}
-    proc = subprocess.Popen([sys.executable, "-m", "cloudtally.cli", "worker"], env=env,
-                            stdout=log.open("ab"), stderr=subprocess.STDOUT)  # fmt: skip
-    try:
+
+    def worked() -> bool:
+        """Every sample stored, bill lines rated, and the alerts pass through to its
+        last gauges (billing, availability) has succeeded once."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                text = r.read().decode()
+        except OSError:
+            return False
+        done = {m.group(1) for m in LAST_SUCCESS.finditer(text) if float(m.group(2)) > 0}
+        samples = store.scalar("SELECT count() FROM samples FINAL")
+        lines = store.scalar("SELECT count() FROM bill_lines")
+        return samples == report.good_samples and bool(lines) and done >= TASKS
+
+    with worker_process(s, log, with_api=False) as proc:
         report = run(s, seed=5, vms=40, pools=2, bureaus=4, start="2026-03-02T00:00:00+08:00",
                      end="2026-03-03T00:00:00+08:00", interval=300)  # fmt: skip
-        deadline = time.monotonic() + 240
-
-        def worked() -> bool:
-            """Every sample stored, bill lines rated, and the alerts pass through to its
-            last gauges (billing, availability) has succeeded once."""
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
-                    text = r.read().decode()
-            except OSError:
-                return False
-            done = {m.group(1) for m in LAST_SUCCESS.finditer(text) if float(m.group(2)) > 0}
-            samples = store.scalar("SELECT count() FROM samples FINAL")
-            lines = store.scalar("SELECT count() FROM bill_lines")
-            return samples == report.good_samples and bool(lines) and done >= TASKS
-
-        while not worked():
-            assert proc.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, (
-                "worker did not ingest and rate in time\n" + (log.read_text()[-3000:])
-            )
-            time.sleep(0.5)
+        wait_until(worked, "ingest, rating and every timer", proc, log, timeout=240)
         time.sleep(3)  # one more tick of every timer
         assert proc.poll() is None, log.read_text()[-3000:]
         assert mapped(proc.pid, r"clickhouse_driver|\.so") and not mapped(proc.pid, r"chdb"), (
             mapped(proc.pid, r"chdb")
         )
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
