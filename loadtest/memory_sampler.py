@@ -61,9 +61,19 @@ def chdb_mapped() -> bool:
 
 
 def engine_memory(store: Any) -> dict[str, float]:
+    """chDB's tracked memory and caches, and its own jemalloc's resident bytes (chDB's
+    allocator is its own: Python's and numpy's memory is not in it)."""
+    import re
+
     names = ", ".join(f"'{n}'" for n in ENGINE_METRICS)
     rows = store.rows(f"SELECT metric, value FROM system.metrics WHERE metric IN ({names})")
-    return {name: round(float(value) / MB, 1) for name, value in rows}
+    out = {name: round(float(value) / MB, 1) for name, value in rows}
+    stats = str(store.rows("SELECT * FROM system.jemalloc_stats")[0][0])
+    m = re.search(r"Allocated: (\d+), active: \d+, metadata: \d+.*?resident: (\d+)", stats)
+    if m:
+        out["jemalloc_allocated"] = round(int(m.group(1)) / MB, 1)
+        out["jemalloc_resident"] = round(int(m.group(2)) / MB, 1)
+    return out
 
 
 def start(path: str, interval: float = 0.5) -> None:
