@@ -76,6 +76,7 @@ bench-all: bench
 	$(BIN)/python loadtest/audit_bench.py
 	$(BIN)/python loadtest/invoice_bench.py --lines 1000000
 	$(BIN)/python loadtest/ingest_profile.py
+	$(BIN)/python loadtest/memory_profile.py
 	$(BIN)/python loadtest/year_fixture.py --keep-raw-months 3
 	$(MAKE) bench-api
 	$(BIN)/python loadtest/goals.py

@@ -28,6 +28,18 @@ GOALS: list[Goal] = [
      lambda d: d.get("worker_rss_peak_mb"), 600, True),
     ("ingest-profile-latest.json", "worker idle RSS, MB",
      lambda d: d["ingest-only"]["rss_idle_mb"], 300, True),
+    *(
+        ("memory-latest.json", f"worker {mode}: {label}", get, goal, True)
+        for mode in ("embedded", "cluster")
+        for label, get, goal in (
+            ("idle RSS, 300 VMs, MB",
+             lambda d, m=mode: d["modes"][m]["phases"]["small-fleet"]["rss_settled_mb"], 300),
+            ("idle anonymous (heaps), 300 VMs, MB",
+             lambda d, m=mode: d["modes"][m]["phases"]["small-fleet"]["anon_settled_mb"], 300),
+            ("peak RSS at full ingest, MB",
+             lambda d, m=mode: d["modes"][m]["phases"]["full-ingest"]["rss_peak_mb"], 600),
+        )
+    ),
     ("invoice-1m-latest.json", "invoice import+verify 1M lines, s",
      lambda d: d.get("import_plus_verify_s") if d.get("lines", 0) >= 1_000_000 else None,
      20, True),

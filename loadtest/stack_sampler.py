@@ -46,9 +46,14 @@ def start(path: str, interval: float = 0.01) -> None:
     threading.Thread(target=run, daemon=True, name="stack-sampler").start()
 
 
-if __name__ == "__main__":
+def run_sampled(start_sampler) -> None:  # type: ignore[no-untyped-def]
+    """``OUT -m module args...`` from sys.argv: start the sampler on OUT, run the module."""
     out, flag, module, *rest = sys.argv[1:]
     assert flag == "-m"
-    start(out)
+    start_sampler(out)
     sys.argv = [module, *rest]
     runpy.run_module(module, run_name="__main__", alter_sys=True)
+
+
+if __name__ == "__main__":
+    run_sampled(start)

@@ -47,6 +47,15 @@ class Settings(BaseSettings):
     # what arrived within take_within_s, writes them in one insert per table, then commits.
     take_max_messages: int = 500
     take_within_s: float = 0.25
+    # Messages a stream may hold fetched but not yet taken (Faust's stream_buffer_maxsize;
+    # its default 4,096 is ~240 MB of 2,000-sample messages): the worker's largest memory
+    # lever at full ingest. See docs/operations.md "Memory".
+    stream_buffer_messages: int = Field(default=1000, ge=1)
+    # glibc malloc in the worker (worker/allocator.py): at most this many heaps (0 = glibc's
+    # 8 per core) and blocks from this size up mapped and unmapped on free (0 = glibc's
+    # dynamic threshold, which keeps a flush's arrays in the heaps after it).
+    malloc_arena_max: int = Field(default=2, ge=0)
+    malloc_mmap_threshold_kb: int = Field(default=256, ge=0)
     # A batch the store cannot take is held and retried (capped backoff) for as long as the
     # store is down; after store_retry_budget_s the store is declared unavailable
     # (/readyz 503, cloudtally_store_unavailable). Nothing is acknowledged unwritten.

@@ -24,6 +24,7 @@ from cloudtally import metrics
 from cloudtally.settings import Settings
 from cloudtally.store import Store, open_store
 from cloudtally.store.migrate import migrate
+from cloudtally.worker.allocator import Trimmer, tune
 from cloudtally.worker.dead_letters import topic_record
 from cloudtally.worker.held_offsets import CommitFence, held
 from cloudtally.worker.hold import STORE_GATE, wait_for_store, write_until_stored
@@ -52,7 +53,7 @@ def create_app(settings: Settings, store: Store) -> faust.App:
         consumer_auto_offset_reset="earliest",
         topic_allow_declare=False,
         topic_partitions=settings.samples_partitions,
-        stream_buffer_maxsize=4096,
+        stream_buffer_maxsize=settings.stream_buffer_messages,
         # On stop, commit what was acked and go: waiting for every taken message to be
         # acked (the default) never ends while a batch is held for a down store.
         stream_wait_empty=False,
@@ -60,6 +61,7 @@ def create_app(settings: Settings, store: Store) -> faust.App:
         consumer_max_fetch_size=8 * 1024 * 1024,
     )
     sink = IngestSink(store, consumer=settings.consumer_group)
+    trimmer = Trimmer()  # a flush's freed pages back to the system (worker/allocator.py)
     fence = CommitFence()  # offsets taken and not yet written: never committed past
 
     async def write(fn: Callable[[], FlushResult], stage: str, agent: Any) -> FlushResult:
@@ -98,7 +100,7 @@ def create_app(settings: Settings, store: Store) -> faust.App:
             with held(events, app.consumer, fence):
                 msgs = raw_messages(events)
                 result = await write(
-                    lambda m=msgs: sink.write_samples(m), "samples", ingest_samples
+                    trimmer.after(lambda m=msgs: sink.write_samples(m)), "samples", ingest_samples
                 )
                 await send_dead_letters(result)
 
@@ -387,6 +389,7 @@ def run_worker(settings: Settings, *, with_api: bool = False) -> None:
     from cloudtally.broker.topics import ensure_topics
     from cloudtally.worker.broker_wait import wait_for_broker
 
+    tune(settings.malloc_arena_max, settings.malloc_mmap_threshold_kb)  # before any thread
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     serves_api = with_api or settings.resolved_store_url.startswith("chdb")
     wait_for_broker(settings, ensure_topics, serve_readiness=serves_api)  # down at start: wait
