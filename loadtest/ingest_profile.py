@@ -66,7 +66,7 @@ def categories(raw: Path) -> dict[str, float]:
     marks = {
         "kafka fetch+parse (aiokafka)": "(fetcher.py",
         "faust stream/events": "(streams.py",
-        "decode+validate (core.samples)": "decode_batch (",
+        "decode+validate (core.samples)": "(samples_arrow.py",  # the Arrow wire format
         "store insert (chDB)": "insert (chdb_store.py",
         "rollup queue keys": "_queue_rollups (",
         "derivation (rollups, rating)": "(derive.py",
