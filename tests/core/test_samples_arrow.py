@@ -252,3 +252,36 @@ def _empty_stream() -> bytes:
     with pa.ipc.new_stream(sink, schema):
         pass
     return bytes(sink.getvalue())
+
+
+def _utf8_typed(values: list[bytes]) -> pa.Array:
+    """Bytes typed utf8 without a check, as a foreign Arrow writer can send them."""
+    return pa.Array.from_buffers(pa.string(), len(values), pa.array(values, pa.binary()).buffers())
+
+
+def test_ids_that_are_not_utf8_are_rejected_row_by_row() -> None:
+    t = samples_table(vm_id=_utf8_typed([b"vm-0", b"vm-\xff\xfe", b"vm-2"]))
+    got = decode_batch(stream(t, {"schema": SCHEMA_V2, "source": "test"}), now=NOW)
+    assert got.samples.to_arrow()["vm_id"].to_pylist() == ["vm-0", "vm-2"]
+    (reject,) = got.rejects
+    assert reject.reason == "vm_id must be valid UTF-8"
+    assert reject.row["vm_id"] == "vm-\ufffd\ufffd"  # the dead letter can show it
+
+
+def test_disk_ids_that_are_not_utf8_are_rejected_row_by_row() -> None:
+    meta = {"schema": SCHEMA_V2, "source": "test"}
+    disks = pa.table(
+        {
+            "vm_id": pa.array(["vm-0", "vm-0"], pa.string()),
+            "disk_id": _utf8_typed([b"d\xc3", b"d1"]),  # a cut two-byte sequence
+            "ts": pa.array([T0, T0], pa.int64()),
+            "used_gb": pa.array([1.0, 2.0], pa.float64()),
+        }
+    )
+    raw = stream(samples_table(), meta) + stream(disks, {**meta, "section": "disks"})
+    got = decode_batch(raw, now=NOW)
+    assert len(got.samples) == 3  # the samples are untouched
+    assert got.disks.to_arrow()["disk_id"].to_pylist() == ["d1"]
+    assert [(r.section, r.reason) for r in got.rejects] == [
+        ("disks", "disk_id must be valid UTF-8")
+    ]

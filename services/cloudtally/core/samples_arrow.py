@@ -308,6 +308,38 @@ def _column(table: pa.Table, name: str, section: str) -> pa.Array:
     return arr
 
 
+def _invalid_utf8(arr: pa.Array, where: str) -> np.ndarray | None:
+    """The mask of values that are not UTF-8 (None: every value is).
+
+    Arrow does not check the strings of an IPC message, so a foreign writer's bytes reach
+    us typed utf8; stored, they would break every read of the id. The full validation is
+    one fast pass; only a failing array is decoded value by value.
+    """
+    try:
+        arr.validate(full=True)
+        return None
+    except pa.ArrowInvalid as exc:
+        problem = str(exc)
+    mask = np.zeros(len(arr), dtype=bool)
+    for i, v in enumerate(arr.cast(pa.binary()).to_pylist()):
+        if v is not None:
+            try:
+                v.decode("utf-8")
+            except UnicodeDecodeError:
+                mask[i] = True
+    if not mask.any():  # not the text but the array's own structure is broken
+        raise BatchRejected(f"{where} is not a valid utf8 column: {problem}")
+    return mask
+
+
+def _replacing_invalid(arr: pa.Array) -> pa.Array:
+    """The same ids with undecodable bytes as U+FFFD, so the dead letter can show them."""
+    values = arr.cast(pa.binary()).to_pylist()
+    return pa.array(
+        [None if v is None else v.decode("utf-8", "replace") for v in values], pa.string()
+    )
+
+
 def _may_hold_forbidden(arr: pa.Array) -> bool:
     """False only if no id in ``arr`` (utf8) can hold a character ``FORBIDDEN`` rejects.
 
@@ -398,6 +430,10 @@ def _flag_rows(
     for n in names:
         arr = cols[n]
         if n in ("vm_id", "disk_id"):
+            invalid = _invalid_utf8(arr, f"{section}.{n}")
+            if invalid is not None:  # rare: a foreign writer's bytes; shown decoded with U+FFFD
+                flag(invalid, f"{n} must be valid UTF-8")
+                arr = cols[n] = _replacing_invalid(arr)
             lengths = pc.binary_length(arr).fill_null(0).to_numpy(zero_copy_only=False)
             if n_rows and (lengths.min() == 0 or lengths.max() > MAX_ID_LEN):
                 chars = pc.utf8_length(arr).fill_null(0).to_numpy(zero_copy_only=False)
