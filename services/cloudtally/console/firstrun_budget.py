@@ -48,7 +48,8 @@ def with_budget(text: str, fiscal_year: int, programme: Decimal, bureaus: dict[s
                 reason: str) -> str:  # fmt: skip
     """``text`` with one more ``budgets`` entry (comments and layout kept as they are)."""
     entry = [f"  - fiscal_year: {fiscal_year}    # {reason}", f"    programme: {programme}"]
-    entry += ["    bureaus:"] + [f"      {json.dumps(b)}: {v}" for b, v in bureaus.items()]
+    entry += ["    bureaus:" if bureaus else "    bureaus: {}"]
+    entry += [f"      {json.dumps(b, ensure_ascii=False)}: {v}" for b, v in bureaus.items()]
     block = "\n".join(entry) + "\n"
     head = re.search(r"^budgets:[ \t]*(#.*)?\n", text, re.M)
     if head:
