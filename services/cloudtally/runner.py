@@ -126,6 +126,9 @@ def up(settings: Settings, *, vms: int, days: float, data_dir: Path | None) -> N
     from cloudtally.console import firstrun
 
     demo = firstrun.prepare(settings, data_dir, vms=vms, seed=seed)  # history, invoice, round
+    if demo.get("policy_file") and settings.policy_file is None:  # the budgeted version
+        settings = settings.model_copy(update={"policy_file": Path(demo["policy_file"])})
+        env["CLOUDTALLY_POLICY_FILE"] = demo["policy_file"]
     with BrokerStack(settings, log_dir=logs) as stack:
         ensure_topics(settings)
         supervisor = BrokerSupervisor(

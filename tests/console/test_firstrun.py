@@ -32,6 +32,8 @@ def _month(ts: int, zone: dt.tzinfo) -> str:
 def test_first_run_shows_every_capability(store: Store, tmp_path: Path) -> None:
     settings = Settings(_env_file=None, api_auth=False, data_dir=tmp_path)  # type: ignore[call-arg]
     record = firstrun.build(settings, vms=VMS, seed=SEED, store=store)
+    # up runs on the policy version the first run published (this fiscal year's budgets)
+    settings = settings.model_copy(update={"policy_file": Path(record["policy_file"])})
     fleet = Fleet.build(SEED, VMS, 2, 20, start=record["start"], end=record["end"])
     outage = record["outage"]
     hit = fleet.plant_outage(outage["pool"], outage["from"], outage["to"])
@@ -112,9 +114,30 @@ def test_first_run_shows_every_capability(store: Store, tmp_path: Path) -> None:
         # the SLA credit due to the buyer (a fee reduction), on the page
         assert re.search(r"provider-a</td><td>pool-1", html), "credit row"
 
+        # this fiscal year's budget: a policy version activated with its reason, and home
+        # shows the API's budget and forecast, the programme's and a bureau's over budget
+        fy = record["budget_fy"]
+        acts = api("/api/v1/audit/ledger?kind=policy_activated")["items"]
+        assert any(f"FY{fy} budget" in a["reason"] for a in acts), acts
+        status = {b["scope"]: b for b in api(f"/api/v1/billing/budget?fiscal_year={fy}")["items"]}
+        over = sorted(s for s, b in status.items() if Decimal(str(b["remaining"])) < 0)
+        assert over and "programme" not in over and len(over) < (len(status) - 1) / 2, status
+        for scope, query in (("programme", ""), (over[0], f"?bureau={over[0]}")):
+            home = page(f"/console/home{query}")
+            for key in ("budget", "forecast", "accrued"):
+                want = f"{Decimal(str(status[scope][key])).quantize(Decimal('0.01')):,}"
+                assert _testid(home, f"fy-{key}") == want, (scope, key, want)
+            assert ("fy-over" in home) is (scope != "programme"), scope
+
         # a scorecard for the fiscal year of last month, every pool listed
         fy = c.get("/console/scorecards").text
         assert "pool-1" in fy and "pool-2" in fy
+
+
+def _testid(html: str, testid: str) -> str:
+    found = re.search(rf'data-testid="{testid}">([^<]*)<', html)
+    assert found, testid
+    return found.group(1).strip()
 
 
 def test_the_simulator_is_given_the_first_runs_outage() -> None:

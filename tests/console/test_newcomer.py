@@ -45,6 +45,8 @@ def demo(
     settings = Settings(_env_file=None, api_tokens_file=tokens_file,  # type: ignore[call-arg]
                         data_dir=tmp_path)  # fmt: skip
     record = firstrun.build(settings, vms=VMS, seed=SEED, store=store)
+    # as up does: the policy version with this fiscal year's budgets the first run published
+    settings = settings.model_copy(update={"policy_file": Path(record["policy_file"])})
     server, _thread = _serve(create_api(settings, lambda: store), free_port())
     engine = request.node.callspec.params["store"]
     try:

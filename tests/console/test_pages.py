@@ -7,6 +7,9 @@ import re
 
 import pytest
 
+from cloudtally.invoices.generator import generate_invoice, render_provider_csv
+from cloudtally.invoices.importer import import_invoice
+from cloudtally.invoices.service import verify_invoice
 from tests.api.fleet import BUREAU_VMS
 
 # Periods of the planted fleet: Oct 2023 utilization and bills, storage idle Aug–Sep.
@@ -57,10 +60,30 @@ def test_admin_sees_every_page_with_data_accessibly(signed_in, console) -> None:
     s.shot("candidates-en")
 
 
+def _one_bureaus_invoice(console, bureau: str) -> str:
+    """A clean provider-a invoice of January 2024 billing only ``bureau``'s VMs, verified
+    (the other bureau's VMs are metered-not-billed there: under-billing, no dispute)."""
+    exp, lifecycle = console.invoice_fleet
+    lines, _ = generate_invoice([e for e in exp if e.bureau == bureau], lifecycle)
+    res = import_invoice(console.store, render_provider_csv(lines), provider="provider-a",
+                         file_name=f"{bureau}-only.csv")  # fmt: skip
+    verify_invoice(console.store, res.invoice_id)
+    return res.invoice_id
+
+
 def test_a_bureau_sees_nothing_of_another(signed_in, console) -> None:
     bureau = "health"
     other = next(b for b in BUREAU_VMS if b != bureau)
+    invoice = {b: _one_bureaus_invoice(console, b) for b in (bureau, other)}
     s = signed_in(f"bureau:{bureau}")
+    # search finds the bureau's own invoice (by provider, by id prefix), never the other's
+    for q in ("provider-a", invoice[bureau][:-2], invoice[other]):
+        assert s.goto(f"/console/search?q={q}").status == 200, q
+        found = s.page.inner_text("#search-page-results")
+        assert (invoice[bureau] in found) is (q != invoice[other]), (q, found)
+        assert invoice[other] not in found, (q, found)
+    assert s.goto(f"/console/invoices/{invoice[other]}").status == 404
+    assert invoice[bureau] in s.goto("/console/invoices").text()
     mine = [
         f"/console/home?as_of={AS_OF}",
         "/console/bills?month=2023-10",

@@ -142,7 +142,9 @@ def policy_sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def record_policy(store: Store, text: str, name: str, *, actor: str = "pipeline") -> Entry | None:
+def record_policy(
+    store: Store, text: str, name: str, *, actor: str = "pipeline", reason: str | None = None
+) -> Entry | None:
     """Activate a policy document: store it verbatim and append an entry, once per content."""
     sha = policy_sha256(text)
     known = store.scalar("SELECT count() FROM audit_ledger WHERE kind = 'policy_activated' AND "
@@ -156,7 +158,7 @@ def record_policy(store: Store, text: str, name: str, *, actor: str = "pipeline"
         {"sha256": [sha], "name": [name], "content": [text], "activated_at": [int(time.time())]},
     )
     return append(store, "policy_activated", {"name": name, "sha256": sha}, actor=actor,
-                  reason=f"policy {name} activated")  # fmt: skip
+                  reason=reason or f"policy {name} activated")  # fmt: skip
 
 
 def record_policy_file(store: Store, path: str | Path | None, name: str) -> Entry | None:

@@ -21,7 +21,7 @@ def listing(ctx: Any) -> HTMLResponse:
     from cloudtally.api.routes.invoices import _bureau_totals
     from cloudtally.invoices import store as inv
 
-    mine = _bureau_totals(ctx.store, ctx.scope)
+    mine = _bureau_totals(ctx.store, ctx.scope)  # own_invoice_ids, with the figures
     listed = []
     for i in reversed(inv.list_invoices(ctx.store)):
         t = mine.get(i["invoice_id"])
@@ -44,6 +44,33 @@ def readable(ctx: Any, invoice_id: str, bureau: str | None) -> str | None:
     b: str | None = ctx.bureau_filter(bureau)
     if inv.get_invoice(ctx.store, invoice_id) is not None:
         s = inv.summary(ctx.store, invoice_id, bureau=ctx.scope)
-        if s["run_id"] is None or not s["by_group"]:
+        if s["run_id"] is None or not any(g["lines"] for g in s["by_group"]):
             raise HTTPException(404, f"no lines of {ctx.scope} in invoice {invoice_id}")
     return b
+
+
+def found(ctx: Any, text: str, limit: int = 8) -> list[dict[str, Any]]:
+    """Search-everywhere's invoice hits for a bureau: only the invoices with its lines,
+    by id or provider prefix (what its listing shows), in id order, as the buyer's are."""
+    from cloudtally.invoices import store as inv
+    from cloudtally.queries.search import MAX_QUERY
+
+    p = text.strip()[:MAX_QUERY].lower()
+    if not p:
+        return []
+    mine = own_invoice_ids(ctx)
+    hits = [
+        {"invoice_id": i["invoice_id"], "provider_invoice_no": "", "provider": i["provider"],
+         "status": i["status"]}
+        for i in inv.list_invoices(ctx.store)
+        if i["invoice_id"] in mine
+        and (i["invoice_id"].lower().startswith(p) or i["provider"].lower().startswith(p))
+    ]  # fmt: skip
+    return sorted(hits, key=lambda h: h["invoice_id"])[:limit]
+
+
+def own_invoice_ids(ctx: Any) -> set[str]:
+    """The invoices in whose latest verification the bureau has lines."""
+    from cloudtally.api.routes.invoices import _bureau_totals
+
+    return set(_bureau_totals(ctx.store, ctx.scope))

@@ -16,7 +16,9 @@ one process own the folder), by :func:`prepare`; one function per step (:data:`S
    volume tiers and SLA credits (the planted outage's) become final statement lines;
 4. a provider invoice for last month generated from those bill lines with every
    planted error (the SLA credit left out: rule S1), imported and verified;
-5. a rightsizing round opened over the last 14 days.
+5. a rightsizing round opened over the last 14 days;
+6. this fiscal year's budgets, from the history's run-rate, published as a new policy
+   version (``firstrun_budget``; ``up`` then runs on that policy file).
 
 The simulator then streams the same fleet, with the same outage and its own heartbeats,
 from the history's start (its 300 s samples collapse onto the stored ones by key) and
@@ -36,6 +38,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from cloudtally.console import firstrun_budget
 
 MARKER = "firstrun.json"
 DAY_S = 86_400
@@ -236,6 +240,7 @@ STEPS: tuple[Callable[[Demo], str], ...] = (
     _close,
     _invoice,
     _round,
+    firstrun_budget.publish,
 )
 
 

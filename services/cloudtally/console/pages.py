@@ -86,16 +86,21 @@ def home_redirect(ctx: CtxDep) -> Response:
 # ---------------------------------------------------------------- search
 
 
+def _search(ctx: Any, q: str) -> dict[str, list[dict[str, Any]]]:
+    hits = search(ctx.store, q, bureau=ctx.scope, invoices=ctx.principal.can_read_all)
+    if ctx.scope is not None:  # a bureau finds the invoices with its lines, no other
+        hits["invoice"] = bureau_invoices.found(ctx, q)
+    return hits
+
+
 @router.get("/search")
 def search_page(ctx: CtxDep, q: str = "") -> HTMLResponse:
-    hits = search(ctx.store, q, bureau=ctx.scope, invoices=ctx.principal.can_read_all)
-    return ctx.render("search.html", q=q, hits=hits)
+    return ctx.render("search.html", q=q, hits=_search(ctx, q))
 
 
 @router.get("/search/results")
 def search_results(ctx: CtxDep, q: str = "") -> HTMLResponse:
-    hits = search(ctx.store, q, bureau=ctx.scope, invoices=ctx.principal.can_read_all)
-    return ctx.render("_search_results.html", q=q, hits=hits)
+    return ctx.render("_search_results.html", q=q, hits=_search(ctx, q))
 
 
 # ---------------------------------------------------------------- bureau home

@@ -462,12 +462,21 @@ def generate_invoice(
                 quantity=Decimal(0),
                 amount=c.amount,
                 charge_category="credit",
+                resource_name=credit_name(c.kind),
                 description=f"{c.kind} {c.detail}"[:200],
                 currency="CNY",
             )
         )
     planted.sort(key=lambda p: (min(p.line_numbers) if p.line_numbers else 1 << 40, p.rule_id))
     return lines, planted
+
+
+def credit_name(kind: str) -> str:
+    """A credit line's name as a provider writes it: an SLA credit says SLA (rule S1 tells
+    it from a volume-tier credit by that wording), a volume tier says what it is."""
+    if kind in SLA_KINDS:
+        return "SLA 服务等级赔付"
+    return "阶梯用量折扣" if kind == "volume_tier" else kind
 
 
 # ------------------------------------------------------------------ renderers

@@ -242,21 +242,45 @@ def work_order(store: Store, round_id: str) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (r["provider"], r["pool"], r["bureau"], r["vm_id"]))
 
 
+def moved_at(own: dict[str, Any] | None) -> dt.datetime | None:
+    """When a bureau's own view of a VM (``get_vm(bureau=...)``) says it moved to another
+    bureau: its last ownership period ended without the VM being deleted."""
+    if own is None or own["last_event"] == "deleted" or not own["ownership"]:
+        return None
+    end: dt.datetime | None = own["ownership"][-1]["to"]
+    return end
+
+
 def verify(
     store: Store, round_id: str, as_of: dt.date, *, bureau: str | None = None
 ) -> dict[str, Any]:
     """Each accepted item of ``round_id``: what the inventory shows now and what the bills
     saved (average daily bill from the day after the round opened to ``as_of``, against
-    the review window's), with totals per bureau and overall."""
+    the review window's), with totals per bureau and overall.
+
+    An item is judged by the deciding bureau's own view of the VM: a VM that moved to
+    another bureau after the round counts by its state and its bills up to the move (a
+    resize by the new owner is not the decider's doing), for the buyer as for the bureau,
+    and says when it moved (``moved_at``; the buyer also sees ``moved_to``)."""
     rnd = get_round(store, round_id)
     if rnd is None:
         raise RoundError(f"no round {round_id!r}")
     accepted = items(store, round_id, bureau=bureau, decision="accepted")
     start = rnd["opened_at"].date() + dt.timedelta(days=1)
     after = daily_average(store, start, as_of, [i["vm_id"] for i in accepted], bureau=bureau)
+    views = {i["vm_id"]: get_vm(store, i["vm_id"], bureau=i["bureau"]) for i in accepted}
+    moved = {v: t for v, vm in views.items() if (t := moved_at(vm)) is not None}
+    deciders: dict[str, list[str]] = {}
+    for i in accepted:
+        if i["vm_id"] in moved:
+            deciders.setdefault(i["bureau"], []).append(i["vm_id"])
+    for b, ids in deciders.items():  # a moved VM's bills: the decider's only
+        for v in ids:
+            after.pop(v, None)
+        after.update(daily_average(store, start, as_of, ids, bureau=b))
     results, per_bureau = [], {}
     for i in accepted:
-        vm = get_vm(store, i["vm_id"], bureau=bureau)
+        vm = views[i["vm_id"]]
         deleted = vm is None or vm["last_event"] == "deleted"
         o = outcome(
             i["kind"], vcpu=int(i["vcpu"]), mem_gb=Decimal(i["mem_gb"]),
@@ -267,7 +291,11 @@ def verify(
             daily_after=after.get(i["vm_id"]),
         )  # fmt: skip
         row = {**i, **o.as_dict(), "now_vcpu": None if deleted else vm["vcpu"],  # type: ignore[index]
-               "now_mem_gb": None if deleted else vm["mem_gb"]}  # type: ignore[index]  # fmt: skip
+               "now_mem_gb": None if deleted else vm["mem_gb"],  # type: ignore[index]
+               "moved_at": moved.get(i["vm_id"]), "moved_to": None}  # fmt: skip
+        if row["moved_at"] is not None and bureau is None:
+            now = get_vm(store, i["vm_id"])
+            row["moved_to"] = now["bureau"] if now else None
         results.append(row)
         b = per_bureau.setdefault(
             i["bureau"], {"bureau": i["bureau"], "accepted": 0, "implemented": 0,

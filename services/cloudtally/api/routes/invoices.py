@@ -416,7 +416,8 @@ def _latest_runs(store: Store) -> dict[str, dict[str, Any]]:
 
 
 def _bureau_totals(store: Store, bureau: str) -> dict[str, dict[str, Any]]:
-    """Per invoice: the bureau's own lines, findings and money in the latest run."""
+    """Per invoice with the bureau's lines: its lines, findings and money in the latest run
+    (its VMs metered but not billed on an invoice without its lines are the buyer's)."""
     rows = store.dicts(
         """
         SELECT invoice_id, sum(lines) AS lines, sum(findings) AS findings,
@@ -427,6 +428,7 @@ def _bureau_totals(store: Store, bureau: str) -> dict[str, dict[str, Any]]:
             SELECT argMax(run_id, version) FROM verification_runs FINAL
             WHERE status = 'done' GROUP BY invoice_id)
         GROUP BY invoice_id
+        HAVING lines > 0
         """,
         {"b": bureau},
     )
@@ -544,7 +546,7 @@ def _summary(store: Store, invoice_id: str, scope: str | None) -> dict[str, Any]
     s["by_reason"] = [_fen(r) for r in s["by_reason"]]
     s["by_group"] = [_fen(g) for g in s["by_group"]]
     if scope is not None:
-        if s["run_id"] is None or not s["by_group"]:
+        if s["run_id"] is None or not any(g["lines"] for g in s["by_group"]):
             raise ApiError(404, "error.no_bureau_lines", bureau=scope, invoice_id=invoice_id)
         return s
     s["invoice"] = {
