@@ -107,21 +107,51 @@ def _json(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
+def _decimal_text(t: str) -> str:
+    """``canonical_value(Decimal(t))`` from the text alone: the engine's plain decimal text
+    (``-?digits[.digits]``) without its fraction's trailing zeros, zero as ``0``. Any other
+    text (an exponent, leading zeros, more digits than the context's 28) goes through Decimal.
+    """
+    if not t:
+        return "null"
+    body = t[1:] if t[0] == "-" else t
+    whole, dot, frac = body.partition(".")
+    if not (
+        whole.isascii()
+        and whole.isdigit()
+        and (whole == "0" or whole[0] != "0")
+        and (not dot or (frac.isascii() and frac.isdigit()))
+        and len(whole) + len(frac) <= 28
+    ):
+        return canonical_value(Decimal(t))
+    frac = frac.rstrip("0")
+    if whole == "0" and not frac:
+        return "0"
+    return t[: len(t) - len(body)] + whole + ("." + frac if frac else "")
+
+
 def _canonical(column: str) -> Callable[[str], str]:
     """A column's canonical text from the text the query gives (as the selector's values)."""
     if column in _DECIMALS:
-        return lambda t: canonical_value(Decimal(t)) if t else "null"
+        return _decimal_text
     return lambda t: t  # strings, line numbers and epoch seconds are their own text
 
 
+_QUOTED = _INSTANTS | {"line_no"}  # digits: their JSON text is the digits in quotes
+
+
 def _select(column: str) -> str:
-    """The column as text, under another name (an alias must not shadow the WHERE's column)."""
+    """The column as text, under another name (an alias must not shadow the WHERE's column).
+
+    Line numbers and epoch seconds are digits (and a minus), which JSON never escapes:
+    the engine quotes them, so Python does no work per value for them.
+    """
     if column in _DECIMALS:
         return f"ifNull(toString({column}), '') AS t_{column}"
     if column in _INSTANTS:
-        return f"toString(toUnixTimestamp({column})) AS t_{column}"
+        return f"concat('\"', toString(toUnixTimestamp({column})), '\"') AS t_{column}"
     if column == "line_no":
-        return "toString(line_no) AS t_line_no"
+        return "concat('\"', toString(line_no), '\"') AS t_line_no"
     return f"{column} AS t_{column}"
 
 
@@ -166,6 +196,9 @@ def invoice_imported_parts(
             encoded = []
             for name, to_text in zip(INVOICE_LINE_COLUMNS, canon, strict=True):
                 values = _texts(cols[f"t_{name}"])
+                if name in _QUOTED:
+                    encoded.append(iter(values))
+                    continue
                 table = {v: _json(to_text(v)) for v in set(values)}
                 encoded.append(map(table.__getitem__, values))
             if cols["t_line_no"].size:  # one block a chunk: its rows joined by newlines
