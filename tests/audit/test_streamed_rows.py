@@ -9,7 +9,7 @@ still equal the selector's, on both stores, and both ways must have been used.
 
 from __future__ import annotations
 
-import datetime as dt
+import dataclasses
 from decimal import Decimal as D
 from typing import Any
 
@@ -19,29 +19,22 @@ from cloudtally.core.hashchain import content_hash, part_digests
 from cloudtally.core.invoice import InvoiceLine
 from cloudtally.invoices import store as inv_store
 from cloudtally.store.base import Store
+from tests.audit.test_streamed_hash import _line as odd_line
 
 PLAIN = ["政务云 主机 🚀", "", "\u2028\x7f\u00a0", "vm-001", "a,b;c", "单引号'"]
 DECIMALS = [D("24.000000"), D("0"), D("-0.50"), D("100"), D("0.00000001"), D("-12.30")]
 
 
 def _line(no: int, i: int, description: str) -> InvoiceLine:
-    t0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC) + dt.timedelta(hours=i)
-    return InvoiceLine(
-        line_no=no,
-        resource_id=f"VM-{i:03d}",
-        resource_key=f"vm-{i:03d}",
+    """The other test's line with only plain values (and the given description)."""
+    return dataclasses.replace(
+        odd_line(no, i),
         resource_type_raw=PLAIN[i % len(PLAIN)],
-        resource_type="vcpu",
-        period_start=t0,
-        period_end=t0 + dt.timedelta(days=1),
         quantity=DECIMALS[i % len(DECIMALS)],
         amount=DECIMALS[(i + 1) % len(DECIMALS)].quantize(D("0.01")),
-        unit_price=[None, D("0.50000000"), D("12")][i % 3],
-        discount_rate=[D("0.55"), None][i % 2],
         contracted_amount=[None, D("-0.01"), D("0.00")][i % 3],
         resource_name=PLAIN[(i + 1) % len(PLAIN)],
         description=description,
-        region="华南",
     )
 
 
