@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -27,7 +26,7 @@ from cloudtally.audit.subjects import (
     _part,
     invoice_imported,
 )
-from cloudtally.core.hashchain import Part, StreamedPart, canonical_value
+from cloudtally.core.hashchain import Part, StreamedPart
 from cloudtally.store.base import Store
 
 CHUNK_LINES = 20_000  # a chunk's block of text is ~7 MB
@@ -99,6 +98,11 @@ def _texts(values: Any) -> list[str]:
     return [v.decode() if isinstance(v, bytes) else ("" if v is None else str(v)) for v in out]
 
 
+def _texts_or_none(values: Any) -> list[str | None]:
+    out: list[Any] = values.tolist()
+    return [v.decode() if isinstance(v, bytes) else v for v in out]
+
+
 def _json(text: str) -> str:
     """``json.dumps(text, ensure_ascii=False)``; directly when it has nothing to escape
     (JSON escapes only quotes, backslashes and control characters, none of them printable)."""
@@ -107,22 +111,63 @@ def _json(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def _canonical(column: str) -> Callable[[str], str]:
-    """A column's canonical text from the text the query gives (as the selector's values)."""
-    if column in _DECIMALS:
-        return lambda t: canonical_value(Decimal(t)) if t else "null"
-    return lambda t: t  # strings, line numbers and epoch seconds are their own text
-
-
-def _select(column: str) -> str:
-    """The column as text, under another name (an alias must not shadow the WHERE's column)."""
-    if column in _DECIMALS:
-        return f"ifNull(toString({column}), '') AS t_{column}"
-    if column in _INSTANTS:
-        return f"toString(toUnixTimestamp({column})) AS t_{column}"
+def _engine_json(column: str) -> str | None:
+    """SQL for the column's JSON canonical text, where the engine can write it exactly:
+    line numbers and epoch seconds are digits (JSON never escapes them), and a decimal's
+    canonical text is its plain text without the fraction's trailing zeros (zero as
+    ``0``, NULL as ``null``), as :func:`_decimal_text`. Text columns: None (Python)."""
     if column == "line_no":
-        return "toString(line_no) AS t_line_no"
-    return f"{column} AS t_{column}"
+        return "concat('\"', toString(line_no), '\"')"
+    if column in _INSTANTS:
+        return f"concat('\"', toString(toUnixTimestamp({column})), '\"')"
+    if column in _DECIMALS:
+        t = f"toString({column})"
+        canon = (
+            f"if(match({t}, '^-?0(\\\\.0*)?$'), '0', "
+            f"if(position({t}, '.') > 0, replaceRegexpOne({t}, '\\\\.?0+$', ''), {t}))"
+        )
+        return f"ifNull(concat('\"', {canon}, '\"'), '\"null\"')"
+    return None
+
+
+def _segments(columns: tuple[str, ...]) -> list[tuple[str, str | None]]:
+    """(alias, SQL) per selected value, in the columns' order: each run of columns the
+    engine writes becomes one value (their JSON texts joined by commas); a text column
+    is selected as it is (SQL None: Python encodes it)."""
+    out: list[tuple[str, str | None]] = []
+    run: list[str] = []
+    for column in (*columns, ""):
+        sql = _engine_json(column) if column else None
+        if sql is not None:
+            run.append(sql)
+            continue
+        if run:
+            joined = ", ',', ".join(run)
+            out.append((f"s_{len(out)}", f"concat({joined})" if len(run) > 1 else run[0]))
+            run = []
+        if column:
+            out.append((f"t_{column}", None))
+    return out
+
+
+_NEEDS_ESCAPE = "'[\\\\x00-\\\\x1f\"\\\\\\\\]'"  # what json.dumps(ensure_ascii=False) escapes
+
+
+def _row_json(columns: tuple[str, ...]) -> str:
+    """SQL for a line's whole canonical row, or NULL where a text value needs JSON escapes.
+
+    ``json.dumps(text, ensure_ascii=False)`` is the text in quotes unless it holds a
+    quote, a backslash or a control character; the engine writes such rows, and Python
+    encodes the chunks that have any other (as before, a column at a time).
+    """
+    values = []
+    for alias, sql in _segments(columns):
+        if sql is not None:
+            values.append(sql)
+        else:
+            c = alias[2:]
+            values.append(f"if(match({c}, {_NEEDS_ESCAPE}), NULL, concat('\"', {c}, '\"'))")
+    return "concat('[', " + ", ',', ".join(values) + ", ']')"
 
 
 def invoice_imported_parts(
@@ -152,23 +197,40 @@ def invoice_imported_parts(
         return int(numbers.searchsorted(np.int64(hi)) - numbers.searchsorted(np.int64(lo)))
 
     plan = lexical_chunks(int(max_no), chunk_lines, count) if int(n) else []
-    select = ", ".join(_select(c) for c in INVOICE_LINE_COLUMNS)
-    canon = [_canonical(c) for c in INVOICE_LINE_COLUMNS]
+    segments = _segments(INVOICE_LINE_COLUMNS)
+    select = ", ".join(
+        f"{sql or alias[2:]} AS {alias}" for alias, sql in segments
+    )  # an alias must not shadow the WHERE's column
+
+    row_json = _row_json(INVOICE_LINE_COLUMNS)
 
     def lines() -> Iterator[str]:
         for ranges in plan:
             cond = " OR ".join(f"(line_no >= {lo} AND line_no < {hi})" for lo, hi in ranges)
+            rows = _texts_or_none(
+                store.columns(
+                    f"SELECT {row_json} AS row FROM invoice_lines WHERE {where} AND ({cond}) "
+                    "ORDER BY toString(line_no)",
+                    params,
+                )["row"]
+            )
+            if rows and None not in rows:  # the engine wrote every row of the chunk
+                yield "\n".join(rows)
+                continue
             cols = store.columns(
                 f"SELECT {select} FROM invoice_lines WHERE {where} AND ({cond}) "
                 "ORDER BY toString(line_no)",
                 params,
             )
-            encoded = []
-            for name, to_text in zip(INVOICE_LINE_COLUMNS, canon, strict=True):
-                values = _texts(cols[f"t_{name}"])
-                table = {v: _json(to_text(v)) for v in set(values)}
+            encoded: list[Iterator[str]] = []
+            for alias, sql in segments:
+                values = _texts(cols[alias])
+                if sql is not None:  # already JSON text, from the engine
+                    encoded.append(iter(values))
+                    continue
+                table = {v: _json(v) for v in set(values)}
                 encoded.append(map(table.__getitem__, values))
-            if cols["t_line_no"].size:  # one block a chunk: its rows joined by newlines
+            if cols[segments[0][0]].size:  # one block a chunk: its rows joined by newlines
                 yield "[" + "]\n[".join(map(",".join, zip(*encoded, strict=True))) + "]"
 
     return [header, StreamedPart("invoice_lines", INVOICE_LINE_COLUMNS, (), lines=lines, n=int(n))]
