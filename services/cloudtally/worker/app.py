@@ -23,8 +23,8 @@ import faust
 from cloudtally import metrics
 from cloudtally.settings import Settings
 from cloudtally.store import Store, open_store
-from cloudtally.store.migrate import migrate
 from cloudtally.store.chdb_allocator import configure as configure_chdb_allocator
+from cloudtally.store.migrate import migrate
 from cloudtally.worker.allocator import Trimmer, tune
 from cloudtally.worker.dead_letters import topic_record
 from cloudtally.worker.held_offsets import CommitFence, held
