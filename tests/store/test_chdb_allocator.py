@@ -56,4 +56,3 @@ def test_empty_leaves_chdbs_build_and_an_operators_own_env(tmp_path: Path) -> No
 def test_a_malformed_option_string_is_a_clear_error(bad: str) -> None:
     with pytest.raises(ValueError, match="name:value"):
         configure(bad)
-
