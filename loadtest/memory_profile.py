@@ -210,6 +210,10 @@ def run_mode(mode: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
                     result["server_rss_mb"] = round(
                         psutil.Process(server.proc.pid).memory_info().rss / 2**20
                     )
+            except SystemExit:
+                tail = (work / "worker.log").read_text(errors="replace").splitlines()[-40:]
+                print("\n".join(tail), file=sys.stderr, flush=True)  # the folder goes
+                raise
             finally:
                 worker.terminate()
                 try:
@@ -226,6 +230,16 @@ def run_mode(mode: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
         n, s = result["full_ingest_samples"], result["full_ingest_seconds"]
         result["full_ingest_samples_per_s"] = round(n / s)
     return result
+
+
+def allocator_env() -> dict[str, str]:
+    """The settings a run was made with that change the worker's memory (so two result
+    files can be told apart): the worker's own and chDB's jemalloc's (``JE_MALLOC_CONF``)."""
+    names = ("JE_MALLOC_CONF", "CLOUDTALLY_CHDB_MALLOC_CONF", "CLOUDTALLY_TAKE_MAX_MESSAGES",
+             "CLOUDTALLY_STREAM_BUFFER_MESSAGES",
+             "CLOUDTALLY_MALLOC_ARENA_MAX", "CLOUDTALLY_MALLOC_MMAP_THRESHOLD_KB",
+             "CLOUDTALLY_KEPT_RESULTS_MB")  # fmt: skip
+    return {n: os.environ[n] for n in names if n in os.environ}
 
 
 def table(results: dict[str, Any]) -> str:
@@ -265,7 +279,8 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     out = {"goals": GOALS, "vms": args.vms, "minutes": args.minutes, "small_vms": args.small_vms,
-           "trace": args.trace, "modes": results, "machine": machine(),
+           "trace": args.trace, "allocator_env": allocator_env(), "modes": results,
+           "machine": machine(),
            "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}  # fmt: skip
     text = json.dumps(out, indent=2)
     (ROOT / f"loadtest/results/memory-{args.label}.json").write_text(text + "\n")

@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     chdb_primary_index_cache_mb: int = Field(default=64, ge=0)
     chdb_uncompressed_cache_mb: int = Field(default=0, ge=0)
     chdb_max_memory_mb: int = Field(default=0, ge=0)
+    # Options for chDB's own jemalloc (JE_MALLOC_CONF, store/chdb_allocator.py), set by the
+    # worker before chDB loads; "" = chDB's build (freed pages kept 5 s per arena).
+    chdb_malloc_conf: str = ""
     # Memory bound (MiB) of the API's kept query results, and separately of its kept HTTP
     # answers (queries/memo.py; docs/operations.md "Kept results"). LRU within it.
     kept_results_mb: int = Field(default=128, ge=1)

@@ -23,6 +23,7 @@ import faust
 from cloudtally import metrics
 from cloudtally.settings import Settings
 from cloudtally.store import Store, open_store
+from cloudtally.store.chdb_allocator import configure as configure_chdb_allocator
 from cloudtally.store.migrate import migrate
 from cloudtally.worker.allocator import Trimmer, tune
 from cloudtally.worker.dead_letters import topic_record
@@ -390,6 +391,7 @@ def run_worker(settings: Settings, *, with_api: bool = False) -> None:
     from cloudtally.worker.broker_wait import wait_for_broker
 
     tune(settings.malloc_arena_max, settings.malloc_mmap_threshold_kb)  # before any thread
+    configure_chdb_allocator(settings.chdb_malloc_conf)  # before chDB loads
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     serves_api = with_api or settings.resolved_store_url.startswith("chdb")
     wait_for_broker(settings, ensure_topics, serve_readiness=serves_api)  # down at start: wait
