@@ -337,14 +337,7 @@ def mapping_from_dict(doc: Mapping[str, Any]) -> InvoiceMapping:
             "mapping.resource_types must map provider names to resource types", "map_types"
         )
     for k, v in types.items():
-        if v not in RESOURCE_TYPES:
-            raise InvoiceError(
-                f"mapping.resource_types.{k}: {v!r} is not one of {', '.join(RESOURCE_TYPES)}",
-                "map_type",
-                name=k,
-                value=repr(v),
-                known=", ".join(RESOURCE_TYPES),
-            )
+        _one_of(v, RESOURCE_TYPES, f"resource_types.{k}", "map_type", k)
     delimiter = str(doc.get("delimiter", ","))
     if len(delimiter) != 1:
         raise InvoiceError("mapping.delimiter must be one character", "map_delimiter")
@@ -389,15 +382,20 @@ def mapping_from_dict(doc: Mapping[str, Any]) -> InvoiceMapping:
 
 
 def _basis(value: object, where: str) -> str:
-    if value not in BASES:
-        raise InvoiceError(
-            f"mapping.units.{where}: {value!r} is not one of {', '.join(BASES)}",
-            "map_basis",
-            name=where,
-            value=repr(value),
-            known=", ".join(BASES),
-        )
+    _one_of(value, BASES, f"units.{where}", "map_basis", where)
     return str(value)
+
+
+def _one_of(value: object, known: Sequence[str], where: str, reason_id: str, name: str) -> None:
+    """A mapping value outside its closed set: refused with the set spelled out."""
+    if value not in known:
+        raise InvoiceError(
+            f"mapping.{where}: {value!r} is not one of {', '.join(known)}",
+            reason_id,
+            name=name,
+            value=repr(value),
+            known=", ".join(known),
+        )
 
 
 def _units_from_doc(
