@@ -12,7 +12,6 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from fastapi import HTTPException
 from fastapi.responses import HTMLResponse
 
 
@@ -32,21 +31,20 @@ def listing(ctx: Any) -> HTMLResponse:
     return ctx.render("invoices.html", invoices=listed, providers=[])  # type: ignore[no-any-return]
 
 
-def readable(ctx: Any, invoice_id: str, bureau: str | None) -> str | None:
+def readable(ctx: Any, bureau: str | None) -> str | None:
     """The bureau filter of an invoice page. The buyer and auditors read every invoice; a
-    bureau only one with its lines in the latest verification (404 otherwise, as the API),
-    and only its own (another bureau named: 403)."""
+    bureau only its own lines (another bureau named: 403); whether the invoice has any of
+    them is ``has_lines`` of the page's kept summary (404 otherwise, as the API)."""
     if ctx.scope is None:
         ctx.need_read_all()
         return bureau
-    from cloudtally.invoices import store as inv
-
     b: str | None = ctx.bureau_filter(bureau)
-    if inv.get_invoice(ctx.store, invoice_id) is not None:
-        s = inv.summary(ctx.store, invoice_id, bureau=ctx.scope)
-        if s["run_id"] is None or not any(g["lines"] for g in s["by_group"]):
-            raise HTTPException(404, f"no lines of {ctx.scope} in invoice {invoice_id}")
     return b
+
+
+def has_lines(summary: dict[str, Any]) -> bool:
+    """Whether a bureau's summary of an invoice shows lines of it in the latest run."""
+    return summary["run_id"] is not None and any(g["lines"] for g in summary["by_group"])
 
 
 def found(ctx: Any, text: str, limit: int = 8) -> list[dict[str, Any]]:

@@ -477,7 +477,7 @@ def invoice_page(
     from cloudtally.api.freshness import invoice_stamp
     from cloudtally.invoices import store as inv
 
-    bureau = bureau_invoices.readable(ctx, invoice_id, bureau)  # a bureau: its own lines
+    bureau = bureau_invoices.readable(ctx, bureau)  # a bureau: its own lines
     try:
         minimum = Decimal(min_amount) if min_amount else None
     except ArithmeticError:
@@ -485,21 +485,26 @@ def invoice_page(
     if minimum is not None and not minimum.is_finite():
         raise HTTPException(422, f"min_amount: not a number: {min_amount!r}")
 
-    def compute() -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    def compute() -> tuple[dict[str, Any], list[dict[str, Any]]] | str | None:
         if inv.get_invoice(ctx.store, invoice_id) is None:
             return None
+        summary = inv.summary(ctx.store, invoice_id, bureau=ctx.scope)
+        if ctx.scope is not None and not bureau_invoices.has_lines(summary):
+            return "not_mine"
         found = inv.findings(
             ctx.store, invoice_id, rule_id=rule or None, pool=pool or None,
             bureau=bureau or None, min_abs_amount=minimum, limit=500,
         )  # fmt: skip
         for f in found:  # the finding's sentence in the reader's language
             f["message"] = render_row(f, ctx.lang)
-        return inv.summary(ctx.store, invoice_id, bureau=ctx.scope), found
+        return summary, found
 
     args = (invoice_id, rule, pool, bureau, minimum)
     got = kept.page(ctx, "invoice", args, invoice_stamp(ctx.store, invoice_id), compute)
     if got is None:
         raise HTTPException(404, f"no invoice {invoice_id}")
+    if isinstance(got, str):  # a bureau with no lines in it
+        raise HTTPException(404, f"no lines of {ctx.scope} in invoice {invoice_id}")
     summary, found = got
     groups = summary.get("by_group") or []
     return ctx.render(
