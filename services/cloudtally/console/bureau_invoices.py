@@ -17,10 +17,9 @@ from fastapi.responses import HTMLResponse
 
 def listing(ctx: Any) -> HTMLResponse:
     """The invoices with the bureau's lines, newest first, with the bureau's figures."""
-    from cloudtally.api.routes.invoices import _bureau_totals
     from cloudtally.invoices import store as inv
 
-    mine = _bureau_totals(ctx.store, ctx.scope)  # own_invoice_ids, with the figures
+    mine = inv.bureau_totals(ctx.store, ctx.scope)  # own_invoice_ids, with the figures
     listed = []
     for i in reversed(inv.list_invoices(ctx.store)):
         t = mine.get(i["invoice_id"])
@@ -69,6 +68,6 @@ def found(ctx: Any, text: str, limit: int = 8) -> list[dict[str, Any]]:
 
 def own_invoice_ids(ctx: Any) -> set[str]:
     """The invoices in whose latest verification the bureau has lines."""
-    from cloudtally.api.routes.invoices import _bureau_totals
+    from cloudtally.invoices import store as inv
 
-    return set(_bureau_totals(ctx.store, ctx.scope))
+    return set(inv.bureau_totals(ctx.store, ctx.scope))

@@ -1024,3 +1024,23 @@ def finding_from_row(row: dict[str, Any]) -> Finding:
         pool=row["pool"],
         provider=row["provider"],
     )
+
+
+def bureau_totals(store: Store, bureau: str) -> dict[str, dict[str, Any]]:
+    """Per invoice with the bureau's lines: its lines, findings and money in the latest run
+    (its VMs metered but not billed on an invoice without its lines are the buyer's)."""
+    rows = store.dicts(
+        """
+        SELECT invoice_id, sum(lines) AS lines, sum(findings) AS findings,
+               toString(sum(billed)) AS billed, toString(sum(over)) AS over,
+               toString(sum(under)) AS under, toString(sum(unverified)) AS unverified
+        FROM verification_totals
+        WHERE bureau = %(b)s AND run_id IN (
+            SELECT argMax(run_id, version) FROM verification_runs FINAL
+            WHERE status = 'done' GROUP BY invoice_id)
+        GROUP BY invoice_id
+        HAVING lines > 0
+        """,
+        {"b": bureau},
+    )
+    return {r["invoice_id"]: r for r in rows}

@@ -415,26 +415,6 @@ def _latest_runs(store: Store) -> dict[str, dict[str, Any]]:
     return {r["invoice_id"]: r for r in rows}
 
 
-def _bureau_totals(store: Store, bureau: str) -> dict[str, dict[str, Any]]:
-    """Per invoice with the bureau's lines: its lines, findings and money in the latest run
-    (its VMs metered but not billed on an invoice without its lines are the buyer's)."""
-    rows = store.dicts(
-        """
-        SELECT invoice_id, sum(lines) AS lines, sum(findings) AS findings,
-               toString(sum(billed)) AS billed, toString(sum(over)) AS over,
-               toString(sum(under)) AS under, toString(sum(unverified)) AS unverified
-        FROM verification_totals
-        WHERE bureau = %(b)s AND run_id IN (
-            SELECT argMax(run_id, version) FROM verification_runs FINAL
-            WHERE status = 'done' GROUP BY invoice_id)
-        GROUP BY invoice_id
-        HAVING lines > 0
-        """,
-        {"b": bureau},
-    )
-    return {r["invoice_id"]: r for r in rows}
-
-
 def _money(text: Any) -> Decimal:
     return Decimal(str(text)).quantize(ZERO)
 
@@ -499,7 +479,7 @@ def list_invoices(
                 }
             )
     else:
-        mine = _bureau_totals(store, scope)
+        mine = inv_store.bureau_totals(store, scope)
         for inv in invoices:
             t = mine.get(inv["invoice_id"])
             if t is None:
