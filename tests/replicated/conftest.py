@@ -7,15 +7,19 @@
   replicated DROP on a loaded machine took up to 100 s, and the whole cluster is
   thrown away at the end of the session.
 
-A test that kills a replica restarts it before it ends (the ``healthy`` check
-after each test fails loudly if it did not), so the next test starts from two
-replicas in sync.
+A test that kills a replica restarts it before it ends, so the next test starts
+from two replicas in sync. Before and after each store the cluster is revived:
+whatever died (a replica a failed test left down, a ZooKeeper or server that
+exited under the machine) is started again, and a death is reported as a
+warning with its exit code and log tail, so one death cannot fail every later
+test with a connection error that hides its cause.
 """
 
 from __future__ import annotations
 
 import contextlib
 import uuid
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -52,19 +56,49 @@ def shared_replicated_store(replicated_cluster: Any) -> Iterator[Store]:
         yield store
 
 
+class ClusterProcessDied(UserWarning):
+    """A process of the session's replicated cluster had died and was started again."""
+
+
+def _revive(replicated_cluster: Any) -> None:
+    for report in replicated_cluster.revive():
+        warnings.warn(report, ClusterProcessDied, stacklevel=2)
+
+
 @contextlib.contextmanager
 def _fresh_replicated(replicated_cluster: Any, database: str) -> Iterator[Store]:
+    _revive(replicated_cluster)
     store = open_store(replicated_cluster.url(database), database)
     try:
         migrate(store)
         yield store
     finally:
         store.close()
-        for server in replicated_cluster.servers:
-            if server.proc is None:  # a test left a replica down: bring it back
-                server.start()
+        _revive(replicated_cluster)  # a test left a replica down: bring it back
 
 
 def on_replica(cluster: Any, i: int, database: str) -> Store:
     """A store on replica ``i`` only (no failover), to see what that replica holds."""
     return open_store(cluster.replica_url(i, database), database)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A failing replicated test carries ZooKeeper's own account: a connection error
+    from a server says little of why ZooKeeper would not serve it."""
+    report = yield
+    cluster = getattr(item, "funcargs", {}).get("replicated_cluster")
+    if report.failed and cluster is not None:
+        from cloudtally.devtools.clickhouse_server import _tail
+        from cloudtally.devtools.replicated import four_letter
+
+        zk = cluster.zookeeper
+        state = "not started" if zk.proc is None else f"exit code {zk.proc.poll()}"
+        report.sections.append(
+            (
+                "ZooKeeper",
+                f"port {zk.port}, process {state}\nsrvr: {four_letter(zk.port, 'srvr')}\n"
+                f"cons: {four_letter(zk.port, 'cons')}\nlog:\n{_tail(zk.log_path, 60)}",
+            )
+        )
+    return report

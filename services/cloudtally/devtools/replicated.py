@@ -34,6 +34,7 @@ from cloudtally.devtools.clickhouse_server import (
     ClickHouseServer,
     ClickHouseServerError,
     Managed,
+    _tail,
     _terminate,
     free_port,
     pid_alive,
@@ -54,6 +55,7 @@ clientPortAddress=127.0.0.1
 admin.enableServer=false
 4lw.commands.whitelist=ruok,mntr,stat,srvr,cons
 maxSessionTimeout=60000
+maxClientCnxns=0
 """
 
 REPLICA_XML = """  <interserver_http_host>127.0.0.1</interserver_http_host>
@@ -136,6 +138,10 @@ class ZooKeeper(Managed):
     def pid_file(self) -> Path:
         return self.dir / "zookeeper.pid"
 
+    @property
+    def log_path(self) -> Path:
+        return self.dir / "zookeeper.log"
+
     def start(self) -> Self:
         java = _java()
         if java is None or not zookeeper_available():
@@ -146,7 +152,7 @@ class ZooKeeper(Managed):
         (self.dir / "data").mkdir(parents=True, exist_ok=True)
         cfg = self.dir / "zoo.cfg"
         cfg.write_text(ZOO_CFG.format(tick_ms=self.tick_ms, dir=self.dir, port=self.port))
-        log_path = self.dir / "zookeeper.log"
+        log_path = self.log_path
         self.proc = spawn(
             [java, "-Xmx256m", "-cp", ":".join(ZOOKEEPER_CLASSPATH),
              "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(cfg)],
@@ -254,6 +260,44 @@ class ReplicatedCluster(Managed):
 
     def restart(self, i: int) -> None:
         self.servers[i].start()
+
+    def revive(self) -> list[str]:
+        """Start again whatever part of the cluster is not running; say what and why.
+
+        A test that killed a replica and failed before restarting it, or a process
+        that died under the machine (the OOM killer, a crash), would otherwise fail
+        every later test with a ZooKeeper or connection error that hides the cause.
+        ZooKeeper restarts on its own data folder and port, so the servers' sessions
+        resume as after an operator's restart. Returns one report per process that
+        had died (its exit code and the tail of its log); a replica stopped on purpose
+        (``proc`` None) is started without a report. Raises when ZooKeeper runs but
+        does not serve, with what it says of itself.
+        """
+        reports = []
+        zk = self.zookeeper
+        if zk.proc is not None and zk.proc.poll() is not None:
+            reports.append(
+                f"ZooKeeper (port {zk.port}) had exited with code {zk.proc.returncode}; "
+                f"its log ends:\n{_tail(zk.log_path, 40)}"
+            )
+            zk.proc = None
+        if zk.proc is None:
+            zk.start()
+        elif four_letter(zk.port) != "imok":
+            raise ClickHouseServerError(
+                f"ZooKeeper (port {zk.port}) runs but does not serve: "
+                f"{four_letter(zk.port, 'srvr')!r}; its log ends:\n{_tail(zk.log_path, 40)}"
+            )
+        for i, server in enumerate(self.servers):
+            if server.proc is not None and server.proc.poll() is not None:
+                reports.append(
+                    f"replica r{i + 1} had exited with code {server.proc.returncode}; "
+                    f"its log ends:\n{_tail(server.dir / 'log' / 'err.log', 40)}"
+                )
+                server.proc = None
+            if server.proc is None:
+                server.start()
+        return reports
 
     def wait_in_sync(self, database: str, timeout_s: float = 120.0) -> float:
         """Wait until every replica answers, is writable, holds every part and has applied
