@@ -10,6 +10,8 @@ import pytest
 
 from cloudtally.core.access import Principal
 from cloudtally.core.idle import UnitPrices
+from cloudtally.queries import inventory as inventory_queries
+from cloudtally.queries.inventory import get_vm
 from cloudtally.rounds import store as rounds
 from tests.analytics.plant import inventory
 from tests.api.fleet import D0, D1, plant, policy
@@ -33,6 +35,11 @@ def test_round_lifecycle(store) -> None:
     assert oversized["vcpu"] == 8 and 0 < oversized["target_vcpu"] < 8
     assert oversized["daily_cost_before"] > 0 and oversized["savings_year"] > 0
     assert {i["bureau"] for i in rounds.items(store, r1, bureau="health")} == {"health"}
+    # Idle evidence has no size: the item carries the inventory's (read in bulk).
+    for item in (i for i in all_items if i["kind"] == "idle"):
+        vm = get_vm(store, item["vm_id"])
+        assert vm and item["vcpu"] == vm["vcpu"] > 0, (item, vm)
+        assert item["mem_gb"] == Decimal(str(vm["mem_gb"])) > 0, (item, vm)
 
     with pytest.raises(ValueError, match="reason"):
         rounds.decide(store, r1, "rightsizing", "health-oversized", "declined", " ", HEALTH)
@@ -68,3 +75,14 @@ def test_round_lifecycle(store) -> None:
     assert check["total"]["saved_month"] == daily * 30
     mine = rounds.verify(store, r1, dt.date(2023, 10, 23), bureau="edu")
     assert [i["vm_id"] for i in mine["items"]] == ["edu-idle"]
+
+
+def test_vm_sizes_in_chunks_equal_one_read(store, monkeypatch) -> None:
+    plant(store, policy())
+    ids = sorted(str(r[0]) for r in store.rows("SELECT DISTINCT vm_id FROM vm_inventory"))
+    assert len(ids) > 3
+    whole = inventory_queries.vm_sizes(store, [*ids, "no-such-vm"])
+    monkeypatch.setattr(inventory_queries, "SIZES_CHUNK", 2)
+    assert inventory_queries.vm_sizes(store, [*ids, "no-such-vm"]) == whole
+    assert set(whole) == set(ids)
+    assert all(whole[v][0] == get_vm(store, v)["vcpu"] for v in ids)

@@ -29,6 +29,7 @@ SELECT
 FROM {source}
 GROUP BY vm_id
 """
+SIZES_CHUNK = 2_000  # ids per IN list: well under 18.16's max_query_size
 CURRENT_VMS = _LATEST.format(source="vm_inventory FINAL")
 # A bureau's view of one VM: its state as of the bureau's own last event (a former
 # owner sees the VM as it left it, never what the new owner did with it since).
@@ -105,6 +106,21 @@ def get_vm(store: Store, vm_id: str, *, bureau: str | None = None) -> dict[str, 
         for p in periods
     ]
     return {**_vm(rows[0]), "ownership": ownership_out}
+
+
+def vm_sizes(store: Store, vm_ids: list[str]) -> dict[str, tuple[int, Any]]:
+    """``vm_id -> (vcpu, mem_gb)`` as of each VM's latest event, for many VMs in a few
+    reads (a round snapshots thousands of candidates; one ``get_vm`` each took a
+    minute at 15,000 VMs). Ids go in chunks: 18.16 refuses a query over 256 KiB."""
+    out: dict[str, tuple[int, Any]] = {}
+    for i in range(0, len(vm_ids), SIZES_CHUNK):
+        rows = store.rows(
+            "SELECT vm_id, argMax(vcpu, (event_ts, version)), argMax(mem_gb, (event_ts, version))"
+            " FROM vm_inventory FINAL WHERE vm_id IN %(ids)s GROUP BY vm_id",
+            {"ids": tuple(vm_ids[i : i + SIZES_CHUNK])},
+        )
+        out.update((vm_id, (int(vcpu), mem)) for vm_id, vcpu, mem in rows)
+    return out
 
 
 def _vm(row: dict[str, Any]) -> dict[str, Any]:

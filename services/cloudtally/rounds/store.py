@@ -23,7 +23,7 @@ from cloudtally.core.access import Principal
 from cloudtally.core.idle import UnitPrices, VmWindowStats
 from cloudtally.core.policy import Policy
 from cloudtally.core.rounds import check_decision, outcome
-from cloudtally.queries.inventory import get_vm
+from cloudtally.queries.inventory import get_vm, vm_sizes
 from cloudtally.store.base import Store
 
 KINDS = ("rightsizing", "idle")
@@ -97,11 +97,17 @@ def open_round(
             "savings_year", "daily_cost_before", "evidence",
         )
     }  # fmt: skip
+    unsized = [
+        vm
+        for (_, vm), c in picked.items()
+        if not {"current_vcpu", "current_mem_gb"} <= c["evidence"].keys()
+    ]
+    sizes = vm_sizes(store, unsized)
     for (kind, vm_id), c in sorted(picked.items()):
         ev = c["evidence"]
-        vm = get_vm(store, vm_id) or {}
-        vcpu = int(ev.get("current_vcpu", vm.get("vcpu", 0)))
-        mem = Decimal(str(ev.get("current_mem_gb", vm.get("mem_gb", 0))))
+        vcpu0, mem0 = sizes.get(vm_id, (0, 0))
+        vcpu = int(ev.get("current_vcpu", vcpu0))
+        mem = Decimal(str(ev.get("current_mem_gb", mem0)))
         target_vcpu = int(ev.get("target_vcpu", 0)) if kind == "rightsizing" else 0
         target_mem = Decimal(str(ev.get("target_mem_gb", 0))) if kind == "rightsizing" else 0
         daily = before.get(vm_id, Decimal("0.00"))
