@@ -8,7 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 from cloudtally.invoices.generator import generate_invoice, render_provider_csv
+from cloudtally.queries import parts
 from tests.api.conftest import auth
+from tests.api.test_freshness import _count_queries
 from tests.api.test_invoices_api import fleet, upload, wait
 
 
@@ -70,7 +72,7 @@ def test_findings_and_summary_are_etagged_until_a_new_run(api, store) -> None:
     assert s.status_code == 200 and s.json()["run_id"] == loose.json()["run_id"]
 
 
-def test_a_not_here_404_is_kept_in_the_callers_language(api, store) -> None:
+def test_a_not_here_404_is_kept_in_the_callers_language(api, store, monkeypatch) -> None:
     """A bureau with no lines in the invoice gets its 404 from the kept answers the second
     time (no recomputation of its summary), with no ETag and in the language it asked."""
     client, tokens = api
@@ -90,3 +92,23 @@ def test_a_not_here_404_is_kept_in_the_callers_language(api, store) -> None:
     assert [a for a, _ in answers] == ["computed", "kept", "computed", "kept"]
     assert answers[0][1] == answers[1][1] and "nobody" in answers[0][1]
     assert answers[2][1] == answers[3][1] != answers[0][1] and "nobody" in answers[2][1]
+
+    # Asked again, the kept 404 costs no store query (the fast path answers it) ...
+    monkeypatch.setattr(parts, "REFRESH_S", 3600.0)
+    seen = _count_queries(store, monkeypatch)
+    again = client.get(
+        url, params={"bureau": "nobody"}, headers=auth(admin) | {"Accept-Language": "zh"}
+    )
+    assert again.status_code == 404 and again.json()["detail"] == answers[2][1]
+    assert again.headers["cache-control"] == "no-store" and "etag" not in again.headers
+    assert seen == []
+    monkeypatch.undo()
+    # ... until the invoice changes: verified again, the bureau is asked of anew.
+    assert (
+        client.post(f"/api/v1/invoices/{job['invoice_id']}/verify", headers=auth(admin)).status_code
+        == 200
+    )
+    r = client.get(
+        url, params={"bureau": "nobody"}, headers=auth(admin) | {"Accept-Language": "zh"}
+    )
+    assert r.status_code == 404 and r.headers["x-cloudtally-answer"] == "computed"

@@ -121,7 +121,7 @@ def conditional(
 
     answer = memo.ANSWERS.cached(store, etag, stamp, compute)
     response = _response(answer, headers if answer[0] == 200 else {})  # no ETag on a 404
-    if response.status_code == 200 and stamps:
+    if stamps:  # a kept "not here" too: asked again, it costs no stamp query either
         fastpath.leave(request, principal, etag, stamps, response)
     if computed:
         response.headers[ANSWER_HEADER] = "computed"
