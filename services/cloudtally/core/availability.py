@@ -402,13 +402,35 @@ def split_placed(
     (bureau, system, pool or provider), each part labelled with the place of its time;
     parts the VM was not in scope for (another bureau's time) are left out."""
     exists = merge(ev.exists)
+    same = uniform(ev, exists)
     out = []
     for key, place, span in placed_periods(periods, placements):
-        if not intersect(exists, [span]):
+        inside = intersect(exists, [span])
+        if not inside:
+            continue
+        if same is not None:  # the answer assess() would give, without the span arithmetic
+            n = seconds(inside)
+            up, gap = (n, 0) if same == "up" else (0, n)
+            out.append((key, VmAvailability(ev.vm_id, span, up, 0, gap, (), place.labels())))
             continue
         for k, va in split_evidence(ev, [(key, span)]):
             out.append((k, replace(va, labels=place.labels())))
     return out
+
+
+def uniform(ev: VmEvidence, exists: Sequence[Span] | None = None) -> str | None:
+    """``"up"`` when every second the VM existed was metered and answered with no down
+    mark, ``"gap"`` when none of it was metered; else None. Either holds for every
+    period alike, so a VM's months need no span arithmetic each (most VMs of a fleet
+    are one or the other; the province's year card assessed 225,000 VM-months).
+    """
+    exists = merge(ev.exists) if exists is None else exists
+    metered = intersect(exists, merge(ev.listening))
+    if not metered:
+        return "gap"
+    if metered == exists and not ev.marks and intersect(exists, merge(ev.answered)) == exists:
+        return "up"
+    return None
 
 
 # ---- aggregation and targets -----------------------------------------------------------
