@@ -77,12 +77,31 @@ def test_round_lifecycle(store) -> None:
     assert [i["vm_id"] for i in mine["items"]] == ["edu-idle"]
 
 
-def test_vm_sizes_in_chunks_equal_one_read(store, monkeypatch) -> None:
-    plant(store, policy())
-    ids = sorted(str(r[0]) for r in store.rows("SELECT DISTINCT vm_id FROM vm_inventory"))
-    assert len(ids) > 3
-    whole = inventory_queries.vm_sizes(store, [*ids, "no-such-vm"])
-    monkeypatch.setattr(inventory_queries, "SIZES_CHUNK", 2)
-    assert inventory_queries.vm_sizes(store, [*ids, "no-such-vm"]) == whole
-    assert set(whole) == set(ids)
-    assert all(whole[v][0] == get_vm(store, v)["vcpu"] for v in ids)
+def test_bulk_reads_equal_one_vm_at_a_time(store, monkeypatch) -> None:
+    """vm_sizes and own_views (a round's bulk reads) say what get_vm says of each VM, with
+    a short id list inline and a long one spilled to the store as data."""
+    from cloudtally.store import idsets
+
+    pol = policy()
+    plant(store, pol)
+    moved = {"system": "edu-sys", "pool": "pool-3", "provider": "provider-b"}
+    inventory(store, "health-idle", int(time.time()), event="updated", bureau="edu",
+              vcpu=2, mem_gb="4", **moved)  # fmt: skip
+    history = store.rows("SELECT DISTINCT vm_id, bureau FROM vm_inventory")
+    ids = sorted({str(v) for v, _ in history})
+    pairs = [(str(v), str(b)) for v, b in history] + [("health-idle", "nobody"), ("no-vm", "edu")]
+    for spill_over in (10_000, 1):
+        monkeypatch.setattr(idsets, "SPILL_ITEMS", spill_over)
+        sizes = inventory_queries.vm_sizes(store, [*ids, "no-vm"])
+        assert set(sizes) == set(ids)
+        for v in ids:
+            vm = get_vm(store, v)
+            assert vm and sizes[v] == (vm["vcpu"], vm["mem_gb"]), (v, sizes[v], vm)
+        views = inventory_queries.own_views(store, pairs)
+        assert views[("health-idle", "nobody")] is None and views[("no-vm", "edu")] is None
+        for v, b in pairs:
+            one = get_vm(store, v, bureau=b)
+            assert views[(v, b)] == one, (v, b)
+    left = views[("health-idle", "health")]  # the former owner's view, as the VM left it
+    assert left and left["bureau"] == "health" and left["ownership"][-1]["to"] is not None
+    assert views[("health-idle", "edu")]["vcpu"] == 2

@@ -46,18 +46,37 @@ WHERE owner != ''
 PERIODS = _PERIODS.format(vm_where="")
 
 
-def periods_sql(*, bureau_param: str | None = None, vm_param: str | None = None) -> str:
-    """The periods subquery, optionally of one bureau and/or one VM (named parameters)."""
-    sql = _PERIODS.format(vm_where=f"WHERE vm_id = %({vm_param})s" if vm_param else "")
+def periods_sql(
+    *, bureau_param: str | None = None, vm_param: str | None = None, vms_param: str | None = None
+) -> str:
+    """The periods subquery, optionally of one bureau and/or one VM or a set of VMs
+    (named parameters)."""
+    vm_where = (
+        f"WHERE vm_id = %({vm_param})s"
+        if vm_param
+        else f"WHERE vm_id IN %({vms_param})s"
+        if vms_param
+        else ""
+    )
+    sql = _PERIODS.format(vm_where=vm_where)
     return f"SELECT * FROM ({sql}) WHERE bureau = %({bureau_param})s" if bureau_param else sql
 
 
 def ownership(
-    store: Store, *, bureau: str | None = None, vm_id: str | None = None
+    store: Store,
+    *,
+    bureau: str | None = None,
+    vm_id: str | None = None,
+    vm_ids: tuple[str, ...] | None = None,
 ) -> dict[str, list[OwnershipPeriod]]:
-    """vm_id → its ownership periods (of ``bureau`` only, when given), in time order."""
-    params: dict[str, Any] = {"bureau": bureau, "vm": vm_id}
-    sql = periods_sql(bureau_param="bureau" if bureau else None, vm_param="vm" if vm_id else None)
+    """vm_id → its ownership periods (of ``bureau`` only, when given; of ``vm_id`` or the
+    VMs ``vm_ids`` only, when given), in time order."""
+    params: dict[str, Any] = {"bureau": bureau, "vm": vm_id, "vms": vm_ids}
+    sql = periods_sql(
+        bureau_param="bureau" if bureau else None,
+        vm_param="vm" if vm_id else None,
+        vms_param="vms" if vm_ids is not None and not vm_id else None,
+    )
     out: dict[str, list[OwnershipPeriod]] = defaultdict(list)
     for vm, owner, t0, t1 in store.rows(
         f"SELECT vm_id, bureau, owned_from, owned_to FROM ({sql}) ORDER BY vm_id, owned_from",

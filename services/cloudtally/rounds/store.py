@@ -23,7 +23,7 @@ from cloudtally.core.access import Principal
 from cloudtally.core.idle import UnitPrices, VmWindowStats
 from cloudtally.core.policy import Policy
 from cloudtally.core.rounds import check_decision, outcome
-from cloudtally.queries.inventory import get_vm, vm_sizes
+from cloudtally.queries.inventory import get_vm, own_views, vm_sizes
 from cloudtally.store.base import Store
 
 KINDS = ("rightsizing", "idle")
@@ -274,7 +274,8 @@ def verify(
     accepted = items(store, round_id, bureau=bureau, decision="accepted")
     start = rnd["opened_at"].date() + dt.timedelta(days=1)
     after = daily_average(store, start, as_of, [i["vm_id"] for i in accepted], bureau=bureau)
-    views = {i["vm_id"]: get_vm(store, i["vm_id"], bureau=i["bureau"]) for i in accepted}
+    own = own_views(store, [(i["vm_id"], i["bureau"]) for i in accepted])
+    views = {i["vm_id"]: own[(i["vm_id"], i["bureau"])] for i in accepted}
     moved = {v: t for v, vm in views.items() if (t := moved_at(vm)) is not None}
     deciders: dict[str, list[str]] = {}
     for i in accepted:
