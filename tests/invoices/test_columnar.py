@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 import sys
 from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.invoices.test_edges import CLEAN, MAPPING, PLANTED, sheet, workbook
 
 from cloudtally.audit import ledger
 from cloudtally.audit.streamed import invoice_imported_parts
@@ -35,7 +37,6 @@ from cloudtally.invoices.generator import (
 )
 from cloudtally.invoices.importer import ImportLimits, ImportRejected, import_invoice
 from cloudtally.metrics import INVOICE_IMPORT_ROWS
-from tests.invoices.test_edges import CLEAN, MAPPING, PLANTED, sheet, workbook
 
 LINE_COLUMNS = (
     "invoice_id", "line_no", "resource_id", "resource_key", "resource_name", "resource_type_raw",
@@ -56,14 +57,27 @@ def _outcome(store: Any, source: Any, *, columnar: bool, **kw: Any) -> tuple[Any
     calls: list[tuple[int, int]] = []
     kw.setdefault("provider", "provider-a")
     try:
-        res = import_invoice(store, source, columnar=columnar, progress=lambda r, b: calls.append((r, b)), **kw)
+        res = import_invoice(
+            store, source, columnar=columnar, progress=lambda r, b: calls.append((r, b)), **kw
+        )
     except ImportRejected as exc:
-        orphans = store.scalar("SELECT count() FROM invoice_lines WHERE import_id NOT IN (SELECT import_id FROM invoices)")
+        orphans = store.scalar(
+            "SELECT count() FROM invoice_lines WHERE import_id NOT IN (SELECT import_id FROM invoices)"
+        )
         errors = [dataclasses.astuple(e) for e in exc.errors]
         return ("rejected", errors, exc.error_count, exc.rows, orphans), _columnar_rows() - before
     except InvoiceError as exc:
-        orphans = store.scalar("SELECT count() FROM invoice_lines WHERE import_id NOT IN (SELECT import_id FROM invoices)")
-        return ("refused", type(exc).__name__, exc.reason_id, exc.params, str(exc), orphans), _columnar_rows() - before
+        orphans = store.scalar(
+            "SELECT count() FROM invoice_lines WHERE import_id NOT IN (SELECT import_id FROM invoices)"
+        )
+        return (
+            "refused",
+            type(exc).__name__,
+            exc.reason_id,
+            exc.params,
+            str(exc),
+            orphans,
+        ), _columnar_rows() - before
     inv = inv_store.get_invoice(store, res.invoice_id)
     assert inv is not None
     import_id = inv.pop("import_id")
@@ -75,8 +89,10 @@ def _outcome(store: Any, source: Any, *, columnar: bool, **kw: Any) -> tuple[Any
         {"i": res.invoice_id, "m": import_id},
     )
     subject = {"invoice_id": res.invoice_id, "import_id": import_id}
-    lines_hash = [d for d in part_digests(invoice_imported_parts(store, subject)) if d[0] == "invoice_lines"]
-    assert all(r1 <= r2 for (r1, _), (r2, _) in zip(calls, calls[1:], strict=False))  # never backwards
+    lines_hash = [
+        d for d in part_digests(invoice_imported_parts(store, subject)) if d[0] == "invoice_lines"
+    ]
+    assert all(r1 <= r2 for (r1, _), (r2, _) in itertools.pairwise(calls))  # never backwards
     entry = next(e for e in reversed(ledger.entries(store)) if e.subject == subject)
     assert [q for q in ledger.verify(store).problems if q.seq == entry.seq] == []  # verifies
     inv_store.set_status(store, res.invoice_id, "withdrawn")  # the same file may come again
@@ -96,7 +112,7 @@ def both_ways(store: Any, source: Any, **kw: Any) -> tuple[Any, float]:
 
 def test_python_whitespace_is_what_columnar_strips() -> None:
     spaces = "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())
-    assert columnar.PY_SPACES == spaces
+    assert spaces == columnar.PY_SPACES
 
 
 @pytest.mark.parametrize("chunk_rows", [1_000_000, 7])
@@ -111,9 +127,13 @@ def test_generated_invoice_with_planted_errors(store, chunk_rows: int) -> None:
 
 def test_settlement_sheet_gb18030_and_xlsx(store, tmp_path: Path) -> None:
     for body in (CLEAN, PLANTED):
-        outcome, taken = both_ways(store, sheet(body, tmp_path), provider="provider-b", mapping=MAPPING)
+        outcome, taken = both_ways(
+            store, sheet(body, tmp_path), provider="provider-b", mapping=MAPPING
+        )
         assert outcome[0] == "imported" and taken > 0
-        outcome, taken = both_ways(store, workbook(body, tmp_path), provider="provider-b", mapping=MAPPING)
+        outcome, taken = both_ways(
+            store, workbook(body, tmp_path), provider="provider-b", mapping=MAPPING
+        )
         assert outcome[0] == "imported" and taken > 0
 
 
@@ -125,7 +145,9 @@ def test_focus_rows_with_fractions_of_a_fen(store) -> None:
     rows = text.splitlines()
     # The first line's billed cost in fractions of a fen, the second's price with ten decimals.
     head = rows[0].split(",")
-    for i, (col, value) in enumerate([("BilledCost", "12.3456"), ("ListUnitPrice", "0.0000123456")], start=1):
+    for i, (col, value) in enumerate(
+        [("BilledCost", "12.3456"), ("ListUnitPrice", "0.0000123456")], start=1
+    ):
         cells = rows[i].split(",")
         cells[head.index(col)] = value
         rows[i] = ",".join(cells)
@@ -134,7 +156,9 @@ def test_focus_rows_with_fractions_of_a_fen(store) -> None:
     assert outcome[0] == "imported" and taken > 0.5 * len(lines)
 
 
-HEAD = "资源ID,资源名称,资源类型,计费周期,数量,单位,单价,原价金额,折扣,金额,资源池,币种,费用类型,备注"
+HEAD = (
+    "资源ID,资源名称,资源类型,计费周期,数量,单位,单价,原价金额,折扣,金额,资源池,币种,费用类型,备注"
+)
 # Written by hand as spreadsheets and billing systems print them, every row valid.
 FOREIGN = [
     "vm-A01,主机一,vCPU,2024-01,744,核·时,0.0417,31.02,0.55,17.06,pool-1,CNY,使用,",
@@ -171,7 +195,9 @@ def test_hand_written_invoice(store, chunk_rows: int, encoding: str) -> None:
     assert taken > 0 if chunk_rows == 4 else taken == 0  # a blank row: the row parser's block
     # Every value odd, every row as wide as the header: the columnar reader takes them all.
     regular = [*FOREIGN[:10], FOREIGN[13]]
-    outcome, taken = both_ways(store, _file(regular, encoding.replace("-sig", ""), "\n"), limits=limits)
+    outcome, taken = both_ways(
+        store, _file(regular, encoding.replace("-sig", ""), "\n"), limits=limits
+    )
     assert outcome[0] == "imported" and taken == len(regular)
 
 
@@ -182,14 +208,16 @@ def test_bad_rows_in_the_middle_of_a_block(store, chunk_rows: int) -> None:
     rows[7] = rows[7].replace(",744.0000001,", ",-744,")  # row 9: a negative usage quantity
     rows[12] = rows[12].replace(",2024-01,", ",2024-13,")  # row 14: no such month
     rows.append("vm-014,x,vCPU,2024-01,744,核·时,0.0417,31.02,0.55,,pool-2,CNY,使用,")  # no amount
-    outcome, taken = both_ways(store, _file(rows), limits=ImportLimits(chunk_rows=chunk_rows))
+    outcome, _ = both_ways(store, _file(rows), limits=ImportLimits(chunk_rows=chunk_rows))
     assert outcome[0] == "rejected" and outcome[4] == 0
     assert [e[0] for e in outcome[1]] == [7, 9, 14, 20]
 
 
 def test_refusals_of_the_whole_file(store, monkeypatch) -> None:
     more = ("\r\n".join(FOREIGN[:6]) + "\r\n").encode()
-    bad_byte = _file(FOREIGN[:6]) + b"vm-x,\xff\xfe,vCPU,2024-01,744,h,1,1.00,1,1.00,p,CNY,,\r\n" + more
+    bad_byte = (
+        _file(FOREIGN[:6]) + b"vm-x,\xff\xfe,vCPU,2024-01,744,h,1,1.00,1,1.00,p,CNY,,\r\n" + more
+    )
     outcome, _ = both_ways(store, bad_byte, limits=ImportLimits(chunk_rows=2))
     assert outcome[:3] == ("refused", "InvoiceError", "row_bad_bytes")
     outcome, _ = both_ways(store, _file(FOREIGN), limits=ImportLimits(chunk_rows=4, max_rows=9))
@@ -200,13 +228,18 @@ def test_refusals_of_the_whole_file(store, monkeypatch) -> None:
 
 
 def test_currencies_refused_or_converted_the_same(store) -> None:
-    usd = [r.replace(",CNY,", ",USD,").replace(",人民币,", ",USD,").replace(",￥,", ",USD,") for r in FOREIGN[:10]]
+    usd = [
+        r.replace(",CNY,", ",USD,").replace(",人民币,", ",USD,").replace(",￥,", ",USD,")
+        for r in FOREIGN[:10]
+    ]
     outcome, _ = both_ways(store, _file(usd))
     assert outcome[:3] == ("refused", "CurrencyRefused", "currency_refused")
     outcome, _ = both_ways(store, _file(usd), exchange_rate=D("7.1234"))
     assert outcome[0] == "imported" and outcome[1][6:8] == ("USD", D("7.1234"))
     mixed = [*FOREIGN[:6], *usd[6:]]
-    outcome, _ = both_ways(store, _file(mixed), exchange_rate=D("7.1234"), limits=ImportLimits(chunk_rows=3))
+    outcome, _ = both_ways(
+        store, _file(mixed), exchange_rate=D("7.1234"), limits=ImportLimits(chunk_rows=3)
+    )
     assert outcome[:3] == ("refused", "InvoiceError", "mixed_currencies")
 
 
