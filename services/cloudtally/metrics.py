@@ -15,6 +15,12 @@ INVOICE_IMPORTS = Counter(
     "refused_currency, refused_mapping)",
     ["result"],
 )
+INVOICE_IMPORT_ROWS = Counter(
+    "cloudtally_invoice_import_rows_total",
+    "Rows of imported invoices by the reader that parsed them (columnar: a block at a time "
+    "in Arrow; rows: the row parser, for blocks the columnar reader leaves to it)",
+    ["reader"],
+)
 
 # Collectors.
 SAMPLES_PRODUCED = Counter(

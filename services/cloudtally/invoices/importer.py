@@ -13,7 +13,6 @@ The same file (SHA-256 of its bytes) imported twice returns the first import.
 from __future__ import annotations
 
 import collections
-import concurrent.futures
 import contextlib
 import csv
 import datetime as dt
@@ -26,7 +25,6 @@ import os
 import shutil
 import tempfile
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -42,14 +40,21 @@ from cloudtally.core.invoice import (
     InvoiceMapping,
     LineParser,
     RowError,
-    convert_currency,
     default_provider_mapping,
     detect_encoding,
     focus_mapping,
     mapping_from_dict,
 )
 from cloudtally.invoices import store as inv_store
-from cloudtally.invoices.upload_bounds import bounded_cells, check_sheet_width, check_xlsx_archive
+from cloudtally.invoices.csv_blocks import open_blocks
+from cloudtally.invoices.reading import NeedRowReader, read_blocks, read_records, read_rows
+from cloudtally.invoices.tally import ImportTally
+from cloudtally.invoices.upload_bounds import (
+    UploadBounds,
+    bounded_cells,
+    check_sheet_width,
+    check_xlsx_archive,
+)
 from cloudtally.store.base import Store
 
 csv.field_size_limit(1 << 20)
@@ -257,17 +262,21 @@ class _CountingReader(io.RawIOBase):
         return n
 
 
+def _csv_encoding(path: Path, mapping: InvoiceMapping) -> str:
+    """The file's text encoding: the mapping's, else detected from its first bytes."""
+    with path.open("rb") as raw:
+        head = raw.read(65536)
+    if not head.strip():
+        raise InvoiceError("the file is empty", "empty")
+    encoding = mapping.encoding if mapping.encoding != "auto" else detect_encoding(head)
+    return "utf-8-sig" if encoding in ("utf-8", "utf8") else encoding
+
+
 def _csv_rows(
     path: Path, mapping: InvoiceMapping, counter: list[_CountingReader]
 ) -> Iterator[Sequence[str]]:
+    encoding = _csv_encoding(path, mapping)
     with path.open("rb") as raw:
-        head = raw.read(65536)
-        if not head.strip():
-            raise InvoiceError("the file is empty", "empty")
-        encoding = mapping.encoding if mapping.encoding != "auto" else detect_encoding(head)
-        if encoding in ("utf-8", "utf8"):
-            encoding = "utf-8-sig"
-        raw.seek(0)
         reader = _CountingReader(raw)
         counter.append(reader)
         text = io.TextIOWrapper(
@@ -385,12 +394,16 @@ def import_invoice(
     progress: Progress | None = None,
     imported_by: str = "",
     exchange_rate: Decimal | None = None,
+    columnar: bool | None = None,
 ) -> ImportResult:
     """Import one invoice file; raise InvoiceError / ImportRejected and import nothing if bad.
 
     Amounts must be CNY: an invoice in another currency is refused with the reason
     unless ``exchange_rate`` (CNY per unit of the invoice's currency) is given; then
     every amount and price is converted exactly and each amount rounded to the fen.
+    ``columnar`` (default: CLOUDTALLY_INVOICE_COLUMNAR, on) reads the file in blocks
+    converted in columns where it can (:mod:`cloudtally.invoices.reading`); False reads
+    every row with the row parser. Both store the same lines and refuse the same rows.
     """
     limits = limits or ImportLimits()
     xlsx_name = isinstance(source, str | Path) and Path(source).suffix.lower() in (".xlsx", ".xlsm")
@@ -438,6 +451,7 @@ def import_invoice(
                     progress,
                     imported_by,
                     exchange_rate,
+                    columnar,
                 )
     finally:
         if cleanup is not None:
@@ -470,167 +484,191 @@ def _import(
     progress: Progress | None,
     imported_by: str,
     exchange_rate: Decimal | None = None,
+    columnar: bool | None = None,
 ) -> ImportResult:
-    counter: list[_CountingReader] = []
-    rows = bounded_cells(_xlsx_rows(path, m) if m.format == "xlsx" else _csv_rows(path, m, counter))
-    header = next(iter(rows), None)
-    if header is None:
-        raise InvoiceError("the file is empty: no header row", "no_header")
-    parser = LineParser(header, m)
-    import_id = uuid.uuid4().hex
     invoice_id = f"{_slug(m.provider)}-{digest[:16]}"
-    errors: list[RowError] = []
-    error_count = n = 0
-    batch: list[tuple[int, Sequence[str]]] = []
-    inserted = False
-    total = Decimal(0)
-    starts: collections.Counter[dt.datetime] = collections.Counter()
-    billing: collections.Counter[tuple[dt.datetime, dt.datetime]] = collections.Counter()
-    invoice_nos: collections.Counter[str] = collections.Counter()
-    currencies: collections.Counter[str] = collections.Counter()
-    last_progress = time.monotonic()
 
-    def flush() -> None:
-        """Parse the batch; while the file is valid so far, count and insert its lines."""
-        nonlocal error_count, inserted, total
-        lines, bad = parser.parse_many(batch)
-        batch.clear()
-        if bad:
-            error_count += len(bad)
-            errors.extend(bad[: max(0, limits.max_errors - len(errors))])
-        if error_count:
-            return  # the import is rejected: parse on only to report every bad row
-        currencies.update(ln.currency for ln in lines)
-        foreign = sorted(set(currencies) - {BASE_CURRENCY})
-        if foreign:
-            if exchange_rate is None or len(foreign) > 1:
-                return  # refused at the end, with the reason; nothing more is inserted
-            lines = convert_currency(lines, foreign[0], exchange_rate)
-        total = sum((ln.amount for ln in lines), total)
-        starts.update(ln.period_start for ln in lines)
-        billing.update(
-            (ln.billing_period_start, ln.billing_period_end)
-            for ln in lines
-            if ln.billing_period_start and ln.billing_period_end
-        )
-        invoice_nos.update(ln.invoice_no for ln in lines if ln.invoice_no)
-        # The store works (without the GIL) while the next chunk is parsed; one chunk
-        # in flight at most, and any insert error surfaces here or at the end.
-        if pending:
-            pending.pop().result()
-        inserted = True
-        pending.append(pool.submit(inv_store.insert_lines, store, invoice_id, import_id, lines))
+    def finish(tally: ImportTally) -> ImportResult:
+        return _finish(store, tally, m, digest, size, file_name, billing_period, progress,
+                       imported_by)  # fmt: skip
 
-    pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="invoice-insert")
-    pending: list[concurrent.futures.Future[int]] = []
+    if columnar is None:
+        columnar = os.environ.get("CLOUDTALLY_INVOICE_COLUMNAR", "1") != "0"
+    read = _columnar_reader(path, m, limits, progress) if columnar else None
+    if read is not None:
+        try:
+            return _tallied(store, invoice_id, limits, exchange_rate, read, finish)
+        except NeedRowReader:
+            pass  # the row reader reads the whole file again, and says exactly why
+    return _tallied(store, invoice_id, limits, exchange_rate,
+                    _row_reader(path, m, limits, progress), finish)  # fmt: skip
+
+
+def _tallied(
+    store: Store,
+    invoice_id: str,
+    limits: ImportLimits,
+    exchange_rate: Decimal | None,
+    read: Callable[[ImportTally], None],
+    finish: Callable[[ImportTally], ImportResult],
+) -> ImportResult:
+    """Read the file into a fresh import; whatever it inserted goes if anything fails."""
+    tally = ImportTally(store, invoice_id, uuid.uuid4().hex, max_errors=limits.max_errors,
+                        exchange_rate=exchange_rate)  # fmt: skip
     try:
-        blank = parser.is_blank
-        for row_no, row in enumerate(rows, start=2):
-            first = row[0] if row else ""
-            if not (first and not first.isspace()) and blank(row):  # a data row: first cell
-                continue
-            n += 1
-            if n > limits.max_rows:
-                raise InvoiceError(
-                    f"more than {limits.max_rows:,} rows (CLOUDTALLY_INVOICE_MAX_ROWS); "
-                    "split the invoice or raise the limit",
-                    "too_many_rows",
-                    limit=f"{limits.max_rows:,}",
-                )
-            batch.append((row_no, row))
-            if len(batch) >= limits.chunk_rows:
-                flush()
-                if progress:  # at least once a chunk, so a long file always shows progress
-                    progress(n, counter[0].count if counter else 0)
-                    last_progress = time.monotonic()
-            if progress and time.monotonic() - last_progress > 0.5:
-                progress(n, counter[0].count if counter else 0)
-                last_progress = time.monotonic()
-        if batch:
-            flush()
-        if pending:
-            pending.pop().result()
-        if error_count:
-            raise ImportRejected(errors, error_count, n)
-        if n == 0:
-            raise InvoiceError("the file has a header but no invoice lines", "no_lines")
-        if len(currencies) > 1:
-            mixed = ", ".join(sorted(currencies))
-            raise InvoiceError(
-                f"the invoice mixes currencies: {sorted(currencies)}",
-                "mixed_currencies",
-                currencies=mixed,
-            )
-        source = next(iter(currencies))
-        if source != BASE_CURRENCY and exchange_rate is None:
-            raise CurrencyRefused(currency_refused(source), "currency_refused", currency=source)
-        if source == BASE_CURRENCY and exchange_rate is not None:
-            raise CurrencyRefused(
-                f"an exchange rate ({exchange_rate}) was given but the invoice is already in "
-                f"{BASE_CURRENCY}; import it without a rate",
-                "rate_for_cny",
-                rate=exchange_rate,
-            )
-        months: collections.Counter[tuple[int, int]] = collections.Counter()
-        for start, count in starts.items():
-            local = start.astimezone(m.tz)
-            months[(local.year, local.month)] += count
-        period = billing_period or _billing_period(months, billing, m)
-        existing = inv_store.find_by_hash(store, digest)
-        if existing is not None:  # another process won the race
-            inv_store.discard_import(store, import_id)
-            return _duplicate(existing, digest)
-        inv_store.insert_header(
-            store,
-            {
-                "invoice_id": invoice_id,
-                "import_id": import_id,
-                "provider": m.provider,
-                "provider_invoice_no": invoice_nos.most_common(1)[0][0] if invoice_nos else "",
-                "source_format": m.format,
-                "file_name": file_name,
-                "file_hash": digest,
-                "file_bytes": size,
-                "billing_period_start": period[0],
-                "billing_period_end": period[1],
-                "currency": BASE_CURRENCY,
-                "source_currency": "" if source == BASE_CURRENCY else source,
-                "exchange_rate": "" if exchange_rate is None else str(exchange_rate),
-                "imported_at": dt.datetime.now(dt.UTC),
-                "imported_by": imported_by,
-                "row_count": n,
-                "billed_total": total,
-                "status": "imported",
-            },
-        )
-        from cloudtally.audit.ledger import append  # an imported invoice is evidence
-        from cloudtally.audit.streamed import invoice_imported_parts
-
-        subject = {"invoice_id": invoice_id, "import_id": import_id}
-        append(store, "invoice_imported", subject, actor=imported_by,
-               reason=f"invoice {file_name} imported",
-               parts=invoice_imported_parts(store, subject))  # fmt: skip
-        if progress:
-            progress(n, size)
-        return ImportResult(
-            invoice_id,
-            "imported",
-            n,
-            total,
-            period,
-            digest,
-            m.provider,
-            "" if source == BASE_CURRENCY else source,
-            exchange_rate,
-        )
+        read(tally)
+        tally.finish()
+        return finish(tally)
     except BaseException:
-        for f in pending:  # let an insert in flight finish, so the discard removes it
-            concurrent.futures.wait([f])
-        if inserted:
-            inv_store.discard_import(store, import_id)
+        tally.abort()
         raise
     finally:
-        pool.shutdown(wait=True)
+        tally.close()
+
+
+def _header(rows: Iterator[Sequence[str]]) -> Sequence[str]:
+    header = next(rows, None)
+    if header is None:
+        raise InvoiceError("the file is empty: no header row", "no_header")
+    return header
+
+
+def _row_reader(
+    path: Path, m: InvoiceMapping, limits: ImportLimits, progress: Progress | None
+) -> Callable[[ImportTally], None]:
+    def read(tally: ImportTally) -> None:
+        counter: list[_CountingReader] = []
+        source = _xlsx_rows(path, m) if m.format == "xlsx" else _csv_rows(path, m, counter)
+        rows = iter(bounded_cells(source))
+        parser = LineParser(_header(rows), m)
+        read_rows(enumerate(rows, start=2), parser, tally, max_rows=limits.max_rows,
+                  chunk_rows=limits.chunk_rows, progress=progress,
+                  bytes_read=lambda: counter[0].count if counter else 0)  # fmt: skip
+
+    return read
+
+
+def _columnar_reader(
+    path: Path, m: InvoiceMapping, limits: ImportLimits, progress: Progress | None
+) -> Callable[[ImportTally], None] | None:
+    """The block reader of this file, or None when it takes no block of it."""
+    if m.format == "xlsx":
+
+        def read_sheet(tally: ImportTally) -> None:
+            rows = iter(bounded_cells(_xlsx_rows(path, m)))
+            parser = LineParser(_header(rows), m)
+            read_records(enumerate(rows, start=2), parser, tally, max_rows=limits.max_rows,
+                         chunk_rows=limits.chunk_rows, progress=progress,
+                         too_many=NeedRowReader)  # fmt: skip
+
+        return read_sheet
+    blocks = open_blocks(path, _csv_encoding(path, m), m.delimiter, limits.chunk_rows)
+    if blocks is None:
+        return None
+
+    def read_csv(tally: ImportTally) -> None:
+        assert blocks is not None
+        if len(blocks.header) > UploadBounds().max_columns:
+            raise NeedRowReader  # refused by the row reader, in its words
+        parser = LineParser(blocks.header, m)
+        read_blocks(blocks, parser, tally, max_rows=limits.max_rows,
+                    chunk_rows=limits.chunk_rows, progress=progress)  # fmt: skip
+
+    return read_csv
+
+
+def _finish(
+    store: Store,
+    tally: ImportTally,
+    m: InvoiceMapping,
+    digest: str,
+    size: int,
+    file_name: str,
+    billing_period: tuple[dt.datetime, dt.datetime] | None,
+    progress: Progress | None,
+    imported_by: str,
+) -> ImportResult:
+    """Refuse the file with every reason, or write its header and ledger entry."""
+    n, exchange_rate, currencies = tally.n, tally.exchange_rate, tally.currencies
+    invoice_id, import_id = tally.invoice_id, tally.import_id
+    if tally.error_count:
+        raise ImportRejected(tally.errors, tally.error_count, n)
+    if n == 0:
+        raise InvoiceError("the file has a header but no invoice lines", "no_lines")
+    if len(currencies) > 1:
+        mixed = ", ".join(sorted(currencies))
+        raise InvoiceError(
+            f"the invoice mixes currencies: {sorted(currencies)}",
+            "mixed_currencies",
+            currencies=mixed,
+        )
+    source = next(iter(currencies))
+    if source != BASE_CURRENCY and exchange_rate is None:
+        raise CurrencyRefused(currency_refused(source), "currency_refused", currency=source)
+    if source == BASE_CURRENCY and exchange_rate is not None:
+        raise CurrencyRefused(
+            f"an exchange rate ({exchange_rate}) was given but the invoice is already in "
+            f"{BASE_CURRENCY}; import it without a rate",
+            "rate_for_cny",
+            rate=exchange_rate,
+        )
+    months: collections.Counter[tuple[int, int]] = collections.Counter()
+    for start, count in tally.starts.items():
+        local = start.astimezone(m.tz)
+        months[(local.year, local.month)] += count
+    period = billing_period or _billing_period(months, tally.billing, m)
+    existing = inv_store.find_by_hash(store, digest)
+    if existing is not None:  # another process won the race
+        tally.abort()
+        return _duplicate(existing, digest)
+    invoice_nos = tally.invoice_nos
+    inv_store.insert_header(
+        store,
+        {
+            "invoice_id": invoice_id,
+            "import_id": import_id,
+            "provider": m.provider,
+            "provider_invoice_no": invoice_nos.most_common(1)[0][0] if invoice_nos else "",
+            "source_format": m.format,
+            "file_name": file_name,
+            "file_hash": digest,
+            "file_bytes": size,
+            "billing_period_start": period[0],
+            "billing_period_end": period[1],
+            "currency": BASE_CURRENCY,
+            "source_currency": "" if source == BASE_CURRENCY else source,
+            "exchange_rate": "" if exchange_rate is None else str(exchange_rate),
+            "imported_at": dt.datetime.now(dt.UTC),
+            "imported_by": imported_by,
+            "row_count": n,
+            "billed_total": tally.total,
+            "status": "imported",
+        },
+    )
+    from cloudtally.audit.ledger import append  # an imported invoice is evidence
+    from cloudtally.audit.streamed import invoice_imported_parts
+
+    subject = {"invoice_id": invoice_id, "import_id": import_id}
+    append(store, "invoice_imported", subject, actor=imported_by,
+           reason=f"invoice {file_name} imported",
+           parts=invoice_imported_parts(store, subject))  # fmt: skip
+    from cloudtally.metrics import INVOICE_IMPORT_ROWS
+
+    INVOICE_IMPORT_ROWS.labels("columnar").inc(tally.columnar_rows)
+    INVOICE_IMPORT_ROWS.labels("rows").inc(n - tally.columnar_rows)
+    if progress:
+        progress(n, size)
+    return ImportResult(
+        invoice_id,
+        "imported",
+        n,
+        tally.total,
+        period,
+        digest,
+        m.provider,
+        "" if source == BASE_CURRENCY else source,
+        exchange_rate,
+    )
 
 
 def _billing_period(

@@ -107,6 +107,25 @@ def insert_lines(
     return store.insert("invoice_lines", cols)
 
 
+def insert_columns(
+    store: Store, invoice_id: str, import_id: str, columns: Mapping[str, Any]
+) -> int:
+    """A columnar chunk's lines (:class:`cloudtally.invoices.columnar.Chunk`): Arrow
+    columns, decimals as the exact text :func:`insert_lines` sends chDB."""
+    constants = {"invoice_id": invoice_id, "import_id": import_id}
+    if store.engine == "chdb":
+        return store.insert("invoice_lines", dict(columns), constants)
+    cols = dict(columns)
+    for name in _LINE_DECIMALS:  # the driver wants Decimals: the same values, each once
+        texts = cols[name].to_pylist()
+        table = {t: Decimal(t) for t in set(texts) if t is not None}
+        table[None] = None
+        out = np.empty(len(texts), dtype=object)
+        out[:] = [table[t] for t in texts]
+        cols[name] = out
+    return store.insert("invoice_lines", cols, constants)
+
+
 def _decimal_text(values: list[Decimal | None]) -> np.ndarray:
     """Decimals as exact text for chDB, which casts text to the column's Decimal type.
 
