@@ -28,6 +28,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psutil
@@ -78,12 +79,12 @@ def direct_insert_rate(
     migrate(store)
     fleet = Fleet.build(seed=seed, vms=vms, pools=4, bureaus=120, start=start, end=end)
     chunks = [c.samples for c in fleet.samples(start, end, interval)]
-    total, elapsed = 0, 0.0
+    total, elapsed, cpu = 0, 0.0, 0.0
     pending: list = []
     version = np.uint64(time.time_ns() // 1_000_000)
 
     def flush() -> None:
-        nonlocal total, elapsed, pending
+        nonlocal total, elapsed, cpu, pending
         cols = {
             "vm_id": np.concatenate([c.vm_id for c in pending]),
             "ts": np.concatenate([c.ts for c in pending]),
@@ -92,9 +93,10 @@ def direct_insert_rate(
         }
         cols["source"] = np.full(len(cols["ts"]), "simulate", dtype=object)
         cols["version"] = np.full(len(cols["ts"]), version, dtype=np.uint64)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()  # process_time: every thread's CPU
         total += store.insert("samples", cols)
         elapsed += time.perf_counter() - t0
+        cpu += time.process_time() - c0
         pending = []
 
     size = 0
@@ -108,10 +110,17 @@ def direct_insert_rate(
         flush()
     store.execute("DROP DATABASE bench_direct")
     store.close()
+    DIRECT_CPU["cpu_s"], DIRECT_CPU["wall_s"] = cpu, elapsed
     return total / elapsed, total
 
 
-def drain_alone(py: str, env: dict[str, str], work: Path, expected: int) -> dict[str, float]:
+# The last direct insert's CPU and wall seconds (the cores a direct insert uses).
+DIRECT_CPU: dict[str, float] = {}
+
+
+def drain_alone(
+    py: str, env: dict[str, str], work: Path, expected: int, broker_pid: int | None = None
+) -> dict[str, Any]:
     """A second worker (new consumer group, own chDB folder) drains the already-filled
     topic with no producer competing for the cores: the worker's own ceiling."""
     port = free_port()
@@ -130,6 +139,11 @@ def drain_alone(py: str, env: dict[str, str], work: Path, expected: int) -> dict
     )
     try:
         wait_ready(base, worker)
+        from cpu_share import CpuShare
+
+        parts = {"worker": worker.pid, **({"broker": broker_pid} if broker_pid else {})}
+        share = CpuShare(processes=parts)
+        cpu_first: dict[str, float] = {}
         first = done = 0.0
         t_first = t_done = 0.0
         deadline = time.perf_counter() + 900
@@ -140,7 +154,9 @@ def drain_alone(py: str, env: dict[str, str], work: Path, expected: int) -> dict
             done = metric(base, "cloudtally_samples_ingested_total", 'table="samples"')
             if done and not first:
                 first, t_first = done, time.perf_counter()
+                cpu_first = share.snapshot()
         t_done = time.perf_counter()
+        cores = CpuShare.between(cpu_first, share.snapshot()) if cpu_first else {}
         # Where the drain's time went, by the worker's own histograms: whole flushes
         # (decode, validation, every insert) and the raw-sample inserts within them.
         spent = {
@@ -156,6 +172,10 @@ def drain_alone(py: str, env: dict[str, str], work: Path, expected: int) -> dict
     return {
         "worker_alone_samples_per_s": round(rate),
         "worker_alone_seconds": {k: round(v, 2) for k, v in spent.items()},
+        # Cores used over the drain: the worker (chDB's threads included), Tansu, and
+        # what the machine's other jobs took: where the two cores went.
+        "worker_alone_cores": cores,
+        "rollups_deferred": metric(base, "cloudtally_derivation_deferred_total", 'task="rollup"'),
     }
 
 
@@ -201,7 +221,7 @@ def main() -> None:
     base = f"http://127.0.0.1:{api_port}"
     py = sys.executable
     result: dict = {}
-    with EmbeddedBroker(settings, log_dir=work / "logs"):
+    with EmbeddedBroker(settings, log_dir=work / "logs") as broker:
         ensure_topics(settings)
         worker = subprocess.Popen(
             [py, "-m", "cloudtally.cli", "worker", "--with-api"],
@@ -279,7 +299,8 @@ def main() -> None:
         finally:
             worker.terminate()
             worker.wait(60)
-        result.update(drain_alone(py, env, work, expected))
+        broker_pid = broker.proc.pid if broker.proc else None
+        result.update(drain_alone(py, env, work, expected, broker_pid))
         print(json.dumps(result), flush=True)
     direct_rate, direct_rows = direct_insert_rate(
         settings.resolved_store_url,
@@ -291,6 +312,7 @@ def main() -> None:
         args.seed,
     )
     result.update(
+        direct_insert_cores=round(DIRECT_CPU["cpu_s"] / max(DIRECT_CPU["wall_s"], 1e-9), 2),
         ratio_worker_alone_vs_direct=round(result["worker_alone_samples_per_s"] / direct_rate, 3),
         worker_rows_per_insert=rows_per_insert,
         direct_insert_samples_per_s=round(direct_rate),

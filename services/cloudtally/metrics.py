@@ -180,6 +180,11 @@ ANALYTICS_LAST_SUCCESS = Gauge(
 ANALYTICS_ERRORS = Counter(
     "cloudtally_analytics_errors_total", "Failed runs of an analytics task", ["task"]
 )
+DERIVATION_DEFERRED = Counter(
+    "cloudtally_derivation_deferred_total",
+    "Timer ticks of a derivation task deferred while the ingest drains a backlog",
+    ["task"],
+)
 
 # Billing and verification (display only; the money of record is in ClickHouse).
 BILLING_FY_AMOUNT = Gauge(

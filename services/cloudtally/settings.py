@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     # Most of the time the rollup step may take (worker/app.py DutyCycle): 0.25 leaves
     # three quarters of a core to ingest while a backlog drains.
     rollup_max_duty: float = Field(default=0.25, gt=0, le=1)
+    # While the samples agent's takes come full (a backlog draining), the rollup step
+    # waits for the backlog's end, at most this long since its last run (0 = never waits;
+    # worker/backlog.py): the touched hours are derived once, not on every tick.
+    rollup_max_defer_s: float = Field(default=60.0, ge=0)
     rating_interval_s: float = 60.0
     analytics_interval_s: float = 60.0
     # Re-verify the audit ledger this often on the leader worker (0 = never; `audit verify`).

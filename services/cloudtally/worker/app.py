@@ -26,6 +26,7 @@ from cloudtally.store import Store, open_store
 from cloudtally.store.chdb_allocator import configure as configure_chdb_allocator
 from cloudtally.store.migrate import migrate
 from cloudtally.worker.allocator import Trimmer, tune
+from cloudtally.worker.backlog import Backlog
 from cloudtally.worker.dead_letters import topic_record
 from cloudtally.worker.held_offsets import CommitFence, held
 from cloudtally.worker.hold import STORE_GATE, wait_for_store, write_until_stored
@@ -64,6 +65,8 @@ def create_app(settings: Settings, store: Store) -> faust.App:
     sink = IngestSink(store, consumer=settings.consumer_group)
     trimmer = Trimmer()  # a flush's freed pages back to the system (worker/allocator.py)
     fence = CommitFence()  # offsets taken and not yet written: never committed past
+    # Full takes mean a backlog: the rollup step waits for its end (worker/backlog.py).
+    backlog = Backlog(settings.take_max_messages, settings.rollup_max_defer_s)
 
     async def write(fn: Callable[[], FlushResult], stage: str, agent: Any) -> FlushResult:
         """Held until stored: the body does not return, so take_events does not ack.
@@ -98,6 +101,7 @@ def create_app(settings: Settings, store: Store) -> faust.App:
     @app.agent(samples_topic, name="ingest-samples")
     async def ingest_samples(stream: faust.Stream) -> None:
         async for events in stream.take_events(settings.take_max_messages, settings.take_within_s):
+            backlog.noted(len(events))
             with held(events, app.consumer, fence):
                 msgs = raw_messages(events)
                 result = await write(
@@ -128,7 +132,7 @@ def create_app(settings: Settings, store: Store) -> faust.App:
                 )
 
     if settings.derive_enabled:
-        attach_derivation(app, settings, store)
+        attach_derivation(app, settings, store, backlog)
 
     @app.timer(interval=5.0)
     async def report_highwater() -> None:
@@ -167,7 +171,7 @@ def refresh_orphan_gauges(store: Store) -> None:
     metrics.ORPHAN_OLDEST_AGE.set(max(0.0, time.time() - oldest) if oldest else 0.0)
 
 
-def attach_derivation(app: faust.App, settings: Settings, store: Store) -> None:
+def attach_derivation(app: faust.App, settings: Settings, store: Store, backlog: Backlog) -> None:
     """Rollups, rating and candidate alerts on the leader worker (see worker/derive.py)."""
     from cloudtally.audit.ledger import activated_policy
     from cloudtally.policy import current_policy
@@ -181,6 +185,9 @@ def attach_derivation(app: faust.App, settings: Settings, store: Store) -> None:
     @app.timer(interval=settings.rollup_interval_s, on_leader=True)
     async def rollup() -> None:
         if not duty.due():
+            return
+        if backlog.defers(duty.started_at):
+            metrics.DERIVATION_DEFERRED.labels("rollup").inc()
             return
         with duty.timed():
             result = await run_step("rollup", derivation.rollup)
@@ -244,8 +251,11 @@ class DutyCycle:
     every tick runs. Nothing is skipped for good: the queue keeps the touched hours."""
 
     def __init__(self, share: float) -> None:
+        import time
+
         self.share = min(1.0, max(share, 0.01))
         self.next_at = 0.0
+        self.started_at = time.monotonic()  # the last run's start (the worker's, at first)
 
     def due(self) -> bool:
         import time
@@ -256,7 +266,7 @@ class DutyCycle:
     def timed(self) -> Iterator[None]:
         import time
 
-        t0 = time.monotonic()
+        t0 = self.started_at = time.monotonic()
         try:
             yield
         finally:

@@ -14,6 +14,7 @@ import re
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -89,6 +90,8 @@ class IngestSink:
         self.consumer = consumer
         self.max_future_s = max_future_s
         self._sampled: set[str] = set()  # VM ids this process has stored in vm_sampled
+        # One thread beside the flush's: the rollup keys while the samples insert runs.
+        self._keys_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rollup-keys")
 
     def write_samples(self, messages: Sequence[RawMessage]) -> FlushResult:
         started = time.perf_counter()
@@ -168,26 +171,24 @@ class IngestSink:
                 disks.append(d.to_arrow())
                 disk_sources.append((batch.source, len(d)))
 
-        touched_vm: list[pa.ChunkedArray] = []
-        touched_ts: list[pa.ChunkedArray] = []
-        if samples:
-            table = pa.concat_tables(samples)
-            cols = {name: table.column(name) for name in table.column_names}
-            result.rows["samples"] = self._insert("samples", cols, sources, version, intervals)
-            touched_vm.append(table.column("vm_id"))
-            touched_ts.append(table.column("ts"))
-        if disks:
-            table = pa.concat_tables(disks)
-            cols = {name: table.column(name) for name in table.column_names}
-            result.rows["disk_samples"] = self._insert("disk_samples", cols, disk_sources, version)
-            touched_vm.append(table.column("vm_id"))
-            touched_ts.append(table.column("ts"))
-        if touched_vm:
-            result.touched_hours = self._queue_rollups(
-                pa.chunked_array([c for col in touched_vm for c in col.chunks], pa.string()),
-                pa.chunked_array([c for col in touched_ts for c in col.chunks], pa.int64()),
-                version,
+        parts = {"samples": samples, "disk_samples": disks}
+        tables = {name: pa.concat_tables(chunks) for name, chunks in parts.items() if chunks}
+        if tables:
+            # The touched (VM, hour) keys are one Arrow hash aggregation (no GIL held):
+            # computed on the other core while chDB inserts the samples, not after them.
+            keys = self._keys_pool.submit(
+                touched_keys,
+                pa.chunked_array(
+                    [c for t in tables.values() for c in t["vm_id"].chunks], pa.string()
+                ),
+                pa.chunked_array([c for t in tables.values() for c in t["ts"].chunks], pa.int64()),
             )
+            per_table = {"samples": (sources, intervals), "disk_samples": (disk_sources, None)}
+            for name, table in tables.items():
+                cols = {col: table.column(col) for col in table.column_names}
+                src, ivs = per_table[name]
+                result.rows[name] = self._insert(name, cols, src, version, ivs)
+            result.touched_hours = self._queue_rollups(keys.result(), version)
         if beats:
             result.rows["collector_heartbeats"] = insert_heartbeats(self.store, beats, now, version)
         self._record(result, per_partition, written_by_msg, now)
@@ -293,14 +294,8 @@ class IngestSink:
         metrics.SAMPLES_INGESTED.labels(table).inc(n)
         return n
 
-    def _queue_rollups(self, vm_id: pa.ChunkedArray, ts: pa.ChunkedArray, version: int) -> int:
+    def _queue_rollups(self, keys: pa.Table, version: int) -> int:
         """Record which (VM, hour) keys changed, for the rollup step to recompute."""
-        # Unique (vm, hour) pairs by one hash aggregation in Arrow (no Python objects).
-        keys = (
-            pa.table({"vm_id": vm_id, "hour": pc.divide(ts, 3600)})
-            .group_by(["vm_id", "hour"], use_threads=False)
-            .aggregate([])
-        )
         self._note_sampled(keys.column("vm_id"), version)
         cols: dict[str, Any] = {
             "vm_id": keys.column("vm_id"),
@@ -377,6 +372,16 @@ class IngestSink:
                 max(per_partition[(topic, partition)])
             )
             metrics.LAST_FLUSH.labels(topic).set(now)
+
+
+def touched_keys(vm_id: pa.ChunkedArray, ts: pa.ChunkedArray) -> pa.Table:
+    """The distinct (vm_id, hour) pairs of a flush, hour = ts // 3600: one hash
+    aggregation in Arrow (no Python objects)."""
+    return (
+        pa.table({"vm_id": vm_id, "hour": pc.divide(ts, 3600)})
+        .group_by(["vm_id", "hour"], use_threads=False)
+        .aggregate([])
+    )
 
 
 def _reason_class(reason: str) -> str:
