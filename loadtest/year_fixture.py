@@ -134,6 +134,8 @@ class YearReport:
     bytes_per_usage_hour: float = 0.0
     retention: dict[str, Any] = field(default_factory=dict)
     months_done: int = 0
+    # One entry per month built: its own seconds per step and the machine's load then.
+    per_month: list[dict[str, Any]] = field(default_factory=list)
 
 
 def fiscal_months(first: dt.date, months: int) -> list[dt.date]:
@@ -225,10 +227,12 @@ def build_year(
     version = time.time_ns() // 1_000_000
     t = time.perf_counter()
 
-    def step(name: str) -> None:
+    def step(name: str) -> float:
         nonlocal t
-        rep.seconds[name] = round(rep.seconds.get(name, 0.0) + time.perf_counter() - t, 2)
+        took = time.perf_counter() - t
+        rep.seconds[name] = round(rep.seconds.get(name, 0.0) + took, 2)
         t = time.perf_counter()
+        return took
 
     fleet = Fleet.build(seed, vms, 2, bureaus, start=start, end=end)
     from cloudtally.console.firstrun import _inventory
@@ -252,11 +256,13 @@ def build_year(
         store.execute(
             _DISK_SAMPLES, params | {"interval": disk_interval_s, "n": (t1 - t0) // disk_interval_s}
         )
-        step("raw_samples")
+        raw_s = step("raw_samples")
         _queue_hours(store, t0, t1)
         derivation.rollup()
-        step("rollups")
-        log(f"  {m0:%Y-%m}: raw {rep.seconds['raw_samples']} s, rollups {rep.seconds['rollups']} s")
+        month = {"month": f"{m0:%Y-%m}", "raw_s": round(raw_s, 2),
+                 "rollups_s": round(step("rollups"), 2)} | load_and_disk(store)  # fmt: skip
+        rep.per_month.append(month)
+        log(f"  {month}")
         if progress:  # a long build that is stopped still leaves its figures so far
             rep.months_done = month_list.index(m0) + 1
             measure(store, rep)
@@ -266,9 +272,10 @@ def build_year(
     step("rating")
     log(f"  rated the year in {rep.seconds['rating']} s")
     if close_months != 0:
-        for m0 in month_list[:close_months]:
+        for i, m0 in enumerate(month_list[:close_months]):
             close_month(store, policy, m0, actor="year-fixture", reason="fixture year")
-        step("close_months")
+            rep.per_month[i]["close_s"] = round(step("close_months"), 2)
+            log(f"  closed {m0:%Y-%m} in {rep.per_month[i]['close_s']} s")
     store.execute(f"DROP TABLE IF EXISTS {FIXTURE_VMS}")
     store.execute(f"DROP TABLE IF EXISTS {FIXTURE_DISKS}")
     measure(store, rep)
@@ -291,6 +298,15 @@ def measure(store: Store, rep: YearReport) -> None:
     rep.bytes_per_disk_sample = per_row("disk_samples")
     rep.bytes_per_bill_line = per_row("bill_lines")
     rep.bytes_per_usage_hour = per_row("usage_hourly")
+
+
+def load_and_disk(store: Store) -> dict[str, Any]:
+    """The machine's load average and the store folder's free disk, now (shared machine:
+    a step's seconds mean little without the load they were taken under)."""
+    path = getattr(store, "path", None)
+    free = shutil.disk_usage(path).free if path else None
+    return {"load_average": [round(x, 2) for x in os.getloadavg()],
+            "disk_free_gb": round(free / 1e9, 1) if free is not None else None}  # fmt: skip
 
 
 def machine() -> dict[str, Any]:

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
-from loadtest.year_fixture import build_year
+from loadtest.year_fixture import YearReport, build_year
 
 from cloudtally.audit import ledger
 from cloudtally.billing.cli import example_policy_text
@@ -40,13 +40,31 @@ def derived(store: Store) -> tuple[int, int, object]:
     )
 
 
-@pytest.fixture
-def year(store: Store) -> Store:
+def small_year(store: Store) -> YearReport:
     """Two local months (January, February 2023) of 6 VMs; January closed and issued."""
     ledger.record_policy(store, example_policy_text(), "example")
-    build_year(store, POLICY, vms=6, months=2, first_month=JAN, interval_s=1800,
-               disk_interval_s=21600, bureaus=2, close_months=1, log=lambda _s: None)  # fmt: skip
+    return build_year(store, POLICY, vms=6, months=2, first_month=JAN, interval_s=1800,
+                      disk_interval_s=21600, bureaus=2, close_months=1,
+                      log=lambda _s: None)  # fmt: skip
+
+
+@pytest.fixture
+def year(store: Store) -> Store:
+    small_year(store)
     return store
+
+
+def test_the_fixture_reports_each_month_under_its_load(store: Store) -> None:
+    """A long build that is stopped keeps what each month took and the load it ran under."""
+    rep = small_year(store)
+    assert [m["month"] for m in rep.per_month] == ["2023-01", "2023-02"]
+    assert ["close_s" in m for m in rep.per_month] == [True, False]  # January closed only
+    for m in rep.per_month:
+        assert m["raw_s"] > 0 and m["rollups_s"] > 0 and len(m["load_average"]) == 3
+    assert rep.seconds["close_months"] == pytest.approx(rep.per_month[0]["close_s"], abs=0.02)
+    assert rep.seconds["rollups"] == pytest.approx(
+        sum(m["rollups_s"] for m in rep.per_month), abs=0.02
+    )
 
 
 def test_drops_only_issued_derived_months(year: Store) -> None:
