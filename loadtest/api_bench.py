@@ -10,7 +10,8 @@ lines; ``console_bench.py --fixture DIR`` seeds it once and keeps it). Then:
   ``cloudtally api`` processes against it, and an ingest process inserting into it.
   The fixture is seeded into the server (``--vms``, default 15,000).
 
-Phase 1 measures the ingest rate alone; phase 2 runs ``--clients`` asyncio clients
+Each ingest pace (``--paces``, default 10,000 samples/s, then as fast as the store takes
+them) is measured in turn. Phase 1 measures the ingest rate alone; phase 2 runs ``--clients`` asyncio clients
 (aiohttp; 90 % bureau tokens, 10 % the buyer, spread over the replicas) for
 ``--seconds`` over a mix of bureau statement, bill lines (pages), utilization, idle and
 rightsizing candidates and a verified invoice's findings, and prints p50 / p95 / p99
@@ -19,7 +20,9 @@ ingest slowed ≤ 10 %), with the ingest rate during the load and the ratio.
 ``--revalidating`` (default half) of the clients send ``If-None-Match`` with the ETag
 they last got, as browsers do; figures are also given per kind of answer: 304, kept,
 computed for the request (``X-Cloudtally-Answer``), and uncached routes (findings).
-Writes loadtest/results/api-<mode>-latest.json.
+Writes loadtest/results/api-<mode>-latest.json (flat-out ingest) and
+api-<mode>-paced-latest.json. Flat out, the ingest alone keeps both cores busy, so the
+ratio is the API's CPU share; paced, it says whether the ingest keeps up under load.
 
 Usage: python loadtest/api_bench.py --fixture /tmp/console-fixture [--mode cluster]
 """
@@ -88,23 +91,45 @@ def ensure_invoice(store: Any, work: Path) -> tuple[str, dict[str, float]]:
 # ---------------------------------------------------------------- ingest (server side)
 
 
+def pace_of(counter: Path) -> float:
+    """The ingest's pace the parent asked for (``<counter>.pace``; absent: flat out)."""
+    try:
+        return float(counter.with_suffix(".pace").read_text())
+    except (OSError, ValueError):
+        return 0.0
+
+
 def ingest_loop(store: Any, counter: Path, stop: threading.Event, vms: int) -> None:
-    """Insert sample batches as fast as the store takes them; the count goes to ``counter``."""
+    """Insert sample batches into the store; the count goes to ``counter``.
+
+    Pace 0: as fast as the store takes them (the contention case: the ingest alone keeps
+    both cores busy, so any CPU the API uses is ingest lost). Pace > 0: that many
+    samples/s, as collectors deliver them; the question is then whether the ingest keeps
+    up while the API is under load, and what it costs the API.
+    """
     ids = np.array([f"vm-{i}" for i in range(vms)], dtype=object)
-    rows, k, last = 0, 0, 0.0
+    rows, last, rate = 0, 0.0, -1.0
     while not stop.is_set():
-        vm = ids[np.arange(k * BATCH, (k + 1) * BATCH) % vms]
-        ts = INGEST_T0 + 60 * ((k * BATCH + np.arange(BATCH)) // vms)
+        if (now := pace_of(counter)) != rate:  # a new pace starts counting from here
+            rate, start, rows0 = now, time.monotonic(), rows
+            batch = BATCH if rate <= 0 else int(min(BATCH, max(100, rate)))  # ~1 s paced
+        if rate > 0:  # the next batch is due when the previous ones' samples are
+            due = start + (rows - rows0) / rate
+            if (wait := due - time.monotonic()) > 0:
+                stop.wait(min(wait, 0.5))
+                if time.monotonic() < due:
+                    continue
+        n = rows + np.arange(batch)
+        vm, ts = ids[n % vms], INGEST_T0 + 60 * (n // vms)
         store.insert("samples", {
             "vm_id": vm, "ts": ts.astype(np.int64),
-            "cpu_pct": np.full(BATCH, 12.5, dtype=np.float32),
-            "mem_pct": np.full(BATCH, 40.0, dtype=np.float32),
-            "source": np.full(BATCH, "bench", dtype=object),
-            "version": np.ones(BATCH, dtype=np.uint64),
+            "cpu_pct": np.full(batch, 12.5, dtype=np.float32),
+            "mem_pct": np.full(batch, 40.0, dtype=np.float32),
+            "source": np.full(batch, "bench", dtype=object),
+            "version": np.ones(batch, dtype=np.uint64),
         })  # fmt: skip
-        rows += BATCH
-        k += 1
-        if time.monotonic() - last > 0.5:
+        rows += batch
+        if time.monotonic() - last > 0.5 or rate > 0:
             counter.write_text(json.dumps({"rows": rows, "t": time.monotonic(),
                                            "tid": threading.get_native_id()}))  # fmt: skip
             last = time.monotonic()
@@ -288,6 +313,76 @@ def wait_http(base: str, timeout: float = 600) -> None:
     raise RuntimeError(f"{base} did not answer")
 
 
+def measure(
+    args: argparse.Namespace,
+    bases: list[str],
+    tokens: list[str],
+    invoice: str,
+    counter: Path,
+    cpu: Any,
+    result: dict[str, Any],
+    pace: float,
+) -> None:
+    """Ingest alone, then the clients with ingest, at one ingest pace; writes its file."""
+    counter.with_suffix(".pace").write_text(str(pace))
+    time.sleep(2)  # the ingest takes the new pace at its next batch
+    result = {**result, "ingest_pace_sps": pace or None}
+    what = f"paced at {pace:,.0f} samples/s" if pace else "as fast as the store takes it"
+    print(f"ingest alone for {args.seconds:.0f} s, {what} ...", flush=True)
+    c0 = cpu.snapshot()
+    alone = ingest_rate(counter, args.seconds)
+    c1 = cpu.snapshot()
+    load0 = os.getloadavg()
+    print(f"  {alone:,.0f} samples/s   load {load0[0]:.1f}", flush=True)
+    print(f"{args.clients} clients for {args.seconds:.0f} s with ingest ...", flush=True)
+    box: dict[str, float] = {}
+    t = threading.Thread(target=lambda: box.update(rate=ingest_rate(counter, args.seconds)))
+    t.start()
+    res = asyncio.run(run_clients(bases, tokens, args.seconds, args.clients, invoice,
+                                  args.revalidating))  # fmt: skip
+    t.join()
+    c2 = cpu.snapshot()
+    result["cpu_cores"] = {"ingest_alone": cpu.between(c0, c1),
+                           "with_api": cpu.between(c1, c2)}  # fmt: skip
+    load1 = os.getloadavg()
+    ratio = box["rate"] / alone if alone else float("nan")
+    result.update(clients_result=res, ingest_alone_sps=round(alone),
+                  ingest_with_api_sps=round(box["rate"]), ingest_ratio=round(ratio, 3),
+                  load_average_before=load0, load_average_after=load1,
+                  replicas=len(bases))  # fmt: skip
+    print(f"  warm-up (every client asks every route once): {res['warmup_s']} s, "
+          f"p95 {res['warmup_p95_ms']} ms, errors {res['warmup_errors']}")  # fmt: skip
+    for name in [*ROUTES, "all"]:
+        r = res[name]
+        print(f"  {name:<12} {r['requests']:>6} req  {r['rps']:>7.1f} req/s  p50 "
+              f"{r['p50_ms']:>7.1f}  p95 {r['p95_ms']:>7.1f}  "
+              f"p99 {r['p99_ms']:>7.1f} ms")  # fmt: skip
+    for kind in KINDS:
+        r = res["by_answer"][kind]
+        if r["requests"]:
+            print(f"  answer {kind:<13} {r['requests']:>6} req  {r['rps']:>7.1f} req/s  "
+                  f"p50 {r['p50_ms']:>7.1f}  p95 {r['p95_ms']:>7.1f} ms")  # fmt: skip
+    cold = res["warmup_by_answer"]["computed"]
+    print(f"  computed in the warm-up: {cold['requests']} answers, p50 {cold['p50_ms']} "
+          f"p95 {cold['p95_ms']} ms")  # fmt: skip
+    a = res["all"]
+    print(f"  p95 {a['p95_ms']} ms (goal ≤ {GOAL_P95_MS:.0f}: "
+          f"{'ok' if a['p95_ms'] <= GOAL_P95_MS else 'OVER'}); {a['rps']} req/s (goal ≥ "
+          f"{GOAL_RPS:.0f}: {'ok' if a['rps'] >= GOAL_RPS else 'UNDER'})")  # fmt: skip
+    print(f"  ingest {box['rate']:,.0f} samples/s with the API vs {alone:,.0f} alone: ratio "
+          f"{ratio:.2f} (goal ≥ {GOAL_INGEST_RATIO}: "
+          f"{'ok' if ratio >= GOAL_INGEST_RATIO else 'UNDER'}); "
+          f"load {load1[0]:.1f}")  # fmt: skip
+    for phase, cores in result["cpu_cores"].items():
+        print(f"  cores used, {phase}: " + ", ".join(f"{k} {v}" for k, v in cores.items()))
+    if res["errors"]:
+        print(f"  errors: {res['errors']}")
+    label = ("-paced" if pace else "") + (f"-{args.label}" if args.label else "")
+    out = ROOT / f"loadtest/results/api-{args.mode}{label}-latest.json"
+    out.write_text(json.dumps(result, indent=2))
+    print(f"wrote {out}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("cmd", nargs="?", default="bench", choices=["bench", "serve"])
@@ -309,6 +404,10 @@ def main() -> None:
     ap.add_argument("--tokens", default="")
     ap.add_argument("--counter", default="")
     ap.add_argument("--ingest", action="store_true")
+    ap.add_argument("--paces", default="10000,0",
+                    help="ingest paces to measure under, samples/s, comma-separated; 0: as "
+                         "fast as the store takes them. Hainan's 15,000 VMs at a 15 s scrape "
+                         "send 1,000/s; 10,000 is ten times that")  # fmt: skip
     args = ap.parse_args()
     if args.cmd == "serve":
         serve(args)
@@ -378,59 +477,8 @@ def main() -> None:
         for b in bases:
             wait_http(b)
         cpu = cpu_parts(procs, counter, server, args.mode)
-        print(f"ingest alone for {args.seconds:.0f} s ...", flush=True)
-        c0 = cpu.snapshot()
-        alone = ingest_rate(counter, args.seconds)
-        c1 = cpu.snapshot()
-        load0 = os.getloadavg()
-        print(f"  {alone:,.0f} samples/s   load {load0[0]:.1f}", flush=True)
-        print(f"{args.clients} clients for {args.seconds:.0f} s with ingest ...", flush=True)
-        box: dict[str, float] = {}
-        t = threading.Thread(target=lambda: box.update(rate=ingest_rate(counter, args.seconds)))
-        t.start()
-        res = asyncio.run(run_clients(bases, tokens, args.seconds, args.clients, invoice,
-                                      args.revalidating))  # fmt: skip
-        t.join()
-        c2 = cpu.snapshot()
-        result["cpu_cores"] = {"ingest_alone": cpu.between(c0, c1),
-                               "with_api": cpu.between(c1, c2)}  # fmt: skip
-        load1 = os.getloadavg()
-        ratio = box["rate"] / alone if alone else float("nan")
-        result.update(clients_result=res, ingest_alone_sps=round(alone),
-                      ingest_with_api_sps=round(box["rate"]), ingest_ratio=round(ratio, 3),
-                      load_average_before=load0, load_average_after=load1,
-                      replicas=len(bases))  # fmt: skip
-        print(f"  warm-up (every client asks every route once): {res['warmup_s']} s, "
-              f"p95 {res['warmup_p95_ms']} ms, errors {res['warmup_errors']}")  # fmt: skip
-        for name in [*ROUTES, "all"]:
-            r = res[name]
-            print(f"  {name:<12} {r['requests']:>6} req  {r['rps']:>7.1f} req/s  p50 "
-                  f"{r['p50_ms']:>7.1f}  p95 {r['p95_ms']:>7.1f}  "
-                  f"p99 {r['p99_ms']:>7.1f} ms")  # fmt: skip
-        for kind in KINDS:
-            r = res["by_answer"][kind]
-            if r["requests"]:
-                print(f"  answer {kind:<13} {r['requests']:>6} req  {r['rps']:>7.1f} req/s  "
-                      f"p50 {r['p50_ms']:>7.1f}  p95 {r['p95_ms']:>7.1f} ms")  # fmt: skip
-        cold = res["warmup_by_answer"]["computed"]
-        print(f"  computed in the warm-up: {cold['requests']} answers, p50 {cold['p50_ms']} "
-              f"p95 {cold['p95_ms']} ms")  # fmt: skip
-        a = res["all"]
-        print(f"  p95 {a['p95_ms']} ms (goal ≤ {GOAL_P95_MS:.0f}: "
-              f"{'ok' if a['p95_ms'] <= GOAL_P95_MS else 'OVER'}); {a['rps']} req/s (goal ≥ "
-              f"{GOAL_RPS:.0f}: {'ok' if a['rps'] >= GOAL_RPS else 'UNDER'})")  # fmt: skip
-        print(f"  ingest {box['rate']:,.0f} samples/s with the API vs {alone:,.0f} alone: ratio "
-              f"{ratio:.2f} (goal ≥ {GOAL_INGEST_RATIO}: "
-              f"{'ok' if ratio >= GOAL_INGEST_RATIO else 'UNDER'}); "
-              f"load {load1[0]:.1f}")  # fmt: skip
-        for phase, cores in result["cpu_cores"].items():
-            print(f"  cores used, {phase}: " + ", ".join(f"{k} {v}" for k, v in cores.items()))
-        if res["errors"]:
-            print(f"  errors: {res['errors']}")
-        label = f"-{args.label}" if args.label else ""
-        out = ROOT / f"loadtest/results/api-{args.mode}{label}-latest.json"
-        out.write_text(json.dumps(result, indent=2))
-        print(f"wrote {out}")
+        for pace in [float(p) for p in args.paces.split(",") if p.strip()]:
+            measure(args, bases, tokens, invoice, counter, cpu, result, pace)
     finally:
         for p in procs:
             p.terminate()

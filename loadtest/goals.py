@@ -65,7 +65,7 @@ GOALS: list[Goal] = [
      lambda d: d.get("ratio_worker_alone_vs_direct"), 0.7, False),
     *(
         (f"api-{run}-latest.json", f"API {run}: {label}", get, goal, at_most)
-        for run in ("cluster", "cluster-kept-routes", "embedded", "embedded-kept-routes")
+        for run in ("cluster", "cluster-paced", "embedded", "embedded-paced")
         for label, get, goal, at_most in (
             ("p95 ms, 50 clients", lambda d: d["clients_result"]["all"]["p95_ms"], 100, True),
             ("requests/s", lambda d: d["clients_result"]["all"]["rps"], 500, False),
