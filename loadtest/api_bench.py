@@ -11,12 +11,13 @@ lines; ``console_bench.py --fixture DIR`` seeds it once and keeps it). Then:
   The fixture is seeded into the server (``--vms``, default 15,000).
 
 Each ingest pace (``--paces``, default 10,000 samples/s, then as fast as the store takes
-them) is measured in turn. Phase 1 measures the ingest rate alone; phase 2 runs ``--clients`` asyncio clients
-(aiohttp; 90 % bureau tokens, 10 % the buyer, spread over the replicas) for
-``--seconds`` over a mix of bureau statement, bill lines (pages), utilization, idle and
-rightsizing candidates and a verified invoice's findings, and prints p50 / p95 / p99
-and requests/s per route and in all, next to the goals (p95 ≤ 100 ms, ≥ 500 req/s,
-ingest slowed ≤ 10 %), with the ingest rate during the load and the ratio.
+them) is measured in turn. Phase 1 measures the ingest rate alone; phase 2 runs
+``--clients`` asyncio clients (aiohttp; 90 % bureau tokens, 10 % the buyer, spread over
+the replicas) for ``--seconds`` over a mix of bureau statement, bill lines (pages),
+utilization, idle and rightsizing candidates and a verified invoice's findings, and
+prints p50 / p95 / p99 and requests/s per route and in all, next to the goals (p95 ≤ 100
+ms, ≥ 500 req/s, ingest slowed ≤ 10 %), with the ingest rate during the load and the
+ratio.
 ``--revalidating`` (default half) of the clients send ``If-None-Match`` with the ETag
 they last got, as browsers do; figures are also given per kind of answer: 304, kept,
 computed for the request (``X-Cloudtally-Answer``), and uncached routes (findings).

@@ -345,7 +345,8 @@ KEPT_ENTRIES = Gauge("cloudtally_kept_results_entries", "Kept results held", ["c
 # the data behind them changed, so the first reader does not pay for it.
 WARM_RUNS = Counter(
     "cloudtally_console_warm_runs_total",
-    "Background warm runs of the console's heavy pages, by outcome (done, failed)",
+    "Background warm runs of the console's heavy pages, by outcome (done, failed, deferred "
+    "while the embedded worker drains a backlog)",
     ["outcome"],
 )
 WARM_SECONDS = Histogram(

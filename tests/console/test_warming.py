@@ -78,3 +78,32 @@ def test_a_rating_run_warms_the_buyers_pages_with_fresh_figures(
     for url, answer in kept.items():
         fresh = client.get(url)
         assert _figures(fresh.text) == _figures(answer.text), url
+
+
+def test_a_warm_run_waits_while_the_worker_drains_a_backlog(store: Store, tmp_path: Path) -> None:
+    """Embedded, the warm run is pure Python in the ingest's process: while a backlog
+    drains it is deferred (counted), the change stays unseen, and it warms after."""
+    from cloudtally.worker.backlog import Backlog
+
+    class Clock:
+        now = 1000.0
+
+        def __call__(self) -> float:
+            return self.now
+
+    clock = Clock()
+    backlog = Backlog(full_at=10, max_defer_s=60.0, clock=clock)
+    pol = policy()
+    plant(store, pol)
+    (tmp_path / "policy.yaml").write_text(policy_text(), encoding="utf-8")
+    write_demo_tokens(tmp_path / "tokens.yaml", list(BUREAU_VMS))
+    settings = Settings(_env_file=None, api_tokens_file=tmp_path / "tokens.yaml",  # type: ignore[call-arg]
+                        data_dir=tmp_path, policy_file=tmp_path / "policy.yaml")  # fmt: skip
+    warmer = warming.Warmer(create_api(settings, lambda: store), 1.0, holds=backlog.holds)
+    deferred0, done0 = _runs("deferred"), _runs("done")
+    backlog.noted(10)  # a full take: the ingest is behind
+    assert warmer.look() is False and warmer.runs == 0
+    assert _runs("deferred") == deferred0 + 1
+    backlog.noted(2)  # caught up
+    assert warmer.look() is True and warmer.runs == 1 and _runs("done") == done0 + 1
+    assert warmer.look() is False  # seen now: nothing left to warm

@@ -63,3 +63,24 @@ def test_zero_bound_turns_deferral_off() -> None:
     backlog.noted(1)
     assert backlog.draining()
     assert not backlog.defers(clock.now)
+
+
+def test_each_step_waits_on_its_own_last_run() -> None:
+    """``holds``: the alerts and the warm runs defer like the rollups, each bounded by
+    its own last run (the worker's start at first), and a run is noted when it goes."""
+    clock = Clock()
+    backlog = Backlog(full_at=500, max_defer_s=60.0, clock=clock)
+    assert not backlog.holds("alerts")  # steady state: runs (and is noted as run now)
+    clock.now += 30.0
+    backlog.noted(500)
+    assert backlog.holds("alerts") and backlog.holds("console-warm")
+    clock.now += 30.0
+    backlog.noted(500)
+    assert not backlog.holds("console-warm")  # 60 s since the start: due, noted
+    assert backlog.holds("console-warm")  # ... so the next tick waits again
+    assert not backlog.holds("alerts")  # 60 s since its own last run
+    clock.now += 40.0
+    backlog.noted(500)
+    assert backlog.holds("alerts")
+    backlog.noted(3)  # the backlog is gone: nothing waits
+    assert not backlog.holds("alerts") and not backlog.holds("console-warm")

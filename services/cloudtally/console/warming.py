@@ -15,8 +15,11 @@ computation gives (they are one).
 Bounded: one warm run at a time, in one thread at the lowest CPU priority (nice 19);
 in embedded mode its store queries give way to any other query waiting for chDB
 (:func:`cloudtally.store.chdb_store.background`), so ingest and readers wait at most for
-the one warm query already running. Runs and their duration are counted
-(``cloudtally_console_warm_runs_total``, ``cloudtally_console_warm_seconds``).
+the one warm query already running, and the whole run waits while the worker drains
+an ingest backlog (``holds``: worker/backlog.py; the run is pure Python and would hold
+the GIL the ingest needs). Runs and their duration are counted
+(``cloudtally_console_warm_runs_total`` by outcome done, failed or deferred;
+``cloudtally_console_warm_seconds``).
 Live ingest changes the current month's rollups every few seconds, so a current
 month's availability is stale again soon; the warm run follows the triggers, not every
 rollup.
@@ -124,8 +127,10 @@ def signature(store: Any) -> tuple[Any, ...]:
 class Warmer:
     """The warm thread of one API process."""
 
-    def __init__(self, app: Any, interval_s: float) -> None:
-        self.app, self.interval_s = app, interval_s
+    def __init__(
+        self, app: Any, interval_s: float, holds: Callable[[str], bool] | None = None
+    ) -> None:
+        self.app, self.interval_s, self.holds = app, interval_s, holds
         self.seen: tuple[Any, ...] | None = None
         self.runs = 0
         self._stop = threading.Event()
@@ -152,6 +157,11 @@ class Warmer:
             return False
         if now == self.seen:
             return False
+        if self.holds is not None and self.holds("console-warm"):
+            from cloudtally import metrics
+
+            metrics.WARM_RUNS.labels("deferred").inc()
+            return False  # seen stays: the next look after the backlog warms
         self.seen = now
         self.run()
         return True
@@ -173,12 +183,13 @@ class Warmer:
         log.info("console pages warmed in %.1f s: %s", time.perf_counter() - c, took)
 
 
-def start(app: Any) -> Warmer | None:
-    """Start the API process's warm thread (unless ``console_warm_interval_s`` is 0)."""
+def start(app: Any, holds: Callable[[str], bool] | None = None) -> Warmer | None:
+    """Start the API process's warm thread (unless ``console_warm_interval_s`` is 0);
+    ``holds("console-warm")`` true defers a run (the embedded worker's backlog)."""
     interval = float(app.state.settings.console_warm_interval_s)
     if interval <= 0:
         return None
-    warmer = Warmer(app, interval)
+    warmer = Warmer(app, interval, holds)
     app.state.console_warmer = warmer
     warmer.start()
     return warmer

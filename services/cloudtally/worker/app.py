@@ -131,6 +131,7 @@ def create_app(settings: Settings, store: Store) -> faust.App:
                     ingest_collector_dead_letters,
                 )
 
+    app.backlog = backlog  # type: ignore[attr-defined]  # the embedded API's warm runs wait too
     if settings.derive_enabled:
         attach_derivation(app, settings, store, backlog)
 
@@ -212,6 +213,9 @@ def attach_derivation(app: faust.App, settings: Settings, store: Store, backlog:
 
     @app.timer(interval=settings.analytics_interval_s, on_leader=True)
     async def analytics() -> None:
+        if backlog.holds("alerts"):
+            metrics.DERIVATION_DEFERRED.labels("alerts").inc()
+            return
         await run_step("alerts", alerts.run_once, count_errors=False)
 
     @app.on_before_shutdown.connect
@@ -377,7 +381,10 @@ def attach_api(app: faust.App, settings: Settings, store: Store) -> None:
     install_broker_health(api, settings)  # /readyz says when the broker is down
     from cloudtally.console import warming
 
-    warmer = warming.start(api)  # the console's heavy pages, after the data behind them changed
+    # the console's heavy pages, after the data behind them changed; in this process they
+    # hold the GIL the ingest needs, so they wait while a backlog drains
+    backlog: Backlog | None = getattr(app, "backlog", None)
+    warmer = warming.start(api, holds=None if backlog is None else backlog.holds)
     server = _Server(
         uvicorn.Config(
             api, host=settings.api_host, port=settings.api_port, log_level="warning", lifespan="off"
