@@ -91,15 +91,15 @@ def test_a_warm_run_waits_while_the_worker_drains_a_backlog(store: Store, tmp_pa
         def __call__(self) -> float:
             return self.now
 
-    clock = Clock()
-    backlog = Backlog(full_at=10, max_defer_s=60.0, clock=clock)
+    backlog = Backlog(full_at=10, max_defer_s=60.0, clock=Clock())
     pol = policy()
     plant(store, pol)
     (tmp_path / "policy.yaml").write_text(policy_text(), encoding="utf-8")
     write_demo_tokens(tmp_path / "tokens.yaml", list(BUREAU_VMS))
     settings = Settings(_env_file=None, api_tokens_file=tmp_path / "tokens.yaml",  # type: ignore[call-arg]
                         data_dir=tmp_path, policy_file=tmp_path / "policy.yaml")  # fmt: skip
-    warmer = warming.Warmer(create_api(settings, lambda: store), 1.0, holds=backlog.holds)
+    app = create_api(settings, lambda: store)
+    warmer = warming.Warmer(app, 1.0, yields=backlog)
     deferred0, done0 = _runs("deferred"), _runs("done")
     backlog.noted(10)  # a full take: the ingest is behind
     assert warmer.look() is False and warmer.runs == 0
@@ -107,3 +107,29 @@ def test_a_warm_run_waits_while_the_worker_drains_a_backlog(store: Store, tmp_pa
     backlog.noted(2)  # caught up
     assert warmer.look() is True and warmer.runs == 1 and _runs("done") == done0 + 1
     assert warmer.look() is False  # seen now: nothing left to warm
+
+    # a backlog that begins during a run: the run leaves the rest, and warms later
+    rate_period(store, pol, dt.datetime(2023, 10, 9, tzinfo=SH),
+                dt.datetime(2023, 10, 23, tzinfo=SH), reason="re-rated")  # fmt: skip
+    pages = warming._pages(app)
+    assert len(pages) > 3
+
+    class Begins:
+        """Caught up at the run's start; behind from the third page on."""
+
+        asked = 0
+
+        def holds(self, step: str) -> bool:
+            return False
+
+        def draining(self) -> bool:
+            self.asked += 1
+            return self.asked > 3
+
+    begins = Begins()
+    warmer.yields = begins
+    assert warmer.look() is False and warmer.runs == 1
+    assert begins.asked == 4  # the start, then before each page until the backlog
+    assert _runs("deferred") == deferred0 + 2
+    warmer.yields = None
+    assert warmer.look() is True and warmer.runs == 2  # the change was not taken as seen

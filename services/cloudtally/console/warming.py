@@ -33,7 +33,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.requests import Request
 
@@ -98,15 +98,17 @@ def _pages(app: Any) -> list[tuple[str, Callable[[Any], Any]]]:
     return found
 
 
-def warm_now(app: Any) -> dict[str, float]:
+def warm_now(app: Any, stop: Callable[[], bool] | None = None) -> dict[str, float] | None:
     """Compute the buyer's heavy pages once (what is kept and current costs little);
-    seconds per page."""
+    seconds per page. None when ``stop()`` said, between two pages, to leave the rest."""
     from cloudtally.store.chdb_store import background
 
     took: dict[str, float] = {}
     store = app.state.store_provider()
     with background(store):
         for path, handler in _pages(app):
+            if stop is not None and stop():
+                return None
             c = time.perf_counter()
             try:
                 handler(_ctx(app, path))
@@ -124,13 +126,23 @@ def signature(store: Any) -> tuple[Any, ...]:
     return tuple(parts(store, t) for t in TRIGGERS)
 
 
+class Yields(Protocol):
+    """What a warm run gives way to (the embedded worker's ingest backlog)."""
+
+    def holds(self, step: str) -> bool:
+        """Whether ``step`` waits now (bounded: true for at most a while)."""
+        ...
+
+    def draining(self) -> bool:
+        """Whether the ingest is behind right now."""
+        ...
+
+
 class Warmer:
     """The warm thread of one API process."""
 
-    def __init__(
-        self, app: Any, interval_s: float, holds: Callable[[str], bool] | None = None
-    ) -> None:
-        self.app, self.interval_s, self.holds = app, interval_s, holds
+    def __init__(self, app: Any, interval_s: float, yields: Yields | None = None) -> None:
+        self.app, self.interval_s, self.yields = app, interval_s, yields
         self.seen: tuple[Any, ...] | None = None
         self.runs = 0
         self._stop = threading.Event()
@@ -157,39 +169,50 @@ class Warmer:
             return False
         if now == self.seen:
             return False
-        if self.holds is not None and self.holds("console-warm"):
-            from cloudtally import metrics
-
-            metrics.WARM_RUNS.labels("deferred").inc()
-            return False  # seen stays: the next look after the backlog warms
-        self.seen = now
-        self.run()
-        return True
-
-    def run(self) -> None:
         from cloudtally import metrics
 
+        if self.yields is not None and self.yields.holds("console-warm"):
+            metrics.WARM_RUNS.labels("deferred").inc()
+            return False  # seen stays: the next look after the backlog warms
+        if not self.run():
+            metrics.WARM_RUNS.labels("deferred").inc()
+            return False  # left for a backlog that began meanwhile: seen stays too
+        self.seen = now
+        return True
+
+    def run(self) -> bool:
+        """One warm run; False when a backlog began during it and it left the rest (a
+        run that began while the ingest was behind, its bound reached, goes to the end)."""
+        from cloudtally import metrics
+
+        y = self.yields
+        stop = None if y is None or y.draining() else y.draining
         c = time.perf_counter()
         try:
-            took = warm_now(self.app)
+            took = warm_now(self.app, stop)
         except Exception:
             metrics.WARM_RUNS.labels("failed").inc()
             log.exception("console warm run failed")
-            return
+            return True
         finally:
             metrics.WARM_SECONDS.observe(time.perf_counter() - c)
+        if took is None:
+            log.info("console warm run left after %.1f s: the ingest is behind",
+                     time.perf_counter() - c)  # fmt: skip
+            return False
         self.runs += 1
         metrics.WARM_RUNS.labels("failed" if -1.0 in took.values() else "done").inc()
         log.info("console pages warmed in %.1f s: %s", time.perf_counter() - c, took)
+        return True
 
 
-def start(app: Any, holds: Callable[[str], bool] | None = None) -> Warmer | None:
+def start(app: Any, yields: Yields | None = None) -> Warmer | None:
     """Start the API process's warm thread (unless ``console_warm_interval_s`` is 0);
-    ``holds("console-warm")`` true defers a run (the embedded worker's backlog)."""
+    ``yields``: what its runs give way to (the embedded worker's backlog)."""
     interval = float(app.state.settings.console_warm_interval_s)
     if interval <= 0:
         return None
-    warmer = Warmer(app, interval, holds)
+    warmer = Warmer(app, interval, yields)
     app.state.console_warmer = warmer
     warmer.start()
     return warmer

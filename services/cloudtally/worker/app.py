@@ -383,8 +383,7 @@ def attach_api(app: faust.App, settings: Settings, store: Store) -> None:
 
     # the console's heavy pages, after the data behind them changed; in this process they
     # hold the GIL the ingest needs, so they wait while a backlog drains
-    backlog: Backlog | None = getattr(app, "backlog", None)
-    warmer = warming.start(api, holds=None if backlog is None else backlog.holds)
+    warmer = warming.start(api, yields=getattr(app, "backlog", None))
     server = _Server(
         uvicorn.Config(
             api, host=settings.api_host, port=settings.api_port, log_level="warning", lifespan="off"
