@@ -232,6 +232,7 @@ def invoice_imported_parts(
                     params,
                 )["row"]
             )
+            store.release_memory()  # the engine's copy of the chunk, freed
             if rows and None not in rows:  # the engine wrote every row of the chunk
                 yield "\n".join(rows)
                 continue
