@@ -23,7 +23,7 @@ _JSON_SETTINGS = "date_time_output_format='unix_timestamp', output_format_json_q
 # Background work (console/warming.py) gives way to every other query waiting for chDB,
 # for up to this long per query (then it waits in line like the others: never starved).
 GIVE_WAY_MAX_S = 60.0
-RELEASE_EVERY_S = 0.5  # release_memory() purges at most this often
+RELEASE_EVERY_S = 0.2  # release_memory() purges at most this often
 _background = threading.local()
 
 
