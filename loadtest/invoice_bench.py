@@ -60,23 +60,32 @@ def _cpu_s() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def _rss_mb() -> int:
+def _rss_mb() -> tuple[int, int, int]:
+    """RSS, its anonymous part (the heaps) and its file part (chDB's code, ~250 MB), MB."""
+    got = dict.fromkeys(("VmRSS:", "RssAnon:", "RssFile:"), 0)
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) // 1024
-    return 0
+        key = line.split(maxsplit=1)[0] if line else ""
+        if key in got:
+            got[key] = int(line.split()[1]) // 1024
+    return got["VmRSS:"], got["RssAnon:"], got["RssFile:"]
 
 
 def _sample_rss(path: Path, phase: list[str]) -> None:
-    """Every 0.2 s: seconds, RSS MB and the phase, one line each (where memory peaks)."""
+    """Every 0.2 s: seconds, RSS, anon and file MB, pyarrow's pool MB and the phase, one
+    line each (where memory peaks, and whose it is)."""
     import threading
+
+    import pyarrow as pa
 
     t0 = time.perf_counter()
 
     def run() -> None:
         with path.open("w") as f:
+            f.write("s rss_mb anon_mb file_mb arrow_pool_mb phase\n")
             while True:
-                f.write(f"{time.perf_counter() - t0:.1f} {_rss_mb()} {phase[0]}\n")
+                rss, anon, file = _rss_mb()
+                arrow = pa.total_allocated_bytes() >> 20
+                f.write(f"{time.perf_counter() - t0:.1f} {rss} {anon} {file} {arrow} {phase[0]}\n")
                 f.flush()
                 time.sleep(0.2)
 

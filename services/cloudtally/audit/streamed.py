@@ -111,11 +111,17 @@ def _json(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def _engine_json(column: str) -> str | None:
+# ClickHouse 21.9 on writes a Decimal without its fraction's trailing zeros (zero as
+# ``0``), in toString too: the canonical text as it is, with no regular expression.
+_PLAIN_DECIMALS = (21, 9)
+
+
+def _engine_json(column: str, plain_decimals: bool = False) -> str | None:
     """SQL for the column's JSON canonical text, where the engine can write it exactly:
     line numbers and epoch seconds are digits (JSON never escapes them), and a decimal's
     canonical text is its plain text without the fraction's trailing zeros (zero as
-    ``0``, NULL as ``null``), as :func:`_decimal_text`. Text columns: None (Python)."""
+    ``0``, NULL as ``null``), as :func:`_decimal_text`; ``plain_decimals``: the engine's
+    own text is that already. Text columns: None (Python)."""
     if column == "line_no":
         return "concat('\"', toString(line_no), '\"')"
     if column in _INSTANTS:
@@ -123,21 +129,27 @@ def _engine_json(column: str) -> str | None:
     if column in _DECIMALS:
         t = f"toString({column})"
         canon = (
-            f"if(match({t}, '^-?0(\\\\.0*)?$'), '0', "
-            f"if(position({t}, '.') > 0, replaceRegexpOne({t}, '\\\\.?0+$', ''), {t}))"
+            t
+            if plain_decimals
+            else (
+                f"if(match({t}, '^-?0(\\\\.0*)?$'), '0', "
+                f"if(position({t}, '.') > 0, replaceRegexpOne({t}, '\\\\.?0+$', ''), {t}))"
+            )
         )
         return f"ifNull(concat('\"', {canon}, '\"'), '\"null\"')"
     return None
 
 
-def _segments(columns: tuple[str, ...]) -> list[tuple[str, str | None]]:
+def _segments(
+    columns: tuple[str, ...], plain_decimals: bool = False
+) -> list[tuple[str, str | None]]:
     """(alias, SQL) per selected value, in the columns' order: each run of columns the
     engine writes becomes one value (their JSON texts joined by commas); a text column
     is selected as it is (SQL None: Python encodes it)."""
     out: list[tuple[str, str | None]] = []
     run: list[str] = []
     for column in (*columns, ""):
-        sql = _engine_json(column) if column else None
+        sql = _engine_json(column, plain_decimals) if column else None
         if sql is not None:
             run.append(sql)
             continue
@@ -153,21 +165,26 @@ def _segments(columns: tuple[str, ...]) -> list[tuple[str, str | None]]:
 _NEEDS_ESCAPE = "'[\\\\x00-\\\\x1f\"\\\\\\\\]'"  # what json.dumps(ensure_ascii=False) escapes
 
 
-def _row_json(columns: tuple[str, ...]) -> str:
+def _row_json(columns: tuple[str, ...], plain_decimals: bool = False) -> str:
     """SQL for a line's whole canonical row, or NULL where a text value needs JSON escapes.
 
     ``json.dumps(text, ensure_ascii=False)`` is the text in quotes unless it holds a
     quote, a backslash or a control character; the engine writes such rows, and Python
-    encodes the chunks that have any other (as before, a column at a time).
+    encodes the chunks that have any other (as before, a column at a time). The texts
+    are looked at together, one match a row (not one a column).
     """
-    values = []
-    for alias, sql in _segments(columns):
+    values, texts = [], []
+    for alias, sql in _segments(columns, plain_decimals):
         if sql is not None:
             values.append(sql)
         else:
-            c = alias[2:]
-            values.append(f"if(match({c}, {_NEEDS_ESCAPE}), NULL, concat('\"', {c}, '\"'))")
-    return "concat('[', " + ", ',', ".join(values) + ", ']')"
+            texts.append(alias[2:])
+            values.append(f"concat('\"', {alias[2:]}, '\"')")
+    row = "concat('[', " + ", ',', ".join(values) + ", ']')"
+    if not texts:
+        return row
+    text = f"concat({', '.join(texts)})" if len(texts) > 1 else texts[0]
+    return f"if(match({text}, {_NEEDS_ESCAPE}), NULL, {row})"
 
 
 def invoice_imported_parts(
@@ -197,12 +214,13 @@ def invoice_imported_parts(
         return int(numbers.searchsorted(np.int64(hi)) - numbers.searchsorted(np.int64(lo)))
 
     plan = lexical_chunks(int(max_no), chunk_lines, count) if int(n) else []
-    segments = _segments(INVOICE_LINE_COLUMNS)
+    plain = store.version >= _PLAIN_DECIMALS
+    segments = _segments(INVOICE_LINE_COLUMNS, plain)
     select = ", ".join(
         f"{sql or alias[2:]} AS {alias}" for alias, sql in segments
     )  # an alias must not shadow the WHERE's column
 
-    row_json = _row_json(INVOICE_LINE_COLUMNS)
+    row_json = _row_json(INVOICE_LINE_COLUMNS, plain)
 
     def lines() -> Iterator[str]:
         for ranges in plan:
@@ -214,6 +232,7 @@ def invoice_imported_parts(
                     params,
                 )["row"]
             )
+            store.release_memory()  # the engine's copy of the chunk, freed
             if rows and None not in rows:  # the engine wrote every row of the chunk
                 yield "\n".join(rows)
                 continue

@@ -809,6 +809,37 @@ class LineParser:
             key = self._keys[rid] = norm_resource_id(rid)
         return key
 
+    def block_type(self, text: str) -> str:
+        """The resource type of a raw type cell ('' for an unknown one), memoised per text."""
+        rtype = self._types.get(text)
+        if rtype is None:
+            rtype = self._types[text] = self.aliases.get(norm_key(text), "")
+        return rtype
+
+    def block_period(self, key: tuple[str, str, str]) -> tuple[dt.datetime, dt.datetime]:
+        """(start, end) of a (period, period_start, period_end) cell triple, as the row
+        parser reads it; NotPlain where the row parser would refuse the line."""
+        text, s_txt, e_txt = key
+        if "period" in self.pos and text:
+            return self.periods.period(text)
+        if not s_txt or not e_txt:
+            raise NotPlain
+        start = self.periods.instant(s_txt)
+        end = self.periods.instant(e_txt, end=self._inclusive_end(e_txt))
+        if end <= start:
+            raise NotPlain
+        return start, end
+
+    def block_billing(self, key: tuple[str, str]) -> tuple[dt.datetime | None, dt.datetime | None]:
+        """(start, end) of a billing-period cell pair; (None, None) unless both are given."""
+        b_s, b_e = key
+        if not (b_s and b_e):
+            return None, None
+        return (
+            self.periods.instant(b_s),
+            self.periods.instant(b_e, end=self._inclusive_end(b_e)),
+        )
+
     def _inclusive_end(self, text: str) -> bool:
         """A date-only end is the last day billed (inclusive) unless the mapping says not."""
         return self.periods.end_inclusive and _DATE.match(text.strip()) is not None
@@ -1077,7 +1108,7 @@ class LineParser:
             return []
         raws = [r for _, r in rows]
         if set(map(len, raws)) != {self.width}:
-            raise _Slow
+            raise NotPlain
         cells = list(zip(*raws, strict=True))
         blank = [""] * n
 
@@ -1089,95 +1120,26 @@ class LineParser:
             table = {v: fn(v) for v in set(values)}
             return list(map(table.__getitem__, values))
 
-        def category_of(t: str) -> str:
-            return CHARGE_CATEGORIES.get(norm_key(t), norm_key(t)) if t else "usage"
-
-        category = per_text(text("charge_category"), category_of)
+        category = per_text(text("charge_category"), cell_category)
         usage = [c == "usage" for c in category]
         rid = text("resource_id")
         type_raw = text("resource_type")
         if any(u and (not r or not t) for u, r, t in zip(usage, rid, type_raw, strict=True)):
-            raise _Slow
+            raise NotPlain
 
-        def type_of(t: str) -> str:
-            rtype = self._types.get(t)
-            if rtype is None:
-                rtype = self._types[t] = self.aliases.get(norm_key(t), "")
-            return rtype
-
-        rtype = per_text(type_raw, type_of)
-        has_period = "period" in self.pos
-
-        def period_of(
-            key: tuple[str, str, str],
-        ) -> tuple[dt.datetime, dt.datetime]:
-            p, s_txt, e_txt = key
-            if has_period and p:
-                return self.periods.period(p)
-            if not s_txt or not e_txt:
-                raise _Slow
-            start = self.periods.instant(s_txt)
-            end = self.periods.instant(e_txt, end=self._inclusive_end(e_txt))
-            if end <= start:
-                raise _Slow
-            return start, end
-
+        rtype = per_text(type_raw, self.block_type)
         keys = list(zip(text("period"), text("period_start"), text("period_end"), strict=True))
-        table = {k: period_of(k) for k in set(keys)}
+        table = {k: self.block_period(k) for k in set(keys)}
         periods = list(map(table.__getitem__, keys))
 
-        def billing_of(key: tuple[str, str]) -> tuple[dt.datetime | None, dt.datetime | None]:
-            b_s, b_e = key
-            if not (b_s and b_e):
-                return None, None
-            return (
-                self.periods.instant(b_s),
-                self.periods.instant(b_e, end=self._inclusive_end(b_e)),
-            )
-
         bkeys = list(zip(text("billing_period_start"), text("billing_period_end"), strict=True))
-        btable = {k: billing_of(k) for k in set(bkeys)}
+        btable = {k: self.block_billing(k) for k in set(bkeys)}
         billing = list(map(btable.__getitem__, bkeys))
 
-        zero = Decimal(0)
-
-        def quantity_of(t: str) -> tuple[Decimal, bool]:
-            d = (parse_decimal(t) if t else None) or zero
-            if abs(d) > MAX_QUANTITY:
-                raise _Slow
-            return d, not t or d < 0  # (value, not acceptable on a usage line)
-
-        q = per_text(text("quantity"), quantity_of)
-        if any(u and bad for u, (_, bad) in zip(usage, q, strict=True)):
-            raise _Slow
-
-        def price_of(t: str) -> Decimal | None:
-            if not t:
-                return None
-            d = parse_decimal(t)
-            if d < 0:
-                raise _Slow
-            return d
-
-        def optional_of(t: str) -> Decimal | None:
-            return parse_decimal(t) if t else None
-
-        def amount_of(t: str) -> Decimal | None:
-            if not t:
-                return None
-            d = parse_decimal(t)
-            if abs(d) > MAX_AMOUNT:
-                raise _Slow
-            return money(d)
-
-        def required_amount_of(t: str) -> Decimal:
-            d = amount_of(t)
-            if d is None:
-                raise _Slow
-            return d
-
-        def rate_of(t: str) -> Decimal | None:
-            return parse_rate(t) if t else None
+        quantities = text("quantity")
+        unfit = per_text(quantities, unfit_for_usage)
+        if any(u and bad for u, bad in zip(usage, unfit, strict=True)):
+            raise NotPlain
 
         currency = self.mapping.currency
 
@@ -1185,7 +1147,7 @@ class LineParser:
             try:
                 return self.units(*key)
             except ValueError:
-                raise _Slow from None
+                raise NotPlain from None
 
         ukeys = list(zip(rtype, text("unit"), text("price_unit"), strict=True))
         utable = {k: units_of(k) for k in set(ukeys)}
@@ -1200,14 +1162,14 @@ class LineParser:
                 rtype,
                 [p[0] for p in periods],
                 [p[1] for p in periods],
-                [v for v, _ in q],
-                per_text(text("amount"), required_amount_of),
+                per_text(quantities, cell_quantity),
+                per_text(text("amount"), cell_required_amount),
                 text("unit"),
-                per_text(text("unit_price"), price_of),
-                per_text(text("list_amount"), amount_of),
-                per_text(text("discount_rate"), rate_of),
-                per_text(text("contracted_unit_price"), optional_of),
-                per_text(text("contracted_amount"), amount_of),
+                per_text(text("unit_price"), cell_price),
+                per_text(text("list_amount"), cell_amount),
+                per_text(text("discount_rate"), cell_rate),
+                per_text(text("contracted_unit_price"), cell_optional),
+                per_text(text("contracted_amount"), cell_amount),
                 text("resource_name"),
                 category,
                 per_text(text("charge_class"), str.casefold),
@@ -1227,8 +1189,66 @@ class LineParser:
         )
 
 
-class _Slow(Exception):
-    """The batch needs the row parser (a bad or unusual row)."""
+class NotPlain(Exception):
+    """A cell or block the block fast paths (``LineParser.parse_many``, the columnar
+    reader) do not take: the row parser decides it, and says why if it refuses."""
+
+
+# The per-cell conversions both block fast paths share (each takes a stripped cell):
+# the row parser's value, or NotPlain where the row parser would refuse or treat the
+# line apart. ValueError or ArithmeticError from the parsers mean the same.
+_ZERO = Decimal(0)
+
+
+def cell_category(text: str) -> str:
+    return CHARGE_CATEGORIES.get(norm_key(text), norm_key(text)) if text else "usage"
+
+
+def cell_quantity(text: str) -> Decimal:
+    """An empty quantity is 0 (on lines that are not usage); NotPlain beyond Decimal(20, 6)."""
+    d = (parse_decimal(text) if text else None) or _ZERO
+    if abs(d) > MAX_QUANTITY:
+        raise NotPlain
+    return d
+
+
+def unfit_for_usage(text: str) -> bool:
+    """A quantity the row parser refuses on a usage line (empty or negative)."""
+    return not text or cell_quantity(text) < 0
+
+
+def cell_price(text: str) -> Decimal | None:
+    if not text:
+        return None
+    d = parse_decimal(text)
+    if d < 0:
+        raise NotPlain
+    return d
+
+
+def cell_amount(text: str) -> Decimal | None:
+    if not text:
+        return None
+    d = parse_decimal(text)
+    if abs(d) > MAX_AMOUNT:
+        raise NotPlain
+    return money(d)
+
+
+def cell_required_amount(text: str) -> Decimal:
+    """The line's amount: required (so also every blank row, which the row path skips)."""
+    d = cell_amount(text)
+    if d is None:
+        raise NotPlain
+    return d
+
+
+def cell_optional(text: str) -> Decimal | None:
+    return parse_decimal(text) if text else None
+
+
+def cell_rate(text: str) -> Decimal | None:
+    return parse_rate(text) if text else None
 
 
 def _looks_garbled(header: Sequence[str]) -> bool:

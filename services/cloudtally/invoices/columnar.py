@@ -33,16 +33,18 @@ import pyarrow.compute as pc
 
 from cloudtally.core.invoice import (
     BASE_CURRENCY,
-    CHARGE_CATEGORIES,
-    MAX_AMOUNT,
-    MAX_QUANTITY,
     LineParser,
+    NotPlain,
+    cell_amount,
+    cell_category,
+    cell_optional,
+    cell_price,
+    cell_quantity,
+    cell_rate,
+    cell_required_amount,
     currency_code,
-    money,
-    norm_key,
     norm_resource_id,
-    parse_decimal,
-    parse_rate,
+    unfit_for_usage,
 )
 from cloudtally.invoices.store import _decimal_text, _epoch
 
@@ -68,10 +70,6 @@ _ASCII_ID = "^[!-~]*$"  # printable ASCII, no space: NFKC leaves it, casefold is
 _NO_DECIMAL: Decimal | None = None
 
 
-class _Slow(Exception):
-    """The block needs the row parser."""
-
-
 @dataclass
 class Chunk:
     """A block's lines as the store's columns, and the figures the import sums."""
@@ -91,7 +89,7 @@ def convert(parser: LineParser, table: pa.Table, first_row: int) -> Chunk | None
         return None
     try:
         return _Block(parser, table).chunk(first_row)
-    except (_Slow, ArithmeticError, ValueError, pa.ArrowInvalid):
+    except (NotPlain, ArithmeticError, ValueError, pa.ArrowInvalid):
         return None
 
 
@@ -131,7 +129,7 @@ def _distinct_tuples(arrays: Sequence[pa.Array]) -> _Distinct:
         d = _distinct(arr)
         size *= max(1, len(d.values))
         if size > 1 << 62:
-            raise _Slow
+            raise NotPlain
         codes = codes * max(1, len(d.values)) + d.index
         parts.append(d)
     unique, inverse = np.unique(codes, return_inverse=True)
@@ -190,25 +188,13 @@ class _Block:
     def chunk(self, first_row: int) -> Chunk:
         p, n = self.p, self.n
         cat = _distinct(self.text("charge_category"))
-
-        def category_of(t: str) -> str:
-            return CHARGE_CATEGORIES.get(norm_key(t), norm_key(t)) if t else "usage"
-
-        category = cat.map(category_of, pa.string())
+        category = cat.map(cell_category, pa.string())
         usage = pc.equal(category, "usage")
         rid, type_raw = self.text("resource_id"), self.text("resource_type")
         for arr in (rid, type_raw):  # the row parser requires both on a usage line
             if _any(pc.and_(usage, pc.equal(arr, ""))):
-                raise _Slow
-        types = _distinct(type_raw)
-
-        def type_of(t: str) -> str:
-            rtype = p._types.get(t)
-            if rtype is None:
-                rtype = p._types[t] = p.aliases.get(norm_key(t), "")
-            return rtype
-
-        rtype = types.map(type_of, pa.string())
+                raise NotPlain
+        rtype = _distinct(type_raw).map(p.block_type, pa.string())
         columns: dict[str, pa.Array] = {
             "line_no": pa.array(np.arange(first_row, first_row + n, dtype=np.int64)),
         }
@@ -218,7 +204,7 @@ class _Block:
         currency = _distinct(self.text("currency"))
         currencies = currency.counter(lambda t: currency_code(t or p.mapping.currency))
         if set(currencies) != {BASE_CURRENCY}:
-            raise _Slow  # a conversion (or its refusal) is the row path's
+            raise NotPlain  # a conversion (or its refusal) is the row path's
         units = _distinct_tuples([rtype, self.text("unit"), self.text("price_unit")])
         bases = [p.units(*key) for key in units.values]  # ValueError: the row parser says why
         unit_index = pa.array(units.index)
@@ -255,25 +241,10 @@ class _Block:
         return pc.if_else(plain, lower, _distinct(rid).map(norm_resource_id, pa.string()))
 
     def _periods(self, columns: dict[str, pa.Array]) -> collections.Counter[dt.datetime]:
-        p = self.p
-        has_period = "period" in p.pos
         keys = _distinct_tuples(
             [self.text("period"), self.text("period_start"), self.text("period_end")]
         )
-
-        def period_of(key: tuple[str, str, str]) -> tuple[dt.datetime, dt.datetime]:
-            text, s_txt, e_txt = key
-            if has_period and text:
-                return p.periods.period(text)
-            if not s_txt or not e_txt:
-                raise _Slow
-            start = p.periods.instant(s_txt)
-            end = p.periods.instant(e_txt, end=p._inclusive_end(e_txt))
-            if end <= start:
-                raise _Slow
-            return start, end
-
-        spans = [period_of(k) for k in keys.values]
+        spans = [self.p.block_period(k) for k in keys.values]
         index = pa.array(keys.index)
         columns["period_start"] = pa.array([_epoch(s) for s, _ in spans], pa.int64()).take(index)
         columns["period_end"] = pa.array([_epoch(e) for _, e in spans], pa.int64()).take(index)
@@ -284,70 +255,33 @@ class _Block:
         return starts
 
     def _billing(self) -> collections.Counter[tuple[dt.datetime, dt.datetime]]:
-        p = self.p
         keys = _distinct_tuples(
             [self.text("billing_period_start"), self.text("billing_period_end")]
         )
         out: collections.Counter[tuple[dt.datetime, dt.datetime]] = collections.Counter()
-        for (b_s, b_e), count in zip(keys.values, keys.counts().tolist(), strict=True):
-            if count and b_s and b_e:
-                span = (p.periods.instant(b_s), p.periods.instant(b_e, end=p._inclusive_end(b_e)))
-                out[span] += count
+        for key, count in zip(keys.values, keys.counts().tolist(), strict=True):
+            start, end = self.p.block_billing(key)
+            if count and start is not None and end is not None:
+                out[(start, end)] += count
         return out
 
     def _figures(self, usage: pa.Array) -> dict[str, pa.Array]:
         """Quantities, prices, amounts and the rate, as the row parser checks them."""
-        zero = Decimal(0)
-
-        def quantity_of(t: str) -> Decimal:
-            d = (parse_decimal(t) if t else None) or zero
-            if abs(d) > MAX_QUANTITY:
-                raise _Slow
-            return d
-
-        quantity, odd = self.decimals("quantity", _QUANTITY, quantity_of)
+        quantity, odd = self.decimals("quantity", _QUANTITY, cell_quantity)
         if odd is not None:  # empty or negative: only on lines that are not usage
-            bad = [not t or quantity_of(t) < 0 for t in odd.values]
+            bad = [unfit_for_usage(t) for t in odd.values]
             mask = pa.array(bad, pa.bool_()).take(pa.array(odd.index))
             if _any(pc.and_(usage, mask)):
-                raise _Slow
-
-        def price_of(t: str) -> Decimal | None:
-            if not t:
-                return None
-            d = parse_decimal(t)
-            if d < 0:
-                raise _Slow
-            return d
-
-        def amount_of(t: str) -> Decimal | None:
-            if not t:
-                return None
-            d = parse_decimal(t)
-            if abs(d) > MAX_AMOUNT:
-                raise _Slow
-            return money(d)
-
-        def required_amount_of(t: str) -> Decimal:
-            d = amount_of(t)
-            if d is None:  # also every blank row: the row path skips or rejects it
-                raise _Slow
-            return d
-
-        def optional_of(t: str) -> Decimal | None:
-            return parse_decimal(t) if t else None
-
-        def rate_of(t: str) -> Decimal | None:
-            return parse_rate(t) if t else None
+                raise NotPlain
 
         return {
             "quantity": quantity,
-            "unit_price": self.decimals("unit_price", _PRICE, price_of)[0],
-            "list_amount": self.decimals("list_amount", _MONEY, amount_of)[0],
-            "discount_rate": self.decimals("discount_rate", _RATE, rate_of)[0],
-            "contracted_unit_price": self.decimals("contracted_unit_price", _SIGNED, optional_of)[
+            "unit_price": self.decimals("unit_price", _PRICE, cell_price)[0],
+            "list_amount": self.decimals("list_amount", _MONEY, cell_amount)[0],
+            "discount_rate": self.decimals("discount_rate", _RATE, cell_rate)[0],
+            "contracted_unit_price": self.decimals("contracted_unit_price", _SIGNED, cell_optional)[
                 0
             ],
-            "contracted_amount": self.decimals("contracted_amount", _MONEY, amount_of)[0],
-            "amount": self.decimals("amount", _MONEY, required_amount_of)[0],
+            "contracted_amount": self.decimals("contracted_amount", _MONEY, cell_amount)[0],
+            "amount": self.decimals("amount", _MONEY, cell_required_amount)[0],
         }

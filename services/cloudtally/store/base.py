@@ -141,6 +141,11 @@ class Store(ABC):
     def version(self) -> tuple[int, ...]:
         """Engine version, to gate modern-only SQL."""
 
+    def release_memory(self) -> None:
+        """Give memory the engine has freed back to the system now. Nothing here: a
+        server's memory is its own process's; an embedded engine overrides it."""
+        return None
+
     def execute_ddl(self, sql: str, migration: int | None = None) -> None:
         """Run a schema statement of migration ``migration``; a replicated store rewrites
         its engine (see cloudtally.store.replication)."""
