@@ -52,6 +52,13 @@ def test_empty_leaves_chdbs_build_and_an_operators_own_env(tmp_path: Path) -> No
     assert got["opt"]["dirty_decay_ms"] == "250"
 
 
+def test_an_operators_own_env_wins_over_the_setting(tmp_path: Path) -> None:
+    got = probe(tmp_path, CLOUDTALLY_CHDB_MALLOC_CONF="dirty_decay_ms:0,muzzy_decay_ms:0",
+                JE_MALLOC_CONF="dirty_decay_ms:250")  # fmt: skip
+    assert got["ok"] is True
+    assert got["opt"]["dirty_decay_ms"] == "250"
+
+
 @pytest.mark.parametrize("bad", ["dirty_decay_ms", "dirty_decay_ms:0;rm -rf", "a:1,,b:2", " x:1"])
 def test_a_malformed_option_string_is_a_clear_error(bad: str) -> None:
     with pytest.raises(ValueError, match="name:value"):
