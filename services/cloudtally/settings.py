@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     # dynamic threshold, which keeps a flush's arrays in the heaps after it).
     malloc_arena_max: int = Field(default=2, ge=0)
     malloc_mmap_threshold_kb: int = Field(default=256, ge=0)
+    # pyarrow's buffers (worker/arrow_pool.py): "system" = glibc malloc, which the settings
+    # above give back after a flush; pyarrow's own mimalloc (its default) kept 70-140 MB of
+    # freed segments resident. Set at worker start, before the first message is decoded.
+    arrow_memory_pool: Literal["system", "mimalloc", "jemalloc"] = "system"
     # A batch the store cannot take is held and retried (capped backoff) for as long as the
     # store is down; after store_retry_budget_s the store is declared unavailable
     # (/readyz 503, cloudtally_store_unavailable). Nothing is acknowledged unwritten.

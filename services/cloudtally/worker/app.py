@@ -26,6 +26,7 @@ from cloudtally.store import Store, open_store
 from cloudtally.store.chdb_allocator import configure as configure_chdb_allocator
 from cloudtally.store.migrate import migrate
 from cloudtally.worker.allocator import Trimmer, tune
+from cloudtally.worker.arrow_pool import use as use_arrow_pool
 from cloudtally.worker.backlog import Backlog
 from cloudtally.worker.dead_letters import topic_record
 from cloudtally.worker.held_offsets import CommitFence, held
@@ -402,6 +403,7 @@ def run_worker(settings: Settings, *, with_api: bool = False) -> None:
 
     tune(settings.malloc_arena_max, settings.malloc_mmap_threshold_kb)  # before any thread
     configure_chdb_allocator(settings.chdb_malloc_conf)  # before chDB loads
+    use_arrow_pool(settings.arrow_memory_pool)  # before the first message is decoded
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     serves_api = with_api or settings.resolved_store_url.startswith("chdb")
     wait_for_broker(settings, ensure_topics, serve_readiness=serves_api)  # down at start: wait
