@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     replication_factor: int = 1
     consumer_group: str = "cloudtally-worker"
     broker_session_timeout_s: float = 6.0
+    # Most a fetch brings per partition (KiB; Kafka's max_partition_fetch_bytes, which
+    # Faust sets from consumer_max_fetch_size). Fetched records wait in the consumer until
+    # taken, so this times the partitions is what a fetch can add to the worker's memory:
+    # 1 MiB is ~16 messages of 2,000 samples; 8 MiB was ~130 per partition, per fetch.
+    # A larger message still arrives (the broker returns at least one whole batch).
+    consumer_fetch_partition_kb: int = Field(default=1024, ge=64)
     # Embedded broker storage: "s3" keeps topics, messages and committed offsets on disk
     # (Tansu's s3:// engine on a local s3rver at this port, files in data_dir/broker-s3);
     # "memory" keeps nothing across a broker restart. See docs/operations.md.

@@ -61,7 +61,7 @@ def create_app(settings: Settings, store: Store) -> faust.App:
         # acked (the default) never ends while a batch is held for a down store.
         stream_wait_empty=False,
         producer_max_request_size=8 * 1024 * 1024,
-        consumer_max_fetch_size=8 * 1024 * 1024,
+        consumer_max_fetch_size=settings.consumer_fetch_partition_kb * 1024,
     )
     sink = IngestSink(store, consumer=settings.consumer_group)
     trimmer = Trimmer()  # a flush's freed pages back to the system (worker/allocator.py)
