@@ -34,6 +34,10 @@ from cloudtally.worker.hold import STORE_GATE, wait_for_store, write_until_store
 from cloudtally.worker.sink import FlushResult, IngestSink, RawMessage
 
 log = logging.getLogger(__name__)
+# Freed pages back to the system after a samples flush and after each derivation step
+# (worker/allocator.py): a rollup of a drained backlog frees as much as a flush, and
+# with ingest over no flush would trim it. One per process: at most one trim a second.
+TRIMMER = Trimmer()
 
 
 def raw_messages(events: Sequence[Any]) -> list[RawMessage]:
@@ -64,7 +68,6 @@ def create_app(settings: Settings, store: Store) -> faust.App:
         consumer_max_fetch_size=settings.consumer_fetch_partition_kb * 1024,
     )
     sink = IngestSink(store, consumer=settings.consumer_group)
-    trimmer = Trimmer()  # a flush's freed pages back to the system (worker/allocator.py)
     fence = CommitFence()  # offsets taken and not yet written: never committed past
     # Full takes mean a backlog: the rollup step waits for its end (worker/backlog.py).
     backlog = Backlog(settings.take_max_messages, settings.rollup_max_defer_s)
@@ -106,7 +109,7 @@ def create_app(settings: Settings, store: Store) -> faust.App:
             with held(events, app.consumer, fence):
                 msgs = raw_messages(events)
                 result = await write(
-                    trimmer.after(lambda m=msgs: sink.write_samples(m)), "samples", ingest_samples
+                    TRIMMER.after(lambda m=msgs: sink.write_samples(m)), "samples", ingest_samples
                 )
                 await send_dead_letters(result)
             # Written and acked: let the batch go now, not when the next take returns (the
@@ -155,7 +158,7 @@ async def run_step(name: str, fn: Callable[[], Any], *, count_errors: bool = Tru
     its watermark did not move, so the next tick recomputes the same keys.
     ``count_errors=False`` for steps that count their own failures per task."""
     try:
-        return await asyncio.to_thread(fn)
+        return await asyncio.to_thread(TRIMMER.after(fn))
     except Exception:
         if count_errors:
             metrics.ANALYTICS_ERRORS.labels(name).inc()
