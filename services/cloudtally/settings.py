@@ -141,8 +141,10 @@ class Settings(BaseSettings):
     chdb_uncompressed_cache_mb: int = Field(default=0, ge=0)
     chdb_max_memory_mb: int = Field(default=0, ge=0)
     # Options for chDB's own jemalloc (JE_MALLOC_CONF, store/chdb_allocator.py), set by the
-    # worker before chDB loads; "" = chDB's build (freed pages kept 5 s per arena).
-    chdb_malloc_conf: str = ""
+    # worker before chDB loads; "" = chDB's build, which keeps freed pages 5 s per arena:
+    # 340 MB resident at the embedded ingest peak against ~100 MB freed at once, with the
+    # ingest rate within noise (docs/operations.md "Memory"). An own JE_MALLOC_CONF wins.
+    chdb_malloc_conf: str = "dirty_decay_ms:0,muzzy_decay_ms:0"
     # Memory bound (MiB) of the API's kept query results, and separately of its kept HTTP
     # answers (queries/memo.py; docs/operations.md "Kept results"). LRU within it.
     kept_results_mb: int = Field(default=128, ge=1)
