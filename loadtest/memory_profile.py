@@ -234,11 +234,13 @@ def run_mode(mode: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
 def allocator_env() -> dict[str, str]:
     """The settings a run was made with that change the worker's memory (so two result
-    files can be told apart): the worker's own and chDB's jemalloc's (``JE_MALLOC_CONF``)."""
+    files can be told apart): the worker's own, pyarrow's pool, the fetch bound and chDB's
+    jemalloc's (``JE_MALLOC_CONF``)."""
     names = ("JE_MALLOC_CONF", "CLOUDTALLY_CHDB_MALLOC_CONF", "CLOUDTALLY_TAKE_MAX_MESSAGES",
              "CLOUDTALLY_STREAM_BUFFER_MESSAGES",
              "CLOUDTALLY_MALLOC_ARENA_MAX", "CLOUDTALLY_MALLOC_MMAP_THRESHOLD_KB",
-             "CLOUDTALLY_KEPT_RESULTS_MB")  # fmt: skip
+             "CLOUDTALLY_KEPT_RESULTS_MB", "CLOUDTALLY_ARROW_MEMORY_POOL",
+             "CLOUDTALLY_CONSUMER_FETCH_PARTITION_KB")  # fmt: skip
     return {n: os.environ[n] for n in names if n in os.environ}
 
 

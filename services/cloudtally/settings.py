@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     replication_factor: int = 1
     consumer_group: str = "cloudtally-worker"
     broker_session_timeout_s: float = 6.0
+    # Most a fetch brings per partition (KiB; Kafka's max_partition_fetch_bytes, which
+    # Faust sets from consumer_max_fetch_size). Fetched records wait in the consumer until
+    # taken, so this times the partitions is what a fetch can add to the worker's memory:
+    # 1 MiB is ~16 messages of 2,000 samples; 8 MiB was ~130 per partition, per fetch.
+    # A larger message still arrives (the broker returns at least one whole batch).
+    consumer_fetch_partition_kb: int = Field(default=1024, ge=64)
     # Embedded broker storage: "s3" keeps topics, messages and committed offsets on disk
     # (Tansu's s3:// engine on a local s3rver at this port, files in data_dir/broker-s3);
     # "memory" keeps nothing across a broker restart. See docs/operations.md.
@@ -56,6 +62,10 @@ class Settings(BaseSettings):
     # dynamic threshold, which keeps a flush's arrays in the heaps after it).
     malloc_arena_max: int = Field(default=2, ge=0)
     malloc_mmap_threshold_kb: int = Field(default=256, ge=0)
+    # pyarrow's buffers (worker/arrow_pool.py): "system" = glibc malloc, which the settings
+    # above give back after a flush; pyarrow's own mimalloc (its default) kept 70-140 MB of
+    # freed segments resident. Set at worker start, before the first message is decoded.
+    arrow_memory_pool: Literal["system", "mimalloc", "jemalloc"] = "system"
     # A batch the store cannot take is held and retried (capped backoff) for as long as the
     # store is down; after store_retry_budget_s the store is declared unavailable
     # (/readyz 503, cloudtally_store_unavailable). Nothing is acknowledged unwritten.
@@ -131,8 +141,10 @@ class Settings(BaseSettings):
     chdb_uncompressed_cache_mb: int = Field(default=0, ge=0)
     chdb_max_memory_mb: int = Field(default=0, ge=0)
     # Options for chDB's own jemalloc (JE_MALLOC_CONF, store/chdb_allocator.py), set by the
-    # worker before chDB loads; "" = chDB's build (freed pages kept 5 s per arena).
-    chdb_malloc_conf: str = ""
+    # worker before chDB loads; "" = chDB's build, which keeps freed pages 5 s per arena:
+    # 340 MB resident at the embedded ingest peak against ~100 MB freed at once, with the
+    # ingest rate within noise (docs/operations.md "Memory"). An own JE_MALLOC_CONF wins.
+    chdb_malloc_conf: str = "dirty_decay_ms:0,muzzy_decay_ms:0"
     # Memory bound (MiB) of the API's kept query results, and separately of its kept HTTP
     # answers (queries/memo.py; docs/operations.md "Kept results"). LRU within it.
     kept_results_mb: int = Field(default=128, ge=1)

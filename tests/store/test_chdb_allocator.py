@@ -30,7 +30,8 @@ print(json.dumps({"ok": ok, "again": again, "opt": opt}))
 
 
 def probe(tmp_path: Path, **env: str) -> dict[str, object]:
-    clean = {k: v for k, v in os.environ.items() if k != "JE_MALLOC_CONF"}
+    clean = {k: v for k, v in os.environ.items()
+             if k not in ("JE_MALLOC_CONF", "CLOUDTALLY_CHDB_MALLOC_CONF")}  # fmt: skip
     out = subprocess.run([sys.executable, "-c", PROBE, str(tmp_path / "chdb")],
                          env={**clean, **env}, capture_output=True, text=True,
                          timeout=120, check=True)  # fmt: skip
@@ -45,10 +46,23 @@ def test_the_setting_reaches_chdbs_jemalloc(tmp_path: Path) -> None:
     assert got["again"] is False  # set after chDB loaded: refused, not silently ignored
 
 
+def test_the_default_frees_chdbs_pages_at_once(tmp_path: Path) -> None:
+    got = probe(tmp_path)  # no setting, no JE_MALLOC_CONF
+    assert got["opt"]["dirty_decay_ms"] == "0"
+    assert got["opt"]["muzzy_decay_ms"] == "0"
+
+
 def test_empty_leaves_chdbs_build_and_an_operators_own_env(tmp_path: Path) -> None:
     got = probe(tmp_path, CLOUDTALLY_CHDB_MALLOC_CONF="")
     assert got["opt"]["dirty_decay_ms"] == "5000"  # chDB's build
     got = probe(tmp_path / "b", CLOUDTALLY_CHDB_MALLOC_CONF="", JE_MALLOC_CONF="dirty_decay_ms:250")
+    assert got["opt"]["dirty_decay_ms"] == "250"
+
+
+def test_an_operators_own_env_wins_over_the_setting(tmp_path: Path) -> None:
+    got = probe(tmp_path, CLOUDTALLY_CHDB_MALLOC_CONF="dirty_decay_ms:0,muzzy_decay_ms:0",
+                JE_MALLOC_CONF="dirty_decay_ms:250")  # fmt: skip
+    assert got["ok"] is True
     assert got["opt"]["dirty_decay_ms"] == "250"
 
 

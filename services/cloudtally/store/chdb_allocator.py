@@ -24,8 +24,9 @@ _CONF = re.compile(r"[a-z_]+:[A-Za-z0-9_.\-]+(,[a-z_]+:[A-Za-z0-9_.\-]+)*")
 
 def configure(conf: str) -> bool:
     """Put ``conf`` (jemalloc options, e.g. ``dirty_decay_ms:0``) where chDB's jemalloc
-    reads it. Empty leaves the environment as it is (an operator's own ``JE_MALLOC_CONF``
-    still applies). False, with a warning, when chDB is already loaded: too late."""
+    reads it. An operator's own ``JE_MALLOC_CONF`` wins (it is the more specific of the
+    two: logged, kept); empty leaves the environment as it is. False, with a warning,
+    when chDB is already loaded: too late."""
     if not conf:
         return True
     if not _CONF.fullmatch(conf):
@@ -34,5 +35,9 @@ def configure(conf: str) -> bool:
         log.warning("chDB is already loaded: its allocator options %r take effect at the "
                     "next start", conf)  # fmt: skip
         return False
+    own = os.environ.get(ENV)
+    if own and own != conf:
+        log.info("%s=%s is set: chDB's allocator uses it, not %r", ENV, own, conf)
+        return True
     os.environ[ENV] = conf
     return True

@@ -26,6 +26,7 @@ from cloudtally.store import Store, open_store
 from cloudtally.store.chdb_allocator import configure as configure_chdb_allocator
 from cloudtally.store.migrate import migrate
 from cloudtally.worker.allocator import Trimmer, tune
+from cloudtally.worker.arrow_pool import use as use_arrow_pool
 from cloudtally.worker.backlog import Backlog
 from cloudtally.worker.dead_letters import topic_record
 from cloudtally.worker.held_offsets import CommitFence, held
@@ -33,6 +34,10 @@ from cloudtally.worker.hold import STORE_GATE, wait_for_store, write_until_store
 from cloudtally.worker.sink import FlushResult, IngestSink, RawMessage
 
 log = logging.getLogger(__name__)
+# Freed pages back to the system after a samples flush and after each derivation step
+# (worker/allocator.py): a rollup of a drained backlog frees as much as a flush, and
+# with ingest over no flush would trim it. One per process: at most one trim a second.
+TRIMMER = Trimmer()
 
 
 def raw_messages(events: Sequence[Any]) -> list[RawMessage]:
@@ -60,10 +65,9 @@ def create_app(settings: Settings, store: Store) -> faust.App:
         # acked (the default) never ends while a batch is held for a down store.
         stream_wait_empty=False,
         producer_max_request_size=8 * 1024 * 1024,
-        consumer_max_fetch_size=8 * 1024 * 1024,
+        consumer_max_fetch_size=settings.consumer_fetch_partition_kb * 1024,
     )
     sink = IngestSink(store, consumer=settings.consumer_group)
-    trimmer = Trimmer()  # a flush's freed pages back to the system (worker/allocator.py)
     fence = CommitFence()  # offsets taken and not yet written: never committed past
     # Full takes mean a backlog: the rollup step waits for its end (worker/backlog.py).
     backlog = Backlog(settings.take_max_messages, settings.rollup_max_defer_s)
@@ -105,9 +109,12 @@ def create_app(settings: Settings, store: Store) -> faust.App:
             with held(events, app.consumer, fence):
                 msgs = raw_messages(events)
                 result = await write(
-                    trimmer.after(lambda m=msgs: sink.write_samples(m)), "samples", ingest_samples
+                    TRIMMER.after(lambda m=msgs: sink.write_samples(m)), "samples", ingest_samples
                 )
                 await send_dead_letters(result)
+            # Written and acked: let the batch go now, not when the next take returns (the
+            # loop's names would keep ~30 MB of message bytes alive while it fills).
+            del events, msgs, result
 
     @app.agent(inventory_topic, name="ingest-inventory")
     async def ingest_inventory(stream: faust.Stream) -> None:
@@ -152,7 +159,7 @@ async def run_step(name: str, fn: Callable[[], Any], *, count_errors: bool = Tru
     its watermark did not move, so the next tick recomputes the same keys.
     ``count_errors=False`` for steps that count their own failures per task."""
     try:
-        return await asyncio.to_thread(fn)
+        return await asyncio.to_thread(TRIMMER.after(fn))
     except Exception:
         if count_errors:
             metrics.ANALYTICS_ERRORS.labels(name).inc()
@@ -408,6 +415,7 @@ def run_worker(settings: Settings, *, with_api: bool = False) -> None:
 
     tune(settings.malloc_arena_max, settings.malloc_mmap_threshold_kb)  # before any thread
     configure_chdb_allocator(settings.chdb_malloc_conf)  # before chDB loads
+    use_arrow_pool(settings.arrow_memory_pool)  # before the first message is decoded
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     serves_api = with_api or settings.resolved_store_url.startswith("chdb")
     wait_for_broker(settings, ensure_topics, serve_readiness=serves_api)  # down at start: wait
