@@ -105,9 +105,14 @@ def run_phase(url: str, tmp: Path, profile: bool = False) -> dict[str, object]:
     planted = json.loads((tmp / "planted.json").read_text())
     csv_path = tmp / "invoice.csv"
     from cloudtally.settings import Settings
+    from cloudtally.store.chdb_allocator import configure
 
+    settings = Settings(store_url=url)
+    # Embedded, an uploaded invoice is imported in the worker, whose chDB allocator takes
+    # CLOUDTALLY_CHDB_MALLOC_CONF before chDB loads: measured the same way here.
+    configure(settings.chdb_malloc_conf)
     # As the CLI and the API open it: with the chDB cache settings (CLOUDTALLY_CHDB_*).
-    store = open_store(Settings(store_url=url).resolved_store_url, "invoice_bench")
+    store = open_store(settings.resolved_store_url, "invoice_bench")
     # A serving process has these loaded already; the first Arrow insert would
     # otherwise pay pandas' import (~0.4 s) inside the timed import.
     import pandas  # noqa: F401
