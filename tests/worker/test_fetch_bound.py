@@ -6,11 +6,34 @@ A broker that truncated instead would make aiokafka skip the message: data lost.
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from cloudtally.worker.app import create_app
+
+
+def _run_in_own_thread(main: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+    """``asyncio.run`` in a thread of its own: the console tests' browser session
+    (Playwright's sync API) keeps an event loop running on the main thread of the test
+    process for the rest of the session, where asyncio.run refuses to start."""
+    box: dict[str, Any] = {}
+
+    def go() -> None:
+        try:
+            box["value"] = asyncio.run(main())
+        except BaseException as exc:  # re-raised in the test's thread
+            box["error"] = exc
+
+    t = threading.Thread(target=go)
+    t.start()
+    t.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
 
 
 def test_the_bound_comes_from_settings(settings, chdb_store) -> None:
@@ -51,6 +74,6 @@ def test_a_message_larger_than_the_bound_still_arrives(broker: str, test_id: str
             await consumer.stop()
         return got
 
-    got = asyncio.run(run())
+    got = _run_in_own_thread(run)
     assert [len(v) for v in got] == sizes
     assert [v[:1] for v in got] == [bytes([i]) for i in range(len(sizes))]
