@@ -94,7 +94,8 @@ def main() -> None:
             f"""INSERT INTO bill_lines SELECT vm_id, day, month, fiscal_year, bureau, system,
             pool, provider, resource, tariff_version, quantity, unit, unit_price,
             price_divisor, list_amount + 1, after_discount + 1, after_cut + 1, adjustments,
-            utilization_basis, hours, unmetered_hours, '{run2}', toUInt64(2)
+            utilization_basis, hours, unmetered_hours, '{run2}', toUInt64(2),
+            calendar_provisional, month_provisional
             FROM bill_lines WHERE run_id = 'bench-{m:%Y%m}' AND cityHash64(vm_id) % 100 = 0"""
         )
         store.execute(POINTERS.replace("toUInt64(1)", "toUInt64(2)"), {"run": run2})
