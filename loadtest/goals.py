@@ -1,9 +1,9 @@
 """Each issue-14 goal next to the latest measured figure (``make bench-all`` ends here).
 
 Reads loadtest/results/*-latest.json (whatever benchmarks have run) and prints one line
-per goal: the figure, the goal, MET / NOT MET / not measured, and the machine load the
-figure was taken under (the machine is shared: a ratio measured in one run is what
-to compare, not absolute rates).
+per goal (``--markdown``: as the README's table): the figure, the goal, MET / NOT MET /
+not measured, and the machine load the figure was taken under (the machine is shared: a
+ratio measured in one run is what to compare, not absolute rates).
 """
 
 from __future__ import annotations
@@ -89,7 +89,14 @@ def _shown(value: Any) -> str:
 
 
 def main() -> None:
-    print(f"{'goal':<50} {'figure':>12} {'goal':>8}  verdict   load")
+    import sys
+
+    markdown = "--markdown" in sys.argv[1:]  # the README's table
+    if markdown:
+        print("| goal | figure | goal | verdict | load (1 / 5 min) | result file |")
+        print("|---|---|---|---|---|---|")
+    else:
+        print(f"{'goal':<50} {'figure':>12} {'goal':>8}  verdict   load")
     for name, label, get, goal, at_most in GOALS:
         path = RESULTS / name
         try:
@@ -110,7 +117,11 @@ def main() -> None:
             ok = value <= goal if at_most else value >= goal
             verdict, shown = ("MET" if ok else "NOT MET"), _shown(value)
         goal_text = "-" if goal == 0 else ("≤ " if at_most else "≥ ") + f"{goal:g}"
-        print(f"{label:<50} {shown:>12} {goal_text:>8}  {verdict:<9} {load}")
+        if markdown:
+            bold = f"**{verdict}**" if verdict == "NOT MET" else verdict
+            print(f"| {label} | {shown} | {goal_text} | {bold} | {load} | `{name}` |")
+        else:
+            print(f"{label:<50} {shown:>12} {goal_text:>8}  {verdict:<9} {load}")
 
 
 if __name__ == "__main__":
